@@ -1,0 +1,1 @@
+"""Compiled Cython/OpenMP kernels.  Use them through :mod:`le4nn.ops`, never directly."""

@@ -1,0 +1,152 @@
+"""The functional core of le4nn: one public function per op, two implementations.
+
+``le4nn.ops.reference`` is the readable NumPy implementation, ``le4nn.ops.native`` calls the compiled
+Cython/OpenMP kernels.  Both have the same signatures; the functions here forward each call to the
+backend in force:
+
+- the environment variable ``LE4NN_BACKEND=numpy|native`` (read at import; default ``native``),
+- :func:`set_backend` for the rest of the program,
+- ``with backend("numpy"): ...`` for a block.
+
+If the compiled kernels cannot be imported (a source checkout without a build), ``native`` falls back
+to NumPy with one warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+
+from le4nn.ops import reference
+
+BACKENDS = ("native", "numpy")
+
+OPS = (
+    "im2col",
+    "col2im",
+    "maxpool2d_forward",
+    "maxpool2d_backward",
+    "avgpool2d_forward",
+    "avgpool2d_backward",
+    "sigmoid_forward",
+    "sigmoid_backward",
+    "relu_forward",
+    "relu_backward",
+    "softmax_forward",
+    "softmax_cross_entropy_forward",
+    "softmax_cross_entropy_backward",
+)
+
+class BackendFallbackWarning(UserWarning):
+    """The compiled kernels could not be imported, so the NumPy backend is used instead."""
+
+
+_native_module = None
+_native_error: Exception | None = None
+_warned = False
+
+
+def _load_native():
+    """Import the compiled backend once; remember why if it cannot be imported."""
+    global _native_module, _native_error
+    if _native_module is None and _native_error is None:
+        try:
+            from le4nn.ops import native as module
+        except ImportError as exc:  # no compiled kernels in this installation
+            _native_error = exc
+        else:
+            _native_module = module
+    return _native_module
+
+
+def native_available() -> bool:
+    """Whether the compiled kernels can be used."""
+    return _load_native() is not None
+
+
+def _check_name(name: str) -> str:
+    key = str(name).strip().lower()
+    if key not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    return key
+
+
+def _resolve(name: str):
+    global _warned
+    if name == "native":
+        module = _load_native()
+        if module is not None:
+            return module
+        if not _warned:
+            warnings.warn(
+                f"le4nn: compiled kernels are unavailable ({_native_error}); using the NumPy backend",
+                BackendFallbackWarning,
+                stacklevel=3,
+            )
+            _warned = True
+    return reference
+
+
+_requested = _check_name(os.environ.get("LE4NN_BACKEND", "native") or "native")
+_impl = None  # resolved lazily so that importing le4nn never warns before it must
+
+
+def set_backend(name: str) -> None:
+    """Use the ``"native"`` (compiled) or ``"numpy"`` (reference) kernels from now on."""
+    global _requested, _impl
+    _requested = _check_name(name)
+    _impl = _resolve(_requested)
+
+
+def get_backend() -> str:
+    """The backend actually in use: ``"native"`` or ``"numpy"`` (after any fallback)."""
+    return "native" if _current() is not reference else "numpy"
+
+
+@contextlib.contextmanager
+def backend(name: str):
+    """Use the given backend inside a ``with`` block, then restore the previous one."""
+    global _requested, _impl
+    saved = (_requested, _impl)
+    set_backend(name)
+    try:
+        yield
+    finally:
+        _requested, _impl = saved
+
+
+def _current():
+    global _impl
+    if _impl is None:
+        _impl = _resolve(_requested)
+    return _impl
+
+
+def _make_dispatcher(name: str):
+    ref = getattr(reference, name)
+
+    def dispatch(*args, **kwargs):
+        return getattr(_current(), name)(*args, **kwargs)
+
+    dispatch.__name__ = name
+    dispatch.__qualname__ = name
+    dispatch.__doc__ = ref.__doc__
+    dispatch.__signature__ = __import__("inspect").signature(ref)
+    return dispatch
+
+
+for _name in OPS:
+    globals()[_name] = _make_dispatcher(_name)
+del _name
+
+__all__ = [
+    *OPS,
+    "BACKENDS",
+    "BackendFallbackWarning",
+    "backend",
+    "get_backend",
+    "native_available",
+    "reference",
+    "set_backend",
+]
