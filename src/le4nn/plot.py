@@ -1,0 +1,157 @@
+"""Figures with matplotlib (the optional ``plot`` extra: ``pip install "le4nn[plot]"``).
+
+Each function returns a :class:`matplotlib.figure.Figure` and, given ``path``, also saves it there.
+Figures are made with the object-oriented API (no pyplot state), so they work without a display.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _figure(figsize):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError('le4nn.plot needs matplotlib: pip install "le4nn[plot]"') from None
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _finish(fig, path):
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def _as_images(images) -> np.ndarray:
+    """(N, H, W), (N, H, W, 1|3) or (N, 1|3, H, W) → (N, H, W) or (N, H, W, 3) for imshow."""
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
+        images = images.transpose(0, 2, 3, 1)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4):
+        raise ValueError(f"expected a batch of images (N, H, W[, C]), got shape {images.shape}")
+    return images
+
+
+def _show(ax, image):
+    if image.ndim == 2:
+        ax.imshow(image, cmap="gray_r" if image.max() > 0 else "gray", interpolation="nearest")
+    else:
+        lo, hi = float(image.min()), float(image.max())
+        ax.imshow((image - lo) / (hi - lo) if hi > lo else np.zeros_like(image), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_history(history, path=None):
+    """Loss (and every metric) per epoch, training and validation, from a History or its dict."""
+    logs = getattr(history, "history", history)
+    names = [k for k in logs if not k.startswith("val_") and k != "lr"]
+    fig = _figure((5 * len(names), 3.6))
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    for ax, name in zip(axes, names, strict=True):
+        epochs = np.arange(1, len(logs[name]) + 1)
+        ax.plot(epochs, logs[name], marker="o", label="training")
+        if f"val_{name}" in logs:
+            ax.plot(epochs, logs[f"val_{name}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _finish(fig, path)
+
+
+def plot_images(images, labels=None, predictions=None, class_names=None, columns=10, path=None, title=None):
+    """A grid of images titled with their labels (and predictions); misclassified ones in red."""
+    images = _as_images(images)
+    rows = math.ceil(len(images) / columns)
+    fig = _figure((1.2 * columns, 1.35 * rows + (0.4 if title else 0)))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    name = (lambda c: class_names[int(c)]) if class_names is not None else (lambda c: str(int(c)))
+    for index, ax in enumerate(axes.flat):
+        if index >= len(images):
+            ax.axis("off")
+            continue
+        _show(ax, images[index])
+        parts, colour = [], "black"
+        if labels is not None:
+            parts.append(name(labels[index]))
+        if predictions is not None:
+            parts.append(f"→{name(predictions[index])}")
+            if labels is not None and int(predictions[index]) != int(labels[index]):
+                colour = "red"
+                for spine in ax.spines.values():
+                    spine.set_color("red")
+                    spine.set_linewidth(2)
+        if parts:
+            ax.set_title(" ".join(parts), fontsize=8, color=colour)
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def plot_misclassified(images, labels, predictions, class_names=None, limit=50, path=None):
+    """The first ``limit`` misclassified images with their true and predicted labels."""
+    labels, predictions = np.asarray(labels).astype(int), np.asarray(predictions).astype(int)
+    wrong = np.flatnonzero(labels != predictions)[:limit]
+    if len(wrong) == 0:
+        fig = _figure((4, 1))
+        fig.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+        return _finish(fig, path)
+    title = f"{np.count_nonzero(labels != predictions)} misclassified of {len(labels)}"
+    return plot_images(np.asarray(images)[wrong], labels[wrong], predictions[wrong], class_names,
+                       columns=min(10, len(wrong)), path=path, title=title)
+
+
+def plot_filters(kernel, path=None, columns=8):
+    """First-layer convolution filters: a Keras-layout kernel (kh, kw, in, out), one image per output
+    channel (input channels averaged, or shown in colour when there are three)."""
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 4:
+        raise ValueError(f"expected a Conv2D kernel (kh, kw, in, out), got shape {kernel.shape}")
+    filters = kernel.transpose(3, 0, 1, 2)  # (out, kh, kw, in)
+    filters = filters if filters.shape[-1] == 3 else filters.mean(axis=-1)
+    rows = math.ceil(len(filters) / columns)
+    fig = _figure((1.1 * columns, 1.1 * rows))
+    for index, ax in enumerate(fig.subplots(rows, columns, squeeze=False).flat):
+        if index < len(filters):
+            image = filters[index]
+            ax.imshow(image if image.ndim == 2 else (image - image.min()) / (np.ptp(image) or 1),
+                      cmap="coolwarm" if image.ndim == 2 else None, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _finish(fig, path)
+
+
+def confusion_matrix(labels, predictions, num_classes=None) -> np.ndarray:
+    """Counts ``matrix[true, predicted]``."""
+    labels, predictions = np.asarray(labels).astype(int), np.asarray(predictions).astype(int)
+    k = num_classes or int(max(labels.max(initial=0), predictions.max(initial=0))) + 1
+    return np.bincount(labels * k + predictions, minlength=k * k).reshape(k, k)
+
+
+def plot_confusion_matrix(labels, predictions, class_names=None, path=None):
+    """The confusion matrix as a heat map with the counts written in."""
+    k = len(class_names) if class_names is not None else None
+    matrix = confusion_matrix(labels, predictions, k)
+    k = matrix.shape[0]
+    fig = _figure((0.55 * k + 2, 0.55 * k + 1.5))
+    ax = fig.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    names = class_names if class_names is not None else [str(i) for i in range(k)]
+    ax.set_xticks(range(k), names, rotation=45 if class_names is not None else 0)
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                color="white" if count > threshold else "black")
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set_title(f"accuracy {accuracy:.2%}")
+    return _finish(fig, path)

@@ -1,0 +1,144 @@
+"""Weight regularizers: ``regularizer(w) -> float`` (the penalty added to the loss) and
+``regularizer.gradient(w) -> ndarray`` (its derivative, added to the parameter's gradient in backward).
+
+Keras semantics: L1 penalty l1·Σ|w| (gradient l1·sign(w), 0 at w = 0), L2 penalty l2·Σw² (gradient
+2·l2·w; note the factor 2: Keras's ``l2`` is not the "λ/2·‖w‖²" convention), L1L2 their sum.
+
+Weight decay is not a regularizer here: *decoupled* weight decay (w ← w − η·λ·w, applied by the optimizer
+and not through the loss) is the ``weight_decay`` argument of the optimizers (AdamW, and SGD etc. as in
+Keras 3).  For plain SGD, L2(l2) is equivalent to weight_decay = 2·l2; for adaptive optimizers they differ.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def _factor(value, owner: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value}")
+    return value
+
+
+class Regularizer:
+    """Base class: ``__call__(w) -> float``, ``gradient(w) -> ndarray`` (same shape and dtype as w)."""
+
+    def __call__(self, w) -> float:
+        raise NotImplementedError
+
+    def gradient(self, w) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class L1L2(Regularizer):
+    """penalty = l1·Σ|w| + l2·Σw²;  gradient = l1·sign(w) + 2·l2·w."""
+
+    def __init__(self, l1=0.0, l2=0.0):
+        name = type(self).__name__
+        self.l1 = _factor(l1, name, "l1")
+        self.l2 = _factor(l2, name, "l2")
+
+    def __call__(self, w) -> float:
+        w = np.asarray(w)
+        penalty = 0.0
+        if self.l1:
+            penalty += self.l1 * float(np.abs(w).sum(dtype=np.float64))
+        if self.l2:
+            penalty += self.l2 * float(np.square(w, dtype=np.float64).sum())
+        return penalty
+
+    def gradient(self, w) -> np.ndarray:
+        w = np.asarray(w)
+        grad = np.zeros_like(w)
+        if self.l1:
+            grad += (self.l1 * np.sign(w)).astype(w.dtype, copy=False)
+        if self.l2:
+            grad += (2 * self.l2 * w).astype(w.dtype, copy=False)
+        return grad
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1(L1L2):
+    """penalty = l1·Σ|w|;  gradient = l1·sign(w) (0 where w = 0).  Keras default l1 = 0.01."""
+
+    def __init__(self, l1=0.01):
+        super().__init__(l1=l1, l2=0.0)
+
+    def get_config(self):
+        return {"l1": self.l1}
+
+
+class L2(L1L2):
+    """penalty = l2·Σw²;  gradient = 2·l2·w.  Keras default l2 = 0.01."""
+
+    def __init__(self, l2=0.01):
+        super().__init__(l1=0.0, l2=l2)
+
+    def get_config(self):
+        return {"l2": self.l2}
+
+
+_NAMES: dict[str, type[Regularizer]] = {"l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2": L1L2}
+_CLASSES: dict[str, type[Regularizer]] = {cls.__name__: cls for cls in _NAMES.values()}
+
+
+def l1_l2(l1=0.01, l2=0.01) -> L1L2:
+    """Keras's shortcut ``regularizers.l1_l2`` (both factors default to 0.01)."""
+    return L1L2(l1=l1, l2=l2)
+
+
+def serialize(regularizer) -> dict:
+    """``{"class_name": ..., "config": {...}}`` of a regularizer."""
+    if not isinstance(regularizer, Regularizer):
+        raise TypeError(f"regularizers.serialize: expected a Regularizer, got {regularizer!r}")
+    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+
+
+def _lookup(name: str) -> type[Regularizer]:
+    cls = _NAMES.get(str(name).strip().lower()) or _CLASSES.get(name)
+    if cls is None:
+        raise ValueError(f"unknown regularizer {name!r}: valid names are {', '.join(sorted(_NAMES))}")
+    return cls
+
+
+def deserialize(config: dict) -> Regularizer:
+    """The inverse of :func:`serialize`."""
+    if "class_name" not in config:
+        raise ValueError(f"regularizers: a config dict needs 'class_name' and 'config', got {config!r}")
+    return _lookup(config["class_name"]).from_config(dict(config.get("config") or {}))
+
+
+def get(identifier):
+    """A regularizer from a name ("l1", "l2", "l1_l2"), an instance, a config dict or a callable.
+
+    ``None`` returns ``None``.
+    """
+    if identifier is None or isinstance(identifier, Regularizer):
+        return identifier
+    if isinstance(identifier, str):
+        return _lookup(identifier)()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"could not interpret regularizer identifier {identifier!r}")
