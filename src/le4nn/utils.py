@@ -41,3 +41,14 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32") -> np.nda
     encoded = np.zeros((*labels.shape, num_classes), dtype=dtype)
     np.put_along_axis(encoded, labels[..., None], 1, axis=-1)
     return encoded
+
+
+def get_rng_state() -> dict:
+    """The global generator's state (JSON-serializable), saved with models so that resumed training
+    continues the same random stream."""
+    return _rng.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore a state from :func:`get_rng_state`."""
+    _rng.bit_generator.state = state

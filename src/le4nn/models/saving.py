@@ -42,7 +42,7 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
     path = normalize_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {HEADER_KEY: np.array(json.dumps(header))}
-    payload.update({key: np.ascontiguousarray(value) for key, value in arrays.items()})
+    payload.update({key: np.asarray(value, order="C") for key, value in arrays.items()})
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as tmp:
@@ -79,3 +79,190 @@ def read_archive(path) -> tuple[dict, dict[str, np.ndarray]]:
     if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
         raise ModelFileError(f"{path}: unsupported model file format {header.get('format')!r}")
     return header, arrays
+
+
+# ---------------------------------------------------------------------------------------------------
+# Model configs
+# ---------------------------------------------------------------------------------------------------
+
+
+def sequential_config(model) -> dict:
+    from le4nn import layers
+
+    shape = model.input_shape
+    return {
+        "class_name": "Sequential",
+        "config": {
+            "name": model.name,
+            "input_shape": None if shape is None else list(shape),
+            "layers": [layers.serialize(layer) for layer in model.layers],
+        },
+    }
+
+
+def functional_config(model) -> dict:
+    from le4nn import layers
+
+    graph = model.graph
+    producer = {node.output: node.layer.name for node in graph.nodes}
+    entries = []
+    for node in graph.nodes:
+        entry = layers.serialize(node.layer)
+        entry["inbound"] = [producer[s] for s in node.inputs if s in producer]
+        entries.append(entry)
+    input_names = [node.layer.name for node in graph.nodes if node.inputs[0] in graph.input_slots]
+    return {
+        "class_name": "Functional",
+        "config": {
+            "name": model.name,
+            "layers": entries,
+            "input_layers": input_names,
+            "output_layers": [node.layer.name for node in graph.output_nodes],
+        },
+    }
+
+
+def model_config(model) -> dict:
+    from le4nn.models.sequential import Sequential
+
+    return sequential_config(model) if isinstance(model, Sequential) else functional_config(model)
+
+
+def model_from_config(config: dict):
+    """Rebuild an (uncompiled, freshly initialized) model from :func:`model_config`'s output."""
+    from le4nn import layers
+    from le4nn.models.model import Model
+    from le4nn.models.sequential import Sequential
+
+    kind, body = config.get("class_name"), config.get("config", {})
+    if kind == "Sequential":
+        model = Sequential([layers.deserialize(entry) for entry in body["layers"]], name=body.get("name"))
+        if body.get("input_shape") is not None and not model.built:
+            model.build(tuple(body["input_shape"]))
+        return model
+    if kind == "Functional":
+        tensors = {}
+        for entry in body["layers"]:
+            layer = layers.deserialize({"class_name": entry["class_name"], "config": entry["config"]})
+            if isinstance(layer, layers.InputLayer):
+                tensors[layer.name] = layer.output
+                continue
+            inbound = [tensors[name] for name in entry["inbound"]]
+            tensors[layer.name] = layer(inbound if layer._multi_input else inbound[0])
+        inputs = [tensors[name] for name in body["input_layers"]]
+        outputs = [tensors[name] for name in body["output_layers"]]
+        return Model(inputs=inputs if len(inputs) > 1 else inputs[0],
+                     outputs=outputs if len(outputs) > 1 else outputs[0], name=body.get("name"))
+    raise ModelFileError(f"unknown model class {kind!r} in the model config")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Weights, whole models
+# ---------------------------------------------------------------------------------------------------
+
+
+def _weight_arrays(model) -> dict[str, np.ndarray]:
+    arrays = {}
+    for layer in model.layers:
+        for name, value in zip(layer.weight_names, layer.weights, strict=True):
+            arrays[f"weights/{layer.name}/{name}"] = value
+    return arrays
+
+
+def _restore_weights(model, arrays: dict[str, np.ndarray], path) -> None:
+    """Copy the file's weights into the model, checking every layer, parameter and shape."""
+    expected = set()
+    for layer in model.layers:
+        values = []
+        for name, current in zip(layer.weight_names, layer.weights, strict=True):
+            key = f"weights/{layer.name}/{name}"
+            expected.add(key)
+            if key not in arrays:
+                raise ModelFileError(f"{path}: no weight '{name}' for layer '{layer.name}' in the file")
+            value = arrays[key]
+            if value.shape != current.shape:
+                raise ModelFileError(
+                    f"{path}: layer '{layer.name}', weight '{name}': the model has shape {current.shape}, "
+                    f"the file has {value.shape}"
+                )
+            values.append(value)
+        layer.set_weights(values)
+    extra = sorted(k for k in arrays if k.startswith("weights/") and k not in expected)
+    if extra:
+        raise ModelFileError(f"{path}: the file has weights the model does not: {', '.join(extra[:5])}")
+
+
+def _header(**extra) -> dict:
+    from le4nn import __version__
+
+    return {"format": FORMAT_VERSION, "le4nn_version": __version__, **extra}
+
+
+def save_weights(model, filepath) -> Path:
+    """Only the weights (``model.save_weights``)."""
+    return write_archive(filepath, _header(kind="weights"), _weight_arrays(model))
+
+
+def load_weights(model, filepath) -> None:
+    """Load weights saved by :func:`save_weights` or :func:`save_model` into ``model``."""
+    _, arrays = read_archive(filepath)
+    _restore_weights(model, arrays, filepath)
+
+
+def _compile_config(model) -> dict | None:
+    if not getattr(model, "_compiled", False):
+        return None
+    from le4nn import losses, optimizers
+
+    return {
+        "optimizer": optimizers.serialize(model.optimizer),
+        "loss": [losses.serialize(loss) for loss in model._losses],
+        "loss_weights": model._loss_weights,
+        "metrics": [m if isinstance(m, str) else m.name for m in model._metric_specs],
+    }
+
+
+def save_model(model, filepath) -> Path:
+    """Architecture, weights, optimizer state and the training position in one file (atomically)."""
+    from le4nn.utils import get_rng_state
+
+    arrays = _weight_arrays(model)
+    compile_config = _compile_config(model)
+    if compile_config is not None:
+        arrays.update({f"optimizer/{k}": v for k, v in model.optimizer.get_state().items()})
+    training = {"epochs_done": getattr(model, "_epochs_done", 0), "rng_state": get_rng_state()}
+    header = _header(kind="model", model=model_config(model), compile=compile_config,
+                     training=training)
+    return write_archive(filepath, header, arrays)
+
+
+def load_model(filepath, compile: bool = True):
+    """A model saved by ``model.save``: architecture, weights and (with ``compile=True``) optimizer
+    state.  The global random generator is restored too, so that ``fit(..., initial_epoch=...)``
+    continues exactly as the interrupted run would have."""
+    from le4nn import losses, optimizers
+    from le4nn.utils import set_rng_state
+
+    header, arrays = read_archive(filepath)
+    if header.get("kind") != "model":
+        raise ModelFileError(f"{filepath}: holds only weights; build the model and use load_weights")
+    try:
+        model = model_from_config(header["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{filepath}: the architecture in the file is invalid ({exc})") from exc
+    _restore_weights(model, arrays, filepath)
+    compile_config = header.get("compile")
+    if compile and compile_config is not None:
+        model.compile(
+            optimizer=optimizers.deserialize(compile_config["optimizer"]),
+            loss=[losses.deserialize(c) for c in compile_config["loss"]],
+            metrics=compile_config["metrics"],
+            loss_weights=compile_config["loss_weights"],
+        )
+        prefix = "optimizer/"
+        model.optimizer.set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+    training = header.get("training") or {}
+    model._epochs_done = int(training.get("epochs_done", 0))
+    if training.get("rng_state") is not None:
+        set_rng_state(training["rng_state"])
+    return model

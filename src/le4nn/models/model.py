@@ -1,0 +1,438 @@
+"""The functional :class:`Model`: compile, fit, evaluate, predict, weights, summary, save.
+
+A model is a :class:`~le4nn.models.graph.Graph` of layers plus, once compiled, an optimizer, one loss
+per output and metrics.  One training step (``train_on_batch``) is: forward with ``training=True``,
+loss, backward, optimizer step — with softmax + cross-entropy fused into (y − t)/B (handout eq. 12)
+whenever an output layer ends in a softmax — and the metrics are computed from the same forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+
+import numpy as np
+
+from le4nn import losses as losses_module
+from le4nn import metrics as metrics_module
+from le4nn import optimizers as optimizers_module
+from le4nn.callbacks import CallbackList, History, ProgressBar
+from le4nn.layers import Layer, SymbolicTensor
+from le4nn.models import data as data_utils
+from le4nn.models.graph import Graph
+from le4nn.utils import get_rng
+
+
+class Model:
+    """A model from symbolic inputs to outputs, as ``keras.Model(inputs=..., outputs=...)``.
+
+    >>> inputs = Input(shape=(28, 28, 1))
+    >>> x = Flatten()(inputs)
+    >>> outputs = Dense(10, activation="softmax")(x)
+    >>> model = Model(inputs=inputs, outputs=outputs)
+    """
+
+    def __init__(self, inputs=None, outputs=None, name: str | None = None):
+        self.name = name or self._default_name()
+        self.optimizer = None
+        self.stop_training = False
+        self.history: History | None = None
+        self._compiled = False
+        self._graph: Graph | None = None
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError("Model needs both inputs= and outputs=")
+            self._multi_in = isinstance(inputs, (list, tuple))
+            self._multi_out = isinstance(outputs, (list, tuple))
+            self.inputs = list(inputs) if self._multi_in else [inputs]
+            self.outputs = list(outputs) if self._multi_out else [outputs]
+            for t in self.inputs + self.outputs:
+                if not isinstance(t, SymbolicTensor):
+                    raise TypeError(f"Model inputs and outputs must be symbolic tensors, got {t!r}")
+            self._graph = Graph.from_tensors(self.inputs, self.outputs)
+
+    @classmethod
+    def _default_name(cls) -> str:
+        from le4nn.layers.base import to_snake_case, unique_name
+
+        return unique_name(to_snake_case("Functional" if cls is Model else cls.__name__))
+
+    # --- structure --------------------------------------------------------------------------------
+
+    @property
+    def graph(self) -> Graph:
+        if self._graph is None:
+            raise ValueError(f"model {self.name!r} is not built yet: give it an input shape or call it on data")
+        return self._graph
+
+    @property
+    def built(self) -> bool:
+        return self._graph is not None
+
+    @property
+    def layers(self) -> list[Layer]:
+        return self.graph.layers
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"model {self.name!r} has no layer named {name!r}")
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.layers[0].dtype
+
+    def _ensure_built(self, xs: list[np.ndarray]) -> None:
+        """Sequential models without an input shape build on their first data; functional ones are built."""
+
+    # --- weights ----------------------------------------------------------------------------------
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights) -> None:
+        weights = list(weights)
+        expected = sum(len(layer.weights) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"model {self.name!r} has {expected} weight arrays, got {len(weights)}")
+        position = 0
+        for layer in self.layers:
+            count = len(layer.weights)
+            layer.set_weights(weights[position : position + count])
+            position += count
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self.layers)
+
+    def _trainable(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The trainable parameters and their gradients, keyed "<layer>/<param>" (trainable layers only)."""
+        params, grads = {}, {}
+        for layer in self.layers:
+            if layer.trainable:
+                for name, value in layer.params.items():
+                    params[f"{layer.name}/{name}"] = value
+                    grads[f"{layer.name}/{name}"] = layer.grads[name]
+        return params, grads
+
+    # --- compile ----------------------------------------------------------------------------------
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+        """Choose the optimizer, the loss (one, or one per output) and the metrics (names or objects)."""
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='categorical_crossentropy'")
+        self.optimizer = optimizers_module.get(optimizer)
+        n_out = len(self.graph.output_slots)
+        loss_list = list(loss) if isinstance(loss, (list, tuple)) else [loss] * n_out
+        if len(loss_list) != n_out:
+            raise ValueError(f"the model has {n_out} outputs, but {len(loss_list)} losses were given")
+        self.loss = loss
+        self._losses = [losses_module.get(item) for item in loss_list]
+        self._loss_weights = [1.0] * n_out if loss_weights is None else [float(w) for w in loss_weights]
+        if len(self._loss_weights) != n_out:
+            raise ValueError(f"loss_weights needs {n_out} entries, got {len(self._loss_weights)}")
+        names = list(metrics or [])
+        self._metric_specs = names
+        self._metrics = [[metrics_module.get(m) for m in names] for _ in range(n_out)]
+        self._compiled = True
+
+    def _require_compiled(self, what: str) -> None:
+        if not self._compiled:
+            raise RuntimeError(f"model {self.name!r} must be compiled before {what} (call model.compile(...))")
+
+    def _fused(self, k: int) -> bool:
+        """Whether output k fuses its softmax with its cross-entropy (eq. 12)."""
+        loss = self._losses[k]
+        node = self.graph.output_nodes[k]
+        return (
+            node is not None
+            and node.layer.output_softmax
+            and hasattr(loss, "softmax_fused")
+            and not getattr(loss, "from_logits", False)
+        )
+
+    def _output_names(self) -> list[str]:
+        nodes = self.graph.output_nodes
+        return [node.layer.name if node is not None else f"output_{k}" for k, node in enumerate(nodes)]
+
+    def _metric_key(self, k: int, name: str) -> str:
+        return name if len(self._metrics) == 1 else f"{self._output_names()[k]}_{name}"
+
+    # --- one step ---------------------------------------------------------------------------------
+
+    def _prepare(self, x, y=None):
+        xs = data_utils.as_array_list(x, "inputs", len(self.graph.input_slots) if self.built else 1)
+        self._ensure_built(xs)
+        ys = None if y is None else data_utils.as_array_list(y, "targets", len(self.graph.output_slots))
+        return xs, ys
+
+    def _losses_and_grads(self, outputs, ys, sample_weight, with_grads: bool):
+        total, grads, fused = 0.0, [], []
+        for k, (out, y) in enumerate(zip(outputs, ys, strict=True)):
+            loss, weight = self._losses[k], self._loss_weights[k]
+            if self._fused(k):
+                value, _ = loss.softmax_fused(y, self.graph.output_nodes[k].layer.logits, sample_weight)
+                grad = loss.softmax_fused_gradient(y, out, sample_weight) if with_grads else None
+            else:
+                value = loss(y, out, sample_weight)
+                grad = loss.gradient(y, out, sample_weight) if with_grads else None
+            if with_grads and weight != 1.0:
+                grad = grad * weight
+            total += weight * value
+            grads.append(grad)
+            fused.append(self._fused(k))
+        return total, grads, fused
+
+    def _update_metrics(self, outputs, ys) -> None:
+        for k, (out, y) in enumerate(zip(outputs, ys, strict=True)):
+            for metric in self._metrics[k]:
+                metric.update(y, out)
+
+    def _reset_metrics(self) -> None:
+        for group in self._metrics:
+            for metric in group:
+                metric.reset()
+
+    def _metric_logs(self) -> dict[str, float]:
+        return {
+            self._metric_key(k, metric.name): metric.result()
+            for k, group in enumerate(self._metrics)
+            for metric in group
+        }
+
+    def _train_step(self, xs, ys, sample_weight=None) -> float:
+        dtype = self.dtype
+        outputs = self.graph.forward([data_utils.to_model_dtype(x, dtype) for x in xs], training=True)
+        value, grads, fused = self._losses_and_grads(outputs, ys, sample_weight, with_grads=True)
+        value += sum(layer.regularization_loss() for layer in self.layers)
+        self.graph.backward(grads, fused)
+        params, param_grads = self._trainable()
+        self.optimizer.apply(params, param_grads)
+        self._update_metrics(outputs, ys)
+        return value
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on one batch; returns the loss (and metrics) of that batch."""
+        self._require_compiled("train_on_batch")
+        xs, ys = self._prepare(x, y)
+        data_utils.common_length(xs, ys)
+        if class_weight is not None:
+            sample_weight = data_utils.class_weights_to_samples(class_weight, ys[0])
+        self._reset_metrics()
+        loss = self._train_step(xs, ys, sample_weight)
+        return self._result({"loss": loss, **self._metric_logs()}, return_dict)
+
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """Loss (and metrics) of one batch in inference mode, without updating anything."""
+        self._require_compiled("test_on_batch")
+        xs, ys = self._prepare(x, y)
+        self._reset_metrics()
+        outputs = self.graph.forward([data_utils.to_model_dtype(x, self.dtype) for x in xs], training=False)
+        loss, _, _ = self._losses_and_grads(outputs, ys, sample_weight, with_grads=False)
+        loss += sum(layer.regularization_loss() for layer in self.layers)
+        self._update_metrics(outputs, ys)
+        return self._result({"loss": loss, **self._metric_logs()}, return_dict)
+
+    @staticmethod
+    def _result(logs: dict, return_dict: bool):
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    # --- fit --------------------------------------------------------------------------------------
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, validation_batch_size=None):
+        """Train for ``epochs`` epochs (counting from ``initial_epoch``); returns a :class:`History`.
+
+        Ctrl-C stops at the end of the current batch: the callbacks' ``on_train_end`` still runs (so
+        ModelCheckpoint saves the model) and the History so far is returned.  A second Ctrl-C aborts.
+        """
+        self._require_compiled("fit")
+        batch_size = data_utils.check_batch_size(batch_size)
+        xs, ys = self._prepare(x, y)
+        n = data_utils.common_length(xs, ys)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        val = None
+        if validation_data is not None:
+            if len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
+            val = tuple(validation_data)
+        elif validation_split:
+            xs, ys, val_x, val_y = data_utils.split_validation(xs, ys, validation_split)
+            if weights is not None:
+                weights = weights[: len(xs[0])]
+            val = (val_x if len(val_x) > 1 else val_x[0], val_y if len(val_y) > 1 else val_y[0])
+            n = len(xs[0])
+        if class_weight is not None:
+            class_samples = data_utils.class_weights_to_samples(class_weight, ys[0])
+            weights = class_samples if weights is None else weights * class_samples
+        if weights is not None and len(weights) != n:
+            raise ValueError(f"sample_weight has {len(weights)} entries for {n} samples")
+
+        steps = math.ceil(n / batch_size)
+        if verbose == "auto":
+            verbose = 1
+        self.history = History()
+        callback_list = CallbackList(
+            [self.history, *(callbacks or []), ProgressBar(verbose)],
+            model=self,
+            params={"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size},
+        )
+        self.stop_training = False
+        interrupted = False
+        epoch = initial_epoch
+        with _GracefulInterrupt() as interrupt:
+            try:
+                callback_list.on_train_begin()
+                for epoch in range(initial_epoch, epochs):
+                    callback_list.on_epoch_begin(epoch)
+                    self._reset_metrics()
+                    order = get_rng().permutation(n) if shuffle else None
+                    loss_sum = 0.0
+                    seen = 0
+                    for step, (start, stop) in enumerate(data_utils.batch_slices(n, batch_size)):
+                        callback_list.on_train_batch_begin(step)
+                        index = order[start:stop] if order is not None else slice(start, stop)
+                        batch_weights = None if weights is None else weights[index]
+                        loss = self._train_step([a[index] for a in xs], [a[index] for a in ys], batch_weights)
+                        loss_sum += loss * (stop - start)
+                        seen += stop - start
+                        callback_list.on_train_batch_end(step, {"loss": loss, **self._metric_logs()})
+                        if interrupt.requested:
+                            raise KeyboardInterrupt
+                        if self.stop_training:
+                            break
+                    logs = {"loss": loss_sum / max(seen, 1), **self._metric_logs()}
+                    if val is not None:
+                        val_logs = self.evaluate(*val[:2], sample_weight=val[2] if len(val) == 3 else None,
+                                                 batch_size=validation_batch_size or batch_size, verbose=0,
+                                                 return_dict=True)
+                        logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                    logs["lr"] = float(self.optimizer.learning_rate)
+                    self._epochs_done = epoch + 1
+                    callback_list.on_epoch_end(epoch, logs)
+                    if interrupt.requested:
+                        raise KeyboardInterrupt
+                    if self.stop_training:
+                        break
+            except KeyboardInterrupt:
+                interrupted = True
+                print(f"\nTraining interrupted during epoch {epoch + 1}; stopping with the weights of the "
+                      "last completed batch.", file=sys.stderr)
+            callback_list.on_train_end({"interrupted": interrupted})
+        self.interrupted = interrupted
+        return self.history
+
+    # --- evaluate / predict -----------------------------------------------------------------------
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 return_dict=False):
+        """Loss and metrics over the whole data in inference mode (batched)."""
+        self._require_compiled("evaluate")
+        batch_size = data_utils.check_batch_size(batch_size)
+        xs, ys = self._prepare(x, y)
+        n = data_utils.common_length(xs, ys)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        self._reset_metrics()
+        loss_sum = 0.0
+        for start, stop in data_utils.batch_slices(n, batch_size):
+            batch_x = [data_utils.to_model_dtype(a[start:stop], self.dtype) for a in xs]
+            batch_y = [a[start:stop] for a in ys]
+            outputs = self.graph.forward(batch_x, training=False)
+            loss, _, _ = self._losses_and_grads(
+                outputs, batch_y, None if weights is None else weights[start:stop], with_grads=False
+            )
+            loss_sum += loss * (stop - start)
+            self._update_metrics(outputs, batch_y)
+        regularization = sum(layer.regularization_loss() for layer in self.layers)
+        logs = {"loss": loss_sum / max(n, 1) + regularization, **self._metric_logs()}
+        if verbose not in (0, "auto"):
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), file=sys.stderr)
+        return self._result(logs, return_dict)
+
+    def predict(self, x, batch_size=None, verbose=0):
+        """Outputs for every sample, computed in batches in inference mode (Dropout off, BatchNorm
+        with its moving statistics)."""
+        batch_size = data_utils.check_batch_size(batch_size)
+        xs, _ = self._prepare(x)
+        n = data_utils.common_length(xs)
+        results: list[np.ndarray] | None = None
+        for start, stop in data_utils.batch_slices(n, batch_size):
+            outputs = self.graph.forward(
+                [data_utils.to_model_dtype(a[start:stop], self.dtype) for a in xs], training=False
+            )
+            if results is None:
+                results = [np.empty((n, *o.shape[1:]), dtype=o.dtype) for o in outputs]
+            for result, out in zip(results, outputs, strict=True):
+                result[start:stop] = out
+        if results is None:
+            raise ValueError("predict got no samples")
+        return results if len(results) > 1 else results[0]
+
+    def __call__(self, x, training=False):
+        """Run the model on arrays (eager)."""
+        xs, _ = self._prepare(x)
+        batch = [data_utils.to_model_dtype(a, self.dtype) for a in xs]
+        outputs = self.graph.forward(batch, training=training)
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    # --- summary, config, saving ------------------------------------------------------------------
+
+    def summary(self, line_length: int = 98, print_fn=print) -> None:
+        from le4nn.models.summary import summary_text
+
+        print_fn(summary_text(self, line_length))
+
+    def get_config(self) -> dict:
+        from le4nn.models.saving import model_config
+
+        return model_config(self)
+
+    def save(self, filepath) -> None:
+        """Architecture, weights and optimizer state in one ``.npz`` file (written atomically)."""
+        from le4nn.models.saving import save_model
+
+        save_model(self, filepath)
+
+    def save_weights(self, filepath) -> None:
+        from le4nn.models.saving import save_weights
+
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        from le4nn.models.saving import load_weights
+
+        load_weights(self, filepath)
+
+
+class _GracefulInterrupt:
+    """While active, the first Ctrl-C only sets ``requested`` (fit stops at the batch boundary); the
+    second raises KeyboardInterrupt at once.  Outside the main thread it does nothing."""
+
+    def __enter__(self):
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._handle)
+            except ValueError:  # not allowed here (e.g. embedded interpreters)
+                self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: stopping after this batch (press again to abort at once)", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False

@@ -1,0 +1,90 @@
+"""``Sequential``: a plain stack of layers, each feeding the next (``keras.Sequential``)."""
+
+from __future__ import annotations
+
+from le4nn.layers import InputLayer, Layer, SymbolicTensor
+from le4nn.layers.base import format_shape, normalize_shape, shapes_compatible
+from le4nn.models.graph import Graph
+from le4nn.models.model import Model
+
+
+class Sequential(Model):
+    """A linear stack of layers, given as a list or added one by one with :meth:`add`.
+
+    The model is built as soon as the input shape is known: from ``input_shape=`` on the first layer,
+    an ``Input(shape=...)`` as the first element, or the first data it sees.
+    """
+
+    def __init__(self, layers=None, name: str | None = None):
+        super().__init__(name=name)
+        self._layers: list[Layer] = []
+        self._input_shape: tuple | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def add(self, layer) -> None:
+        """Append a layer (or, first, an ``Input(shape=...)``)."""
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
+            if self._layers or self._input_shape is not None:
+                raise ValueError("an Input can only be the first element of a Sequential model")
+            self._input_shape = layer.shape
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
+        if layer._multi_input:
+            raise TypeError(f"{layer.describe()} takes several inputs; use the functional Model instead")
+        if any(existing.name == layer.name for existing in self._layers):
+            raise ValueError(f"the model already has a layer named {layer.name!r}")
+        if not self._layers and self._input_shape is None and layer.batch_input_shape is not None:
+            self._input_shape = layer.batch_input_shape
+        self._layers.append(layer)
+        self._graph = None
+        if self._input_shape is not None:
+            self._build_chain(self._input_shape)
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self._layers:
+            raise ValueError("the model has no layers to pop")
+        layer = self._layers.pop()
+        self._graph = None
+        if self._layers and self._input_shape is not None:
+            self._build_chain(self._input_shape)
+        return layer
+
+    def build(self, input_shape) -> None:
+        """Build every layer for inputs of ``input_shape`` (batch dimension included, as None)."""
+        self._input_shape = (None, *normalize_shape(input_shape)[1:])
+        self._build_chain(self._input_shape)
+
+    def _build_chain(self, input_shape) -> None:
+        shape = input_shape
+        for layer in self._layers:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self._graph = Graph.chain(self._layers)
+
+    def _ensure_built(self, xs) -> None:
+        if self._graph is None:
+            if not self._layers:
+                raise ValueError(f"model {self.name!r} has no layers")
+            self.build((None, *xs[0].shape[1:]))
+        elif self._input_shape is not None:
+            got = (None, *xs[0].shape[1:])
+            if not shapes_compatible(self._input_shape, got):
+                raise ValueError(
+                    f"model {self.name!r} expects inputs of shape {format_shape(self._input_shape)}, "
+                    f"got {format_shape(got)}"
+                )
+
+    @property
+    def input_shape(self):
+        return self._input_shape
+
+    @property
+    def output_shape(self):
+        return self._layers[-1].output_shape if self._layers else None
