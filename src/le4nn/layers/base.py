@@ -1,0 +1,512 @@
+"""The :class:`Layer` base class, :class:`SymbolicTensor` (the functional API's graph) and layer naming.
+
+The contract every layer follows (docs/architecture.md):
+
+- ``build(input_shape)`` creates the weights for inputs of that shape (batch dimension included, as
+  ``None``).  Layers build themselves on their first call; building again with another shape raises a
+  ``ValueError`` that names the layer and both shapes.
+- ``forward(x, training=False) -> y`` and ``backward(grad_out) -> grad_in``.  ``backward`` uses what the
+  last ``forward`` cached and writes ∂E/∂param into ``grads`` (regularizer terms included).
+- ``params`` and ``grads`` are dicts keyed by parameter name ("kernel", "bias", "gamma", ...);
+  non-trainable arrays (BatchNormalization's moving statistics) live in ``state``.  Optimizers update the
+  ``params`` arrays in place, so a layer never replaces them by new objects.
+- ``layer(x)`` runs ``forward(x, training=False)`` on an array and records a graph node on a
+  :class:`SymbolicTensor` (from :func:`le4nn.layers.Input` or from another layer call).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+
+import numpy as np
+
+from le4nn.layers._arguments import get_initializer
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# --------------------------------------------------------------------------------------------------
+# Names: "dense", "dense_1", "dense_2", ... as Keras
+# --------------------------------------------------------------------------------------------------
+
+_name_counts: dict[str, int] = {}
+
+
+def to_snake_case(name: str) -> str:
+    """``"MaxPooling2D"`` -> ``"max_pooling2d"`` (Keras's rule, so auto names match Keras's)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def unique_name(prefix: str) -> str:
+    """The first call gives ``prefix``, the next ones ``prefix_1``, ``prefix_2``, ..."""
+    count = _name_counts.get(prefix, 0)
+    _name_counts[prefix] = count + 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def reset_names() -> None:
+    """Restart the automatic layer names (as ``keras.backend.clear_session`` does)."""
+    _name_counts.clear()
+
+
+# --------------------------------------------------------------------------------------------------
+# Shapes
+# --------------------------------------------------------------------------------------------------
+
+
+def format_shape(shape) -> str:
+    if isinstance(shape, list):
+        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
+    return str(tuple(shape))
+
+
+def normalize_shape(shape, what: str = "shape") -> tuple:
+    """A shape as a tuple of ints and ``None`` (unknown size)."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{what} must be a tuple of sizes, got {shape!r}") from None
+    out = []
+    for d in dims:
+        if d is None:
+            out.append(None)
+        elif isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0:
+            out.append(int(d))
+        else:
+            raise ValueError(f"{what} must hold non-negative ints or None, got {shape!r}")
+    return tuple(out)
+
+
+def shapes_compatible(expected: tuple, actual: tuple) -> bool:
+    """Same rank, and the same size wherever both are known (``None`` matches anything)."""
+    return len(expected) == len(actual) and all(
+        e is None or a is None or e == a for e, a in zip(expected, actual, strict=True)
+    )
+
+
+def known_size(dims) -> int | None:
+    """The product of the sizes, or ``None`` when one is unknown."""
+    return None if any(d is None for d in dims) else math.prod(dims)
+
+
+# --------------------------------------------------------------------------------------------------
+# Symbolic tensors (the functional API)
+# --------------------------------------------------------------------------------------------------
+
+
+class SymbolicTensor:
+    """A placeholder for a layer's output in a functional graph: a shape, no data.
+
+    ``layer`` is the layer that produced it and ``inputs`` the symbolic tensors that layer was called
+    on (empty for an :func:`~le4nn.layers.Input`), so a model can walk the graph from its outputs
+    back to its inputs.
+    """
+
+    def __init__(self, shape, layer=None, inputs=(), dtype="float32", name=None):
+        self.shape = normalize_shape(shape)
+        self.layer = layer
+        self.inputs = tuple(inputs)
+        self.dtype = np.dtype(dtype)
+        self.name = name if name is not None else (layer.name if layer is not None else "symbolic")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} from {self.name!r}>"
+
+
+def is_symbolic(inputs) -> bool:
+    """Whether ``inputs`` is a SymbolicTensor or a non-empty list of them (not mixed with arrays)."""
+    if isinstance(inputs, SymbolicTensor):
+        return True
+    if isinstance(inputs, (list, tuple)) and inputs:
+        kinds = {isinstance(t, SymbolicTensor) for t in inputs}
+        if kinds == {True}:
+            return True
+        if len(kinds) == 2:
+            raise TypeError("a layer's inputs must be all symbolic tensors or all arrays, not a mix")
+    return False
+
+
+# --------------------------------------------------------------------------------------------------
+# The Layer base class
+# --------------------------------------------------------------------------------------------------
+
+
+def _build_once(build):
+    """Wrap a layer's ``build`` so that it checks the shape first, runs once, and marks the layer built.
+
+    Calling ``build`` on a built layer only checks that the shape fits; a layer declared with
+    ``input_shape=`` refuses another shape.  ``Layer.__init_subclass__`` applies this to every
+    subclass's ``build``, so subclasses just create their weights.
+    """
+
+    @functools.wraps(build)
+    def wrapper(self, input_shape):
+        input_shape = self._normalize_input_shape(input_shape)
+        if self.built:
+            self._check_input_shape(input_shape)
+            return
+        declared = self.batch_input_shape
+        if declared is not None and not self._multi_input and not shapes_compatible(declared, input_shape):
+            raise ValueError(
+                f"{self.describe()}: declared with input shape {format_shape(declared)}, "
+                f"but called on input of shape {format_shape(input_shape)}"
+            )
+        self.compute_output_shape(input_shape)  # checks rank and sizes, with an error naming the layer
+        build(self, input_shape)
+        self._build_input_shape = input_shape
+        self.built = True
+
+    return wrapper
+
+
+class Layer:
+    """Base class of all layers (see the module docstring for the contract).
+
+    Keyword arguments every layer takes (as Keras): ``name`` (default: a unique snake_case name from
+    the class, "dense", "dense_1", ...), ``trainable``, ``dtype`` ("float32" by default, or "float64";
+    inputs are cast to it), and on the first layer of a model ``input_shape`` (without the batch
+    dimension) or ``batch_input_shape`` (with it).
+    """
+
+    #: Whether the layer takes a list of inputs (Add, Concatenate).
+    _multi_input = False
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
+                 **kwargs):
+        cls = type(self).__name__
+        if kwargs:
+            raise TypeError(f"{cls}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+        if name is None:
+            name = unique_name(to_snake_case(cls))
+        elif not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"{cls}: name must be a non-empty string without '/', got {name!r}")
+        self.name = name
+        self.trainable = bool(trainable)
+        self.dtype = self._check_dtype(dtype)
+
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
+        self._regularizers: dict = {}
+        self._buffers: dict = {}
+        self.built = False
+        self._build_input_shape = None
+
+        if input_shape is not None and batch_input_shape is not None:
+            raise ValueError(f"{self.describe()}: give input_shape or batch_input_shape, not both")
+        if input_shape is not None:
+            batch_input_shape = (None, *normalize_shape(input_shape, f"{self.describe()}: input_shape"))
+        self.batch_input_shape = (
+            None if batch_input_shape is None
+            else normalize_shape(batch_input_shape, f"{self.describe()}: batch_input_shape")
+        )
+        #: The symbolic input and output of the layer's call in a functional graph (None until called).
+        self.input = None
+        self.output = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _build_once(cls.__dict__["build"])
+
+    # --- description and errors -------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """``"Dense layer 'dense_1'"``: how error messages name the layer."""
+        return f"{type(self).__name__} layer '{self.name}'"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+    def _check_dtype(self, dtype) -> np.dtype:
+        if dtype is None:
+            return np.dtype(np.float32)
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            dt = None
+        if dt not in FLOAT_DTYPES:
+            raise ValueError(f"{self.describe()}: dtype must be 'float32' or 'float64', got {dtype!r}")
+        return dt
+
+    # --- shapes -----------------------------------------------------------------------------------
+
+    def _normalize_input_shape(self, input_shape):
+        what = f"{self.describe()}: input shape"
+        if self._multi_input:
+            if not isinstance(input_shape, (list, tuple)) or not all(
+                isinstance(s, (list, tuple)) for s in input_shape
+            ):
+                raise TypeError(f"{self.describe()} takes a list of inputs, got shape {input_shape!r}")
+            return [(None, *normalize_shape(s, what)[1:]) for s in input_shape]
+        shape = normalize_shape(input_shape, what)
+        if not shape:
+            raise ValueError(f"{self.describe()}: inputs need a batch dimension, got shape {shape}")
+        return (None, *shape[1:])
+
+    def _check_input_shape(self, input_shape) -> None:
+        """A built layer accepts only inputs of the shape it was built for (any batch size)."""
+        expected = self._build_input_shape
+        if self._multi_input:
+            ok = len(expected) == len(input_shape) and all(
+                shapes_compatible(e, a) for e, a in zip(expected, input_shape, strict=True)
+            )
+        else:
+            ok = shapes_compatible(expected, input_shape)
+        if not ok:
+            raise ValueError(
+                f"{self.describe()}: expected input shape {format_shape(expected)}, "
+                f"got {format_shape(input_shape)}"
+            )
+
+    def _require_rank(self, input_shape, ndim: int, layout: str, hint: str = "") -> tuple:
+        """Check the rank of a (single) input shape, e.g. ``layout="(batch, features)"``."""
+        shape = normalize_shape(input_shape, f"{self.describe()}: input shape")
+        if len(shape) != ndim:
+            raise ValueError(
+                f"{self.describe()}: expects {ndim}-D input {layout}, got shape {format_shape(shape)}"
+                + (f"; {hint}" if hint else "")
+            )
+        return shape
+
+    @property
+    def input_shape(self):
+        """The shape the layer was built for, or was declared with (batch dimension as None)."""
+        return self._build_input_shape if self.built else self.batch_input_shape
+
+    @property
+    def output_shape(self):
+        if self.input_shape is None:
+            raise ValueError(f"{self.describe()}: the output shape is unknown until the layer is built")
+        return self.compute_output_shape(self.input_shape)
+
+    def compute_output_shape(self, input_shape):
+        """The output shape for inputs of ``input_shape`` (checked; batch dimension included)."""
+        return input_shape
+
+    def build(self, input_shape) -> None:
+        """Create the weights for inputs of ``input_shape`` (layers without weights need nothing)."""
+
+    # --- weights ----------------------------------------------------------------------------------
+
+    def add_weight(self, name: str, shape, initializer="zeros", regularizer=None, trainable=True):
+        """Create a weight with ``initializer(shape, dtype)``; trainable ones go to ``params`` (with a
+        zero gradient buffer in ``grads``), others to ``state``."""
+        shape = tuple(int(s) for s in shape)
+        init = get_initializer(self, f"initializer of {name}", initializer)
+        value = np.ascontiguousarray(init(shape, self.dtype.name), dtype=self.dtype)
+        if value.shape != shape:
+            raise ValueError(
+                f"{self.describe()}: the initializer of {name} returned shape {value.shape}, expected {shape}"
+            )
+        if trainable:
+            self.params[name] = value
+            self.grads[name] = np.zeros_like(value)
+        else:
+            self.state[name] = value
+        if regularizer is not None:
+            self._regularizers[name] = regularizer
+        return value
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The arrays themselves (not copies): params then state, in Keras order."""
+        return [*self.params.values(), *self.state.values()]
+
+    @property
+    def weight_names(self) -> list[str]:
+        return [*self.params, *self.state]
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return list(self.params.values()) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        return ([] if self.trainable else list(self.params.values())) + list(self.state.values())
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights in Keras order (kernel, bias; gamma, beta, moving_mean, moving_variance)."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Copy ``weights`` (in :meth:`get_weights` order) into the layer's arrays, checking count and
+        shapes; the arrays stay the same objects (optimizers hold on to them)."""
+        if not self.built:
+            raise ValueError(
+                f"{self.describe()}: set_weights needs a built layer (call it on an input or call "
+                f"build(input_shape) first)"
+            )
+        weights = list(weights)
+        names = self.weight_names
+        if len(weights) != len(names):
+            raise ValueError(
+                f"{self.describe()}: set_weights expects {len(names)} arrays ({', '.join(names) or 'none'}), "
+                f"got {len(weights)}"
+            )
+        for name, value in zip(names, weights, strict=True):
+            target = self.params[name] if name in self.params else self.state[name]
+            value = np.asarray(value)
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"{self.describe()}: weight '{name}' has shape {target.shape}, "
+                    f"but the array given has shape {value.shape}"
+                )
+            if value.dtype.kind not in "fiu":
+                raise TypeError(
+                    f"{self.describe()}: weight '{name}' must be numeric, got dtype {value.dtype}"
+                )
+            target[...] = value
+
+    def count_params(self) -> int:
+        """The number of scalars in the weights (trainable and not), as Keras."""
+        if not self.built:
+            raise ValueError(f"{self.describe()}: count_params needs a built layer")
+        return int(sum(w.size for w in self.weights))
+
+    def regularization_loss(self) -> float:
+        """The regularizers' penalty on the current weights (added to the loss by the model)."""
+        return float(sum(reg(self.params[name]) for name, reg in self._regularizers.items()))
+
+    def _add_regularization_gradients(self) -> None:
+        for name, reg in self._regularizers.items():
+            self.grads[name] += np.asarray(reg.gradient(self.params[name]), dtype=self.dtype)
+
+    def _buffer(self, tag: str, shape, dtype=None) -> np.ndarray:
+        """A scratch array kept between calls (im2col columns, ...); reallocated when the shape changes."""
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        key = (tag, tuple(shape), dtype)
+        buf = self._buffers.get(key)
+        if buf is None:
+            if len(self._buffers) >= 8:  # e.g. training and evaluation batch sizes: keep only a few
+                self._buffers.clear()
+            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
+        return buf
+
+    # --- forward / backward -----------------------------------------------------------------------
+
+    def forward(self, x, training=False):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, grad_out):
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    @property
+    def output_softmax(self) -> bool:
+        """Whether the output is a softmax over the last axis (the model may fuse it with cross-entropy:
+        then ``logits`` holds the last forward's pre-softmax values and ``backward_from_logits`` takes
+        ∂E/∂logits)."""
+        return False
+
+    @property
+    def logits(self):
+        return None
+
+    def backward_from_logits(self, grad_logits):
+        """Backward from ∂E/∂(pre-softmax logits), skipping the softmax (layers with ``output_softmax``)."""
+        raise NotImplementedError(f"{self.describe()} does not end in a softmax")
+
+    def _as_float_array(self, x, argument: str = "inputs") -> np.ndarray:
+        """``x`` as a C-contiguous array of the layer's dtype; integer or boolean data are refused."""
+        if isinstance(x, SymbolicTensor):
+            raise TypeError(f"{self.describe()}: forward takes arrays; call the layer on symbolic tensors")
+        arr = np.asarray(x)
+        if arr.dtype.kind != "f":
+            raise TypeError(
+                f"{self.describe()}: {argument} must be a float array (float32 or float64), got dtype "
+                f"{arr.dtype}; convert it first, e.g. x.astype('float32') / 255 for 8-bit images"
+            )
+        if arr.dtype != self.dtype or not arr.flags.c_contiguous:
+            arr = np.array(arr, dtype=self.dtype, order="C")
+        return arr
+
+    def _prepare_input(self, x, argument: str = "inputs") -> np.ndarray:
+        """Check and cast an input array; build the layer on first use (first line of ``forward``)."""
+        x = self._as_float_array(x, argument)
+        if x.ndim == 0:
+            raise ValueError(f"{self.describe()}: {argument} need a batch dimension, got a scalar")
+        self.build((None, *x.shape[1:]))
+        return x
+
+    def _prepare_inputs(self, xs) -> list[np.ndarray]:
+        """The list version of :meth:`_prepare_input` for multi-input layers."""
+        if not isinstance(xs, (list, tuple)):
+            raise TypeError(f"{self.describe()} takes a list of inputs, got {type(xs).__name__}")
+        arrays = [self._as_float_array(x, f"inputs[{i}]") for i, x in enumerate(xs)]
+        for i, a in enumerate(arrays):
+            if a.ndim == 0:
+                raise ValueError(f"{self.describe()}: inputs[{i}] need a batch dimension, got a scalar")
+        self.build([(None, *a.shape[1:]) for a in arrays])
+        return arrays
+
+    def _prepare_grad(self, grad_out, like, argument: str = "grad_out") -> np.ndarray:
+        """Check ∂E/∂output against the cached forward output ``like`` (None: no forward yet)."""
+        if like is None:
+            raise RuntimeError(f"{self.describe()}: backward called before forward")
+        grad = self._as_float_array(grad_out, argument)
+        shape = like if isinstance(like, tuple) else like.shape
+        if grad.shape != shape:
+            raise ValueError(
+                f"{self.describe()}: {argument} has shape {grad.shape}, but the last output had shape {shape}"
+            )
+        return grad
+
+    # --- calling ----------------------------------------------------------------------------------
+
+    def __call__(self, inputs, training=False):
+        """On arrays: ``forward(inputs, training)``.  On symbolic tensors: record a graph node and return
+        the output's :class:`SymbolicTensor`."""
+        if is_symbolic(inputs):
+            return self._call_symbolic(inputs)
+        return self.forward(inputs, training=training)
+
+    def _call_symbolic(self, inputs):
+        if self._multi_input:
+            if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+                raise ValueError(f"{self.describe()} takes a list of at least 2 inputs")
+            tensors = list(inputs)
+            shape = [t.shape for t in tensors]
+        else:
+            if isinstance(inputs, (list, tuple)):
+                if len(inputs) != 1:
+                    raise ValueError(f"{self.describe()} takes one input, got a list of {len(inputs)}")
+                inputs = inputs[0]
+            tensors = [inputs]
+            shape = inputs.shape
+        if self.output is not None:
+            raise ValueError(
+                f"{self.describe()} is already part of a graph; sharing one layer between two calls is "
+                f"not supported, create another layer"
+            )
+        self.build(shape)
+        out = SymbolicTensor(self.compute_output_shape(self._normalize_input_shape(shape)), self, tensors,
+                             self.dtype)
+        self.input = inputs
+        self.output = out
+        return out
+
+    # --- configuration ----------------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        """The constructor arguments as a JSON-serializable dict (``from_config`` rebuilds the layer)."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        if self.batch_input_shape is not None:
+            config["batch_input_shape"] = list(self.batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+
+Layer.build = _build_once(Layer.build)

@@ -1,0 +1,111 @@
+"""Layers that merge several inputs (branching models): Add and Concatenate.
+
+``forward`` takes a list of arrays and ``backward`` returns a list of gradients, one per input.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from le4nn.layers.base import Layer, format_shape, shapes_compatible
+
+
+class _Merge(Layer):
+    _multi_input = True
+
+    def _check_count(self, input_shape) -> None:
+        if len(input_shape) < 2:
+            raise ValueError(f"{self.describe()} takes a list of at least 2 inputs, got {len(input_shape)}")
+
+
+class Add(_Merge):
+    """The element-wise sum of inputs of one shape; backward passes ∂E/∂y to every input."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._out_shape = None
+        self._count = 0
+
+    def compute_output_shape(self, input_shape):
+        self._check_count(input_shape)
+        out = tuple(input_shape[0])
+        for shape in input_shape[1:]:
+            if not shapes_compatible(out, tuple(shape)):
+                raise ValueError(
+                    f"{self.describe()}: inputs must have the same shape, "
+                    f"got {format_shape(list(input_shape))}"
+                )
+            out = tuple(a if a is not None else b for a, b in zip(out, shape, strict=True))
+        return out
+
+    def forward(self, inputs, training=False):
+        xs = self._prepare_inputs(inputs)
+        shapes = {x.shape for x in xs}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"{self.describe()}: inputs must have the same shape, "
+                f"got {format_shape([x.shape for x in xs])}"
+            )
+        y = xs[0].copy()
+        for x in xs[1:]:
+            y += x
+        self._out_shape, self._count = y.shape, len(xs)
+        return y
+
+    def backward(self, grad_out):
+        grad = self._prepare_grad(grad_out, self._out_shape)
+        return [grad] + [grad.copy() for _ in range(self._count - 1)]
+
+
+class Concatenate(_Merge):
+    """Joins inputs along ``axis`` (default -1: features, or channels for channels_last images); the
+    other sizes must agree.  Backward splits ∂E/∂y into the inputs' parts."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise ValueError(f"{self.describe()}: axis must be an int, got {axis!r}")
+        self.axis = int(axis)
+        self._cache = None
+
+    def compute_output_shape(self, input_shape):
+        self._check_count(input_shape)
+        shapes = [tuple(s) for s in input_shape]
+        ndim = len(shapes[0])
+        if any(len(s) != ndim for s in shapes) or not -ndim <= self.axis < ndim or self.axis % ndim == 0:
+            raise ValueError(
+                f"{self.describe()}: cannot concatenate inputs of shapes {format_shape(shapes)} "
+                f"on axis {self.axis}"
+            )
+        axis = self.axis % ndim
+        out = list(shapes[0])
+        for shape in shapes[1:]:
+            for i, (a, b) in enumerate(zip(out, shape, strict=True)):
+                if i == axis:
+                    out[i] = None if a is None or b is None else a + b
+                elif a is not None and b is not None and a != b:
+                    raise ValueError(
+                        f"{self.describe()}: inputs must agree on every axis but {self.axis}, got shapes "
+                        f"{format_shape(shapes)}"
+                    )
+                elif a is None:
+                    out[i] = b
+        return tuple(out)
+
+    def forward(self, inputs, training=False):
+        xs = self._prepare_inputs(inputs)
+        self.compute_output_shape([x.shape for x in xs])
+        axis = self.axis % xs[0].ndim
+        y = np.concatenate(xs, axis=axis)
+        self._cache = (np.cumsum([x.shape[axis] for x in xs])[:-1], axis, y.shape)
+        return y
+
+    def backward(self, grad_out):
+        grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[2])
+        splits, axis, _ = self._cache
+        return [np.ascontiguousarray(part) for part in np.split(grad, splits, axis=axis)]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}

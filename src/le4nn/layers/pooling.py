@@ -1,0 +1,149 @@
+"""Pooling layers: MaxPooling2D (handout eq. 63–64), AveragePooling2D, GlobalAveragePooling2D."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from le4nn import ops
+from le4nn.layers import _windows
+from le4nn.layers._arguments import check_data_format, int_pair
+from le4nn.layers.base import Layer
+
+
+class _Pooling2D(Layer):
+    """Shared arguments: ``pool_size`` (int or pair), ``strides`` (default: the pool size), ``padding``
+    ("valid", "same" with Keras's rule, or explicit sizes smaller than the pool), ``data_format``."""
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = int_pair(self, "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else int_pair(self, "strides", strides)
+        self.padding = _windows.normalize_padding(self, padding)
+        if not isinstance(self.padding, str) and (
+            max(self.padding[:2]) >= self.pool_size[0] or max(self.padding[2:]) >= self.pool_size[1]
+        ):
+            raise ValueError(
+                f"{self.describe()}: padding {padding!r} must be smaller than pool_size {self.pool_size}"
+            )
+        self.data_format = check_data_format(self, data_format)
+        self._cache = None
+
+    def compute_output_shape(self, input_shape):
+        channels, height, width = _windows.image_shape(self, input_shape, self.data_format)
+        out_h, out_w = _windows.output_spatial(
+            self, self.padding, height, width, self.pool_size, self.strides, what="pool_size"
+        )
+        return _windows.image_output_shape(input_shape[0], channels, out_h, out_w, self.data_format)
+
+    def _nchw_input(self, x):
+        x = self._prepare_input(x)
+        x_nchw = _windows.to_nchw(x, self.data_format)
+        pad = _windows.resolve_padding(self.padding, *x_nchw.shape[2:], self.pool_size, self.strides)
+        return x_nchw, pad
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": _windows.padding_config(self.padding),
+            "data_format": self.data_format,
+        }
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max pooling (handout eq. 63): each output is the maximum of its window; backward (eq. 64) sends
+    each output's gradient to the element that won (the first maximum on ties, as PyTorch).  Padding
+    never wins."""
+
+    def forward(self, x, training=False):
+        x_nchw, pad = self._nchw_input(x)
+        kh, kw = self.pool_size
+        out_shape = (*x_nchw.shape[:2], *_windows.output_spatial(self, self.padding, *x_nchw.shape[2:],
+                                                                 self.pool_size, self.strides))
+        argmax = self._buffer("argmax", out_shape, np.int32)
+        y, _ = ops.maxpool2d_forward(x_nchw, kh, kw, stride=self.strides, pad=pad, argmax_out=argmax)
+        y = _windows.from_nchw(y, self.data_format)
+        self._cache = (argmax, x_nchw.shape, y.shape)
+        return y
+
+    def backward(self, grad_out):
+        grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[2])
+        argmax, x_shape, _ = self._cache
+        grad_x = ops.maxpool2d_backward(_windows.to_nchw(grad, self.data_format), argmax, x_shape)
+        return _windows.from_nchw(grad_x, self.data_format)
+
+
+class AveragePooling2D(_Pooling2D):
+    """Average pooling: each output is the mean of its window; backward spreads each output's gradient
+    evenly over its window.
+
+    ``count_include_pad=False`` (default) divides a window by the number of real input elements it covers,
+    so padding does not pull the average towards zero: Keras/TensorFlow's behaviour for
+    ``padding="same"``.  ``True`` divides by the pool area (PyTorch's default for explicit padding).
+    """
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
+                 count_include_pad=False, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x, training=False):
+        x_nchw, pad = self._nchw_input(x)
+        kh, kw = self.pool_size
+        y = ops.avgpool2d_forward(x_nchw, kh, kw, stride=self.strides, pad=pad,
+                                  count_include_pad=self.count_include_pad)
+        y = _windows.from_nchw(y, self.data_format)
+        self._cache = (x_nchw.shape, pad, y.shape)
+        return y
+
+    def backward(self, grad_out):
+        grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[2])
+        x_shape, pad, _ = self._cache
+        kh, kw = self.pool_size
+        grad_x = ops.avgpool2d_backward(
+            _windows.to_nchw(grad, self.data_format), x_shape, kh, kw, stride=self.strides, pad=pad,
+            count_include_pad=self.count_include_pad,
+        )
+        return _windows.from_nchw(grad_x, self.data_format)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "count_include_pad": self.count_include_pad}
+
+
+class GlobalAveragePooling2D(Layer):
+    """The mean over the spatial positions of each channel: (B, H, W, C) -> (B, C) (channels_last), or
+    (B, 1, 1, C) with ``keepdims=True``.  Backward: each position gets ∂E/∂y / (H·W)."""
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = check_data_format(self, data_format)
+        self.keepdims = bool(keepdims)
+        self._cache = None
+
+    @property
+    def _spatial_axes(self):
+        return (1, 2) if self.data_format == "channels_last" else (2, 3)
+
+    def compute_output_shape(self, input_shape):
+        channels, _, _ = _windows.image_shape(self, input_shape, self.data_format)
+        if self.keepdims:
+            return _windows.image_output_shape(input_shape[0], channels, 1, 1, self.data_format)
+        return (input_shape[0], channels)
+
+    def forward(self, x, training=False):
+        x = self._prepare_input(x)
+        y = x.mean(axis=self._spatial_axes, keepdims=self.keepdims)
+        self._cache = (x.shape, y.shape)
+        return y
+
+    def backward(self, grad_out):
+        grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[1])
+        x_shape, _ = self._cache
+        h, w = (x_shape[i] for i in self._spatial_axes)
+        if not self.keepdims:
+            grad = np.expand_dims(grad, self._spatial_axes)
+        return np.ascontiguousarray(np.broadcast_to(grad / (h * w), x_shape))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
