@@ -35,7 +35,9 @@ def main(targets: list[str]) -> None:
     destination = ROOT / "src" / "le4nn" / "_kernels"
     for module in build.glob(f"*{suffix}"):
         if not targets or module.name.split(".")[0] in targets:
-            shutil.copy2(module, destination / module.name)
+            temporary = destination / f".{module.name}.tmp"
+            shutil.copy2(module, temporary)
+            os.replace(temporary, destination / module.name)  # atomic: running tests keep the old file
             print(f"copied {module.name}")
 
 

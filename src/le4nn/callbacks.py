@@ -205,6 +205,7 @@ class EarlyStopping(Callback):
     def on_train_begin(self, logs=None):
         self.wait = 0
         self.stopped_epoch = 0
+        self.stopped = False  # stopped_epoch alone cannot tell: it may be epoch 0
         self.best_epoch = 0
         self.best_weights = None
         self._monitor.best = math.inf if self._monitor.mode == "min" else -math.inf
@@ -225,12 +226,13 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
+            self.stopped = True
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        if self.stopped_epoch and self.verbose:
+        if self.stopped and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping", file=sys.stderr)
-        if self.restore_best_weights and self.best_weights is not None and self.stopped_epoch:
+        if self.restore_best_weights and self.best_weights is not None and self.stopped:
             if self.verbose:
                 print(f"Restoring the weights of epoch {self.best_epoch + 1}", file=sys.stderr)
             self.model.set_weights(self.best_weights)
@@ -241,7 +243,8 @@ class ModelCheckpoint(Callback):
 
     ``filepath`` may contain format fields from the epoch's logs, e.g.
     ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"`` (epoch counts from 1).  Files are written atomically.
-    If training is interrupted (Ctrl-C), the model as it is is saved too, so nothing is lost.
+    If training is interrupted (Ctrl-C), the model as it is is saved too, so nothing is lost, under
+    :meth:`interrupted_path` (``save_on_interrupt=False`` turns that off).
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
@@ -272,31 +275,29 @@ class ModelCheckpoint(Callback):
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}", file=sys.stderr)
 
-    def on_train_begin(self, logs=None):
-        self._monitor.best = math.inf if self._monitor.mode == "min" else -math.inf
-        self._last_epoch = None
-
     def on_epoch_end(self, epoch, logs=None):
-        self._last_epoch, self._last_logs = epoch, dict(logs or {})
-        if self.save_best_only:
+        if self.save_best_only:  # the best value is kept across fit calls, as Keras does
             value = self._monitor.value(logs, "ModelCheckpoint")
             if value is None or not self._monitor.improved(value):
                 return
             self._monitor.best = value
         self._save(self._path(epoch, logs))
 
+    def interrupted_path(self) -> str:
+        """Where an interrupted run is saved: the pattern's fixed part + ``-interrupted``, e.g.
+        ``ckpt-{epoch:02d}.npz`` → ``ckpt-interrupted.npz`` and ``best.npz`` → ``best-interrupted.npz``
+        (never an epoch's name: the weights are from the middle of an epoch, and a best-only file is
+        not overwritten)."""
+        ext = os.path.splitext(self.filepath)[1]
+        if not ext or "{" in ext or "}" in ext:
+            ext = ".npz"
+        head = self.filepath.split("{")[0] if "{" in self.filepath else os.path.splitext(self.filepath)[0]
+        folder, stem = os.path.split(head)
+        return os.path.join(folder, f"{stem.rstrip('-_.') or 'checkpoint'}-interrupted{ext}")
+
     def on_train_end(self, logs=None):
-        if not (logs or {}).get("interrupted") or not self.save_on_interrupt:
-            return
-        epoch = (self._last_epoch + 1) if self._last_epoch is not None else 0
-        try:
-            path = self._path(epoch, getattr(self, "_last_logs", {}))
-        except ValueError:  # the pattern needs a metric the interrupted epoch never logged
-            path = None
-        if path is None or path == self.last_saved:
-            stem, ext = os.path.splitext(self.filepath.split("{")[0] or "checkpoint")
-            path = f"{stem.rstrip('-_.')}-interrupted{ext or '.npz'}"
-        self._save(path)
+        if (logs or {}).get("interrupted") and self.save_on_interrupt:
+            self._save(self.interrupted_path())
 
 
 class CSVLogger(Callback):

@@ -107,10 +107,27 @@ def plot_misclassified(images, labels, predictions, class_names=None, limit=50, 
                        columns=min(10, len(wrong)), path=path, title=title)
 
 
+def _first_conv_kernel(source) -> np.ndarray:
+    """The kernel of a Conv2D layer, of a model's first Conv2D layer, or the array itself."""
+    if hasattr(source, "layers"):  # a model
+        for layer in source.layers:
+            kernel = getattr(layer, "params", {}).get("kernel")
+            if kernel is not None and kernel.ndim == 4:
+                return kernel
+        raise ValueError("the model has no convolution layer (no layer with a 4-D kernel)")
+    if hasattr(source, "params"):  # a layer
+        kernel = source.params.get("kernel")
+        if kernel is None:
+            raise ValueError(f"layer {getattr(source, 'name', source)!r} has no kernel (is it built?)")
+        return kernel
+    return np.asarray(source)
+
+
 def plot_filters(kernel, path=None, columns=8):
-    """First-layer convolution filters: a Keras-layout kernel (kh, kw, in, out), one image per output
-    channel (input channels averaged, or shown in colour when there are three)."""
-    kernel = np.asarray(kernel)
+    """Learned convolution filters, one image per output channel (input channels averaged, or shown in
+    colour when there are three).  ``kernel``: a Keras-layout kernel (kh, kw, in, out), a Conv2D layer,
+    or a model (its first convolution layer)."""
+    kernel = _first_conv_kernel(kernel)
     if kernel.ndim != 4:
         raise ValueError(f"expected a Conv2D kernel (kh, kw, in, out), got shape {kernel.shape}")
     filters = kernel.transpose(3, 0, 1, 2)  # (out, kh, kw, in)

@@ -9,7 +9,13 @@ def as_array_list(data, what: str, count: int) -> list[np.ndarray]:
     """One array per model input (or output): a single array, or a list/tuple/dict of them."""
     if isinstance(data, dict):
         raise TypeError(f"{what}: pass a list of arrays in the order of the model's {what}, not a dict")
-    arrays = list(data) if isinstance(data, (list, tuple)) and count > 1 else [data]
+    # A list/tuple is one array per input when the model has several inputs, or when it holds exactly
+    # ``count`` arrays (Keras accepts ``[x]`` for a single input); otherwise it is the data itself.
+    is_sequence = isinstance(data, (list, tuple))
+    if is_sequence and (count > 1 or (len(data) == count and all(isinstance(a, np.ndarray) for a in data))):
+        arrays = list(data)
+    else:
+        arrays = [data]
     if len(arrays) != count:
         raise ValueError(f"the model has {count} {what}, but {len(arrays)} arrays were given")
     result = []

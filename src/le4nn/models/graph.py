@@ -74,6 +74,9 @@ class Graph:
 
         for tensor in outputs:
             visit(tensor)
+        unused = [t.layer.name for t in inputs if state.get(id(t)) != "done"]
+        if unused:
+            raise ValueError(f"the model's outputs do not depend on input(s) {', '.join(map(repr, unused))}")
 
         nodes = []
         seen_layers: set[int] = set()

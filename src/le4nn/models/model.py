@@ -126,7 +126,7 @@ class Model:
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='categorical_crossentropy'")
         self.optimizer = optimizers_module.get(optimizer)
-        n_out = len(self.graph.output_slots)
+        n_out = len(self.graph.output_slots) if self.built else 1  # an unbuilt Sequential has one output
         loss_list = list(loss) if isinstance(loss, (list, tuple)) else [loss] * n_out
         if len(loss_list) != n_out:
             raise ValueError(f"the model has {n_out} outputs, but {len(loss_list)} losses were given")
@@ -135,7 +135,7 @@ class Model:
         self._loss_weights = [1.0] * n_out if loss_weights is None else [float(w) for w in loss_weights]
         if len(self._loss_weights) != n_out:
             raise ValueError(f"loss_weights needs {n_out} entries, got {len(self._loss_weights)}")
-        names = list(metrics or [])
+        names = [metrics] if isinstance(metrics, str) else list(metrics or [])
         self._metric_specs = names
         self._metrics = [[metrics_module.get(m) for m in names] for _ in range(n_out)]
         self._compiled = True
@@ -164,7 +164,10 @@ class Model:
 
     # --- one step ---------------------------------------------------------------------------------
 
-    def _prepare(self, x, y=None):
+    def _prepare(self, x, y=None, targets_for: str | None = None):
+        """Inputs (and targets) as lists of arrays; ``targets_for`` names the method that needs ``y``."""
+        if targets_for is not None and y is None:
+            raise ValueError(f"{targets_for} needs targets: call model.{targets_for}(x, y, ...)")
         xs = data_utils.as_array_list(x, "inputs", len(self.graph.input_slots) if self.built else 1)
         self._ensure_built(xs)
         ys = None if y is None else data_utils.as_array_list(y, "targets", len(self.graph.output_slots))
@@ -218,7 +221,7 @@ class Model:
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One training step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
-        xs, ys = self._prepare(x, y)
+        xs, ys = self._prepare(x, y, targets_for="train_on_batch")
         data_utils.common_length(xs, ys)
         if class_weight is not None:
             sample_weight = data_utils.class_weights_to_samples(class_weight, ys[0])
@@ -229,7 +232,8 @@ class Model:
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch in inference mode, without updating anything."""
         self._require_compiled("test_on_batch")
-        xs, ys = self._prepare(x, y)
+        xs, ys = self._prepare(x, y, targets_for="test_on_batch")
+        data_utils.common_length(xs, ys)
         self._reset_metrics()
         outputs = self.graph.forward([data_utils.to_model_dtype(x, self.dtype) for x in xs], training=False)
         loss, _, _ = self._losses_and_grads(outputs, ys, sample_weight, with_grads=False)
@@ -256,7 +260,7 @@ class Model:
         """
         self._require_compiled("fit")
         batch_size = data_utils.check_batch_size(batch_size)
-        xs, ys = self._prepare(x, y)
+        xs, ys = self._prepare(x, y, targets_for="fit")
         n = data_utils.common_length(xs, ys)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         val = None
@@ -337,7 +341,7 @@ class Model:
         """Loss and metrics over the whole data in inference mode (batched)."""
         self._require_compiled("evaluate")
         batch_size = data_utils.check_batch_size(batch_size)
-        xs, ys = self._prepare(x, y)
+        xs, ys = self._prepare(x, y, targets_for="evaluate")
         n = data_utils.common_length(xs, ys)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self._reset_metrics()

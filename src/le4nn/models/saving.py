@@ -64,6 +64,11 @@ def read_archive(path) -> tuple[dict, dict[str, np.ndarray]]:
         path = normalize_path(path)
     if not path.exists():
         raise FileNotFoundError(f"model file not found: {path}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive; say so before NumPy tries other formats
+        what = "it is empty" if not magic else "it is not an .npz (zip) archive"
+        raise ModelFileError(f"{path}: not a le4nn model file ({what})")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -110,7 +115,9 @@ def functional_config(model) -> dict:
         entry = layers.serialize(node.layer)
         entry["inbound"] = [producer[s] for s in node.inputs if s in producer]
         entries.append(entry)
-    input_names = [node.layer.name for node in graph.nodes if node.inputs[0] in graph.input_slots]
+    # In the order of the model's inputs (the graph's node order is topological and may differ).
+    input_layer_at = {node.inputs[0]: node.layer.name for node in graph.nodes if node.inputs[0] in graph.input_slots}
+    input_names = [input_layer_at[slot] for slot in graph.input_slots]
     return {
         "class_name": "Functional",
         "config": {
@@ -169,27 +176,61 @@ def _weight_arrays(model) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _file_layers(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """The file's weights grouped by layer, in the order they were written: {layer: {name: array}}."""
+    layers: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in arrays.items():
+        if key.startswith("weights/"):
+            layer, _, name = key[len("weights/"):].rpartition("/")
+            layers.setdefault(layer, {})[name] = value
+    return layers
+
+
 def _restore_weights(model, arrays: dict[str, np.ndarray], path) -> None:
-    """Copy the file's weights into the model, checking every layer, parameter and shape."""
-    expected = set()
-    for layer in model.layers:
-        values = []
+    """Copy the file's weights into the model, checking every layer, parameter and shape first.
+
+    Layers are matched by name when every model layer with weights has its name in the file (a file
+    from this model, or from a model rebuilt by the same script); otherwise by position among the
+    layers that have weights, as Keras's ``load_weights`` does, so that weights saved from an identical
+    architecture whose automatic names differ (``dense`` vs ``dense_3``) still load.  Nothing is changed
+    unless the whole file fits.
+    """
+    file_layers = _file_layers(arrays)
+    model_layers = [layer for layer in model.layers if layer.weight_names]
+    if all(layer.name in file_layers for layer in model_layers):
+        pairs = [(layer, layer.name) for layer in model_layers]
+        extra = sorted(set(file_layers) - {layer.name for layer in model_layers})
+        if extra:
+            raise ModelFileError(f"{path}: the file has weights for layers the model does not have: "
+                                 f"{', '.join(extra[:5])}")
+    else:
+        if len(file_layers) != len(model_layers):
+            raise ModelFileError(
+                f"{path}: the file has weights for {len(file_layers)} layers "
+                f"({', '.join(list(file_layers)[:8])}), the model has {len(model_layers)} layers with weights "
+                f"({', '.join(layer.name for layer in model_layers[:8])})"
+            )
+        pairs = list(zip(model_layers, file_layers, strict=True))
+    updates = []
+    for layer, file_name in pairs:
+        stored = file_layers[file_name]
+        where = f"layer '{layer.name}'" + (f" (file layer '{file_name}')" if file_name != layer.name else "")
+        if list(stored) != layer.weight_names:
+            raise ModelFileError(
+                f"{path}: {where}: the model has weights {layer.weight_names}, the file has {list(stored)}"
+            )
         for name, current in zip(layer.weight_names, layer.weights, strict=True):
-            key = f"weights/{layer.name}/{name}"
-            expected.add(key)
-            if key not in arrays:
-                raise ModelFileError(f"{path}: no weight '{name}' for layer '{layer.name}' in the file")
-            value = arrays[key]
+            value = stored[name]
             if value.shape != current.shape:
                 raise ModelFileError(
-                    f"{path}: layer '{layer.name}', weight '{name}': the model has shape {current.shape}, "
+                    f"{path}: {where}, weight '{name}': the model has shape {current.shape}, "
                     f"the file has {value.shape}"
                 )
-            values.append(value)
+            if value.dtype.kind != "f":
+                raise ModelFileError(f"{path}: {where}, weight '{name}': dtype {value.dtype} is not a float")
+        updates.append((layer, [stored[name] for name in layer.weight_names]))
+    for layer, values in updates:
         layer.set_weights(values)
-    extra = sorted(k for k in arrays if k.startswith("weights/") and k not in expected)
-    if extra:
-        raise ModelFileError(f"{path}: the file has weights the model does not: {', '.join(extra[:5])}")
 
 
 def _header(**extra) -> dict:
