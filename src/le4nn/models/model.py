@@ -326,6 +326,8 @@ class Model:
                         raise KeyboardInterrupt
                     if self.stop_training:
                         break
+            except TrainingAborted:
+                raise  # a second Ctrl-C: the state may be mid-step, so nothing is saved
             except KeyboardInterrupt:
                 interrupted = True
                 print(f"\nTraining interrupted during epoch {epoch + 1}; stopping with the weights of the "
@@ -416,9 +418,13 @@ class Model:
         load_weights(self, filepath)
 
 
+class TrainingAborted(KeyboardInterrupt):
+    """A second Ctrl-C during ``fit``: training stops at once, wherever it is, and nothing is saved."""
+
+
 class _GracefulInterrupt:
     """While active, the first Ctrl-C only sets ``requested`` (fit stops at the batch boundary); the
-    second raises KeyboardInterrupt at once.  Outside the main thread it does nothing."""
+    second raises :class:`TrainingAborted` at once.  Outside the main thread it does nothing."""
 
     def __enter__(self):
         self.requested = False
@@ -432,7 +438,7 @@ class _GracefulInterrupt:
 
     def _handle(self, signum, frame):
         if self.requested:
-            raise KeyboardInterrupt
+            raise TrainingAborted("training aborted by a second Ctrl-C")
         self.requested = True
         print("\nCtrl-C: stopping after this batch (press again to abort at once)", file=sys.stderr)
 

@@ -168,6 +168,8 @@ def check_labels(labels, probs_shape, dtype, op: str):
     Returns ``(labels, is_index)``: an ``intp`` array of class indices, or a float array of ``dtype``.
     """
     B, K = probs_shape
+    if K == 0:
+        raise ValueError(f"{op}: need at least one class, got an array of shape {(B, K)}")
     t = np.asarray(labels)
     if t.ndim == 1:
         if t.shape[0] != B:
