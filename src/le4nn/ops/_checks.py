@@ -200,3 +200,16 @@ def check_cols_shape(cols: np.ndarray, g: Geometry, op: str) -> None:
         raise ValueError(
             f"{op}: cols has shape {cols.shape}, expected {expected} for x shape {(g.B, g.C, g.H, g.W)}"
         )
+
+
+def check_argmax(argmax, dout: np.ndarray, x_shape, op: str) -> tuple[int, int, int, int]:
+    """The int32 winner indices of max pooling, shaped like ``dout``; returns the checked x_shape."""
+    B, C, H, W = check_shape4(x_shape, op, "x_shape")
+    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int32:
+        raise TypeError(f"{op}: argmax must be the int32 array returned by maxpool2d_forward")
+    if not argmax.flags.c_contiguous:
+        raise ValueError(f"{op}: argmax must be C-contiguous")
+    check_same_shape(op, dout=dout, argmax=argmax)
+    if dout.shape[:2] != (B, C):
+        raise ValueError(f"{op}: dout has shape {dout.shape}, which does not match x_shape {(B, C, H, W)}")
+    return B, C, H, W

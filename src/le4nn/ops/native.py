@@ -18,12 +18,12 @@ from le4nn._kernels import softmax as _softmax
 from le4nn._threads import get_num_threads
 from le4nn.ops import reference as _ref
 from le4nn.ops._checks import (
+    check_argmax,
     check_cols_shape,
     check_float_array,
     check_labels,
     check_same_dtype,
     check_same_shape,
-    check_shape4,
     pool_geometry,
     prepare_out,
     window_geometry,
@@ -82,14 +82,7 @@ def maxpool2d_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=Non
 def maxpool2d_backward(dout, argmax, x_shape, *, out=None):
     op = "maxpool2d_backward"
     dout = check_float_array(dout, op, "dout", ndim=4)
-    B, C, H, W = check_shape4(x_shape, op, "x_shape")
-    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int32:
-        raise TypeError(f"{op}: argmax must be the int32 array returned by maxpool2d_forward")
-    if not argmax.flags.c_contiguous:
-        raise ValueError(f"{op}: argmax must be C-contiguous")
-    check_same_shape(op, dout=dout, argmax=argmax)
-    if dout.shape[:2] != (B, C):
-        raise ValueError(f"{op}: dout has shape {dout.shape}, which does not match x_shape {tuple(x_shape)}")
+    B, C, H, W = check_argmax(argmax, dout, x_shape, op)
     dx = prepare_out(out, (B, C, H, W), dout.dtype, op)
     # The kernel checks every index against the plane (ValueError) before it writes anything.
     _pool.maxpool2d_backward(dout, argmax, dx, get_num_threads())

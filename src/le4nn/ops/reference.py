@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from le4nn.ops._checks import (
+    check_argmax,
     check_cols_shape,
     check_float_array,
     check_labels,
     check_same_dtype,
     check_same_shape,
-    check_shape4,
     pool_geometry,
     prepare_out,
     window_geometry,
@@ -139,12 +139,7 @@ def maxpool2d_backward(dout, argmax, x_shape, *, out=None):
     """
     op = "maxpool2d_backward"
     dout = check_float_array(dout, op, "dout", ndim=4)
-    B, C, H, W = check_shape4(x_shape, op, "x_shape")
-    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int32:
-        raise TypeError(f"{op}: argmax must be the int32 array returned by maxpool2d_forward")
-    check_same_shape(op, dout=dout, argmax=argmax)
-    if dout.shape[:2] != (B, C):
-        raise ValueError(f"{op}: dout has shape {dout.shape}, which does not match x_shape {tuple(x_shape)}")
+    B, C, H, W = check_argmax(argmax, dout, x_shape, op)
     if argmax.size and (argmax.min() < 0 or argmax.max() >= H * W):
         raise ValueError(f"{op}: argmax holds indices outside the {H}x{W} input plane")
     dx = prepare_out(out, (B, C, H, W), dout.dtype, op)
