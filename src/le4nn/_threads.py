@@ -10,6 +10,7 @@ first thing.  A user's own settings of these variables are respected.
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 
@@ -53,9 +54,13 @@ def set_num_threads(n: int) -> None:
     Results do not depend on ``n``: the kernels split work only across independent outputs.
     """
     global _num_threads, _blas_limiter
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    try:
+        count = operator.index(n)
+    except TypeError:
+        count = None
+    if isinstance(n, bool) or count is None or count < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
-    _num_threads = n
+    _num_threads = n = count
     from threadpoolctl import threadpool_limits
 
     # Kept (not used as a context manager): the limit stays in force until the next call.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import warnings
 
 from le4nn.ops import reference
@@ -72,6 +73,16 @@ def _check_name(name: str) -> str:
     return key
 
 
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside this module and
+    contextlib (the fallback is noticed in set_backend, get_backend, backend() or an op's
+    dispatcher, at different depths)."""
+    level, frame = 2, sys._getframe(2)  # 1 = the caller of this function, 2 = its caller
+    while frame is not None and frame.f_globals.get("__name__") in (__name__, "contextlib"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _resolve(name: str):
     global _warned
     if name == "native":
@@ -82,7 +93,7 @@ def _resolve(name: str):
             warnings.warn(
                 f"le4nn: compiled kernels are unavailable ({_native_error}); using the NumPy backend",
                 BackendFallbackWarning,
-                stacklevel=3,
+                stacklevel=_caller_stacklevel(),
             )
             _warned = True
     return reference

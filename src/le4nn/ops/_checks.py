@@ -213,3 +213,11 @@ def check_argmax(argmax, dout: np.ndarray, x_shape, op: str) -> tuple[int, int, 
     if dout.shape[:2] != (B, C):
         raise ValueError(f"{op}: dout has shape {dout.shape}, which does not match x_shape {(B, C, H, W)}")
     return B, C, H, W
+
+
+def check_class_axis(x: np.ndarray, op: str) -> None:
+    """Softmax needs at least one axis, and a non-empty last (class) axis."""
+    if x.ndim < 1:
+        raise ValueError(f"{op}: x must have at least one axis")
+    if x.shape[-1] == 0:
+        raise ValueError(f"{op}: the last axis of x (the classes) is empty, got shape {x.shape}")

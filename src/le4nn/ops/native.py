@@ -19,6 +19,7 @@ from le4nn._threads import get_num_threads
 from le4nn.ops import reference as _ref
 from le4nn.ops._checks import (
     check_argmax,
+    check_class_axis,
     check_cols_shape,
     check_float_array,
     check_labels,
@@ -167,10 +168,9 @@ def relu_backward(dout, y, *, out=None):
 def softmax_forward(x, *, out=None):
     op = "softmax_forward"
     x = check_float_array(x, op, "x")
-    if x.ndim < 1:
-        raise ValueError(f"{op}: x must have at least one axis")
+    check_class_axis(x, op)
     y = prepare_out(out, x.shape, x.dtype, op)
-    K = x.shape[-1] if x.ndim else 1
+    K = x.shape[-1]
     _softmax.softmax_forward(x.reshape(-1, K), y.reshape(-1, K), get_num_threads())
     return y
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from le4nn.ops._checks import (
     check_argmax,
+    check_class_axis,
     check_cols_shape,
     check_float_array,
     check_labels,
@@ -264,8 +265,7 @@ def softmax_forward(x, *, out=None):
     """
     op = "softmax_forward"
     x = check_float_array(x, op, "x")
-    if x.ndim < 1:
-        raise ValueError(f"{op}: x must have at least one axis")
+    check_class_axis(x, op)
     y = prepare_out(out, x.shape, x.dtype, op)
     shifted = x - x.max(axis=-1, keepdims=True)
     np.exp(shifted, out=y)
@@ -294,8 +294,9 @@ def softmax_cross_entropy_forward(logits, labels, *, out=None):
 
     if is_index:
         losses = -log_probs[np.arange(B), targets]
-    else:  # skip t = 0 terms so that 0 · log 0 counts as 0
-        losses = -np.where(targets != 0, targets * log_probs, 0).sum(axis=1)
+    else:  # skip t = 0 terms so that 0 · log 0 counts as 0 (and is never computed: no warning)
+        terms = np.multiply(targets, log_probs, out=np.zeros_like(log_probs), where=targets != 0)
+        losses = -terms.sum(axis=1)
     return float(losses.sum(dtype=np.float64) / B) if B else 0.0, probs
 
 

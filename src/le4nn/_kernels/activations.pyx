@@ -1,0 +1,269 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Elementwise activation kernels: sigmoid and ReLU, forward and backward (float32 and float64).
+
+Called by :mod:`le4nn.ops.native`, which checks the arguments and passes flat C-contiguous views;
+the semantics are those of :mod:`le4nn.ops.reference`.  Every kernel works in place (the output may
+be the input).  An array is cut into one contiguous chunk per thread; arrays below ``SERIAL_LIMIT``
+elements run on the calling thread, where an OpenMP team would cost more than it saves.  Every
+output element depends only on the input elements at its own index, so the results are bitwise
+identical for any thread count.
+
+The inner loops use raw pointers and branch-free selects so that GCC -O3 vectorizes them.  The
+sigmoid loop is written in C (below) around a vectorizable exp instead of libm's, and is compiled
+for AVX2 as well where GCC can dispatch on the CPU; see the comment there.  No fast-math semantics:
+NaN propagates.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+
+cdef extern from *:
+    """
+    /* ---- Shared by activations.pyx and softmax.pyx: keep the two copies identical. ----
+       exp(a) for a <= 0 (or NaN), in plain branch-free arithmetic so that GCC vectorizes the loops that
+       call it (libm's scalar exp/expf is vectorized only under -ffast-math, and the scalar calls made
+       the kernels slower than NumPy's SIMD exp).  Cody-Waite reduction a = n ln2 + r, |r| <= ln2/2, and
+       the Cephes (S. Moshier) polynomial (float32) or rational function (float64) for exp(r): 1 ulp (float32)
+       and 2 ulp (float64) from the exact value.  The scale 2^n is applied as two normal factors, so
+       that results below the normal range are rounded once, as by libm.  Arguments below -110 (float32)
+       or -760 (float64), -inf included, are clamped there, where the result rounds to 0; the clamp uses
+       copysign(bound, a) rather than the constant, which GCC would fold into a separate code path and
+       then not vectorize.  A NaN is not clamped and goes through every step: the polynomial is NaN, so
+       the result is NaN whatever integer bits the scale got.  No fast-math anywhere.
+
+       LE4NN_SIMD_CLONES: on Linux/GCC the exp-heavy loops are compiled twice, for AVX2 and for the
+       baseline (SSE2), and the loader picks one for the CPU.  No FMA is enabled, so the two clones give
+       bitwise identical results. */
+    #include <stdint.h>
+    #include <string.h>
+    #include <math.h>
+
+    #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8 && defined(__x86_64__) && defined(__linux__)
+    #define LE4NN_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define LE4NN_SIMD_CLONES
+    #endif
+
+    static inline float le4nn_exp_nonpos_f(float a)
+    {
+        const float magic = 12582912.0f;             /* 1.5 * 2^23: adding it rounds to an integer */
+        float c = a < -110.0f ? copysignf(110.0f, a) : a;
+        float t = c * 1.44269504088896341f + magic;
+        float fn = t - magic;                        /* n = round(c / ln 2) */
+        uint32_t tb;
+        memcpy(&tb, &t, sizeof tb);
+        int32_t n = (int32_t)(tb - UINT32_C(0x4B400000));
+        float r = c - fn * 0.693359375f;             /* ln 2 split in two (Cody-Waite) */
+        r = r - fn * -2.12194440e-4f;
+        float z = r * r;
+        float p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * z + r + 1.0f;                        /* exp(r) */
+        int32_t n1 = n >> 1, n2 = n - n1;
+        uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
+        float s1, s2;
+        memcpy(&s1, &b1, sizeof s1);
+        memcpy(&s2, &b2, sizeof s2);
+        return (p * s1) * s2;
+    }
+
+    static inline double le4nn_exp_nonpos_d(double a)
+    {
+        const double magic = 6755399441055744.0;     /* 1.5 * 2^52 */
+        double c = a < -760.0 ? copysign(760.0, a) : a;
+        double t = c * 1.4426950408889634073599 + magic;
+        double fn = t - magic;
+        uint64_t tb;
+        memcpy(&tb, &t, sizeof tb);
+        int32_t n = (int32_t)(uint32_t)tb;          /* the low bits of magic are 0 */
+        double r = c - fn * 6.93145751953125e-1;
+        r = r - fn * 1.42860682030941723212e-6;
+        double xx = r * r;                           /* exp(r) = 1 + 2 r P / (Q - r P) */
+        double px = r * ((1.26177193074810590878e-4 * xx + 3.02994407707441961300e-2) * xx
+                         + 9.99999999999999999910e-1);
+        double qx = ((3.00198505138664455042e-6 * xx + 2.52448340349684104192e-3) * xx
+                     + 2.27265548208155028766e-1) * xx + 2.00000000000000000009e0;
+        double p = 1.0 + 2.0 * (px / (qx - px));
+        int32_t n1 = n >> 1, n2 = n - n1;
+        uint64_t b1 = (uint64_t)(uint32_t)(n1 + 1023) << 52, b2 = (uint64_t)(uint32_t)(n2 + 1023) << 52;
+        double s1, s2;
+        memcpy(&s1, &b1, sizeof s1);
+        memcpy(&s2, &b2, sizeof s2);
+        return (p * s1) * s2;
+    }
+    /* ---- end of the shared block ---- */
+
+    /* sigma(v) = 1/(1+e) for v >= 0 and e/(1+e) for v < 0, with e = exp(-|v|) in (0, 1]: never
+       overflows; a NaN input makes e NaN, the select picks e, so NaN propagates.  Branch-free. */
+    static LE4NN_SIMD_CLONES void le4nn_sigmoid_f(const float *x, float *y, Py_ssize_t n)
+    {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            float v = x[i];
+            float e = le4nn_exp_nonpos_f(-fabsf(v));
+            y[i] = (v >= 0.0f ? 1.0f : e) / (1.0f + e);
+        }
+    }
+
+    static LE4NN_SIMD_CLONES void le4nn_sigmoid_d(const double *x, double *y, Py_ssize_t n)
+    {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double v = x[i];
+            double e = le4nn_exp_nonpos_d(-fabs(v));
+            y[i] = (v >= 0.0 ? 1.0 : e) / (1.0 + e);
+        }
+    }
+    """
+    void le4nn_sigmoid_f(const float* x, float* y, Py_ssize_t n) nogil
+    void le4nn_sigmoid_d(const double* x, double* y, Py_ssize_t n) nogil
+
+
+cdef enum:
+    # Below this many elements a kernel runs on one thread (no OpenMP team).
+    SERIAL_LIMIT = 32768
+    # Chunk boundaries are multiples of this many elements (whole cache lines for both dtypes).
+    CHUNK_ALIGN = 64
+
+
+# --- spans: the work of one chunk, on raw pointers ---------------------------------------------------
+
+cdef inline void _sigmoid_span(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        le4nn_sigmoid_f(x, y, n)
+    else:
+        le4nn_sigmoid_d(x, y, n)
+
+
+cdef inline void _sigmoid_backward_span(const floating* dout, const floating* y, floating* dx,
+                                        Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v, one = 1
+    for i in range(n):
+        v = y[i]
+        dx[i] = dout[i] * (v * (one - v))  # the reference's order of operations
+
+
+cdef inline void _relu_span(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v, zero = 0
+    for i in range(n):
+        v = x[i]
+        y[i] = zero if v <= 0 else v  # NaN <= 0 is false: NaN passes through
+
+
+cdef inline void _relu_backward_span(const floating* dout, const floating* y, floating* dx,
+                                     Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating zero = 0
+    cdef floating d, v
+    for i in range(n):
+        d = dout[i]  # both loads unconditional, so that the select vectorizes
+        v = y[i]
+        dx[i] = zero if v <= 0 else d  # the derivative at 0 is 0
+
+
+# --- splitting the work ------------------------------------------------------------------------------
+
+cdef inline int _team_size(Py_ssize_t n, int num_threads) noexcept nogil:
+    """How many threads to use for n elements."""
+    if num_threads < 1 or n < SERIAL_LIMIT:
+        return 1
+    return num_threads
+
+
+cdef inline Py_ssize_t _chunk_size(Py_ssize_t n, int team) noexcept nogil:
+    """Elements per chunk: n split evenly over the team, rounded up to whole cache lines."""
+    cdef Py_ssize_t chunk = (n + team - 1) // team
+    return (chunk + CHUNK_ALIGN - 1) // CHUNK_ALIGN * CHUNK_ALIGN
+
+
+cdef int _check_sizes(str name, Py_ssize_t n, Py_ssize_t m) except -1:
+    if n != m:
+        raise ValueError(f"{name}: arrays have {n} and {m} elements")
+    return 0
+
+
+# --- kernels ------------------------------------------------------------------------------------------
+
+def sigmoid_forward(const floating[::1] x, floating[::1] y, int num_threads):
+    """y = sigmoid(x), elementwise (y may be x)."""
+    cdef Py_ssize_t n = x.shape[0], chunk, c, start
+    cdef int team = _team_size(n, num_threads)
+    _check_sizes("sigmoid_forward", n, y.shape[0])
+    if n == 0:
+        return
+    cdef const floating* xp = &x[0]
+    cdef floating* yp = &y[0]
+    with nogil:
+        if team == 1:
+            _sigmoid_span(xp, yp, n)
+        else:
+            chunk = _chunk_size(n, team)
+            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
+                start = c * chunk
+                _sigmoid_span(xp + start, yp + start, min(chunk, n - start))
+
+
+def sigmoid_backward(const floating[::1] dout, const floating[::1] y, floating[::1] dx,
+                     int num_threads):
+    """dx = dout * y * (1 - y), elementwise, from the forward output y (dx may be dout or y)."""
+    cdef Py_ssize_t n = y.shape[0], chunk, c, start
+    cdef int team = _team_size(n, num_threads)
+    _check_sizes("sigmoid_backward", n, dout.shape[0])
+    _check_sizes("sigmoid_backward", n, dx.shape[0])
+    if n == 0:
+        return
+    cdef const floating* dp = &dout[0]
+    cdef const floating* yp = &y[0]
+    cdef floating* dxp = &dx[0]
+    with nogil:
+        if team == 1:
+            _sigmoid_backward_span(dp, yp, dxp, n)
+        else:
+            chunk = _chunk_size(n, team)
+            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
+                start = c * chunk
+                _sigmoid_backward_span(dp + start, yp + start, dxp + start, min(chunk, n - start))
+
+
+def relu_forward(const floating[::1] x, floating[::1] y, int num_threads):
+    """y = max(0, x), elementwise, NaN propagating (y may be x)."""
+    cdef Py_ssize_t n = x.shape[0], chunk, c, start
+    cdef int team = _team_size(n, num_threads)
+    _check_sizes("relu_forward", n, y.shape[0])
+    if n == 0:
+        return
+    cdef const floating* xp = &x[0]
+    cdef floating* yp = &y[0]
+    with nogil:
+        if team == 1:
+            _relu_span(xp, yp, n)
+        else:
+            chunk = _chunk_size(n, team)
+            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
+                start = c * chunk
+                _relu_span(xp + start, yp + start, min(chunk, n - start))
+
+
+def relu_backward(const floating[::1] dout, const floating[::1] y, floating[::1] dx, int num_threads):
+    """dx = dout where y > 0, else 0, elementwise (dx may be dout or y)."""
+    cdef Py_ssize_t n = y.shape[0], chunk, c, start
+    cdef int team = _team_size(n, num_threads)
+    _check_sizes("relu_backward", n, dout.shape[0])
+    _check_sizes("relu_backward", n, dx.shape[0])
+    if n == 0:
+        return
+    cdef const floating* dp = &dout[0]
+    cdef const floating* yp = &y[0]
+    cdef floating* dxp = &dx[0]
+    with nogil:
+        if team == 1:
+            _relu_backward_span(dp, yp, dxp, n)
+        else:
+            chunk = _chunk_size(n, team)
+            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
+                start = c * chunk
+                _relu_backward_span(dp + start, yp + start, dxp + start, min(chunk, n - start))

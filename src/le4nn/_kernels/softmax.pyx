@@ -1,0 +1,430 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Softmax and the fused softmax + cross-entropy kernels (float32 and float64), row-wise.
+
+Called by :mod:`le4nn.ops.native`, which checks the arguments (labels in range, shapes, dtypes);
+the semantics are those of :mod:`le4nn.ops.reference` (handout eq. 5, 6, 8, 12).  Rows are split
+across the OpenMP threads; each row is computed by one thread in a fixed order, and the per-row
+losses are summed sequentially in double after the parallel part, so that every result is bitwise
+identical for any thread count.  Small problems (fewer than ``SERIAL_LIMIT`` elements) run on the
+calling thread.
+
+Per row: alpha = max_k a_k (a NaN anywhere makes the whole row NaN, as in the reference),
+e_k = exp(a_k - alpha) with the vectorizable exp below (as in activations.pyx), s = sum_k e_k
+(in index order, in double), y_k = e_k / s, and -log y_k = log s - (a_k - alpha) (in double), which
+stays finite for logits of any finite size.  The output may be the input (the loss terms are read before the row is overwritten).
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport log
+from libc.stdlib cimport free, malloc
+
+cdef extern from *:
+    """
+    /* ---- Shared by activations.pyx and softmax.pyx: keep the two copies identical. ----
+       exp(a) for a <= 0 (or NaN), in plain branch-free arithmetic so that GCC vectorizes the loops that
+       call it (libm's scalar exp/expf is vectorized only under -ffast-math, and the scalar calls made
+       the kernels slower than NumPy's SIMD exp).  Cody-Waite reduction a = n ln2 + r, |r| <= ln2/2, and
+       the Cephes (S. Moshier) polynomial (float32) or rational function (float64) for exp(r): 1 ulp (float32)
+       and 2 ulp (float64) from the exact value.  The scale 2^n is applied as two normal factors, so
+       that results below the normal range are rounded once, as by libm.  Arguments below -110 (float32)
+       or -760 (float64), -inf included, are clamped there, where the result rounds to 0; the clamp uses
+       copysign(bound, a) rather than the constant, which GCC would fold into a separate code path and
+       then not vectorize.  A NaN is not clamped and goes through every step: the polynomial is NaN, so
+       the result is NaN whatever integer bits the scale got.  No fast-math anywhere.
+
+       LE4NN_SIMD_CLONES: on Linux/GCC the exp-heavy loops are compiled twice, for AVX2 and for the
+       baseline (SSE2), and the loader picks one for the CPU.  No FMA is enabled, so the two clones give
+       bitwise identical results. */
+    #include <stdint.h>
+    #include <string.h>
+    #include <math.h>
+
+    #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8 && defined(__x86_64__) && defined(__linux__)
+    #define LE4NN_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define LE4NN_SIMD_CLONES
+    #endif
+
+    static inline float le4nn_exp_nonpos_f(float a)
+    {
+        const float magic = 12582912.0f;             /* 1.5 * 2^23: adding it rounds to an integer */
+        float c = a < -110.0f ? copysignf(110.0f, a) : a;
+        float t = c * 1.44269504088896341f + magic;
+        float fn = t - magic;                        /* n = round(c / ln 2) */
+        uint32_t tb;
+        memcpy(&tb, &t, sizeof tb);
+        int32_t n = (int32_t)(tb - UINT32_C(0x4B400000));
+        float r = c - fn * 0.693359375f;             /* ln 2 split in two (Cody-Waite) */
+        r = r - fn * -2.12194440e-4f;
+        float z = r * r;
+        float p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * z + r + 1.0f;                        /* exp(r) */
+        int32_t n1 = n >> 1, n2 = n - n1;
+        uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
+        float s1, s2;
+        memcpy(&s1, &b1, sizeof s1);
+        memcpy(&s2, &b2, sizeof s2);
+        return (p * s1) * s2;
+    }
+
+    static inline double le4nn_exp_nonpos_d(double a)
+    {
+        const double magic = 6755399441055744.0;     /* 1.5 * 2^52 */
+        double c = a < -760.0 ? copysign(760.0, a) : a;
+        double t = c * 1.4426950408889634073599 + magic;
+        double fn = t - magic;
+        uint64_t tb;
+        memcpy(&tb, &t, sizeof tb);
+        int32_t n = (int32_t)(uint32_t)tb;          /* the low bits of magic are 0 */
+        double r = c - fn * 6.93145751953125e-1;
+        r = r - fn * 1.42860682030941723212e-6;
+        double xx = r * r;                           /* exp(r) = 1 + 2 r P / (Q - r P) */
+        double px = r * ((1.26177193074810590878e-4 * xx + 3.02994407707441961300e-2) * xx
+                         + 9.99999999999999999910e-1);
+        double qx = ((3.00198505138664455042e-6 * xx + 2.52448340349684104192e-3) * xx
+                     + 2.27265548208155028766e-1) * xx + 2.00000000000000000009e0;
+        double p = 1.0 + 2.0 * (px / (qx - px));
+        int32_t n1 = n >> 1, n2 = n - n1;
+        uint64_t b1 = (uint64_t)(uint32_t)(n1 + 1023) << 52, b2 = (uint64_t)(uint32_t)(n2 + 1023) << 52;
+        double s1, s2;
+        memcpy(&s1, &b1, sizeof s1);
+        memcpy(&s2, &b2, sizeof s2);
+        return (p * s1) * s2;
+    }
+    /* ---- end of the shared block ---- */
+
+    /* y = exp(y) in place, for y <= 0 (or NaN). */
+    static LE4NN_SIMD_CLONES void le4nn_exp_inplace_f(float *y, Py_ssize_t n)
+    {
+        for (Py_ssize_t i = 0; i < n; i++)
+            y[i] = le4nn_exp_nonpos_f(y[i]);
+    }
+
+    static LE4NN_SIMD_CLONES void le4nn_exp_inplace_d(double *y, Py_ssize_t n)
+    {
+        for (Py_ssize_t i = 0; i < n; i++)
+            y[i] = le4nn_exp_nonpos_d(y[i]);
+    }
+    """
+    void le4nn_exp_inplace_f(float* y, Py_ssize_t n) nogil
+    void le4nn_exp_inplace_d(double* y, Py_ssize_t n) nogil
+
+
+cdef enum:
+    # Below this many elements a kernel runs on one thread (no OpenMP team).
+    SERIAL_LIMIT = 32768
+    # Rows are processed in blocks of at most this many elements (whole rows, at least one).
+    BLOCK_ELEMENTS = 4096
+
+
+cdef inline int _team_size(Py_ssize_t rows, Py_ssize_t K, Py_ssize_t blocks,
+                           int num_threads) noexcept nogil:
+    """How many threads to use for rows x K elements in the given number of blocks."""
+    if num_threads < 1 or blocks < 2 or rows * K < SERIAL_LIMIT:
+        return 1
+    if blocks < num_threads:
+        return <int>blocks
+    return num_threads
+
+
+# --- a block of rows ---------------------------------------------------------------------------------
+# Each kernel cuts the rows into blocks of at most BLOCK_ELEMENTS elements (whole rows; at least one)
+# and runs three passes over a block while it sits in L1: (1) per row, the max alpha and
+# y = x - alpha, (2) exp over the whole block in one long vectorized loop, (3) per row, the sum s
+# (in index order) and y /= s.  With K = 10 classes, per-row vector loops would be all prologue.
+
+cdef inline Py_ssize_t _rows_per_block(Py_ssize_t K) noexcept nogil:
+    if K >= BLOCK_ELEMENTS:
+        return 1
+    return BLOCK_ELEMENTS // K
+
+
+cdef inline void _shift_rows(const floating* x, floating* y, floating* scratch, Py_ssize_t rows,
+                             Py_ssize_t K) noexcept nogil:
+    """Pass 1: y = x - max(x) per row (y may be x).  ``scratch`` holds ``rows`` values.
+
+    The maxima are taken column by column across the rows, so that the inner loop has no chain of
+    dependent comparisons (a row of 10 classes would be one).  A NaN never wins a comparison, but
+    it reaches exp below and spreads through its row's sum, as in the reference.
+    """
+    cdef Py_ssize_t r, k
+    cdef floating m, v
+    for r in range(rows):
+        scratch[r] = x[r * K]
+    for k in range(1, K):
+        for r in range(rows):
+            v = x[r * K + k]
+            m = scratch[r]
+            scratch[r] = v if v > m else m
+    for r in range(rows):
+        m = scratch[r]
+        for k in range(K):
+            y[r * K + k] = x[r * K + k] - m
+
+
+cdef inline void _exp_block(floating* y, Py_ssize_t n) noexcept nogil:
+    """Pass 2: y = exp(y) for y <= 0 (or NaN), in place, vectorized."""
+    if floating is float:
+        le4nn_exp_inplace_f(y, n)
+    else:
+        le4nn_exp_inplace_d(y, n)
+
+
+cdef inline void _normalize_rows(floating* y, double* sums, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
+    """Pass 3: sums[r] = sum of row r, added in index order in double (so that float32 rows of
+    thousands of classes keep their accuracy); then y /= sum per row (the sum rounded to the dtype,
+    as in the reference).  The sums are taken column by column across the rows, which keeps the
+    order within a row but breaks the chain of dependent additions."""
+    cdef Py_ssize_t r, k
+    cdef floating s
+    for r in range(rows):
+        sums[r] = 0
+    for k in range(K):
+        for r in range(rows):
+            sums[r] = sums[r] + <double>y[r * K + k]
+    for r in range(rows):
+        s = <floating>sums[r]
+        for k in range(K):
+            y[r * K + k] = y[r * K + k] / s
+
+
+cdef inline void _softmax_block(const floating* x, floating* y, Py_ssize_t rows,
+                                Py_ssize_t K) noexcept nogil:
+    cdef floating maxima[BLOCK_ELEMENTS]
+    cdef double sums[BLOCK_ELEMENTS]
+    _shift_rows(x, y, maxima, rows, K)
+    _exp_block(y, rows * K)
+    _normalize_rows(y, sums, rows, K)
+
+
+cdef inline void _ce_index_block(const floating* x, const Py_ssize_t* labels, floating* p,
+                                 double* losses, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
+    """Softmax of the rows into p; losses[r] = -log p[r, label] = log s - (x[r, label] - alpha)."""
+    cdef floating maxima[BLOCK_ELEMENTS]
+    cdef double sums[BLOCK_ELEMENTS]
+    cdef Py_ssize_t r
+    _shift_rows(x, p, maxima, rows, K)
+    for r in range(rows):
+        losses[r] = <double>p[r * K + labels[r]]  # the shifted logit, before exp overwrites it
+    _exp_block(p, rows * K)
+    _normalize_rows(p, sums, rows, K)
+    for r in range(rows):
+        losses[r] = log(sums[r]) - losses[r]
+
+
+cdef inline void _ce_targets_block(const floating* x, const floating* t, floating* p, double* losses,
+                                   double* weights, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
+    """Softmax of the rows into p; losses[r] = -sum_k t_k log p_k
+    = (sum_k t_k) log s - sum_k t_k (x_k - alpha), skipping t_k = 0 (so that 0 log 0 counts as 0).
+    For a one-hot row this is exactly the value :func:`_ce_index_block` gives for that class."""
+    cdef floating maxima[BLOCK_ELEMENTS]
+    cdef double sums[BLOCK_ELEMENTS]
+    cdef Py_ssize_t r, k
+    cdef floating tk
+    cdef double weighted, total
+    _shift_rows(x, p, maxima, rows, K)
+    for r in range(rows):  # before exp overwrites the shifted logits
+        weighted = 0
+        total = 0
+        for k in range(K):
+            tk = t[r * K + k]
+            if tk != 0:
+                weighted = weighted + <double>(tk * p[r * K + k])
+                total = total + <double>tk
+        losses[r] = weighted
+        weights[r] = total
+    _exp_block(p, rows * K)
+    _normalize_rows(p, sums, rows, K)
+    for r in range(rows):
+        losses[r] = weights[r] * log(sums[r]) - losses[r]
+
+
+cdef int _check_2d(str name, Py_ssize_t B, Py_ssize_t K, Py_ssize_t B2, Py_ssize_t K2) except -1:
+    if B != B2 or K != K2:
+        raise ValueError(f"{name}: arrays have shapes ({B}, {K}) and ({B2}, {K2})")
+    return 0
+
+
+cdef int _check_labels(str name, const Py_ssize_t[::1] labels, Py_ssize_t B, Py_ssize_t K) except -1:
+    # The wrapper has checked them already; this keeps a direct call from writing out of bounds.
+    cdef Py_ssize_t b
+    if labels.shape[0] != B:
+        raise ValueError(f"{name}: {labels.shape[0]} labels for a batch of {B}")
+    for b in range(B):
+        if labels[b] < 0 or labels[b] >= K:
+            raise ValueError(f"{name}: label {labels[b]} is out of range for {K} classes")
+    return 0
+
+
+# --- kernels ------------------------------------------------------------------------------------------
+
+def softmax_forward(const floating[:, ::1] x, floating[:, ::1] y, int num_threads):
+    """y = softmax(x) over each row (y may be x)."""
+    cdef Py_ssize_t B = x.shape[0], K = x.shape[1], per_block, blocks, blk, r0
+    _check_2d("softmax_forward", B, K, y.shape[0], y.shape[1])
+    if B == 0 or K == 0:
+        return
+    per_block = _rows_per_block(K)
+    blocks = (B + per_block - 1) // per_block
+    cdef int team = _team_size(B, K, blocks, num_threads)
+    cdef const floating* xp = &x[0, 0]
+    cdef floating* yp = &y[0, 0]
+    with nogil:
+        if team == 1:
+            for blk in range(blocks):
+                r0 = blk * per_block
+                _softmax_block(xp + r0 * K, yp + r0 * K, min(per_block, B - r0), K)
+        else:
+            for blk in prange(blocks, num_threads=team, schedule="static"):
+                r0 = blk * per_block
+                _softmax_block(xp + r0 * K, yp + r0 * K, min(per_block, B - r0), K)
+
+
+def softmax_cross_entropy_forward_index(const floating[:, ::1] logits, const Py_ssize_t[::1] labels,
+                                        floating[:, ::1] probs, int num_threads):
+    """probs = softmax(logits) row-wise; returns the mean over rows of -log probs[b, labels[b]]."""
+    cdef Py_ssize_t B = logits.shape[0], K = logits.shape[1], per_block, blocks, blk, r0, b
+    cdef double total = 0
+    _check_2d("softmax_cross_entropy_forward", B, K, probs.shape[0], probs.shape[1])
+    _check_labels("softmax_cross_entropy_forward", labels, B, K)
+    if B == 0 or K == 0:
+        return 0.0
+    per_block = _rows_per_block(K)
+    blocks = (B + per_block - 1) // per_block
+    cdef int team = _team_size(B, K, blocks, num_threads)
+    cdef const floating* xp = &logits[0, 0]
+    cdef floating* pp = &probs[0, 0]
+    cdef const Py_ssize_t* lp = &labels[0]
+    cdef double* losses = <double*>malloc(B * sizeof(double))
+    if losses == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            if team == 1:
+                for blk in range(blocks):
+                    r0 = blk * per_block
+                    _ce_index_block(xp + r0 * K, lp + r0, pp + r0 * K, losses + r0,
+                                    min(per_block, B - r0), K)
+            else:
+                for blk in prange(blocks, num_threads=team, schedule="static"):
+                    r0 = blk * per_block
+                    _ce_index_block(xp + r0 * K, lp + r0, pp + r0 * K, losses + r0,
+                                    min(per_block, B - r0), K)
+            for b in range(B):  # sequential, in row order: the same sum for any thread count
+                total = total + losses[b]
+    finally:
+        free(losses)
+    return total / B
+
+
+def softmax_cross_entropy_forward_onehot(const floating[:, ::1] logits, const floating[:, ::1] targets,
+                                         floating[:, ::1] probs, int num_threads):
+    """probs = softmax(logits) row-wise; returns the mean over rows of -sum_k t_k log probs_k."""
+    cdef Py_ssize_t B = logits.shape[0], K = logits.shape[1], per_block, blocks, blk, r0, b
+    cdef double total = 0
+    _check_2d("softmax_cross_entropy_forward", B, K, probs.shape[0], probs.shape[1])
+    _check_2d("softmax_cross_entropy_forward", B, K, targets.shape[0], targets.shape[1])
+    if B == 0 or K == 0:
+        return 0.0
+    per_block = _rows_per_block(K)
+    blocks = (B + per_block - 1) // per_block
+    cdef int team = _team_size(B, K, blocks, num_threads)
+    cdef const floating* xp = &logits[0, 0]
+    cdef const floating* tp = &targets[0, 0]
+    cdef floating* pp = &probs[0, 0]
+    cdef double* losses = <double*>malloc(2 * B * sizeof(double))
+    if losses == NULL:
+        raise MemoryError()
+    cdef double* weights = losses + B
+    try:
+        with nogil:
+            if team == 1:
+                for blk in range(blocks):
+                    r0 = blk * per_block
+                    _ce_targets_block(xp + r0 * K, tp + r0 * K, pp + r0 * K, losses + r0, weights + r0,
+                                      min(per_block, B - r0), K)
+            else:
+                for blk in prange(blocks, num_threads=team, schedule="static"):
+                    r0 = blk * per_block
+                    _ce_targets_block(xp + r0 * K, tp + r0 * K, pp + r0 * K, losses + r0, weights + r0,
+                                      min(per_block, B - r0), K)
+            for b in range(B):
+                total = total + losses[b]
+    finally:
+        free(losses)
+    return total / B
+
+
+cdef inline void _ce_backward_index_rows(const floating* p, const Py_ssize_t* labels, floating* dx,
+                                         Py_ssize_t rows, Py_ssize_t K, floating batch) noexcept nogil:
+    cdef Py_ssize_t r, k, label
+    cdef floating p_label, one = 1
+    for r in range(rows):
+        label = labels[r]
+        p_label = p[r * K + label]  # read before dx (which may be p) is written
+        for k in range(K):
+            dx[r * K + k] = p[r * K + k] / batch
+        dx[r * K + label] = (p_label - one) / batch  # the reference's (p - 1) / B
+
+
+cdef inline void _ce_backward_targets(const floating* p, const floating* t, floating* dx, Py_ssize_t n,
+                                      floating batch) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        dx[i] = (p[i] - t[i]) / batch
+
+
+def softmax_cross_entropy_backward_index(const floating[:, ::1] probs, const Py_ssize_t[::1] labels,
+                                         floating[:, ::1] dx, int num_threads):
+    """dx = (probs - onehot(labels)) / B (dx may be probs)."""
+    cdef Py_ssize_t B = probs.shape[0], K = probs.shape[1], per_block, blocks, blk, r0
+    _check_2d("softmax_cross_entropy_backward", B, K, dx.shape[0], dx.shape[1])
+    _check_labels("softmax_cross_entropy_backward", labels, B, K)
+    if B == 0 or K == 0:
+        return
+    per_block = _rows_per_block(K)
+    blocks = (B + per_block - 1) // per_block
+    cdef int team = _team_size(B, K, blocks, num_threads)
+    cdef floating batch = <floating>B
+    cdef const floating* pp = &probs[0, 0]
+    cdef floating* dp = &dx[0, 0]
+    cdef const Py_ssize_t* lp = &labels[0]
+    with nogil:
+        if team == 1:
+            _ce_backward_index_rows(pp, lp, dp, B, K, batch)
+        else:
+            for blk in prange(blocks, num_threads=team, schedule="static"):
+                r0 = blk * per_block
+                _ce_backward_index_rows(pp + r0 * K, lp + r0, dp + r0 * K, min(per_block, B - r0), K,
+                                        batch)
+
+
+def softmax_cross_entropy_backward_onehot(const floating[:, ::1] probs, const floating[:, ::1] targets,
+                                          floating[:, ::1] dx, int num_threads):
+    """dx = (probs - targets) / B (dx may be probs or targets)."""
+    cdef Py_ssize_t B = probs.shape[0], K = probs.shape[1], per_block, blocks, blk, r0
+    _check_2d("softmax_cross_entropy_backward", B, K, dx.shape[0], dx.shape[1])
+    _check_2d("softmax_cross_entropy_backward", B, K, targets.shape[0], targets.shape[1])
+    if B == 0 or K == 0:
+        return
+    per_block = _rows_per_block(K)
+    blocks = (B + per_block - 1) // per_block
+    cdef int team = _team_size(B, K, blocks, num_threads)
+    cdef floating batch = <floating>B
+    cdef const floating* pp = &probs[0, 0]
+    cdef const floating* tp = &targets[0, 0]
+    cdef floating* dp = &dx[0, 0]
+    with nogil:
+        if team == 1:
+            _ce_backward_targets(pp, tp, dp, B * K, batch)
+        else:
+            for blk in prange(blocks, num_threads=team, schedule="static"):
+                r0 = blk * per_block
+                _ce_backward_targets(pp + r0 * K, tp + r0 * K, dp + r0 * K, min(per_block, B - r0) * K,
+                                     batch)

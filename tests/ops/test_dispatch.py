@@ -1,0 +1,320 @@
+"""Backend dispatch of :mod:`le4nn.ops`: choosing the backend (``set_backend``, ``backend()``,
+``LE4NN_BACKEND``), the fallback to NumPy when the compiled kernels cannot be imported, the public
+signatures and docstrings, and argument validation, which must fail the same way on both backends."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import le4nn
+from le4nn import ops
+
+
+def run_python(code: str, **env_changes: str | None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter that imports the same le4nn as this test session."""
+    env = dict(os.environ)
+    for key, value in env_changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    package_parent = str(Path(le4nn.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [package_parent, env.get("PYTHONPATH", "")] if p)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture(autouse=True)
+def keep_backend():
+    """Every test leaves the backend as it found it."""
+    saved = (ops._requested, ops._impl)
+    yield
+    ops._requested, ops._impl = saved
+
+
+# --- choosing the backend ---------------------------------------------------------------------------
+
+
+def test_set_and_get_backend(native):
+    le4nn.set_backend("numpy")
+    assert le4nn.get_backend() == "numpy"
+    assert ops._current() is ops.reference
+    le4nn.set_backend("native")
+    assert le4nn.get_backend() == "native"
+    le4nn.set_backend(" NumPy ")  # names are case- and space-insensitive
+    assert le4nn.get_backend() == "numpy"
+    assert le4nn.set_backend is ops.set_backend and le4nn.get_backend is ops.get_backend
+
+
+def test_backend_context_restores(native):
+    le4nn.set_backend("native")
+    with le4nn.backend("numpy"):
+        assert le4nn.get_backend() == "numpy"
+        with le4nn.backend("native"):
+            assert le4nn.get_backend() == "native"
+        assert le4nn.get_backend() == "numpy"
+    assert le4nn.get_backend() == "native"
+    with pytest.raises(RuntimeError), le4nn.backend("numpy"):
+        raise RuntimeError("inside the block")
+    assert le4nn.get_backend() == "native"
+
+
+def test_backend_context_dispatches(native, rng):
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    calls = []
+
+    class Spy:
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(ops.reference, name)
+
+    ops._impl = Spy()
+    ops.relu_forward(x)
+    assert calls == ["relu_forward"]
+    with le4nn.backend("numpy"):
+        ops.relu_forward(x)
+    assert calls == ["relu_forward"]  # the reference directly, not the spy
+
+
+@pytest.mark.parametrize("name", ["torch", "", "cython", None, 3])
+def test_unknown_backend_names_the_choices(name):
+    before = le4nn.get_backend()
+    with pytest.raises(ValueError, match="native, numpy") as info:
+        le4nn.set_backend(name)
+    assert repr(name) in str(info.value)
+    with pytest.raises(ValueError, match="native, numpy"), le4nn.backend(name):
+        pass
+    assert le4nn.get_backend() == before
+
+
+def test_environment_variable_selects_the_backend():
+    code = "import le4nn; print(le4nn.get_backend())"
+    result = run_python(code, LE4NN_BACKEND="numpy")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "numpy"
+    if ops.native_available():
+        result = run_python(code, LE4NN_BACKEND="native")
+        assert result.stdout.strip() == "native", result.stderr
+        result = run_python(code, LE4NN_BACKEND=None)  # native by default
+        assert result.stdout.strip() == "native", result.stderr
+
+
+def test_bad_environment_variable_is_a_clear_error():
+    result = run_python("import le4nn", LE4NN_BACKEND="fortran")
+    assert result.returncode != 0
+    assert "ValueError" in result.stderr and "'fortran'" in result.stderr
+    assert "native, numpy" in result.stderr
+
+
+FALLBACK_SCRIPT = """
+    import importlib.abc, sys, warnings
+
+    class Block(importlib.abc.MetaPathFinder):
+        # A source checkout without a build: one compiled kernel module cannot be imported.
+        def find_spec(self, name, path=None, target=None):
+            if name == "le4nn._kernels.im2col":
+                raise ImportError("simulated: no compiled kernels")
+            return None
+
+    sys.meta_path.insert(0, Block())
+    warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as caught:
+        import numpy as np
+        import le4nn
+        from le4nn import ops
+        x = np.array([[-1.0, 0.0, 2.0], [3.0, -4.0, 0.5]], dtype=np.float32)
+        FIRST_CALL
+        assert ops.relu_forward(x).tolist() == [[0.0, 0.0, 2.0], [3.0, 0.0, 0.5]]
+        loss, probs = ops.softmax_cross_entropy_forward(x, np.array([2, 0]))
+        assert abs(probs.sum() - 2) < 1e-6 and loss > 0
+        assert ops.sigmoid_forward(np.zeros(3)).tolist() == [0.5, 0.5, 0.5]
+        le4nn.set_backend(AGAIN)  # asking again neither fails nor warns again
+        with le4nn.backend(AGAIN):
+            ops.relu_forward(x)
+        print(le4nn.get_backend(), le4nn.native_available())
+    fallback = [w for w in caught if issubclass(w.category, ops.BackendFallbackWarning)]
+    print(len(fallback), len(caught))
+    for w in fallback:
+        print(w.message)
+        print(w.filename)
+"""
+
+FIRST_CALLS = [
+    "ops.relu_forward(x)",
+    "le4nn.get_backend()",
+    "le4nn.set_backend('native')",
+    "with le4nn.backend('native'): pass",
+]
+
+
+@pytest.mark.parametrize("first_call", FIRST_CALLS)
+def test_fallback_when_the_kernels_are_missing(first_call):
+    code = FALLBACK_SCRIPT.replace("FIRST_CALL", first_call).replace("AGAIN", "'native'")
+    result = run_python(code, LE4NN_BACKEND=None)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "numpy False"
+    assert lines[1] == "1 1"  # exactly one warning, and no other
+    assert "compiled kernels are unavailable" in lines[2] and "simulated" in lines[2]
+    assert lines[3] == "<string>"  # the warning points at the caller, not into le4nn
+
+
+def test_no_warning_when_numpy_is_requested():
+    code = FALLBACK_SCRIPT.replace("FIRST_CALL", "pass").replace("AGAIN", "'numpy'")
+    result = run_python(code, LE4NN_BACKEND="numpy")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["numpy False", "0 0"]
+
+
+# --- signatures and docstrings ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ops.OPS)
+def test_public_ops_share_signature_and_docs(name):
+    reference = getattr(ops.reference, name)
+    dispatcher = getattr(ops, name)
+    assert inspect.signature(dispatcher) == inspect.signature(reference)
+    assert reference.__doc__ and len(reference.__doc__.strip()) > 20
+    assert dispatcher.__doc__ == reference.__doc__
+    assert dispatcher.__name__ == name
+    assert "out" in inspect.signature(reference).parameters
+    if ops.native_available():
+        native = getattr(ops._load_native(), name)
+        assert inspect.signature(native) == inspect.signature(reference)
+        assert native.__doc__ == reference.__doc__
+
+
+def test_public_names():
+    assert set(ops.OPS) <= set(ops.__all__)
+    for name in ("backend", "get_backend", "set_backend", "native_available", "BackendFallbackWarning"):
+        assert name in ops.__all__
+    for name in ("backend", "get_backend", "set_backend", "native_available", "set_num_threads",
+                 "get_num_threads"):
+        assert name in le4nn.__all__ and callable(getattr(le4nn, name))
+
+
+# --- validation: the same error, naming the op and the argument, on both backends -------------------
+
+f32, f64 = np.float32, np.float64
+
+
+def x4(shape=(2, 3, 6, 6), dtype=f32):
+    return np.ones(shape, dtype)
+
+
+def a(shape, dtype=f32):
+    return np.ones(shape, dtype)
+
+
+# (op, args, kwargs, exception, words that the message must contain besides the op name)
+BAD_CALLS = [
+    # im2col / col2im
+    ("im2col", (x4((3, 6, 6)), 3, 3), {}, ValueError, ["x", "4-D"]),
+    ("im2col", (x4()[..., ::2], 3, 3), {}, ValueError, ["x", "C-contiguous"]),
+    ("im2col", (x4().astype(np.int32), 3, 3), {}, TypeError, ["x", "float32 or float64"]),
+    ("im2col", (x4().tolist(), 3, 3), {}, TypeError, ["x", "NumPy array"]),
+    ("im2col", (x4(), 3, 3, 0), {}, ValueError, ["stride"]),
+    ("im2col", (x4(), 3, 3, (1, 0)), {}, ValueError, ["stride"]),
+    ("im2col", (x4(), 3, 3, 1, -1), {}, ValueError, ["padding"]),
+    ("im2col", (x4(), 7, 3), {}, ValueError, ["kernel", "larger"]),
+    ("im2col", (x4(), 0, 3), {}, ValueError, ["kernel size"]),
+    ("im2col", (x4(), 2.5, 3), {}, TypeError, ["kh"]),
+    ("im2col", (x4(), 3, 3), {"out": a((27, 32), f64)}, TypeError, ["out", "dtype"]),
+    ("col2im", (a((27, 72)), (2, 3, 6), 3, 3), {}, ValueError, ["x shape"]),
+    ("col2im", (a((27, 71)), (2, 3, 6, 6), 3, 3, 1, 0), {}, ValueError, ["cols", "shape"]),
+    ("col2im", (a((27, 72, 1)), (2, 3, 6, 6), 3, 3), {}, ValueError, ["cols", "2-D"]),
+    ("col2im", (a((27, 72), np.int64), (2, 3, 6, 6), 3, 3), {}, TypeError, ["cols"]),
+    # pooling
+    ("maxpool2d_forward", (x4((6, 6)), 2, 2), {}, ValueError, ["x", "4-D"]),
+    ("maxpool2d_forward", (x4()[:, :, ::2], 2, 2), {}, ValueError, ["x", "C-contiguous"]),
+    ("maxpool2d_forward", (x4().astype(np.float16), 2, 2), {}, TypeError, ["x"]),
+    ("maxpool2d_forward", (x4(), 2, 2, 2, 2), {}, ValueError, ["padding", "smaller than the pool"]),
+    ("maxpool2d_forward", (x4(), 2, 2), {"argmax_out": a((2, 3, 3, 3), np.int64)}, TypeError,
+     ["argmax_out"]),
+    ("maxpool2d_backward", (a((2, 3, 3, 3)), a((2, 3, 3, 3)), (2, 3, 6, 6)), {}, TypeError, ["argmax"]),
+    ("maxpool2d_backward", (a((2, 3, 3, 3)), np.zeros((2, 3, 3, 2), np.int32), (2, 3, 6, 6)), {},
+     ValueError, ["dout", "argmax"]),
+    ("maxpool2d_backward", (a((2, 3, 3, 3)), np.full((2, 3, 3, 3), 36, np.int32), (2, 3, 6, 6)), {},
+     ValueError, ["argmax"]),
+    ("maxpool2d_backward", (a((2, 3, 3, 3)), np.zeros((2, 3, 3, 3), np.int32), (2, 4, 6, 6)), {},
+     ValueError, ["dout", "x_shape"]),
+    ("avgpool2d_forward", (x4(), 2, 2, 0), {}, ValueError, ["stride"]),
+    ("avgpool2d_forward", (x4(dtype=np.int16), 2, 2), {}, TypeError, ["x"]),
+    ("avgpool2d_backward", (a((2, 3, 3, 4)), (2, 3, 6, 6), 2, 2), {}, ValueError, ["dout", "shape"]),
+    ("avgpool2d_backward", (a((2, 3, 3)), (2, 3, 6, 6), 2, 2), {}, ValueError, ["dout", "4-D"]),
+    # activations
+    ("sigmoid_forward", (a((3, 4), np.int32),), {}, TypeError, ["x"]),
+    ("sigmoid_forward", (a((3, 4))[:, ::2],), {}, ValueError, ["x", "C-contiguous"]),
+    ("sigmoid_forward", ([1.0, 2.0],), {}, TypeError, ["x", "NumPy array"]),
+    ("sigmoid_forward", (a((3, 4)),), {"out": a((4, 3))}, ValueError, ["out", "shape"]),
+    ("sigmoid_backward", (a((3, 4)), a((3, 5))), {}, ValueError, ["dout", "y", "shapes"]),
+    ("sigmoid_backward", (a((3, 4)), a((3, 4), f64)), {}, TypeError, ["dout", "y", "dtype"]),
+    ("sigmoid_backward", (a((3, 4)), a((3, 8))[:, ::2]), {}, ValueError, ["y", "C-contiguous"]),
+    ("relu_forward", (a((3, 4), bool),), {}, TypeError, ["x"]),
+    ("relu_forward", (a((4, 3)).T,), {}, ValueError, ["x", "C-contiguous"]),
+    ("relu_backward", (a((3, 4), np.int64), a((3, 4))), {}, TypeError, ["dout"]),
+    ("relu_backward", (a((12,)), a((3, 4))), {}, ValueError, ["dout", "y", "shapes"]),
+    ("relu_backward", (a((3, 4), f64), a((3, 4))), {}, TypeError, ["dout", "y", "dtype"]),
+    # softmax
+    ("softmax_forward", (np.array(1.0, f32),), {}, ValueError, ["x", "axis"]),
+    ("softmax_forward", (a((3, 4), np.uint8),), {}, TypeError, ["x"]),
+    ("softmax_forward", (a((3, 8))[:, ::2],), {}, ValueError, ["x", "C-contiguous"]),
+    ("softmax_cross_entropy_forward", (a(5), np.zeros(5, int)), {}, ValueError, ["logits", "2-D"]),
+    ("softmax_cross_entropy_forward", (a((5, 3), np.int32), np.zeros(5, int)), {}, TypeError, ["logits"]),
+    ("softmax_cross_entropy_forward", (a((3, 5)).T, np.zeros(5, int)), {}, ValueError,
+     ["logits", "C-contiguous"]),
+    ("softmax_cross_entropy_forward", (a((5, 3)), np.array([0, 1, 3, 0, 0])), {}, ValueError,
+     ["label 3", "out of range"]),
+    ("softmax_cross_entropy_forward", (a((5, 3)), np.array([0, 1, -1, 0, 0])), {}, ValueError,
+     ["label -1", "out of range"]),
+    ("softmax_cross_entropy_forward", (a((5, 3)), np.zeros(4, int)), {}, ValueError, ["labels", "4"]),
+    ("softmax_cross_entropy_forward", (a((5, 3)), np.zeros((5, 4))), {}, ValueError,
+     ["labels", "shape"]),
+    ("softmax_cross_entropy_forward", (a((5, 3)), np.zeros((5, 3, 1))), {}, ValueError,
+     ["labels", "shape"]),
+    ("softmax_cross_entropy_forward", (a((5, 3)), np.array([0, 1.5, 2, 0, 0])), {}, ValueError,
+     ["labels", "integer"]),
+    ("softmax_cross_entropy_forward", (a((5, 3)), np.array([0, np.nan, 2, 0, 0])), {}, ValueError,
+     ["labels", "integer"]),
+    ("softmax_cross_entropy_forward", (a((5, 3)), np.array(list("abcde"))), {}, TypeError, ["labels"]),
+    ("softmax_cross_entropy_forward", (a((5, 3)), np.array(["a"] * 15).reshape(5, 3)), {}, TypeError,
+     ["labels"]),
+    ("softmax_cross_entropy_forward", (a((5, 0)), np.zeros((5, 0))), {}, ValueError, ["class"]),
+    ("softmax_cross_entropy_backward", (a((5, 3, 1)), np.zeros(5, int)), {}, ValueError, ["probs", "2-D"]),
+    ("softmax_cross_entropy_backward", (a((5, 3)), np.array([0, 0, 0, 0, 9])), {}, ValueError,
+     ["label 9", "out of range"]),
+    ("softmax_cross_entropy_backward", (a((5, 3)), np.zeros(6, int)), {}, ValueError, ["labels", "6"]),
+    ("softmax_cross_entropy_backward", (a((5, 3)), np.zeros((3, 5))), {}, ValueError, ["labels", "shape"]),
+    ("softmax_cross_entropy_backward", (a((5, 3)), np.zeros(5, int)), {"out": a((5, 3), f64)}, TypeError,
+     ["out", "dtype"]),
+]
+
+
+def test_every_op_has_validation_cases():
+    assert {call[0] for call in BAD_CALLS} == set(ops.OPS)
+
+
+@pytest.mark.parametrize(
+    "name, args, kwargs, error, words", BAD_CALLS,
+    ids=[f"{call[0]}-{i}" for i, call in enumerate(BAD_CALLS)],
+)
+def test_bad_arguments_fail_alike_on_both_backends(native, name, args, kwargs, error, words):
+    messages = {}
+    for backend in ("numpy", "native"):
+        with le4nn.backend(backend), pytest.raises((ValueError, TypeError)) as info:
+            getattr(ops, name)(*args, **kwargs)
+        assert type(info.value) is error, f"{backend}: {info.value!r}"
+        messages[backend] = str(info.value)
+    assert messages["native"] == messages["numpy"]
+    message = messages["numpy"]
+    assert message.startswith(f"{name}: ")
+    for word in words:
+        assert word in message, message

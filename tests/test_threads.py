@@ -1,0 +1,216 @@
+"""Thread control: ``le4nn.set_num_threads`` / ``get_num_threads`` and ``LE4NN_NUM_THREADS``, results
+that do not depend on the thread count (bitwise, for every kernel), the BLAS limit, and the OpenMP /
+OpenBLAS wait settings that le4nn makes before those runtimes start (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import le4nn
+from le4nn import _threads, ops
+
+
+def blas_libraries():
+    return [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """Leave the kernels' thread count and the BLAS limits as they were before the test."""
+    saved = (_threads._num_threads, _threads._blas_limiter)
+    blas = blas_libraries()
+    yield
+    if blas:
+        threadpool_limits(limits=blas)
+    _threads._num_threads, _threads._blas_limiter = saved
+
+
+def run_python(code: str, **env_changes: str | None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter that imports the same le4nn as this test session."""
+    env = dict(os.environ)
+    for key, value in env_changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    package_parent = str(Path(le4nn.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [package_parent, env.get("PYTHONPATH", "")] if p)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+# --- setting the count --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
+def test_get_num_threads_reflects_the_setting(n):
+    le4nn.set_num_threads(n)
+    assert le4nn.get_num_threads() == n
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, 2.0, True, False, "2", None, np.float64(2)])
+def test_invalid_counts_are_rejected(bad):
+    le4nn.set_num_threads(2)
+    with pytest.raises(ValueError, match="positive integer"):
+        le4nn.set_num_threads(bad)
+    assert le4nn.get_num_threads() == 2  # unchanged
+
+
+def test_set_num_threads_limits_blas():
+    if not blas_libraries():
+        pytest.skip("no BLAS library is loaded")
+    le4nn.set_num_threads(1)
+    assert all(lib["num_threads"] == 1 for lib in blas_libraries())
+    if (os.cpu_count() or 1) >= 2:
+        le4nn.set_num_threads(2)
+        assert all(lib["num_threads"] == 2 for lib in blas_libraries())
+
+
+def test_openmp_runtime_is_not_limited_globally(native):
+    """Only BLAS is limited through threadpoolctl; the kernels pass their count to each parallel
+    region instead, so that le4nn does not change the OpenMP default for other libraries."""
+    openmp_before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"]
+    le4nn.set_num_threads(1)
+    openmp_after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"]
+    assert openmp_after == openmp_before
+
+
+# --- results do not depend on the thread count ----------------------------------------------------
+
+
+def with_specials(rng, x):
+    x.ravel()[rng.integers(0, x.size, 50)] = np.array([np.nan, np.inf, -np.inf, 1e4, -1e4])[
+        rng.integers(0, 5, 50)
+    ]
+    return x
+
+
+def all_op_calls(rng, dtype):
+    """One call of each of the 13 ops on an input large enough for the kernels to split it."""
+    x = rng.standard_normal((8, 16, 30, 30)).astype(dtype)
+    cols = ops.reference.im2col(x, 3, 3, 1, 1)
+    pooled, argmax = ops.reference.maxpool2d_forward(x, 3, 3, 2, 1)
+    avg = ops.reference.avgpool2d_forward(x, 3, 3, 2, 1, False)
+    flat = with_specials(rng, rng.standard_normal(300_001).astype(dtype) * 10)
+    dout = rng.standard_normal(flat.shape).astype(dtype)
+    logits = with_specials(rng, rng.standard_normal((6000, 10)).astype(dtype) * 5)
+    labels = rng.integers(0, 10, 6000)
+    onehot = np.eye(10, dtype=dtype)[labels]
+    wide = rng.standard_normal((3, 40_000)).astype(dtype)
+    wide_labels = rng.integers(0, 40_000, 3)
+    probs = ops.reference.softmax_forward(logits)
+    return [
+        ("im2col", (x, 3, 3, 1, 1)),
+        ("im2col", (x, 2, 4, (2, 1), (0, 1, 2, 1))),
+        ("col2im", (cols, x.shape, 3, 3, 1, 1)),
+        ("maxpool2d_forward", (x, 2, 2)),
+        ("maxpool2d_forward", (x, 3, 3, 2, 1)),
+        ("maxpool2d_backward", (pooled, argmax, x.shape)),
+        ("avgpool2d_forward", (x, 3, 3, 2, 1, False)),
+        ("avgpool2d_backward", (avg, x.shape, 3, 3, 2, 1, False)),
+        ("sigmoid_forward", (flat,)),
+        ("sigmoid_backward", (dout, ops.reference.sigmoid_forward(flat))),
+        ("relu_forward", (flat,)),
+        ("relu_backward", (dout, flat)),
+        ("softmax_forward", (logits,)),
+        ("softmax_forward", (wide,)),
+        ("softmax_cross_entropy_forward", (logits, labels)),
+        ("softmax_cross_entropy_forward", (logits, onehot)),
+        ("softmax_cross_entropy_forward", (wide, wide_labels)),
+        ("softmax_cross_entropy_backward", (probs, labels)),
+        ("softmax_cross_entropy_backward", (probs, onehot)),
+    ]
+
+
+def as_bytes(result):
+    parts = result if isinstance(result, tuple) else (result,)
+    return [np.asarray(p).tobytes() for p in parts]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_results_are_bitwise_identical_for_any_thread_count(native, rng, dtype):
+    with np.errstate(invalid="ignore"):  # the reference's softmax of +inf logits (for the inputs)
+        calls = all_op_calls(rng, dtype)
+    assert {name for name, _ in calls} == set(ops.OPS)
+    results = {}
+    with le4nn.backend("native"):
+        for n in (1, 2, 3):
+            le4nn.set_num_threads(n)
+            results[n] = [as_bytes(getattr(ops, name)(*args)) for name, args in calls]
+    for (name, _), one, two, three in zip(calls, results[1], results[2], results[3], strict=True):
+        assert one == two, f"{name}: 1 and 2 threads differ"
+        assert one == three, f"{name}: 1 and 3 threads differ"
+
+
+def test_kernels_are_built_with_openmp(native):
+    from le4nn._kernels import threads
+
+    if not threads.openmp_enabled():
+        pytest.skip("the kernels were compiled without OpenMP (they run on one thread)")
+    assert threads.max_threads() >= 1
+
+
+# --- environment variables ----------------------------------------------------------------------------
+
+REPORT = textwrap.dedent("""
+    import os, le4nn
+    from threadpoolctl import threadpool_info
+    print(le4nn.get_num_threads())
+    print(sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}))
+    print(os.environ.get("OMP_WAIT_POLICY"), os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+""")
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), (" 2 ", 2), ("3", 3)])
+def test_environment_sets_the_count_and_blas(value, expected):
+    result = run_python(REPORT, LE4NN_NUM_THREADS=value)
+    assert result.returncode == 0, result.stderr
+    count, blas, _ = result.stdout.splitlines()
+    assert int(count) == expected
+    if blas != "[]" and expected <= (os.cpu_count() or 1):
+        assert blas == f"[{expected}]"
+
+
+def test_default_count_is_the_cpu_count():
+    result = run_python(REPORT + "\nprint(os.cpu_count())", LE4NN_NUM_THREADS=None)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == lines[3]
+    result = run_python(REPORT + "\nprint(os.cpu_count())", LE4NN_NUM_THREADS="")
+    assert result.stdout.splitlines()[0] == lines[3]
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "abc", "1.5", "two"])
+def test_invalid_environment_value_is_a_clear_error(value):
+    result = run_python("import le4nn", LE4NN_NUM_THREADS=value)
+    assert result.returncode != 0
+    assert "ValueError: LE4NN_NUM_THREADS must be a positive integer" in result.stderr
+    assert repr(value) in result.stderr
+
+
+def test_wait_policies_are_set_before_the_runtimes_start():
+    result = run_python(REPORT, OMP_WAIT_POLICY=None, OPENBLAS_THREAD_TIMEOUT=None)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2] == "PASSIVE 4"
+
+
+def test_user_wait_settings_are_respected():
+    result = run_python(REPORT, OMP_WAIT_POLICY="ACTIVE", OPENBLAS_THREAD_TIMEOUT="8")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2] == "ACTIVE 8"
+
+
+def test_openblas_timeout_is_left_alone_when_numpy_came_first():
+    """OpenBLAS reads its timeout when NumPy is imported: setting it afterwards would only mislead."""
+    result = run_python("import numpy\n" + REPORT, OMP_WAIT_POLICY=None,
+                        OPENBLAS_THREAD_TIMEOUT=None)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2] == "PASSIVE None"
