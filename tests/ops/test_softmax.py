@@ -73,7 +73,7 @@ def test_cross_entropy_matches_reference(run_both, case):
     (loss_n, probs_n), (loss_r, probs_r) = run_both("softmax_cross_entropy_forward", logits, labels)
     assert type(loss_n) is float and type(loss_r) is float
     assert np.isfinite(loss_n)
-    assert loss_n == pytest.approx(loss_r, rel=RTOL[logits.dtype], abs=np.finfo(logits.dtype).eps)
+    assert loss_n == pytest.approx(loss_r, rel=RTOL[logits.dtype], abs=float(np.finfo(logits.dtype).eps))
     assert_close(probs_n, probs_r)
     dx_n, dx_r = run_both("softmax_cross_entropy_backward", probs_r, labels)
     assert_close(dx_n, dx_r)
@@ -102,7 +102,7 @@ def test_large_problems_match_reference(run_both, rng, dtype, B, K):
     (loss_n, probs_n), (loss_r, probs_r) = run_both("softmax_cross_entropy_forward", logits, labels)
     # The kernels add each row in double: where p(label) rounds to 1 in float32, the reference's loss
     # is 0 and the kernel's a few 1e-9, so an absolute slack of one epsilon.
-    assert loss_n == pytest.approx(loss_r, rel=RTOL[np.dtype(dtype)], abs=np.finfo(dtype).eps)
+    assert loss_n == pytest.approx(loss_r, rel=RTOL[np.dtype(dtype)], abs=float(np.finfo(dtype).eps))
     assert_close(probs_n, probs_r)
     assert_close(*run_both("softmax_cross_entropy_backward", probs_r, labels))
     assert_close(*run_both("softmax_cross_entropy_backward", probs_r, onehot(labels, K, dtype)))
