@@ -1,0 +1,237 @@
+"""``le4nn-predict``: classify MNIST test images by index (handout tasks 1 and 4), or whole files (contest).
+
+- ``le4nn-predict MODEL``: reads integers i from standard input (with a prompt on a terminal) and prints
+  the predicted digit of MNIST test image i; ``--show`` also saves the image as a PNG.
+- ``le4nn-predict --random-init --seed S``: the same with the handout's 3-layer network and its random
+  initial weights (task 1); the same seed gives the same answers.
+- ``le4nn-predict MODEL --input FILE... --output predict.txt``: FILE is a contest dump (a pickled uint8
+  array N×784 or N×28×28), an idx file, an ``.npy`` file, or PNG images; writes one predicted class per line
+  in input order.  ``--labels FILE`` also prints the accuracy and the confusion matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from le4nn.cli.common import CLIError, run, to_model_input
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="le4nn-predict", description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", help="a model file saved by le4nn-train (model.npz)")
+    parser.add_argument("--random-init", action="store_true",
+                        help="use the handout's 3-layer network with random initial weights instead of a model")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --random-init (default 0)")
+    parser.add_argument("--input", nargs="+", metavar="FILE",
+                        help="classify these: a contest dump, an idx file, an .npy file or PNG images")
+    parser.add_argument("--output", metavar="FILE", help="write the predictions here, one per line "
+                        "(default: standard output)")
+    parser.add_argument("--labels", metavar="FILE",
+                        help="true labels for --input (idx, .npy or one integer per line): print accuracy "
+                        "and the confusion matrix")
+    parser.add_argument("--show", action="store_true", help="with indices: save each image to a PNG file")
+    parser.add_argument("--dataset", default="auto",
+                        help="test images to index: mnist, fashion-mnist, kmnist, sample or auto (default: "
+                        "MNIST if found locally, else the bundled sample's 1000 test images)")
+    args = parser.parse_args(argv)
+    if args.random_init == (args.model is not None):
+        parser.error("give a MODEL file or --random-init (not both)")
+    if (args.labels or args.output) and not args.input:
+        parser.error("--labels and --output go with --input")
+    return args
+
+
+def load_classifier(args):
+    from le4nn.cli.presets import build_preset
+    from le4nn.models import load_model
+    from le4nn.utils import set_random_seed
+
+    if args.random_init:
+        set_random_seed(args.seed)
+        return build_preset("mlp", (28, 28, 1), 10)
+    return load_model(args.model, compile=False)
+
+
+def predict_classes(model, images: np.ndarray) -> np.ndarray:
+    x = to_model_input(images)
+    expected = tuple(model.layers[0].input_shape[1:]) if model.layers[0].input_shape else None
+    if expected is not None and x.shape[1:] != expected:
+        raise CLIError(f"images of shape {x.shape[1:]} do not fit the model, which takes {expected}")
+    return np.argmax(model.predict(x, batch_size=1000), axis=1)
+
+
+# --- reading input files ------------------------------------------------------------------------
+
+
+def read_images(path: Path) -> np.ndarray:
+    """Images from one file, as uint8 (N, H, W) or (N, H, W, C)."""
+    from le4nn.datasets import DatasetError, load_contest, load_idx
+
+    if not path.exists():
+        raise CLIError(f"input file not found: {path}")
+    if path.is_dir():
+        raise CLIError(f"{path} is a folder; pass the image files themselves")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"\x89PNG"):
+        return read_png(path)[None]
+    if head.startswith(b"\x93NUMPY"):
+        try:
+            images = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise CLIError(f"{path}: cannot read the .npy file ({exc})") from None
+    elif head[:2] == b"\x00\x00" or head[:2] == b"\x1f\x8b":
+        images = load_idx(path)
+    else:
+        try:
+            images = load_contest(path)
+        except DatasetError as exc:
+            raise CLIError(f"{path}: not a contest dump, idx, .npy or PNG file ({exc})") from None
+    images = np.asarray(images)
+    if images.ndim == 2 and images.shape[1] == 784:
+        images = images.reshape(-1, 28, 28)
+    if images.ndim not in (3, 4):
+        raise CLIError(f"{path}: expected a batch of images, got an array of shape {images.shape}")
+    return images
+
+
+def read_png(path: Path) -> np.ndarray:
+    try:
+        from matplotlib.image import imread
+    except ImportError:
+        raise CLIError('reading PNG images needs matplotlib: pip install "le4nn[plot]"') from None
+    try:
+        image = imread(path)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise CLIError(f"{path}: not a readable PNG image ({exc})") from None
+    if image.ndim == 3:  # RGB(A) → grey
+        image = image[..., :3].mean(axis=-1)
+    if image.dtype != np.uint8:
+        image = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    return image
+
+
+def read_labels(path: Path) -> np.ndarray:
+    from le4nn.datasets import load_idx
+
+    if not path.exists():
+        raise CLIError(f"labels file not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        labels = np.load(path, allow_pickle=False)
+    elif head[:2] == b"\x00\x00" or head[:2] == b"\x1f\x8b":
+        labels = load_idx(path)
+    else:
+        try:
+            labels = np.array([int(line) for line in path.read_text().split()])
+        except ValueError:
+            raise CLIError(f"{path}: labels must be integers, one per line") from None
+    return np.asarray(labels).reshape(-1).astype(np.int64)
+
+
+def classify_files(model, args) -> int:
+    images = [read_images(Path(p)) for p in args.input]
+    shapes = {im.shape[1:] for im in images}
+    if len(shapes) > 1:
+        raise CLIError(f"the input images have different sizes: {sorted(shapes)}")
+    predictions = predict_classes(model, np.concatenate(images))
+    text = "".join(f"{p}\n" for p in predictions)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {len(predictions)} predictions to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if args.labels:
+        labels = read_labels(Path(args.labels))
+        if len(labels) != len(predictions):
+            raise CLIError(f"{args.labels} has {len(labels)} labels for {len(predictions)} images")
+        from le4nn.plot import confusion_matrix
+
+        k = int(max(labels.max(), predictions.max())) + 1
+        matrix = confusion_matrix(labels, predictions, k)
+        print(f"accuracy {np.mean(labels == predictions):.4f} ({np.sum(labels == predictions)}/{len(labels)})",
+              file=sys.stderr)
+        print("confusion matrix (rows: true, columns: predicted):", file=sys.stderr)
+        print("     " + "".join(f"{c:>6}" for c in range(k)), file=sys.stderr)
+        for c, row in enumerate(matrix):
+            print(f"{c:>5}" + "".join(f"{n:>6}" for n in row), file=sys.stderr)
+    return 0
+
+
+# --- interactive indices --------------------------------------------------------------------------
+
+
+def load_test_images(dataset: str):
+    from le4nn import datasets
+
+    if dataset == "auto":
+        try:
+            return datasets.load("mnist", download=False)[1], "MNIST test set"
+        except datasets.DatasetNotFoundError:
+            return datasets.load("sample")[1], "bundled sample's test set (full MNIST not found locally)"
+    return datasets.load(dataset)[1], f"{dataset} test set"
+
+
+def save_image(image: np.ndarray, index: int, prediction: int) -> str:
+    from le4nn.plot import plot_images
+
+    path = f"le4nn-image-{index}.png"
+    plot_images(image[None], predictions=[prediction], columns=1, path=path, title=f"test image {index}")
+    return path
+
+
+def answer_indices(model, args) -> int:
+    (images, labels), source = load_test_images(args.dataset)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"Classifying images of the {source} (0-{len(images) - 1}); an empty line or Ctrl-D ends.",
+              file=sys.stderr)
+    while True:
+        if interactive:
+            print("index> ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line or (interactive and not line.strip()):
+            return 0
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            index = int(text)
+            if not 0 <= index < len(images):
+                raise CLIError(f"index {index} is out of range: the {source} has images 0-{len(images) - 1}")
+        except ValueError:
+            message = f"not an integer: {text!r}"
+            if not interactive:
+                raise CLIError(message) from None
+            print(message, file=sys.stderr)
+            continue
+        except CLIError as exc:
+            if not interactive:
+                raise
+            print(exc, file=sys.stderr)
+            continue
+        prediction = int(predict_classes(model, images[index : index + 1])[0])
+        print(prediction, flush=True)
+        if args.show:
+            print(f"(image saved to {save_image(images[index], index, prediction)})", file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    model = load_classifier(args)
+    if args.input:
+        return classify_files(model, args)
+    return answer_indices(model, args)
+
+
+def entry_point() -> None:
+    raise SystemExit(run(main, "le4nn-predict"))
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,205 @@
+"""``le4nn-train``: train a model on MNIST (or another data set) and save it with its history and plots.
+
+With no arguments it trains the default CNN on the full MNIST when its files are found locally
+(``$LE4NN_DATA``, the cache, ...; see ``le4nn.datasets``) and otherwise on the small MNIST sample
+bundled with le4nn, saying which.  The handout's task 3 is
+``le4nn-train --model mlp --epochs 10 --batch-size 100 --lr 0.01 --optimizer sgd``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import le4nn
+from le4nn import optimizers
+from le4nn.callbacks import CSVLogger, ModelCheckpoint
+from le4nn.cli.common import CLIError, run, to_model_input
+from le4nn.cli.presets import PRESETS, build_preset, load_model_config
+from le4nn.models import load_model
+from le4nn.utils import set_random_seed
+
+DATASETS = ("auto", "mnist", "fashion-mnist", "kmnist", "cifar10", "sample")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="le4nn-train",
+        description="Train a le4nn model and save it, its training history and plots.",
+        epilog="Example (handout task 3): le4nn-train --model mlp --epochs 10 --batch-size 100 "
+        "--lr 0.01 --optimizer sgd",
+    )
+    parser.add_argument("--dataset", default="auto", metavar="NAME|PATH",
+                        help=f"one of {', '.join(DATASETS)} or a folder of MNIST-format idx files or "
+                        "CIFAR-10 batches (default: auto = MNIST if found locally, else the bundled sample)")
+    parser.add_argument("--model", default="cnn", metavar="PRESET|JSON",
+                        help=f"a preset ({', '.join(PRESETS)}; default cnn) or a JSON model config file")
+    parser.add_argument("--hidden", type=int, default=100, help="hidden units of the mlp preset (default 100)")
+    parser.add_argument("--epochs", type=int, help="epochs to train (default 3, or 10 on the bundled sample)")
+    parser.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100)")
+    parser.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw "
+                        "(default: the preset's)")
+    parser.add_argument("--lr", type=float, help="learning rate (default: the preset's or the optimizer's)")
+    parser.add_argument("--weight-decay", type=float, help="decoupled weight decay")
+    parser.add_argument("--validation-split", type=float, default=0.1,
+                        help="fraction of the training data held out for validation (default 0.1; 0 for none)")
+    parser.add_argument("--subset", type=int, metavar="N", help="train on the first N training images only")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--threads", type=int, help="threads for the kernels and BLAS (default: all cores)")
+    parser.add_argument("--backend", choices=("native", "numpy"), help="kernel backend (default native)")
+    parser.add_argument("--output", default="le4nn-output", metavar="DIR",
+                        help="where to write model.npz, history.csv and plots (default le4nn-output)")
+    parser.add_argument("--resume", metavar="CHECKPOINT", help="continue training from a saved checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="print only the final result")
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size", "hidden", "threads", "subset"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if not 0 <= args.validation_split < 1:
+        parser.error(f"--validation-split must be in [0, 1), got {args.validation_split}")
+    return args
+
+
+def load_training_data(dataset: str):
+    """((x_train, y_train), (x_test, y_test), description of the source)."""
+    from le4nn import datasets
+
+    if dataset == "auto":
+        try:
+            data = datasets.load("mnist", download=False)
+            return (*data, f"MNIST ({datasets.find('mnist', download=False)})")
+        except datasets.DatasetNotFoundError:
+            return (*datasets.load("sample"), "the MNIST sample bundled with le4nn (full MNIST not found locally; "
+                    "set LE4NN_DATA to use it)")
+    if dataset in DATASETS:
+        return (*datasets.load(dataset), f"{dataset} ({datasets.find(dataset) if dataset != 'sample' else 'bundled'})")
+    path = Path(dataset)
+    if not path.exists():
+        raise CLIError(f"--dataset {dataset!r} is neither a known data set ({', '.join(DATASETS)}) nor a path")
+    is_cifar = path.is_file() or any(path.glob("data_batch_*")) or any(path.glob("*/data_batch_*"))
+    loader = datasets.cifar10 if is_cifar else datasets.mnist
+    return (*loader.load_data(path=path), f"{'CIFAR-10' if is_cifar else 'MNIST-format'} data from {path}")
+
+
+def make_optimizer(args, preset_name: str | None):
+    preset = PRESETS.get(preset_name) if preset_name else None
+    name = args.optimizer or (preset.optimizer if preset else "adam")
+    try:
+        cls = type(optimizers.get(name))
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    config = {}
+    if args.lr is not None:
+        config["learning_rate"] = args.lr
+    elif preset is not None and name == preset.optimizer:
+        config["learning_rate"] = preset.learning_rate
+    if args.weight_decay is not None:
+        config["weight_decay"] = args.weight_decay
+    try:
+        return cls(**config)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"bad optimizer settings: {exc}") from None
+
+
+def build_model(args, input_shape, num_classes):
+    if args.model in PRESETS:
+        return build_preset(args.model, input_shape, num_classes, hidden=args.hidden), args.model
+    path = Path(args.model)
+    if not path.is_file():
+        raise CLIError(f"--model {args.model!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON file")
+    try:
+        return load_model_config(path), None
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def save_plots(model, history, x_test, y_test, output: Path, say) -> None:
+    try:
+        import matplotlib  # noqa: F401
+
+        from le4nn import plot
+    except ImportError:
+        say('(plots skipped: matplotlib is not installed; pip install "le4nn[plot]")')
+        return
+    predictions = np.argmax(model.predict(x_test, batch_size=1000), axis=1)
+    plot.plot_history(history, path=output / "history.png")
+    plot.plot_confusion_matrix(y_test, predictions, path=output / "confusion.png")
+    plot.plot_misclassified(x_test, y_test, predictions, path=output / "misclassified.png")
+    say(f"plots: {output / 'history.png'}, {output / 'confusion.png'}, {output / 'misclassified.png'}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    if args.backend:
+        le4nn.set_backend(args.backend)
+    if args.threads:
+        le4nn.set_num_threads(args.threads)
+    set_random_seed(args.seed)
+
+    (x_train, y_train), (x_test, y_test), source = load_training_data(args.dataset)
+    if args.subset:
+        x_train, y_train = x_train[: args.subset], y_train[: args.subset]
+    x_train, x_test = to_model_input(x_train), to_model_input(x_test)
+    y_train, y_test = np.asarray(y_train).reshape(-1), np.asarray(y_test).reshape(-1)
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    epochs = args.epochs or (10 if len(x_train) <= 10000 else 3)
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    initial_epoch = 0
+    if args.resume:
+        model = load_model(args.resume)
+        initial_epoch = model._epochs_done
+        if initial_epoch >= epochs:
+            raise CLIError(f"{args.resume} has already trained {initial_epoch} epochs; pass --epochs > {initial_epoch}")
+        preset_name = None
+    else:
+        model, preset_name = build_model(args, x_train.shape[1:], num_classes)
+        model.compile(optimizer=make_optimizer(args, preset_name), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+
+    say(f"data: {source}: {len(x_train)} training, {len(x_test)} test images of shape {x_train.shape[1:]}")
+    say(f"model: {args.model if not args.resume else args.resume} ({model.count_params():,} parameters); "
+        f"optimizer: {model.optimizer!r}")
+    say(f"training: {epochs} epochs from epoch {initial_epoch + 1}, batch {args.batch_size}, validation split "
+        f"{args.validation_split}, seed {args.seed}, backend {le4nn.get_backend()}, "
+        f"threads {le4nn.get_num_threads()}; output: {output}/")
+
+    checkpoint = output / "checkpoint.npz"
+    callbacks = [CSVLogger(output / "history.csv", append=bool(args.resume)), ModelCheckpoint(checkpoint)]
+    start = time.perf_counter()
+    history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs, initial_epoch=initial_epoch,
+                        validation_split=args.validation_split, callbacks=callbacks,
+                        verbose=0 if args.quiet else 1)
+    seconds = time.perf_counter() - start
+    if model.interrupted:
+        saved = callbacks[1].last_saved
+        rest = [a for a in (sys.argv[1:] if argv is None else argv) if a]
+        if "--resume" in rest:
+            del rest[rest.index("--resume"):rest.index("--resume") + 2]
+        print(f"Interrupted; the model is saved in {saved}. Resume with:\n  le4nn-train "
+              f"{shlex.join([*rest, '--resume', str(saved)])}", file=sys.stderr)
+        return 130
+
+    test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    model_path = output / "model.npz"
+    model.save(model_path)
+    say(f"trained in {seconds:.1f} s; model saved to {model_path}, history to {output / 'history.csv'}")
+    save_plots(model, history, x_test, y_test, output, say)
+    print(f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.4f} ({len(x_test)} images)")
+    return 0
+
+
+def entry_point() -> None:
+    raise SystemExit(run(main, "le4nn-train"))
+
+
+if __name__ == "__main__":
+    entry_point()

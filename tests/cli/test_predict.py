@@ -1,0 +1,98 @@
+"""End-to-end runs of ``le4nn-predict`` as a subprocess (handout tasks 1 and 4, and the contest)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from le4nn.datasets import sample
+from le4nn.models import load_model
+
+
+def _test_images():
+    (_, _), (x_test, y_test) = sample.load_data()
+    return x_test, y_test
+
+
+def test_indices_from_stdin(cli, trained_model):
+    result = cli("predict", str(trained_model), input="0\n1\n\n999\n")
+    assert result.returncode == 0, result.stderr
+    answers = [int(line) for line in result.stdout.split()]
+    x_test, _ = _test_images()
+    model = load_model(trained_model)
+    expected = np.argmax(model.predict(x_test[[0, 1, 999], :, :, None].astype(np.float32) / 255), axis=1)
+    assert answers == expected.tolist()
+
+
+def test_random_init_is_reproducible(cli):
+    first = cli("predict", "--random-init", "--seed", "7", input="3\n4\n5\n")
+    second = cli("predict", "--random-init", "--seed", "7", input="3\n4\n5\n")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout and len(first.stdout.split()) == 3
+
+
+def test_prediction_file_for_a_contest_dump(cli, trained_model, tmp_path):
+    x_test, y_test = _test_images()
+    (tmp_path / "le4MNIST_X.dump").write_bytes(pickle.dumps(x_test[:200].reshape(200, 784), protocol=2))
+    np.save(tmp_path / "labels.npy", y_test[:200])
+    result = cli("predict", str(trained_model), "--input", "le4MNIST_X.dump", "--output", "predict.txt",
+                 "--labels", "labels.npy")
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "predict.txt").read_text().splitlines()
+    assert len(lines) == 200 and all(line in "0123456789" and line for line in lines)
+    accuracy = float(result.stderr.split("accuracy ")[1].split()[0])
+    assert accuracy == pytest.approx(np.mean(np.array(lines, dtype=int) == y_test[:200]))
+    assert "confusion matrix" in result.stderr
+
+
+def test_npy_and_png_inputs(cli, trained_model, tmp_path):
+    x_test, _ = _test_images()
+    np.save(tmp_path / "images.npy", x_test[:5])
+    npy = cli("predict", str(trained_model), "--input", "images.npy")
+    assert npy.returncode == 0, npy.stderr
+    plt_image = pytest.importorskip("matplotlib.image", reason="matplotlib is not installed")
+    for i in range(2):
+        plt_image.imsave(tmp_path / f"digit{i}.png", x_test[i], cmap="gray", vmin=0, vmax=255)
+    png = cli("predict", str(trained_model), "--input", "digit0.png", "digit1.png")
+    assert png.returncode == 0, png.stderr
+    assert png.stdout.split() == npy.stdout.split()[:2]
+
+
+def test_show_saves_the_image(cli, trained_model, tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed")
+    result = cli("predict", str(trained_model), "--show", input="12\n")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "le4nn-image-12.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["missing.npz"], "", "not found"),
+        (["MODEL"], "7\nseven\n", "not an integer"),
+        (["MODEL"], "100000\n", "out of range"),
+        (["MODEL", "--input", "missing.dump"], "", "not found"),
+        (["MODEL", "--input", "garbage.bin"], "", "not a contest dump"),
+        (["MODEL", "--input", "wrong_size.npy"], "", "do not fit the model"),
+        (["MODEL", "--input", "ok.npy", "--labels", "short.npy"], "", "labels for"),
+        ([], "", "give a MODEL file or --random-init"),
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_status(cli, trained_model, tmp_path, args, stdin, message):
+    (tmp_path / "garbage.bin").write_bytes(b"this is not an image file at all")
+    np.save(tmp_path / "wrong_size.npy", np.zeros((2, 32, 32), np.uint8))
+    np.save(tmp_path / "ok.npy", np.zeros((3, 28, 28), np.uint8))
+    np.save(tmp_path / "short.npy", np.zeros(2, np.int64))
+    args = [str(trained_model) if a == "MODEL" else a for a in args]
+    result = cli("predict", *args, input=stdin)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_model_file_that_is_not_a_model(cli, tmp_path):
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 truncated zip")
+    result = cli("predict", "broken.npz", input="1\n")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
