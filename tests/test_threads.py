@@ -94,7 +94,7 @@ def with_specials(rng, x):
 
 
 def all_op_calls(rng, dtype):
-    """One call of each of the 13 ops on an input large enough for the kernels to split it."""
+    """One call of each op on an input large enough for the kernels to split it."""
     x = rng.standard_normal((8, 16, 30, 30)).astype(dtype)
     cols = ops.reference.im2col(x, 3, 3, 1, 1)
     pooled, argmax = ops.reference.maxpool2d_forward(x, 3, 3, 2, 1)
@@ -107,7 +107,36 @@ def all_op_calls(rng, dtype):
     wide = rng.standard_normal((3, 40_000)).astype(dtype)
     wide_labels = rng.integers(0, 40_000, 3)
     probs = ops.reference.softmax_forward(logits)
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    cols_nhwc = ops.reference.im2col_nhwc(x_nhwc, 3, 3, 1, 1)
+    pooled_nhwc, argmax_nhwc = ops.reference.maxpool2d_nhwc_forward(x_nhwc, 3, 3, 2, 1)
+    pooled2_nhwc, argmax2_nhwc = ops.reference.maxpool2d_nhwc_forward(x_nhwc, 2, 2)
+    kernel = rng.standard_normal((3, 3, 16, 8)).astype(dtype)
+    bias = rng.standard_normal(8).astype(dtype)
+    conv = ops.reference.conv2d_nhwc_forward(x_nhwc, kernel, bias, 1, 1, True)
+    dconv = rng.standard_normal(conv.shape).astype(dtype)
+    rows = with_specials(rng, rng.standard_normal((3000, 100)).astype(dtype))
+    row_bias = rng.standard_normal(100).astype(dtype)
     return [
+        ("im2col_nhwc", (x_nhwc, 3, 3, 1, 1)),
+        ("im2col_nhwc", (x_nhwc, 2, 4, (2, 1), (0, 1, 2, 1))),
+        ("col2im_nhwc", (cols_nhwc, x_nhwc.shape, 3, 3, 1, 1)),
+        ("maxpool2d_nhwc_forward", (x_nhwc, 2, 2)),
+        ("maxpool2d_nhwc_forward", (x_nhwc, 3, 3, 2, 1)),
+        ("maxpool2d_nhwc_backward", (pooled_nhwc, argmax_nhwc, x_nhwc.shape)),
+        ("maxpool2d_nhwc_backward", (pooled2_nhwc, argmax2_nhwc, x_nhwc.shape)),
+        ("conv2d_nhwc_forward", (x_nhwc, kernel, bias, 1, 1, True)),
+        ("conv2d_nhwc_filter_grad", (x_nhwc, dconv, 3, 3, 1, 1, conv)),
+        ("conv2d_nhwc_filter_grad_pooled", (x_nhwc, *pooled_conv(conv), 3, 3, 1, 1)),
+        ("conv2d_nhwc_pool_forward", (x_nhwc, kernel, bias, 1, 1, True, 2, 2)),
+        ("conv2d_nhwc_pool_forward", (x_nhwc, kernel, None, 1, 1, False, 3, 3, 2, 1)),
+        ("bias_relu_forward", (rows, row_bias)),
+        ("relu_backward_bias", (dout.reshape(-1)[: rows.size].reshape(rows.shape), rows)),
+        ("winograd_input_transform", (x_nhwc, 1)),
+        ("winograd_input_transform", (x_nhwc, (2, 0, 1, 2))),
+        ("winograd_output_transform", (ops.reference.winograd_input_transform(x_nhwc, 1), x_nhwc.shape,
+                                       x_nhwc[0, 0, 0], True)),
+        ("winograd_gradient_transform", (x_nhwc,)),
         ("im2col", (x, 3, 3, 1, 1)),
         ("im2col", (x, 2, 4, (2, 1), (0, 1, 2, 1))),
         ("col2im", (cols, x.shape, 3, 3, 1, 1)),
@@ -130,13 +159,25 @@ def all_op_calls(rng, dtype):
     ]
 
 
+def pooled_conv(conv):
+    """(dout, argmax, pooled) of a 2×2 max pooling of ``conv``."""
+    pooled, argmax = ops.reference.maxpool2d_nhwc_forward(conv, 2, 2)
+    return np.linspace(-1, 1, pooled.size, dtype=conv.dtype).reshape(pooled.shape), argmax, pooled
+
+
 def as_bytes(result):
     parts = result if isinstance(result, tuple) else (result,)
     return [np.asarray(p).tobytes() for p in parts]
 
 
+@pytest.fixture
+def fixed_threads(monkeypatch):
+    """Exactly the set thread count, even while other processes load the machine."""
+    monkeypatch.setattr(_threads, "_adaptive", False)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_results_are_bitwise_identical_for_any_thread_count(native, rng, dtype):
+def test_results_are_bitwise_identical_for_any_thread_count(native, rng, dtype, fixed_threads):
     with np.errstate(invalid="ignore"):  # the reference's softmax of +inf logits (for the inputs)
         calls = all_op_calls(rng, dtype)
     assert {name for name, _ in calls} == set(ops.OPS)
@@ -214,3 +255,75 @@ def test_openblas_timeout_is_left_alone_when_numpy_came_first():
                         OPENBLAS_THREAD_TIMEOUT=None)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[2] == "PASSIVE None"
+
+
+# --- adapting to other processes ------------------------------------------------------------------
+
+
+def test_adaptation_follows_the_load_of_other_processes(monkeypatch):
+    """With 2 threads set and another process keeping a core busy, kernels and BLAS drop to 1
+    thread; when the other process stops, they go back to 2 (synthetic /proc/stat readings)."""
+    clock = {"t": 1000.0, "busy": 0.0, "own": 0.0}
+    monkeypatch.setattr(_threads, "_adaptive", True)
+    monkeypatch.setattr(_threads, "_monotonic", lambda: clock["t"])
+    monkeypatch.setattr(_threads, "_busy_seconds", lambda: clock["busy"])
+    monkeypatch.setattr(_threads, "_own_seconds", lambda: clock["own"])
+    monkeypatch.setattr(_threads, "_cpu_count", lambda: 2)
+    blas_calls = []
+    monkeypatch.setattr(_threads, "_set_blas_threads", blas_calls.append)
+    monkeypatch.setattr(_threads, "_last_sample", None)
+    monkeypatch.setattr(_threads, "_last_check", -1e9)
+    le4nn.set_num_threads(2)
+
+    def advance(seconds, own_cores, other_cores):
+        clock["t"] += seconds
+        clock["own"] += seconds * own_cores
+        clock["busy"] += seconds * (own_cores + other_cores)
+
+    assert _threads.num_threads_now() == 2
+    advance(0.3, 2.0, 0.0)
+    assert _threads.num_threads_now() == 2 and blas_calls == []
+    advance(0.3, 1.0, 1.0)  # another process takes a core
+    assert _threads.num_threads_now() == 1 and blas_calls == [1]
+    advance(0.1, 1.0, 1.0)
+    assert _threads.num_threads_now() == 1  # no new look within a quarter second
+    advance(0.3, 1.0, 0.5)  # half a core busy: stay at 1 (hysteresis)
+    assert _threads.num_threads_now() == 1
+    advance(0.3, 1.0, 0.05)  # the other process is done
+    assert _threads.num_threads_now() == 2 and blas_calls == [1, 2]
+    assert _threads.other_processes_load() == pytest.approx(0.05)
+
+
+def test_adaptation_can_be_turned_off():
+    result = run_python("import le4nn; from le4nn import _threads; print(_threads._adaptive)",
+                        LE4NN_ADAPTIVE_THREADS="0")
+    assert result.stdout.strip() == "False"
+    result = run_python("import le4nn; from le4nn import _threads; print(_threads._adaptive)",
+                        LE4NN_ADAPTIVE_THREADS=None)
+    assert result.stdout.strip() == "True"
+
+
+SPIN = textwrap.dedent("""
+    import sys, os, time
+    if sys.argv[1:] == ["numpy-first"]:
+        import numpy
+    import le4nn, numpy as np
+    le4nn.set_num_threads(2)
+    a = np.random.rand(600, 600).astype(np.float32)
+    for _ in range(3):
+        a @ a
+    t = os.times(); before = t.user + t.system
+    time.sleep(0.3)
+    t = os.times()
+    print(t.user + t.system - before)
+""")
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="OpenBLAS runs no worker threads on one CPU")
+@pytest.mark.parametrize("order", ["le4nn-first", "numpy-first"])
+def test_blas_workers_sleep_after_a_call(order):
+    """After a GEMM, OpenBLAS's worker threads must not spin on the cores the kernels need next
+    (DESIGN.md §4), whichever of NumPy and le4nn was imported first."""
+    result = run_python(f"import sys; sys.argv = ['x', {order!r}]\n" + SPIN, OPENBLAS_THREAD_TIMEOUT=None)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.split()[-1]) < 0.03  # the default timeout burns ~0.1 s here

@@ -172,3 +172,40 @@ def plot_confusion_matrix(labels, predictions, class_names=None, path=None):
     accuracy = np.trace(matrix) / max(matrix.sum(), 1)
     ax.set_title(f"accuracy {accuracy:.2%}")
     return _finish(fig, path)
+
+
+def plot_augmented(images, augment, repeats=3, rng=0, labels=None, path=None, title=None):
+    """What an augmentation pipeline does: the original ``images`` in the first row, and below them
+    ``repeats`` rows of independently augmented versions (one column per image).
+
+    ``augment``: a :mod:`le4nn.augment` transform, a preset name (e.g. ``"digits"``) or a function
+    ``f(batch) -> batch``; ``rng``: a seed or Generator for the augmentation (default seed 0, so the
+    figure is reproducible); ``images``: a float batch (N, H, W[, C]) in [0, 1], N ≤ ~12 is legible."""
+    from le4nn import augment as augment_module
+
+    transform = augment_module.get(augment)
+    batch = np.asarray(images)
+    if batch.dtype.kind != "f":
+        batch = batch.astype(np.float32) / 255
+    generator = augment_module.as_rng(rng)
+    rows = [batch] + [transform(batch, rng=generator) if transform is not None else batch
+                      for _ in range(repeats)]
+    columns = len(batch)
+    fig = _figure((1.1 * columns + 0.8, 1.15 * (repeats + 1) + (0.4 if title else 0.2)))
+    axes = fig.subplots(repeats + 1, columns, squeeze=False)
+    for r, row in enumerate(rows):
+        shown = _as_images(row)
+        for c in range(columns):
+            ax = axes[r, c]
+            image = np.clip(shown[c], 0, 1)  # one fixed scale for all, so noise and contrast show as they are
+            ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0 and labels is not None:
+                ax.set_title(str(labels[c]), fontsize=8)
+        axes[r, 0].set_ylabel("original" if r == 0 else f"augmented {r}", fontsize=8)
+    if title is None:
+        title = (f"augmentation preset {augment!r}" if isinstance(augment, str)
+                 else f"augmentation: {type(transform).__name__ if transform is not None else 'none'}")
+    fig.suptitle(title, fontsize=10)
+    return _finish(fig, path)

@@ -2,8 +2,14 @@
 
 - ``mlp``: the handout's 3-layer network (4.2): 784 → 100 sigmoid → 10 softmax, trained with plain SGD.
 - ``lecture``: the Keras lecture's CNN: Conv(9, 3×3, same) + ReLU, MaxPool 2, Dense 64 ReLU, Dense 10.
-- ``cnn`` (the default): Conv(32, 3×3) + ReLU, MaxPool 2, Conv(64, 3×3) + ReLU, MaxPool 2, Dense 128
-  ReLU, Dropout, Dense 10 softmax.
+- ``cnn`` (the default): three stages of Conv(3×3, same) + ReLU, MaxPool 2, BatchNorm with 32, 48 and
+  96 filters (28 → 14 → 7 → 3 pixels on MNIST), then Dense 128 ReLU, BatchNorm, Dropout 0.3 (inverted),
+  Dense softmax.  The batch normalizations sit after the pooling (4× fewer values to normalize than
+  after the convolution).  The third stage works on 7×7 maps, so it costs about as much as the second:
+  an epoch takes ≈ 1.1× the time of the two-stage Conv(32)-Conv(64) network, and it reaches ≥ 99.6% on
+  MNIST with augmentation (``le4nn-train --recipe mnist``, docs/results.md).
+- ``cnn-wide``: the same with 32, 64 and 128 filters and Dense 256 (≈ 1.3× the epoch time of ``cnn``), for
+  data that the small network underfits (Fashion-MNIST: ``--recipe fashion-mnist``).
 
 Each preset also names the optimizer and learning rate it trains best with, used unless the command
 line says otherwise.
@@ -15,7 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from le4nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+from le4nn.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from le4nn.models import Sequential, model_from_config
 
 
@@ -29,7 +35,8 @@ class Preset:
 PRESETS = {
     "mlp": Preset("the handout's 3-layer network: 784-100(sigmoid)-10(softmax)", "sgd", 0.01),
     "lecture": Preset("the Keras lecture CNN: Conv(9,3x3)-Pool-Dense(64)-Dense(10)", "adam", 0.001),
-    "cnn": Preset("Conv(32)-Pool-Conv(64)-Pool-Dense(128)-Dropout-Dense(10)", "adam", 0.001),
+    "cnn": Preset("[Conv(32|48|96)-Pool-BN]x3-Dense(128)-BN-Dropout-Dense(10)", "adam", 0.001),
+    "cnn-wide": Preset("[Conv(32|64|128)-Pool-BN]x3-Dense(256)-BN-Dropout-Dense(10)", "adam", 0.001),
 }
 
 
@@ -49,15 +56,20 @@ def build_preset(name: str, input_shape: tuple, num_classes: int, hidden: int = 
             Dense(64, activation="relu"),
             Dense(num_classes, activation="softmax"),
         ]
-    elif name == "cnn":
-        layers = [
-            Conv2D(32, (3, 3), padding="same", activation="relu", kernel_initializer="he_normal",
-                   input_shape=input_shape),
-            MaxPooling2D(pool_size=(2, 2)),
-            Conv2D(64, (3, 3), padding="same", activation="relu", kernel_initializer="he_normal"),
-            MaxPooling2D(pool_size=(2, 2)),
+    elif name in ("cnn", "cnn-wide"):
+        widths, units = ((32, 48, 96), 128) if name == "cnn" else ((32, 64, 128), 256)
+        layers = []
+        for k, filters in enumerate(widths):
+            extra = {"input_shape": input_shape} if k == 0 else {}
+            layers += [
+                Conv2D(filters, (3, 3), padding="same", activation="relu", kernel_initializer="he_normal", **extra),
+                MaxPooling2D(pool_size=(2, 2)),
+                BatchNormalization(),
+            ]
+        layers += [
             Flatten(),
-            Dense(128, activation="relu", kernel_initializer="he_normal"),
+            Dense(units, activation="relu", kernel_initializer="he_normal"),
+            BatchNormalization(),
             Dropout(0.3, mode="inverted"),
             Dense(num_classes, activation="softmax"),
         ]

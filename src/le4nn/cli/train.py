@@ -4,11 +4,17 @@ With no arguments it trains the default CNN on the full MNIST when its files are
 (``$LE4NN_DATA``, the cache, ...; see ``le4nn.datasets``) and otherwise on the small MNIST sample
 bundled with le4nn, saying which.  The handout's task 3 is
 ``le4nn-train --model mlp --epochs 10 --batch-size 100 --lr 0.01 --optimizer sgd``.
+
+``--recipe mnist|fashion-mnist|cifar10`` picks a whole training recipe (data, model, augmentation,
+optimizer, schedule, epochs; see ``le4nn.cli.recipes``); options given explicitly override it.
+``--augment PRESET`` (``le4nn.augment``), ``--schedule``, ``--warmup`` and ``--label-smoothing`` work
+with or without a recipe.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -17,11 +23,14 @@ from pathlib import Path
 import numpy as np
 
 import le4nn
-from le4nn import optimizers
+from le4nn import augment as augment_module
+from le4nn import losses, optimizers
 from le4nn.callbacks import CSVLogger, ModelCheckpoint
+from le4nn.cli import recipes
 from le4nn.cli.common import CLIError, run, to_model_input
 from le4nn.cli.presets import PRESETS, build_preset, load_model_config
 from le4nn.models import load_model
+from le4nn.schedules import ScheduleCallback
 from le4nn.utils import set_random_seed
 
 DATASETS = ("auto", "mnist", "fashion-mnist", "kmnist", "cifar10", "sample")
@@ -34,19 +43,35 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog="Example (handout task 3): le4nn-train --model mlp --epochs 10 --batch-size 100 "
         "--lr 0.01 --optimizer sgd",
     )
-    parser.add_argument("--dataset", default="auto", metavar="NAME|PATH",
+    parser.add_argument("--recipe", choices=tuple(recipes.RECIPES),
+                        help="a complete training recipe (data, model, augmentation, optimizer, schedule, "
+                        "epochs); the other options override its choices")
+    parser.add_argument("--dataset", metavar="NAME|PATH",
                         help=f"one of {', '.join(DATASETS)} or a folder of MNIST-format idx files or "
                         "CIFAR-10 batches (default: auto = MNIST if found locally, else the bundled sample)")
-    parser.add_argument("--model", default="cnn", metavar="PRESET|JSON",
+    parser.add_argument("--model", metavar="PRESET|JSON",
                         help=f"a preset ({', '.join(PRESETS)}; default cnn) or a JSON model config file")
     parser.add_argument("--hidden", type=int, default=100, help="hidden units of the mlp preset (default 100)")
     parser.add_argument("--epochs", type=int, help="epochs to train (default 3, or 10 on the bundled sample)")
-    parser.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100)")
+    parser.add_argument("--batch-size", type=int, help="mini-batch size (default 100)")
     parser.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw "
                         "(default: the preset's)")
     parser.add_argument("--lr", type=float, help="learning rate (default: the preset's or the optimizer's)")
     parser.add_argument("--weight-decay", type=float, help="decoupled weight decay")
-    parser.add_argument("--validation-split", type=float, default=0.1,
+    parser.add_argument("--schedule", metavar="SPEC",
+                        help="learning-rate schedule over the run: constant (default), cosine[:ALPHA], "
+                        "step:EVERY[:FACTOR], exp:RATE (in epochs, applied per batch)")
+    parser.add_argument("--warmup", type=float, metavar="EPOCHS",
+                        help="linear learning-rate warm-up over the first EPOCHS epochs (default 0)")
+    parser.add_argument("--label-smoothing", type=float, metavar="LS",
+                        help="label smoothing of the cross-entropy (default 0)")
+    parser.add_argument("--augment", metavar="PRESET",
+                        help=f"online augmentation of the training batches: {', '.join(augment_module.PRESETS)} "
+                        "(default none)")
+    parser.add_argument("--corrupted-test", action="store_true",
+                        help="also report accuracy on the corrupted MNIST test set (noise, stroke width, "
+                        "affine; fixed seed)")
+    parser.add_argument("--validation-split", type=float,
                         help="fraction of the training data held out for validation (default 0.1; 0 for none)")
     parser.add_argument("--subset", type=int, metavar="N", help="train on the first N training images only")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -61,9 +86,36 @@ def parse_args(argv=None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
-    if not 0 <= args.validation_split < 1:
+    if args.validation_split is not None and not 0 <= args.validation_split < 1:
         parser.error(f"--validation-split must be in [0, 1), got {args.validation_split}")
+    if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
+        parser.error(f"--label-smoothing must be in [0, 1), got {args.label_smoothing}")
+    if args.warmup is not None and args.warmup < 0:
+        parser.error(f"--warmup must be >= 0 epochs, got {args.warmup}")
+    if args.augment is not None and args.augment not in augment_module.PRESETS:
+        parser.error(f"--augment must be one of {', '.join(augment_module.PRESETS)}, got {args.augment!r}")
+    apply_recipe(args)
     return args
+
+
+def apply_recipe(args: argparse.Namespace) -> None:
+    """Fill the options not given on the command line from the recipe, then from the defaults."""
+    recipe = recipes.get_recipe(args.recipe) if args.recipe else None
+    defaults = {"dataset": "auto", "model": "cnn", "batch_size": 100, "validation_split": 0.1,
+                "schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0, "augment": "none"}
+    from_recipe = {}
+    if recipe is not None:
+        from_recipe = {"dataset": recipe.dataset, "model": recipe.model, "batch_size": recipe.batch_size,
+                       "validation_split": recipe.validation_split, "schedule": recipe.schedule,
+                       "warmup": recipe.warmup, "label_smoothing": recipe.label_smoothing,
+                       "augment": recipe.augment, "epochs": recipe.epochs, "optimizer": recipe.optimizer,
+                       "weight_decay": recipe.weight_decay}
+        if args.optimizer is None or args.optimizer == recipe.optimizer:
+            from_recipe["lr"] = recipe.learning_rate
+        args.corrupted_test = args.corrupted_test or recipe.corrupted_test
+    for name in set(defaults) | set(from_recipe):
+        if getattr(args, name, None) is None:
+            setattr(args, name, from_recipe.get(name, defaults.get(name)))
 
 
 def load_training_data(dataset: str):
@@ -162,22 +214,44 @@ def main(argv=None) -> int:
         preset_name = None
     else:
         model, preset_name = build_model(args, x_train.shape[1:], num_classes)
-        model.compile(optimizer=make_optimizer(args, preset_name), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        loss = (losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing) if args.label_smoothing
+                else "sparse_categorical_crossentropy")
+        model.compile(optimizer=make_optimizer(args, preset_name), loss=loss, metrics=["accuracy"])
 
     say(f"data: {source}: {len(x_train)} training, {len(x_test)} test images of shape {x_train.shape[1:]}")
     say(f"model: {args.model if not args.resume else args.resume} ({model.count_params():,} parameters); "
         f"optimizer: {model.optimizer!r}")
+    pipeline = augment_module.Timed(args.augment) if args.augment != "none" else None
+    schedule = None
+    if args.schedule != "constant" or args.warmup:
+        # The schedule starts from the initial learning rate: --lr (or the recipe's), else the optimizer's.
+        # A resumed optimizer holds the already-decayed rate, so resuming without --lr warns.
+        base_lr = args.lr if args.lr is not None else float(model.optimizer.learning_rate)
+        if args.resume and args.lr is None:
+            print(f"le4nn-train: note: the schedule starts from the checkpoint's learning rate {base_lr:g}; "
+                  "pass --lr with the run's initial rate to continue the original schedule", file=sys.stderr)
+        try:
+            schedule = recipes.parse_schedule(args.schedule, base_lr, epochs, args.warmup)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+    if args.recipe:
+        say(f"recipe {args.recipe}: {recipes.get_recipe(args.recipe).description}")
+    if pipeline is not None or schedule is not None or args.label_smoothing:
+        say(f"augmentation: {args.augment}; learning-rate schedule: {args.schedule}"
+            f"{f' with {args.warmup:g} warm-up epochs' if args.warmup else ''}; "
+            f"label smoothing {args.label_smoothing:g}")
     say(f"training: {epochs} epochs from epoch {initial_epoch + 1}, batch {args.batch_size}, validation split "
         f"{args.validation_split}, seed {args.seed}, backend {le4nn.get_backend()}, "
         f"threads {le4nn.get_num_threads()}; output: {output}/")
 
     checkpoint = output / "checkpoint.npz"
     callbacks = [CSVLogger(output / "history.csv", append=bool(args.resume)), ModelCheckpoint(checkpoint)]
+    if schedule is not None:
+        callbacks.append(ScheduleCallback(schedule, unit="epoch", per_batch=True))
     start = time.perf_counter()
     history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs, initial_epoch=initial_epoch,
                         validation_split=args.validation_split, callbacks=callbacks,
-                        verbose=0 if args.quiet else 1)
+                        verbose=0 if args.quiet else 1, augment=pipeline)
     seconds = time.perf_counter() - start
     if model.interrupted:
         saved = callbacks[1].last_saved
@@ -193,8 +267,38 @@ def main(argv=None) -> int:
     model.save(model_path)
     say(f"trained in {seconds:.1f} s; model saved to {model_path}, history to {output / 'history.csv'}")
     save_plots(model, history, x_test, y_test, output, say)
+    if pipeline is not None:
+        save_augmentation_plot(x_train, pipeline, output, args.seed, say, args.augment)
+    results = {"test_loss": test_loss, "test_accuracy": test_accuracy, "train_seconds": seconds, "epochs": epochs}
+    if pipeline is not None:
+        results["augment_seconds"] = pipeline.seconds
+        say(f"augmentation took {pipeline.seconds:.1f} s of the {seconds:.1f} s of training "
+            f"({100 * pipeline.seconds / max(seconds, 1e-9):.1f}%)")
+    if args.corrupted_test:
+        accuracy, corrupted, _ = recipes.evaluate_corrupted(model, x_test, y_test)
+        results["corrupted_test_accuracy"] = accuracy
+        try:
+            recipes.save_corrupted_grid(model, x_test, corrupted, y_test, output / "corrupted.png")
+        except ImportError:
+            pass
+        say(f"corrupted test set (noise, stroke width, affine; seed {recipes.CORRUPTION_SEED}): "
+            f"accuracy {accuracy:.4f}")
+    (output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.4f} ({len(x_test)} images)")
     return 0
+
+
+def save_augmentation_plot(x_train, pipeline, output: Path, seed: int, say, args_augment=None) -> None:
+    """``augmented.png``: a few training images and augmented versions of them (its own generator,
+    so the plot does not disturb the training's random stream)."""
+    try:
+        from le4nn import plot
+
+        plot.plot_augmented(x_train[:10], pipeline.transform, repeats=3, rng=seed, path=output / "augmented.png",
+                            title=f"augmentation preset {args_augment!r}" if args_augment else None)
+    except ImportError:
+        return
+    say(f"augmentation examples: {output / 'augmented.png'}")
 
 
 def entry_point() -> None:

@@ -5,21 +5,50 @@ activation layers) and then y = activation(z).  It keeps z and y for backward, a
 activation is a softmax it exposes ``output_softmax = True`` and ``backward_from_logits(∂E/∂z)``, so that
 a model can fuse softmax with cross-entropy and back-propagate (y − t)/B directly (handout eq. 12)
 without forming the softmax Jacobian (docs/architecture.md).
+
+The affine layers hand over z together with their bias: when z is the layer's own array, the bias is
+added in place, and ReLU is fused with it into one pass (``ops.bias_relu_forward``); backward then
+fuses ReLU's derivative with the bias gradient (``ops.relu_backward_bias``).  ReLU and sigmoid work
+in place on the layer's own z, as their derivatives need only y.
 """
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
+from le4nn import ops
 from le4nn.layers._arguments import get_activation
+
+_TAKES_FLAGS: dict[type, bool] = {}
+
+
+def _takes_flags(cls: type) -> bool:
+    """Whether ``cls._pre_activation_backward`` takes ``need_input_grad`` and ``bias_done`` (a subclass
+    may still override it with the older one-argument form; it then gets the plain path)."""
+    known = _TAKES_FLAGS.get(cls)
+    if known is None:
+        parameters = inspect.signature(cls._pre_activation_backward).parameters
+        known = _TAKES_FLAGS[cls] = "need_input_grad" in parameters and "bias_done" in parameters
+    return known
 
 
 class ActivationOutput:
     """Mixin for a :class:`~le4nn.layers.base.Layer` whose output is ``activation(z)``.
 
     The layer calls :meth:`_init_activation` in its constructor, returns ``self._activate(z)`` from
-    ``forward`` and implements ``_pre_activation_backward(grad_z) -> grad_in``.
+    ``forward`` and implements ``_pre_activation_backward(grad_z, need_input_grad=True,
+    bias_done=False) -> grad_in``.  A layer whose bias runs along the last axis of z sets
+    ``_bias_last_axis`` to True to get the fused bias passes.
     """
+
+    _bias_last_axis = False
+
+    #: Set by a model for the duration of a training step when this layer's softmax output feeds a
+    #: fused softmax + cross-entropy loss: forward then returns the logits and leaves the softmax
+    #: to the loss (``loss.softmax_fused`` computes it anyway), so it is not computed twice.
+    _defer_softmax = False
 
     def _init_activation(self, activation, **params) -> None:
         self.activation = get_activation(self, activation, **params)
@@ -32,22 +61,43 @@ class ActivationOutput:
 
     @property
     def logits(self):
-        """The pre-activation z of the last forward (the logits when ``output_softmax``), or None."""
+        """The pre-activation z of the last forward (the logits when ``output_softmax``), or None
+        (when the activation was computed in place, as ReLU and sigmoid are in Dense and Conv2D)."""
         return self._z
 
-    def _activate(self, z: np.ndarray) -> np.ndarray:
+    def _activate(self, z: np.ndarray, bias: np.ndarray | None = None, owned: bool = False) -> np.ndarray:
+        """y = activation(z + bias).
+
+        ``owned``: z belongs to the layer (a fresh result or a scratch buffer) and may be
+        overwritten; ``bias`` (if any) must run along z's last axis.
+        """
+        name = self.activation.name
+        if owned and name == "relu":
+            if bias is not None:
+                y = ops.bias_relu_forward(z, bias, out=z)
+            else:
+                y = ops.relu_forward(z, out=z)
+            self._z, self._y = None, y
+            return y
+        if bias is not None:
+            if owned:
+                z += bias
+            else:
+                z = z + bias
+        if owned and name == "sigmoid":
+            y = ops.sigmoid_forward(z, out=z)
+            self._z, self._y = None, y
+            return y
+        if self._defer_softmax and name == "softmax":
+            self._z, self._y = z, None  # the model's loss computes the softmax (see _defer_softmax)
+            return z
         y = self.activation.forward(z)
         self._z, self._y = z, y
         return y
 
     def backward(self, grad_out):
         """∂E/∂inputs from ∂E/∂outputs; parameter gradients go to ``grads``."""
-        grad_y = self._prepare_grad(grad_out, self._y)
-        if self.activation.name == "linear":
-            grad_z = grad_y
-        else:
-            grad_z = self.activation.backward(grad_y, self._z, self._y)
-        return self._pre_activation_backward(grad_z)
+        return self._backward(grad_out, False, True)
 
     def backward_from_logits(self, grad_logits):
         """Backward from ∂E/∂z, the gradient w.r.t. the pre-softmax logits (fused softmax + cross-entropy)."""
@@ -55,7 +105,43 @@ class ActivationOutput:
             raise NotImplementedError(
                 f"{self.describe()} does not end in a softmax (activation {self.activation.name!r})"
             )
-        return self._pre_activation_backward(self._prepare_grad(grad_logits, self._z, "grad_logits"))
+        return self._backward(grad_logits, True, True)
 
-    def _pre_activation_backward(self, grad_z):
+    def _backward_in_model(self, grad_out, from_logits: bool, need_input_grad: bool):
+        if from_logits:
+            if not self.output_softmax:
+                return self.backward_from_logits(grad_out)  # raises
+        return self._backward(grad_out, from_logits, need_input_grad)
+
+    def _fused_bias_grad(self) -> bool:
+        """Whether ReLU's backward may also produce the bias gradient (``ops.relu_backward_bias``)."""
+        return self._bias_last_axis and self.trainable and "bias" in self.grads and _takes_flags(type(self))
+
+    def _pre_backward(self, grad_z, need_input_grad: bool, bias_done: bool = False):
+        if _takes_flags(type(self)):
+            return self._pre_activation_backward(grad_z, need_input_grad=need_input_grad, bias_done=bias_done)
+        return self._pre_activation_backward(grad_z)
+
+    def _backward(self, grad_out, from_logits: bool, need_input_grad: bool):
+        if from_logits:
+            grad_z = self._prepare_grad(grad_out, self._z, "grad_logits")
+            return self._pre_backward(grad_z, need_input_grad)
+        grad_y = self._prepare_grad(grad_out, self._y)
+        name = self.activation.name
+        if name == "linear":
+            return self._pre_backward(grad_y, need_input_grad)
+        if name == "relu":
+            grad_z = self._out("grad_z", grad_y.shape)
+            if self._fused_bias_grad():
+                ops.relu_backward_bias(grad_y, self._y, out=grad_z, bias_grad_out=self.grads["bias"])
+                return self._pre_backward(grad_z, need_input_grad, bias_done=True)
+            ops.relu_backward(grad_y, self._y, out=grad_z)
+            return self._pre_backward(grad_z, need_input_grad)
+        if name == "sigmoid":
+            grad_z = ops.sigmoid_backward(grad_y, self._y, out=self._out("grad_z", grad_y.shape))
+            return self._pre_backward(grad_z, need_input_grad)
+        grad_z = self.activation.backward(grad_y, self._z, self._y)
+        return self._pre_backward(grad_z, need_input_grad)
+
+    def _pre_activation_backward(self, grad_z, need_input_grad=True, bias_done=False):
         raise NotImplementedError

@@ -181,6 +181,13 @@ class Layer:
     #: Whether the layer takes a list of inputs (Add, Concatenate).
     _multi_input = False
 
+    #: Set by a model while it runs the layer inside a training step, ``evaluate`` or ``predict``
+    #: (see :meth:`le4nn.models.graph.Graph.scratch`): the model consumes each output and gradient
+    #: before the next call, so the layer may return its own scratch arrays (:meth:`_out`), reused
+    #: from call to call instead of allocated anew.  Outside a model (``layer(x)``, ``forward``
+    #: called directly) every result is a fresh array the caller may keep.
+    _scratch = False
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
                  **kwargs):
         cls = type(self).__name__
@@ -201,6 +208,7 @@ class Layer:
         self._buffers: dict = {}
         self.built = False
         self._build_input_shape = None
+        self._checked_shape = None  # the per-sample input shape last accepted by _prepare_input
 
         if input_shape is not None and batch_input_shape is not None:
             raise ValueError(f"{self.describe()}: give input_shape or batch_input_shape, not both")
@@ -383,15 +391,22 @@ class Layer:
             self.grads[name] += np.asarray(reg.gradient(self.params[name]), dtype=self.dtype)
 
     def _buffer(self, tag: str, shape, dtype=None) -> np.ndarray:
-        """A scratch array kept between calls (im2col columns, ...); reallocated when the shape changes."""
+        """A scratch array kept between calls (im2col columns, ...), one per tag: reallocated only
+        when the shape (e.g. the batch size) or the dtype changes, so memory stays bounded."""
         dtype = self.dtype if dtype is None else np.dtype(dtype)
-        key = (tag, tuple(shape), dtype)
-        buf = self._buffers.get(key)
-        if buf is None:
-            if len(self._buffers) >= 8:  # e.g. training and evaluation batch sizes: keep only a few
-                self._buffers.clear()
-            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
+        shape = tuple(shape)
+        buf = self._buffers.get(tag)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            self._buffers[tag] = None  # let the old one go before the new one is allocated
+            buf = self._buffers[tag] = np.empty(shape, dtype=dtype)
         return buf
+
+    def _out(self, tag: str, shape, dtype=None) -> np.ndarray:
+        """An array for a result the layer returns (an output or an input gradient): the layer's
+        scratch buffer ``tag`` inside a model step (:attr:`_scratch`), else a fresh array."""
+        if self._scratch:
+            return self._buffer(tag, shape, dtype)
+        return np.empty(shape, dtype=self.dtype if dtype is None else dtype)
 
     # --- forward / backward -----------------------------------------------------------------------
 
@@ -416,6 +431,30 @@ class Layer:
         """Backward from ∂E/∂(pre-softmax logits), skipping the softmax (layers with ``output_softmax``)."""
         raise NotImplementedError(f"{self.describe()} does not end in a softmax")
 
+    def _forward_through(self, consumer, x, training: bool):
+        """Fused forward of this layer and the one layer that reads its output (``consumer``), inside
+        a model step: return the consumer's output (both layers' caches set for
+        :meth:`_backward_through`, which the model then uses), or ``NotImplemented`` to let the model
+        run both forward passes.  Conv2D + MaxPooling2D use it."""
+        return NotImplemented
+
+    def _backward_through(self, consumer, grad_out, need_input_grad: bool):
+        """Fused backward of this layer and the one layer that reads its output (``consumer``), from
+        ∂E/∂(consumer's output): fill this layer's ``grads`` and return ∂E/∂(this layer's input)
+        (None when ``need_input_grad`` is False), or return ``NotImplemented`` to let the model run
+        both backward passes.  Conv2D + ReLU + MaxPooling2D use it."""
+        return NotImplemented
+
+    def _backward_in_model(self, grad_out, from_logits: bool, need_input_grad: bool):
+        """What a model calls instead of ``backward`` (or ``backward_from_logits``).
+
+        With ``need_input_grad=False`` the model will discard ∂E/∂inputs (nothing upstream of this
+        layer has trainable weights, e.g. the first layer), so a layer may skip computing it and
+        return None; Dense and Conv2D do (for a first convolution that saves the whole col2im).
+        """
+        grad = self.backward_from_logits(grad_out) if from_logits else self.backward(grad_out)
+        return grad if need_input_grad else None
+
     def _as_float_array(self, x, argument: str = "inputs") -> np.ndarray:
         """``x`` as a C-contiguous array of the layer's dtype; integer or boolean data are refused."""
         if isinstance(x, SymbolicTensor):
@@ -432,10 +471,14 @@ class Layer:
 
     def _prepare_input(self, x, argument: str = "inputs") -> np.ndarray:
         """Check and cast an input array; build the layer on first use (first line of ``forward``)."""
+        if (type(x) is np.ndarray and x.dtype is self.dtype and x.ndim and x.flags.c_contiguous
+                and self.built and x.shape[1:] == self._checked_shape):
+            return x  # the common case, as in the last call: nothing to check again
         x = self._as_float_array(x, argument)
         if x.ndim == 0:
             raise ValueError(f"{self.describe()}: {argument} need a batch dimension, got a scalar")
         self.build((None, *x.shape[1:]))
+        self._checked_shape = x.shape[1:]
         return x
 
     def _prepare_inputs(self, xs) -> list[np.ndarray]:
@@ -453,6 +496,9 @@ class Layer:
         """Check ∂E/∂output against the cached forward output ``like`` (None: no forward yet)."""
         if like is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
+        if (type(grad_out) is np.ndarray and grad_out.dtype is self.dtype and grad_out.flags.c_contiguous
+                and grad_out.shape == (like if isinstance(like, tuple) else like.shape)):
+            return grad_out  # the common case: nothing to convert
         grad = self._as_float_array(grad_out, argument)
         shape = like if isinstance(like, tuple) else like.shape
         if grad.shape != shape:

@@ -59,22 +59,25 @@ class Dense(ActivationOutput, Layer):
         if self.use_bias:
             self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
 
+    _bias_last_axis = True  # z is (B, units): the bias and ReLU passes can be fused
+
     def forward(self, x, training=False):
         x = self._prepare_input(x)
         self._x = x
-        z = x @ self.params["kernel"]
-        if self.use_bias:
-            z += self.params["bias"]
-        return self._activate(z)
+        kernel = self.params["kernel"]
+        z = np.matmul(x, kernel, out=self._out("z", (x.shape[0], kernel.shape[1])))
+        return self._activate(z, self.params["bias"] if self.use_bias else None, owned=True)
 
-    def _pre_activation_backward(self, grad_z):
+    def _pre_activation_backward(self, grad_z, need_input_grad=True, bias_done=False):
         kernel = self.params["kernel"]
         if self.trainable:
             np.matmul(self._x.T, grad_z, out=self.grads["kernel"])
-            if self.use_bias:
+            if self.use_bias and not bias_done:
                 np.sum(grad_z, axis=0, out=self.grads["bias"])
             self._add_regularization_gradients()
-        return grad_z @ kernel.T
+        if not need_input_grad:
+            return None
+        return np.matmul(grad_z, kernel.T, out=self._out("grad_x", self._x.shape))
 
     def get_config(self) -> dict:
         return {

@@ -57,21 +57,33 @@ class MaxPooling2D(_Pooling2D):
     never wins."""
 
     def forward(self, x, training=False):
-        x_nchw, pad = self._nchw_input(x)
         kh, kw = self.pool_size
+        if self.data_format == "channels_last":  # NHWC kernels: no transpose
+            x = self._prepare_input(x)
+            batch, height, width, channels = x.shape
+            pad = _windows.resolve_padding(self.padding, height, width, self.pool_size, self.strides)
+            out_h, out_w = _windows.output_spatial(self, self.padding, height, width, self.pool_size,
+                                                   self.strides)
+            out_shape = (batch, out_h, out_w, channels)
+            argmax = self._buffer("argmax", out_shape, np.int32)
+            y, _ = ops.maxpool2d_nhwc_forward(x, kh, kw, stride=self.strides, pad=pad,
+                                              out=self._out("out", out_shape), argmax_out=argmax)
+            self._cache = (argmax, x.shape, y.shape, y)
+            return y
+        x_nchw, pad = self._nchw_input(x)
         out_shape = (*x_nchw.shape[:2], *_windows.output_spatial(self, self.padding, *x_nchw.shape[2:],
                                                                  self.pool_size, self.strides))
         argmax = self._buffer("argmax", out_shape, np.int32)
         y, _ = ops.maxpool2d_forward(x_nchw, kh, kw, stride=self.strides, pad=pad, argmax_out=argmax)
-        y = _windows.from_nchw(y, self.data_format)
-        self._cache = (argmax, x_nchw.shape, y.shape)
+        self._cache = (argmax, x_nchw.shape, y.shape, y)
         return y
 
     def backward(self, grad_out):
         grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[2])
-        argmax, x_shape, _ = self._cache
-        grad_x = ops.maxpool2d_backward(_windows.to_nchw(grad, self.data_format), argmax, x_shape)
-        return _windows.from_nchw(grad_x, self.data_format)
+        argmax, x_shape, _, _ = self._cache
+        if self.data_format == "channels_last":
+            return ops.maxpool2d_nhwc_backward(grad, argmax, x_shape, out=self._out("grad_x", x_shape))
+        return ops.maxpool2d_backward(grad, argmax, x_shape)
 
 
 class AveragePooling2D(_Pooling2D):

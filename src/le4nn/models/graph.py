@@ -27,10 +27,29 @@ class Graph:
 
     def __init__(self, nodes: list[Node], input_slots: list[int], output_slots: list[int]):
         self.nodes = nodes
+        self._layers = [node.layer for node in nodes]
+        self._index = {id(node): k for k, node in enumerate(nodes)}
         self.input_slots = input_slots
         self.output_slots = output_slots
         producers = {node.output: node for node in nodes}
         self.output_nodes = [producers.get(slot) for slot in output_slots]
+        read = {slot for node in nodes for slot in node.inputs}
+        readers: dict[int, int] = {}
+        for node in nodes:
+            for slot in node.inputs:
+                readers[slot] = readers.get(slot, 0) + 1
+        # node -> the node producing its (single) input when only it reads that tensor and the
+        # model does not return it: a pair whose backward passes may be fused (see backward).
+        self._sole_producer = {
+            id(node): producers[node.inputs[0]] for node in nodes
+            if len(node.inputs) == 1 and node.inputs[0] in producers and readers[node.inputs[0]] == 1
+            and node.inputs[0] not in output_slots
+        }
+        self._sole_consumer = {id(producer): consumer for consumer in nodes
+                               for producer in [self._sole_producer.get(id(consumer))] if producer is not None}
+        #: Per output: whether no layer reads it (only the loss does), so that the model may let its
+        #: layer return logits and leave the softmax to a fused loss.
+        self.output_is_leaf = [slot not in read for slot in output_slots]
 
     @classmethod
     def chain(cls, layers: list[Layer]) -> Graph:
@@ -90,21 +109,55 @@ class Graph:
 
     @property
     def layers(self) -> list[Layer]:
-        return [node.layer for node in self.nodes]
+        return list(self._layers)
 
     def forward(self, inputs: list[np.ndarray], training: bool) -> list[np.ndarray]:
         values: dict[int, np.ndarray] = dict(zip(self.input_slots, inputs, strict=True))
+        done: set[int] = set()
         for node in self.nodes:
+            if id(node) in done:
+                continue
             args = [values[s] for s in node.inputs]
-            values[node.output] = node.layer.forward(
-                args if node.layer._multi_input else args[0], training=training
-            )
+            layer = node.layer
+            consumer = self._sole_consumer.get(id(node)) if layer._scratch else None
+            if consumer is not None:
+                # e.g. Conv2D + ReLU + MaxPooling2D in one pass, without the full-size tensor
+                # between them (see Layer._forward_through); only inside a model step, whose
+                # backward pass fuses the pair the same way.
+                out = layer._forward_through(consumer.layer, args[0], training)
+                if out is not NotImplemented:
+                    values[consumer.output] = out
+                    done.add(id(consumer))
+                    continue
+            values[node.output] = layer.forward(args if layer._multi_input else args[0], training=training)
         return [values[s] for s in self.output_slots]
+
+    def set_scratch(self, on: bool) -> None:
+        """Let the layers return their own reusable arrays (``Layer._scratch``) while the model runs a
+        step, ``evaluate`` or ``predict``, which consume every output and gradient before the next call;
+        the model switches it off again afterwards, so that direct calls get fresh arrays."""
+        for layer in self._layers:
+            layer._scratch = on
+
+    def _input_grads_needed(self) -> list[bool]:
+        """Per node: whether ∂E/∂(its inputs) is needed, i.e. some layer upstream of it has trainable
+        weights.  The nodes fed only by the model's inputs (the first layers) are spared computing
+        it (for a first convolution: the whole ∂E/∂X' GEMM and col2im), and layers without trainable
+        weights there are not visited at all.  Computed at each step, as ``trainable`` may change."""
+        differentiable: dict[int, bool] = {}  # slot -> depends on trainable weights
+        needed = []
+        for node in self.nodes:
+            need = any(differentiable.get(s, False) for s in node.inputs)
+            needed.append(need)
+            layer = node.layer
+            differentiable[node.output] = need or (layer.trainable and bool(layer.params))
+        return needed
 
     def backward(self, output_grads: list[np.ndarray | None], from_logits: list[bool]) -> None:
         """Back-propagate ∂E/∂outputs through every layer (parameter gradients land in ``layer.grads``).
 
         ``from_logits[k]``: output k's gradient is w.r.t. the pre-softmax logits (fused cross-entropy).
+        Input gradients nobody needs (those of the model's inputs) are not computed.
         """
         grads: dict[int, np.ndarray] = {}
         fused: set[int] = set()
@@ -116,15 +169,29 @@ class Graph:
             grads[slot] = grad
             if logits:
                 fused.add(slot)
-        for node in reversed(self.nodes):
+        needed = self._input_grads_needed()
+        index = self._index
+        for node, need in zip(reversed(self.nodes), reversed(needed), strict=True):
             grad = grads.pop(node.output, None)
-            if grad is None or isinstance(node.layer, InputLayer):
+            layer = node.layer
+            if grad is None or isinstance(layer, InputLayer):
                 continue
-            if node.output in fused:
-                grad_in = node.layer.backward_from_logits(grad)
-            else:
-                grad_in = node.layer.backward(grad)
-            grad_ins = grad_in if node.layer._multi_input else [grad_in]
+            producer = self._sole_producer.get(id(node))
+            if producer is not None and node.output not in fused and not producer.layer._multi_input:
+                # e.g. Conv2D + ReLU + MaxPooling2D: both backward passes in one (see _backward_through)
+                producer_need = needed[index[id(producer)]]
+                grad_in = producer.layer._backward_through(layer, grad, producer_need)
+                if grad_in is not NotImplemented:
+                    if producer_need:
+                        slot = producer.inputs[0]
+                        grads[slot] = grads[slot] + grad_in if slot in grads else grad_in
+                    continue
+            if not need:
+                if layer.trainable and layer.params:  # parameter gradients only
+                    layer._backward_in_model(grad, node.output in fused, False)
+                continue
+            grad_in = layer._backward_in_model(grad, node.output in fused, True)
+            grad_ins = grad_in if layer._multi_input else [grad_in]
             for slot, g in zip(node.inputs, grad_ins, strict=True):
                 if slot in grads:
                     grads[slot] = grads[slot] + g  # a tensor that feeds several layers

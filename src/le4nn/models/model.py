@@ -18,6 +18,7 @@ import numpy as np
 from le4nn import losses as losses_module
 from le4nn import metrics as metrics_module
 from le4nn import optimizers as optimizers_module
+from le4nn._threads import num_threads_now
 from le4nn.callbacks import CallbackList, History, ProgressBar
 from le4nn.layers import Layer, SymbolicTensor
 from le4nn.models import data as data_utils
@@ -173,12 +174,17 @@ class Model:
         ys = None if y is None else data_utils.as_array_list(y, "targets", len(self.graph.output_slots))
         return xs, ys
 
-    def _losses_and_grads(self, outputs, ys, sample_weight, with_grads: bool):
+    def _losses_and_grads(self, outputs, ys, sample_weight, with_grads: bool, deferred=()):
+        """Loss, ∂loss/∂outputs and which are fused.  ``deferred``: the fused outputs whose layer
+        returned logits (``_defer_softmax``); their softmax from the loss replaces them in ``outputs``."""
         total, grads, fused = 0.0, [], []
         for k, (out, y) in enumerate(zip(outputs, ys, strict=True)):
             loss, weight = self._losses[k], self._loss_weights[k]
-            if self._fused(k):
-                value, _ = loss.softmax_fused(y, self.graph.output_nodes[k].layer.logits, sample_weight)
+            is_fused = self._fused(k)
+            if is_fused:
+                value, probs = loss.softmax_fused(y, self.graph.output_nodes[k].layer.logits, sample_weight)
+                if k in deferred:
+                    outputs[k] = out = probs
                 grad = loss.softmax_fused_gradient(y, out, sample_weight) if with_grads else None
             else:
                 value = loss(y, out, sample_weight)
@@ -187,7 +193,7 @@ class Model:
                 grad = grad * weight
             total += weight * value
             grads.append(grad)
-            fused.append(self._fused(k))
+            fused.append(is_fused)
         return total, grads, fused
 
     def _update_metrics(self, outputs, ys) -> None:
@@ -209,13 +215,28 @@ class Model:
 
     def _train_step(self, xs, ys, sample_weight=None) -> float:
         dtype = self.dtype
-        outputs = self.graph.forward([data_utils.to_model_dtype(x, dtype) for x in xs], training=True)
-        value, grads, fused = self._losses_and_grads(outputs, ys, sample_weight, with_grads=True)
-        value += sum(layer.regularization_loss() for layer in self.layers)
-        self.graph.backward(grads, fused)
-        params, param_grads = self._trainable()
-        self.optimizer.apply(params, param_grads)
-        self._update_metrics(outputs, ys)
+        graph = self.graph
+        num_threads_now()  # BLAS on the cores other processes leave free (le4nn._threads)
+        graph.set_scratch(True)  # layers reuse their arrays: this step consumes them all
+        # Outputs whose softmax the loss computes anyway (fused cross-entropy) stay logits.
+        deferred = [k for k, leaf in enumerate(graph.output_is_leaf) if leaf and self._fused(k)]
+        for k in deferred:
+            graph.output_nodes[k].layer._defer_softmax = True
+        try:
+            try:
+                outputs = graph.forward([data_utils.to_model_dtype(x, dtype) for x in xs], training=True)
+            finally:
+                for k in deferred:
+                    graph.output_nodes[k].layer._defer_softmax = False
+            value, grads, fused = self._losses_and_grads(outputs, ys, sample_weight, with_grads=True,
+                                                         deferred=deferred)
+            value += sum(layer.regularization_loss() for layer in self.layers)
+            graph.backward(grads, fused)
+            params, param_grads = self._trainable()
+            self.optimizer.apply(params, param_grads)
+            self._update_metrics(outputs, ys)
+        finally:
+            graph.set_scratch(False)
         return value
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
@@ -235,10 +256,15 @@ class Model:
         xs, ys = self._prepare(x, y, targets_for="test_on_batch")
         data_utils.common_length(xs, ys)
         self._reset_metrics()
-        outputs = self.graph.forward([data_utils.to_model_dtype(x, self.dtype) for x in xs], training=False)
-        loss, _, _ = self._losses_and_grads(outputs, ys, sample_weight, with_grads=False)
+        self.graph.set_scratch(True)
+        try:
+            outputs = self.graph.forward([data_utils.to_model_dtype(x, self.dtype) for x in xs],
+                                         training=False)
+            loss, _, _ = self._losses_and_grads(outputs, ys, sample_weight, with_grads=False)
+            self._update_metrics(outputs, ys)
+        finally:
+            self.graph.set_scratch(False)
         loss += sum(layer.regularization_loss() for layer in self.layers)
-        self._update_metrics(outputs, ys)
         return self._result({"loss": loss, **self._metric_logs()}, return_dict)
 
     @staticmethod
@@ -252,13 +278,21 @@ class Model:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, validation_batch_size=None):
+            sample_weight=None, initial_epoch=0, validation_batch_size=None, augment=None):
         """Train for ``epochs`` epochs (counting from ``initial_epoch``); returns a :class:`History`.
+
+        ``augment``: online data augmentation of each training mini-batch (not of validation data):
+        a :mod:`le4nn.augment` transform or preset name (e.g. ``"digits"``), or a function
+        ``f(batch) -> batch``; see :func:`le4nn.augment.fit_hook`.
 
         Ctrl-C stops at the end of the current batch: the callbacks' ``on_train_end`` still runs (so
         ModelCheckpoint saves the model) and the History so far is returned.  A second Ctrl-C aborts.
         """
         self._require_compiled("fit")
+        if augment is not None:
+            from le4nn.augment import fit_hook
+
+            augment = fit_hook(augment)
         batch_size = data_utils.check_batch_size(batch_size)
         xs, ys = self._prepare(x, y, targets_for="fit")
         n = data_utils.common_length(xs, ys)
@@ -305,7 +339,10 @@ class Model:
                         callback_list.on_train_batch_begin(step)
                         index = order[start:stop] if order is not None else slice(start, stop)
                         batch_weights = None if weights is None else weights[index]
-                        loss = self._train_step([a[index] for a in xs], [a[index] for a in ys], batch_weights)
+                        batch_x, batch_y = [a[index] for a in xs], [a[index] for a in ys]
+                        if augment is not None:
+                            batch_x, batch_y = augment(batch_x, batch_y)
+                        loss = self._train_step(batch_x, batch_y, batch_weights)
                         loss_sum += loss * (stop - start)
                         seen += stop - start
                         callback_list.on_train_batch_end(step, {"loss": loss, **self._metric_logs()})
@@ -348,15 +385,19 @@ class Model:
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self._reset_metrics()
         loss_sum = 0.0
-        for start, stop in data_utils.batch_slices(n, batch_size):
-            batch_x = [data_utils.to_model_dtype(a[start:stop], self.dtype) for a in xs]
-            batch_y = [a[start:stop] for a in ys]
-            outputs = self.graph.forward(batch_x, training=False)
-            loss, _, _ = self._losses_and_grads(
-                outputs, batch_y, None if weights is None else weights[start:stop], with_grads=False
-            )
-            loss_sum += loss * (stop - start)
-            self._update_metrics(outputs, batch_y)
+        self.graph.set_scratch(True)
+        try:
+            for start, stop in data_utils.batch_slices(n, batch_size):
+                batch_x = [data_utils.to_model_dtype(a[start:stop], self.dtype) for a in xs]
+                batch_y = [a[start:stop] for a in ys]
+                outputs = self.graph.forward(batch_x, training=False)
+                loss, _, _ = self._losses_and_grads(
+                    outputs, batch_y, None if weights is None else weights[start:stop], with_grads=False
+                )
+                loss_sum += loss * (stop - start)
+                self._update_metrics(outputs, batch_y)
+        finally:
+            self.graph.set_scratch(False)
         regularization = sum(layer.regularization_loss() for layer in self.layers)
         logs = {"loss": loss_sum / max(n, 1) + regularization, **self._metric_logs()}
         if verbose not in (0, "auto"):
@@ -370,14 +411,18 @@ class Model:
         xs, _ = self._prepare(x)
         n = data_utils.common_length(xs)
         results: list[np.ndarray] | None = None
-        for start, stop in data_utils.batch_slices(n, batch_size):
-            outputs = self.graph.forward(
-                [data_utils.to_model_dtype(a[start:stop], self.dtype) for a in xs], training=False
-            )
-            if results is None:
-                results = [np.empty((n, *o.shape[1:]), dtype=o.dtype) for o in outputs]
-            for result, out in zip(results, outputs, strict=True):
-                result[start:stop] = out
+        self.graph.set_scratch(True)  # every batch's outputs are copied into the results
+        try:
+            for start, stop in data_utils.batch_slices(n, batch_size):
+                outputs = self.graph.forward(
+                    [data_utils.to_model_dtype(a[start:stop], self.dtype) for a in xs], training=False
+                )
+                if results is None:
+                    results = [np.empty((n, *o.shape[1:]), dtype=o.dtype) for o in outputs]
+                for result, out in zip(results, outputs, strict=True):
+                    result[start:stop] = out
+        finally:
+            self.graph.set_scratch(False)
         if results is None:
             raise ValueError("predict got no samples")
         return results if len(results) > 1 else results[0]

@@ -37,6 +37,19 @@ OPS = (
     "softmax_forward",
     "softmax_cross_entropy_forward",
     "softmax_cross_entropy_backward",
+    "im2col_nhwc",
+    "col2im_nhwc",
+    "maxpool2d_nhwc_forward",
+    "maxpool2d_nhwc_backward",
+    "conv2d_nhwc_forward",
+    "conv2d_nhwc_filter_grad",
+    "conv2d_nhwc_filter_grad_pooled",
+    "conv2d_nhwc_pool_forward",
+    "bias_relu_forward",
+    "relu_backward_bias",
+    "winograd_input_transform",
+    "winograd_output_transform",
+    "winograd_gradient_transform",
 )
 
 class BackendFallbackWarning(UserWarning):

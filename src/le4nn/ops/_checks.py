@@ -202,6 +202,42 @@ def check_cols_shape(cols: np.ndarray, g: Geometry, op: str) -> None:
         )
 
 
+def check_cols_nhwc_shape(cols: np.ndarray, g: Geometry, op: str) -> None:
+    """The row matrix of :func:`im2col_nhwc` for geometry ``g``: (B·OH·OW, kh·kw·C)."""
+    expected = (g.B * g.OH * g.OW, g.kh * g.kw * g.C)
+    if cols.shape != expected:
+        raise ValueError(
+            f"{op}: cols has shape {cols.shape}, expected {expected} for x shape {(g.B, g.H, g.W, g.C)}"
+        )
+
+
+def check_argmax_nhwc(argmax, dout: np.ndarray, x_shape, op: str) -> tuple[int, int, int, int]:
+    """The int32 winner indices of NHWC max pooling, shaped like ``dout``; returns x_shape (B, H, W, C)."""
+    B, H, W, C = check_shape4(x_shape, op, "x_shape")
+    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int32:
+        raise TypeError(f"{op}: argmax must be the int32 array returned by maxpool2d_nhwc_forward")
+    if not argmax.flags.c_contiguous:
+        raise ValueError(f"{op}: argmax must be C-contiguous")
+    check_same_shape(op, dout=dout, argmax=argmax)
+    if dout.shape[0] != B or dout.shape[3] != C:
+        raise ValueError(f"{op}: dout has shape {dout.shape}, which does not match x_shape {(B, H, W, C)}")
+    return B, H, W, C
+
+
+def check_bias(bias, size: int, dtype, op: str, required: bool = False):
+    """A 1-D C-contiguous bias of ``size`` entries in ``dtype`` (None allowed unless ``required``)."""
+    if bias is None:
+        if required:
+            raise TypeError(f"{op}: bias must be a NumPy array, got None")
+        return None
+    bias = check_float_array(bias, op, "bias", ndim=1)
+    if bias.shape[0] != size:
+        raise ValueError(f"{op}: bias has {bias.shape[0]} entries, expected {size}")
+    if bias.dtype != np.dtype(dtype):
+        raise TypeError(f"{op}: bias has dtype {bias.dtype}, expected {np.dtype(dtype)}")
+    return bias
+
+
 def check_argmax(argmax, dout: np.ndarray, x_shape, op: str) -> tuple[int, int, int, int]:
     """The int32 winner indices of max pooling, shaped like ``dout``; returns the checked x_shape."""
     B, C, H, W = check_shape4(x_shape, op, "x_shape")

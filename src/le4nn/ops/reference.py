@@ -15,13 +15,18 @@ from __future__ import annotations
 import numpy as np
 
 from le4nn.ops._checks import (
+    as_padding,
     check_argmax,
+    check_argmax_nhwc,
+    check_bias,
     check_class_axis,
+    check_cols_nhwc_shape,
     check_cols_shape,
     check_float_array,
     check_labels,
     check_same_dtype,
     check_same_shape,
+    check_shape4,
     pool_geometry,
     prepare_out,
     window_geometry,
@@ -201,6 +206,318 @@ def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_
 
 
 # ---------------------------------------------------------------------------------------------------
+# Channels-last (NHWC) windows: im2col/col2im, max pooling, direct convolution
+#
+# Keras's default layout is (B, H, W, C).  Working on it directly spares the layers a transpose at
+# every boundary, and the column matrix comes out in the GEMM layout the layer wants: one row per
+# output pixel, (B·OH·OW) × (kh·kw·C), whose columns follow the Keras kernel (kh, kw, C, K) reshaped
+# to (kh·kw·C, K).  So the convolution is Y = X' W with Y already NHWC (handout eq. 59, transposed).
+# ---------------------------------------------------------------------------------------------------
+
+
+def _nchw_shape(x_shape):
+    """(B, C, H, W) of an NHWC shape, for the shared geometry checks."""
+    dims = tuple(x_shape)
+    return (dims[0], dims[3], dims[1], dims[2]) if len(dims) == 4 else dims
+
+
+def im2col_nhwc(x, kh, kw, stride=1, pad=0, *, out=None):
+    """Unfold the windows of an NHWC batch into the rows of a matrix (handout eq. 59, channels last).
+
+    Returns X' of shape (B·OH·OW, kh·kw·C): row ``b·OH·OW + oh·OW + ow`` is the window of image b at
+    output position (oh, ow), and column ``(i·kw + j)·C + c`` holds input channel c at window offset
+    (i, j).  With the Keras kernel (kh, kw, C, K) reshaped to W' (kh·kw·C, K), the convolution is
+    X' W' of shape (B·OH·OW, K): the NHWC output.  Padding reads as zeros.
+    """
+    op = "im2col_nhwc"
+    x = check_float_array(x, op, "x", ndim=4)
+    g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
+    cols = prepare_out(out, (g.B * g.OH * g.OW, g.kh * g.kw * g.C), x.dtype, op)
+
+    x_padded = np.pad(x, ((0, 0), (g.pt, g.pb), (g.pl, g.pr), (0, 0)))
+    cols_6d = cols.reshape(g.B, g.OH, g.OW, g.kh, g.kw, g.C)
+    for i in range(g.kh):
+        for j in range(g.kw):
+            rows, columns = _window_slices(g, i, j)
+            cols_6d[:, :, :, i, j, :] = x_padded[:, rows, columns, :]
+    return cols
+
+
+def col2im_nhwc(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
+    """Fold rows back into an NHWC batch: the adjoint of :func:`im2col_nhwc` (handout eq. 62).
+
+    ``x_shape`` is (B, H, W, C).  Where windows overlap their contributions are summed (in the order
+    of the window offsets (i, j), row-major); contributions that fall on the padding are dropped.
+    """
+    op = "col2im_nhwc"
+    cols = check_float_array(cols, op, "cols", ndim=2)
+    g = window_geometry(_nchw_shape(x_shape), kh, kw, stride, pad, op)
+    check_cols_nhwc_shape(cols, g, op)
+    x = prepare_out(out, (g.B, g.H, g.W, g.C), cols.dtype, op)
+
+    x_padded = np.zeros((g.B, g.H + g.pt + g.pb, g.W + g.pl + g.pr, g.C), dtype=cols.dtype)
+    cols_6d = cols.reshape(g.B, g.OH, g.OW, g.kh, g.kw, g.C)
+    for i in range(g.kh):
+        for j in range(g.kw):
+            rows, columns = _window_slices(g, i, j)
+            x_padded[:, rows, columns, :] += cols_6d[:, :, :, i, j, :]
+    x[...] = x_padded[:, g.pt : g.pt + g.H, g.pl : g.pl + g.W, :]
+    return x
+
+
+def maxpool2d_nhwc_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=None):
+    """Max pooling of an NHWC batch (handout eq. 63): :func:`maxpool2d_forward` with channels last.
+
+    Returns ``(out, argmax)``, both (B, OH, OW, C); ``argmax`` (int32) is the flat spatial index
+    ``h·W + w`` of the winner in its input plane (its channel is the output's).  Same rules: ties go
+    to the first maximum in row-major window order, the first NaN wins, padding never wins.
+    """
+    op = "maxpool2d_nhwc_forward"
+    x = check_float_array(x, op, "x", ndim=4)
+    g = pool_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
+    out = prepare_out(out, (g.B, g.OH, g.OW, g.C), x.dtype, op)
+    argmax = prepare_out(argmax_out, (g.B, g.OH, g.OW, g.C), np.int32, op, "argmax_out")
+    # The same computation as the NCHW reference, on the channels-first view of the batch.
+    out_nchw, argmax_nchw = maxpool2d_forward(
+        np.ascontiguousarray(x.transpose(0, 3, 1, 2)), g.kh, g.kw, (g.sh, g.sw), (g.pt, g.pb, g.pl, g.pr)
+    )
+    out[...] = out_nchw.transpose(0, 2, 3, 1)
+    argmax[...] = argmax_nchw.transpose(0, 2, 3, 1)
+    return out, argmax
+
+
+def maxpool2d_nhwc_backward(dout, argmax, x_shape, *, out=None):
+    """Gradient of NHWC max pooling (handout eq. 64): each output's gradient goes to its window's
+    winner ``argmax`` (flat spatial index); overlapping windows that share a winner add up."""
+    op = "maxpool2d_nhwc_backward"
+    dout = check_float_array(dout, op, "dout", ndim=4)
+    B, H, W, C = check_argmax_nhwc(argmax, dout, x_shape, op)
+    if argmax.size and (argmax.min() < 0 or argmax.max() >= H * W):
+        raise ValueError(f"{op}: argmax holds indices outside the {H}x{W} input plane")
+    dx = prepare_out(out, (B, H, W, C), dout.dtype, op)
+
+    # Element (b, h, w, c) of dx sits at flat position ((b·H·W) + h·W + w)·C + c.
+    image = np.arange(B).reshape(B, 1, 1, 1) * (H * W)
+    channel = np.arange(C).reshape(1, 1, 1, C)
+    target = ((image + argmax) * C + channel).ravel()
+    dx.ravel()[...] = np.bincount(target, weights=dout.ravel(), minlength=B * H * W * C)
+    return dx
+
+
+def conv2d_nhwc_forward(x, kernel, bias=None, stride=1, pad=0, relu=False, *, out=None):
+    """2-D convolution of an NHWC batch with a Keras kernel (kh, kw, C, K), plus ``bias`` (K,) and,
+    with ``relu=True``, the ReLU: y = max(0, X' W + b) of shape (B, OH, OW, K) (handout eq. 59).
+
+    The result is that of :func:`im2col_nhwc` followed by one matrix product; the compiled backend
+    computes it directly, without the column matrix (fast when C·kh·kw is small, e.g. the first
+    layer of a network on gray images).
+    """
+    op = "conv2d_nhwc_forward"
+    x = check_float_array(x, op, "x", ndim=4)
+    kernel = check_float_array(kernel, op, "kernel", ndim=4)
+    check_same_dtype(op, x=x, kernel=kernel)
+    kh, kw, C, K = kernel.shape
+    g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
+    if C != g.C:
+        raise ValueError(f"{op}: kernel has {C} input channels, x has {g.C}")
+    bias = check_bias(bias, K, x.dtype, op)
+    y = prepare_out(out, (g.B, g.OH, g.OW, K), x.dtype, op)
+
+    cols = im2col_nhwc(x, kh, kw, (g.sh, g.sw), (g.pt, g.pb, g.pl, g.pr))
+    y_2d = y.reshape(-1, K)
+    np.matmul(cols, kernel.reshape(kh * kw * C, K), out=y_2d)
+    if bias is not None:
+        y_2d += bias
+    if relu:
+        relu_forward(y, out=y)
+    return y
+
+
+def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=None,
+                            bias_grad_out=None):
+    """∂E/∂kernel and ∂E/∂bias of :func:`conv2d_nhwc_forward` (handout eq. 60–61), without ∂E/∂x.
+
+    ``dout`` (B, OH, OW, K) is ∂E/∂y.  With ``y`` (the forward output of a ``relu=True`` call) the
+    ReLU is back-propagated first: ∂E/∂z = ∂E/∂y where y > 0, else 0.  Then ∂E/∂W = X'ᵀ ∂E/∂z as a
+    (kh, kw, C, K) kernel (into ``out``) and ∂E/∂b = Σ ∂E/∂z over batch and positions (into
+    ``bias_grad_out``).  Returns ``(kernel_grad, bias_grad)``.
+    """
+    op = "conv2d_nhwc_filter_grad"
+    x = check_float_array(x, op, "x", ndim=4)
+    dout = check_float_array(dout, op, "dout", ndim=4)
+    check_same_dtype(op, x=x, dout=dout)
+    g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
+    K = dout.shape[3]
+    if dout.shape[:3] != (g.B, g.OH, g.OW):
+        raise ValueError(f"{op}: dout has shape {dout.shape}, expected {(g.B, g.OH, g.OW, K)}")
+    if y is not None:
+        y = check_float_array(y, op, "y", ndim=4)
+        check_same_shape(op, dout=dout, y=y)
+        check_same_dtype(op, dout=dout, y=y)
+    kernel_grad = prepare_out(out, (g.kh, g.kw, g.C, K), x.dtype, op)
+    bias_grad = prepare_out(bias_grad_out, (K,), x.dtype, op, "bias_grad_out")
+
+    grad_z = dout if y is None else relu_backward(dout, y)
+    grad_z_2d = grad_z.reshape(-1, K)
+    cols = im2col_nhwc(x, g.kh, g.kw, (g.sh, g.sw), (g.pt, g.pb, g.pl, g.pr))
+    np.matmul(cols.T, grad_z_2d, out=kernel_grad.reshape(-1, K))
+    np.sum(grad_z_2d, axis=0, out=bias_grad)
+    return kernel_grad, bias_grad
+
+
+def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_kw, pool_stride=None, pool_pad=0,
+                             *, out=None, argmax_out=None):
+    """Convolution (+ bias, ReLU) followed by max pooling, without the convolution's full-size
+    output: :func:`conv2d_nhwc_forward` then :func:`maxpool2d_nhwc_forward` (whose ``argmax``
+    indexes the convolution's OH × OW output planes).  Returns ``(pooled, argmax)``; the backward
+    needs only these (:func:`conv2d_nhwc_filter_grad_pooled`)."""
+    op = "conv2d_nhwc_pool_forward"
+    x = check_float_array(x, op, "x", ndim=4)
+    kernel = check_float_array(kernel, op, "kernel", ndim=4)
+    check_same_dtype(op, x=x, kernel=kernel)
+    kh, kw, C, K = kernel.shape
+    g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
+    if C != g.C:
+        raise ValueError(f"{op}: kernel has {C} input channels, x has {g.C}")
+    bias = check_bias(bias, K, x.dtype, op)
+    pg = pool_geometry((g.B, K, g.OH, g.OW), pool_kh, pool_kw, pool_stride, pool_pad, op)
+    out = prepare_out(out, (pg.B, pg.OH, pg.OW, K), x.dtype, op)
+    argmax = prepare_out(argmax_out, (pg.B, pg.OH, pg.OW, K), np.int32, op, "argmax_out")
+    y = conv2d_nhwc_forward(x, kernel, bias, (g.sh, g.sw), (g.pt, g.pb, g.pl, g.pr), relu)
+    return maxpool2d_nhwc_forward(y, pg.kh, pg.kw, (pg.sh, pg.sw), (pg.pt, pg.pb, pg.pl, pg.pr),
+                                  out=out, argmax_out=argmax)
+
+
+def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pad=0, *, out=None,
+                                   bias_grad_out=None):
+    """∂E/∂kernel and ∂E/∂bias of a convolution followed by a ReLU and a max pooling, from ∂E/∂(the
+    pooled output): one pass instead of the pooling's backward, the ReLU's and
+    :func:`conv2d_nhwc_filter_grad` (for a first layer, whose ∂E/∂x nobody needs).
+
+    ``dout`` and ``argmax`` (B, PH, PW, K) are the pooling's output gradient and winners (flat
+    indices h·OW + w into the convolution's OH × OW output planes, as :func:`maxpool2d_nhwc_forward`
+    returns them); ``pooled`` is the pooling's output, whose sign is the ReLU's at the winners (None:
+    no ReLU).  Returns ``(kernel_grad, bias_grad)``, those of :func:`conv2d_nhwc_filter_grad` for
+    ∂E/∂(convolution output) = the pooling's backward of ``dout`` (masked where pooled <= 0).
+    """
+    op = "conv2d_nhwc_filter_grad_pooled"
+    x = check_float_array(x, op, "x", ndim=4)
+    dout = check_float_array(dout, op, "dout", ndim=4)
+    check_same_dtype(op, x=x, dout=dout)
+    g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
+    K = dout.shape[3]
+    conv_shape = (g.B, g.OH, g.OW, K)
+    check_argmax_nhwc(argmax, dout, conv_shape, op)
+    if argmax.size and (argmax.min() < 0 or argmax.max() >= g.OH * g.OW):
+        raise ValueError(f"{op}: argmax holds indices outside the {g.OH}x{g.OW} convolution output plane")
+    if pooled is not None:
+        pooled = check_float_array(pooled, op, "pooled", ndim=4)
+        check_same_shape(op, dout=dout, pooled=pooled)
+        check_same_dtype(op, dout=dout, pooled=pooled)
+    kernel_grad = prepare_out(out, (g.kh, g.kw, g.C, K), x.dtype, op)
+    bias_grad = prepare_out(bias_grad_out, (K,), x.dtype, op, "bias_grad_out")
+
+    masked = dout if pooled is None else np.where(pooled <= 0, 0, dout).astype(dout.dtype)
+    grad_z = maxpool2d_nhwc_backward(masked, argmax, conv_shape)  # ∂E/∂(convolution output)
+    return conv2d_nhwc_filter_grad(x, grad_z, g.kh, g.kw, (g.sh, g.sw), (g.pt, g.pb, g.pl, g.pr),
+                                   out=kernel_grad, bias_grad_out=bias_grad)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Winograd F(2×2, 3×3): 3×3 stride-1 convolutions with 2.25× fewer multiplications
+#
+# Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016).  The output is cut into
+# 2×2 tiles; tile t of the output needs the 4×4 input patch d_t (rows 2·ty .. 2·ty + 3 of the padded
+# input) and is  Y_t = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d_t B) ] A  for one channel pair.  Over channels the ⊙
+# becomes 16 matrix products, one per position (ξ, ν) of the 4×4 transformed tile:
+#     M[ξν] (T, K) = V[ξν] (T, C) · U[ξν] (C, K),  V = Bᵀ d B (input),  U = G g Gᵀ (kernel),
+# 4·4·C·K multiplications per tile instead of 2·2·9·C·K.  The backward pass uses the same pieces:
+# ∂E/∂x is the same kind of convolution of ∂E/∂z (padded by 2 − p) with the kernel rotated by 180°
+# and its channels swapped; ∂E/∂W = Gᵀ [ Σ_t (Bᵀ d_t B) ⊙ (A ∂E/∂Y_t Aᵀ) ] G, i.e. 16 products
+# V[ξν]ᵀ Q[ξν] with Q = A ∂E/∂Y Aᵀ.  The kernel transforms are tiny and live in the Conv2D layer;
+# these ops are the three transforms of the data.
+# ---------------------------------------------------------------------------------------------------
+
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])  # Bᵀ
+WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])  # G
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])  # Aᵀ
+
+
+def winograd_geometry(x_shape, pad, op):
+    """(B, H, W, C, pt, pb, pl, pr, OH, OW, TH, TW) of a 3×3 stride-1 convolution of an NHWC input:
+    OH × OW outputs in TH × TW tiles of 2×2 (the last row/column of tiles may stick out)."""
+    B, C, H, W = check_shape4(_nchw_shape(x_shape), op, "x shape")
+    pt, pb, pl, pr = as_padding(pad, op)
+    if max(pt, pb, pl, pr) > 2:
+        raise ValueError(f"{op}: padding {(pt, pb, pl, pr)} must be at most 2 on each side")
+    OH, OW = H + pt + pb - 2, W + pl + pr - 2
+    if OH < 1 or OW < 1:
+        raise ValueError(f"{op}: the 3x3 kernel is larger than the padded input ({H + pt + pb}, {W + pl + pr})")
+    return B, H, W, C, pt, pb, pl, pr, OH, OW, (OH + 1) // 2, (OW + 1) // 2
+
+
+def winograd_input_transform(x, pad=1, *, out=None):
+    """V = Bᵀ d B for every 4×4 input patch d of an NHWC batch: the input side of Winograd F(2×2, 3×3).
+
+    ``pad`` is the convolution's padding (int, pair or (top, bottom, left, right), each at most 2).
+    Returns V of shape (16, T, C), T = B·TH·TW tiles in (image, tile row, tile column) order, entry
+    ``ξ·4 + ν`` the position in the transformed tile.  Patches reaching beyond the input read zeros.
+    """
+    op = "winograd_input_transform"
+    x = check_float_array(x, op, "x", ndim=4)
+    B, H, W, C, pt, pb, pl, pr, OH, OW, TH, TW = winograd_geometry(x.shape, pad, op)
+    V = prepare_out(out, (16, B * TH * TW, C), x.dtype, op)
+
+    x_padded = np.zeros((B, 2 * TH + 2, 2 * TW + 2, C), dtype=x.dtype)
+    x_padded[:, pt : pt + H, pl : pl + W] = x
+    # d[r, s] (B, TH, TW, C): element (r, s) of every tile's 4×4 patch.
+    d = np.stack([np.stack([x_padded[:, r : r + 2 * TH : 2, s : s + 2 * TW : 2] for s in range(4)])
+                  for r in range(4)])
+    bt = WINOGRAD_BT.astype(x.dtype)
+    V.reshape(4, 4, B, TH, TW, C)[...] = np.einsum("xr,ys,rsbhwc->xybhwc", bt, bt, d)
+    return V
+
+
+def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
+    """Y = Aᵀ m A for every tile: the output side of Winograd F(2×2, 3×3), plus ``bias`` and, with
+    ``relu=True``, the ReLU.  ``m`` is (16, T, K) for an output of ``out_shape`` (B, OH, OW, K)."""
+    op = "winograd_output_transform"
+    m = check_float_array(m, op, "m", ndim=3)
+    B, OH, OW, K = check_shape4(out_shape, op, "out_shape")
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    if m.shape != (16, B * TH * TW, K):
+        raise ValueError(f"{op}: m has shape {m.shape}, expected {(16, B * TH * TW, K)} for out_shape {out_shape}")
+    bias = check_bias(bias, K, m.dtype, op)
+    y = prepare_out(out, (B, OH, OW, K), m.dtype, op)
+
+    at = WINOGRAD_AT.astype(m.dtype)
+    tiles = np.einsum("ix,jy,xybhwk->bhiwjk", at, at, m.reshape(4, 4, B, TH, TW, K))
+    y[...] = tiles.reshape(B, 2 * TH, 2 * TW, K)[:, :OH, :OW]
+    if bias is not None:
+        y += bias
+    if relu:
+        relu_forward(y, out=y)
+    return y
+
+
+def winograd_gradient_transform(dout, *, out=None):
+    """Q = A g Aᵀ for every 2×2 output tile g of ∂E/∂Y (B, OH, OW, K): the ∂E/∂Y side of the filter
+    gradient of Winograd F(2×2, 3×3) (∂E/∂W = Gᵀ [Σ_t V_t ⊙ Q_t] G).  Returns (16, T, K)."""
+    op = "winograd_gradient_transform"
+    dout = check_float_array(dout, op, "dout", ndim=4)
+    B, OH, OW, K = dout.shape
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    Q = prepare_out(out, (16, B * TH * TW, K), dout.dtype, op)
+
+    padded = np.zeros((B, 2 * TH, 2 * TW, K), dtype=dout.dtype)
+    padded[:, :OH, :OW] = dout
+    g = np.stack([np.stack([padded[:, i::2, j::2] for j in range(2)]) for i in range(2)])
+    a = WINOGRAD_AT.T.astype(dout.dtype)
+    Q.reshape(4, 4, B, TH, TW, K)[...] = np.einsum("xi,yj,ijbhwk->xybhwk", a, a, g)
+    return Q
+
+
+# ---------------------------------------------------------------------------------------------------
 # Activations
 # ---------------------------------------------------------------------------------------------------
 
@@ -315,3 +632,38 @@ def softmax_cross_entropy_backward(probs, labels, *, out=None):
         dx -= targets
     dx /= max(B, 1)
     return dx
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bias + ReLU, fused (the affine layers' epilogue and its gradient)
+# ---------------------------------------------------------------------------------------------------
+
+
+def bias_relu_forward(x, bias, *, out=None):
+    """y = max(0, x + bias), with ``bias`` (K,) added along the last axis of x (..., K).
+
+    NaN propagates, as in :func:`relu_forward`.  ``out`` may be ``x`` (in place).
+    """
+    op = "bias_relu_forward"
+    x = check_float_array(x, op, "x")
+    check_class_axis(x, op)
+    bias = check_bias(bias, x.shape[-1], x.dtype, op, required=True)
+    y = prepare_out(out, x.shape, x.dtype, op)
+    np.add(x, bias, out=y)
+    return relu_forward(y, out=y)
+
+
+def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
+    """The gradient of :func:`bias_relu_forward`: ∂E/∂x = ∂E/∂y where y > 0, else 0, and
+    ∂E/∂bias = the sum of ∂E/∂x over every axis but the last.  Returns ``(dx, bias_grad)``."""
+    op = "relu_backward_bias"
+    dout = check_float_array(dout, op, "dout")
+    y = check_float_array(y, op, "y")
+    check_same_shape(op, dout=dout, y=y)
+    check_same_dtype(op, dout=dout, y=y)
+    check_class_axis(y, op)
+    dx = prepare_out(out, y.shape, y.dtype, op)
+    bias_grad = prepare_out(bias_grad_out, (y.shape[-1],), y.dtype, op, "bias_grad_out")
+    relu_backward(dout, y, out=dx)
+    np.sum(dx.reshape(-1, y.shape[-1]), axis=0, out=bias_grad)
+    return dx, bias_grad

@@ -1,0 +1,173 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Fused epilogues of the affine layers: bias + ReLU forward, and its backward with the bias gradient.
+
+Semantics are those of :func:`le4nn.ops.reference.bias_relu_forward` and ``relu_backward_bias``
+(the wrappers in :mod:`le4nn.ops.native` validate the arguments).  The arrays are seen as (N, K)
+matrices, the bias running along K.  One pass over the data instead of two or three (add the bias,
+apply the ReLU; mask the gradient, sum it over the rows).
+
+Work split: rows in fixed blocks of about ``BLOCK_ELEMENTS`` elements; the bias gradient sums each
+block (in the data's precision: at most a few hundred terms per column) into its own partial row,
+and the partial rows are then added in block order in float64, so the result is bitwise the same
+for any thread count.  Small arrays run on the calling thread.  The float32 loops are C with
+restrict pointers, compiled for AVX2 and the baseline (see below).
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+
+import numpy as np
+
+cdef extern from *:
+    """
+    /* float32 loops in C with restrict pointers (no aliasing to rule out at run time), compiled for
+       x86-64-v3 (AVX2) and the baseline, the loader choosing by CPU.  No FMA is involved, so both
+       clones give bitwise the same results.  Both loads are unconditional so that the selects
+       vectorize (a conditional load would become a branch). */
+    #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
+    #define LE4NN_V3_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+    #else
+    #define LE4NN_V3_CLONES
+    #endif
+
+    static LE4NN_V3_CLONES void le4nn_bias_relu_rows_f(const float *restrict x, const float *restrict b,
+                                                        float *y, Py_ssize_t rows, Py_ssize_t K)
+    {
+        for (Py_ssize_t r = 0; r < rows; ++r) {
+            const float *xr = x + r * K;
+            float *yr = y + r * K;
+            for (Py_ssize_t k = 0; k < K; ++k) {
+                float v = xr[k] + b[k];
+                yr[k] = v <= 0.0f ? 0.0f : v;
+            }
+        }
+    }
+
+    /* dx = dout where y > 0 else 0, and the column sums of dx over the block (float32, at most
+       BLOCK_ELEMENTS terms per column) into acc (K). */
+    static LE4NN_V3_CLONES void le4nn_relu_backward_bias_rows_f(
+        const float *d, const float *y, float *dx, float *restrict acc, Py_ssize_t rows, Py_ssize_t K)
+    {
+        for (Py_ssize_t k = 0; k < K; ++k) acc[k] = 0.0f;
+        for (Py_ssize_t r = 0; r < rows; ++r) {
+            const float *dr = d + r * K, *yr = y + r * K;
+            float *xr = dx + r * K;
+            for (Py_ssize_t k = 0; k < K; ++k) {
+                float g = dr[k], v = yr[k];
+                g = v <= 0.0f ? 0.0f : g;
+                xr[k] = g;
+                acc[k] += g;
+            }
+        }
+    }
+    """
+    void le4nn_bias_relu_rows_f(const float* x, const float* b, float* y, Py_ssize_t rows,
+                                Py_ssize_t K) noexcept nogil
+    void le4nn_relu_backward_bias_rows_f(const float* d, const float* y, float* dx, float* acc,
+                                         Py_ssize_t rows, Py_ssize_t K) noexcept nogil
+
+cdef enum:
+    SERIAL_LIMIT = 32768  # elements below which no OpenMP team is started
+    BLOCK_ELEMENTS = 8192  # about this many elements per block of rows (32 kB of float32)
+
+
+cdef inline Py_ssize_t _block_rows(Py_ssize_t K) noexcept nogil:
+    cdef Py_ssize_t r = BLOCK_ELEMENTS // K if K > 0 else 1
+    return r if r > 0 else 1
+
+
+cdef inline void _bias_relu_rows(const floating* x, const floating* b, floating* y, Py_ssize_t rows,
+                                 Py_ssize_t K) noexcept nogil:
+    cdef Py_ssize_t r, k
+    cdef floating v
+    cdef const floating* xr
+    cdef floating* yr
+    if floating is float:
+        le4nn_bias_relu_rows_f(x, b, y, rows, K)
+        return
+    for r in range(rows):
+        xr = x + r * K
+        yr = y + r * K
+        for k in range(K):
+            v = xr[k] + b[k]
+            yr[k] = 0 if v <= 0 else v  # NaN <= 0 is false: NaN passes through
+
+
+cdef inline void _relu_backward_bias_rows(const floating* d, const floating* y, floating* dx,
+                                          floating* acc, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
+    """dx for a block of rows, and its column sums into acc (in the data's precision: a block
+    holds at most BLOCK_ELEMENTS elements; the blocks are then added in float64)."""
+    cdef Py_ssize_t r, k
+    cdef floating g, v
+    if floating is float:
+        le4nn_relu_backward_bias_rows_f(d, y, dx, acc, rows, K)
+        return
+    for k in range(K):
+        acc[k] = 0
+    for r in range(rows):
+        for k in range(K):
+            g = d[r * K + k]  # both loads unconditional, so that the select vectorizes
+            v = y[r * K + k]
+            g = 0 if v <= 0 else g
+            dx[r * K + k] = g
+            acc[k] += g
+
+
+def bias_relu_forward(const floating[:, ::1] x, const floating[::1] bias, floating[:, ::1] y,
+                      int num_threads):
+    """y = max(0, x + bias) row by row (y may be x)."""
+    cdef Py_ssize_t N = x.shape[0], K = x.shape[1], R = _block_rows(K), blocks, blk, start
+    cdef int team = 1 if num_threads < 1 or N * K < SERIAL_LIMIT else num_threads
+    if bias.shape[0] != K or y.shape[0] != N or y.shape[1] != K:
+        raise ValueError("bias_relu_forward: shapes do not match")
+    if N * K == 0:
+        return
+    cdef const floating* xp = &x[0, 0]
+    cdef const floating* bp = &bias[0]
+    cdef floating* yp = &y[0, 0]
+    blocks = (N + R - 1) // R
+    with nogil:
+        if team == 1:
+            _bias_relu_rows(xp, bp, yp, N, K)
+        else:
+            for blk in prange(blocks, schedule="static", num_threads=team):
+                start = blk * R
+                _bias_relu_rows(xp + start * K, bp, yp + start * K, min(R, N - start), K)
+
+
+def relu_backward_bias(const floating[:, ::1] dout, const floating[:, ::1] y, floating[:, ::1] dx,
+                       floating[::1] bias_grad, int num_threads):
+    """dx = dout where y > 0, else 0 (dx may be dout or y); bias_grad = dx summed over the rows."""
+    cdef Py_ssize_t N = y.shape[0], K = y.shape[1], R = _block_rows(K), blocks, blk, start, k
+    cdef int team = 1 if num_threads < 1 or N * K < SERIAL_LIMIT else num_threads
+    if (dout.shape[0] != N or dout.shape[1] != K or dx.shape[0] != N or dx.shape[1] != K
+            or bias_grad.shape[0] != K):
+        raise ValueError("relu_backward_bias: shapes do not match")
+    if K == 0:
+        return
+    if N == 0:
+        bias_grad[...] = 0
+        return
+    blocks = (N + R - 1) // R
+    cdef floating[:, ::1] partial = np.empty((blocks, K), dtype=np.float32 if floating is float else np.float64)
+    cdef double[::1] total = np.zeros(K, dtype=np.float64)
+    cdef const floating* dp = &dout[0, 0]
+    cdef const floating* yp = &y[0, 0]
+    cdef floating* xp = &dx[0, 0]
+    cdef floating* pp = &partial[0, 0]
+    with nogil:
+        if team == 1:
+            for blk in range(blocks):
+                start = blk * R
+                _relu_backward_bias_rows(dp + start * K, yp + start * K, xp + start * K, pp + blk * K,
+                                         min(R, N - start), K)
+        else:
+            for blk in prange(blocks, schedule="static", num_threads=team):
+                start = blk * R
+                _relu_backward_bias_rows(dp + start * K, yp + start * K, xp + start * K, pp + blk * K,
+                                         min(R, N - start), K)
+        for blk in range(blocks):
+            for k in range(K):
+                total[k] += pp[blk * K + k]
+        for k in range(K):
+            bias_grad[k] = <floating>total[k]

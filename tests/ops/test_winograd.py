@@ -1,0 +1,139 @@
+"""Winograd F(2×2, 3×3) transforms: native against the reference over many shapes and paddings, and
+the whole pipeline (transforms + 16 products) against the convolution's definition, forward,
+∂E/∂x and ∂E/∂W; thread counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import le4nn
+from le4nn import _threads, ops
+from le4nn.ops.reference import WINOGRAD_AT, WINOGRAD_BT, WINOGRAD_G
+
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def pads4(pad):
+    if isinstance(pad, int):
+        return (pad,) * 4
+    if len(pad) == 2:
+        return (pad[0], pad[0], pad[1], pad[1])
+    return tuple(pad)
+
+
+@st.composite
+def cases(draw):
+    pad = draw(st.one_of(st.integers(0, 2), st.tuples(*[st.integers(0, 2)] * 4)))
+    pt, pb, pl, pr = pads4(pad)
+    H = draw(st.integers(max(1, 3 - pt - pb), 13))
+    W = draw(st.integers(max(1, 3 - pl - pr), 13))
+    B, C, K = draw(st.integers(1, 3)), draw(st.integers(1, 20)), draw(st.integers(1, 20))
+    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
+    return (B, H, W, C), K, pad, dtype, draw(st.integers(0, 2**32 - 1))
+
+
+def close(a, b, dtype, scale=1.0):
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(scale, float(np.abs(b).max(initial=0))))
+
+
+@SETTINGS
+@given(case=cases())
+def test_transforms_match_reference(run_both, case):
+    shape, K, pad, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    v_n, v_r = run_both("winograd_input_transform", x, pad)
+    close(v_n, v_r, dtype)
+    pt, pb, pl, pr = pads4(pad)
+    out_shape = (shape[0], shape[1] + pt + pb - 2, shape[2] + pl + pr - 2, K)
+    m = rng.standard_normal((16, v_r.shape[1], K)).astype(dtype)
+    bias = rng.standard_normal(K).astype(dtype)
+    for b, relu in [(None, False), (bias, True), (bias, False)]:
+        y_n, y_r = run_both("winograd_output_transform", m, out_shape, b, relu)
+        close(y_n, y_r, dtype, 4.0)
+    g = rng.standard_normal(out_shape).astype(dtype)
+    q_n, q_r = run_both("winograd_gradient_transform", g)
+    close(q_n, q_r, dtype)
+
+
+def conv64(x, kernel, pad):
+    pt, pb, pl, pr = pads4(pad)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    OH, OW = xp.shape[1] - 2, xp.shape[2] - 2
+    return sum(xp[:, i : i + OH, j : j + OW] @ kernel[i, j].astype(np.float64) for i in range(3) for j in range(3))
+
+
+@SETTINGS
+@given(case=cases())
+def test_pipeline_is_the_convolution(case):
+    """Transforms + the 16 products give the convolution, its ∂E/∂x and its ∂E/∂W."""
+    shape, K, pad, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    kernel = rng.standard_normal((3, 3, shape[3], K)).astype(dtype)
+    g2 = np.kron(WINOGRAD_G, WINOGRAD_G).astype(dtype)
+    U = (g2 @ kernel.reshape(9, -1)).reshape(16, shape[3], K)
+    V = ops.winograd_input_transform(x, pad)
+    y_expected = conv64(x, kernel, pad)
+    y = ops.winograd_output_transform(np.matmul(V, U), y_expected.shape)
+    close(y, y_expected, dtype, 10.0)
+
+    dz = rng.standard_normal(y.shape).astype(dtype)
+    pt, pb, pl, pr = pads4(pad)
+    flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+    U_back = (g2 @ flipped.reshape(9, -1)).reshape(16, K, shape[3])
+    Vd = ops.winograd_input_transform(dz, (2 - pt, 2 - pb, 2 - pl, 2 - pr))
+    dx = ops.winograd_output_transform(np.matmul(Vd, U_back), shape)
+    cols = ops.reference.im2col_nhwc(np.zeros(shape), 3, 3, 1, pad).shape
+    dx_expected = ops.reference.col2im_nhwc(
+        dz.reshape(-1, K).astype(np.float64) @ kernel.reshape(-1, K).T.astype(np.float64), shape, 3, 3, 1, pad)
+    assert dx_expected.shape == shape and cols[1] == 9 * shape[3]
+    close(dx, dx_expected, dtype, 10.0)
+
+    Q = ops.winograd_gradient_transform(dz)
+    P = np.matmul(V.transpose(0, 2, 1), Q)
+    dW = (g2.T @ P.reshape(16, -1)).reshape(kernel.shape)
+    cols = ops.reference.im2col_nhwc(x.astype(np.float64), 3, 3, 1, pad)
+    dW_expected = (cols.T @ dz.reshape(-1, K).astype(np.float64)).reshape(kernel.shape)
+    close(dW, dW_expected, dtype, 10.0 * np.sqrt(dz.size))
+
+
+def test_the_matrices_are_lavin_grays():
+    """F(2, 3) in 1-D: Aᵀ[(G g) ⊙ (Bᵀ d)] is the correlation of d (4) with g (3)."""
+    rng = np.random.default_rng(0)
+    d, g = rng.standard_normal(4), rng.standard_normal(3)
+    np.testing.assert_allclose(WINOGRAD_AT @ ((WINOGRAD_G @ g) * (WINOGRAD_BT @ d)),
+                               [d[0:3] @ g, d[1:4] @ g], rtol=1e-14)
+
+
+def test_results_do_not_depend_on_the_thread_count(native, rng, monkeypatch):
+    monkeypatch.setattr(_threads, "_adaptive", False)
+    x = rng.standard_normal((12, 14, 14, 32)).astype(np.float32)
+    m = rng.standard_normal((16, 12 * 49, 64)).astype(np.float32)
+    bias = rng.standard_normal(64).astype(np.float32)
+    saved = le4nn.get_num_threads()
+    results = []
+    try:
+        with le4nn.backend("native"):
+            for n in (1, 2, 3):
+                le4nn.set_num_threads(n)
+                results.append([ops.winograd_input_transform(x, 1).tobytes(),
+                                ops.winograd_output_transform(m, (12, 14, 14, 64), bias, True).tobytes(),
+                                ops.winograd_gradient_transform(x).tobytes()])
+    finally:
+        le4nn.set_num_threads(saved)
+    assert results[0] == results[1] == results[2]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_lets_nan_through(dtype):
+    m = np.zeros((16, 1, 2), dtype)
+    m[0, 0, 0] = np.nan
+    y = ops.winograd_output_transform(m, (1, 2, 2, 2), relu=True)
+    assert np.isnan(y[..., 0]).any() and not np.isnan(y[..., 1]).any()
