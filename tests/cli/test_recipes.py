@@ -4,6 +4,7 @@ corrupted MNIST test set (short runs on the bundled sample)."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import math
 
@@ -80,8 +81,10 @@ def test_recipe_smoke_run_writes_model_plots_and_corrupted_accuracy(cli, tmp_pat
     assert "test accuracy" in result.stdout
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert 0 <= results["corrupted_test_accuracy"] <= 1 and results["epochs"] == 1
-    for name in ("model.npz", "history.csv", "history.png", "misclassified.png", "augmented.png",
-                 "corrupted.png"):
+    written = ["model.npz", "history.csv"]
+    if importlib.util.find_spec("matplotlib") is not None:  # plots only with the plot extra
+        written += ["history.png", "misclassified.png", "augmented.png", "corrupted.png"]
+    for name in written:
         assert (tmp_path / "run" / name).exists(), name
     evaluated = cli("recipes", "corrupted", str(tmp_path / "run" / "model.npz"), "--dataset", "sample")
     assert evaluated.returncode == 0, evaluated.stderr
