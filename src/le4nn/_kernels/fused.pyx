@@ -84,13 +84,13 @@ cdef inline void _bias_relu_rows(const floating* x, const floating* b, floating*
     cdef floating* yr
     if floating is float:
         le4nn_bias_relu_rows_f(x, b, y, rows, K)
-        return
-    for r in range(rows):
-        xr = x + r * K
-        yr = y + r * K
-        for k in range(K):
-            v = xr[k] + b[k]
-            yr[k] = 0 if v <= 0 else v  # NaN <= 0 is false: NaN passes through
+    else:
+        for r in range(rows):
+            xr = x + r * K
+            yr = y + r * K
+            for k in range(K):
+                v = xr[k] + b[k]
+                yr[k] = 0 if v <= 0 else v  # NaN <= 0 is false: NaN passes through
 
 
 cdef inline void _relu_backward_bias_rows(const floating* d, const floating* y, floating* dx,
@@ -101,16 +101,16 @@ cdef inline void _relu_backward_bias_rows(const floating* d, const floating* y, 
     cdef floating g, v
     if floating is float:
         le4nn_relu_backward_bias_rows_f(d, y, dx, acc, rows, K)
-        return
-    for k in range(K):
-        acc[k] = 0
-    for r in range(rows):
+    else:
         for k in range(K):
-            g = d[r * K + k]  # both loads unconditional, so that the select vectorizes
-            v = y[r * K + k]
-            g = 0 if v <= 0 else g
-            dx[r * K + k] = g
-            acc[k] += g
+            acc[k] = 0
+        for r in range(rows):
+            for k in range(K):
+                g = d[r * K + k]  # both loads unconditional, so that the select vectorizes
+                v = y[r * K + k]
+                g = 0 if v <= 0 else g
+                dx[r * K + k] = g
+                acc[k] += g
 
 
 def bias_relu_forward(const floating[:, ::1] x, const floating[::1] bias, floating[:, ::1] y,

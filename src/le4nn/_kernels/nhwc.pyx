@@ -523,24 +523,24 @@ cdef void _col2im_row(const floating* cb, floating* xr, Py_ssize_t W, Py_ssize_t
     cdef floating* dst
     if floating is float:
         le4nn_col2im_row_f(cb, xr, W, C, kh, kw, sh, sw, pt, pl, h, OH, OW)
-        return
-    _zero(xr, W * C)
-    for i in range(kh):
-        t = h + pt - i
-        if t < 0 or t % sh != 0:
-            continue
-        oh = t // sh
-        if oh >= OH:
-            continue
-        for j in range(kw):
-            for ow in range(OW):
-                w = ow * sw - pl + j
-                if w < 0 or w >= W:
-                    continue
-                src = cb + (oh * OW + ow) * K + (i * kw + j) * C
-                dst = xr + w * C
-                for c in range(C):
-                    dst[c] += src[c]
+    else:
+        _zero(xr, W * C)
+        for i in range(kh):
+            t = h + pt - i
+            if t < 0 or t % sh != 0:
+                continue
+            oh = t // sh
+            if oh >= OH:
+                continue
+            for j in range(kw):
+                for ow in range(OW):
+                    w = ow * sw - pl + j
+                    if w < 0 or w >= W:
+                        continue
+                    src = cb + (oh * OW + ow) * K + (i * kw + j) * C
+                    dst = xr + w * C
+                    for c in range(C):
+                        dst[c] += src[c]
 
 
 def col2im_nhwc(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw, int sh, int sw,
@@ -584,34 +584,34 @@ cdef void _maxpool_row(const floating* xb, floating* o, int* a, Py_ssize_t H, Py
             le4nn_maxpool_row_2x2_f(xb, o, a, W, C, oh, OW)
         else:
             le4nn_maxpool_row_f(xb, o, a, H, W, C, kh, kw, sh, sw, pt, pl, oh, OW)
-        return
-    for ow in range(OW):
-        ob = o + ow * C
-        ab = a + ow * C
-        first = True
-        for i in range(kh):
-            h = oh * sh - pt + i
-            if h < 0 or h >= H:
-                continue
-            for j in range(kw):
-                w = ow * sw - pl + j
-                if w < 0 or w >= W:
+    else:
+        for ow in range(OW):
+            ob = o + ow * C
+            ab = a + ow * C
+            first = True
+            for i in range(kh):
+                h = oh * sh - pt + i
+                if h < 0 or h >= H:
                     continue
-                xp = xb + (h * W + w) * C
-                pos = <int>(h * W + w)
-                if first:
-                    for c in range(C):
-                        ob[c] = xp[c]
-                        ab[c] = pos
-                    first = False
-                else:
-                    for c in range(C):
-                        v = xp[c]  # every load unconditional, so that the selects vectorize
-                        best = ob[c]
-                        k = ab[c]
-                        u = (not (v <= best)) & (best == best)
-                        ob[c] = v if u else best
-                        ab[c] = pos if u else k
+                for j in range(kw):
+                    w = ow * sw - pl + j
+                    if w < 0 or w >= W:
+                        continue
+                    xp = xb + (h * W + w) * C
+                    pos = <int>(h * W + w)
+                    if first:
+                        for c in range(C):
+                            ob[c] = xp[c]
+                            ab[c] = pos
+                        first = False
+                    else:
+                        for c in range(C):
+                            v = xp[c]  # every load unconditional, so that the selects vectorize
+                            best = ob[c]
+                            k = ab[c]
+                            u = (not (v <= best)) & (best == best)
+                            ob[c] = v if u else best
+                            ab[c] = pos if u else k
 
 
 def maxpool2d_nhwc_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
@@ -663,26 +663,27 @@ cdef bint _maxpool_backward_tiled(const floating* d, const int* a, floating* dx,
         if kh == 2 and kw == 2 and C >= 8:
             return le4nn_maxpool_backward_2x2_f(d, a, dx, H, W, C, OH, OW) != 0
         return le4nn_maxpool_backward_tiled_f(d, a, dx, H, W, C, kh, kw, OH, OW) != 0
-    for oh in range(OH):
-        for i in range(kh):
-            h = oh * kh + i
-            for ow in range(OW):
-                dp = d + (oh * OW + ow) * C
-                ap = a + (oh * OW + ow) * C
-                for j in range(kw):
-                    w = ow * kw + j
-                    p = <int>(h * W + w)
-                    xr = dx + (h * W + w) * C
-                    hits = 0
-                    for c in range(C):
-                        g = dp[c]  # unconditional load: the select vectorizes
-                        m = ap[c] == p
-                        xr[c] = g if m else 0
-                        hits += m
-                    found += hits
-            _zero(dx + (h * W + OW * kw) * C, (W - OW * kw) * C)  # columns no window covers
-    _zero(dx + OH * kh * W * C, (H - OH * kh) * W * C)  # rows no window covers
-    return found != OH * OW * C
+    else:
+        for oh in range(OH):
+            for i in range(kh):
+                h = oh * kh + i
+                for ow in range(OW):
+                    dp = d + (oh * OW + ow) * C
+                    ap = a + (oh * OW + ow) * C
+                    for j in range(kw):
+                        w = ow * kw + j
+                        p = <int>(h * W + w)
+                        xr = dx + (h * W + w) * C
+                        hits = 0
+                        for c in range(C):
+                            g = dp[c]  # unconditional load: the select vectorizes
+                            m = ap[c] == p
+                            xr[c] = g if m else 0
+                            hits += m
+                        found += hits
+                _zero(dx + (h * W + OW * kw) * C, (W - OW * kw) * C)  # columns no window covers
+        _zero(dx + OH * kh * W * C, (H - OH * kh) * W * C)  # rows no window covers
+        return found != OH * OW * C
 
 
 cdef void _maxpool_backward_scatter(const floating* d, const int* a, floating* dx, double* acc,
@@ -771,11 +772,11 @@ cdef void _pad_image(const floating* x, floating* xp, Py_ssize_t H, Py_ssize_t W
     cdef Py_ssize_t h
     if floating is float:
         le4nn_pad_image_f(x, xp, H, W, C, pt, pl, Hp, Wp)
-        return
-    _zero(xp, Hp * Wp * C)
-    for h in range(H):
-        if h + pt < Hp:
-            _copy(xp + ((h + pt) * Wp + pl) * C, x + h * W * C, min(W, Wp - pl) * C)
+    else:
+        _zero(xp, Hp * Wp * C)
+        for h in range(H):
+            if h + pt < Hp:
+                _copy(xp + ((h + pt) * Wp + pl) * C, x + h * W * C, min(W, Wp - pl) * C)
 
 
 cdef void _conv_image(const floating* xp, const floating* k, const floating* bias, floating* y,
@@ -790,16 +791,16 @@ cdef void _conv_image(const floating* xp, const floating* k, const floating* bia
     for oh in range(OH):
         if floating is float:
             le4nn_conv_row_f(xp, k, bias, y + oh * OW * F, Wp, C, F, kh, kw, sh, sw, oh, OW, relu)
-            continue
-        for ow in range(OW):
-            xw = xp + ((oh * sh) * Wp + ow * sw) * C
-            yo = y + (oh * OW + ow) * F
-            for f in range(F):
-                acc = bias[f] if bias != NULL else 0
-                for i in range(kh):
-                    for t in range(kw * C):
-                        acc = acc + xw[i * Wp * C + t] * k[(i * kw * C + t) * F + f]
-                yo[f] = 0 if (relu and acc <= 0) else acc
+        else:
+            for ow in range(OW):
+                xw = xp + ((oh * sh) * Wp + ow * sw) * C
+                yo = y + (oh * OW + ow) * F
+                for f in range(F):
+                    acc = bias[f] if bias != NULL else 0
+                    for i in range(kh):
+                        for t in range(kw * C):
+                            acc = acc + xw[i * Wp * C + t] * k[(i * kw * C + t) * F + f]
+                    yo[f] = 0 if (relu and acc <= 0) else acc
 
 
 cdef void _conv_wgrad_image(const floating* xp, const floating* dout, const floating* y, floating* gw,
@@ -812,21 +813,21 @@ cdef void _conv_wgrad_image(const floating* xp, const floating* dout, const floa
     cdef floating g
     if floating is float:
         le4nn_conv_wgrad_f(xp, dout, y, gw, gb, G, Wp, C, F, kh, kw, sh, sw, OH, OW)
-        return
-    _zero(gw, kh * kw * C * F)
-    _zero(gb, F)
-    for oh in range(OH):
-        for ow in range(OW):
-            xw = xp + ((oh * sh) * Wp + ow * sw) * C
-            for f in range(F):
-                p = (oh * OW + ow) * F + f
-                g = dout[p]
-                if y != NULL and y[p] <= 0:
-                    g = 0
-                gb[f] += g
-                for i in range(kh):
-                    for t in range(kw * C):
-                        gw[(i * kw * C + t) * F + f] += xw[i * Wp * C + t] * g
+    else:
+        _zero(gw, kh * kw * C * F)
+        _zero(gb, F)
+        for oh in range(OH):
+            for ow in range(OW):
+                xw = xp + ((oh * sh) * Wp + ow * sw) * C
+                for f in range(F):
+                    p = (oh * OW + ow) * F + f
+                    g = dout[p]
+                    if y != NULL and y[p] <= 0:
+                        g = 0
+                    gb[f] += g
+                    for i in range(kh):
+                        for t in range(kw * C):
+                            gw[(i * kw * C + t) * F + f] += xw[i * Wp * C + t] * g
 
 
 def conv2d_nhwc_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] kernel, bias,
@@ -935,10 +936,10 @@ cdef void _unpool_image(const floating* d, const int* a, const floating* pooled,
             v = pooled[k]
             masked[k] = 0 if v <= 0 else e
         d = masked
-    if floating is float:
-        if tiled and F >= 8 and OH // PH == 2 and OW // PW == 2:
-            if not le4nn_maxpool_backward_2x2_f(d, a, g, OH, OW, F, PH, PW):
-                return
+    if floating is float:  # the 2×2 fast path, unless some index is not in its block
+        if (tiled and F >= 8 and OH // PH == 2 and OW // PW == 2
+                and not le4nn_maxpool_backward_2x2_f(d, a, g, OH, OW, F, PH, PW)):
+            return
     _maxpool_backward_scatter(d, a, g, acc, OH * OW * F, F, PH * PW)
 
 
