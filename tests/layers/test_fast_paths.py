@@ -370,3 +370,61 @@ def test_conv_and_pool_fusion_inside_the_network_matches_the_plain_backward(rng,
     for a, b in zip(fused.layers, plain.layers, strict=True):
         for name in a.grads:
             np.testing.assert_allclose(a.grads[name], b.grads[name], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_on_sparse_inputs_takes_the_sparse_products_with_the_same_results(rng, monkeypatch, dtype):
+    """Mostly-zero inputs (image pixels) go through ops.sparse_matmul / sparse_matmul_tn; outputs and
+    gradients equal the BLAS path's, and dense inputs keep the BLAS path."""
+    from le4nn import ops
+
+    calls = []
+    for name in ("sparse_matmul", "sparse_matmul_tn"):
+        original = getattr(ops, name)
+        monkeypatch.setattr(ops, name, lambda *a, _f=original, _n=name, **k: (calls.append(_n), _f(*a, **k))[1])
+    x = (rng.random((13, 200)) * (rng.random((13, 200)) < 0.15)).astype(dtype)
+    grad_y = rng.standard_normal((13, 30)).astype(dtype)
+    sparse_layer = Dense(30, activation="sigmoid", dtype=dtype)
+    sparse_layer.build((None, 200))
+    y = sparse_layer(x).copy()
+    grad_x = sparse_layer.backward(grad_y).copy()
+    grads = {k: v.copy() for k, v in sparse_layer.grads.items()}
+    assert calls == (["sparse_matmul", "sparse_matmul_tn"] if ops.get_backend() == "native" else [])
+
+    plain = Dense(30, activation="sigmoid", dtype=dtype)
+    plain.build((None, 200))
+    plain.set_weights(sparse_layer.get_weights())
+    plain._SPARSE_DENSITY = -1.0  # never sparse
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(plain(x), y, rtol=tol, atol=tol)
+    np.testing.assert_allclose(plain.backward(grad_y), grad_x, rtol=tol, atol=tol)
+    for key, value in plain.grads.items():
+        np.testing.assert_allclose(value, grads[key], rtol=tol, atol=tol)
+
+    calls.clear()
+    dense_x = rng.standard_normal((13, 200)).astype(dtype)
+    layer = Dense(30, dtype=dtype)
+    layer(dense_x)
+    layer.backward(grad_y)
+    assert calls == []
+
+
+def test_dense_remeasures_the_input_density(rng):
+    import le4nn
+
+    with le4nn.backend("native"):
+        if le4nn.get_backend() != "native":
+            pytest.skip("the compiled kernels are not built; only they have a sparse product")
+        check_density_remeasured(rng)
+
+
+def check_density_remeasured(rng):
+    layer = Dense(4)
+    layer.build((None, 100))
+    sparse_x = (rng.random((8, 100)) < 0.1).astype(np.float32)
+    dense_x = rng.standard_normal((8, 100)).astype(np.float32)
+    layer(sparse_x)
+    assert layer._sparse_density <= layer._SPARSE_DENSITY
+    for _ in range(layer._DENSITY_EVERY):
+        layer(dense_x)
+    assert layer._sparse_density == 1.0 and not layer._sparse_input

@@ -374,6 +374,11 @@ BAD_CALLS = [
     ("winograd_gradient_transform", (a((2, 6, 6)),), {}, ValueError, ["dout", "4-D"]),
     ("winograd_gradient_transform", (a((2, 6, 6, 4)),), {"out": a((16, 18, 4), f64)}, TypeError,
      ["out", "dtype"]),
+    ("sparse_matmul", (a((2, 3)), a((4, 5))), {}, ValueError, ["inner sizes", "(2, 3)", "(4, 5)"]),
+    ("sparse_matmul", (a((2, 3)), a((3, 5), f64)), {}, TypeError, ["x", "w", "dtype"]),
+    ("sparse_matmul", (a((2, 3)), a((3, 5))), {"out": a((2, 4))}, ValueError, ["out", "(2, 5)"]),
+    ("sparse_matmul_tn", (a((2, 3)), a((3, 5))), {}, ValueError, ["inner sizes", "xᵀ"]),
+    ("sparse_matmul_tn", (a((2, 3, 1)), a((2, 5))), {}, ValueError, ["x", "2-D"]),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from le4nn import activations
+from le4nn import activations, ops
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._arguments import (
     get_initializer,
@@ -28,7 +28,19 @@ class Dense(ActivationOutput, Layer):
     4.2.2), the bias at zero.  ``kernel_regularizer``/``bias_regularizer`` (e.g. "l2") add their penalty
     to :meth:`regularization_loss` and their gradient to ``grads``.  With ``activation="softmax"`` the
     layer offers the fused softmax + cross-entropy backward (``backward_from_logits``).
+
+    When the input is mostly zeros (the pixels of an image batch feeding the first layer: ≈ 80 % of an
+    MNIST image), x W and xᵀ ∂E/∂z go through :func:`le4nn.ops.sparse_matmul` and ``sparse_matmul_tn``,
+    which on the native backend skip the zero pixels; the density is measured on the first batch and
+    every ``_DENSITY_EVERY`` batches after it.
     """
+
+    #: Inputs with at most this fraction of nonzero entries take the sparse products.  Measured on
+    #: MNIST (density 0.19, batch 100, 784 → 100): 66 µs instead of BLAS's 103 µs forward, 59 instead of
+    #: 96 µs for the kernel gradient; the kernel's work grows with the nonzeros of four samples at a time,
+    #: so it stops paying at about 0.3.
+    _SPARSE_DENSITY = 0.25
+    _DENSITY_EVERY = 64
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="handout_normal",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, input_dim=None,
@@ -44,6 +56,9 @@ class Dense(ActivationOutput, Layer):
         self.kernel_regularizer = get_regularizer(self, "kernel_regularizer", kernel_regularizer)
         self.bias_regularizer = get_regularizer(self, "bias_regularizer", bias_regularizer)
         self._x = None
+        self._sparse_input = False  # whether the last forward took the sparse product
+        self._density_countdown = 0  # batches until the input's density is measured again
+        self._sparse_density = 1.0
 
     def compute_output_shape(self, input_shape):
         shape = self._require_rank(input_shape, 2, "(batch, features)", "put a Flatten layer before it")
@@ -65,13 +80,32 @@ class Dense(ActivationOutput, Layer):
         x = self._prepare_input(x)
         self._x = x
         kernel = self.params["kernel"]
-        z = np.matmul(x, kernel, out=self._out("z", (x.shape[0], kernel.shape[1])))
+        z = self._out("z", (x.shape[0], kernel.shape[1]))
+        self._sparse_input = self._input_is_sparse(x)
+        if self._sparse_input:
+            ops.sparse_matmul(x, kernel, out=z)
+        else:
+            np.matmul(x, kernel, out=z)
         return self._activate(z, self.params["bias"] if self.use_bias else None, owned=True)
+
+    def _input_is_sparse(self, x: np.ndarray) -> bool:
+        """Whether x is sparse enough for the sparse products (only the native backend has a faster
+        kernel for them; the density is re-measured every ``_DENSITY_EVERY`` calls)."""
+        if x.ndim != 2 or x.shape[1] < 64 or not x.flags.c_contiguous or ops.get_backend() != "native":
+            return False
+        if self._density_countdown <= 0:
+            self._density_countdown = self._DENSITY_EVERY
+            self._sparse_density = np.count_nonzero(x) / max(x.size, 1)
+        self._density_countdown -= 1
+        return self._sparse_density <= self._SPARSE_DENSITY
 
     def _pre_activation_backward(self, grad_z, need_input_grad=True, bias_done=False):
         kernel = self.params["kernel"]
         if self.trainable:
-            np.matmul(self._x.T, grad_z, out=self.grads["kernel"])
+            if self._sparse_input and grad_z.dtype == self._x.dtype and grad_z.flags.c_contiguous:
+                ops.sparse_matmul_tn(self._x, grad_z, out=self.grads["kernel"])
+            else:
+                np.matmul(self._x.T, grad_z, out=self.grads["kernel"])
             if self.use_bias and not bias_done:
                 np.sum(grad_z, axis=0, out=self.grads["bias"])
             self._add_regularization_gradients()

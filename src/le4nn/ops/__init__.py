@@ -50,6 +50,8 @@ OPS = (
     "winograd_input_transform",
     "winograd_output_transform",
     "winograd_gradient_transform",
+    "sparse_matmul",
+    "sparse_matmul_tn",
 )
 
 class BackendFallbackWarning(UserWarning):

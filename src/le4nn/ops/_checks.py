@@ -257,3 +257,16 @@ def check_class_axis(x: np.ndarray, op: str) -> None:
         raise ValueError(f"{op}: x must have at least one axis")
     if x.shape[-1] == 0:
         raise ValueError(f"{op}: the last axis of x (the classes) is empty, got shape {x.shape}")
+
+
+def check_matmul_operands(op: str, a: np.ndarray, b: np.ndarray, a_name: str, b_name: str,
+                          transpose_a: bool = False) -> tuple[int, int]:
+    """For ``a · b`` (or ``aᵀ · b``) of 2-D float arrays: the output's shape, or a clear error."""
+    a = check_float_array(a, op, a_name, ndim=2)
+    b = check_float_array(b, op, b_name, ndim=2)
+    check_same_dtype(op, **{a_name: a, b_name: b})
+    inner = a.shape[0] if transpose_a else a.shape[1]
+    if inner != b.shape[0]:
+        product = f"{a_name}ᵀ · {b_name}" if transpose_a else f"{a_name} · {b_name}"
+        raise ValueError(f"{op}: {product} needs matching inner sizes, got {a_name} {a.shape} and {b_name} {b.shape}")
+    return (a.shape[1] if transpose_a else a.shape[0]), b.shape[1]

@@ -24,6 +24,7 @@ from le4nn.ops._checks import (
     check_cols_shape,
     check_float_array,
     check_labels,
+    check_matmul_operands,
     check_same_dtype,
     check_same_shape,
     check_shape4,
@@ -667,3 +668,32 @@ def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
     relu_backward(dout, y, out=dx)
     np.sum(dx.reshape(-1, y.shape[-1]), axis=0, out=bias_grad)
     return dx, bias_grad
+
+
+# ---------------------------------------------------------------------------------------------------
+# Products with a mostly-zero left operand (the first Dense layer on image pixels)
+# ---------------------------------------------------------------------------------------------------
+
+
+def sparse_matmul(x, w, *, out=None):
+    """z = x · W for x (B, N) and W (N, K): z[b, k] = Σ_i x[b, i] W[i, k] (the Dense layer's affine map,
+    handout 4.2), for an x that is mostly zeros, e.g. a batch of MNIST images (≈ 80 % zero pixels).
+
+    The value is the ordinary product, which is what this reference computes.  The native kernel
+    (``le4nn/_kernels/sparse.pyx``) visits only the terms whose x[b, i] is nonzero for one of four
+    samples at a time, which is where its speed comes from; its sums may differ in the last bits from
+    BLAS's, and an inf or NaN in W at a zero pixel does not reach z there (0 · inf is skipped, not NaN).
+    """
+    op = "sparse_matmul"
+    B, K = check_matmul_operands(op, x, w, "x", "w")
+    z = prepare_out(out, (B, K), x.dtype, op)
+    return np.matmul(x, w, out=z)
+
+
+def sparse_matmul_tn(x, d, *, out=None):
+    """∂E/∂W = xᵀ · ∂E/∂z for x (B, N) and d = ∂E/∂z (B, K): g[i, k] = Σ_b x[b, i] d[b, k] (the Dense
+    layer's kernel gradient), for a mostly-zero x; see :func:`sparse_matmul`."""
+    op = "sparse_matmul_tn"
+    N, K = check_matmul_operands(op, x, d, "x", "d", transpose_a=True)
+    g = prepare_out(out, (N, K), x.dtype, op)
+    return np.matmul(x.T, d, out=g)

@@ -1,0 +1,310 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Products whose left operand is mostly zeros: the first Dense layer on image data (an MNIST image
+is about 80 % zero pixels).
+
+``sparse_matmul``: z = x · W for x (B, N), W (N, K);
+``sparse_matmul_tn``: ∂E/∂W = xᵀ · ∂E/∂z for x (B, N), ∂E/∂z (B, K).
+Semantics: :func:`le4nn.ops.reference.sparse_matmul` (and ``_tn``); the wrappers in
+:mod:`le4nn.ops.native` validate the arguments.
+
+How: the output is computed four rows at a time (four samples of z; four input features of ∂E/∂W).
+For a group of four, only the terms where at least one of the four has a nonzero factor are visited
+(the union of their nonzeros: ≈ 39 % of the pixels for four MNIST digits, against 19 % for one); the
+four factors of each such term are packed side by side, and every row of W (or of ∂E/∂z) that is
+loaded feeds four multiply-adds, as in a BLAS micro-kernel.  A zero factor inside the union is
+multiplied like any other, so the result is exactly the dense product's terms, summed in order of
+the inner index — the same for any thread count.  Zero terms outside the union are skipped: an inf
+or NaN in W at a zero pixel does not reach z (as in any sparse product).
+
+Work split: the groups of four, shared out among the threads in a fixed static schedule.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
+    #define LE4NN_SPARSE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #else
+    #define LE4NN_SPARSE_CLONES
+    #endif
+
+    #include <stdint.h>
+    #include <string.h>
+
+    /* GCC/Clang vector extensions (as in nhwc.pyx).  V: 64 bytes (one AVX-512 register in the
+       x86-64-v4 clone, two AVX registers in the v3 clone, four SSE registers on the baseline); V2 and
+       V4: 32 and 16 bytes, for the last columns.  Unaligned loads and stores go through memcpy. */
+    typedef float le4nn_v16f __attribute__((vector_size(64)));
+    typedef float le4nn_v8f __attribute__((vector_size(32)));
+    typedef float le4nn_v4f __attribute__((vector_size(16)));
+    typedef double le4nn_v8d __attribute__((vector_size(64)));
+    typedef double le4nn_v4d __attribute__((vector_size(32)));
+    typedef double le4nn_v2d __attribute__((vector_size(16)));
+    static const le4nn_v16f le4nn_ones16f = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    static const le4nn_v8f le4nn_ones8f = {1, 1, 1, 1, 1, 1, 1, 1};
+    static const le4nn_v4f le4nn_ones4f = {1, 1, 1, 1};
+    static const le4nn_v8d le4nn_ones8d = {1, 1, 1, 1, 1, 1, 1, 1};
+    static const le4nn_v4d le4nn_ones4d = {1, 1, 1, 1};
+    static const le4nn_v2d le4nn_ones2d = {1, 1};
+
+    /* x in every lane: x * 1 is exactly x, so GCC folds the product away and loads x with one
+       broadcast (it builds {x, x, ...} lane by lane, and x + 0 is not exact for x = -0). */
+    #define LE4NN_SPLAT(ONES, x) ((x) * (ONES))
+
+    /* Columns [k0, k0 + lanes of VT) of the four sums, one vector each (the last columns). */
+    #define LE4NN_PANEL_BLOCK(T, VT, ONES)                                                             \\
+        {                                                                                              \\
+            VT a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                                 \\
+            for (Py_ssize_t u = 0; u < n; ++u) {                                                       \\
+                const Py_ssize_t i = idx[u];                                                           \\
+                VT s0;                                                                                 \\
+                memcpy(&s0, S + i * ld + k0, sizeof s0);                                               \\
+                const Py_ssize_t at = i * cs;                                                          \\
+                a0 += LE4NN_SPLAT(ONES, q0[at]) * s0; a1 += LE4NN_SPLAT(ONES, q1[at]) * s0;            \\
+                a2 += LE4NN_SPLAT(ONES, q2[at]) * s0; a3 += LE4NN_SPLAT(ONES, q3[at]) * s0;            \\
+            }                                                                                          \\
+            const VT sums[4] = {a0, a1, a2, a3};                                                       \\
+            for (int r = 0; r < rows; ++r) memcpy(out + r * ldo + k0, &sums[r], sizeof a0);            \\
+            k0 += sizeof(VT) / sizeof(T);                                                              \\
+        }
+
+    /* For T = float (V of L = 16 lanes) and T = double (L = 8):
+
+       le4nn_panel4_T(q, cs, idx, n, S, ld, K, out, ldo, rows):
+           out[r * ldo + k] = sum over u < n of q[r][idx[u] * cs] * S[idx[u] * ld + k]
+       for r < rows (<= 4), k < K, summed in order of u: four output rows at once, so that each
+       vector of S loaded feeds four multiply-adds; 2 L columns at a time in 8 vector registers.
+
+       le4nn_flags_to_list(flag, n, idx): the positions of the nonzero bytes of flag[0 .. n) (n a
+       multiple of 8), in ascending order; returns their count. */
+    static inline __attribute__((always_inline)) Py_ssize_t le4nn_flags_to_list(
+        const unsigned char *restrict flag, Py_ssize_t n, int *restrict idx)
+    {
+        Py_ssize_t count = 0;
+        for (Py_ssize_t i = 0; i < n; i += 8) {
+            uint64_t word;
+            memcpy(&word, flag + i, 8);
+            while (word) {  /* one iteration per set byte; a zero word costs one test */
+                idx[count++] = (int)(i + (__builtin_ctzll(word) >> 3));
+                word &= word - 1;
+            }
+        }
+        return count;
+    }
+
+    #define LE4NN_SPARSE_DEFINE(T, UT, V, V2, V4, ONES, ONES2, ONES4, L, SUFFIX)                       \\
+    static inline __attribute__((always_inline)) void le4nn_panel4_##SUFFIX(                          \\
+        const T *const q[4], Py_ssize_t cs, const int *restrict idx, Py_ssize_t n,                     \\
+        const T *restrict S, Py_ssize_t ld, Py_ssize_t K, T *restrict out, Py_ssize_t ldo, int rows)   \\
+    {                                                                                                  \\
+        const T *restrict q0 = q[0], *restrict q1 = q[1], *restrict q2 = q[2], *restrict q3 = q[3];    \\
+        Py_ssize_t k0 = 0;                                                                             \\
+        for (; k0 + 2 * L <= K; k0 += 2 * L) {                                                         \\
+            V a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0}, d0 = {0}, d1 = {0};          \\
+            for (Py_ssize_t u = 0; u < n; ++u) {                                                       \\
+                const Py_ssize_t i = idx[u], at = i * cs;                                              \\
+                V s0, s1;                                                                              \\
+                memcpy(&s0, S + i * ld + k0, sizeof s0);                                               \\
+                memcpy(&s1, S + i * ld + k0 + L, sizeof s1);                                           \\
+                const V p0 = LE4NN_SPLAT(ONES, q0[at]), p1 = LE4NN_SPLAT(ONES, q1[at]);                \\
+                const V p2 = LE4NN_SPLAT(ONES, q2[at]), p3 = LE4NN_SPLAT(ONES, q3[at]);                \\
+                a0 += p0 * s0; a1 += p0 * s1;                                                          \\
+                b0 += p1 * s0; b1 += p1 * s1;                                                          \\
+                c0 += p2 * s0; c1 += p2 * s1;                                                          \\
+                d0 += p3 * s0; d1 += p3 * s1;                                                          \\
+            }                                                                                          \\
+            const V sums[8] = {a0, a1, b0, b1, c0, c1, d0, d1};                                         \\
+            for (int r = 0; r < rows; ++r) {                                                           \\
+                memcpy(out + r * ldo + k0, &sums[2 * r], sizeof a0);                                   \\
+                memcpy(out + r * ldo + k0 + L, &sums[2 * r + 1], sizeof a0);                           \\
+            }                                                                                          \\
+        }                                                                                              \\
+        if (k0 + L <= K) LE4NN_PANEL_BLOCK(T, V, ONES)                                                 \\
+        if (k0 + L / 2 <= K) LE4NN_PANEL_BLOCK(T, V2, ONES2)                                           \\
+        if (k0 + L / 4 <= K) LE4NN_PANEL_BLOCK(T, V4, ONES4)                                           \\
+        for (; k0 < K; ++k0) {  /* at most 3 (float) or 1 (double) columns */                        \\
+            T a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                          \\
+            for (Py_ssize_t u = 0; u < n; ++u) {                                                       \\
+                const Py_ssize_t i = idx[u], at = i * cs;                                              \\
+                const T s0 = S[i * ld + k0];                                                           \\
+                a0 += q0[at] * s0; a1 += q1[at] * s0; a2 += q2[at] * s0; a3 += q3[at] * s0;            \\
+            }                                                                                          \\
+            const T sums[4] = {a0, a1, a2, a3};                                                        \\
+            for (int r = 0; r < rows; ++r) out[r * ldo + k0] = sums[r];                                \\
+        }                                                                                              \\
+    }                                                                                                  \\
+                                                                                                       \\
+    /* z[0 .. rows) = x[0 .. rows) . w, from x with four rows (rows <= 4; the caller pads with zero    \\
+       rows); flag: N + 8 bytes, idx: N ints of scratch.  Returns the size of the union. */            \\
+    static LE4NN_SPARSE_CLONES Py_ssize_t le4nn_sparse_group_##SUFFIX(                                \\
+        const T *x, const T *w, T *z, Py_ssize_t N, Py_ssize_t K, int rows, unsigned char *flag,       \\
+        int *idx)                                                                                      \\
+    {                                                                                                  \\
+        const UT *r0 = (const UT *)x, *r1 = r0 + N, *r2 = r0 + 2 * N, *r3 = r0 + 3 * N;                \\
+        for (Py_ssize_t i = 0; i < N; ++i)  /* << 1 drops the sign bit: -0.0 counts as zero */         \\
+            flag[i] = ((r0[i] | r1[i] | r2[i] | r3[i]) << 1) != 0;                                     \\
+        const Py_ssize_t padded = (N + 7) / 8 * 8;                                                     \\
+        memset(flag + N, 0, (size_t)(padded - N));                                                     \\
+        const Py_ssize_t n = le4nn_flags_to_list(flag, padded, idx);                                   \\
+        const T *q[4] = {x, x + N, x + 2 * N, x + 3 * N};                                              \\
+        le4nn_panel4_##SUFFIX(q, 1, idx, n, w, K, K, z, K, rows);                                      \\
+        return n;                                                                                      \\
+    }                                                                                                  \\
+                                                                                                       \\
+    /* g[i0 .. i0 + width) = (x[:, i0 .. i0 + width))^T . d (width <= 4); flag: B + 8 bytes, idx: B ints \\
+       of scratch. */                                                                                  \\
+    static LE4NN_SPARSE_CLONES void le4nn_sparse_tn_group_##SUFFIX(                                   \\
+        const T *x, const T *d, T *g, Py_ssize_t B, Py_ssize_t N, Py_ssize_t K, Py_ssize_t i0,         \\
+        int width, unsigned char *flag, int *idx)                                                      \\
+    {                                                                                                  \\
+        const UT *xb = (const UT *)x + i0;                                                             \\
+        if (width == 4) {                                                                              \\
+            for (Py_ssize_t b = 0; b < B; ++b, xb += N)                                                \\
+                flag[b] = ((xb[0] | xb[1] | xb[2] | xb[3]) << 1) != 0;                                 \\
+        } else {                                                                                       \\
+            for (Py_ssize_t b = 0; b < B; ++b, xb += N) {                                              \\
+                UT any = 0;                                                                            \\
+                for (int c = 0; c < width; ++c) any |= xb[c];                                          \\
+                flag[b] = (any << 1) != 0;                                                             \\
+            }                                                                                          \\
+        }                                                                                              \\
+        const Py_ssize_t padded = (B + 7) / 8 * 8;                                                     \\
+        memset(flag + B, 0, (size_t)(padded - B));                                                     \\
+        const Py_ssize_t n = le4nn_flags_to_list(flag, padded, idx);                                   \\
+        const T *base = x + i0;  /* columns past the end alias the last one (computed, not stored) */  \\
+        const T *q[4] = {base, base + (width > 1), base + (width > 2 ? 2 : 0), base + (width > 3 ? 3 : 0)}; \\
+        le4nn_panel4_##SUFFIX(q, N, idx, n, d, K, K, g + i0 * K, K, width);                            \\
+    }
+
+    LE4NN_SPARSE_DEFINE(float, uint32_t, le4nn_v16f, le4nn_v8f, le4nn_v4f, le4nn_ones16f, le4nn_ones8f,
+                        le4nn_ones4f, 16, f)
+    LE4NN_SPARSE_DEFINE(double, uint64_t, le4nn_v8d, le4nn_v4d, le4nn_v2d, le4nn_ones8d, le4nn_ones4d,
+                        le4nn_ones2d, 8, d)
+    """
+    Py_ssize_t le4nn_sparse_group_f(const float* x, const float* w, float* z, Py_ssize_t N, Py_ssize_t K,
+                                    int rows, unsigned char* flag, int* idx) noexcept nogil
+    Py_ssize_t le4nn_sparse_group_d(const double* x, const double* w, double* z, Py_ssize_t N,
+                                    Py_ssize_t K, int rows, unsigned char* flag, int* idx) noexcept nogil
+    void le4nn_sparse_tn_group_f(const float* x, const float* d, float* g, Py_ssize_t B, Py_ssize_t N,
+                                 Py_ssize_t K, Py_ssize_t i0, int width, unsigned char* flag,
+                                 int* idx) noexcept nogil
+    void le4nn_sparse_tn_group_d(const double* x, const double* d, double* g, Py_ssize_t B, Py_ssize_t N,
+                                 Py_ssize_t K, Py_ssize_t i0, int width, unsigned char* flag,
+                                 int* idx) noexcept nogil
+
+cdef enum:
+    GROUP = 4  # rows of the output per group (the micro-kernel's height)
+    SERIAL_FLOPS = 400000  # below this many multiply-adds (dense count) no OpenMP team is started
+
+
+cdef Py_ssize_t _group(const floating* x, const floating* w, floating* z, Py_ssize_t N, Py_ssize_t K,
+                       int rows, unsigned char* flag, int* idx) noexcept nogil:
+    if floating is float:
+        return le4nn_sparse_group_f(x, w, z, N, K, rows, flag, idx)
+    else:
+        return le4nn_sparse_group_d(x, w, z, N, K, rows, flag, idx)
+
+
+cdef void _tn_group(const floating* x, const floating* d, floating* g, Py_ssize_t B, Py_ssize_t N,
+                    Py_ssize_t K, Py_ssize_t i0, int width, unsigned char* flag, int* idx) noexcept nogil:
+    if floating is float:
+        le4nn_sparse_tn_group_f(x, d, g, B, N, K, i0, width, flag, idx)
+    else:
+        le4nn_sparse_tn_group_d(x, d, g, B, N, K, i0, width, flag, idx)
+
+
+def sparse_matmul(const floating[:, ::1] x, const floating[:, ::1] w, floating[:, ::1] z, int num_threads):
+    """z = x · w (B, K) for x (B, N), w (N, K), visiting only the nonzero entries of x (four rows of x at
+    a time, see the module docstring).  Returns the fraction of the entries visited (the size of the
+    unions over B · N), which tells the caller whether the dense product would be cheaper."""
+    cdef Py_ssize_t B = x.shape[0], N = x.shape[1], K = w.shape[1], groups, full, grp, visited = 0
+    cdef Py_ssize_t stride = N + 8  # scratch per thread: N + 8 flag bytes, N + 8 ints
+    cdef int team = 1 if num_threads < 1 or B * N * K < SERIAL_FLOPS else num_threads
+    cdef int rows, tid
+    cdef unsigned char* flag
+    cdef int* idx
+    cdef floating* pad
+    if w.shape[0] != N or z.shape[0] != B or z.shape[1] != K:
+        raise ValueError("sparse_matmul: shapes do not match")
+    if B == 0 or K == 0:
+        return 0.0
+    if N == 0:
+        z[...] = 0
+        return 0.0
+    cdef const floating* xp = &x[0, 0]
+    cdef const floating* wp = &w[0, 0]
+    cdef floating* zp = &z[0, 0]
+    groups = (B + GROUP - 1) // GROUP
+    full = B // GROUP  # a last partial group is padded with zero rows
+    team = <int>min(<Py_ssize_t>team, max(full, <Py_ssize_t>1))
+    flag = <unsigned char*>malloc(team * stride)
+    idx = <int*>malloc(team * stride * sizeof(int))
+    pad = <floating*>calloc(GROUP * N, sizeof(floating)) if full < groups else NULL
+    if flag == NULL or idx == NULL or (full < groups and pad == NULL):
+        free(flag)
+        free(idx)
+        free(pad)
+        raise MemoryError("sparse_matmul: out of memory")
+    with nogil:
+        if team == 1:
+            for grp in range(full):
+                visited += _group(xp + grp * GROUP * N, wp, zp + grp * GROUP * K, N, K, GROUP, flag, idx)
+        else:
+            for grp in prange(full, schedule="static", num_threads=team):
+                tid = threadid()
+                visited += _group(xp + grp * GROUP * N, wp, zp + grp * GROUP * K, N, K, GROUP,
+                                  flag + tid * stride, idx + tid * stride)
+        if full < groups:
+            rows = <int>(B - full * GROUP)
+            memcpy(pad, xp + full * GROUP * N, rows * N * sizeof(floating))
+            visited += _group(pad, wp, zp + full * GROUP * K, N, K, rows, flag, idx)
+    free(flag)
+    free(idx)
+    free(pad)
+    return visited / <double>(groups * N)
+
+
+def sparse_matmul_tn(const floating[:, ::1] x, const floating[:, ::1] d, floating[:, ::1] g, int num_threads):
+    """g = xᵀ · d (N, K) for x (B, N) and d (B, K), visiting only the nonzero entries of x (four
+    columns of x at a time)."""
+    cdef Py_ssize_t B = x.shape[0], N = x.shape[1], K = d.shape[1], groups, grp, start
+    cdef Py_ssize_t stride = B + 8
+    cdef int team = 1 if num_threads < 1 or B * N * K < SERIAL_FLOPS else num_threads
+    cdef int tid
+    cdef unsigned char* flag
+    cdef int* idx
+    if d.shape[0] != B or g.shape[0] != N or g.shape[1] != K:
+        raise ValueError("sparse_matmul_tn: shapes do not match")
+    if N == 0 or K == 0:
+        return
+    if B == 0:
+        g[...] = 0
+        return
+    cdef const floating* xp = &x[0, 0]
+    cdef const floating* dp = &d[0, 0]
+    cdef floating* gp = &g[0, 0]
+    groups = (N + GROUP - 1) // GROUP
+    team = <int>min(<Py_ssize_t>team, groups)
+    flag = <unsigned char*>malloc(team * stride)
+    idx = <int*>malloc(team * stride * sizeof(int))
+    if flag == NULL or idx == NULL:
+        free(flag)
+        free(idx)
+        raise MemoryError("sparse_matmul_tn: out of memory")
+    with nogil:
+        if team == 1:
+            for grp in range(groups):
+                start = grp * GROUP
+                _tn_group(xp, dp, gp, B, N, K, start, <int>min(<Py_ssize_t>GROUP, N - start), flag, idx)
+        else:
+            for grp in prange(groups, schedule="static", num_threads=team):
+                start = grp * GROUP
+                tid = threadid()
+                _tn_group(xp, dp, gp, B, N, K, start, <int>min(<Py_ssize_t>GROUP, N - start),
+                          flag + tid * stride, idx + tid * stride)
+    free(flag)
+    free(idx)

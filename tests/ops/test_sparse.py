@@ -1,0 +1,145 @@
+"""Products with a mostly-zero left operand (sparse_matmul, sparse_matmul_tn): native against the
+reference and float64 products over many shapes (every tail of the four-row groups, the 8-column flag
+blocks and the 16/8/4/1-column vector blocks), densities, signed zeros, thread counts, and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from le4nn import ops
+
+SETTINGS = settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@st.composite
+def cases(draw):
+    B = draw(st.integers(0, 13))
+    N = draw(st.sampled_from([0, 1, 3, 7, 8, 9, 17, 64, 100]))
+    K = draw(st.sampled_from([0, 1, 3, 4, 5, 8, 12, 16, 17, 31, 32, 33, 47, 63, 64, 100]))
+    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
+    density = draw(st.sampled_from([0.0, 0.05, 0.2, 0.6, 1.0]))
+    return B, N, K, dtype, density, draw(st.integers(0, 2**32 - 1))
+
+
+def sparse_input(rng, B, N, dtype, density):
+    x = rng.standard_normal((B, N)).astype(dtype)
+    keep = rng.random((B, N)) < density
+    zeros = np.where(rng.random((B, N)) < 0.5, 0.0, -0.0).astype(dtype)  # both signed zeros
+    return np.where(keep, x, zeros)
+
+
+def tolerance(dtype, inner):
+    return (2e-6 if dtype == np.float32 else 1e-13) * max(inner, 1)
+
+
+@SETTINGS
+@given(case=cases())
+def test_sparse_matmul_matches_reference(run_both, case):
+    B, N, K, dtype, density, seed = case
+    rng = np.random.default_rng(seed)
+    x = sparse_input(rng, B, N, dtype, density)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    native, reference = run_both("sparse_matmul", x, w)
+    assert native.shape == reference.shape == (B, K) and native.dtype == dtype
+    exact = x.astype(np.float64) @ w.astype(np.float64)
+    np.testing.assert_allclose(native, exact, rtol=0, atol=tolerance(dtype, N))
+    np.testing.assert_allclose(reference, exact, rtol=0, atol=tolerance(dtype, N))
+
+
+@SETTINGS
+@given(case=cases())
+def test_sparse_matmul_tn_matches_reference(run_both, case):
+    B, N, K, dtype, density, seed = case
+    rng = np.random.default_rng(seed)
+    x = sparse_input(rng, B, N, dtype, density)
+    d = rng.standard_normal((B, K)).astype(dtype)
+    native, reference = run_both("sparse_matmul_tn", x, d)
+    assert native.shape == reference.shape == (N, K) and native.dtype == dtype
+    exact = x.astype(np.float64).T @ d.astype(np.float64)
+    np.testing.assert_allclose(native, exact, rtol=0, atol=tolerance(dtype, B))
+    np.testing.assert_allclose(reference, exact, rtol=0, atol=tolerance(dtype, B))
+
+
+def test_integer_valued_products_are_exact(run_both, rng):
+    """With small integers every partial sum is exact, so any summation order gives the same bits."""
+    x = (rng.integers(-3, 4, (37, 130)) * (rng.random((37, 130)) < 0.2)).astype(np.float32)
+    w = rng.integers(-3, 4, (130, 100)).astype(np.float32)
+    d = rng.integers(-3, 4, (37, 100)).astype(np.float32)
+    for name, args, expected in (("sparse_matmul", (x, w), x @ w), ("sparse_matmul_tn", (x, d), x.T @ d)):
+        native, reference = run_both(name, *args)
+        np.testing.assert_array_equal(native, expected)
+        np.testing.assert_array_equal(reference, expected)
+
+
+def test_mnist_like_batch_and_out_argument(run_both, rng):
+    x = np.zeros((100, 784), np.float32)
+    x[:, 200:560] = rng.random((100, 360)) * (rng.random((100, 360)) < 0.45)
+    w = rng.standard_normal((784, 100)).astype(np.float32)
+    z = np.full((100, 100), np.nan, np.float32)
+    native, reference = run_both("sparse_matmul", x, w, out=z)
+    assert native is z
+    np.testing.assert_allclose(native, reference, rtol=1e-5, atol=1e-4)
+    g = np.full((784, 100), np.nan, np.float32)
+    d = rng.standard_normal((100, 100)).astype(np.float32)
+    native, reference = run_both("sparse_matmul_tn", x, d, out=g)
+    assert native is g
+    np.testing.assert_array_equal(native[:200], 0)  # columns of x that are zero in every sample
+    np.testing.assert_allclose(native, reference, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_results_do_not_depend_on_the_thread_count(native, rng, dtype):
+    from le4nn._kernels import sparse
+
+    x = sparse_input(rng, 1003, 301, np.dtype(dtype), 0.2)  # large enough for an OpenMP team
+    w = rng.standard_normal((301, 70)).astype(dtype)
+    d = rng.standard_normal((1003, 70)).astype(dtype)
+    results = []
+    for threads in (1, 2, 3):
+        z = np.empty((1003, 70), dtype)
+        g = np.empty((301, 70), dtype)
+        visited = sparse.sparse_matmul(x, w, z, threads)
+        sparse.sparse_matmul_tn(x, d, g, threads)
+        results.append((z, g, visited))
+    for z, g, visited in results[1:]:
+        np.testing.assert_array_equal(z, results[0][0])
+        np.testing.assert_array_equal(g, results[0][1])
+        assert visited == results[0][2]
+    assert 0.2 < results[0][2] < 1.0  # the unions of four rows: more than one row's nonzeros
+
+
+def test_zero_pixels_are_skipped_by_the_native_kernel(native):
+    """The documented difference: an inf in W where every x is zero does not reach z natively."""
+    x = np.zeros((4, 16), np.float32)
+    x[:, 0] = 1.0
+    w = np.ones((16, 3), np.float32)
+    w[5] = np.inf
+    np.testing.assert_array_equal(ops.native.sparse_matmul(x, w), np.ones((4, 3), np.float32))
+
+
+@pytest.mark.parametrize(
+    "op, args, message",
+    [
+        ("sparse_matmul", (np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32)), "inner sizes"),
+        ("sparse_matmul", (np.zeros((2, 3), np.float32), np.zeros((3, 5), np.float64)), "one dtype"),
+        ("sparse_matmul", (np.zeros((2, 3), np.int32), np.zeros((3, 5), np.int32)), "float32 or float64"),
+        ("sparse_matmul", (np.zeros((2, 3, 1), np.float32), np.zeros((3, 5), np.float32)), "2-D"),
+        ("sparse_matmul", (np.zeros((3, 2), np.float32).T, np.zeros((3, 5), np.float32)), "C-contiguous"),
+        ("sparse_matmul_tn", (np.zeros((2, 3), np.float32), np.zeros((3, 5), np.float32)), "inner sizes"),
+    ],
+)
+def test_bad_arguments_name_the_op_and_the_problem(op, args, message):
+    with pytest.raises((ValueError, TypeError), match=message) as info:
+        getattr(ops, op)(*args)
+    assert op in str(info.value)
+
+
+def test_out_of_the_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match="out has shape"):
+        ops.sparse_matmul(np.zeros((2, 3), np.float32), np.zeros((3, 5), np.float32),
+                          out=np.zeros((5, 2), np.float32))
