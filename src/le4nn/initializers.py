@@ -14,8 +14,8 @@ HeNormal               truncated normal, std √(2/fan_in)            he_normal
 HeUniform              uniform ±√(6/fan_in)                         he_uniform
 LeCunNormal            truncated normal, std √(1/fan_in)            lecun_normal
 LeCunUniform           uniform ±√(3/fan_in)                         lecun_uniform
-RandomNormal           normal(mean, stddev)                        random_normal
-RandomUniform          uniform(minval, maxval)                     random_uniform
+RandomNormal           normal(mean, stddev)                        random_normal / normal
+RandomUniform          uniform(minval, maxval)                     random_uniform / uniform
 TruncatedNormal        normal(mean, stddev) cut at ±2 stddev         truncated_normal
 Zeros, Ones, Constant  constants                                   zeros, ones, constant
 =====================  ==========================================  =================================
@@ -311,6 +311,8 @@ _NAMES: dict[str, type[Initializer]] = {
     "constant": Constant,
     "random_normal": RandomNormal,
     "random_uniform": RandomUniform,
+    "normal": RandomNormal,  # Keras's short names (e.g. Embedding's default "uniform")
+    "uniform": RandomUniform,
     "truncated_normal": TruncatedNormal,
     "variance_scaling": VarianceScaling,
     "handout_normal": HandoutNormal,

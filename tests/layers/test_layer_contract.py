@@ -32,11 +32,17 @@ def all_layers():
         (lambda: layers.Reshape((-1, 5)), (6, 5, 3)),
         (lambda: layers.Dropout(0.5, mode="inverted", seed=3), (4,)),
         (lambda: layers.BatchNormalization(axis=1, momentum=0.9), (3, 4, 4)),
+        (lambda: layers.Conv2DTranspose(2, 4, strides=2, padding="same", activation="relu"), (3, 4, 3)),
+        (lambda: layers.Conv2DTranspose(2, (3, 2), strides=(2, 1), output_padding=(1, 0),
+                                        data_format="channels_first", kernel_regularizer="l2"), (3, 3, 4)),
+        (lambda: layers.UpSampling2D((2, 3), interpolation="bilinear"), (3, 4, 2)),
+        (lambda: layers.UpSampling2D(data_format="channels_first"), (2, 3, 4)),
     ]
 
 
 LAYER_IDS = ["dense", "activation", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "conv2d",
-             "conv2d-cf", "maxpool", "avgpool-cf", "gap", "flatten", "reshape", "dropout", "batchnorm"]
+             "conv2d-cf", "maxpool", "avgpool-cf", "gap", "flatten", "reshape", "dropout", "batchnorm",
+             "conv2d_transpose", "conv2d_transpose-cf", "upsampling-bilinear", "upsampling-cf"]
 
 
 @pytest.fixture(autouse=True)

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from le4nn.layers.activation import ELU, Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from le4nn.layers.base import Layer, SymbolicTensor, reset_names
+from le4nn.layers.conv_transpose import Conv2DTranspose
 from le4nn.layers.convolutional import Conv2D
 from le4nn.layers.core import Dense
+from le4nn.layers.embedding import Embedding
 from le4nn.layers.input import Input, InputLayer
 from le4nn.layers.merging import Add, Concatenate
 from le4nn.layers.normalization import BatchNormalization
 from le4nn.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 from le4nn.layers.regularization import Dropout
-from le4nn.layers.reshaping import Flatten, Reshape
+from le4nn.layers.reshaping import Flatten, Reshape, UpSampling2D
 
 #: Every layer class by its name (what ``serialize`` writes as "class_name").
 LAYER_CLASSES = {
@@ -28,13 +30,13 @@ LAYER_CLASSES = {
     for cls in (
         InputLayer, Dense, Activation, ReLU, Sigmoid, Tanh, Softmax, LeakyReLU, ELU, Conv2D, MaxPooling2D,
         AveragePooling2D, GlobalAveragePooling2D, Flatten, Reshape, Dropout, BatchNormalization, Add,
-        Concatenate,
+        Concatenate, Conv2DTranspose, UpSampling2D, Embedding,
     )
 }
 # Keras's aliases.
 LAYER_CLASSES.update(
-    {"Convolution2D": Conv2D, "MaxPool2D": MaxPooling2D, "AvgPool2D": AveragePooling2D,
-     "GlobalAvgPool2D": GlobalAveragePooling2D}
+    {"Convolution2D": Conv2D, "Convolution2DTranspose": Conv2DTranspose, "MaxPool2D": MaxPooling2D,
+     "AvgPool2D": AveragePooling2D, "GlobalAvgPool2D": GlobalAveragePooling2D}
 )
 
 
@@ -77,8 +79,10 @@ __all__ = [
     "BatchNormalization",
     "Concatenate",
     "Conv2D",
+    "Conv2DTranspose",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GlobalAveragePooling2D",
     "Input",
@@ -92,6 +96,7 @@ __all__ = [
     "Softmax",
     "SymbolicTensor",
     "Tanh",
+    "UpSampling2D",
     "deserialize",
     "get",
     "reset_names",

@@ -383,7 +383,12 @@ class Layer:
         return int(sum(w.size for w in self.weights))
 
     def regularization_loss(self) -> float:
-        """The regularizers' penalty on the current weights (added to the loss by the model)."""
+        """The regularizers' penalty on the current weights (added to the loss by the model).
+
+        A frozen layer (``trainable = False``) has none: as in Keras 3, regularizers apply to
+        trainable weights only, and a frozen layer's weights are neither updated nor regularized."""
+        if not self.trainable:
+            return 0.0
         return float(sum(reg(self.params[name]) for name, reg in self._regularizers.items()))
 
     def _add_regularization_gradients(self) -> None:

@@ -12,6 +12,7 @@ import math
 import signal
 import sys
 import threading
+import warnings
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from le4nn import optimizers as optimizers_module
 from le4nn._threads import num_threads_now
 from le4nn.callbacks import CallbackList, History, ProgressBar
 from le4nn.layers import Layer, SymbolicTensor
+from le4nn.layers.base import is_symbolic
 from le4nn.models import data as data_utils
 from le4nn.models.graph import Graph
 from le4nn.utils import get_rng
@@ -109,6 +111,31 @@ class Model:
 
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
+
+    @property
+    def trainable(self) -> bool:
+        """Whether every layer of the model is trainable.
+
+        Setting it sets ``trainable`` on every layer (Keras's ``model.trainable = False``); a layer
+        is frozen for every model that holds it (e.g. a GAN's discriminator inside the combined
+        model).  ``trainable`` is read at each training step, not captured at ``compile`` time
+        (as Keras 2 does): a model updates exactly the layers that are trainable when it takes a
+        step, so a discriminator frozen for the combined model must be made trainable again before
+        its own ``train_on_batch``.  A frozen layer's weights are neither updated nor regularized, and
+        a frozen BatchNormalization runs in inference mode (as in Keras).
+        """
+        return all(layer.trainable for layer in self._layers_if_built())
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        for layer in self._layers_if_built():
+            layer.trainable = bool(value)
+
+    def _layers_if_built(self) -> list[Layer]:
+        try:
+            return self.layers
+        except ValueError:  # a model without a graph yet has no layers to freeze
+            return []
 
     def _trainable(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The trainable parameters and their gradients, keyed "<layer>/<param>" (trainable layers only)."""
@@ -233,11 +260,26 @@ class Model:
             value += sum(layer.regularization_loss() for layer in self.layers)
             graph.backward(grads, fused)
             params, param_grads = self._trainable()
+            if not params:
+                self._warn_all_frozen()
             self.optimizer.apply(params, param_grads)
             self._update_metrics(outputs, ys)
         finally:
             graph.set_scratch(False)
         return value
+
+    def _warn_all_frozen(self) -> None:
+        """Warn once per model when a training step finds every layer frozen (nothing is updated)."""
+        if getattr(self, "_warned_frozen", False) or not any(layer.params for layer in self.layers):
+            return
+        self._warned_frozen = True
+        warnings.warn(
+            f"model {self.name!r} is training with every layer frozen (trainable = False), so no weight "
+            f"changes; le4nn reads trainable at each step (not at compile time): set trainable = True "
+            f"again before this model's own training steps",
+            UserWarning,
+            stacklevel=4,
+        )
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One training step on one batch; returns the loss (and metrics) of that batch."""
@@ -428,7 +470,15 @@ class Model:
         return results if len(results) > 1 else results[0]
 
     def __call__(self, x, training=False):
-        """Run the model on arrays (eager)."""
+        """Run the model on arrays (eager).  A model cannot be called on symbolic tensors (used as a
+        layer of another model); build the bigger model from the same layer objects instead, e.g.
+        ``Sequential([*generator.layers, *discriminator.layers])``."""
+        if is_symbolic(x):
+            raise TypeError(
+                f"model {self.name!r} cannot be called on symbolic tensors (a model used as a layer is not "
+                f"supported); build the combined model from the same layer objects instead, e.g. "
+                f"Sequential([*first.layers, *second.layers])"
+            )
         xs, _ = self._prepare(x)
         batch = [data_utils.to_model_dtype(a, self.dtype) for a in xs]
         outputs = self.graph.forward(batch, training=training)

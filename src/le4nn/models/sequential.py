@@ -33,6 +33,11 @@ class Sequential(Model):
                 raise ValueError("an Input can only be the first element of a Sequential model")
             self._input_shape = layer.shape
             return
+        if isinstance(layer, Model):
+            raise TypeError(
+                f"Sequential.add expects a layer, got the model {layer.name!r}; a model cannot be used as a "
+                f"layer: add its layers instead (for layer in model.layers: add(layer))"
+            )
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
         if layer._multi_input:
