@@ -2,11 +2,20 @@
 
 Each function returns a :class:`matplotlib.figure.Figure` and, given ``path``, also saves it there.
 Figures are made with the object-oriented API (no pyplot state), so they work without a display.
+
+Two helpers need no matplotlib: :func:`image_grid` tiles a batch of images into one uint8 picture and
+:func:`save_png` writes such a picture as a PNG file (what the GAN trainer and ``le4nn-predict
+--generate`` use for their sample grids).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -208,4 +217,122 @@ def plot_augmented(images, augment, repeats=3, rng=0, labels=None, path=None, ti
         title = (f"augmentation preset {augment!r}" if isinstance(augment, str)
                  else f"augmentation: {type(transform).__name__ if transform is not None else 'none'}")
     fig.suptitle(title, fontsize=10)
+    return _finish(fig, path)
+
+
+# --- pixel grids without matplotlib ---------------------------------------------------------------
+
+
+def image_grid(images, columns: int | None = None, padding: int = 2, pad_value: int = 0, scale: int = 1,
+               value_range=(0.0, 1.0)) -> np.ndarray:
+    """Tile a batch of images into one uint8 picture (H', W') or (H', W', 3), row by row.
+
+    ``images``: (N, H, W), (N, H, W, 1|3) or (N, 1|3, H, W); uint8 as they are, floats mapped from
+    ``value_range`` (e.g. ``(-1, 1)`` for a tanh generator) to 0–255 and clipped.  ``columns``: images
+    per row (default ⌈√N⌉); ``padding`` pixels of ``pad_value`` between and around them; ``scale``: an
+    integer nearest-neighbour enlargement.  No matplotlib needed.
+    """
+    images = _as_images(images)
+    if images.dtype != np.uint8:
+        low, high = (float(v) for v in value_range)
+        if not high > low:
+            raise ValueError(f"image_grid: value_range must be (low, high) with high > low, got {value_range!r}")
+        scaled = (images.astype(np.float64) - low) * (255.0 / (high - low))
+        images = np.clip(np.rint(np.nan_to_num(scaled)), 0, 255).astype(np.uint8)
+    n = len(images)
+    if n == 0:
+        raise ValueError("image_grid: no images")
+    columns = columns or math.ceil(math.sqrt(n))
+    if columns < 1 or padding < 0 or scale < 1:
+        raise ValueError("image_grid: columns and scale must be >= 1 and padding >= 0")
+    if scale > 1:
+        images = images.repeat(scale, axis=1).repeat(scale, axis=2)
+    rows = math.ceil(n / columns)
+    h, w = images.shape[1:3]
+    shape = (rows * (h + padding) + padding, columns * (w + padding) + padding, *images.shape[3:])
+    grid = np.full(shape, pad_value, dtype=np.uint8)
+    for index, image in enumerate(images):
+        r, c = divmod(index, columns)
+        top, left = padding + r * (h + padding), padding + c * (w + padding)
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def save_png(image, path) -> Path:
+    """Write a uint8 picture (H, W) (grey) or (H, W, 3) (RGB) as a PNG file, atomically (a temporary
+    file renamed over ``path``).  No matplotlib needed."""
+    pixels = np.asarray(image)
+    if pixels.dtype != np.uint8:
+        raise TypeError(f"save_png: expected a uint8 image, got dtype {pixels.dtype}")
+    if pixels.ndim == 2:
+        colour_type = 0
+    elif pixels.ndim == 3 and pixels.shape[2] == 3:
+        colour_type = 2
+    else:
+        raise ValueError(f"save_png: expected an image (H, W) or (H, W, 3), got shape {pixels.shape}")
+    height, width = pixels.shape[:2]
+    rows = np.ascontiguousarray(pixels).reshape(height, -1)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()  # filter 0 per row
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n"
+           + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    path = Path(os.fspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(png)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# --- GAN training -----------------------------------------------------------------------------------
+
+
+def plot_gan_history(history, batch_losses=None, path=None, title=None):
+    """A GAN run: the discriminator's and generator's losses per epoch (left; with ``batch_losses`` =
+    ``{"d_loss": [...], "g_loss": [...]}`` also per batch, as a faint moving average) and the
+    discriminator's accuracy on real and on generated images per epoch (right, when recorded).
+
+    ``history``: a dict of per-epoch lists (or a History) with ``d_loss`` and ``g_loss`` and optionally
+    ``d_acc_real``/``d_acc_fake``."""
+    logs = getattr(history, "history", history)
+    has_acc = "d_acc_real" in logs or "d_acc_fake" in logs
+    fig = _figure((11 if has_acc else 6, 3.8))
+    axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
+    ax = axes[0]
+    epochs_done = len(logs.get("d_loss", []))
+    for key, label, colour in (("d_loss", "discriminator", "C0"), ("g_loss", "generator", "C1")):
+        batches = (batch_losses or {}).get(key)
+        if batches is not None and len(batches) > 1 and epochs_done:
+            values = np.asarray(batches, dtype=np.float64)
+            window = max(1, min(50, len(values) // 20))
+            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            x = (np.arange(len(smooth)) + window) * (epochs_done / len(values))
+            ax.plot(x, smooth, color=colour, alpha=0.35, linewidth=0.8)
+        if key in logs:
+            ax.plot(np.arange(1, len(logs[key]) + 1), logs[key], marker="o", color=colour, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (binary cross-entropy)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if has_acc:
+        ax = axes[1]
+        for key, label in (("d_acc_real", "real images"), ("d_acc_fake", "generated images")):
+            if key in logs:
+                ax.plot(np.arange(1, len(logs[key]) + 1), logs[key], marker="o", label=label)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("discriminator accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
     return _finish(fig, path)

@@ -7,6 +7,10 @@
 - ``le4nn-predict MODEL --input FILE... --output predict.txt``: FILE is a contest dump (a pickled uint8
   array N×784 or N×28×28), an idx file, an ``.npy`` file, or PNG images; writes one predicted class per line
   in input order.  ``--labels FILE`` also prints the accuracy and the confusion matrix.
+- ``le4nn-predict GENERATOR --generate N [--digit D] [--seed S] --output FILE.png|FILE.npy``: draws N images
+  with a generator saved by ``le4nn-train --model dcgan|cdcgan``: a grid PNG, or the raw images as a uint8
+  array N×H×W in an ``.npy`` file.  ``--digit`` chooses the class of a conditional generator (without it,
+  image i shows class i mod 10: one column per class in the grid); the same seed gives the same images.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("model", nargs="?", help="a model file saved by le4nn-train (model.npz)")
     parser.add_argument("--random-init", action="store_true",
                         help="use the handout's 3-layer network with random initial weights instead of a model")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --random-init (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --random-init and --generate (default 0)")
     parser.add_argument("--input", nargs="+", metavar="FILE",
                         help="classify these: a contest dump, an idx file, an .npy file or PNG images")
     parser.add_argument("--output", metavar="FILE", help="write the predictions here, one per line "
-                        "(default: standard output)")
+                        "(default: standard output); with --generate: a .png grid or an .npy array "
+                        "(default generated.png)")
     parser.add_argument("--labels", metavar="FILE",
                         help="true labels for --input (idx, .npy or one integer per line): print accuracy "
                         "and the confusion matrix")
@@ -37,9 +42,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--dataset", default="auto",
                         help="test images to index: mnist, fashion-mnist, kmnist, sample or auto (default: "
                         "MNIST if found locally, else the bundled sample's 1000 test images)")
+    parser.add_argument("--generate", type=int, metavar="N",
+                        help="draw N images with a generator (le4nn-train --model dcgan|cdcgan) instead of "
+                        "classifying")
+    parser.add_argument("--digit", type=int, metavar="D",
+                        help="with --generate and a conditional generator: the class (digit) to draw")
     args = parser.parse_args(argv)
     if args.random_init == (args.model is not None):
         parser.error("give a MODEL file or --random-init (not both)")
+    if args.generate is not None:
+        if args.random_init:
+            parser.error("--generate needs a generator file, not --random-init")
+        if args.input or args.labels or args.show:
+            parser.error("--generate does not go with --input, --labels or --show")
+        if args.generate < 1:
+            parser.error(f"--generate must be a positive number of images, got {args.generate}")
+        if args.output is None:
+            args.output = "generated.png"
+        if Path(args.output).suffix.lower() not in (".png", ".npy"):
+            parser.error(f"--output of --generate must end in .png (a grid) or .npy (the raw images), "
+                         f"got {args.output!r}")
+        return args
+    if args.digit is not None:
+        parser.error("--digit goes with --generate")
     if (args.labels or args.output) and not args.input:
         parser.error("--labels and --output go with --input")
     return args
@@ -221,9 +246,63 @@ def answer_indices(model, args) -> int:
             print(f"(image saved to {save_image(images[index], index, prediction)})", file=sys.stderr)
 
 
+# --- generating images ----------------------------------------------------------------------------
+
+
+def generator_spec_or_none(model):
+    from le4nn.gan import generator_spec
+
+    try:
+        return generator_spec(model)
+    except ValueError:
+        return None
+
+
+def generate_images(model, args) -> int:
+    from le4nn import gan
+    from le4nn.plot import image_grid, save_png
+
+    spec = generator_spec_or_none(model)
+    if spec is None:
+        raise CLIError(f"{args.model} is not a generator (it does not map a noise vector to images); train one "
+                       "with le4nn-train --model dcgan or cdcgan")
+    n = args.generate
+    columns = None
+    if spec.conditional:
+        if args.digit is not None and not 0 <= args.digit < spec.num_classes:
+            raise CLIError(f"--digit must be in 0..{spec.num_classes - 1} (the generator has {spec.num_classes} "
+                           f"classes), got {args.digit}")
+        if args.digit is not None:
+            labels = np.full(n, args.digit)
+            what = f"digit {args.digit}"
+        else:
+            labels = np.arange(n) % spec.num_classes
+            columns = spec.num_classes
+            what = f"image i of class i mod {spec.num_classes} (no --digit)"
+    else:
+        if args.digit is not None:
+            raise CLIError(f"{args.model} is an unconditional generator: it cannot draw a chosen digit "
+                           "(--digit needs a conditional generator, le4nn-train --model cdcgan)")
+        labels = None
+        what = "unconditional"
+    images = gan.generate(model, n, labels=labels, seed=args.seed)
+    output = Path(args.output)
+    if output.suffix.lower() == ".npy":
+        np.save(output, images, allow_pickle=False)
+    else:
+        save_png(image_grid(images, columns=columns, padding=2, scale=2), output)
+    print(f"wrote {n} generated images ({what}, seed {args.seed}) of shape {images.shape[1:]} to {output}",
+          file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     model = load_classifier(args)
+    if args.generate is not None:
+        return generate_images(model, args)
+    if not args.random_init and generator_spec_or_none(model) is not None:
+        raise CLIError(f"{args.model} is a generator: draw images with --generate N [--digit D] --output FILE.png")
     if args.input:
         return classify_files(model, args)
     return answer_indices(model, args)

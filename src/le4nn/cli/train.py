@@ -9,6 +9,9 @@ bundled with le4nn, saying which.  The handout's task 3 is
 optimizer, schedule, epochs; see ``le4nn.cli.recipes``); options given explicitly override it.
 ``--augment PRESET`` (``le4nn.augment``), ``--schedule``, ``--warmup`` and ``--label-smoothing`` work
 with or without a recipe.
+
+``--model dcgan`` / ``--model cdcgan`` train a generative adversarial network instead (``le4nn.cli.gan``):
+sample grids per epoch, the generator, the losses; ``le4nn-predict GENERATOR --generate N`` draws with it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from le4nn import losses, optimizers
 from le4nn.callbacks import CSVLogger, ModelCheckpoint
 from le4nn.cli import recipes
 from le4nn.cli.common import CLIError, run, to_model_input
+from le4nn.cli.gan import GAN_MODELS, check_gan_options, train_gan
 from le4nn.cli.presets import PRESETS, build_preset, load_model_config
 from le4nn.models import load_model
 from le4nn.schedules import ScheduleCallback
@@ -50,13 +54,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"one of {', '.join(DATASETS)} or a folder of MNIST-format idx files or "
                         "CIFAR-10 batches (default: auto = MNIST if found locally, else the bundled sample)")
     parser.add_argument("--model", metavar="PRESET|JSON",
-                        help=f"a preset ({', '.join(PRESETS)}; default cnn) or a JSON model config file")
+                        help=f"a preset ({', '.join(PRESETS)}; default cnn), a JSON model config file, or a "
+                        f"generative model: {', '.join(GAN_MODELS)} (a DCGAN, a digit-conditional DCGAN)")
     parser.add_argument("--hidden", type=int, default=100, help="hidden units of the mlp preset (default 100)")
-    parser.add_argument("--epochs", type=int, help="epochs to train (default 3, or 10 on the bundled sample)")
-    parser.add_argument("--batch-size", type=int, help="mini-batch size (default 100)")
+    parser.add_argument("--epochs", type=int, help="epochs to train (default 3, or 10 on the bundled sample; "
+                        "GANs: 10, or 40 on the bundled sample)")
+    parser.add_argument("--batch-size", type=int, help="mini-batch size (default 100; GANs 64)")
     parser.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw "
                         "(default: the preset's)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: the preset's or the optimizer's)")
+    parser.add_argument("--lr", type=float, help="learning rate (default: the preset's or the optimizer's; GANs: "
+                        "2e-4 for both networks)")
+    parser.add_argument("--widths", metavar="G,D",
+                        help="GANs: the generator's channels at 1/4 resolution and the discriminator's first "
+                        "convolution's filters (default 128,64)")
     parser.add_argument("--weight-decay", type=float, help="decoupled weight decay")
     parser.add_argument("--schedule", metavar="SPEC",
                         help="learning-rate schedule over the run: constant (default), cosine[:ALPHA], "
@@ -94,6 +104,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--warmup must be >= 0 epochs, got {args.warmup}")
     if args.augment is not None and args.augment not in augment_module.PRESETS:
         parser.error(f"--augment must be one of {', '.join(augment_module.PRESETS)}, got {args.augment!r}")
+    if args.model in GAN_MODELS:
+        check_gan_options(args, parser.error)
+        if args.dataset is None:
+            args.dataset = "auto"
+        return args
+    if args.widths is not None:
+        parser.error("--widths goes with --model dcgan or cdcgan")
     apply_recipe(args)
     return args
 
@@ -194,6 +211,8 @@ def main(argv=None) -> int:
     if args.threads:
         le4nn.set_num_threads(args.threads)
     set_random_seed(args.seed)
+    if args.model in GAN_MODELS:
+        return train_gan(args, load_training_data)
 
     (x_train, y_train), (x_test, y_test), source = load_training_data(args.dataset)
     if args.subset:

@@ -1,0 +1,156 @@
+"""``le4nn-train --model dcgan|cdcgan``: train a (conditional) DCGAN (:mod:`le4nn.gan`) and save its generator.
+
+Writes into ``--output``: ``samples_epoch_NNN.png`` / ``samples.png`` after every epoch (a grid from a fixed
+noise; for the cDCGAN row k shows digit k), ``generator.npz`` after every epoch, ``gan_losses.csv`` and at the
+end ``gan_losses.png`` (needs matplotlib).  ``le4nn-predict OUTPUT/generator.npz --generate N [--digit D]``
+then draws new images.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import le4nn
+from le4nn.cli.common import CLIError
+
+GAN_MODELS = {
+    "dcgan": "DCGAN: noise -> Dense-BN-ConvT(stride 2)-BN-ConvT(tanh) vs Conv(stride 2)x2-Dense(1) with dropout",
+    "cdcgan": "conditional DCGAN: the same with the one-hot label given to the generator and, as an extra image "
+              "channel, to the discriminator",
+}
+#: Defaults of the GAN presets (the command line overrides them).
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_LEARNING_RATE = 2e-4
+DEFAULT_EPOCHS = 10
+DEFAULT_EPOCHS_SMALL_DATA = 40  # the bundled 6000-image sample: about as many steps as 4 MNIST epochs
+#: Options of le4nn-train that mean nothing for a GAN (refused with a clear error).
+NOT_FOR_GANS = ("recipe", "resume", "optimizer", "weight_decay", "schedule", "warmup", "label_smoothing",
+                "augment", "validation_split", "corrupted_test")
+
+
+def check_gan_options(args, error) -> None:
+    """Refuse classifier-only options with ``--model dcgan|cdcgan`` (``error``: ``parser.error``)."""
+    given = [f"--{name.replace('_', '-')}" for name in NOT_FOR_GANS if getattr(args, name, None) not in (None, False)]
+    if given:
+        error(f"{', '.join(given)}: not used by --model {args.model}")
+    if args.widths is not None:
+        parse_widths(args.widths, error)
+
+
+def parse_widths(text: str, error=None) -> tuple[int, int]:
+    """``"128,64"`` → (generator width, discriminator width)."""
+    try:
+        g, d = (int(part) for part in text.split(","))
+        if g < 2 or d < 1:
+            raise ValueError
+    except ValueError:
+        message = f"--widths must be two positive integers G,D (generator >= 2), got {text!r}"
+        if error is None:
+            raise CLIError(message) from None
+        error(message)
+    return g, d
+
+
+def train_gan(args, load_training_data) -> int:
+    from le4nn import gan
+
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    (x_train, y_train), _, source = load_training_data(args.dataset)
+    if args.subset:
+        x_train, y_train = x_train[: args.subset], y_train[: args.subset]
+    images = gan.scale_images(x_train)
+    labels = np.asarray(y_train).reshape(-1)
+    conditional = args.model == "cdcgan"
+    num_classes = int(labels.max()) + 1 if conditional else None
+    image_shape = images.shape[1:]
+    if image_shape[0] % 4 or image_shape[1] % 4:
+        raise CLIError(f"the DCGAN needs image sizes divisible by 4, the data have {image_shape}")
+    g_width, d_width = parse_widths(args.widths) if args.widths else (gan.GENERATOR_WIDTH, gan.DISCRIMINATOR_WIDTH)
+    epochs = args.epochs or (DEFAULT_EPOCHS_SMALL_DATA if len(images) <= 10000 else DEFAULT_EPOCHS)
+    batch_size = args.batch_size or DEFAULT_BATCH_SIZE
+    lr = args.lr if args.lr is not None else DEFAULT_LEARNING_RATE
+
+    generator = gan.build_generator(num_classes=num_classes, width=g_width, image_shape=image_shape)
+    discriminator = gan.build_discriminator(num_classes=num_classes, width=d_width, image_shape=image_shape)
+    trainer = gan.GANTrainer(generator, discriminator, g_learning_rate=lr, d_learning_rate=lr)
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    say(f"data: {source}: {len(images)} training images of shape {image_shape}, scaled to [-1, 1]")
+    say(f"model: {args.model} ({GAN_MODELS[args.model]}); generator {generator.count_params():,} parameters "
+        f"(width {g_width}), discriminator {discriminator.count_params():,} (width {d_width})")
+    say(f"training: {epochs} epochs of {len(images) // min(batch_size, len(images))} batches of {batch_size}, "
+        f"Adam lr {lr:g} (G and D) beta_1 0.5, real label 0.9, seed {args.seed}, backend {le4nn.get_backend()}, "
+        f"threads {le4nn.get_num_threads()}; output: {output}/")
+    start = time.perf_counter()
+    trainer.fit(images, labels if conditional else None, epochs=epochs, batch_size=batch_size, output_dir=output,
+                verbose=0 if args.quiet else 1, sample_seed=args.seed)
+    seconds = time.perf_counter() - start
+    generator_path = output / trainer.GENERATOR_FILE
+    if trainer.interrupted:
+        if trainer.epochs_done:
+            print(f"Interrupted; the generator of epoch {trainer.epochs_done} is saved in {generator_path}",
+                  file=sys.stderr)
+        else:
+            print("Interrupted before the first epoch ended; no generator was saved", file=sys.stderr)
+        return 130
+    say(f"trained {epochs} epochs in {seconds:.1f} s")
+    plot = output / trainer.LOSSES_PLOT
+    print(f"samples: {output / trainer.SAMPLES_FILE} (one per epoch: {output}/samples_epoch_NNN.png"
+          f"{'; row k shows digit k' if conditional else ''})")
+    skipped = ' (plot skipped: matplotlib is not installed; pip install "le4nn[plot]")'
+    print(f"losses: {output / trainer.LOSSES_CSV}" + (f", {plot}" if plot.exists() else skipped))
+    digit = " --digit 7" if conditional else ""
+    print(f"generator: {generator_path}\n  draw with: le4nn-predict {generator_path} --generate 64{digit} "
+          f"--output generated.png")
+    return 0
+
+
+def judge_main(argv=None) -> int:
+    """``python -m le4nn.cli.gan judge GENERATOR.npz CLASSIFIER.npz``: the quality of a generator as a
+    classifier sees it (:func:`le4nn.gan.judge`), printed as a Markdown table."""
+    import argparse
+
+    from le4nn import gan
+    from le4nn.models import load_model
+
+    parser = argparse.ArgumentParser(prog="python -m le4nn.cli.gan",
+                                     description="Judge a generator with a classifier (issue 8's quality measure).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    judged = sub.add_parser("judge", help="classify generated images with a trained classifier")
+    judged.add_argument("generator", help="a generator saved by le4nn-train --model dcgan|cdcgan")
+    judged.add_argument("classifier", help="a classifier saved by le4nn-train (e.g. --recipe mnist)")
+    judged.add_argument("--per-class", type=int, default=1000, help="images per class (conditional; 1000)")
+    judged.add_argument("--samples", type=int, default=10000, help="images (unconditional; 10000)")
+    judged.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        generator, classifier = load_model(args.generator), load_model(args.classifier)
+        report = gan.judge(generator, classifier, per_class=args.per_class, samples=args.samples, seed=args.seed)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"python -m le4nn.cli.gan: {exc}", file=sys.stderr)
+        return 2
+    if report["conditional"]:
+        print(f"{args.per_class} images per digit, classified by {args.classifier}\n")
+        print("| digit asked for | classified as that digit | mean top-class confidence |")
+        print("|---|---|---|")
+        for digit, (share, conf) in enumerate(zip(report["per_class"], report["confidence"], strict=True)):
+            print(f"| {digit} | {share:.1%} | {conf:.3f} |")
+        print(f"| all | {report['accuracy']:.1%} (lowest {min(report['per_class']):.1%}) | "
+              f"{np.mean(report['confidence']):.3f} |")
+    else:
+        print(f"{args.samples} images, classified by {args.classifier}\n")
+        print("| class | share of the images |")
+        print("|---|---|")
+        for digit, share in enumerate(report["shares"]):
+            print(f"| {digit} | {share:.1%} |")
+        print(f"\nshares from {min(report['shares']):.1%} to {max(report['shares']):.1%}; "
+              f"mean top-class confidence {report['confidence']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(judge_main())
