@@ -7,14 +7,11 @@ import numpy as np
 from le4nn import activations, ops
 from le4nn.layers import _windows
 from le4nn.layers._activated import ActivationOutput
+from le4nn.layers._affine import AffineWeights
 from le4nn.layers._arguments import (
     check_data_format,
-    get_initializer,
-    get_regularizer,
     int_pair,
     positive_int,
-    serialize_initializer,
-    serialize_regularizer,
 )
 from le4nn.layers.base import Layer
 
@@ -52,7 +49,7 @@ def transpose_cropping(length: int, out_length: int, kernel: int, stride: int, p
     return before, after
 
 
-class Conv2DTranspose(ActivationOutput, Layer):
+class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
     """Transposed 2-D convolution ("deconvolution", fractionally strided convolution), as Keras's.
 
     It is the transpose (adjoint) of :class:`~le4nn.layers.Conv2D`: for the convolution Y = conv(X)
@@ -111,11 +108,7 @@ class Conv2DTranspose(ActivationOutput, Layer):
             raise ValueError(f"{self.describe()}: only dilation_rate 1 is supported, got {dilation_rate!r}")
         self.data_format = check_data_format(self, data_format)
         self._init_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = get_initializer(self, "kernel_initializer", kernel_initializer)
-        self.bias_initializer = get_initializer(self, "bias_initializer", bias_initializer)
-        self.kernel_regularizer = get_regularizer(self, "kernel_regularizer", kernel_regularizer)
-        self.bias_regularizer = get_regularizer(self, "bias_regularizer", bias_regularizer)
+        self._init_affine(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         self._cache = None
 
     # --- shapes and weights -------------------------------------------------------------------------
@@ -143,10 +136,7 @@ class Conv2DTranspose(ActivationOutput, Layer):
         channels, _, _ = _windows.image_shape(self, input_shape, self.data_format)
         channels = _windows.require_channels(self, channels, input_shape)
         kh, kw = self.kernel_size
-        self.add_weight("kernel", (kh, kw, self.filters, channels), self.kernel_initializer,
-                        self.kernel_regularizer)
-        if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+        self._add_affine_weights((kh, kw, self.filters, channels), self.filters)
 
     def _geometry(self, height: int, width: int):
         """(OH, OW) and the (top, bottom, left, right) padding of the adjoint convolution."""
@@ -257,11 +247,7 @@ class Conv2DTranspose(ActivationOutput, Layer):
             "output_padding": None if self.output_padding is None else list(self.output_padding),
             "data_format": self.data_format,
             "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": serialize_initializer(self.kernel_initializer),
-            "bias_initializer": serialize_initializer(self.bias_initializer),
-            "kernel_regularizer": serialize_regularizer(self.kernel_regularizer),
-            "bias_regularizer": serialize_regularizer(self.bias_regularizer),
+            **self._affine_config(),
         }
 
 

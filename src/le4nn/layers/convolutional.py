@@ -7,19 +7,16 @@ import numpy as np
 from le4nn import _threads, activations, ops
 from le4nn.layers import _windows
 from le4nn.layers._activated import ActivationOutput
+from le4nn.layers._affine import AffineWeights
 from le4nn.layers._arguments import (
     check_data_format,
-    get_initializer,
-    get_regularizer,
     int_pair,
     positive_int,
-    serialize_initializer,
-    serialize_regularizer,
 )
 from le4nn.layers.base import Layer
 
 
-class Conv2D(ActivationOutput, Layer):
+class Conv2D(ActivationOutput, AffineWeights, Layer):
     """2-D convolution (cross-correlation, as Keras and PyTorch) with ``filters`` output channels.
 
     Forward (handout eq. 59): ``ops.im2col`` unfolds every kh × kw window of the (padded) batch into a
@@ -61,11 +58,7 @@ class Conv2D(ActivationOutput, Layer):
         self.padding = _windows.normalize_padding(self, padding)
         self.data_format = check_data_format(self, data_format)
         self._init_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = get_initializer(self, "kernel_initializer", kernel_initializer)
-        self.bias_initializer = get_initializer(self, "bias_initializer", bias_initializer)
-        self.kernel_regularizer = get_regularizer(self, "kernel_regularizer", kernel_regularizer)
-        self.bias_regularizer = get_regularizer(self, "bias_regularizer", bias_regularizer)
+        self._init_affine(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         self._cache = None
 
     # --- shapes and weights -------------------------------------------------------------------------
@@ -82,10 +75,7 @@ class Conv2D(ActivationOutput, Layer):
         channels, _, _ = _windows.image_shape(self, input_shape, self.data_format)
         channels = _windows.require_channels(self, channels, input_shape)
         kh, kw = self.kernel_size
-        self.add_weight("kernel", (kh, kw, channels, self.filters), self.kernel_initializer,
-                        self.kernel_regularizer)
-        if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+        self._add_affine_weights((kh, kw, channels, self.filters), self.filters)
 
     # --- forward / backward -------------------------------------------------------------------------
 
@@ -473,11 +463,7 @@ class Conv2D(ActivationOutput, Layer):
             "padding": _windows.padding_config(self.padding),
             "data_format": self.data_format,
             "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": serialize_initializer(self.kernel_initializer),
-            "bias_initializer": serialize_initializer(self.bias_initializer),
-            "kernel_regularizer": serialize_regularizer(self.kernel_regularizer),
-            "bias_regularizer": serialize_regularizer(self.bias_regularizer),
+            **self._affine_config(),
         }
 
 

@@ -6,17 +6,12 @@ import numpy as np
 
 from le4nn import activations, ops
 from le4nn.layers._activated import ActivationOutput
-from le4nn.layers._arguments import (
-    get_initializer,
-    get_regularizer,
-    positive_int,
-    serialize_initializer,
-    serialize_regularizer,
-)
+from le4nn.layers._affine import AffineWeights
+from le4nn.layers._arguments import positive_int
 from le4nn.layers.base import Layer
 
 
-class Dense(ActivationOutput, Layer):
+class Dense(ActivationOutput, AffineWeights, Layer):
     """Fully connected layer: y = activation(x W + b) for a mini-batch x of shape (B, in).
 
     The handout writes one sample as a column, y = W x + b with W of shape (units, in) (handout 4.2);
@@ -50,11 +45,7 @@ class Dense(ActivationOutput, Layer):
         super().__init__(**kwargs)
         self.units = positive_int(self, "units", units)
         self._init_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = get_initializer(self, "kernel_initializer", kernel_initializer)
-        self.bias_initializer = get_initializer(self, "bias_initializer", bias_initializer)
-        self.kernel_regularizer = get_regularizer(self, "kernel_regularizer", kernel_regularizer)
-        self.bias_regularizer = get_regularizer(self, "bias_regularizer", bias_regularizer)
+        self._init_affine(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         self._x = None
         self._sparse_input = False  # whether the last forward took the sparse product
         self._density_countdown = 0  # batches until the input's density is measured again
@@ -70,9 +61,7 @@ class Dense(ActivationOutput, Layer):
             raise ValueError(
                 f"{self.describe()}: the number of input features must be known, got {input_shape}"
             )
-        self.add_weight("kernel", (in_features, self.units), self.kernel_initializer, self.kernel_regularizer)
-        if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+        self._add_affine_weights((in_features, self.units), self.units)
 
     _bias_last_axis = True  # z is (B, units): the bias and ReLU passes can be fused
 
@@ -118,9 +107,5 @@ class Dense(ActivationOutput, Layer):
             **super().get_config(),
             "units": self.units,
             "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": serialize_initializer(self.kernel_initializer),
-            "bias_initializer": serialize_initializer(self.bias_initializer),
-            "kernel_regularizer": serialize_regularizer(self.kernel_regularizer),
-            "bias_regularizer": serialize_regularizer(self.bias_regularizer),
+            **self._affine_config(),
         }
