@@ -117,7 +117,13 @@ def all_op_calls(rng, dtype):
     dconv = rng.standard_normal(conv.shape).astype(dtype)
     rows = with_specials(rng, rng.standard_normal((3000, 100)).astype(dtype))
     row_bias = rng.standard_normal(100).astype(dtype)
+    # Sparse products above the wrapper's one-thread limit (32 M multiply-adds): 2003 × 200 × 100.
+    pixels = rng.standard_normal((2003, 200)).astype(dtype) * (rng.random((2003, 200)) < 0.2)
+    pixel_weights = rng.standard_normal((200, 100)).astype(dtype)
+    pixel_grads = rng.standard_normal((2003, 100)).astype(dtype)
     return [
+        ("sparse_matmul", (pixels, pixel_weights)),
+        ("sparse_matmul_tn", (pixels, pixel_grads)),
         ("im2col_nhwc", (x_nhwc, 3, 3, 1, 1)),
         ("im2col_nhwc", (x_nhwc, 2, 4, (2, 1), (0, 1, 2, 1))),
         ("col2im_nhwc", (cols_nhwc, x_nhwc.shape, 3, 3, 1, 1)),
