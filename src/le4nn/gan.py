@@ -408,21 +408,20 @@ def judge(generator, classifier, per_class: int = 1000, samples: int = 10000, se
         probs = np.asarray(classifier.predict(x, batch_size=batch_size))
         if probs.ndim != 2:
             raise ValueError(f"the classifier must output class probabilities (N, K), got shape {probs.shape}")
-        return probs.argmax(axis=1), probs.max(axis=1)
+        return probs.argmax(axis=1), probs.max(axis=1), probs.shape[1]
 
     if spec.conditional:
         correct, confidence = [], []
         for digit in range(spec.num_classes):
             noise = rng.standard_normal((per_class, spec.latent_dim), dtype=np.float32)
-            predicted, top = classify(sample(generator, per_class, digit=digit, noise=noise, batch_size=batch_size,
+            predicted, top, _ = classify(sample(generator, per_class, digit=digit, noise=noise, batch_size=batch_size,
                                              spec=spec))
             correct.append(float(np.mean(predicted == digit)))
             confidence.append(float(np.mean(top)))
         return {"conditional": True, "per_class": correct, "accuracy": float(np.mean(correct)),
                 "confidence": confidence}
     noise = rng.standard_normal((samples, spec.latent_dim), dtype=np.float32)
-    predicted, top = classify(sample(generator, samples, noise=noise, batch_size=batch_size, spec=spec))
-    classes = int(np.asarray(classifier.predict(np.zeros((1, *spec.image_shape), np.float32))).shape[1])
+    predicted, top, classes = classify(sample(generator, samples, noise=noise, batch_size=batch_size, spec=spec))
     shares = np.bincount(predicted, minlength=classes) / samples
     return {"conditional": False, "shares": [float(v) for v in shares], "confidence": float(np.mean(top))}
 

@@ -37,32 +37,24 @@ def tolerance(dtype, inner):
     return (2e-6 if dtype == np.float32 else 1e-13) * max(inner, 1)
 
 
+@pytest.mark.parametrize("op", ["sparse_matmul", "sparse_matmul_tn"])
 @SETTINGS
 @given(case=cases())
-def test_sparse_matmul_matches_reference(run_both, case):
+def test_sparse_products_match_reference(run_both, op, case):
+    """z = x · w (B, K) and g = xᵀ · d (N, K), against the reference and a float64 product."""
     B, N, K, dtype, density, seed = case
     rng = np.random.default_rng(seed)
     x = sparse_input(rng, B, N, dtype, density)
-    w = rng.standard_normal((N, K)).astype(dtype)
-    native, reference = run_both("sparse_matmul", x, w)
-    assert native.shape == reference.shape == (B, K) and native.dtype == dtype
-    exact = x.astype(np.float64) @ w.astype(np.float64)
-    np.testing.assert_allclose(native, exact, rtol=0, atol=tolerance(dtype, N))
-    np.testing.assert_allclose(reference, exact, rtol=0, atol=tolerance(dtype, N))
-
-
-@SETTINGS
-@given(case=cases())
-def test_sparse_matmul_tn_matches_reference(run_both, case):
-    B, N, K, dtype, density, seed = case
-    rng = np.random.default_rng(seed)
-    x = sparse_input(rng, B, N, dtype, density)
-    d = rng.standard_normal((B, K)).astype(dtype)
-    native, reference = run_both("sparse_matmul_tn", x, d)
-    assert native.shape == reference.shape == (N, K) and native.dtype == dtype
-    exact = x.astype(np.float64).T @ d.astype(np.float64)
-    np.testing.assert_allclose(native, exact, rtol=0, atol=tolerance(dtype, B))
-    np.testing.assert_allclose(reference, exact, rtol=0, atol=tolerance(dtype, B))
+    if op == "sparse_matmul":
+        other = rng.standard_normal((N, K)).astype(dtype)
+        exact, shape, inner = x.astype(np.float64) @ other.astype(np.float64), (B, K), N
+    else:
+        other = rng.standard_normal((B, K)).astype(dtype)
+        exact, shape, inner = x.astype(np.float64).T @ other.astype(np.float64), (N, K), B
+    native, reference = run_both(op, x, other)
+    assert native.shape == reference.shape == shape and native.dtype == dtype
+    np.testing.assert_allclose(native, exact, rtol=0, atol=tolerance(dtype, inner))
+    np.testing.assert_allclose(reference, exact, rtol=0, atol=tolerance(dtype, inner))
 
 
 def test_integer_valued_products_are_exact(run_both, rng):
