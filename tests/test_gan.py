@@ -134,12 +134,64 @@ def test_fit_writes_grids_generator_csv_and_calls_the_epoch_hook(digits, tmp_pat
     grid = _read_png(tmp_path / "samples.png")
     assert grid.shape == (10 * 58 + 2, 10 * 58 + 2)
     np.testing.assert_array_equal(grid, trainer.sample_grid())
-    # The saved generator is the one of the last epoch.
+    # The saved generator is the one of the last epoch, with the averaged weights.
     saved = load_model(tmp_path / "generator.npz", compile=False)
-    for a, b in zip(saved.get_weights(), generator.get_weights(), strict=True):
+    with trainer.averaged_weights():
+        averaged = generator.get_weights()
+    for a, b in zip(saved.get_weights(), averaged, strict=True):
         np.testing.assert_array_equal(a, b)
     pytest.importorskip("matplotlib", reason="matplotlib is not installed")
     assert (tmp_path / "gan_losses.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_the_generator_weight_average_follows_the_steps_and_is_only_swapped_in(digits, architecture):
+    set_random_seed(0)
+    generator, discriminator = tiny_gan(False, architecture)
+    decay = 0.8
+    trainer = gan.GANTrainer(generator, discriminator, ema_decay=decay)
+    real = gan.scale_images(digits[0][:16])
+    trainer.discriminator_step(real)
+    trainer.generator_step(16)
+    expected = _params(generator)  # the average starts at the weights after the first step
+    for _ in range(3):
+        trainer.discriminator_step(real)
+        trainer.generator_step(16)
+        expected = {k: decay * v + (1 - decay) * p for (k, v), p in zip(expected.items(), _params(generator).values(),
+                                                                        strict=True)}
+    training = generator.get_weights()
+    with trainer.averaged_weights(calibration_samples=256) as averaged:
+        assert averaged is generator
+        for key, value in _params(generator).items():
+            np.testing.assert_allclose(value, expected[key], rtol=1e-5, atol=1e-7, err_msg=key)
+        # BatchNormalization's statistics are those of the averaged weights on fresh noise: its input's
+        # batch mean, i.e. the moving mean after a pass with momentum 0.
+        norm = next(layer for layer in generator.layers if type(layer).__name__ == "BatchNormalization")
+        noise, _ = trainer._noise_and_labels(256, np.random.default_rng(0))
+        pre_norm = generator.layers[generator.layers.index(norm) - 1]
+        outputs = {}
+        original = pre_norm.forward
+        pre_norm.forward = lambda x, training=False: outputs.setdefault("x", original(x, training))
+        try:
+            generator(noise, training=False)
+        finally:
+            del pre_norm.forward
+        np.testing.assert_allclose(norm.state["moving_mean"], outputs["x"].mean(axis=0), rtol=1e-4, atol=1e-6)
+    # Afterwards the training weights and statistics are back, bit for bit.
+    for a, b in zip(generator.get_weights(), training, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_without_averaging_the_training_weights_are_saved(digits, tmp_path):
+    set_random_seed(0)
+    generator, discriminator = tiny_gan(False, "dense")
+    trainer = gan.GANTrainer(generator, discriminator, ema_decay=None)
+    trainer.fit(digits[0], epochs=1, batch_size=16, output_dir=tmp_path, verbose=0)
+    saved = load_model(tmp_path / "generator.npz", compile=False)
+    for a, b in zip(saved.get_weights(), generator.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="ema_decay"):
+        gan.GANTrainer(*tiny_gan(False, "dense"), ema_decay=1.0)
 
 
 def test_fit_needs_labels_for_a_conditional_gan(digits):

@@ -112,6 +112,8 @@ def test_generate_refuses_a_classifier_and_classifying_refuses_a_generator(gener
         (["--model", "cdcgan", "--optimizer", "sgd"], "--optimizer: not used by --model cdcgan"),
         (["--model", "dcgan", "--widths", "8"], "--widths must be two positive integers"),
         (["--model", "cnn", "--widths", "8,8"], "--widths goes with --model dcgan or cdcgan"),
+        (["--model", "dcgan", "--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
+        (["--model", "mlp", "--ema-decay", "0.9"], "--ema-decay goes with --model dcgan or cdcgan"),
     ],
 )
 def test_bad_gan_options(cli, args, message):

@@ -39,6 +39,8 @@ def check_gan_options(args, error) -> None:
         error(f"{', '.join(given)}: not used by --model {args.model}")
     if args.widths is not None:
         parse_widths(args.widths, error)
+    if args.ema_decay is not None and not 0 <= args.ema_decay < 1:
+        error(f"--ema-decay must be in [0, 1) (0: no averaging), got {args.ema_decay}")
 
 
 def parse_widths(text: str, error=None) -> tuple[int, int]:
@@ -76,14 +78,17 @@ def train_gan(args, load_training_data) -> int:
 
     generator = gan.build_generator(num_classes=num_classes, width=g_width, image_shape=image_shape)
     discriminator = gan.build_discriminator(num_classes=num_classes, width=d_width, image_shape=image_shape)
-    trainer = gan.GANTrainer(generator, discriminator, g_learning_rate=lr, d_learning_rate=lr)
+    ema_decay = gan.EMA_DECAY if args.ema_decay is None else args.ema_decay
+    trainer = gan.GANTrainer(generator, discriminator, g_learning_rate=lr, d_learning_rate=lr, ema_decay=ema_decay)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     say(f"data: {source}: {len(images)} training images of shape {image_shape}, scaled to [-1, 1]")
     say(f"model: {args.model} ({GAN_MODELS[args.model]}); generator {generator.count_params():,} parameters "
         f"(width {g_width}), discriminator {discriminator.count_params():,} (width {d_width})")
     say(f"training: {epochs} epochs of {len(images) // min(batch_size, len(images))} batches of {batch_size}, "
-        f"Adam lr {lr:g} (G and D) beta_1 0.5, real label 0.9, seed {args.seed}, backend {le4nn.get_backend()}, "
+        f"Adam lr {lr:g} (G and D) beta_1 0.5, real label 0.9, "
+        f"{f'generator weights averaged (decay {ema_decay:g})' if ema_decay else 'no weight average'}, "
+        f"seed {args.seed}, backend {le4nn.get_backend()}, "
         f"threads {le4nn.get_num_threads()}; output: {output}/")
     start = time.perf_counter()
     trainer.fit(images, labels if conditional else None, epochs=epochs, batch_size=batch_size, output_dir=output,

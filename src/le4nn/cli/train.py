@@ -67,6 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--widths", metavar="G,D",
                         help="GANs: the generator's channels at 1/4 resolution and the discriminator's first "
                         "convolution's filters (default 128,64)")
+    parser.add_argument("--ema-decay", type=float, metavar="D",
+                        help="GANs: the decay of the generator's weight average that is sampled and saved "
+                        "(default 0.999; 0 saves the training weights)")
     parser.add_argument("--weight-decay", type=float, help="decoupled weight decay")
     parser.add_argument("--schedule", metavar="SPEC",
                         help="learning-rate schedule over the run: constant (default), cosine[:ALPHA], "
@@ -109,8 +112,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         if args.dataset is None:
             args.dataset = "auto"
         return args
-    if args.widths is not None:
-        parser.error("--widths goes with --model dcgan or cdcgan")
+    for option, value in (("--widths", args.widths), ("--ema-decay", args.ema_decay)):
+        if value is not None:
+            parser.error(f"{option} goes with --model dcgan or cdcgan")
     apply_recipe(args)
     return args
 
