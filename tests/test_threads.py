@@ -162,6 +162,8 @@ def all_op_calls(rng, dtype):
         ("softmax_cross_entropy_forward", (wide, wide_labels)),
         ("softmax_cross_entropy_backward", (probs, labels)),
         ("softmax_cross_entropy_backward", (probs, onehot)),
+        ("sgd_update", (flat, dout, 0.01)),  # in place: each run updates its own copy (see _fresh)
+        ("sgd_update", (flat, dout, 0.01, 0.9, dout[::-1].copy(), True)),
     ]
 
 
@@ -169,6 +171,11 @@ def pooled_conv(conv):
     """(dout, argmax, pooled) of a 2×2 max pooling of ``conv``."""
     pooled, argmax = ops.reference.maxpool2d_nhwc_forward(conv, 2, 2)
     return np.linspace(-1, 1, pooled.size, dtype=conv.dtype).reshape(pooled.shape), argmax, pooled
+
+
+def _fresh(args):
+    """Copies of the array arguments, for the ops that update theirs in place."""
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
 
 
 def as_bytes(result):
@@ -191,7 +198,7 @@ def test_results_are_bitwise_identical_for_any_thread_count(native, rng, dtype, 
     with le4nn.backend("native"):
         for n in (1, 2, 3):
             le4nn.set_num_threads(n)
-            results[n] = [as_bytes(getattr(ops, name)(*args)) for name, args in calls]
+            results[n] = [as_bytes(getattr(ops, name)(*_fresh(args))) for name, args in calls]
     for (name, _), one, two, three in zip(calls, results[1], results[2], results[3], strict=True):
         assert one == two, f"{name}: 1 and 2 threads differ"
         assert one == three, f"{name}: 1 and 3 threads differ"

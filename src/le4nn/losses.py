@@ -177,7 +177,16 @@ class _SoftmaxCrossentropy(Loss):
     # -- the fused softmax + cross-entropy (eq. 5–6, 8, 12) ------------------------------------------
     def softmax_fused(self, y_true, logits, sample_weight=None):
         """Softmax of ``logits`` fused with this cross-entropy: returns ``(loss, probs)``."""
+        return self._fused_loss(*self._prepare(y_true, logits, sample_weight))
+
+    def softmax_fused_with_gradient(self, y_true, logits, sample_weight=None):
+        """:meth:`softmax_fused` and :meth:`softmax_fused_gradient` of the probabilities it returns, with
+        the targets checked once (a training step): returns ``(loss, probs, ∂loss/∂logits)``."""
         targets, logits, weights = self._prepare(y_true, logits, sample_weight)
+        loss, probs = self._fused_loss(targets, logits, weights)
+        return loss, probs, _scale_rows(ops.softmax_cross_entropy_backward(probs, targets), weights)
+
+    def _fused_loss(self, targets, logits, weights):
         loss, probs = ops.softmax_cross_entropy_forward(logits, targets)
         if weights is not None:  # the kernel returns the plain mean: recompute ℓ_b from log-softmax
             log_probs = _log_softmax(logits)

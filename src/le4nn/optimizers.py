@@ -27,6 +27,8 @@ import numbers
 
 import numpy as np
 
+from le4nn import ops
+
 # ---------------------------------------------------------------------------------------------------
 # Argument checks
 # ---------------------------------------------------------------------------------------------------
@@ -207,16 +209,9 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def _update(self, key, p, g, lr):
-        if not self.momentum and not self.nesterov:
-            p -= lr * g
-            return
-        velocity = self._slot("velocity", key, p)  # Δw
-        velocity *= self.momentum
-        velocity -= lr * g  # eq. (40): Δw ← αΔw − η ∂E/∂w
-        if self.nesterov:
-            p += self.momentum * velocity - lr * g
-        else:
-            p += velocity  # eq. (41): w ← w + Δw
+        # ops.sgd_update: eq. (40) Δw ← αΔw − η ∂E/∂w, eq. (41) w ← w + Δw, in one pass (native)
+        velocity = self._slot("velocity", key, p) if self.momentum or self.nesterov else None  # Δw
+        ops.sgd_update(p, g, lr, self.momentum, velocity, self.nesterov)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}

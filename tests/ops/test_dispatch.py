@@ -177,6 +177,10 @@ def test_no_warning_when_numpy_is_requested():
 # --- signatures and docstrings ------------------------------------------------------------------------
 
 
+#: Ops that update their first argument in place (no ``out``).
+IN_PLACE_OPS = {"sgd_update"}
+
+
 @pytest.mark.parametrize("name", ops.OPS)
 def test_public_ops_share_signature_and_docs(name):
     reference = getattr(ops.reference, name)
@@ -185,7 +189,8 @@ def test_public_ops_share_signature_and_docs(name):
     assert reference.__doc__ and len(reference.__doc__.strip()) > 20
     assert dispatcher.__doc__ == reference.__doc__
     assert dispatcher.__name__ == name
-    assert "out" in inspect.signature(reference).parameters
+    if name not in IN_PLACE_OPS:
+        assert "out" in inspect.signature(reference).parameters
     if ops.native_available():
         native = getattr(ops._load_native(), name)
         assert inspect.signature(native) == inspect.signature(reference)
@@ -212,6 +217,12 @@ def x4(shape=(2, 3, 6, 6), dtype=f32):
 
 def a(shape, dtype=f32):
     return np.ones(shape, dtype)
+
+
+def _read_only(shape, dtype=f32):
+    array = a(shape, dtype)
+    array.flags.writeable = False
+    return array
 
 
 # (op, args, kwargs, exception, words that the message must contain besides the op name)
@@ -379,6 +390,13 @@ BAD_CALLS = [
     ("sparse_matmul", (a((2, 3)), a((3, 5))), {"out": a((2, 4))}, ValueError, ["out", "(2, 5)"]),
     ("sparse_matmul_tn", (a((2, 3)), a((3, 5))), {}, ValueError, ["inner sizes", "xᵀ"]),
     ("sparse_matmul_tn", (a((2, 3, 1)), a((2, 5))), {}, ValueError, ["x", "2-D"]),
+    ("sgd_update", (a((2, 3)), a((3, 2)), 0.1), {}, ValueError, ["param", "grad", "(2, 3)", "(3, 2)"]),
+    ("sgd_update", (a((2, 3)), a((2, 3), f64), 0.1), {}, TypeError, ["param", "grad", "dtype"]),
+    ("sgd_update", (a((2, 3), np.int32), a((2, 3), np.int32), 0.1), {}, TypeError, ["param", "float32"]),
+    ("sgd_update", (a((2, 3)), a((2, 3)), 0.1, 0.9), {}, ValueError, ["velocity"]),
+    ("sgd_update", (a((2, 3)), a((2, 3)), float("nan")), {}, ValueError, ["learning_rate", "finite"]),
+    ("sgd_update", (a((2, 3)), a((2, 3)), 0.1, 0.9, a((2, 2))), {}, ValueError, ["velocity", "(2, 2)"]),
+    ("sgd_update", (_read_only((2, 3)), a((2, 3)), 0.1), {}, ValueError, ["param", "read-only"]),
 ]
 
 

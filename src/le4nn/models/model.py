@@ -209,10 +209,15 @@ class Model:
             loss, weight = self._losses[k], self._loss_weights[k]
             is_fused = self._fused(k)
             if is_fused:
-                value, probs = loss.softmax_fused(y, self.graph.output_nodes[k].layer.logits, sample_weight)
-                if k in deferred:
-                    outputs[k] = out = probs
-                grad = loss.softmax_fused_gradient(y, out, sample_weight) if with_grads else None
+                logits = self.graph.output_nodes[k].layer.logits
+                if with_grads and k in deferred:
+                    value, probs, grad = loss.softmax_fused_with_gradient(y, logits, sample_weight)
+                    outputs[k] = probs
+                else:
+                    value, probs = loss.softmax_fused(y, logits, sample_weight)
+                    if k in deferred:
+                        outputs[k] = out = probs
+                    grad = loss.softmax_fused_gradient(y, out, sample_weight) if with_grads else None
             else:
                 value = loss(y, out, sample_weight)
                 grad = loss.gradient(y, out, sample_weight) if with_grads else None

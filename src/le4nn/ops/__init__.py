@@ -52,6 +52,7 @@ OPS = (
     "winograd_gradient_transform",
     "sparse_matmul",
     "sparse_matmul_tn",
+    "sgd_update",
 )
 
 class BackendFallbackWarning(UserWarning):

@@ -7,6 +7,7 @@ inside NumPy or a compiled kernel.  Both backends call the same checks, so they 
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import NamedTuple
 
@@ -162,10 +163,12 @@ def pool_geometry(x_shape, kh, kw, stride, pad, op: str) -> Geometry:
     return g
 
 
-def check_labels(labels, probs_shape, dtype, op: str):
+def check_labels(labels, probs_shape, dtype, op: str, check_range: bool = True):
     """Class labels as integers (B,) or one-hot / soft targets (B, K).
 
     Returns ``(labels, is_index)``: an ``intp`` array of class indices, or a float array of ``dtype``.
+    ``check_range=False`` leaves the range of class indices to the caller (the native kernels check it
+    in their own pass over the labels, with the same message).
     """
     B, K = probs_shape
     if K == 0:
@@ -179,8 +182,8 @@ def check_labels(labels, probs_shape, dtype, op: str):
                 raise ValueError(f"{op}: 1-D labels must be integer class indices")
         elif t.dtype.kind not in "iub":
             raise TypeError(f"{op}: labels must be integers or one-hot floats, got {t.dtype}")
-        idx = t.astype(np.intp)
-        if B and (idx.min() < 0 or idx.max() >= K):
+        idx = t.astype(np.intp, copy=False)
+        if check_range and B and (idx.min() < 0 or idx.max() >= K):
             bad = idx[(idx < 0) | (idx >= K)][0]
             raise ValueError(f"{op}: label {bad} is out of range for {K} classes")
         return np.ascontiguousarray(idx), True
@@ -270,3 +273,31 @@ def check_matmul_operands(op: str, a: np.ndarray, b: np.ndarray, a_name: str, b_
         product = f"{a_name}ᵀ · {b_name}" if transpose_a else f"{a_name} · {b_name}"
         raise ValueError(f"{op}: {product} needs matching inner sizes, got {a_name} {a.shape} and {b_name} {b.shape}")
     return (a.shape[1] if transpose_a else a.shape[0]), b.shape[1]
+
+
+def check_sgd_operands(op: str, param, grad, learning_rate, momentum, velocity, nesterov):
+    """The operands of an SGD update, in place on ``param`` (and ``velocity``): float arrays of one
+    shape and dtype, writeable where written (any strides: the native wrapper hands non-contiguous
+    ones to the reference); returns ``(lr, momentum, uses_velocity)`` with the rates as floats."""
+    lr, m = float(learning_rate), float(momentum)
+    if not (math.isfinite(lr) and math.isfinite(m) and m >= 0):
+        raise ValueError(f"{op}: learning_rate and momentum must be finite (momentum >= 0), got {lr}, {m}")
+    uses_velocity = bool(m or nesterov)
+    if uses_velocity and velocity is None:
+        raise ValueError(f"{op}: momentum {m} (nesterov={bool(nesterov)}) needs a velocity array")
+    if (type(param) is np.ndarray and type(grad) is np.ndarray and param.dtype in FLOAT_DTYPES
+            and grad.dtype == param.dtype and grad.shape == param.shape and param.flags.writeable
+            and (not uses_velocity or (type(velocity) is np.ndarray and velocity.dtype == param.dtype
+                                       and velocity.shape == param.shape and velocity.flags.writeable))):
+        return lr, m, uses_velocity  # the common case, checked cheaply (an optimizer step calls it per weight)
+    arrays = {"param": param, "grad": grad, **({"velocity": velocity} if uses_velocity else {})}
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{op}: {name} must be a NumPy array, got {type(a).__name__}")
+        if a.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}")
+        if name != "grad" and not a.flags.writeable:
+            raise ValueError(f"{op}: {name} is read-only; the update writes into it")
+    check_same_shape(op, **arrays)
+    check_same_dtype(op, **arrays)
+    return lr, m, uses_velocity

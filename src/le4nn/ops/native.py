@@ -16,6 +16,7 @@ from le4nn._kernels import activations as _act
 from le4nn._kernels import fused as _fused
 from le4nn._kernels import im2col as _im2col
 from le4nn._kernels import nhwc as _nhwc
+from le4nn._kernels import optim as _optim
 from le4nn._kernels import pooling as _pool
 from le4nn._kernels import softmax as _softmax
 from le4nn._kernels import sparse as _sparse
@@ -34,6 +35,7 @@ from le4nn.ops._checks import (
     check_matmul_operands,
     check_same_dtype,
     check_same_shape,
+    check_sgd_operands,
     check_shape4,
     pool_geometry,
     prepare_out,
@@ -323,7 +325,7 @@ def softmax_forward(x, *, out=None):
 def softmax_cross_entropy_forward(logits, labels, *, out=None):
     op = "softmax_cross_entropy_forward"
     logits = check_float_array(logits, op, "logits", ndim=2)
-    targets, is_index = check_labels(labels, logits.shape, logits.dtype, op)
+    targets, is_index = check_labels(labels, logits.shape, logits.dtype, op, check_range=False)
     probs = prepare_out(out, logits.shape, logits.dtype, op)
     if is_index:
         loss = _softmax.softmax_cross_entropy_forward_index(logits, targets, probs, get_num_threads())
@@ -336,7 +338,7 @@ def softmax_cross_entropy_forward(logits, labels, *, out=None):
 def softmax_cross_entropy_backward(probs, labels, *, out=None):
     op = "softmax_cross_entropy_backward"
     probs = check_float_array(probs, op, "probs", ndim=2)
-    targets, is_index = check_labels(labels, probs.shape, probs.dtype, op)
+    targets, is_index = check_labels(labels, probs.shape, probs.dtype, op, check_range=False)
     dx = prepare_out(out, probs.shape, probs.dtype, op)
     if is_index:
         _softmax.softmax_cross_entropy_backward_index(probs, targets, dx, get_num_threads())
@@ -442,3 +444,22 @@ def sparse_matmul_tn(x, d, *, out=None):
     g = prepare_out(out, (N, K), x.dtype, op)
     _sparse.sparse_matmul_tn(x, d, g, _sparse_threads(x.shape[0] * N * K))
     return g
+
+
+# --- the SGD update ----------------------------------------------------------------------------------
+
+
+@_same_docs(_ref.sgd_update)
+def sgd_update(param, grad, learning_rate, momentum=0.0, velocity=None, nesterov=False):
+    op = "sgd_update"
+    lr, m, uses_velocity = check_sgd_operands(op, param, grad, learning_rate, momentum, velocity, nesterov)
+    if not (param.flags.c_contiguous and (velocity is None or velocity.flags.c_contiguous)):
+        return _ref.sgd_update(param, grad, learning_rate, momentum, velocity, nesterov)  # views: NumPy
+    grad = np.ascontiguousarray(grad)
+    flat = param.reshape(-1)
+    if uses_velocity:
+        _optim.sgd_momentum_update(flat, grad.reshape(-1), velocity.reshape(-1), lr, m, bool(nesterov),
+                                   get_num_threads())
+    else:
+        _optim.sgd_update(flat, grad.reshape(-1), lr, get_num_threads())
+    return param

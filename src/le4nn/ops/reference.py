@@ -27,6 +27,7 @@ from le4nn.ops._checks import (
     check_matmul_operands,
     check_same_dtype,
     check_same_shape,
+    check_sgd_operands,
     check_shape4,
     pool_geometry,
     prepare_out,
@@ -697,3 +698,33 @@ def sparse_matmul_tn(x, d, *, out=None):
     N, K = check_matmul_operands(op, x, d, "x", "d", transpose_a=True)
     g = prepare_out(out, (N, K), x.dtype, op)
     return np.matmul(x.T, d, out=g)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The SGD update (handout eq. 40–41), in place
+# ---------------------------------------------------------------------------------------------------
+
+
+def sgd_update(param, grad, learning_rate, momentum=0.0, velocity=None, nesterov=False):
+    """One SGD step on ``param`` in place (and on ``velocity``, the momentum's Δw); returns ``param``.
+
+    - momentum 0: w ← w − η ∂E/∂w.
+    - momentum α (eq. 40–41): Δw ← αΔw − η ∂E/∂w;  w ← w + Δw.
+    - nesterov: Δw ← αΔw − η ∂E/∂w;  w ← w + αΔw − η ∂E/∂w.
+
+    η and α are rounded to the arrays' dtype first, and every product and sum is rounded to it in
+    this order (no fused multiply-add), so the native kernel gives the same bits.
+    """
+    op = "sgd_update"
+    lr, m, uses_velocity = check_sgd_operands(op, param, grad, learning_rate, momentum, velocity, nesterov)
+    step = param.dtype.type(lr) * grad  # η ∂E/∂w
+    if not uses_velocity:
+        param -= step
+        return param
+    velocity *= param.dtype.type(m)
+    velocity -= step
+    if nesterov:
+        param += param.dtype.type(m) * velocity - step
+    else:
+        param += velocity
+    return param

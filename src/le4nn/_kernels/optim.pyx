@@ -1,0 +1,152 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The SGD update in place, one pass over the arrays (float32 and float64).
+
+Semantics are those of :func:`le4nn.ops.reference.sgd_update` (the wrapper in :mod:`le4nn.ops.native`
+checks the arguments and passes flat C-contiguous views).  NumPy's ``p -= lr * g`` reads and writes
+the arrays two or three times and allocates the product; here each element is read and written once.
+Every product and sum is rounded to the dtype in the reference's order: the loops are compiled with
+fp-contract=off, so no multiply-add is fused and the bits are NumPy's, for every CPU clone and any
+thread count (each element depends only on its own index).  Arrays below ``SERIAL_LIMIT`` elements
+run on the calling thread.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
+    #define LE4NN_OPTIM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #else
+    #define LE4NN_OPTIM_CLONES
+    #endif
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define LE4NN_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+    #else
+    #define LE4NN_NO_CONTRACT  /* clang does not contract across statements by default */
+    #endif
+
+    /* p -= lr g;  or with momentum m: v = m v - lr g, then p += v (nesterov: p += m v - lr g). */
+    #define LE4NN_SGD_DEFINE(T, SUFFIX)                                                                 \\
+    static LE4NN_OPTIM_CLONES LE4NN_NO_CONTRACT void le4nn_sgd_##SUFFIX(                             \\
+        T *restrict p, const T *restrict g, Py_ssize_t n, T lr)                                        \\
+    {                                                                                                  \\
+        for (Py_ssize_t i = 0; i < n; ++i) {                                                           \\
+            const T step = lr * g[i];                                                                  \\
+            p[i] = p[i] - step;                                                                        \\
+        }                                                                                              \\
+    }                                                                                                  \\
+    static LE4NN_OPTIM_CLONES LE4NN_NO_CONTRACT void le4nn_sgd_momentum_##SUFFIX(                    \\
+        T *restrict p, const T *restrict g, T *restrict v, Py_ssize_t n, T lr, T m, int nesterov)      \\
+    {                                                                                                  \\
+        if (nesterov) {                                                                                \\
+            for (Py_ssize_t i = 0; i < n; ++i) {                                                       \\
+                const T step = lr * g[i];                                                              \\
+                const T decayed = v[i] * m;                                                            \\
+                const T vel = decayed - step;                                                          \\
+                v[i] = vel;                                                                            \\
+                const T ahead = m * vel;                                                               \\
+                const T change = ahead - step;                                                         \\
+                p[i] = p[i] + change;                                                                  \\
+            }                                                                                          \\
+        } else {                                                                                       \\
+            for (Py_ssize_t i = 0; i < n; ++i) {                                                       \\
+                const T step = lr * g[i];                                                              \\
+                const T decayed = v[i] * m;                                                            \\
+                const T vel = decayed - step;                                                          \\
+                v[i] = vel;                                                                            \\
+                p[i] = p[i] + vel;                                                                     \\
+            }                                                                                          \\
+        }                                                                                              \\
+    }
+
+    LE4NN_SGD_DEFINE(float, f)
+    LE4NN_SGD_DEFINE(double, d)
+    """
+    void le4nn_sgd_f(float* p, const float* g, Py_ssize_t n, float lr) nogil
+    void le4nn_sgd_d(double* p, const double* g, Py_ssize_t n, double lr) nogil
+    void le4nn_sgd_momentum_f(float* p, const float* g, float* v, Py_ssize_t n, float lr, float m,
+                              int nesterov) nogil
+    void le4nn_sgd_momentum_d(double* p, const double* g, double* v, Py_ssize_t n, double lr, double m,
+                              int nesterov) nogil
+
+
+cdef enum:
+    # Below this many elements the update runs on the calling thread (no OpenMP team).
+    SERIAL_LIMIT = 262144
+    # Chunk boundaries are multiples of this many elements (whole cache lines for both dtypes).
+    CHUNK_ALIGN = 64
+
+
+cdef inline Py_ssize_t _chunk(Py_ssize_t n, int team) noexcept nogil:
+    cdef Py_ssize_t chunk = (n + team - 1) // team
+    return (chunk + CHUNK_ALIGN - 1) // CHUNK_ALIGN * CHUNK_ALIGN
+
+
+cdef inline int _team(Py_ssize_t n, int num_threads) noexcept nogil:
+    return 1 if num_threads < 2 or n < SERIAL_LIMIT else num_threads
+
+
+cdef inline void _sgd_span(floating* p, const floating* g, Py_ssize_t n, floating lr) noexcept nogil:
+    if floating is float:
+        le4nn_sgd_f(p, g, n, lr)
+    else:
+        le4nn_sgd_d(p, g, n, lr)
+
+
+cdef inline void _momentum_span(floating* p, const floating* g, floating* v, Py_ssize_t n, floating lr,
+                                floating m, int nesterov) noexcept nogil:
+    if floating is float:
+        le4nn_sgd_momentum_f(p, g, v, n, lr, m, nesterov)
+    else:
+        le4nn_sgd_momentum_d(p, g, v, n, lr, m, nesterov)
+
+
+def _check_sizes(Py_ssize_t n, Py_ssize_t other):
+    if other != n:
+        raise ValueError(f"sgd_update: arrays of {n} and {other} elements")
+
+
+def sgd_update(floating[::1] p, const floating[::1] g, double lr, int num_threads):
+    """p -= lr * g (lr rounded to the dtype first)."""
+    cdef Py_ssize_t n = p.shape[0], chunk, c, start
+    _check_sizes(n, g.shape[0])
+    if n == 0:
+        return
+    cdef int team = _team(n, num_threads)
+    cdef floating rate = <floating>lr
+    cdef floating* pp = &p[0]
+    cdef const floating* gp = &g[0]
+    with nogil:
+        if team == 1:
+            _sgd_span(pp, gp, n, rate)
+        else:
+            chunk = _chunk(n, team)
+            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
+                start = c * chunk
+                _sgd_span(pp + start, gp + start, min(chunk, n - start), rate)
+
+
+def sgd_momentum_update(floating[::1] p, const floating[::1] g, floating[::1] v, double lr, double momentum,
+                        bint nesterov, int num_threads):
+    """v = momentum * v - lr * g; p += v (nesterov: p += momentum * v - lr * g)."""
+    cdef Py_ssize_t n = p.shape[0], chunk, c, start
+    _check_sizes(n, g.shape[0])
+    _check_sizes(n, v.shape[0])
+    if n == 0:
+        return
+    cdef int team = _team(n, num_threads)
+    cdef floating rate = <floating>lr
+    cdef floating m = <floating>momentum
+    cdef int ahead = 1 if nesterov else 0
+    cdef floating* pp = &p[0]
+    cdef const floating* gp = &g[0]
+    cdef floating* vp = &v[0]
+    with nogil:
+        if team == 1:
+            _momentum_span(pp, gp, vp, n, rate, m, ahead)
+        else:
+            chunk = _chunk(n, team)
+            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
+                start = c * chunk
+                _momentum_span(pp + start, gp + start, vp + start, min(chunk, n - start), rate, m, ahead)
