@@ -11,7 +11,8 @@ import pytest
 
 from le4nn import gan
 from le4nn.datasets import sample
-from le4nn.models import load_model
+from le4nn.layers import Dense, Flatten
+from le4nn.models import Sequential, load_model
 from le4nn.plot import image_grid, save_png
 from le4nn.utils import set_random_seed
 
@@ -111,6 +112,43 @@ def test_unconditional_generator_spec_and_label_errors():
         gan.generator_spec(discriminator)
     with pytest.raises(ValueError, match="both be conditional"):
         gan.combined_model(conditional, discriminator)
+
+
+def test_cluster_labels_group_the_images_without_labels(digits):
+    x, y = digits
+    clusters = gan.cluster_labels(x, 5, seed=0)
+    assert clusters.shape == (64,) and set(clusters.tolist()) == set(range(5))
+    np.testing.assert_array_equal(clusters, gan.cluster_labels(gan.scale_images(x), 5, seed=0))  # either scale
+    two = np.concatenate([np.zeros((10, 28, 28), np.uint8), np.full((10, 28, 28), 255, np.uint8)])
+    assert gan.cluster_labels(two, 2).tolist() in ([0] * 10 + [1] * 10, [1] * 10 + [0] * 10)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_a_cluster_conditioned_gan_trains_draws_random_clusters_and_is_judged_unconditionally(digits, architecture):
+    set_random_seed(0)
+    x, _ = digits
+    clusters = gan.cluster_labels(x, 3, seed=0)
+    generator = gan.build_generator(latent_dim=8, num_classes=3, width=8, architecture=architecture,
+                                    label_name="cluster")
+    discriminator = gan.build_discriminator(num_classes=3, width=4, architecture=architecture, label_mode="plane")
+    spec = gan.generator_spec(generator)
+    assert spec.clustered and spec.conditional and spec.num_classes == 3 and generator.name == "scdcgan_generator"
+    history = gan.GANTrainer(generator, discriminator).fit(x, clusters, epochs=1, batch_size=16, verbose=0)
+    assert np.isfinite(history["g_loss"][0])
+    images = gan.generate(generator, 6, seed=1)  # no labels: random clusters
+    assert images.shape == (6, 28, 28)
+    np.testing.assert_array_equal(images, gan.generate(generator, 6, seed=1))
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((6, 8), dtype=np.float32)
+    np.testing.assert_array_equal(images, gan.generate(generator, 6, noise=noise, labels=rng.integers(0, 3, 6)))
+    with pytest.raises(ValueError, match="k-means clusters, not on digits"):
+        gan.generate(generator, 2, digit=1)
+    classifier = Sequential([Flatten(input_shape=(28, 28, 1)), Dense(10, activation="softmax")])
+    report = gan.judge(generator, classifier, samples=50)
+    assert report["conditional"] is False and len(report["shares"]) == 10
+    assert sum(report["shares"]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="label_name"):
+        gan.build_generator(num_classes=3, label_name="digit")
 
 
 def test_fit_writes_grids_generator_csv_and_calls_the_epoch_hook(digits, tmp_path):
@@ -229,8 +267,6 @@ def test_image_grid_and_png_round_trip(tmp_path):
 
 
 def _classifier():
-    from le4nn.layers import Dense, Flatten
-    from le4nn.models import Sequential
 
     set_random_seed(3)
     model = Sequential([Flatten(input_shape=(28, 28, 1)), Dense(10, activation="softmax")])

@@ -35,15 +35,16 @@ def generators(tmp_path_factory):
     """Run le4nn-train once per GAN preset; {"dcgan": output folder, "cdcgan": ...} and the runs."""
     out = tmp_path_factory.mktemp("gans")
     runs = {}
-    for model in ("dcgan", "cdcgan"):
-        runs[model] = subprocess.run(
-            [sys.executable, "-m", "le4nn.cli.train", "--model", model, *SMOKE, "--output", str(out / model)],
+    for run, args in (("dcgan", ()), ("cdcgan", ()), ("scdcgan", ("--clusters", "5"))):
+        model = "cdcgan" if run == "cdcgan" else "dcgan"
+        runs[run] = subprocess.run(
+            [sys.executable, "-m", "le4nn.cli.train", "--model", model, *SMOKE, *args, "--output", str(out / run)],
             capture_output=True, text=True, env=_cli_environment(), timeout=600,
         )
     return out, runs
 
 
-@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
+@pytest.mark.parametrize("model", ["dcgan", "cdcgan", "scdcgan"])
 def test_train_writes_grid_losses_and_generator(generators, model):
     out, runs = generators
     result = runs[model]
@@ -57,8 +58,11 @@ def test_train_writes_grid_losses_and_generator(generators, model):
     assert len(rows) == 1 and {"d_loss", "g_loss", "d_acc_real", "d_acc_fake"} <= set(rows[0])
     assert str(run / "generator.npz") in result.stdout and "samples.png" in result.stdout
     spec = gan.generator_spec(load_model(run / "generator.npz", compile=False))
-    assert (spec.latent_dim, spec.num_classes, spec.image_shape) == (
-        100, 10 if model == "cdcgan" else None, (28, 28, 1))
+    classes = {"dcgan": None, "cdcgan": 10, "scdcgan": 5}[model]
+    assert (spec.latent_dim, spec.num_classes, spec.image_shape, spec.clustered) == (
+        100, classes, (28, 28, 1), model == "scdcgan")
+    if model == "scdcgan":
+        assert "5 k-means clusters" in result.stdout and "row k shows cluster k" in result.stdout
 
 
 def test_generate_png_and_npy(generators, cli, tmp_path):
@@ -77,6 +81,10 @@ def test_generate_png_and_npy(generators, cli, tmp_path):
                         "--output", "any.npy")
     assert unconditional.returncode == 0, unconditional.stderr
     assert np.load(tmp_path / "any.npy").shape == (9, 28, 28)
+    clustered = cli("predict", str(generators[0] / "scdcgan" / "generator.npz"), "--generate", "7",
+                    "--output", "clustered.npy")
+    assert clustered.returncode == 0 and "random clusters of 5" in clustered.stderr, clustered.stderr
+    assert np.load(tmp_path / "clustered.npy").shape == (7, 28, 28)
 
 
 @pytest.mark.parametrize(
@@ -85,6 +93,7 @@ def test_generate_png_and_npy(generators, cli, tmp_path):
         ("cdcgan", ["--digit", "10"], "--digit must be in 0..9"),
         ("cdcgan", ["--digit", "-1"], "--digit must be in 0..9"),
         ("dcgan", ["--digit", "3"], "unconditional generator"),
+        ("scdcgan", ["--digit", "3"], "conditioned on 5 k-means clusters, not on digits"),
         ("cdcgan", ["--output", "images.txt"], "must end in .png"),
     ],
 )
@@ -113,6 +122,9 @@ def test_generate_refuses_a_classifier_and_classifying_refuses_a_generator(gener
         (["--model", "dcgan", "--widths", "8"], "--widths must be two positive integers"),
         (["--model", "cnn", "--widths", "8,8"], "--widths goes with --model dcgan or cdcgan"),
         (["--model", "dcgan", "--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
+        (["--model", "cdcgan", "--clusters", "5"], "--clusters goes with --model dcgan"),
+        (["--model", "dcgan", "--clusters", "1"], "--clusters must be 0 (none) or at least 2"),
+        (["--model", "cnn", "--clusters", "5"], "--clusters goes with --model dcgan or cdcgan"),
         (["--model", "mlp", "--ema-decay", "0.9"], "--ema-decay goes with --model dcgan or cdcgan"),
     ],
 )

@@ -39,6 +39,11 @@ def check_gan_options(args, error) -> None:
         error(f"{', '.join(given)}: not used by --model {args.model}")
     if args.widths is not None:
         parse_widths(args.widths, error)
+    if args.clusters is not None:
+        if args.model != "dcgan":
+            error(f"--clusters goes with --model dcgan (the cDCGAN is conditioned on the labels), not {args.model}")
+        if args.clusters < 0 or args.clusters == 1:
+            error(f"--clusters must be 0 (none) or at least 2, got {args.clusters}")
     if args.ema_decay is not None and not 0 <= args.ema_decay < 1:
         error(f"--ema-decay must be in [0, 1) (0: no averaging), got {args.ema_decay}")
 
@@ -66,8 +71,11 @@ def train_gan(args, load_training_data) -> int:
         x_train, y_train = x_train[: args.subset], y_train[: args.subset]
     images = gan.scale_images(x_train)
     labels = np.asarray(y_train).reshape(-1)
-    conditional = args.model == "cdcgan"
-    num_classes = int(labels.max()) + 1 if conditional else None
+    clusters = args.clusters or 0
+    if clusters > len(images):
+        raise CLIError(f"--clusters {clusters} is more than the {len(images)} training images")
+    conditional = args.model == "cdcgan" or clusters > 0
+    num_classes = int(labels.max()) + 1 if args.model == "cdcgan" else (clusters or None)
     image_shape = images.shape[1:]
     if image_shape[0] % 4 or image_shape[1] % 4:
         raise CLIError(f"the DCGAN needs image sizes divisible by 4, the data have {image_shape}")
@@ -76,14 +84,26 @@ def train_gan(args, load_training_data) -> int:
     batch_size = args.batch_size or DEFAULT_BATCH_SIZE
     lr = args.lr if args.lr is not None else DEFAULT_LEARNING_RATE
 
-    generator = gan.build_generator(num_classes=num_classes, width=g_width, image_shape=image_shape)
-    discriminator = gan.build_discriminator(num_classes=num_classes, width=d_width, image_shape=image_shape)
-    ema_decay = gan.EMA_DECAY if args.ema_decay is None else args.ema_decay
+    say(f"data: {source}: {len(images)} training images of shape {image_shape}, scaled to [-1, 1]")
+    if clusters:
+        start = time.perf_counter()
+        cluster_ids = gan.cluster_labels(images, clusters, seed=args.seed)
+        agree = sum(np.bincount(labels[cluster_ids == c]).max() for c in np.unique(cluster_ids)) / len(labels)
+        say(f"clusters: {clusters} k-means clusters of the pixels in {time.perf_counter() - start:.1f} s, sizes "
+            f"{np.bincount(cluster_ids, minlength=clusters).min()}-{np.bincount(cluster_ids).max()}; the majority "
+            f"digit of each cluster covers {agree:.1%} of the images (the labels are used for nothing else)")
+        labels = cluster_ids
+    generator = gan.build_generator(num_classes=num_classes, width=g_width, image_shape=image_shape,
+                                    label_name="cluster" if clusters else "label")
+    discriminator = gan.build_discriminator(num_classes=num_classes, width=d_width, image_shape=image_shape,
+                                            label_mode="plane" if clusters else "channels")
+    ema_decay = args.ema_decay or None
     trainer = gan.GANTrainer(generator, discriminator, g_learning_rate=lr, d_learning_rate=lr, ema_decay=ema_decay)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    say(f"data: {source}: {len(images)} training images of shape {image_shape}, scaled to [-1, 1]")
-    say(f"model: {args.model} ({GAN_MODELS[args.model]}); generator {generator.count_params():,} parameters "
+    described = GAN_MODELS[args.model] + (f", both networks conditioned on {clusters} clusters (the discriminator "
+                                           "through one learned map per cluster)" if clusters else "")
+    say(f"model: {args.model} ({described}); generator {generator.count_params():,} parameters "
         f"(width {g_width}), discriminator {discriminator.count_params():,} (width {d_width})")
     say(f"training: {epochs} epochs of {len(images) // min(batch_size, len(images))} batches of {batch_size}, "
         f"Adam lr {lr:g} (G and D) beta_1 0.5, real label 0.9, "
@@ -104,11 +124,11 @@ def train_gan(args, load_training_data) -> int:
         return 130
     say(f"trained {epochs} epochs in {seconds:.1f} s")
     plot = output / trainer.LOSSES_PLOT
-    print(f"samples: {output / trainer.SAMPLES_FILE} (one per epoch: {output}/samples_epoch_NNN.png"
-          f"{'; row k shows digit k' if conditional else ''})")
+    rows = "; row k shows digit k" if args.model == "cdcgan" else ("; row k shows cluster k" if clusters else "")
+    print(f"samples: {output / trainer.SAMPLES_FILE} (one per epoch: {output}/samples_epoch_NNN.png{rows})")
     skipped = ' (plot skipped: matplotlib is not installed; pip install "le4nn[plot]")'
     print(f"losses: {output / trainer.LOSSES_CSV}" + (f", {plot}" if plot.exists() else skipped))
-    digit = " --digit 7" if conditional else ""
+    digit = " --digit 7" if args.model == "cdcgan" else ""
     print(f"generator: {generator_path}\n  draw with: le4nn-predict {generator_path} --generate 64{digit} "
           f"--output generated.png")
     return 0

@@ -268,7 +268,13 @@ def generate_images(model, args) -> int:
                        "with le4nn-train --model dcgan or cdcgan")
     n = args.generate
     columns = None
-    if spec.conditional:
+    if spec.clustered:
+        if args.digit is not None:
+            raise CLIError(f"{args.model} is conditioned on {spec.num_classes} k-means clusters, not on digits: it "
+                           "cannot draw a chosen digit (--digit needs le4nn-train --model cdcgan)")
+        labels = None
+        what = f"random clusters of {spec.num_classes}"
+    elif spec.conditional:
         if args.digit is not None and not 0 <= args.digit < spec.num_classes:
             raise CLIError(f"--digit must be in 0..{spec.num_classes - 1} (the generator has {spec.num_classes} "
                            f"classes), got {args.digit}")

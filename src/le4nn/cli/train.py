@@ -67,9 +67,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--widths", metavar="G,D",
                         help="GANs: the generator's channels at 1/4 resolution and the discriminator's first "
                         "convolution's filters (default 128,64)")
+    parser.add_argument("--clusters", type=int, metavar="K",
+                        help="--model dcgan: condition both networks on K k-means clusters of the training images "
+                        "instead of nothing (a self-conditioned DCGAN; no labels are used; default 0: plain DCGAN)")
     parser.add_argument("--ema-decay", type=float, metavar="D",
-                        help="GANs: the decay of the generator's weight average that is sampled and saved "
-                        "(default 0.999; 0 saves the training weights)")
+                        help="GANs: sample and save the generator's weights averaged over the steps with this "
+                        "decay, e.g. 0.999 (default 0: the trained weights themselves)")
     parser.add_argument("--weight-decay", type=float, help="decoupled weight decay")
     parser.add_argument("--schedule", metavar="SPEC",
                         help="learning-rate schedule over the run: constant (default), cosine[:ALPHA], "
@@ -112,7 +115,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         if args.dataset is None:
             args.dataset = "auto"
         return args
-    for option, value in (("--widths", args.widths), ("--ema-decay", args.ema_decay)):
+    for option, value in (("--widths", args.widths), ("--ema-decay", args.ema_decay), ("--clusters", args.clusters)):
         if value is not None:
             parser.error(f"{option} goes with --model dcgan or cdcgan")
     apply_recipe(args)
