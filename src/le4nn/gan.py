@@ -653,9 +653,7 @@ class GANTrainer:
                 for layer in norms:
                     layer.momentum = 0.0  # the moving statistics become this pass's exact statistics
                 self.generator(self.spec.inputs(noise, one_hot), training=True)
-                for layer, momentum in zip(norms, saved_momentum, strict=True):
-                    layer.momentum = momentum
-            yield self.generator
+            yield self.generator  # (the momenta are restored below, as everything else)
         finally:
             for (value, _), copy in zip(self._average, saved, strict=True):
                 value[...] = copy

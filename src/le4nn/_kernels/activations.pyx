@@ -48,8 +48,6 @@ cdef extern from *:
 cdef enum:
     # Below this many elements a kernel runs on one thread (no OpenMP team).
     SERIAL_LIMIT = 32768
-    # Chunk boundaries are multiples of this many elements (whole cache lines for both dtypes).
-    CHUNK_ALIGN = 64
 
 
 # --- spans: the work of one chunk, on raw pointers ---------------------------------------------------
@@ -91,17 +89,7 @@ cdef inline void _relu_backward_span(const floating* dout, const floating* y, fl
 
 # --- splitting the work ------------------------------------------------------------------------------
 
-cdef inline int _team_size(Py_ssize_t n, int num_threads) noexcept nogil:
-    """How many threads to use for n elements."""
-    if num_threads < 1 or n < SERIAL_LIMIT:
-        return 1
-    return num_threads
-
-
-cdef inline Py_ssize_t _chunk_size(Py_ssize_t n, int team) noexcept nogil:
-    """Elements per chunk: n split evenly over the team, rounded up to whole cache lines."""
-    cdef Py_ssize_t chunk = (n + team - 1) // team
-    return (chunk + CHUNK_ALIGN - 1) // CHUNK_ALIGN * CHUNK_ALIGN
+include "chunks.pxi"
 
 
 cdef int _check_sizes(str name, Py_ssize_t n, Py_ssize_t m) except -1:
@@ -115,7 +103,7 @@ cdef int _check_sizes(str name, Py_ssize_t n, Py_ssize_t m) except -1:
 def sigmoid_forward(const floating[::1] x, floating[::1] y, int num_threads):
     """y = sigmoid(x), elementwise (y may be x)."""
     cdef Py_ssize_t n = x.shape[0], chunk, c, start
-    cdef int team = _team_size(n, num_threads)
+    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
     _check_sizes("sigmoid_forward", n, y.shape[0])
     if n == 0:
         return
@@ -135,7 +123,7 @@ def sigmoid_backward(const floating[::1] dout, const floating[::1] y, floating[:
                      int num_threads):
     """dx = dout * y * (1 - y), elementwise, from the forward output y (dx may be dout or y)."""
     cdef Py_ssize_t n = y.shape[0], chunk, c, start
-    cdef int team = _team_size(n, num_threads)
+    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
     _check_sizes("sigmoid_backward", n, dout.shape[0])
     _check_sizes("sigmoid_backward", n, dx.shape[0])
     if n == 0:
@@ -156,7 +144,7 @@ def sigmoid_backward(const floating[::1] dout, const floating[::1] y, floating[:
 def relu_forward(const floating[::1] x, floating[::1] y, int num_threads):
     """y = max(0, x), elementwise, NaN propagating (y may be x)."""
     cdef Py_ssize_t n = x.shape[0], chunk, c, start
-    cdef int team = _team_size(n, num_threads)
+    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
     _check_sizes("relu_forward", n, y.shape[0])
     if n == 0:
         return
@@ -175,7 +163,7 @@ def relu_forward(const floating[::1] x, floating[::1] y, int num_threads):
 def relu_backward(const floating[::1] dout, const floating[::1] y, floating[::1] dx, int num_threads):
     """dx = dout where y > 0, else 0, elementwise (dx may be dout or y)."""
     cdef Py_ssize_t n = y.shape[0], chunk, c, start
-    cdef int team = _team_size(n, num_threads)
+    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
     _check_sizes("relu_backward", n, dout.shape[0])
     _check_sizes("relu_backward", n, dx.shape[0])
     if n == 0:

@@ -74,17 +74,8 @@ cdef extern from *:
 cdef enum:
     # Below this many elements the update runs on the calling thread (no OpenMP team).
     SERIAL_LIMIT = 262144
-    # Chunk boundaries are multiples of this many elements (whole cache lines for both dtypes).
-    CHUNK_ALIGN = 64
 
-
-cdef inline Py_ssize_t _chunk(Py_ssize_t n, int team) noexcept nogil:
-    cdef Py_ssize_t chunk = (n + team - 1) // team
-    return (chunk + CHUNK_ALIGN - 1) // CHUNK_ALIGN * CHUNK_ALIGN
-
-
-cdef inline int _team(Py_ssize_t n, int num_threads) noexcept nogil:
-    return 1 if num_threads < 2 or n < SERIAL_LIMIT else num_threads
+include "chunks.pxi"
 
 
 cdef inline void _sgd_span(floating* p, const floating* g, Py_ssize_t n, floating lr) noexcept nogil:
@@ -113,7 +104,7 @@ def sgd_update(floating[::1] p, const floating[::1] g, double lr, int num_thread
     _check_sizes(n, g.shape[0])
     if n == 0:
         return
-    cdef int team = _team(n, num_threads)
+    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
     cdef floating rate = <floating>lr
     cdef floating* pp = &p[0]
     cdef const floating* gp = &g[0]
@@ -121,7 +112,7 @@ def sgd_update(floating[::1] p, const floating[::1] g, double lr, int num_thread
         if team == 1:
             _sgd_span(pp, gp, n, rate)
         else:
-            chunk = _chunk(n, team)
+            chunk = _chunk_size(n, team)
             for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
                 start = c * chunk
                 _sgd_span(pp + start, gp + start, min(chunk, n - start), rate)
@@ -135,7 +126,7 @@ def sgd_momentum_update(floating[::1] p, const floating[::1] g, floating[::1] v,
     _check_sizes(n, v.shape[0])
     if n == 0:
         return
-    cdef int team = _team(n, num_threads)
+    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
     cdef floating rate = <floating>lr
     cdef floating m = <floating>momentum
     cdef int ahead = 1 if nesterov else 0
@@ -146,7 +137,7 @@ def sgd_momentum_update(floating[::1] p, const floating[::1] g, floating[::1] v,
         if team == 1:
             _momentum_span(pp, gp, vp, n, rate, m, ahead)
         else:
-            chunk = _chunk(n, team)
+            chunk = _chunk_size(n, team)
             for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
                 start = c * chunk
                 _momentum_span(pp + start, gp + start, vp + start, min(chunk, n - start), rate, m, ahead)
