@@ -7,11 +7,12 @@ the arrays two or three times and allocates the product; here each element is re
 Every product and sum is rounded to the dtype in the reference's order: the loops are compiled with
 fp-contract=off, so no multiply-add is fused and the bits are NumPy's, for every CPU clone and any
 thread count (each element depends only on its own index).  Arrays below ``SERIAL_LIMIT`` elements
-run on the calling thread.
+run on the calling thread; larger ones in chunks shared with the helper threads of ``le4nn_pool.h``.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+
+from le4nn._kernels.threads cimport pool_run, pool_runner
 
 cdef extern from *:
     """
@@ -62,18 +63,53 @@ cdef extern from *:
 
     LE4NN_SGD_DEFINE(float, f)
     LE4NN_SGD_DEFINE(double, d)
+
+    #include "le4nn_pool.h"  /* le4nn_pool_runner: threads.pool_run */
+
+    /* The update of one chunk of the arrays (an item of le4nn_pool_run). */
+    typedef struct { void *p; const void *g; void *v; Py_ssize_t n, chunk; double lr, m; int nesterov, is_double; }
+        le4nn_sgd_job;
+
+    static void le4nn_sgd_item(void *ctx, Py_ssize_t item, int slot) {
+        const le4nn_sgd_job *j = (const le4nn_sgd_job *)ctx;
+        const Py_ssize_t start = item * j->chunk;
+        const Py_ssize_t n = j->n - start < j->chunk ? j->n - start : j->chunk;
+        (void)slot;
+        if (j->is_double) {
+            double *p = (double *)j->p + start;
+            const double *g = (const double *)j->g + start;
+            if (j->v) le4nn_sgd_momentum_d(p, g, (double *)j->v + start, n, j->lr, j->m, j->nesterov);
+            else le4nn_sgd_d(p, g, n, j->lr);
+        } else {
+            float *p = (float *)j->p + start;
+            const float *g = (const float *)j->g + start;
+            if (j->v) le4nn_sgd_momentum_f(p, g, (float *)j->v + start, n, (float)j->lr, (float)j->m, j->nesterov);
+            else le4nn_sgd_f(p, g, n, (float)j->lr);
+        }
+    }
+
+    /* The whole update on up to `threads` threads, in chunks of `chunk` elements. */
+    static void le4nn_sgd_run(void *p, const void *g, void *v, Py_ssize_t n, Py_ssize_t chunk, double lr,
+                              double m, int nesterov, int is_double, int threads, le4nn_pool_runner run) {
+        le4nn_sgd_job job = {p, g, v, n, chunk, lr, m, nesterov, is_double};
+        run(threads, (n + chunk - 1) / chunk, le4nn_sgd_item, &job, 0);  /* no spin of its own */
+    }
     """
     void le4nn_sgd_f(float* p, const float* g, Py_ssize_t n, float lr) nogil
     void le4nn_sgd_d(double* p, const double* g, Py_ssize_t n, double lr) nogil
     void le4nn_sgd_momentum_f(float* p, const float* g, float* v, Py_ssize_t n, float lr, float m,
                               int nesterov) nogil
+    void le4nn_sgd_run(void* p, const void* g, void* v, Py_ssize_t n, Py_ssize_t chunk, double lr, double m,
+                       int nesterov, int is_double, int threads, pool_runner run) nogil
     void le4nn_sgd_momentum_d(double* p, const double* g, double* v, Py_ssize_t n, double lr, double m,
                               int nesterov) nogil
 
 
 cdef enum:
-    # Below this many elements the update runs on the calling thread (no OpenMP team).
-    SERIAL_LIMIT = 262144
+    # Below this many elements the update runs on the calling thread: handing chunks to the pool's
+    # helpers (le4nn_pool.h) costs about a microsecond, and the arrays are in the caller's cache.
+    SERIAL_LIMIT = 32768
+    CHUNKS_PER_THREAD = 4
 
 include "chunks.pxi"
 
@@ -100,7 +136,7 @@ def _check_sizes(Py_ssize_t n, Py_ssize_t other):
 
 def sgd_update(floating[::1] p, const floating[::1] g, double lr, int num_threads):
     """p -= lr * g (lr rounded to the dtype first)."""
-    cdef Py_ssize_t n = p.shape[0], chunk, c, start
+    cdef Py_ssize_t n = p.shape[0]
     _check_sizes(n, g.shape[0])
     if n == 0:
         return
@@ -112,16 +148,14 @@ def sgd_update(floating[::1] p, const floating[::1] g, double lr, int num_thread
         if team == 1:
             _sgd_span(pp, gp, n, rate)
         else:
-            chunk = _chunk_size(n, team)
-            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
-                start = c * chunk
-                _sgd_span(pp + start, gp + start, min(chunk, n - start), rate)
+            le4nn_sgd_run(pp, gp, NULL, n, _chunk_size(n, team * CHUNKS_PER_THREAD), rate, 0.0, 0,
+                          floating is double, team, pool_run)
 
 
 def sgd_momentum_update(floating[::1] p, const floating[::1] g, floating[::1] v, double lr, double momentum,
                         bint nesterov, int num_threads):
     """v = momentum * v - lr * g; p += v (nesterov: p += momentum * v - lr * g)."""
-    cdef Py_ssize_t n = p.shape[0], chunk, c, start
+    cdef Py_ssize_t n = p.shape[0]
     _check_sizes(n, g.shape[0])
     _check_sizes(n, v.shape[0])
     if n == 0:
@@ -137,7 +171,5 @@ def sgd_momentum_update(floating[::1] p, const floating[::1] g, floating[::1] v,
         if team == 1:
             _momentum_span(pp, gp, vp, n, rate, m, ahead)
         else:
-            chunk = _chunk_size(n, team)
-            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
-                start = c * chunk
-                _momentum_span(pp + start, gp + start, vp + start, min(chunk, n - start), rate, m, ahead)
+            le4nn_sgd_run(pp, gp, vp, n, _chunk_size(n, team * CHUNKS_PER_THREAD), rate, m, ahead,
+                          floating is double, team, pool_run)

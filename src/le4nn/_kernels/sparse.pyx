@@ -16,13 +16,17 @@ multiplied like any other, so the result is exactly the dense product's terms, s
 the inner index — the same for any thread count.  Zero terms outside the union are skipped: an inf
 or NaN in W at a zero pixel does not reach z (as in any sparse product).
 
-Work split: the groups of four, shared out among the threads in a fixed static schedule.
+Work split: the groups of four, a few to an item, items claimed one by one by the calling thread and
+up to ``num_threads - 1`` helpers of ``le4nn_pool.h`` (threads that keep spinning for a millisecond
+after a job, so the next step's products find them awake; an OpenMP team whose threads sleep takes
+≈ 0.1 ms to start on the development VM, as long as the products themselves).  Every group has its
+own output rows, so the result does not depend on the thread count.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange, threadid
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memcpy
+
+from le4nn._kernels.threads cimport pool_run, pool_runner
 
 cdef extern from *:
     """
@@ -34,6 +38,7 @@ cdef extern from *:
 
     #include <stdint.h>
     #include <string.h>
+    #include "le4nn_pool.h"  /* le4nn_pool_runner: threads.pool_run shares items among spinning threads */
 
     /* GCC/Clang vector extensions (as in nhwc.pyx).  V: 64 bytes (one AVX-512 register in the
        x86-64-v4 clone, two AVX registers in the v3 clone, four SSE registers on the baseline); V2 and
@@ -184,50 +189,100 @@ cdef extern from *:
                         le4nn_ones4f, 16, f)
     LE4NN_SPARSE_DEFINE(double, uint64_t, le4nn_v8d, le4nn_v4d, le4nn_v2d, le4nn_ones8d, le4nn_ones4d,
                         le4nn_ones2d, 8, d)
+
+    /* The work split: groups of four (rows of z, or columns of x for the gradient), a few groups per
+       item, items shared out by `run` (threads.pool_run); slot picks the scratch. */
+    #define LE4NN_SPARSE_JOBS(T, SUFFIX)                                                                 \\
+    typedef struct {                                                                                   \\
+        const T *x, *w; T *z, *pad; Py_ssize_t B, N, K, full, groups, per_item, stride;                \\
+        unsigned char *flag; int *idx; Py_ssize_t *visited;                                            \\
+    } le4nn_sparse_job_##SUFFIX;                                                                       \\
+                                                                                                       \\
+    static void le4nn_sparse_item_##SUFFIX(void *ctx, Py_ssize_t item, int slot) {                    \\
+        const le4nn_sparse_job_##SUFFIX *j = (const le4nn_sparse_job_##SUFFIX *)ctx;                   \\
+        unsigned char *flag = j->flag + slot * j->stride;                                              \\
+        int *idx = j->idx + slot * j->stride;                                                          \\
+        const Py_ssize_t N = j->N, K = j->K, end = (item + 1) * j->per_item;                           \\
+        for (Py_ssize_t grp = item * j->per_item; grp < end && grp < j->groups; ++grp) {               \\
+            if (grp < j->full) {                                                                       \\
+                j->visited[grp] = le4nn_sparse_group_##SUFFIX(j->x + grp * 4 * N, j->w,                \\
+                                                              j->z + grp * 4 * K, N, K, 4, flag, idx); \\
+            } else {  /* the last rows, padded with zero rows to a group of four */                     \\
+                const int rows = (int)(j->B - grp * 4);                                                \\
+                memcpy(j->pad, j->x + grp * 4 * N, (size_t)(rows * N) * sizeof(T));                    \\
+                j->visited[grp] = le4nn_sparse_group_##SUFFIX(j->pad, j->w, j->z + grp * 4 * K, N, K,  \\
+                                                              rows, flag, idx);                        \\
+            }                                                                                          \\
+        }                                                                                              \\
+    }                                                                                                  \\
+                                                                                                       \\
+    static void le4nn_sparse_tn_item_##SUFFIX(void *ctx, Py_ssize_t item, int slot) {                 \\
+        const le4nn_sparse_job_##SUFFIX *j = (const le4nn_sparse_job_##SUFFIX *)ctx;                   \\
+        unsigned char *flag = j->flag + slot * j->stride;                                              \\
+        int *idx = j->idx + slot * j->stride;                                                          \\
+        const Py_ssize_t N = j->N, end = (item + 1) * j->per_item;                                     \\
+        for (Py_ssize_t grp = item * j->per_item; grp < end && grp < j->groups; ++grp) {               \\
+            const Py_ssize_t start = grp * 4;                                                          \\
+            le4nn_sparse_tn_group_##SUFFIX(j->x, j->w, j->z, j->B, N, j->K, start,                     \\
+                                           (int)(N - start < 4 ? N - start : 4), flag, idx);            \\
+        }                                                                                              \\
+    }                                                                                                  \\
+                                                                                                       \\
+    /* z = x . w (tn = 0) or z = x^T . w (tn = 1) on up to `threads` threads; scratch: threads * stride \\
+       flag bytes and ints; visited (groups of z, tn = 0): the size of each group's union. */          \\
+    static void le4nn_sparse_run_##SUFFIX(                                                             \\
+        const T *x, const T *w, T *z, T *pad, Py_ssize_t B, Py_ssize_t N, Py_ssize_t K, int tn,       \\
+        int threads, unsigned char *flag, int *idx, Py_ssize_t stride, Py_ssize_t *visited,            \\
+        le4nn_pool_runner run)                                                                         \\
+    {                                                                                                  \\
+        const Py_ssize_t groups = ((tn ? N : B) + 3) / 4;                                              \\
+        Py_ssize_t per_item = groups / ((Py_ssize_t)threads * LE4NN_SPARSE_ITEMS_PER_THREAD);          \\
+        if (per_item < 1) per_item = 1;                                                                \\
+        le4nn_sparse_job_##SUFFIX job = {x, w, z, pad, B, N, K, B / 4, groups, per_item, stride,        \\
+                                         flag, idx, visited};                                          \\
+        run(threads, (groups + per_item - 1) / per_item,                                               \\
+            tn ? le4nn_sparse_tn_item_##SUFFIX : le4nn_sparse_item_##SUFFIX, &job, LE4NN_SPARSE_SPIN_NS);  \\
+    }
+
+    #define LE4NN_SPARSE_ITEMS_PER_THREAD 4
+    /* The helpers stay awake this long after a product: longer than the rest of a training step of
+       an MNIST MLP (≈ 0.2 ms), so the next step's products find them spinning. */
+    #define LE4NN_SPARSE_SPIN_NS 500000
+    LE4NN_SPARSE_JOBS(float, f)
+    LE4NN_SPARSE_JOBS(double, d)
     """
-    Py_ssize_t le4nn_sparse_group_f(const float* x, const float* w, float* z, Py_ssize_t N, Py_ssize_t K,
-                                    int rows, unsigned char* flag, int* idx) noexcept nogil
-    Py_ssize_t le4nn_sparse_group_d(const double* x, const double* w, double* z, Py_ssize_t N,
-                                    Py_ssize_t K, int rows, unsigned char* flag, int* idx) noexcept nogil
-    void le4nn_sparse_tn_group_f(const float* x, const float* d, float* g, Py_ssize_t B, Py_ssize_t N,
-                                 Py_ssize_t K, Py_ssize_t i0, int width, unsigned char* flag,
-                                 int* idx) noexcept nogil
-    void le4nn_sparse_tn_group_d(const double* x, const double* d, double* g, Py_ssize_t B, Py_ssize_t N,
-                                 Py_ssize_t K, Py_ssize_t i0, int width, unsigned char* flag,
-                                 int* idx) noexcept nogil
+    void le4nn_sparse_run_f(const float* x, const float* w, float* z, float* pad, Py_ssize_t B, Py_ssize_t N,
+                            Py_ssize_t K, int tn, int threads, unsigned char* flag, int* idx, Py_ssize_t stride,
+                            Py_ssize_t* visited, pool_runner run) noexcept nogil
+    void le4nn_sparse_run_d(const double* x, const double* w, double* z, double* pad, Py_ssize_t B,
+                            Py_ssize_t N, Py_ssize_t K, int tn, int threads, unsigned char* flag, int* idx,
+                            Py_ssize_t stride, Py_ssize_t* visited, pool_runner run) noexcept nogil
 
 cdef enum:
     GROUP = 4  # rows of the output per group (the micro-kernel's height)
     SERIAL_FLOPS = 400000  # below this many multiply-adds (dense count) no OpenMP team is started
 
 
-cdef Py_ssize_t _group(const floating* x, const floating* w, floating* z, Py_ssize_t N, Py_ssize_t K,
-                       int rows, unsigned char* flag, int* idx) noexcept nogil:
+cdef void _run(const floating* x, const floating* w, floating* z, floating* pad, Py_ssize_t B, Py_ssize_t N,
+              Py_ssize_t K, int tn, int threads, unsigned char* flag, int* idx, Py_ssize_t stride,
+              Py_ssize_t* visited) noexcept nogil:
     if floating is float:
-        return le4nn_sparse_group_f(x, w, z, N, K, rows, flag, idx)
+        le4nn_sparse_run_f(x, w, z, pad, B, N, K, tn, threads, flag, idx, stride, visited, pool_run)
     else:
-        return le4nn_sparse_group_d(x, w, z, N, K, rows, flag, idx)
-
-
-cdef void _tn_group(const floating* x, const floating* d, floating* g, Py_ssize_t B, Py_ssize_t N,
-                    Py_ssize_t K, Py_ssize_t i0, int width, unsigned char* flag, int* idx) noexcept nogil:
-    if floating is float:
-        le4nn_sparse_tn_group_f(x, d, g, B, N, K, i0, width, flag, idx)
-    else:
-        le4nn_sparse_tn_group_d(x, d, g, B, N, K, i0, width, flag, idx)
+        le4nn_sparse_run_d(x, w, z, pad, B, N, K, tn, threads, flag, idx, stride, visited, pool_run)
 
 
 def sparse_matmul(const floating[:, ::1] x, const floating[:, ::1] w, floating[:, ::1] z, int num_threads):
     """z = x · w (B, K) for x (B, N), w (N, K), visiting only the nonzero entries of x (four rows of x at
     a time, see the module docstring).  Returns the fraction of the entries visited (the size of the
     unions over B · N), which tells the caller whether the dense product would be cheaper."""
-    cdef Py_ssize_t B = x.shape[0], N = x.shape[1], K = w.shape[1], groups, full, grp, visited = 0
+    cdef Py_ssize_t B = x.shape[0], N = x.shape[1], K = w.shape[1], groups, grp, visited = 0
     cdef Py_ssize_t stride = N + 8  # scratch per thread: N + 8 flag bytes, N + 8 ints
     cdef int team = 1 if num_threads < 1 or B * N * K < SERIAL_FLOPS else num_threads
-    cdef int rows, tid
     cdef unsigned char* flag
     cdef int* idx
     cdef floating* pad
+    cdef Py_ssize_t* unions
     if w.shape[0] != N or z.shape[0] != B or z.shape[1] != K:
         raise ValueError("sparse_matmul: shapes do not match")
     if B == 0 or K == 0:
@@ -235,35 +290,25 @@ def sparse_matmul(const floating[:, ::1] x, const floating[:, ::1] w, floating[:
     if N == 0:
         z[...] = 0
         return 0.0
-    cdef const floating* xp = &x[0, 0]
-    cdef const floating* wp = &w[0, 0]
-    cdef floating* zp = &z[0, 0]
     groups = (B + GROUP - 1) // GROUP
-    full = B // GROUP  # a last partial group is padded with zero rows
-    team = <int>min(<Py_ssize_t>team, max(full, <Py_ssize_t>1))
+    team = <int>min(<Py_ssize_t>team, groups)
     flag = <unsigned char*>malloc(team * stride)
     idx = <int*>malloc(team * stride * sizeof(int))
-    pad = <floating*>calloc(GROUP * N, sizeof(floating)) if full < groups else NULL
-    if flag == NULL or idx == NULL or (full < groups and pad == NULL):
+    unions = <Py_ssize_t*>malloc(groups * sizeof(Py_ssize_t))
+    pad = <floating*>calloc(GROUP * N, sizeof(floating)) if B % GROUP else NULL
+    if flag == NULL or idx == NULL or unions == NULL or (B % GROUP and pad == NULL):
         free(flag)
         free(idx)
+        free(unions)
         free(pad)
         raise MemoryError("sparse_matmul: out of memory")
     with nogil:
-        if team == 1:
-            for grp in range(full):
-                visited += _group(xp + grp * GROUP * N, wp, zp + grp * GROUP * K, N, K, GROUP, flag, idx)
-        else:
-            for grp in prange(full, schedule="static", num_threads=team):
-                tid = threadid()
-                visited += _group(xp + grp * GROUP * N, wp, zp + grp * GROUP * K, N, K, GROUP,
-                                  flag + tid * stride, idx + tid * stride)
-        if full < groups:
-            rows = <int>(B - full * GROUP)
-            memcpy(pad, xp + full * GROUP * N, rows * N * sizeof(floating))
-            visited += _group(pad, wp, zp + full * GROUP * K, N, K, rows, flag, idx)
+        _run(&x[0, 0], &w[0, 0], &z[0, 0], pad, B, N, K, 0, team, flag, idx, stride, unions)
+        for grp in range(groups):
+            visited += unions[grp]
     free(flag)
     free(idx)
+    free(unions)
     free(pad)
     return visited / <double>(groups * N)
 
@@ -271,10 +316,9 @@ def sparse_matmul(const floating[:, ::1] x, const floating[:, ::1] w, floating[:
 def sparse_matmul_tn(const floating[:, ::1] x, const floating[:, ::1] d, floating[:, ::1] g, int num_threads):
     """g = xᵀ · d (N, K) for x (B, N) and d (B, K), visiting only the nonzero entries of x (four
     columns of x at a time)."""
-    cdef Py_ssize_t B = x.shape[0], N = x.shape[1], K = d.shape[1], groups, grp, start
+    cdef Py_ssize_t B = x.shape[0], N = x.shape[1], K = d.shape[1]
     cdef Py_ssize_t stride = B + 8
     cdef int team = 1 if num_threads < 1 or B * N * K < SERIAL_FLOPS else num_threads
-    cdef int tid
     cdef unsigned char* flag
     cdef int* idx
     if d.shape[0] != B or g.shape[0] != N or g.shape[1] != K:
@@ -284,11 +328,7 @@ def sparse_matmul_tn(const floating[:, ::1] x, const floating[:, ::1] d, floatin
     if B == 0:
         g[...] = 0
         return
-    cdef const floating* xp = &x[0, 0]
-    cdef const floating* dp = &d[0, 0]
-    cdef floating* gp = &g[0, 0]
-    groups = (N + GROUP - 1) // GROUP
-    team = <int>min(<Py_ssize_t>team, groups)
+    team = <int>min(<Py_ssize_t>team, (N + GROUP - 1) // GROUP)
     flag = <unsigned char*>malloc(team * stride)
     idx = <int*>malloc(team * stride * sizeof(int))
     if flag == NULL or idx == NULL:
@@ -296,15 +336,6 @@ def sparse_matmul_tn(const floating[:, ::1] x, const floating[:, ::1] d, floatin
         free(idx)
         raise MemoryError("sparse_matmul_tn: out of memory")
     with nogil:
-        if team == 1:
-            for grp in range(groups):
-                start = grp * GROUP
-                _tn_group(xp, dp, gp, B, N, K, start, <int>min(<Py_ssize_t>GROUP, N - start), flag, idx)
-        else:
-            for grp in prange(groups, schedule="static", num_threads=team):
-                start = grp * GROUP
-                tid = threadid()
-                _tn_group(xp, dp, gp, B, N, K, start, <int>min(<Py_ssize_t>GROUP, N - start),
-                          flag + tid * stride, idx + tid * stride)
+        _run(&x[0, 0], &d[0, 0], &g[0, 0], NULL, B, N, K, 1, team, flag, idx, stride, NULL)
     free(flag)
     free(idx)

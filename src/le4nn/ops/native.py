@@ -418,22 +418,12 @@ def winograd_gradient_transform(dout, *, out=None):
 
 # --- products with a mostly-zero left operand --------------------------------------------------------
 
-#: Below about this many multiply-adds (of the dense product) the sparse kernels run on one thread:
-#: waking a second one costs more than it saves (measured: batch 100 × 784 × 100 took 66 µs on one
-#: thread and 130 µs on two).
-_SPARSE_SERIAL_FLOPS = 32_000_000
-
-
-def _sparse_threads(flops: int) -> int:
-    return 1 if flops < _SPARSE_SERIAL_FLOPS else get_num_threads()
-
-
 @_same_docs(_ref.sparse_matmul)
 def sparse_matmul(x, w, *, out=None):
     op = "sparse_matmul"
     B, K = check_matmul_operands(op, x, w, "x", "w")
     z = prepare_out(out, (B, K), x.dtype, op)
-    _sparse.sparse_matmul(x, w, z, _sparse_threads(B * x.shape[1] * K))
+    _sparse.sparse_matmul(x, w, z, get_num_threads())
     return z
 
 
@@ -442,7 +432,7 @@ def sparse_matmul_tn(x, d, *, out=None):
     op = "sparse_matmul_tn"
     N, K = check_matmul_operands(op, x, d, "x", "d", transpose_a=True)
     g = prepare_out(out, (N, K), x.dtype, op)
-    _sparse.sparse_matmul_tn(x, d, g, _sparse_threads(x.shape[0] * N * K))
+    _sparse.sparse_matmul_tn(x, d, g, get_num_threads())
     return g
 
 
