@@ -82,7 +82,9 @@ cdef extern from *:
        le4nn_panel4_T(q, cs, idx, n, S, ld, K, out, ldo, rows):
            out[r * ldo + k] = sum over u < n of q[r][idx[u] * cs] * S[idx[u] * ld + k]
        for r < rows (<= 4), k < K, summed in order of u: four output rows at once, so that each
-       vector of S loaded feeds four multiply-adds; 2 L columns at a time in 8 vector registers.
+       vector of S loaded feeds four multiply-adds; up to four vectors of columns per pass over the
+       nonzeros (16 accumulators), so K = 100 floats takes two passes (64 + 36 columns, the last
+       vector overlapping the one before it).
 
        le4nn_flags_to_list(flag, n, idx): the positions of the nonzero bytes of flag[0 .. n) (n a
        multiple of 8), in ascending order; returns their count. */
@@ -101,34 +103,49 @@ cdef extern from *:
         return count;
     }
 
+    /* Columns off[0 .. NV) of the four sums (NV vectors, each a whole V; the last may overlap its
+       neighbour, which then gets the same values twice): one pass over the nonzeros. */
+    #define LE4NN_PANEL_PASS(T, V, ONES, NV)                                                           \\
+        {                                                                                              \\
+            V acc[4][NV];                                                                              \\
+            for (int r = 0; r < 4; ++r) for (int j = 0; j < NV; ++j) acc[r][j] = (V){0};               \\
+            for (Py_ssize_t u = 0; u < n; ++u) {                                                       \\
+                const Py_ssize_t i = idx[u], at = i * cs;                                              \\
+                const T *srow = S + i * ld;                                                            \\
+                const V p0 = LE4NN_SPLAT(ONES, q0[at]), p1 = LE4NN_SPLAT(ONES, q1[at]);                \\
+                const V p2 = LE4NN_SPLAT(ONES, q2[at]), p3 = LE4NN_SPLAT(ONES, q3[at]);                \\
+                for (int j = 0; j < NV; ++j) {                                                         \\
+                    V s;                                                                               \\
+                    memcpy(&s, srow + off[j], sizeof s);                                               \\
+                    acc[0][j] += p0 * s; acc[1][j] += p1 * s; acc[2][j] += p2 * s; acc[3][j] += p3 * s; \\
+                }                                                                                      \\
+            }                                                                                          \\
+            for (int r = 0; r < rows; ++r)                                                             \\
+                for (int j = 0; j < NV; ++j) memcpy(out + r * ldo + off[j], &acc[r][j], sizeof(V));    \\
+        }
+
     #define LE4NN_SPARSE_DEFINE(T, UT, V, V2, V4, ONES, ONES2, ONES4, L, SUFFIX)                       \\
     static inline __attribute__((always_inline)) void le4nn_panel4_##SUFFIX(                          \\
         const T *const q[4], Py_ssize_t cs, const int *restrict idx, Py_ssize_t n,                     \\
         const T *restrict S, Py_ssize_t ld, Py_ssize_t K, T *restrict out, Py_ssize_t ldo, int rows)   \\
     {                                                                                                  \\
         const T *restrict q0 = q[0], *restrict q1 = q[1], *restrict q2 = q[2], *restrict q3 = q[3];    \\
-        Py_ssize_t k0 = 0;                                                                             \\
-        for (; k0 + 2 * L <= K; k0 += 2 * L) {                                                         \\
-            V a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0}, d0 = {0}, d1 = {0};          \\
-            for (Py_ssize_t u = 0; u < n; ++u) {                                                       \\
-                const Py_ssize_t i = idx[u], at = i * cs;                                              \\
-                V s0, s1;                                                                              \\
-                memcpy(&s0, S + i * ld + k0, sizeof s0);                                               \\
-                memcpy(&s1, S + i * ld + k0 + L, sizeof s1);                                           \\
-                const V p0 = LE4NN_SPLAT(ONES, q0[at]), p1 = LE4NN_SPLAT(ONES, q1[at]);                \\
-                const V p2 = LE4NN_SPLAT(ONES, q2[at]), p3 = LE4NN_SPLAT(ONES, q3[at]);                \\
-                a0 += p0 * s0; a1 += p0 * s1;                                                          \\
-                b0 += p1 * s0; b1 += p1 * s1;                                                          \\
-                c0 += p2 * s0; c1 += p2 * s1;                                                          \\
-                d0 += p3 * s0; d1 += p3 * s1;                                                          \\
+        if (K >= L) {  /* passes of up to four whole vectors, the last overlapping where L does not divide K */ \\
+            for (Py_ssize_t c0 = 0; c0 < K; c0 += 4 * L) {                                             \\
+                Py_ssize_t off[4];                                                                     \\
+                int nv = 0;                                                                            \\
+                for (; nv < 4 && c0 + nv * L < K; ++nv)                                                \\
+                    off[nv] = c0 + nv * L < K - L ? c0 + nv * L : K - L;                               \\
+                switch (nv) {                                                                          \\
+                case 1: LE4NN_PANEL_PASS(T, V, ONES, 1) break;                                         \\
+                case 2: LE4NN_PANEL_PASS(T, V, ONES, 2) break;                                         \\
+                case 3: LE4NN_PANEL_PASS(T, V, ONES, 3) break;                                         \\
+                default: LE4NN_PANEL_PASS(T, V, ONES, 4) break;                                        \\
+                }                                                                                      \\
             }                                                                                          \\
-            const V sums[8] = {a0, a1, b0, b1, c0, c1, d0, d1};                                         \\
-            for (int r = 0; r < rows; ++r) {                                                           \\
-                memcpy(out + r * ldo + k0, &sums[2 * r], sizeof a0);                                   \\
-                memcpy(out + r * ldo + k0 + L, &sums[2 * r + 1], sizeof a0);                           \\
-            }                                                                                          \\
+            return;                                                                                    \\
         }                                                                                              \\
-        if (k0 + L <= K) LE4NN_PANEL_BLOCK(T, V, ONES)                                                 \\
+        Py_ssize_t k0 = 0;  /* K < L: L/2 and L/4 columns at a time, then single columns */            \\
         if (k0 + L / 2 <= K) LE4NN_PANEL_BLOCK(T, V2, ONES2)                                           \\
         if (k0 + L / 4 <= K) LE4NN_PANEL_BLOCK(T, V4, ONES4)                                           \\
         for (; k0 < K; ++k0) {  /* at most 3 (float) or 1 (double) columns */                        \\
