@@ -70,6 +70,14 @@ def _weighted_mean(per_sample: np.ndarray, weights) -> float:
     return float(per_sample.sum() / per_sample.shape[0]) if per_sample.shape[0] else 0.0
 
 
+def _indices_below(t: np.ndarray, K: int) -> bool:
+    """Whether every class label in ``t`` (integers or integral floats) lies in [0, K)."""
+    if t.dtype.kind == "i" and t.dtype.itemsize == np.dtype(np.uintp).itemsize:
+        # seen as unsigned, a negative label is huge: one comparison checks both ends
+        return not np.greater_equal(t.view(np.uintp), K).any()
+    return bool(t.min() >= 0 and t.max() < K)
+
+
 def _scale_rows(grad: np.ndarray, weights) -> np.ndarray:
     """Multiply each sample's gradient by its weight (in place, keeping the dtype)."""
     if weights is not None:
@@ -150,9 +158,9 @@ class _SoftmaxCrossentropy(Loss):
             t = t[:, 0]
         if t.shape == (B,):
             integral = t.dtype.kind in "iub" or (t.dtype.kind == "f" and np.all(t == np.round(t)))
-            if not integral or (B and (t.min() < 0 or t.max() >= K)):
+            if not integral or (B and not _indices_below(t, K)):
                 raise ValueError(f"{name}: class labels must be integers in [0, {K}), got {t[:10]!r}")
-            t = t.astype(np.intp)
+            t = t.astype(np.intp, copy=False)
             if not self.label_smoothing:
                 return t
             t = np.eye(K, dtype=y_pred.dtype)[t]

@@ -87,15 +87,22 @@ class Optimizer:
     def apply(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         """One step: update every ``params[key]`` that has a gradient ``grads[key]``, in place."""
         name = type(self).__name__
+        as_given = True  # every gradient an ndarray of its parameter's dtype (a model's step): no copies
         for key, g in grads.items():
+            p = params.get(key)
+            if type(p) is np.ndarray and type(g) is np.ndarray and g.dtype is p.dtype and g.shape == p.shape:
+                if p.dtype.kind == "f":
+                    continue  # the common case, checked in full
             if key not in params:
                 raise KeyError(f"{name}: gradient {key!r} has no parameter of that name")
-            p = params[key]
             if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
                 raise TypeError(f"{name}: parameter {key!r} must be a float ndarray, got {type(p).__name__}")
             if np.shape(g) != p.shape:
                 raise ValueError(f"{name}: gradient {key!r} has shape {np.shape(g)}, parameter {p.shape}")
-        grads = self._clip({key: np.asarray(g, dtype=params[key].dtype) for key, g in grads.items()})
+            as_given = False
+        if not as_given:
+            grads = {key: np.asarray(g, dtype=params[key].dtype) for key, g in grads.items()}
+        grads = self._clip(grads)
         lr = self.learning_rate
         for key, g in grads.items():
             p = params[key]

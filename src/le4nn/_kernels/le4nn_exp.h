@@ -13,15 +13,16 @@
    then not vectorize.  A NaN is not clamped and goes through every step: the polynomial is NaN, so
    the result is NaN whatever integer bits the scale got.  No fast-math anywhere.
 
-   LE4NN_SIMD_CLONES: on Linux/GCC the exp-heavy loops are compiled twice, for AVX2 and for the
-   baseline (SSE2), and the loader picks one for the CPU.  No FMA is enabled, so the two clones give
-   bitwise identical results. */
+   LE4NN_SIMD_CLONES: on Linux/GCC the exp-heavy loops are compiled three times, for AVX-512
+   (x86-64-v4), AVX2 and the baseline (SSE2), and the loader picks one for the CPU.  No multiply-add
+   is fused (fp-contract=off: the v4 clone has FMA instructions but may not contract), so the clones
+   give bitwise identical results. */
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8 && defined(__x86_64__) && defined(__linux__)
-#define LE4NN_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#define LE4NN_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"), optimize("fp-contract=off")))
 #else
 #define LE4NN_SIMD_CLONES
 #endif

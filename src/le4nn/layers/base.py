@@ -387,7 +387,7 @@ class Layer:
 
         A frozen layer (``trainable = False``) has none: as in Keras 3, regularizers apply to
         trainable weights only, and a frozen layer's weights are neither updated nor regularized."""
-        if not self.trainable:
+        if not self.trainable or not self._regularizers:
             return 0.0
         return float(sum(reg(self.params[name]) for name, reg in self._regularizers.items()))
 

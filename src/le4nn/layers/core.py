@@ -96,7 +96,7 @@ class Dense(ActivationOutput, AffineWeights, Layer):
             else:
                 np.matmul(self._x.T, grad_z, out=self.grads["kernel"])
             if self.use_bias and not bias_done:
-                np.sum(grad_z, axis=0, out=self.grads["bias"])
+                np.add.reduce(grad_z, axis=0, out=self.grads["bias"])  # Σ over the batch (np.sum, leaner)
             self._add_regularization_gradients()
         if not need_input_grad:
             return None
