@@ -373,9 +373,13 @@ def test_conv_and_pool_fusion_inside_the_network_matches_the_plain_backward(rng,
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_dense_on_sparse_inputs_takes_the_sparse_products_with_the_same_results(rng, monkeypatch, dtype):
-    """Mostly-zero inputs (image pixels) go through ops.sparse_matmul / sparse_matmul_tn; outputs and
-    gradients equal the BLAS path's, and dense inputs keep the BLAS path."""
+@pytest.mark.parametrize("activation, use_bias", [("sigmoid", True), ("sigmoid", False), ("relu", True),
+                                                  ("linear", True), ("tanh", True)])
+def test_dense_on_sparse_inputs_takes_the_sparse_products_with_the_same_results(rng, monkeypatch, dtype,
+                                                                                activation, use_bias):
+    """Mostly-zero inputs (image pixels) go through ops.sparse_matmul (with the bias and a ReLU or
+    sigmoid as its epilogue) and sparse_matmul_tn; outputs and gradients equal the BLAS path's, and
+    dense inputs keep the BLAS path."""
     from le4nn import ops
 
     calls = []
@@ -384,14 +388,14 @@ def test_dense_on_sparse_inputs_takes_the_sparse_products_with_the_same_results(
         monkeypatch.setattr(ops, name, lambda *a, _f=original, _n=name, **k: (calls.append(_n), _f(*a, **k))[1])
     x = (rng.random((13, 200)) * (rng.random((13, 200)) < 0.15)).astype(dtype)
     grad_y = rng.standard_normal((13, 30)).astype(dtype)
-    sparse_layer = Dense(30, activation="sigmoid", dtype=dtype)
+    sparse_layer = Dense(30, activation=activation, use_bias=use_bias, dtype=dtype)
     sparse_layer.build((None, 200))
     y = sparse_layer(x).copy()
     grad_x = sparse_layer.backward(grad_y).copy()
     grads = {k: v.copy() for k, v in sparse_layer.grads.items()}
     assert calls == (["sparse_matmul", "sparse_matmul_tn"] if ops.get_backend() == "native" else [])
 
-    plain = Dense(30, activation="sigmoid", dtype=dtype)
+    plain = Dense(30, activation=activation, use_bias=use_bias, dtype=dtype)
     plain.build((None, 200))
     plain.set_weights(sparse_layer.get_weights())
     plain._SPARSE_DENSITY = -1.0  # never sparse

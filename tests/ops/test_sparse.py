@@ -1,6 +1,7 @@
 """Products with a mostly-zero left operand (sparse_matmul, sparse_matmul_tn): native against the
 reference and float64 products over many shapes (every tail of the four-row groups, the 8-column flag
-blocks and the 16/8/4/1-column vector blocks), densities, signed zeros, thread counts, and errors."""
+blocks, the passes of whole vectors with an overlapping last one and the 8/4/1-column blocks below
+one vector), densities, signed zeros, thread counts, the bias + activation epilogue, and errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import le4nn
 from le4nn import ops
 
 SETTINGS = settings(
@@ -112,6 +114,57 @@ def test_zero_pixels_are_skipped_by_the_native_kernel(native):
     w = np.ones((16, 3), np.float32)
     w[5] = np.inf
     np.testing.assert_array_equal(ops.native.sparse_matmul(x, w), np.ones((4, 3), np.float32))
+
+
+@pytest.mark.parametrize("activation", [None, "linear", "relu", "sigmoid"])
+@SETTINGS
+@given(case=cases(), with_bias=st.booleans())
+def test_the_epilogue_gives_the_bits_of_the_separate_kernels(run_both, activation, case, with_bias):
+    """y = activation(x · w + bias) in one call: natively the same bits as the product followed by
+    the bias addition and ops.relu_forward / ops.sigmoid_forward; close to the reference."""
+    B, N, K, dtype, density, seed = case
+    rng = np.random.default_rng(seed)
+    x = sparse_input(rng, B, N, dtype, density)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    bias = rng.standard_normal(K).astype(dtype) if with_bias else None
+    native, reference = run_both("sparse_matmul", x, w, bias=bias, activation=activation)
+    with le4nn.backend("native"):
+        separate = ops.sparse_matmul(x, w)
+        if bias is not None:
+            separate += bias
+        if activation == "relu":
+            ops.relu_forward(separate, out=separate)
+        elif activation == "sigmoid":
+            ops.sigmoid_forward(separate, out=separate)
+    np.testing.assert_array_equal(native, separate)
+    np.testing.assert_allclose(native, reference, rtol=0, atol=tolerance(dtype, N) * 4)
+
+
+def test_the_epilogue_handles_nan_and_an_empty_inner_size(run_both):
+    x = np.zeros((3, 0), np.float32)
+    w = np.zeros((0, 4), np.float32)
+    bias = np.array([1.0, -1.0, np.nan, 0.0], np.float32)
+    for activation in ("relu", "sigmoid"):
+        native, reference = run_both("sparse_matmul", x, w, bias=bias, activation=activation)
+        np.testing.assert_allclose(native, reference, rtol=1e-6)  # NaN where the bias is NaN, in both
+        assert np.isnan(native[:, 2]).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"activation": "tanh"}, "activation must be None or one of"),
+        ({"activation": 3}, "activation must be None or one of"),
+        ({"bias": np.zeros(4, np.float32)}, "bias has 4 entries, expected 5"),
+        ({"bias": np.zeros(5, np.float64)}, "bias has dtype float64"),
+    ],
+)
+def test_bad_epilogue_arguments_are_named(run_both, kwargs, message):
+    x, w = np.zeros((2, 3), np.float32), np.zeros((3, 5), np.float32)
+    for backend in ("native", "numpy"):
+        with le4nn.backend(backend), pytest.raises((ValueError, TypeError), match=message) as info:
+            ops.sparse_matmul(x, w, **kwargs)
+        assert "sparse_matmul" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -21,24 +21,15 @@ cdef extern from *:
     """
     #include "le4nn_exp.h"  /* exp(a) for a <= 0, vectorizable; LE4NN_SIMD_CLONES */
 
-    /* sigma(v) = 1/(1+e) for v >= 0 and e/(1+e) for v < 0, with e = exp(-|v|) in (0, 1]: never
-       overflows; a NaN input makes e NaN, the select picks e, so NaN propagates.  Branch-free. */
+    /* y = sigma(x) elementwise (le4nn_sigmoid1_*: never overflows, NaN propagates). */
     static LE4NN_SIMD_CLONES void le4nn_sigmoid_f(const float *x, float *y, Py_ssize_t n)
     {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            float v = x[i];
-            float e = le4nn_exp_nonpos_f(-fabsf(v));
-            y[i] = (v >= 0.0f ? 1.0f : e) / (1.0f + e);
-        }
+        for (Py_ssize_t i = 0; i < n; i++) y[i] = le4nn_sigmoid1_f(x[i]);
     }
 
     static LE4NN_SIMD_CLONES void le4nn_sigmoid_d(const double *x, double *y, Py_ssize_t n)
     {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            double v = x[i];
-            double e = le4nn_exp_nonpos_d(-fabs(v));
-            y[i] = (v >= 0.0 ? 1.0 : e) / (1.0 + e);
-        }
+        for (Py_ssize_t i = 0; i < n; i++) y[i] = le4nn_sigmoid1_d(x[i]);
     }
     """
     void le4nn_sigmoid_f(const float* x, float* y, Py_ssize_t n) nogil

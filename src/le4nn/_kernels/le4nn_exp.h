@@ -78,4 +78,20 @@ static inline double le4nn_exp_nonpos_d(double a)
     memcpy(&s2, &b2, sizeof s2);
     return (p * s1) * s2;
 }
+/* sigma(v) = 1/(1+e) for v >= 0 and e/(1+e) for v < 0, with e = exp(-|v|) in (0, 1]: never
+   overflows; a NaN input makes e NaN, the select picks e, so NaN propagates.  Branch-free.  (The
+   sigmoid kernel of activations.pyx and the epilogue of the sparse products, so both give the same
+   bits; compile the loops that call it without contraction, as LE4NN_SIMD_CLONES does.) */
+static inline float le4nn_sigmoid1_f(float v)
+{
+    float e = le4nn_exp_nonpos_f(-fabsf(v));
+    return (v >= 0.0f ? 1.0f : e) / (1.0f + e);
+}
+
+static inline double le4nn_sigmoid1_d(double v)
+{
+    double e = le4nn_exp_nonpos_d(-fabs(v));
+    return (v >= 0.0 ? 1.0 : e) / (1.0 + e);
+}
+
 #endif /* LE4NN_EXP_H */

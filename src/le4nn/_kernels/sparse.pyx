@@ -39,6 +39,28 @@ cdef extern from *:
     #include <stdint.h>
     #include <string.h>
     #include "le4nn_pool.h"  /* le4nn_pool_runner: threads.pool_run shares items among spinning threads */
+    #include "le4nn_exp.h"   /* le4nn_sigmoid1_*, LE4NN_SIMD_CLONES: the epilogue's sigmoid */
+
+    enum { LE4NN_ACT_NONE = 0, LE4NN_ACT_RELU = 1, LE4NN_ACT_SIGMOID = 2 };
+
+    /* The epilogue of z = x . w on rows that were just computed (still in L1): z + bias (if any), then
+       ReLU or the sigmoid, with the same operations as ops.bias_relu_forward and ops.sigmoid_forward
+       (no contraction), so the fused product gives their bits. */
+    #define LE4NN_EPILOGUE_DEFINE(T, SUFFIX)                                                           \\
+    static LE4NN_SIMD_CLONES void le4nn_sparse_epilogue_##SUFFIX(                                      \\
+        T *restrict z, const T *restrict bias, Py_ssize_t rows, Py_ssize_t K, int act)                 \\
+    {                                                                                                  \\
+        for (Py_ssize_t r = 0; r < rows; ++r) {                                                        \\
+            T *zr = z + r * K;                                                                         \\
+            if (bias) for (Py_ssize_t k = 0; k < K; ++k) zr[k] = zr[k] + bias[k];                      \\
+            if (act == LE4NN_ACT_RELU)                                                                 \\
+                for (Py_ssize_t k = 0; k < K; ++k) zr[k] = zr[k] <= 0 ? (T)0 : zr[k];                  \\
+            else if (act == LE4NN_ACT_SIGMOID)                                                         \\
+                for (Py_ssize_t k = 0; k < K; ++k) zr[k] = le4nn_sigmoid1_##SUFFIX(zr[k]);             \\
+        }                                                                                              \\
+    }
+    LE4NN_EPILOGUE_DEFINE(float, f)
+    LE4NN_EPILOGUE_DEFINE(double, d)
 
     /* GCC/Clang vector extensions (as in nhwc.pyx).  V: 64 bytes (one AVX-512 register in the
        x86-64-v4 clone, two AVX registers in the v3 clone, four SSE registers on the baseline); V2 and
@@ -212,7 +234,7 @@ cdef extern from *:
     #define LE4NN_SPARSE_JOBS(T, SUFFIX)                                                                 \\
     typedef struct {                                                                                   \\
         const T *x, *w; T *z, *pad; Py_ssize_t B, N, K, full, groups, per_item, stride;                \\
-        unsigned char *flag; int *idx; Py_ssize_t *visited;                                            \\
+        unsigned char *flag; int *idx; Py_ssize_t *visited; const T *bias; int act;                    \\
     } le4nn_sparse_job_##SUFFIX;                                                                       \\
                                                                                                        \\
     static void le4nn_sparse_item_##SUFFIX(void *ctx, Py_ssize_t item, int slot) {                    \\
@@ -229,6 +251,10 @@ cdef extern from *:
                 memcpy(j->pad, j->x + grp * 4 * N, (size_t)(rows * N) * sizeof(T));                    \\
                 j->visited[grp] = le4nn_sparse_group_##SUFFIX(j->pad, j->w, j->z + grp * 4 * K, N, K,  \\
                                                               rows, flag, idx);                        \\
+            }                                                                                          \\
+            if (j->bias || j->act != LE4NN_ACT_NONE) {                                                 \\
+                const Py_ssize_t rows = j->B - grp * 4 < 4 ? j->B - grp * 4 : 4;                       \\
+                le4nn_sparse_epilogue_##SUFFIX(j->z + grp * 4 * K, j->bias, rows, K, j->act);          \\
             }                                                                                          \\
         }                                                                                              \\
     }                                                                                                  \\
@@ -250,13 +276,13 @@ cdef extern from *:
     static void le4nn_sparse_run_##SUFFIX(                                                             \\
         const T *x, const T *w, T *z, T *pad, Py_ssize_t B, Py_ssize_t N, Py_ssize_t K, int tn,       \\
         int threads, unsigned char *flag, int *idx, Py_ssize_t stride, Py_ssize_t *visited,            \\
-        le4nn_pool_runner run)                                                                         \\
+        const T *bias, int act, le4nn_pool_runner run)                                                 \\
     {                                                                                                  \\
         const Py_ssize_t groups = ((tn ? N : B) + 3) / 4;                                              \\
         Py_ssize_t per_item = groups / ((Py_ssize_t)threads * LE4NN_SPARSE_ITEMS_PER_THREAD);          \\
         if (per_item < 1) per_item = 1;                                                                \\
         le4nn_sparse_job_##SUFFIX job = {x, w, z, pad, B, N, K, B / 4, groups, per_item, stride,        \\
-                                         flag, idx, visited};                                          \\
+                                         flag, idx, visited, bias, act};                               \\
         run(threads, (groups + per_item - 1) / per_item,                                               \\
             tn ? le4nn_sparse_tn_item_##SUFFIX : le4nn_sparse_item_##SUFFIX, &job, LE4NN_SPARSE_SPIN_NS);  \\
     }
@@ -268,31 +294,48 @@ cdef extern from *:
     LE4NN_SPARSE_JOBS(float, f)
     LE4NN_SPARSE_JOBS(double, d)
     """
+    void le4nn_sparse_epilogue_f(float* z, const float* bias, Py_ssize_t rows, Py_ssize_t K, int act) noexcept nogil
+    void le4nn_sparse_epilogue_d(double* z, const double* bias, Py_ssize_t rows, Py_ssize_t K, int act) noexcept nogil
     void le4nn_sparse_run_f(const float* x, const float* w, float* z, float* pad, Py_ssize_t B, Py_ssize_t N,
                             Py_ssize_t K, int tn, int threads, unsigned char* flag, int* idx, Py_ssize_t stride,
-                            Py_ssize_t* visited, pool_runner run) noexcept nogil
+                            Py_ssize_t* visited, const float* bias, int act, pool_runner run) noexcept nogil
     void le4nn_sparse_run_d(const double* x, const double* w, double* z, double* pad, Py_ssize_t B,
                             Py_ssize_t N, Py_ssize_t K, int tn, int threads, unsigned char* flag, int* idx,
-                            Py_ssize_t stride, Py_ssize_t* visited, pool_runner run) noexcept nogil
+                            Py_ssize_t stride, Py_ssize_t* visited, const double* bias, int act,
+                            pool_runner run) noexcept nogil
 
 cdef enum:
     GROUP = 4  # rows of the output per group (the micro-kernel's height)
+    # sparse_matmul's epilogue (le4nn.ops.native passes these codes)
+    ACT_NONE = 0
+    ACT_RELU = 1
+    ACT_SIGMOID = 2
     SERIAL_FLOPS = 400000  # below this many multiply-adds (dense count) no OpenMP team is started
+
+
+cdef void _epilogue(floating* z, const floating* bias, Py_ssize_t rows, Py_ssize_t K, int act) noexcept nogil:
+    if floating is float:
+        le4nn_sparse_epilogue_f(z, bias, rows, K, act)
+    else:
+        le4nn_sparse_epilogue_d(z, bias, rows, K, act)
 
 
 cdef void _run(const floating* x, const floating* w, floating* z, floating* pad, Py_ssize_t B, Py_ssize_t N,
               Py_ssize_t K, int tn, int threads, unsigned char* flag, int* idx, Py_ssize_t stride,
-              Py_ssize_t* visited) noexcept nogil:
+              Py_ssize_t* visited, const floating* bias, int act) noexcept nogil:
     if floating is float:
-        le4nn_sparse_run_f(x, w, z, pad, B, N, K, tn, threads, flag, idx, stride, visited, pool_run)
+        le4nn_sparse_run_f(x, w, z, pad, B, N, K, tn, threads, flag, idx, stride, visited, bias, act, pool_run)
     else:
-        le4nn_sparse_run_d(x, w, z, pad, B, N, K, tn, threads, flag, idx, stride, visited, pool_run)
+        le4nn_sparse_run_d(x, w, z, pad, B, N, K, tn, threads, flag, idx, stride, visited, bias, act, pool_run)
 
 
-def sparse_matmul(const floating[:, ::1] x, const floating[:, ::1] w, floating[:, ::1] z, int num_threads):
+def sparse_matmul(const floating[:, ::1] x, const floating[:, ::1] w, floating[:, ::1] z, int num_threads,
+                  const floating[::1] bias=None, int activation=ACT_NONE):
     """z = x · w (B, K) for x (B, N), w (N, K), visiting only the nonzero entries of x (four rows of x at
-    a time, see the module docstring).  Returns the fraction of the entries visited (the size of the
-    unions over B · N), which tells the caller whether the dense product would be cheaper."""
+    a time, see the module docstring); then, if given, + bias (K,) and ``activation`` (ACT_RELU,
+    ACT_SIGMOID) on each group of rows while it is in cache.  Returns the fraction of the entries
+    visited (the size of the unions over B · N), which tells the caller whether the dense product
+    would be cheaper."""
     cdef Py_ssize_t B = x.shape[0], N = x.shape[1], K = w.shape[1], groups, grp, visited = 0
     cdef Py_ssize_t stride = N + 8  # scratch per thread: N + 8 flag bytes, N + 8 ints
     cdef int team = 1 if num_threads < 1 or B * N * K < SERIAL_FLOPS else num_threads
@@ -300,12 +343,21 @@ def sparse_matmul(const floating[:, ::1] x, const floating[:, ::1] w, floating[:
     cdef int* idx
     cdef floating* pad
     cdef Py_ssize_t* unions
+    cdef const floating* bp = NULL
     if w.shape[0] != N or z.shape[0] != B or z.shape[1] != K:
         raise ValueError("sparse_matmul: shapes do not match")
+    if bias is not None:
+        if bias.shape[0] != K:
+            raise ValueError("sparse_matmul: the bias does not match the columns")
+        if K:
+            bp = &bias[0]
+    if activation not in (ACT_NONE, ACT_RELU, ACT_SIGMOID):
+        raise ValueError(f"sparse_matmul: unknown activation code {activation}")
     if B == 0 or K == 0:
         return 0.0
-    if N == 0:
+    if N == 0:  # z = 0: only the epilogue's terms
         z[...] = 0
+        _epilogue(&z[0, 0], bp, B, K, activation)
         return 0.0
     groups = (B + GROUP - 1) // GROUP
     team = <int>min(<Py_ssize_t>team, groups)
@@ -320,7 +372,7 @@ def sparse_matmul(const floating[:, ::1] x, const floating[:, ::1] w, floating[:
         free(pad)
         raise MemoryError("sparse_matmul: out of memory")
     with nogil:
-        _run(&x[0, 0], &w[0, 0], &z[0, 0], pad, B, N, K, 0, team, flag, idx, stride, unions)
+        _run(&x[0, 0], &w[0, 0], &z[0, 0], pad, B, N, K, 0, team, flag, idx, stride, unions, bp, activation)
         for grp in range(groups):
             visited += unions[grp]
     free(flag)
@@ -353,6 +405,10 @@ def sparse_matmul_tn(const floating[:, ::1] x, const floating[:, ::1] d, floatin
         free(idx)
         raise MemoryError("sparse_matmul_tn: out of memory")
     with nogil:
-        _run(&x[0, 0], &d[0, 0], &g[0, 0], NULL, B, N, K, 1, team, flag, idx, stride, NULL)
+        _run(&x[0, 0], &d[0, 0], &g[0, 0], NULL, B, N, K, 1, team, flag, idx, stride, NULL, NULL, ACT_NONE)
     free(flag)
     free(idx)
+
+
+#: The epilogue codes of :func:`sparse_matmul`, by activation name.
+ACTIVATIONS = {None: ACT_NONE, "linear": ACT_NONE, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID}

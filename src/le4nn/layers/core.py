@@ -70,12 +70,18 @@ class Dense(ActivationOutput, AffineWeights, Layer):
         self._x = x
         kernel = self.params["kernel"]
         z = self._out("z", (x.shape[0], kernel.shape[1]))
+        bias = self.params["bias"] if self.use_bias else None
         self._sparse_input = self._input_is_sparse(x)
         if self._sparse_input:
+            name = self.activation.name
+            if name in ("relu", "sigmoid"):  # y = σ(xW + b) in one kernel (eq. of handout 4.2)
+                y = ops.sparse_matmul(x, kernel, bias=bias, activation=name, out=z)
+                self._z, self._y = None, y  # as _activate: the derivative needs y only
+                return y
             ops.sparse_matmul(x, kernel, out=z)
         else:
             np.matmul(x, kernel, out=z)
-        return self._activate(z, self.params["bias"] if self.use_bias else None, owned=True)
+        return self._activate(z, bias, owned=True)
 
     def _input_is_sparse(self, x: np.ndarray) -> bool:
         """Whether x is sparse enough for the sparse products (only the native backend has a faster

@@ -227,6 +227,22 @@ def check_argmax_nhwc(argmax, dout: np.ndarray, x_shape, op: str) -> tuple[int, 
     return B, H, W, C
 
 
+#: The activations a product's epilogue can apply (``sparse_matmul``).
+EPILOGUE_ACTIVATIONS = ("linear", "relu", "sigmoid")
+
+
+def check_epilogue_activation(activation, op: str) -> str:
+    """``None`` or one of :data:`EPILOGUE_ACTIVATIONS`; returns the name (``"linear"`` for None)."""
+    if activation is None:
+        return "linear"
+    if not isinstance(activation, str) or activation not in EPILOGUE_ACTIVATIONS:
+        raise ValueError(
+            f"{op}: activation must be None or one of {', '.join(map(repr, EPILOGUE_ACTIVATIONS))}, "
+            f"got {activation!r}"
+        )
+    return activation
+
+
 def check_bias(bias, size: int, dtype, op: str, required: bool = False):
     """A 1-D C-contiguous bias of ``size`` entries in ``dtype`` (None allowed unless ``required``)."""
     if bias is None:

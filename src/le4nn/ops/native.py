@@ -30,6 +30,7 @@ from le4nn.ops._checks import (
     check_class_axis,
     check_cols_nhwc_shape,
     check_cols_shape,
+    check_epilogue_activation,
     check_float_array,
     check_labels,
     check_matmul_operands,
@@ -419,11 +420,13 @@ def winograd_gradient_transform(dout, *, out=None):
 # --- products with a mostly-zero left operand --------------------------------------------------------
 
 @_same_docs(_ref.sparse_matmul)
-def sparse_matmul(x, w, *, out=None):
+def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
     op = "sparse_matmul"
     B, K = check_matmul_operands(op, x, w, "x", "w")
+    act = check_epilogue_activation(activation, op)
+    bias = check_bias(bias, K, x.dtype, op)
     z = prepare_out(out, (B, K), x.dtype, op)
-    _sparse.sparse_matmul(x, w, z, get_num_threads())
+    _sparse.sparse_matmul(x, w, z, get_num_threads(), bias, _sparse.ACTIVATIONS[act])
     return z
 
 

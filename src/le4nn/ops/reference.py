@@ -22,6 +22,7 @@ from le4nn.ops._checks import (
     check_class_axis,
     check_cols_nhwc_shape,
     check_cols_shape,
+    check_epilogue_activation,
     check_float_array,
     check_labels,
     check_matmul_operands,
@@ -676,19 +677,33 @@ def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
 # ---------------------------------------------------------------------------------------------------
 
 
-def sparse_matmul(x, w, *, out=None):
+def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
     """z = x · W for x (B, N) and W (N, K): z[b, k] = Σ_i x[b, i] W[i, k] (the Dense layer's affine map,
-    handout 4.2), for an x that is mostly zeros, e.g. a batch of MNIST images (≈ 80 % zero pixels).
+    handout 4.2), for an x that is mostly zeros, e.g. a batch of MNIST images (≈ 80 % zero pixels);
+    then, if given, y = activation(z + bias) with ``bias`` (K,) and ``activation`` ``"relu"`` or
+    ``"sigmoid"`` (``None`` or ``"linear"``: none), as :func:`bias_relu_forward` and
+    :func:`sigmoid_forward` compute them (the Dense layer's whole forward pass).
 
     The value is the ordinary product, which is what this reference computes.  The native kernel
     (``le4nn/_kernels/sparse.pyx``) visits only the terms whose x[b, i] is nonzero for one of four
     samples at a time, which is where its speed comes from; its sums may differ in the last bits from
     BLAS's, and an inf or NaN in W at a zero pixel does not reach z there (0 · inf is skipped, not NaN).
+    It applies the bias and the activation to each group of rows while they are in cache, with the
+    operations of the separate kernels (the same bits as calling them after the product).
     """
     op = "sparse_matmul"
     B, K = check_matmul_operands(op, x, w, "x", "w")
+    act = check_epilogue_activation(activation, op)
+    bias = check_bias(bias, K, x.dtype, op)
     z = prepare_out(out, (B, K), x.dtype, op)
-    return np.matmul(x, w, out=z)
+    np.matmul(x, w, out=z)
+    if bias is not None:
+        np.add(z, bias, out=z)
+    if act == "relu":
+        relu_forward(z, out=z)
+    elif act == "sigmoid":
+        sigmoid_forward(z, out=z)
+    return z
 
 
 def sparse_matmul_tn(x, d, *, out=None):
