@@ -138,6 +138,7 @@ def all_op_calls(rng, dtype):
         ("conv2d_nhwc_pool_forward", (x_nhwc, kernel, None, 1, 1, False, 3, 3, 2, 1)),
         ("bias_relu_forward", (rows, row_bias)),
         ("relu_backward_bias", (dout.reshape(-1)[: rows.size].reshape(rows.shape), rows)),
+        ("sigmoid_backward_bias", (dout.reshape(-1)[: rows.size].reshape(rows.shape), rows)),
         ("winograd_input_transform", (x_nhwc, 1)),
         ("winograd_input_transform", (x_nhwc, (2, 0, 1, 2))),
         ("winograd_output_transform", (ops.reference.winograd_input_transform(x_nhwc, 1), x_nhwc.shape,

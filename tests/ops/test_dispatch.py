@@ -370,6 +370,8 @@ BAD_CALLS = [
     ("bias_relu_forward", (a((3, 4)), a(4, f64)), {}, TypeError, ["bias", "dtype"]),
     ("bias_relu_forward", (a((4, 3)).T, a(4)), {}, ValueError, ["x", "C-contiguous"]),
     ("relu_backward_bias", (a((3, 4)), a((3, 5))), {}, ValueError, ["dout", "y", "shapes"]),
+    ("sigmoid_backward_bias", (a((3, 4)), a((3, 5))), {}, ValueError, ["dout", "y", "shapes"]),
+    ("sigmoid_backward_bias", (a((3, 4), f64), a((3, 4))), {}, TypeError, ["dout", "y", "dtype"]),
     ("relu_backward_bias", (a((3, 4), f64), a((3, 4))), {}, TypeError, ["dout", "y", "dtype"]),
     ("relu_backward_bias", (a((3, 4)), a((3, 4))), {"bias_grad_out": a(3)}, ValueError,
      ["bias_grad_out", "shape"]),

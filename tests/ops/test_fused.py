@@ -1,5 +1,6 @@
-"""Fused bias + ReLU (bias_relu_forward) and its backward with the bias gradient (relu_backward_bias):
-native against the reference over many shapes, NaN, in-place use and thread counts."""
+"""Fused bias + ReLU (bias_relu_forward) and the ReLU and sigmoid backward with the bias gradient
+(relu_backward_bias, sigmoid_backward_bias): native against the reference over many shapes, NaN,
+in-place use and thread counts."""
 
 from __future__ import annotations
 
@@ -64,6 +65,27 @@ def test_relu_backward_bias_matches_reference(run_both, case):
     np.testing.assert_allclose(db_r, expected, rtol=rtol, atol=rtol * max(np.abs(expected).max(initial=0), 1))
 
 
+@SETTINGS
+@given(case=cases())
+def test_sigmoid_backward_bias_matches_reference(run_both, case):
+    """dx has the bits of sigmoid_backward (both backends); the bias gradient is dx summed over rows."""
+    shape, dtype, specials, seed = case
+    rng = np.random.default_rng(seed)
+    y = 1 / (1 + np.exp(-data(rng, shape, dtype, specials)))
+    dout = rng.standard_normal(shape).astype(dtype)
+    (dx_n, db_n), (dx_r, db_r) = run_both("sigmoid_backward_bias", dout, y)
+    with le4nn.backend("native"):
+        separate = ops.sigmoid_backward(dout, y)
+    np.testing.assert_array_equal(dx_n, separate)
+    np.testing.assert_array_equal(dx_n, dx_r)
+    expected = dx_r.astype(np.float64).reshape(-1, shape[-1]).sum(axis=0)
+    rows = max(int(np.prod(shape[:-1])), 1)
+    rtol = 1e-12 if dtype == np.float64 else 1e-6 * rows**0.5 * 4
+    scale = max(np.nanmax(np.abs(expected), initial=0), 1)
+    np.testing.assert_allclose(db_n, expected, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(db_r, expected, rtol=rtol, atol=rtol * scale)
+
+
 def test_in_place(rng):
     x = rng.standard_normal((50, 30)).astype(np.float32)
     bias = rng.standard_normal(30).astype(np.float32)
@@ -89,7 +111,9 @@ def test_bias_gradient_does_not_depend_on_the_thread_count(native, rng, dtype, m
             for n in (1, 2, 3):
                 le4nn.set_num_threads(n)
                 dx, db = ops.relu_backward_bias(dout, y)
-                results.append((dx.tobytes(), db.tobytes(), ops.bias_relu_forward(y, db).tobytes()))
+                sx, sb = ops.sigmoid_backward_bias(dout, y)
+                results.append((dx.tobytes(), db.tobytes(), ops.bias_relu_forward(y, db).tobytes(),
+                                sx.tobytes(), sb.tobytes()))
     finally:
         le4nn.set_num_threads(saved)
     assert results[0] == results[1] == results[2]

@@ -1,8 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Fused epilogues of the affine layers: bias + ReLU forward, and its backward with the bias gradient.
+"""Fused epilogues of the affine layers: bias + ReLU forward, and the ReLU or sigmoid backward with the
+bias gradient.
 
-Semantics are those of :func:`le4nn.ops.reference.bias_relu_forward` and ``relu_backward_bias``
-(the wrappers in :mod:`le4nn.ops.native` validate the arguments).  The arrays are seen as (N, K)
+Semantics are those of :func:`le4nn.ops.reference.bias_relu_forward`, ``relu_backward_bias`` and
+``sigmoid_backward_bias`` (the wrappers in :mod:`le4nn.ops.native` validate the arguments).  The arrays are seen as (N, K)
 matrices, the bias running along K.  One pass over the data instead of two or three (add the bias,
 apply the ReLU; mask the gradient, sum it over the rows).
 
@@ -15,8 +16,8 @@ restrict pointers, compiled for AVX2 and the baseline (see below).
 
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stdlib cimport calloc, free, malloc
 
-import numpy as np
 
 cdef extern from *:
     """
@@ -60,7 +61,49 @@ cdef extern from *:
             }
         }
     }
+
+    /* dx = dout * (y (1 - y)) (the order of sigmoid_backward, no contraction: the same bits), and the
+       column sums of dx over the block into acc (K), as above. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define LE4NN_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+    #else
+    #define LE4NN_NO_CONTRACT
+    #endif
+    static LE4NN_V3_CLONES LE4NN_NO_CONTRACT void le4nn_sigmoid_backward_bias_rows_f(
+        const float *d, const float *y, float *dx, float *restrict acc, Py_ssize_t rows, Py_ssize_t K)
+    {
+        for (Py_ssize_t k = 0; k < K; ++k) acc[k] = 0.0f;
+        for (Py_ssize_t r = 0; r < rows; ++r) {
+            const float *dr = d + r * K, *yr = y + r * K;
+            float *xr = dx + r * K;
+            for (Py_ssize_t k = 0; k < K; ++k) {
+                const float v = yr[k];
+                const float g = dr[k] * (v * (1.0f - v));
+                xr[k] = g;
+                acc[k] += g;
+            }
+        }
+    }
+    static LE4NN_NO_CONTRACT void le4nn_sigmoid_backward_bias_rows_d(
+        const double *d, const double *y, double *dx, double *restrict acc, Py_ssize_t rows, Py_ssize_t K)
+    {
+        for (Py_ssize_t k = 0; k < K; ++k) acc[k] = 0.0;
+        for (Py_ssize_t r = 0; r < rows; ++r) {
+            const double *dr = d + r * K, *yr = y + r * K;
+            double *xr = dx + r * K;
+            for (Py_ssize_t k = 0; k < K; ++k) {
+                const double v = yr[k];
+                const double g = dr[k] * (v * (1.0 - v));
+                xr[k] = g;
+                acc[k] += g;
+            }
+        }
+    }
     """
+    void le4nn_sigmoid_backward_bias_rows_f(const float* d, const float* y, float* dx, float* acc,
+                                            Py_ssize_t rows, Py_ssize_t K) noexcept nogil
+    void le4nn_sigmoid_backward_bias_rows_d(const double* d, const double* y, double* dx, double* acc,
+                                            Py_ssize_t rows, Py_ssize_t K) noexcept nogil
     void le4nn_bias_relu_rows_f(const float* x, const float* b, float* y, Py_ssize_t rows,
                                 Py_ssize_t K) noexcept nogil
     void le4nn_relu_backward_bias_rows_f(const float* d, const float* y, float* dx, float* acc,
@@ -135,39 +178,72 @@ def bias_relu_forward(const floating[:, ::1] x, const floating[::1] bias, floati
                 _bias_relu_rows(xp + start * K, bp, yp + start * K, min(R, N - start), K)
 
 
-def relu_backward_bias(const floating[:, ::1] dout, const floating[:, ::1] y, floating[:, ::1] dx,
-                       floating[::1] bias_grad, int num_threads):
-    """dx = dout where y > 0, else 0 (dx may be dout or y); bias_grad = dx summed over the rows."""
+cdef enum:
+    RELU = 0
+    SIGMOID = 1
+
+
+cdef inline void _backward_bias_rows(int mode, const floating* d, const floating* y, floating* dx,
+                                     floating* acc, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
+    if mode == RELU:
+        _relu_backward_bias_rows(d, y, dx, acc, rows, K)
+    elif floating is float:
+        le4nn_sigmoid_backward_bias_rows_f(d, y, dx, acc, rows, K)
+    else:
+        le4nn_sigmoid_backward_bias_rows_d(d, y, dx, acc, rows, K)
+
+
+cdef _backward_bias(int mode, str name, const floating[:, ::1] dout, const floating[:, ::1] y,
+                    floating[:, ::1] dx, floating[::1] bias_grad, int num_threads):
+    """dx from dout and the activation's output y (mode RELU or SIGMOID), and bias_grad = dx summed
+    over the rows: blocks of rows summed in the data's precision, then the blocks in float64."""
     cdef Py_ssize_t N = y.shape[0], K = y.shape[1], R = _block_rows(K), blocks, blk, start, k
     cdef int team = 1 if num_threads < 1 or N * K < SERIAL_LIMIT else num_threads
     if (dout.shape[0] != N or dout.shape[1] != K or dx.shape[0] != N or dx.shape[1] != K
             or bias_grad.shape[0] != K):
-        raise ValueError("relu_backward_bias: shapes do not match")
+        raise ValueError(f"{name}: shapes do not match")
     if K == 0:
         return
     if N == 0:
         bias_grad[...] = 0
         return
     blocks = (N + R - 1) // R
-    cdef floating[:, ::1] partial = np.empty((blocks, K), dtype=np.float32 if floating is float else np.float64)
-    cdef double[::1] total = np.zeros(K, dtype=np.float64)
+    cdef floating* pp = <floating*>malloc(blocks * K * sizeof(floating))  # one partial row per block
+    cdef double* total = <double*>calloc(K, sizeof(double))
+    if pp == NULL or total == NULL:
+        free(pp)
+        free(total)
+        raise MemoryError(f"{name}: out of memory")
     cdef const floating* dp = &dout[0, 0]
     cdef const floating* yp = &y[0, 0]
     cdef floating* xp = &dx[0, 0]
-    cdef floating* pp = &partial[0, 0]
     with nogil:
         if team == 1:
             for blk in range(blocks):
                 start = blk * R
-                _relu_backward_bias_rows(dp + start * K, yp + start * K, xp + start * K, pp + blk * K,
-                                         min(R, N - start), K)
+                _backward_bias_rows(mode, dp + start * K, yp + start * K, xp + start * K, pp + blk * K,
+                                    min(R, N - start), K)
         else:
             for blk in prange(blocks, schedule="static", num_threads=team):
                 start = blk * R
-                _relu_backward_bias_rows(dp + start * K, yp + start * K, xp + start * K, pp + blk * K,
-                                         min(R, N - start), K)
+                _backward_bias_rows(mode, dp + start * K, yp + start * K, xp + start * K, pp + blk * K,
+                                    min(R, N - start), K)
         for blk in range(blocks):
             for k in range(K):
                 total[k] += pp[blk * K + k]
         for k in range(K):
             bias_grad[k] = <floating>total[k]
+    free(pp)
+    free(total)
+
+
+def relu_backward_bias(const floating[:, ::1] dout, const floating[:, ::1] y, floating[:, ::1] dx,
+                       floating[::1] bias_grad, int num_threads):
+    """dx = dout where y > 0, else 0 (dx may be dout or y); bias_grad = dx summed over the rows."""
+    _backward_bias(RELU, "relu_backward_bias", dout, y, dx, bias_grad, num_threads)
+
+
+def sigmoid_backward_bias(const floating[:, ::1] dout, const floating[:, ::1] y, floating[:, ::1] dx,
+                          floating[::1] bias_grad, int num_threads):
+    """dx = dout · y (1 − y) (dx may be dout or y); bias_grad = dx summed over the rows."""
+    _backward_bias(SIGMOID, "sigmoid_backward_bias", dout, y, dx, bias_grad, num_threads)

@@ -8,7 +8,8 @@ without forming the softmax Jacobian (docs/architecture.md).
 
 The affine layers hand over z together with their bias: when z is the layer's own array, the bias is
 added in place, and ReLU is fused with it into one pass (``ops.bias_relu_forward``); backward then
-fuses ReLU's derivative with the bias gradient (``ops.relu_backward_bias``).  ReLU and sigmoid work
+fuses ReLU's or the sigmoid's derivative with the bias gradient (``ops.relu_backward_bias``,
+``ops.sigmoid_backward_bias``).  ReLU and sigmoid work
 in place on the layer's own z, as their derivatives need only y.
 """
 
@@ -114,7 +115,8 @@ class ActivationOutput:
         return self._backward(grad_out, from_logits, need_input_grad)
 
     def _fused_bias_grad(self) -> bool:
-        """Whether ReLU's backward may also produce the bias gradient (``ops.relu_backward_bias``)."""
+        """Whether the ReLU or sigmoid backward may also produce the bias gradient
+        (``ops.relu_backward_bias``, ``ops.sigmoid_backward_bias``)."""
         return self._bias_last_axis and self.trainable and "bias" in self.grads and _takes_flags(type(self))
 
     def _pre_backward(self, grad_z, need_input_grad: bool, bias_done: bool = False):
@@ -138,7 +140,11 @@ class ActivationOutput:
             ops.relu_backward(grad_y, self._y, out=grad_z)
             return self._pre_backward(grad_z, need_input_grad)
         if name == "sigmoid":
-            grad_z = ops.sigmoid_backward(grad_y, self._y, out=self._out("grad_z", grad_y.shape))
+            grad_z = self._out("grad_z", grad_y.shape)
+            if self._fused_bias_grad():
+                ops.sigmoid_backward_bias(grad_y, self._y, out=grad_z, bias_grad_out=self.grads["bias"])
+                return self._pre_backward(grad_z, need_input_grad, bias_done=True)
+            ops.sigmoid_backward(grad_y, self._y, out=grad_z)
             return self._pre_backward(grad_z, need_input_grad)
         grad_z = self.activation.backward(grad_y, self._z, self._y)
         return self._pre_backward(grad_z, need_input_grad)

@@ -47,6 +47,7 @@ OPS = (
     "conv2d_nhwc_pool_forward",
     "bias_relu_forward",
     "relu_backward_bias",
+    "sigmoid_backward_bias",
     "winograd_input_transform",
     "winograd_output_transform",
     "winograd_gradient_transform",

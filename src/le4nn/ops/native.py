@@ -379,6 +379,22 @@ def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
     return dx, bias_grad
 
 
+@_same_docs(_ref.sigmoid_backward_bias)
+def sigmoid_backward_bias(dout, y, *, out=None, bias_grad_out=None):
+    op = "sigmoid_backward_bias"
+    dout = check_float_array(dout, op, "dout")
+    y = check_float_array(y, op, "y")
+    check_same_shape(op, dout=dout, y=y)
+    check_same_dtype(op, dout=dout, y=y)
+    check_class_axis(y, op)
+    dx = prepare_out(out, y.shape, y.dtype, op)
+    K = y.shape[-1]
+    bias_grad = prepare_out(bias_grad_out, (K,), y.dtype, op, "bias_grad_out")
+    _fused.sigmoid_backward_bias(dout.reshape(-1, K), y.reshape(-1, K), dx.reshape(-1, K), bias_grad,
+                                 get_num_threads())
+    return dx, bias_grad
+
+
 # --- Winograd F(2×2, 3×3) transforms -----------------------------------------------------------------
 
 
