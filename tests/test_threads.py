@@ -163,6 +163,8 @@ def all_op_calls(rng, dtype):
         ("softmax_cross_entropy_forward", (wide, wide_labels)),
         ("softmax_cross_entropy_backward", (probs, labels)),
         ("softmax_cross_entropy_backward", (probs, onehot)),
+        ("softmax_cross_entropy", (logits, labels)),
+        ("softmax_cross_entropy", (logits, onehot)),
         ("sgd_update", (flat, dout, 0.01)),  # in place: each run updates its own copy (see _fresh)
         ("sgd_update", (flat, dout, 0.01, 0.9, dout[::-1].copy(), True)),
     ]

@@ -191,6 +191,8 @@ class _SoftmaxCrossentropy(Loss):
         """:meth:`softmax_fused` and :meth:`softmax_fused_gradient` of the probabilities it returns, with
         the targets checked once (a training step): returns ``(loss, probs, ∂loss/∂logits)``."""
         targets, logits, weights = self._prepare(y_true, logits, sample_weight)
+        if weights is None:  # the plain mean: one op for the loss, the probabilities and the gradient
+            return ops.softmax_cross_entropy(logits, targets)
         loss, probs = self._fused_loss(targets, logits, weights)
         return loss, probs, _scale_rows(ops.softmax_cross_entropy_backward(probs, targets), weights)
 

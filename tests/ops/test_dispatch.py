@@ -306,6 +306,12 @@ BAD_CALLS = [
     ("softmax_cross_entropy_backward", (a((5, 3)), np.zeros((3, 5))), {}, ValueError, ["labels", "shape"]),
     ("softmax_cross_entropy_backward", (a((5, 3)), np.zeros(5, int)), {"out": a((5, 3), f64)}, TypeError,
      ["out", "dtype"]),
+    ("softmax_cross_entropy", (a((5, 3, 1)), np.zeros(5, int)), {}, ValueError, ["logits", "2-D"]),
+    ("softmax_cross_entropy", (a((5, 3)), np.array([0, 0, 0, 0, 9])), {}, ValueError,
+     ["label 9", "out of range"]),
+    ("softmax_cross_entropy", (a((5, 3)), np.zeros(6, int)), {}, ValueError, ["labels", "6"]),
+    ("softmax_cross_entropy", (a((5, 3)), np.zeros(5, int)), {"grad_out": a((5, 3), f64)}, TypeError,
+     ["grad_out", "dtype"]),
     # channels-last windows
     ("im2col_nhwc", (x4((3, 6, 6)), 3, 3), {}, ValueError, ["x", "4-D"]),
     ("im2col_nhwc", (x4((2, 6, 6, 3))[..., ::2], 3, 3), {}, ValueError, ["x", "C-contiguous"]),

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import le4nn
 from le4nn import ops
 
 SETTINGS = settings(
@@ -77,6 +78,30 @@ def test_cross_entropy_matches_reference(run_both, case):
     assert_close(probs_n, probs_r)
     dx_n, dx_r = run_both("softmax_cross_entropy_backward", probs_r, labels)
     assert_close(dx_n, dx_r)
+
+
+@SETTINGS
+@given(case=ce_cases())
+def test_the_whole_loss_in_one_call_equals_the_two_ops(run_both, case):
+    """softmax_cross_entropy = the forward op and the backward op of its probabilities, bit for bit
+    on each backend; close across backends."""
+    logits, labels = make_case(case)
+    results = {}
+    for backend in ("native", "numpy"):
+        with le4nn.backend(backend):
+            loss, probs, grad = ops.softmax_cross_entropy(logits, labels)
+            loss2, probs2 = ops.softmax_cross_entropy_forward(logits, labels)
+            grad2 = ops.softmax_cross_entropy_backward(probs2, labels)
+        assert type(loss) is float and loss == loss2
+        np.testing.assert_array_equal(probs, probs2)
+        np.testing.assert_array_equal(grad, grad2)
+        results[backend] = (loss, probs, grad)
+    (loss_n, probs_n, grad_n), (loss_r, probs_r, grad_r) = results["native"], results["numpy"]
+    assert loss_n == pytest.approx(loss_r, rel=RTOL[logits.dtype], abs=float(np.finfo(logits.dtype).eps))
+    assert_close(probs_n, probs_r)
+    # (y − t)/B cancels where y ≈ t = 1: the probabilities' last-bit differences, absolutely
+    eps = float(np.finfo(logits.dtype).eps)
+    np.testing.assert_allclose(grad_n, grad_r, rtol=RTOL[logits.dtype], atol=8 * eps / max(len(logits), 1))
 
 
 @SETTINGS

@@ -211,12 +211,13 @@ def softmax_forward(const floating[:, ::1] x, floating[:, ::1] y, int num_thread
 
 
 def softmax_cross_entropy_forward_index(const floating[:, ::1] logits, const Py_ssize_t[::1] labels,
-                                        floating[:, ::1] probs, int num_threads):
+                                        floating[:, ::1] probs, int num_threads,
+                                        str op="softmax_cross_entropy_forward"):
     """probs = softmax(logits) row-wise; returns the mean over rows of -log probs[b, labels[b]]."""
     cdef Py_ssize_t B = logits.shape[0], K = logits.shape[1], per_block, blocks, blk, r0, b
     cdef double total = 0
     _check_2d("softmax_cross_entropy_forward", B, K, probs.shape[0], probs.shape[1])
-    _check_labels("softmax_cross_entropy_forward", labels, B, K)
+    _check_labels(op, labels, B, K)  # op: the name the errors give
     if B == 0 or K == 0:
         return 0.0
     per_block = _rows_per_block(K)
@@ -305,11 +306,12 @@ cdef inline void _ce_backward_targets(const floating* p, const floating* t, floa
 
 
 def softmax_cross_entropy_backward_index(const floating[:, ::1] probs, const Py_ssize_t[::1] labels,
-                                         floating[:, ::1] dx, int num_threads):
+                                         floating[:, ::1] dx, int num_threads,
+                                         str op="softmax_cross_entropy_backward"):
     """dx = (probs - onehot(labels)) / B (dx may be probs)."""
     cdef Py_ssize_t B = probs.shape[0], K = probs.shape[1], per_block, blocks, blk, r0
     _check_2d("softmax_cross_entropy_backward", B, K, dx.shape[0], dx.shape[1])
-    _check_labels("softmax_cross_entropy_backward", labels, B, K)
+    _check_labels(op, labels, B, K)
     if B == 0 or K == 0:
         return
     per_block = _rows_per_block(K)

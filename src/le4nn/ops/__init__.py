@@ -37,6 +37,7 @@ OPS = (
     "softmax_forward",
     "softmax_cross_entropy_forward",
     "softmax_cross_entropy_backward",
+    "softmax_cross_entropy",
     "im2col_nhwc",
     "col2im_nhwc",
     "maxpool2d_nhwc_forward",

@@ -348,6 +348,23 @@ def softmax_cross_entropy_backward(probs, labels, *, out=None):
     return dx
 
 
+@_same_docs(_ref.softmax_cross_entropy)
+def softmax_cross_entropy(logits, labels, *, out=None, grad_out=None):
+    op = "softmax_cross_entropy"
+    logits = check_float_array(logits, op, "logits", ndim=2)
+    targets, is_index = check_labels(labels, logits.shape, logits.dtype, op, check_range=False)
+    probs = prepare_out(out, logits.shape, logits.dtype, op)
+    grad = prepare_out(grad_out, logits.shape, logits.dtype, op, "grad_out")
+    threads = get_num_threads()
+    if is_index:  # the forward kernel checks the label range
+        loss = _softmax.softmax_cross_entropy_forward_index(logits, targets, probs, threads, op)
+        _softmax.softmax_cross_entropy_backward_index(probs, targets, grad, threads, op)
+    else:
+        loss = _softmax.softmax_cross_entropy_forward_onehot(logits, targets, probs, threads)
+        _softmax.softmax_cross_entropy_backward_onehot(probs, targets, grad, threads)
+    return float(loss), probs, grad
+
+
 # --- fused bias + ReLU ------------------------------------------------------------------------------
 
 

@@ -637,6 +637,21 @@ def softmax_cross_entropy_backward(probs, labels, *, out=None):
     return dx
 
 
+def softmax_cross_entropy(logits, labels, *, out=None, grad_out=None):
+    """A training step's whole loss: :func:`softmax_cross_entropy_forward` and
+    :func:`softmax_cross_entropy_backward` of its probabilities in one call (the labels checked once).
+    Returns ``(loss, probs, grad)`` with grad = ∂E/∂logits = (y − t) / B (handout eq. 12); ``out``
+    and ``grad_out`` may hold the probabilities and the gradient."""
+    op = "softmax_cross_entropy"
+    logits = check_float_array(logits, op, "logits", ndim=2)
+    targets, _ = check_labels(labels, logits.shape, logits.dtype, op)
+    probs = prepare_out(out, logits.shape, logits.dtype, op)
+    grad = prepare_out(grad_out, logits.shape, logits.dtype, op, "grad_out")
+    loss, _ = softmax_cross_entropy_forward(logits, targets, out=probs)
+    softmax_cross_entropy_backward(probs, targets, out=grad)
+    return loss, probs, grad
+
+
 # ---------------------------------------------------------------------------------------------------
 # Bias + ReLU, fused (the affine layers' epilogue and its gradient)
 # ---------------------------------------------------------------------------------------------------
