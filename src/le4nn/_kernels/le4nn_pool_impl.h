@@ -193,7 +193,11 @@ static void le4nn_pool_run(int threads, Py_ssize_t items, le4nn_pool_fn fn, void
     if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst) > 0)
         syscall(SYS_futex, (uint32_t *)&p->job, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
     le4nn_pool_work(p, job, 0);
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < items) le4nn_pool_pause();
+    /* Wait for the items the helpers took; yield now and then, in case one of them shares this core. */
+    for (unsigned spins = 1; atomic_load_explicit(&p->done, memory_order_acquire) < items; ++spins) {
+        le4nn_pool_pause();
+        if ((spins & 255) == 0) sched_yield();
+    }
     pthread_mutex_unlock(&p->submit);
 }
 
