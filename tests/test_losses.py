@@ -299,6 +299,26 @@ def test_stable_at_huge_logits(dtype):
         assert np.isfinite(loss(t, probs01)) and np.all(np.isfinite(loss.gradient(t, probs01)))
 
 
+@pytest.mark.parametrize("labels", [np.array([0, 3]), np.array([-1, 0]), np.array([0, 1, 2])])
+def test_a_training_step_gets_the_loss_own_label_errors(labels):
+    """softmax_fused_with_gradient (what a model's step calls) hands integer labels straight to the
+    fused op, but bad ones still get this loss's message, not the op's."""
+    logits = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"SparseCategoricalCrossentropy: (class labels.*\[0, 3\)|y_true shape)"):
+        SparseCategoricalCrossentropy().softmax_fused_with_gradient(labels, logits)
+
+
+def test_a_training_step_gets_the_plain_mean_and_its_gradient(rng):
+    logits = rng.standard_normal((5, 4)).astype(np.float32)
+    labels = np.array([0, 3, 1, 1, 2])
+    loss = SparseCategoricalCrossentropy()
+    value, probs, grad = loss.softmax_fused_with_gradient(labels, logits)
+    assert value == pytest.approx(loss(labels, probs), rel=1e-5)
+    expected = probs.copy()
+    expected[np.arange(5), labels] -= 1
+    np.testing.assert_allclose(grad, expected / 5, rtol=1e-5, atol=1e-7)
+
+
 def test_shape_mismatch_names_loss_and_shapes():
     with pytest.raises(
         ValueError, match=r"MeanSquaredError: y_true shape \(4, 2\) does not match y_pred shape \(4, 3\)"

@@ -190,6 +190,13 @@ class _SoftmaxCrossentropy(Loss):
     def softmax_fused_with_gradient(self, y_true, logits, sample_weight=None):
         """:meth:`softmax_fused` and :meth:`softmax_fused_gradient` of the probabilities it returns, with
         the targets checked once (a training step): returns ``(loss, probs, ∂loss/∂logits)``."""
+        if (sample_weight is None and not self.label_smoothing and type(y_true) is np.ndarray
+                and y_true.ndim == 1 and y_true.dtype.kind in "iu" and type(logits) is np.ndarray
+                and logits.ndim == 2 and len(y_true) == len(logits) and logits.shape[1]):
+            try:  # class indices, as a training step passes them: the op checks them in one pass
+                return ops.softmax_cross_entropy(logits, y_true)
+            except (ValueError, TypeError):
+                pass  # the checks below name the problem in this loss's words
         targets, logits, weights = self._prepare(y_true, logits, sample_weight)
         if weights is None:  # the plain mean: one op for the loss, the probabilities and the gradient
             return ops.softmax_cross_entropy(logits, targets)
