@@ -96,3 +96,28 @@ def test_helpers_sleep_soon_after_the_last_product(native, rng):
     time.sleep(0.3)
     after = os.times()
     assert (after.user + after.system) - (before.user + before.system) < 0.05
+
+
+@pytest.mark.parametrize("size", [300_001, 1_100_003])  # below and above the SGD's wake limit
+def test_sgd_shares_its_chunks_with_awake_helpers_with_the_same_bits(native, rng, size):
+    """Right after a sparse product the helpers spin, and an SGD update of 32768+ elements is shared
+    with them (a large one wakes them itself); either way its bits are the one-thread bits."""
+    from le4nn._kernels import optim
+
+    x, w, d = _operands(rng)
+    param = rng.standard_normal(size).astype(np.float32)
+    grad = rng.standard_normal(size).astype(np.float32)
+    velocity = rng.standard_normal(size).astype(np.float32)
+    one_p, one_v = param.copy(), velocity.copy()
+    optim.sgd_momentum_update(one_p, grad, one_v, 0.01, 0.9, True, 1)
+    for _ in range(3):
+        _products(x, w, d, threads=2)  # the helpers are awake now
+        p, v = param.copy(), velocity.copy()
+        optim.sgd_momentum_update(p, grad, v, 0.01, 0.9, True, 2)
+        np.testing.assert_array_equal(p, one_p)
+        np.testing.assert_array_equal(v, one_v)
+    time.sleep(0.05)  # asleep again: the update runs on the caller (or wakes them, if large)
+    p, v = param.copy(), velocity.copy()
+    optim.sgd_momentum_update(p, grad, v, 0.01, 0.9, True, 2)
+    np.testing.assert_array_equal(p, one_p)
+    np.testing.assert_array_equal(v, one_v)

@@ -10,7 +10,8 @@
 typedef void (*le4nn_pool_fn)(void *ctx, Py_ssize_t item, int slot);
 
 /* pool_run's type: runs fn for every item < items on up to `threads` threads, then returns; the
-   helper threads stay awake (spinning) for spin_ns nanoseconds after it. */
+   helper threads stay awake (spinning) for spin_ns nanoseconds after it (spin_ns < 0: use the helpers
+   only if they are awake already, and add no spin). */
 typedef void (*le4nn_pool_runner)(int threads, Py_ssize_t items, le4nn_pool_fn fn, void *ctx,
                                   long long spin_ns);
 

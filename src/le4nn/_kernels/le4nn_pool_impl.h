@@ -13,7 +13,9 @@
    After a job the helpers spin for the job's `spin_ns` (yielding the core to any other runnable thread
    every few spins), then sleep on a futex: while a model trains, a kernel that comes every step and
    asks for a spin longer than the gap to its next call finds them awake; when it stops, they cost
-   nothing.  A job that asks for no spin does not shorten an earlier job's.  One job at a time: a second Python thread
+   nothing.  A job that asks for no spin does not shorten an earlier job's; one that passes a negative
+   spin_ns runs on the caller alone unless the helpers are awake anyway (the SGD update: worth
+   sharing right after a sparse product, not worth a wake-up).  One job at a time: a second Python thread
    that calls in while a job runs does its own items alone.  After fork() the child starts with no
    helpers (they are re-created on first use). */
 #ifndef LE4NN_POOL_IMPL_H
@@ -175,7 +177,10 @@ static void le4nn_pool_run(int threads, Py_ssize_t items, le4nn_pool_fn fn, void
     le4nn_pool_t *p = &le4nn_pool;
     if (items <= 0) return;
     if (threads > items) threads = (int)items;
-    if (threads <= 1 || items > 0xFFFFFFFF || pthread_mutex_trylock(&p->submit) != 0) {
+    /* spin_ns < 0: only if the helpers are awake (spinning after an earlier job): waking a sleeping
+       one takes longer (≈ 0.1 ms on the development VM) than such a job is worth */
+    const int asleep = spin_ns < 0 && (p->helpers == 0 || atomic_load_explicit(&p->sleepers, memory_order_relaxed) >= p->helpers);
+    if (threads <= 1 || asleep || items > 0xFFFFFFFF || pthread_mutex_trylock(&p->submit) != 0) {
         for (Py_ssize_t i = 0; i < items; ++i) fn(ctx, i, 0);
         return;
     }
@@ -186,7 +191,7 @@ static void le4nn_pool_run(int threads, Py_ssize_t items, le4nn_pool_fn fn, void
     p->ctx[b] = ctx;
     p->items[b] = items;
     p->helpers_wanted[b] = helpers < threads - 1 ? helpers : threads - 1;
-    p->spin_ns[b] = spin_ns;
+    p->spin_ns[b] = spin_ns > 0 ? spin_ns : 0;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_store_explicit(&p->claim, (uint64_t)job << 32, memory_order_release);
     atomic_store_explicit(&p->job, job, memory_order_seq_cst);

@@ -7,7 +7,9 @@ the arrays two or three times and allocates the product; here each element is re
 Every product and sum is rounded to the dtype in the reference's order: the loops are compiled with
 fp-contract=off, so no multiply-add is fused and the bits are NumPy's, for every CPU clone and any
 thread count (each element depends only on its own index).  Arrays below ``SERIAL_LIMIT`` elements
-run on the calling thread; larger ones in chunks shared with the helper threads of ``le4nn_pool.h``.
+run on the calling thread; larger ones in chunks shared with the helper threads of ``le4nn_pool.h``
+when they are awake (right after a sparse product, as in an MLP's step) or the array is large enough
+(``WAKE_LIMIT``) to be worth waking them, else on the calling thread.
 """
 
 from cython cimport floating
@@ -90,9 +92,11 @@ cdef extern from *:
 
     /* The whole update on up to `threads` threads, in chunks of `chunk` elements. */
     static void le4nn_sgd_run(void *p, const void *g, void *v, Py_ssize_t n, Py_ssize_t chunk, double lr,
-                              double m, int nesterov, int is_double, int threads, le4nn_pool_runner run) {
+                              double m, int nesterov, int is_double, int threads, Py_ssize_t wake_limit,
+                              le4nn_pool_runner run) {
         le4nn_sgd_job job = {p, g, v, n, chunk, lr, m, nesterov, is_double};
-        run(threads, (n + chunk - 1) / chunk, le4nn_sgd_item, &job, 0);  /* no spin of its own */
+        /* below wake_limit elements, the helpers only if they are awake (waking one costs ~0.1 ms) */
+        run(threads, (n + chunk - 1) / chunk, le4nn_sgd_item, &job, n >= wake_limit ? 0 : -1);
     }
     """
     void le4nn_sgd_f(float* p, const float* g, Py_ssize_t n, float lr) nogil
@@ -100,7 +104,7 @@ cdef extern from *:
     void le4nn_sgd_momentum_f(float* p, const float* g, float* v, Py_ssize_t n, float lr, float m,
                               int nesterov) nogil
     void le4nn_sgd_run(void* p, const void* g, void* v, Py_ssize_t n, Py_ssize_t chunk, double lr, double m,
-                       int nesterov, int is_double, int threads, pool_runner run) nogil
+                       int nesterov, int is_double, int threads, Py_ssize_t wake_limit, pool_runner run) nogil
     void le4nn_sgd_momentum_d(double* p, const double* g, double* v, Py_ssize_t n, double lr, double m,
                               int nesterov) nogil
 
@@ -109,6 +113,9 @@ cdef enum:
     # Below this many elements the update runs on the calling thread: handing chunks to the pool's
     # helpers (le4nn_pool.h) costs about a microsecond, and the arrays are in the caller's cache.
     SERIAL_LIMIT = 32768
+    # From this many elements on (4 MB of float32, a few hundred µs of work) the update wakes sleeping
+    # helpers; smaller ones use them only while they are awake after a sparse product.
+    WAKE_LIMIT = 1048576
     CHUNKS_PER_THREAD = 4
 
 include "chunks.pxi"
@@ -149,7 +156,7 @@ def sgd_update(floating[::1] p, const floating[::1] g, double lr, int num_thread
             _sgd_span(pp, gp, n, rate)
         else:
             le4nn_sgd_run(pp, gp, NULL, n, _chunk_size(n, team * CHUNKS_PER_THREAD), rate, 0.0, 0,
-                          floating is double, team, pool_run)
+                          floating is double, team, WAKE_LIMIT, pool_run)
 
 
 def sgd_momentum_update(floating[::1] p, const floating[::1] g, floating[::1] v, double lr, double momentum,
@@ -172,4 +179,4 @@ def sgd_momentum_update(floating[::1] p, const floating[::1] g, floating[::1] v,
             _momentum_span(pp, gp, vp, n, rate, m, ahead)
         else:
             le4nn_sgd_run(pp, gp, vp, n, _chunk_size(n, team * CHUNKS_PER_THREAD), rate, m, ahead,
-                          floating is double, team, pool_run)
+                          floating is double, team, WAKE_LIMIT, pool_run)
