@@ -3,7 +3,7 @@
    work itself (≈ 0.1 ms on the development VM) and spinning OpenMP threads would fight OpenBLAS's
    for the cores in the big GEMMs.
 
-   le4nn_pool_run(threads, items, fn, ctx) calls fn(ctx, item, slot) once for every item in
+   le4nn_pool_run(threads, items, fn, ctx, spin_ns) calls fn(ctx, item, slot) once for every item in
    [0, items), on the calling thread (slot 0) and on up to threads - 1 helper threads (slots 1 ..),
    and returns when all calls have returned.  Items are claimed one at a time from a shared counter,
    so a helper that is slow to wake only takes what is left: a call is never slower than running
@@ -29,10 +29,9 @@
 #include <omp.h>
 #endif
 static void le4nn_pool_run(int threads, Py_ssize_t items, le4nn_pool_fn fn, void *ctx, long long spin_ns) {
-    (void)spin_ns;
     if (threads > items) threads = (int)items;
 #ifdef _OPENMP
-    if (threads > 1) {
+    if (threads > 1 && spin_ns >= 0) {  /* spin_ns < 0: not worth waking a team */
         int i;
         #pragma omp parallel for num_threads(threads) schedule(dynamic)
         for (i = 0; i < (int)items; ++i) fn(ctx, i, omp_get_thread_num());
@@ -56,7 +55,7 @@ static void le4nn_pool_run(int threads, Py_ssize_t items, le4nn_pool_fn fn, void
 #define LE4NN_POOL_MAX_HELPERS 63
 
 typedef struct {
-    /* claim = (job number << 32) | next item: helpers claim items of the current job only. */
+    /* claim = (job number << 32) | next item: only items of the current job can be claimed. */
     _Atomic uint64_t claim;
     _Atomic uint32_t job;        /* the futex word: bumped when a job is posted */
     _Atomic int64_t done;        /* items finished in the current job */

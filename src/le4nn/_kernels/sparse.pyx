@@ -17,10 +17,10 @@ the inner index — the same for any thread count.  Zero terms outside the union
 or NaN in W at a zero pixel does not reach z (as in any sparse product).
 
 Work split: the groups of four, a few to an item, items claimed one by one by the calling thread and
-up to ``num_threads - 1`` helpers of ``le4nn_pool.h`` (threads that keep spinning for a millisecond
-after a job, so the next step's products find them awake; an OpenMP team whose threads sleep takes
-≈ 0.1 ms to start on the development VM, as long as the products themselves).  Every group has its
-own output rows, so the result does not depend on the thread count.
+up to ``num_threads - 1`` helpers of ``le4nn_pool_impl.h`` (threads that keep spinning for half a
+millisecond after a product, so the next step's products find them awake; an OpenMP team whose
+threads sleep takes ≈ 0.1 ms to start on the development VM, as long as the products themselves).
+Every group has its own output rows, so the result does not depend on the thread count.
 """
 
 from cython cimport floating
@@ -234,8 +234,7 @@ cdef extern from *:
         int *idx)                                                                                      \\
     {                                                                                                  \\
         Py_ssize_t n;                                                                                  \\
-        if (LE4NN_UNION4_FAST(T, x, N, idx, &n)) {                                                     \\
-        } else {                                                                                       \\
+        if (!LE4NN_UNION4_FAST(T, x, N, idx, &n)) {  /* byte flags, then their positions */           \\
             const UT *r0 = (const UT *)x, *r1 = r0 + N, *r2 = r0 + 2 * N, *r3 = r0 + 3 * N;            \\
             for (Py_ssize_t i = 0; i < N; ++i)  /* << 1 drops the sign bit: -0.0 counts as zero */     \\
                 flag[i] = ((r0[i] | r1[i] | r2[i] | r3[i]) << 1) != 0;                                 \\
