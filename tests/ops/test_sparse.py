@@ -59,6 +59,31 @@ def test_sparse_products_match_reference(run_both, op, case):
     np.testing.assert_allclose(reference, exact, rtol=0, atol=tolerance(dtype, inner))
 
 
+@SETTINGS
+@given(case=cases())
+def test_the_portable_union_lists_give_the_avx512_bits(native, case):
+    """The float32 forward product builds its union lists with AVX-512 where the CPU has it, else
+    with byte flags: both paths give the same bits (on a CPU without AVX-512 both runs take the flags)."""
+    from le4nn._kernels import sparse
+
+    B, N, K, dtype, density, seed = case
+    rng = np.random.default_rng(seed)
+    x = sparse_input(rng, B, N, np.dtype(np.float32), density)
+    w = rng.standard_normal((N, K)).astype(np.float32)
+    results = []
+    for avx512 in (True, False):
+        before = sparse._use_avx512_unions(avx512)
+        try:
+            z = np.empty((B, K), np.float32)
+            visited = sparse.sparse_matmul(x, w, z, 2)
+        finally:
+            sparse._use_avx512_unions(before)
+        results.append((z, visited))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
+    assert sparse._use_avx512_unions(True) == sparse._use_avx512_unions(True)  # restored, and it sticks
+
+
 def test_integer_valued_products_are_exact(run_both, rng):
     """With small integers every partial sum is exact, so any summation order gives the same bits."""
     x = (rng.integers(-3, 4, (37, 130)) * (rng.random((37, 130)) < 0.2)).astype(np.float32)

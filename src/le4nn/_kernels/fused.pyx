@@ -44,61 +44,39 @@ cdef extern from *:
         }
     }
 
-    /* dx = dout where y > 0 else 0, and the column sums of dx over the block (float32, at most
-       BLOCK_ELEMENTS terms per column) into acc (K). */
-    static LE4NN_V3_CLONES void le4nn_relu_backward_bias_rows_f(
-        const float *d, const float *y, float *dx, float *restrict acc, Py_ssize_t rows, Py_ssize_t K)
-    {
-        for (Py_ssize_t k = 0; k < K; ++k) acc[k] = 0.0f;
-        for (Py_ssize_t r = 0; r < rows; ++r) {
-            const float *dr = d + r * K, *yr = y + r * K;
-            float *xr = dx + r * K;
-            for (Py_ssize_t k = 0; k < K; ++k) {
-                float g = dr[k], v = yr[k];
-                g = v <= 0.0f ? 0.0f : g;
-                xr[k] = g;
-                acc[k] += g;
-            }
-        }
-    }
-
-    /* dx = dout * (y (1 - y)) (the order of sigmoid_backward, no contraction: the same bits), and the
-       column sums of dx over the block into acc (K), as above. */
     #if defined(__GNUC__) && !defined(__clang__)
     #define LE4NN_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
     #else
     #define LE4NN_NO_CONTRACT
     #endif
-    static LE4NN_V3_CLONES LE4NN_NO_CONTRACT void le4nn_sigmoid_backward_bias_rows_f(
-        const float *d, const float *y, float *dx, float *restrict acc, Py_ssize_t rows, Py_ssize_t K)
-    {
-        for (Py_ssize_t k = 0; k < K; ++k) acc[k] = 0.0f;
-        for (Py_ssize_t r = 0; r < rows; ++r) {
-            const float *dr = d + r * K, *yr = y + r * K;
-            float *xr = dx + r * K;
-            for (Py_ssize_t k = 0; k < K; ++k) {
-                const float v = yr[k];
-                const float g = dr[k] * (v * (1.0f - v));
-                xr[k] = g;
-                acc[k] += g;
-            }
-        }
+
+    /* NAME(d, y, dx, acc, rows, K): dx = GRAD (an expression of g = dout and v = y, element by element)
+       over a block of rows, and the column sums of dx over the block (in T: at most BLOCK_ELEMENTS
+       terms per column) into acc (K).  dx may be d or y. */
+    #define LE4NN_BACKWARD_BIAS_ROWS(NAME, T, ATTRIBUTES, GRAD)                                          \\
+    static ATTRIBUTES void NAME(const T *d, const T *y, T *dx, T *restrict acc, Py_ssize_t rows,       \\
+                                Py_ssize_t K)                                                          \\
+    {                                                                                                  \\
+        for (Py_ssize_t k = 0; k < K; ++k) acc[k] = 0;                                                 \\
+        for (Py_ssize_t r = 0; r < rows; ++r) {                                                        \\
+            const T *dr = d + r * K, *yr = y + r * K;                                                  \\
+            T *xr = dx + r * K;                                                                        \\
+            for (Py_ssize_t k = 0; k < K; ++k) {                                                       \\
+                const T g = dr[k], v = yr[k];  /* both loads unconditional: the select vectorizes */   \\
+                const T grad = GRAD;                                                                   \\
+                xr[k] = grad;                                                                          \\
+                acc[k] += grad;                                                                        \\
+            }                                                                                          \\
+        }                                                                                              \\
     }
-    static LE4NN_NO_CONTRACT void le4nn_sigmoid_backward_bias_rows_d(
-        const double *d, const double *y, double *dx, double *restrict acc, Py_ssize_t rows, Py_ssize_t K)
-    {
-        for (Py_ssize_t k = 0; k < K; ++k) acc[k] = 0.0;
-        for (Py_ssize_t r = 0; r < rows; ++r) {
-            const double *dr = d + r * K, *yr = y + r * K;
-            double *xr = dx + r * K;
-            for (Py_ssize_t k = 0; k < K; ++k) {
-                const double v = yr[k];
-                const double g = dr[k] * (v * (1.0 - v));
-                xr[k] = g;
-                acc[k] += g;
-            }
-        }
-    }
+
+    /* ReLU: dout where y > 0, else 0 (a NaN in y passes the gradient). */
+    LE4NN_BACKWARD_BIAS_ROWS(le4nn_relu_backward_bias_rows_f, float, LE4NN_V3_CLONES, v <= 0 ? 0.0f : g)
+    LE4NN_BACKWARD_BIAS_ROWS(le4nn_relu_backward_bias_rows_d, double, , v <= 0 ? 0.0 : g)
+    /* Sigmoid: dout * (y (1 - y)), in sigmoid_backward's order and without contraction: its bits. */
+    LE4NN_BACKWARD_BIAS_ROWS(le4nn_sigmoid_backward_bias_rows_f, float, LE4NN_V3_CLONES LE4NN_NO_CONTRACT,
+                             g * (v * (1.0f - v)))
+    LE4NN_BACKWARD_BIAS_ROWS(le4nn_sigmoid_backward_bias_rows_d, double, LE4NN_NO_CONTRACT, g * (v * (1.0 - v)))
     """
     void le4nn_sigmoid_backward_bias_rows_f(const float* d, const float* y, float* dx, float* acc,
                                             Py_ssize_t rows, Py_ssize_t K) noexcept nogil
@@ -107,6 +85,8 @@ cdef extern from *:
     void le4nn_bias_relu_rows_f(const float* x, const float* b, float* y, Py_ssize_t rows,
                                 Py_ssize_t K) noexcept nogil
     void le4nn_relu_backward_bias_rows_f(const float* d, const float* y, float* dx, float* acc,
+                                         Py_ssize_t rows, Py_ssize_t K) noexcept nogil
+    void le4nn_relu_backward_bias_rows_d(const double* d, const double* y, double* dx, double* acc,
                                          Py_ssize_t rows, Py_ssize_t K) noexcept nogil
 
 cdef enum:
@@ -134,26 +114,6 @@ cdef inline void _bias_relu_rows(const floating* x, const floating* b, floating*
             for k in range(K):
                 v = xr[k] + b[k]
                 yr[k] = 0 if v <= 0 else v  # NaN <= 0 is false: NaN passes through
-
-
-cdef inline void _relu_backward_bias_rows(const floating* d, const floating* y, floating* dx,
-                                          floating* acc, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
-    """dx for a block of rows, and its column sums into acc (in the data's precision: a block
-    holds at most BLOCK_ELEMENTS elements; the blocks are then added in float64)."""
-    cdef Py_ssize_t r, k
-    cdef floating g, v
-    if floating is float:
-        le4nn_relu_backward_bias_rows_f(d, y, dx, acc, rows, K)
-    else:
-        for k in range(K):
-            acc[k] = 0
-        for r in range(rows):
-            for k in range(K):
-                g = d[r * K + k]  # both loads unconditional, so that the select vectorizes
-                v = y[r * K + k]
-                g = 0 if v <= 0 else g
-                dx[r * K + k] = g
-                acc[k] += g
 
 
 def bias_relu_forward(const floating[:, ::1] x, const floating[::1] bias, floating[:, ::1] y,
@@ -185,10 +145,13 @@ cdef enum:
 
 cdef inline void _backward_bias_rows(int mode, const floating* d, const floating* y, floating* dx,
                                      floating* acc, Py_ssize_t rows, Py_ssize_t K) noexcept nogil:
-    if mode == RELU:
-        _relu_backward_bias_rows(d, y, dx, acc, rows, K)
-    elif floating is float:
-        le4nn_sigmoid_backward_bias_rows_f(d, y, dx, acc, rows, K)
+    if floating is float:
+        if mode == RELU:
+            le4nn_relu_backward_bias_rows_f(d, y, dx, acc, rows, K)
+        else:
+            le4nn_sigmoid_backward_bias_rows_f(d, y, dx, acc, rows, K)
+    elif mode == RELU:
+        le4nn_relu_backward_bias_rows_d(d, y, dx, acc, rows, K)
     else:
         le4nn_sigmoid_backward_bias_rows_d(d, y, dx, acc, rows, K)
 

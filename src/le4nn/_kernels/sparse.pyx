@@ -171,16 +171,26 @@ cdef extern from *:
         }
         return count;
     }
-    static int le4nn_union4_avx512_ok = -1;  /* unknown, no, yes */
+    static int le4nn_union4_cpu = -1;         /* the CPU has AVX-512F: unknown, no, yes */
+    static int le4nn_union4_avx512_ok = -1;  /* in use: unknown (as the CPU), no, yes */
     static inline int le4nn_use_union4_avx512(void) {
         if (le4nn_union4_avx512_ok < 0) {
             __builtin_cpu_init();
-            le4nn_union4_avx512_ok = __builtin_cpu_supports("avx512f") ? 1 : 0;
+            le4nn_union4_cpu = __builtin_cpu_supports("avx512f") ? 1 : 0;
+            le4nn_union4_avx512_ok = le4nn_union4_cpu;
         }
         return le4nn_union4_avx512_ok;
     }
+    /* For the tests: use (1) or not (0) the AVX-512 union lists where the CPU has them; returns whether
+       they were in use. */
+    static int le4nn_set_union4_avx512(int on) {
+        const int before = le4nn_use_union4_avx512();
+        le4nn_union4_avx512_ok = on && le4nn_union4_cpu;
+        return before;
+    }
     #else
     #define LE4NN_HAVE_UNION4_AVX512 0
+    static int le4nn_set_union4_avx512(int on) { (void)on; return 0; }
     #endif
 
     #if LE4NN_HAVE_UNION4_AVX512
@@ -342,6 +352,7 @@ cdef extern from *:
     LE4NN_SPARSE_JOBS(float, f)
     LE4NN_SPARSE_JOBS(double, d)
     """
+    int le4nn_set_union4_avx512(int on)
     void le4nn_sparse_epilogue_f(float* z, const float* bias, Py_ssize_t rows, Py_ssize_t K, int act) noexcept nogil
     void le4nn_sparse_epilogue_d(double* z, const double* bias, Py_ssize_t rows, Py_ssize_t K, int act) noexcept nogil
     void le4nn_sparse_run_f(const float* x, const float* w, float* z, float* pad, Py_ssize_t B, Py_ssize_t N,
@@ -456,6 +467,12 @@ def sparse_matmul_tn(const floating[:, ::1] x, const floating[:, ::1] d, floatin
         _run(&x[0, 0], &d[0, 0], &g[0, 0], NULL, B, N, K, 1, team, flag, idx, stride, NULL, NULL, ACT_NONE)
     free(flag)
     free(idx)
+
+
+def _use_avx512_unions(bint on):
+    """For the tests: build the float32 union lists with AVX-512 (where the CPU has it) or with the
+    portable byte flags; returns whether AVX-512 was in use."""
+    return bool(le4nn_set_union4_avx512(on))
 
 
 #: The epilogue codes of :func:`sparse_matmul`, by activation name.

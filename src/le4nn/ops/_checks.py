@@ -267,6 +267,19 @@ def check_bias(bias, size: int, dtype, op: str, required: bool = False):
     return bias
 
 
+def check_backward_bias_operands(op: str, dout, y, out, bias_grad_out):
+    """The operands of an activation's backward with the bias gradient (``relu_backward_bias``,
+    ``sigmoid_backward_bias``): ``(dout, y, dx, bias_grad)``, dx shaped like y, bias_grad (K,)."""
+    dout = check_float_array(dout, op, "dout")
+    y = check_float_array(y, op, "y")
+    check_same_shape(op, dout=dout, y=y)
+    check_same_dtype(op, dout=dout, y=y)
+    check_class_axis(y, op)
+    dx = prepare_out(out, y.shape, y.dtype, op)
+    bias_grad = prepare_out(bias_grad_out, (y.shape[-1],), y.dtype, op, "bias_grad_out")
+    return dout, y, dx, bias_grad
+
+
 def check_argmax(argmax, dout: np.ndarray, x_shape, op: str) -> tuple[int, int, int, int]:
     """The int32 winner indices of max pooling, shaped like ``dout``; returns the checked x_shape."""
     B, C, H, W = check_shape4(x_shape, op, "x_shape")

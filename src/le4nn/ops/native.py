@@ -26,6 +26,7 @@ from le4nn.ops import reference as _ref
 from le4nn.ops._checks import (
     check_argmax,
     check_argmax_nhwc,
+    check_backward_bias_operands,
     check_bias,
     check_class_axis,
     check_cols_nhwc_shape,
@@ -382,15 +383,8 @@ def bias_relu_forward(x, bias, *, out=None):
 
 @_same_docs(_ref.relu_backward_bias)
 def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
-    op = "relu_backward_bias"
-    dout = check_float_array(dout, op, "dout")
-    y = check_float_array(y, op, "y")
-    check_same_shape(op, dout=dout, y=y)
-    check_same_dtype(op, dout=dout, y=y)
-    check_class_axis(y, op)
-    dx = prepare_out(out, y.shape, y.dtype, op)
+    dout, y, dx, bias_grad = check_backward_bias_operands("relu_backward_bias", dout, y, out, bias_grad_out)
     K = y.shape[-1]
-    bias_grad = prepare_out(bias_grad_out, (K,), y.dtype, op, "bias_grad_out")
     _fused.relu_backward_bias(dout.reshape(-1, K), y.reshape(-1, K), dx.reshape(-1, K), bias_grad,
                               get_num_threads())
     return dx, bias_grad
@@ -398,15 +392,8 @@ def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
 
 @_same_docs(_ref.sigmoid_backward_bias)
 def sigmoid_backward_bias(dout, y, *, out=None, bias_grad_out=None):
-    op = "sigmoid_backward_bias"
-    dout = check_float_array(dout, op, "dout")
-    y = check_float_array(y, op, "y")
-    check_same_shape(op, dout=dout, y=y)
-    check_same_dtype(op, dout=dout, y=y)
-    check_class_axis(y, op)
-    dx = prepare_out(out, y.shape, y.dtype, op)
+    dout, y, dx, bias_grad = check_backward_bias_operands("sigmoid_backward_bias", dout, y, out, bias_grad_out)
     K = y.shape[-1]
-    bias_grad = prepare_out(bias_grad_out, (K,), y.dtype, op, "bias_grad_out")
     _fused.sigmoid_backward_bias(dout.reshape(-1, K), y.reshape(-1, K), dx.reshape(-1, K), bias_grad,
                                  get_num_threads())
     return dx, bias_grad

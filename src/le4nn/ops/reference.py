@@ -18,6 +18,7 @@ from le4nn.ops._checks import (
     as_padding,
     check_argmax,
     check_argmax_nhwc,
+    check_backward_bias_operands,
     check_bias,
     check_class_axis,
     check_cols_nhwc_shape,
@@ -674,14 +675,7 @@ def bias_relu_forward(x, bias, *, out=None):
 def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
     """The gradient of :func:`bias_relu_forward`: ∂E/∂x = ∂E/∂y where y > 0, else 0, and
     ∂E/∂bias = the sum of ∂E/∂x over every axis but the last.  Returns ``(dx, bias_grad)``."""
-    op = "relu_backward_bias"
-    dout = check_float_array(dout, op, "dout")
-    y = check_float_array(y, op, "y")
-    check_same_shape(op, dout=dout, y=y)
-    check_same_dtype(op, dout=dout, y=y)
-    check_class_axis(y, op)
-    dx = prepare_out(out, y.shape, y.dtype, op)
-    bias_grad = prepare_out(bias_grad_out, (y.shape[-1],), y.dtype, op, "bias_grad_out")
+    dout, y, dx, bias_grad = check_backward_bias_operands("relu_backward_bias", dout, y, out, bias_grad_out)
     relu_backward(dout, y, out=dx)
     np.sum(dx.reshape(-1, y.shape[-1]), axis=0, out=bias_grad)
     return dx, bias_grad
@@ -691,14 +685,7 @@ def sigmoid_backward_bias(dout, y, *, out=None, bias_grad_out=None):
     """The gradient of the sigmoid from its output, ∂E/∂x = ∂E/∂y · y (1 − y), together with
     ∂E/∂bias = the sum of ∂E/∂x over every axis but the last (the bias of the affine map before the
     sigmoid: handout 4.2).  Returns ``(dx, bias_grad)``."""
-    op = "sigmoid_backward_bias"
-    dout = check_float_array(dout, op, "dout")
-    y = check_float_array(y, op, "y")
-    check_same_shape(op, dout=dout, y=y)
-    check_same_dtype(op, dout=dout, y=y)
-    check_class_axis(y, op)
-    dx = prepare_out(out, y.shape, y.dtype, op)
-    bias_grad = prepare_out(bias_grad_out, (y.shape[-1],), y.dtype, op, "bias_grad_out")
+    dout, y, dx, bias_grad = check_backward_bias_operands("sigmoid_backward_bias", dout, y, out, bias_grad_out)
     sigmoid_backward(dout, y, out=dx)
     np.sum(dx.reshape(-1, y.shape[-1]), axis=0, out=bias_grad)
     return dx, bias_grad
