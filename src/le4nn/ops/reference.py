@@ -719,7 +719,8 @@ def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
     The value is the ordinary product, which is what this reference computes.  The native kernel
     (``le4nn/_kernels/sparse.pyx``) visits only the terms whose x[b, i] is nonzero for one of four
     samples at a time, which is where its speed comes from; its sums may differ in the last bits from
-    BLAS's, and an inf or NaN in W at a zero pixel does not reach z there (0 · inf is skipped, not NaN).
+    BLAS's.  An inf or NaN in W would not reach z through a skipped zero pixel, so the native wrapper
+    takes the dense product whenever W holds one (0 · inf is NaN on both backends).
     It applies the bias and the activation to each group of rows while they are in cache, with the
     operations of the separate kernels (the same bits as calling them after the product).
     """
