@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from le4nn import optimizers
-from le4nn.optimizers import SGD, AdaDelta, AdaGrad, Adam, AdamW, MomentumSGD, Nesterov, RMSProp
+from le4nn.optimizers import ADADELTA_FORMS, SGD, AdaDelta, AdaGrad, Adam, AdamW, MomentumSGD, Nesterov, RMSProp
 
 STEPS = 6
 SHAPES = {"dense_1/kernel": (4, 3), "dense_1/bias": (3,), "conv/kernel": (3, 3, 2, 2)}
@@ -77,9 +77,19 @@ def handout_adadelta(w, grads, rho=0.95, eps=1e-6):
     h, s = np.zeros_like(w), np.zeros_like(w)
     for g in grads:
         h = rho * h + (1 - rho) * g * g  # (46)
-        dw = -np.sqrt(s + eps) / np.sqrt(h + eps) * g  # (47)
+        dw = -(np.sqrt(s) + eps) / (np.sqrt(h) + eps) * g  # (47): ε outside both roots
         s = rho * s + (1 - rho) * dw * dw  # (48)
         w = w + dw  # (49)
+    return w
+
+
+def zeiler_adadelta(w, grads, rho=0.95, eps=1e-6, lr=1.0):
+    h, s = np.zeros_like(w), np.zeros_like(w)
+    for g in grads:
+        h = rho * h + (1 - rho) * g * g
+        dw = -np.sqrt(s + eps) / np.sqrt(h + eps) * g  # Zeiler (2012), Algorithm 1
+        s = rho * s + (1 - rho) * dw * dw
+        w = w + lr * dw
     return w
 
 
@@ -105,6 +115,9 @@ HANDOUT_CASES = [
     ("adagrad", lambda: AdaGrad(), handout_adagrad),
     ("rmsprop", lambda: RMSProp(), handout_rmsprop),
     ("adadelta", lambda: AdaDelta(), handout_adadelta),
+    ("adadelta-zeiler", lambda: AdaDelta(form="zeiler"), zeiler_adadelta),
+    ("adadelta-zeiler-lr", lambda: AdaDelta(0.5, rho=0.9, form="zeiler"),
+     lambda w, gs: zeiler_adadelta(w, gs, rho=0.9, lr=0.5)),
     ("adam", lambda: Adam(), handout_adam),
     ("adamw", lambda: AdamW(), lambda w, gs: handout_adam(w, gs, wd=0.004)),
     ("adamw-big", lambda: AdamW(0.1, weight_decay=0.5), lambda w, gs: handout_adam(w, gs, lr=0.1, wd=0.5)),
@@ -118,7 +131,8 @@ def test_follows_the_handout_equations(problem, make, equations):
     for key in SHAPES:
         expected = equations(params[key], [g[key] for g in grad_seq])
         np.testing.assert_allclose(ours[key], expected, rtol=1e-12, atol=1e-15)
-        assert not np.allclose(ours[key], params[key])  # the step did something
+        # the step did something (the handout's AdaDelta starts with steps of about ε·g/√h: tiny)
+        assert not np.allclose(ours[key], params[key], rtol=1e-9, atol=0)
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam"])
@@ -129,7 +143,7 @@ def test_names_give_the_handout_defaults(name):
         "nesterov": {"learning_rate": 0.01, "momentum": 0.9},
         "adagrad": {"learning_rate": 0.001, "initial_accumulator_value": 1e-8, "epsilon": 0.0},
         "rmsprop": {"learning_rate": 0.01, "rho": 0.99, "epsilon": 1e-8},
-        "adadelta": {"learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-6},
+        "adadelta": {"learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-6, "form": "handout"},
         "adam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
     }[name]
     config = optimizers.get(name).get_config()
@@ -169,8 +183,13 @@ TORCH_CASES = [
         lambda o, p: o.Adagrad(p, lr=0.1),
     ),
     ("rmsprop", lambda: RMSProp(), lambda o, p: o.RMSprop(p, lr=0.01, alpha=0.99, eps=1e-8)),
-    ("adadelta", lambda: AdaDelta(), lambda o, p: o.Adadelta(p, lr=1.0, rho=0.95, eps=1e-6)),
-    ("adadelta-lr", lambda: AdaDelta(0.5, rho=0.9), lambda o, p: o.Adadelta(p, lr=0.5, rho=0.9, eps=1e-6)),
+    # torch's Adadelta is Zeiler's form (ε inside the roots); the handout's is tested above
+    ("adadelta", lambda: AdaDelta(form="zeiler"), lambda o, p: o.Adadelta(p, lr=1.0, rho=0.95, eps=1e-6)),
+    (
+        "adadelta-lr",
+        lambda: AdaDelta(0.5, rho=0.9, form="zeiler"),
+        lambda o, p: o.Adadelta(p, lr=0.5, rho=0.9, eps=1e-6),
+    ),
     ("adam", lambda: Adam(0.05), lambda o, p: o.Adam(p, lr=0.05, betas=(0.9, 0.999), eps=1e-8)),
     (
         "adamw",
@@ -365,3 +384,45 @@ def test_get_by_name_and_unknown_names():
         optimizers.get("adamax")
     with pytest.raises(ValueError, match="could not interpret optimizer"):
         optimizers.get(0.1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# AdaDelta's two forms (issue 15)
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_adadelta_forms_by_hand():
+    """One step from h = s = 0 with g = 2, ρ = 0.5, ε = 0.01, worked out by hand:
+    h = 0.5·4 = 2; handout Δw = −(0 + 0.01)/(√2 + 0.01)·2; Zeiler Δw = −√0.01/√2.01·2."""
+    for form, expected in [("handout", -0.02 / (2**0.5 + 0.01)), ("zeiler", -0.2 / 2.01**0.5)]:
+        w = {"w": np.zeros(1)}
+        AdaDelta(rho=0.5, epsilon=0.01, form=form).apply(w, {"w": np.full(1, 2.0)})
+        assert w["w"][0] == pytest.approx(expected, rel=1e-15), form
+
+
+def test_the_adadelta_forms_differ_and_the_default_is_the_handouts(problem):
+    params, grad_seq = problem
+    handout, zeiler = run(AdaDelta(), params, grad_seq), run(AdaDelta(form="zeiler"), params, grad_seq)
+    assert AdaDelta().form == "handout"
+    for key in SHAPES:
+        assert not np.allclose(handout[key], zeiler[key])
+
+
+def test_the_adadelta_form_survives_its_config_and_a_saved_model(tmp_path):
+    from le4nn.layers import Dense
+    from le4nn.models import Sequential, load_model
+
+    for form in ADADELTA_FORMS:
+        restored = optimizers.get({"class_name": "AdaDelta", "config": AdaDelta(form=form).get_config()})
+        assert restored.form == form
+        model = Sequential([Dense(2, input_shape=(3,))])
+        model.compile(optimizer=AdaDelta(form=form), loss="mse")
+        model.train_on_batch(np.ones((2, 3), np.float32), np.zeros((2, 2), np.float32))
+        model.save(tmp_path / f"{form}.npz")
+        assert load_model(tmp_path / f"{form}.npz").optimizer.form == form
+
+
+@pytest.mark.parametrize("form", ["Handout", "keras", 1, None])
+def test_an_unknown_adadelta_form_is_named(form):
+    with pytest.raises(ValueError, match=r"AdaDelta: form must be one of 'handout', 'zeiler', got"):
+        AdaDelta(form=form)

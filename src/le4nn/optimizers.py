@@ -309,39 +309,55 @@ class RMSProp(Optimizer):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
+ADADELTA_FORMS = ("handout", "zeiler")
+
+
 class AdaDelta(Optimizer):
-    """AdaDelta in the handout's form (eq. 46–49), defaults ρ = 0.95, ε = 1e-6, h = s = 0 at the start:
+    """AdaDelta (handout eq. 46–49), defaults ρ = 0.95, ε = 1e-6, h = s = 0 at the start.
+
+    ``form="handout"`` (default, as everywhere the handout and Keras/PyTorch differ): ε outside both
+    square roots, as the handout's eq. 47 writes it::
 
         h ← ρh + (1 − ρ)(∂E/∂w)²                  (46)
-        Δw = −(√(s + ε) / √(h + ε)) ∂E/∂w          (47)
+        Δw = −((√s + ε) / (√h + ε)) ∂E/∂w          (47)
         s ← ρs + (1 − ρ)Δw²                        (48)
         w ← w + η·Δw                               (49)
 
+    ``form="zeiler"``: Zeiler's paper (Algorithm 1), torch.optim.Adadelta and Keras, ε inside both
+    roots: Δw = −(√(s + ε) / √(h + ε)) ∂E/∂w.  The two differ most at the start (s = 0): the first
+    steps are ε/(√h + ε) times the gradient in the handout's form and √ε/√(h + ε) in Zeiler's.
+
     The handout has no learning rate (η = ``learning_rate`` = 1.0 by default is that form); η scales the
-    step but not the Δw that s accumulates, as torch.optim.Adadelta and Keras do.  This is Zeiler's
-    Algorithm 1 as written; torch's update is the same, Keras's too but with defaults η = 0.001,
-    ε = 1e-7.
+    step but not the Δw that s accumulates, as torch.optim.Adadelta and Keras do.  Keras's defaults
+    are η = 0.001, ε = 1e-7 with the Zeiler form.  ``form`` is part of ``get_config``, so a saved
+    model resumes with the same rule.
     """
 
     SLOTS = ("h", "s")
 
-    def __init__(self, learning_rate=1.0, rho=0.95, epsilon=1e-6, **kwargs):
+    def __init__(self, learning_rate=1.0, rho=0.95, epsilon=1e-6, form="handout", **kwargs):
         super().__init__(learning_rate, **kwargs)
         name = type(self).__name__
         self.rho = _number(rho, name, "rho", high=1.0)
         self.epsilon = _number(epsilon, name, "epsilon", low_open=True)
+        if not isinstance(form, str) or form not in ADADELTA_FORMS:
+            raise ValueError(f"{name}: form must be one of {', '.join(map(repr, ADADELTA_FORMS))}, got {form!r}")
+        self.form = form
 
     def _update(self, key, p, g, lr):
         h, s = self._slot("h", key, p), self._slot("s", key, p)
         h *= self.rho
         h += (1 - self.rho) * (g * g)  # eq. (46)
-        delta = -np.sqrt(s + self.epsilon) / np.sqrt(h + self.epsilon) * g  # eq. (47)
+        if self.form == "handout":
+            delta = -(np.sqrt(s) + self.epsilon) / (np.sqrt(h) + self.epsilon) * g  # eq. (47)
+        else:
+            delta = -np.sqrt(s + self.epsilon) / np.sqrt(h + self.epsilon) * g  # Zeiler's eq. (47)
         s *= self.rho
         s += (1 - self.rho) * (delta * delta)  # eq. (48)
         p += lr * delta  # eq. (49)
 
     def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon, "form": self.form}
 
 
 class Adam(Optimizer):

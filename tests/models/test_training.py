@@ -232,7 +232,7 @@ def test_other_bad_arguments(small_images):
         model.fit(x, y, batch_size=0, verbose=0)
     with pytest.raises(TypeError, match="must be numeric"):
         model.predict(np.array([["a"] * 64] * 2).reshape(2, 8, 8, 1))
-    with pytest.raises(ValueError, match=r"validation_split must be in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"validation_split must be a number in \[0, 1\)"):
         model.fit(x, y, validation_split=1.5, verbose=0)
     with pytest.raises(ValueError, match="validation_data must be"):
         model.fit(x, y, validation_data=(x,), verbose=0)
@@ -318,3 +318,81 @@ def test_course_network_loss_falls_epoch_by_epoch():
     assert len(losses) == 3
     assert losses[0] > losses[1] > losses[2], (source, losses)
     assert history.history["accuracy"][-1] > history.history["accuracy"][0], source
+
+
+# --- issue 15: every bad argument of fit/evaluate/predict is one clear ValueError naming it ----------
+
+
+def _compiled_mlp():
+    model = _mlp()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    return model
+
+
+def _with_value(array, value, index=(3, 0, 0, 0)):
+    bad = array.copy()
+    bad[index] = value
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m, x, y: m.fit(x[:0], y[:0], verbose=0), r"fit: x has 0 samples"),
+        (lambda m, x, y: m.evaluate(x[:0], y[:0], verbose=0), r"evaluate: x has 0 samples"),
+        (lambda m, x, y: m.predict(x[:0]), r"predict: x has 0 samples"),
+        (lambda m, x, y: m.train_on_batch(x[:0], y[:0]), r"train_on_batch: x has 0 samples"),
+        (lambda m, x, y: m.fit(x, y, epochs=-1, verbose=0), r"fit: epochs must be a positive integer, got -1"),
+        (lambda m, x, y: m.fit(x, y, epochs=0, verbose=0), r"fit: epochs must be a positive integer, got 0"),
+        (lambda m, x, y: m.fit(x, y, epochs=2.5, verbose=0), r"fit: epochs must be a positive integer, got 2.5"),
+        (lambda m, x, y: m.fit(x, y, epochs=True, verbose=0), r"fit: epochs must be a positive integer, got True"),
+        (lambda m, x, y: m.fit(x, y, epochs=2, initial_epoch=2, verbose=0), r"initial_epoch=2 leaves no epoch"),
+        (lambda m, x, y: m.fit(x, y, initial_epoch=-1, verbose=0), r"initial_epoch must be a non-negative"),
+        (lambda m, x, y: m.fit(x, y[:150], verbose=0),
+         r"fit: .*same number of samples.*x \(200, 8, 8, 1\).*y \(150, 3\)"),
+        (lambda m, x, y: m.evaluate(x[:3], y, verbose=0), r"evaluate: .*same number of samples"),
+        (lambda m, x, y: m.fit(x, y, batch_size=0, verbose=0), r"batch_size must be a positive integer, got 0"),
+        (lambda m, x, y: m.fit(x, y, batch_size=-4, verbose=0), r"batch_size must be a positive integer, got -4"),
+        (lambda m, x, y: m.fit(x, y, batch_size=16.0, verbose=0), r"batch_size must be a positive integer, got 16.0"),
+        (lambda m, x, y: m.fit(x, y, batch_size="16", verbose=0), r"batch_size must be a positive integer, got '16'"),
+        (lambda m, x, y: m.predict(x, batch_size=0), r"batch_size must be a positive integer, got 0"),
+        (lambda m, x, y: m.evaluate(x, y, batch_size=-1, verbose=0), r"batch_size must be a positive integer"),
+        (lambda m, x, y: m.fit(x, y, validation_split=-0.1, verbose=0), r"validation_split must be .* \[0, 1\)"),
+        (lambda m, x, y: m.fit(x, y, validation_split=1.0, verbose=0), r"validation_split must be .* \[0, 1\)"),
+        (lambda m, x, y: m.fit(x, y, validation_split=float("nan"), verbose=0), r"validation_split must be .*nan"),
+        (lambda m, x, y: m.fit(x, y, validation_split="0.2", verbose=0), r"validation_split must be a number"),
+        (lambda m, x, y: m.fit(x[:1], y[:1], validation_split=0.5, verbose=0),
+         r"fit: validation_split=0.5 leaves no training or no validation samples of 1"),
+        (lambda m, x, y: m.fit(x[:3], y[:3], validation_split=0.9, verbose=0),
+         r"validation_split=0.9 leaves no training or no validation samples of 3 \(0 would train\)"),
+        (lambda m, x, y: m.fit(_with_value(x, np.nan), y, verbose=0), r"fit: x holds NaN or inf \(sample 3\)"),
+        (lambda m, x, y: m.fit(_with_value(x, np.inf), y, verbose=0), r"fit: x holds NaN or inf \(sample 3\)"),
+        (lambda m, x, y: m.fit(x, _with_value(y, -np.inf, (7, 1)), verbose=0),
+         r"fit: y holds NaN or inf \(sample 7\)"),
+        (lambda m, x, y: m.evaluate(x, _with_value(y, np.nan, (0, 0)), verbose=0), r"evaluate: y holds NaN"),
+        (lambda m, x, y: m.predict(_with_value(x, np.nan, (199, 7, 7, 0))),
+         r"predict: x holds NaN or inf \(sample 199\)"),
+        (lambda m, x, y: m.train_on_batch(_with_value(x, np.nan), y), r"train_on_batch: x holds NaN"),
+    ],
+)
+def test_bad_fit_arguments_are_one_clear_error(small_images, call, message):
+    x, y = small_images
+    model = _compiled_mlp()
+    weights = model.get_weights() if model.built else None
+    with pytest.raises(ValueError, match=message):
+        call(model, x, y)
+    if weights is not None:  # refused before any step
+        for before, after in zip(weights, model.get_weights(), strict=True):
+            np.testing.assert_array_equal(before, after)
+
+
+def test_the_first_non_finite_sample_is_found_in_large_arrays():
+    """The NaN check reads a large array a block of rows at a time (bounded memory)."""
+    from le4nn.models import data
+
+    x = np.zeros((3000, 1000), np.float32)
+    x[2999, 999] = np.nan
+    assert data._first_non_finite(x) == 2999
+    assert data._first_non_finite(np.zeros((5, 3), np.uint8)) is None
+    with pytest.raises(ValueError, match=r"fit: y\[1\] holds NaN or inf \(sample 0\)"):
+        data.check_samples("fit", [x[:2, :1] * 0], [np.zeros((2, 1)), np.array([[np.inf], [0.0]])])

@@ -133,12 +133,79 @@ def test_results_do_not_depend_on_the_thread_count(native, rng, dtype):
 
 
 def test_zero_pixels_are_skipped_by_the_native_kernel(native):
-    """The documented difference: an inf in W where every x is zero does not reach z natively."""
+    """A huge finite weight under zero pixels changes nothing (Σ w² overflows there, so the native
+    wrapper takes the dense product, which is right too, and warns about nothing)."""
     x = np.zeros((4, 16), np.float32)
     x[:, 0] = 1.0
     w = np.ones((16, 3), np.float32)
-    w[5] = np.inf
+    w[5] = 3e38
     np.testing.assert_array_equal(ops.native.sparse_matmul(x, w), np.ones((4, 3), np.float32))
+
+
+NON_FINITE = [np.nan, np.inf, -np.inf]
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid"])
+def test_a_non_finite_weight_under_zero_pixels_gives_nan_on_both_backends(run_both, value, dtype, activation):
+    """0 · inf and 0 · NaN are NaN (IEEE 754): the native kernel, which skips zero pixels, must not
+    turn them into 0 (issue 15: the backends disagreed)."""
+    rng = np.random.default_rng(0)
+    x = sparse_input(rng, 9, 40, dtype, 0.2)
+    x[:, 7] = 0.0  # the non-finite row is under zero pixels only
+    w = rng.standard_normal((40, 6)).astype(dtype)
+    w[7, 2] = value
+    with np.errstate(invalid="ignore"):
+        native, reference = run_both("sparse_matmul", x, w, activation=activation)
+    assert np.isnan(reference[:, 2]).all()
+    np.testing.assert_array_equal(np.isnan(native), np.isnan(reference))
+    np.testing.assert_allclose(native, reference, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_non_finite_gradient_reaches_every_row_of_the_kernel_gradient(run_both, value, dtype):
+    rng = np.random.default_rng(1)
+    x = sparse_input(rng, 9, 40, dtype, 0.2)
+    d = rng.standard_normal((9, 6)).astype(dtype)
+    d[4, 3] = value
+    with np.errstate(invalid="ignore"):
+        native, reference = run_both("sparse_matmul_tn", x, d)
+    assert np.isnan(reference[x[4] == 0, 3]).all()
+    np.testing.assert_array_equal(np.isnan(native), np.isnan(reference))
+    np.testing.assert_allclose(native, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_a_non_finite_input_pixel_agrees(run_both):
+    rng = np.random.default_rng(2)
+    x = sparse_input(rng, 5, 30, np.float32, 0.3)
+    x[1, 4], x[2, 9] = np.inf, np.nan
+    w = rng.standard_normal((30, 4)).astype(np.float32)
+    w[4, 0] = 0.0  # inf · 0 = NaN on both
+    with np.errstate(invalid="ignore"):
+        native, reference = run_both("sparse_matmul", x, w)
+    np.testing.assert_array_equal(np.isnan(native), np.isnan(reference))
+    np.testing.assert_array_equal(np.isinf(native), np.isinf(reference))
+
+
+def test_a_dense_layer_with_a_nan_weight_predicts_nan_on_both_backends(native):
+    """The Dense layer takes the sparse product for mostly-zero inputs (MNIST-like)."""
+    from le4nn.layers import Dense
+
+    rng = np.random.default_rng(3)
+    x = sparse_input(rng, 8, 50, np.float32, 0.1)
+    x[:, 11] = 0.0
+    outputs = {}
+    for backend in ("native", "numpy"):
+        with le4nn.backend(backend), np.errstate(invalid="ignore"):
+            layer = Dense(4, input_shape=(50,))
+            layer.build((None, 50))
+            layer.params["kernel"][...] = np.linspace(-1, 1, 200, dtype=np.float32).reshape(50, 4)
+            layer.params["kernel"][11, 1] = np.nan
+            outputs[backend] = layer(x)
+    assert np.isnan(outputs["numpy"][:, 1]).all()
+    np.testing.assert_array_equal(np.isnan(outputs["native"]), np.isnan(outputs["numpy"]))
 
 
 @pytest.mark.parametrize("activation", [None, "linear", "relu", "sigmoid"])

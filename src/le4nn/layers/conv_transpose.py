@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from le4nn import activations, ops
@@ -47,6 +49,18 @@ def transpose_cropping(length: int, out_length: int, kernel: int, stride: int, p
     before = 0 if padding == "valid" else max(full - out_length, 0) // 2
     after = max(full - out_length - before, 0)
     return before, after
+
+
+class TransposeCache(NamedTuple):
+    """What a Conv2DTranspose forward pass keeps for backward: ``kind`` "nhwc" or "nchw" (the path
+    that made it), the input ``x`` in that layout, the adjoint convolution's ``pad``, and for "nchw"
+    the input as a (C, B·H·W) matrix and the (K·kh·kw, C) kernel matrix."""
+
+    kind: str
+    x: np.ndarray
+    pad: tuple
+    x_mat: np.ndarray | None = None
+    w_mat: np.ndarray | None = None
 
 
 class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
@@ -170,7 +184,7 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
         np.matmul(x.reshape(-1, channels), kernel_2d.T, out=cols)
         z = self._out("z", (batch, out_h, out_w, self.filters))
         ops.col2im_nhwc(cols, z.shape, kh, kw, stride=self.strides, pad=pad, out=z)
-        self._cache = (x, pad)
+        self._cache = TransposeCache("nhwc", x, pad)
         return self._activate(z, self.params["bias"] if self.use_bias else None, owned=True)
 
     def _kernel_matrix(self) -> np.ndarray:
@@ -191,7 +205,7 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
         ops.col2im(cols, z.shape, kh, kw, stride=self.strides, pad=pad, out=z)
         if self.use_bias:
             z += self.params["bias"][:, None, None]
-        self._cache = (x_mat, w_mat, x.shape, pad)
+        self._cache = TransposeCache("nchw", x, pad, x_mat, w_mat)
         return self._activate(z, owned=True)
 
     def _pre_activation_backward(self, grad_z, need_input_grad=True, bias_done=False):
@@ -201,7 +215,7 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
         return self._backward_nchw(grad_z, need_input_grad)
 
     def _backward_nhwc(self, grad_z, need_input_grad, bias_done):
-        x, pad = self._cache
+        x, pad = self._cache.x, self._cache.pad
         channels = x.shape[3]
         kh, kw = self.kernel_size
         taps = kh * kw * self.filters
@@ -219,7 +233,7 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
         return grad_x
 
     def _backward_nchw(self, grad_z, need_input_grad):
-        x_mat, w_mat, x_shape, pad = self._cache
+        x_mat, w_mat, x_shape, pad = self._cache.x_mat, self._cache.w_mat, self._cache.x.shape, self._cache.pad
         batch, channels, height, width = x_shape
         kh, kw = self.kernel_size
         grad_cols = self._buffer("cols", (w_mat.shape[0], x_mat.shape[1]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from le4nn import _threads, activations, ops
@@ -14,6 +16,24 @@ from le4nn.layers._arguments import (
     positive_int,
 )
 from le4nn.layers.base import Layer
+
+
+class ConvCache(NamedTuple):
+    """What a Conv2D forward pass keeps for its backward pass, tagged with the path that made it.
+
+    ``kind`` is "direct" (few input taps, convolved directly), "gemm" (channels_last im2col + GEMM),
+    "winograd" or "nchw" (channels_first im2col + GEMM); ``x`` is the input (NHWC, or NCHW for
+    "nchw") and ``pad`` its (top, bottom, left, right) padding.  ``cols`` is the kept column matrix
+    X' (None when it is rebuilt chunk by chunk), ``chunks`` the Winograd chunks with their
+    transformed inputs, ``kernel_matrix`` the (C·kh·kw, K) kernel of the "nchw" path.
+    """
+
+    kind: str
+    x: np.ndarray
+    pad: tuple
+    cols: np.ndarray | None = None
+    chunks: list | None = None
+    kernel_matrix: np.ndarray | None = None
 
 
 class Conv2D(ActivationOutput, AffineWeights, Layer):
@@ -114,7 +134,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         if channels * kh * kw <= self.DIRECT_MAX_TAPS:
             relu = self.activation.name == "relu"
             ops.conv2d_nhwc_forward(x, kernel, bias, self.strides, pad, relu=relu, out=z)
-            self._cache = ("direct", None, x, pad)
+            self._cache = ConvCache("direct", x, pad)
             if relu:
                 self._z, self._y = None, z
                 return z
@@ -145,7 +165,8 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         workers = _threads.run_chunks(chunk, len(bounds))
         # One chunk on one thread: keep X' for the backward pass; else it is rebuilt chunk by chunk.
         keep = len(bounds) == 1 and workers == 1
-        self._cache = ("gemm", self._worker_buffer("cols", (batch * rows, taps)) if keep else None, x, pad)
+        kept_cols = self._worker_buffer("cols", (batch * rows, taps)) if keep else None
+        self._cache = ConvCache("gemm", x, pad, cols=kept_cols)
         if relu:
             self._z, self._y = None, z
             return z
@@ -194,7 +215,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
             ops.winograd_output_transform(M, (stop - start, *z.shape[1:]), bias, relu, out=z[start:stop])
 
         _threads.run_chunks(chunk, len(chunks))
-        self._cache = ("winograd", chunks, x, pad)
+        self._cache = ConvCache("winograd", x, pad, chunks=chunks)
         if relu:
             self._z, self._y = None, z
             return z
@@ -205,7 +226,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         convolution of ∂E/∂z, padded by 2 − p, with the kernel rotated by 180° and transposed; chunk
         by chunk as in the forward pass.  Each chunk's Σ_t goes to its own partial sum, and the
         partial sums are added in chunk order: the same result for any number of threads."""
-        _, chunks, x, pad = self._cache
+        chunks, x, pad = self._cache.chunks, self._cache.x, self._cache.pad
         batch, height, width, channels = x.shape
         filters = self.filters
         train = self.trainable
@@ -275,7 +296,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         if self.use_bias:
             y_mat += self.params["bias"][:, None]
         z = np.ascontiguousarray(y_mat.reshape(self.filters, batch, out_h, out_w).transpose(1, 0, 2, 3))
-        self._cache = (cols, w_t, x_nchw.shape, pad)
+        self._cache = ConvCache("nchw", x_nchw, pad, cols=cols, kernel_matrix=w_t)
         return self._activate(z, owned=True)
 
     def _backward(self, grad_out, from_logits, need_input_grad):
@@ -283,10 +304,10 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         # bias gradient in one pass over ∂E/∂y (no ∂E/∂z array, no column matrix).
         cache = self._cache
         if (not need_input_grad and not from_logits and self.trainable and cache is not None
-                and cache[0] == "direct" and self.activation.name in ("relu", "linear")):
+                and cache.kind == "direct" and self.activation.name in ("relu", "linear")):
             grad_y = self._prepare_grad(grad_out, self._y)
             kh, kw = self.kernel_size
-            _, _, x, pad = cache
+            x, pad = cache.x, cache.pad
             bias_grad = self.grads["bias"] if self.use_bias else self._buffer("bias_grad", (self.filters,))
             ops.conv2d_nhwc_filter_grad(x, grad_y, kh, kw, self.strides, pad,
                                         self._y if self.activation.name == "relu" else None,
@@ -300,7 +321,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         followed by a channels_last MaxPooling2D: both in one pass (``ops.conv2d_nhwc_pool_forward``),
         each image's convolution output kept in the cache and never written in full.  The backward
         needs only the pooled output and its argmax (``_backward_through``)."""
-        from le4nn.layers.pooling import MaxPooling2D
+        from le4nn.layers.pooling import MaxPoolCache, MaxPooling2D
 
         if (not isinstance(consumer, MaxPooling2D) or consumer.data_format != "channels_last"
                 or self.data_format != "channels_last" or self.activation.name not in ("relu", "linear")):
@@ -323,10 +344,10 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
             x, self.params["kernel"], self.params["bias"] if self.use_bias else None, self.strides, pad,
             self.activation.name == "relu", *consumer.pool_size, consumer.strides, pool_pad,
             out=consumer._out("out", pooled_shape), argmax_out=argmax)
-        self._cache = ("direct", None, x, pad)
+        self._cache = ConvCache("direct", x, pad)
         self._z, self._y = None, None
         self._pooled_by = consumer  # the conv output was never formed: backward goes through the pool
-        consumer._cache = (argmax, conv_shape, pooled_shape, pooled)
+        consumer._cache = MaxPoolCache(argmax, conv_shape, pooled_shape, pooled)
         return pooled
 
     def _backward_through(self, consumer, grad_out, need_input_grad):
@@ -347,16 +368,16 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
                 or self.data_format != "channels_last" or cache is None or activation not in ("relu", "linear")
                 or consumer._cache is None):
             return NotImplemented
-        if pooled_by is not consumer and (self._y is None or consumer._cache[1] != self._y.shape):
+        if pooled_by is not consumer and (self._y is None or consumer._cache.x_shape != self._y.shape):
             return NotImplemented
         argmax, conv_shape, pooled_shape, pooled = consumer._cache
         grad = consumer._prepare_grad(grad_out, pooled_shape)
         relu = activation == "relu"
-        if cache[0] == "direct" and not need_input_grad:
+        if cache.kind == "direct" and not need_input_grad:
             if not self.trainable:
                 return None
             kh, kw = self.kernel_size
-            _, _, x, pad = cache
+            x, pad = cache.x, cache.pad
             bias_grad = self.grads["bias"] if self.use_bias else self._buffer("bias_grad", (self.filters,))
             ops.conv2d_nhwc_filter_grad_pooled(x, grad, argmax, pooled if relu else None, kh, kw, self.strides,
                                                pad, out=self.grads["kernel"], bias_grad_out=bias_grad)
@@ -380,7 +401,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         return self._backward_nchw(grad_z, need_input_grad)
 
     def _backward_nhwc(self, grad_z, need_input_grad, bias_done):
-        mode, cols, x, pad = self._cache
+        mode, x, pad, cols = self._cache.kind, self._cache.x, self._cache.pad, self._cache.cols
         kh, kw = self.kernel_size
         kernel = self.params["kernel"]
         batch = x.shape[0]
@@ -437,7 +458,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         return grad_x
 
     def _backward_nchw(self, grad_z, need_input_grad):
-        cols, w_t, x_shape, pad = self._cache
+        cols, w_t, x_shape, pad = self._cache.cols, self._cache.kernel_matrix, self._cache.x.shape, self._cache.pad
         kh, kw = self.kernel_size
         batch, channels = x_shape[:2]
         grad_y_t = np.ascontiguousarray(grad_z.transpose(0, 2, 3, 1)).reshape(-1, self.filters)

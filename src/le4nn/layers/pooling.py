@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from le4nn import ops
 from le4nn.layers import _windows
 from le4nn.layers._arguments import check_data_format, int_pair
 from le4nn.layers.base import Layer
+
+
+class MaxPoolCache(NamedTuple):
+    """What MaxPooling2D keeps for backward: the winners' flat indices, the input and output shapes
+    (in the layout of ``data_format``) and the output itself (Conv2D's fused ReLU backward reads it)."""
+
+    argmax: np.ndarray
+    x_shape: tuple
+    y_shape: tuple
+    y: np.ndarray
 
 
 class _Pooling2D(Layer):
@@ -68,19 +80,19 @@ class MaxPooling2D(_Pooling2D):
             argmax = self._buffer("argmax", out_shape, np.int32)
             y, _ = ops.maxpool2d_nhwc_forward(x, kh, kw, stride=self.strides, pad=pad,
                                               out=self._out("out", out_shape), argmax_out=argmax)
-            self._cache = (argmax, x.shape, y.shape, y)
+            self._cache = MaxPoolCache(argmax, x.shape, y.shape, y)
             return y
         x_nchw, pad = self._nchw_input(x)
         out_shape = (*x_nchw.shape[:2], *_windows.output_spatial(self, self.padding, *x_nchw.shape[2:],
                                                                  self.pool_size, self.strides))
         argmax = self._buffer("argmax", out_shape, np.int32)
         y, _ = ops.maxpool2d_forward(x_nchw, kh, kw, stride=self.strides, pad=pad, argmax_out=argmax)
-        self._cache = (argmax, x_nchw.shape, y.shape, y)
+        self._cache = MaxPoolCache(argmax, x_nchw.shape, y.shape, y)
         return y
 
     def backward(self, grad_out):
-        grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[2])
-        argmax, x_shape, _, _ = self._cache
+        grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache.y_shape)
+        argmax, x_shape = self._cache.argmax, self._cache.x_shape
         if self.data_format == "channels_last":
             return ops.maxpool2d_nhwc_backward(grad, argmax, x_shape, out=self._out("grad_x", x_shape))
         return ops.maxpool2d_backward(grad, argmax, x_shape)

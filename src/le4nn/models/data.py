@@ -52,7 +52,8 @@ def split_validation(xs, ys, fraction: float):
     n = common_length(xs, ys)
     cut = int(n * (1.0 - fraction))
     if cut == 0 or cut == n:
-        raise ValueError(f"validation_split={fraction} leaves no training or no validation samples of {n}")
+        raise ValueError(f"fit: validation_split={fraction} leaves no training or no validation samples of {n} "
+                         f"({cut} would train)")
     return [x[:cut] for x in xs], [y[:cut] for y in ys], [x[cut:] for x in xs], [y[cut:] for y in ys]
 
 
@@ -74,6 +75,73 @@ def batch_slices(n: int, batch_size: int):
 def check_batch_size(batch_size) -> int:
     if batch_size is None:
         return 32
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if not _is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     return int(batch_size)
+
+
+# --- the checks of fit / evaluate / predict arguments ---------------------------------------------
+
+#: Rows of an array checked for NaN/inf at a time (bounds the temporary boolean array to ~1 M entries).
+_FINITE_CHECK_ENTRIES = 1 << 20
+
+
+def _label(name: str, k: int, group: list) -> str:
+    return name if len(group) == 1 else f"{name}[{k}]"
+
+
+def _first_non_finite(a: np.ndarray) -> int | None:
+    """The index of the first sample of ``a`` holding a NaN or an inf, or None (integer data: None)."""
+    if a.dtype.kind not in "fc" or a.size == 0:
+        return None
+    rows = max(1, _FINITE_CHECK_ENTRIES // max(1, a.size // len(a)))
+    for start in range(0, len(a), rows):
+        finite = np.isfinite(a[start : start + rows]).reshape(min(rows, len(a) - start), -1).all(axis=1)
+        if not finite.all():
+            return start + int(np.argmin(finite))
+    return None
+
+
+def check_samples(method: str, xs: list[np.ndarray], ys: list[np.ndarray] | None = None) -> int:
+    """The number of samples of ``x`` (and ``y``), after checking that there is at least one, that
+    every array has as many, and that none holds a NaN or an inf; a ValueError naming ``method`` and
+    the argument (``x``, ``y``, ``x[1]``, ...) otherwise."""
+    groups = [("x", xs)] + ([("y", ys)] if ys is not None else [])
+    n = len(xs[0])
+    if any(len(a) != n for _, group in groups for a in group):
+        shapes = ", ".join(f"{_label(name, k, group)} {a.shape}" for name, group in groups for k, a in enumerate(group))
+        raise ValueError(f"{method}: all inputs and targets need the same number of samples, got {shapes}")
+    if n == 0:
+        raise ValueError(f"{method}: x has 0 samples (shape {xs[0].shape}); give at least one")
+    for name, group in groups:
+        for k, a in enumerate(group):
+            bad = _first_non_finite(a)
+            if bad is not None:
+                raise ValueError(f"{method}: {_label(name, k, group)} holds NaN or inf (sample {bad}); "
+                                 f"clean or drop such samples first")
+    return n
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_epochs(epochs, initial_epoch) -> tuple[int, int]:
+    """``epochs`` a positive int and ``initial_epoch`` an int in [0, epochs) (something to train)."""
+    if not _is_int(epochs) or epochs < 1:
+        raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
+    if not _is_int(initial_epoch) or initial_epoch < 0:
+        raise ValueError(f"fit: initial_epoch must be a non-negative integer, got {initial_epoch!r}")
+    if initial_epoch >= epochs:
+        raise ValueError(f"fit: initial_epoch={initial_epoch} leaves no epoch to train (epochs={epochs}); "
+                         f"epochs counts from 0, so pass epochs > {initial_epoch}")
+    return int(epochs), int(initial_epoch)
+
+
+def check_validation_split(validation_split) -> float:
+    """A number in [0, 1) (0: none); whether it leaves samples on both sides is checked by
+    :func:`split_validation`."""
+    ok = isinstance(validation_split, (int, float, np.integer, np.floating)) and not isinstance(validation_split, bool)
+    if not ok or not 0.0 <= float(validation_split) < 1.0:
+        raise ValueError(f"fit: validation_split must be a number in [0, 1), got {validation_split!r}")
+    return float(validation_split)

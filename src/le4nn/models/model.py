@@ -290,7 +290,7 @@ class Model:
         """One training step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         xs, ys = self._prepare(x, y, targets_for="train_on_batch")
-        data_utils.common_length(xs, ys)
+        data_utils.check_samples("train_on_batch", xs, ys)
         if class_weight is not None:
             sample_weight = data_utils.class_weights_to_samples(class_weight, ys[0])
         self._reset_metrics()
@@ -301,7 +301,7 @@ class Model:
         """Loss (and metrics) of one batch in inference mode, without updating anything."""
         self._require_compiled("test_on_batch")
         xs, ys = self._prepare(x, y, targets_for="test_on_batch")
-        data_utils.common_length(xs, ys)
+        data_utils.check_samples("test_on_batch", xs, ys)
         self._reset_metrics()
         self.graph.set_scratch(True)
         try:
@@ -341,8 +341,10 @@ class Model:
 
             augment = fit_hook(augment)
         batch_size = data_utils.check_batch_size(batch_size)
+        epochs, initial_epoch = data_utils.check_epochs(epochs, initial_epoch)
+        validation_split = data_utils.check_validation_split(validation_split)
         xs, ys = self._prepare(x, y, targets_for="fit")
-        n = data_utils.common_length(xs, ys)
+        n = data_utils.check_samples("fit", xs, ys)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         val = None
         if validation_data is not None:
@@ -428,7 +430,7 @@ class Model:
         self._require_compiled("evaluate")
         batch_size = data_utils.check_batch_size(batch_size)
         xs, ys = self._prepare(x, y, targets_for="evaluate")
-        n = data_utils.common_length(xs, ys)
+        n = data_utils.check_samples("evaluate", xs, ys)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self._reset_metrics()
         loss_sum = 0.0
@@ -456,7 +458,7 @@ class Model:
         with its moving statistics)."""
         batch_size = data_utils.check_batch_size(batch_size)
         xs, _ = self._prepare(x)
-        n = data_utils.common_length(xs)
+        n = data_utils.check_samples("predict", xs)
         results: list[np.ndarray] | None = None
         self.graph.set_scratch(True)  # every batch's outputs are copied into the results
         try:

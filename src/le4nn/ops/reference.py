@@ -12,6 +12,8 @@ every function takes an optional preallocated ``out=`` array.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from le4nn.ops._checks import (
@@ -447,6 +449,19 @@ WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])  # Aᵀ
 
 
+def _combine(matrix: np.ndarray, stack: np.ndarray, axis: int) -> np.ndarray:
+    """``matrix`` applied along ``axis`` of ``stack``: out[i] = Σ_j matrix[i, j] stack[j], summing only the
+    terms whose coefficient is nonzero (as the native kernels do: an inf or NaN in the data reaches
+    exactly the transformed entries whose formula uses it, never through a 0 · inf = NaN)."""
+    stack = np.moveaxis(stack, axis, 0)
+    rows = []
+    for coefficients in matrix:
+        terms = [c * stack[j] if c not in (1, -1) else (stack[j] if c == 1 else -stack[j])
+                 for j, c in enumerate(coefficients) if c != 0]
+        rows.append(functools.reduce(np.add, terms))
+    return np.moveaxis(np.stack(rows), 0, axis)
+
+
 def winograd_geometry(x_shape, pad, op):
     """(B, H, W, C, pt, pb, pl, pr, OH, OW, TH, TW) of a 3×3 stride-1 convolution of an NHWC input:
     OH × OW outputs in TH × TW tiles of 2×2 (the last row/column of tiles may stick out)."""
@@ -477,8 +492,7 @@ def winograd_input_transform(x, pad=1, *, out=None):
     # d[r, s] (B, TH, TW, C): element (r, s) of every tile's 4×4 patch.
     d = np.stack([np.stack([x_padded[:, r : r + 2 * TH : 2, s : s + 2 * TW : 2] for s in range(4)])
                   for r in range(4)])
-    bt = WINOGRAD_BT.astype(x.dtype)
-    V.reshape(4, 4, B, TH, TW, C)[...] = np.einsum("xr,ys,rsbhwc->xybhwc", bt, bt, d)
+    V.reshape(4, 4, B, TH, TW, C)[...] = _combine(WINOGRAD_BT, _combine(WINOGRAD_BT, d, 0), 1)  # Bᵀ d B
     return V
 
 
@@ -494,8 +508,8 @@ def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
     bias = check_bias(bias, K, m.dtype, op)
     y = prepare_out(out, (B, OH, OW, K), m.dtype, op)
 
-    at = WINOGRAD_AT.astype(m.dtype)
-    tiles = np.einsum("ix,jy,xybhwk->bhiwjk", at, at, m.reshape(4, 4, B, TH, TW, K))
+    aman = _combine(WINOGRAD_AT, _combine(WINOGRAD_AT, m.reshape(4, 4, B, TH, TW, K), 0), 1)  # Aᵀ m A
+    tiles = aman.transpose(2, 3, 0, 4, 1, 5)  # (B, TH, 2, TW, 2, K)
     y[...] = tiles.reshape(B, 2 * TH, 2 * TW, K)[:, :OH, :OW]
     if bias is not None:
         y += bias
@@ -516,8 +530,7 @@ def winograd_gradient_transform(dout, *, out=None):
     padded = np.zeros((B, 2 * TH, 2 * TW, K), dtype=dout.dtype)
     padded[:, :OH, :OW] = dout
     g = np.stack([np.stack([padded[:, i::2, j::2] for j in range(2)]) for i in range(2)])
-    a = WINOGRAD_AT.T.astype(dout.dtype)
-    Q.reshape(4, 4, B, TH, TW, K)[...] = np.einsum("xi,yj,ijbhwk->xybhwk", a, a, g)
+    Q.reshape(4, 4, B, TH, TW, K)[...] = _combine(WINOGRAD_AT.T, _combine(WINOGRAD_AT.T, g, 0), 1)  # A g Aᵀ
     return Q
 
 
@@ -706,7 +719,8 @@ def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
     The value is the ordinary product, which is what this reference computes.  The native kernel
     (``le4nn/_kernels/sparse.pyx``) visits only the terms whose x[b, i] is nonzero for one of four
     samples at a time, which is where its speed comes from; its sums may differ in the last bits from
-    BLAS's, and an inf or NaN in W at a zero pixel does not reach z there (0 · inf is skipped, not NaN).
+    BLAS's.  An inf or NaN in W would not reach z through a skipped zero pixel, so the native wrapper
+    takes the dense product whenever W holds one (0 · inf is NaN on both backends).
     It applies the bias and the activation to each group of rows while they are in cache, with the
     operations of the separate kernels (the same bits as calling them after the product).
     """
