@@ -156,6 +156,6 @@ def read_labels(path: str | os.PathLike, count: int, num_classes: int) -> np.nda
         raise DatasetError(f"{path} has {len(array)} labels for {count} images")
     bad = np.flatnonzero((array < 0) | (array >= num_classes))
     if bad.size:
-        raise DatasetError(f"{path}: label {array[bad[0]]!r} (number {bad[0] + 1}) is out of range: the model has "
+        raise DatasetError(f"{path}: label {array[bad[0]].item()} (number {bad[0] + 1}) is out of range: the model has "
                            f"{num_classes} classes, 0–{num_classes - 1}")
     return array.astype(np.int64)
