@@ -4,9 +4,11 @@
   the predicted digit of MNIST test image i; ``--show`` also saves the image as a PNG.
 - ``le4nn-predict --random-init --seed S``: the same with the handout's 3-layer network and its random
   initial weights (task 1); the same seed gives the same answers.
-- ``le4nn-predict MODEL --input FILE... --output predict.txt``: FILE is a contest dump (a pickled uint8
-  array N×784 or N×28×28), an idx file, an ``.npy`` file, or PNG images; writes one predicted class per line
-  in input order.  ``--labels FILE`` also prints the accuracy and the confusion matrix.
+- ``le4nn-predict MODEL --input FILE... --output predict.txt``: FILE is a contest dump (a pickled array
+  N×784 or N×28×28), an idx file, an ``.npy`` file, or PNG images, read by :mod:`le4nn.datasets.inputs`
+  (sizes checked before decoding; pixels by the one rule of :mod:`le4nn.datasets.pixels`); writes one
+  predicted class per line in input order.  ``--labels FILE`` also prints the accuracy and the confusion
+  matrix (labels must lie in 0..K-1, K the model's number of classes).
 - ``le4nn-predict GENERATOR --generate N [--digit D] [--seed S] --output FILE.png|FILE.npy``: draws N images
   with a generator saved by ``le4nn-train --model dcgan|cdcgan``: a grid PNG, or the raw images as a uint8
   array N×H×W in an ``.npy`` file.  ``--digit`` chooses the class of a conditional generator (without it,
