@@ -96,3 +96,64 @@ def test_model_file_that_is_not_a_model(cli, tmp_path):
     (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 truncated zip")
     result = cli("predict", "broken.npz", input="1\n")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+# --- hostile and unusual input files (issue 15) -------------------------------------------------------
+
+def _hostile_dump() -> bytes:
+    """A u1 array pickle whose dtype BUILD state gives it a (1000, 1000) sub-array (a segfault before)."""
+
+    class Reduced:
+        def __init__(self, *value):
+            self.value = value
+
+        def __reduce__(self):
+            return self.value
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # NumPy 1
+        from numpy.core.multiarray import _reconstruct
+    dtype = Reduced(np.dtype, ("u1", False, True), (3, "|", (np.dtype("u1"), (1000, 1000)), None, None, -1, -1, 0))
+    array = Reduced(_reconstruct, (np.ndarray, (0,), b"b"), (1, (8, 784), dtype, False, bytes(8 * 784)))
+    return pickle.dumps(array, protocol=2)
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "message"),
+    [
+        ({"evil.dump": _hostile_dump()}, ["--input", "evil.dump"], "evil.dump: refused to unpickle"),
+        ({"ok.npy": np.zeros((1, 28, 28), np.uint8), "labels.txt": "100000\n"},
+         ["--input", "ok.npy", "--labels", "labels.txt"], "labels.txt: label 100000 (number 1) is out of range"),
+        ({"ok.npy": np.zeros((2, 28, 28), np.uint8), "labels.txt": "1\nabc\n"},
+         ["--input", "ok.npy", "--labels", "labels.txt"], "labels.txt: line 2: 'abc' is not an integer"),
+        ({"strings.npy": np.array(["a"])}, ["--input", "strings.npy"], "strings.npy: the .npy file holds dtype"),
+        ({"nan.npy": np.full((1, 28, 28), np.nan)}, ["--input", "nan.npy"], "nan.npy: the pixels include NaN"),
+        ({"many-dims.idx": bytes([0, 0, 8, 65]) + bytes(260)}, ["--input", "many-dims.idx"],
+         "many-dims.idx: the idx header declares 65 dimensions"),
+    ],
+    ids=["subarray-dump", "label-100000", "label-word", "string-npy", "nan-npy", "idx-65-dims"],
+)
+def test_hostile_input_files_end_in_one_line_and_status_2(cli, trained_model, tmp_path, files, args, message):
+    for name, content in files.items():
+        if isinstance(content, np.ndarray):
+            np.save(tmp_path / name, content)
+        else:
+            (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = cli("predict", str(trained_model), *args)
+    assert result.returncode == 2, (result.returncode, result.stderr)  # not a signal death (negative)
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_integer_and_float_pixels_predict_as_uint8_pixels_do(cli, trained_model, tmp_path):
+    x_test, _ = _test_images()
+    forms = {"u8": x_test[:50], "i64": x_test[:50].astype(np.int64), "f64": x_test[:50].astype(np.float64),
+             "scaled": x_test[:50].astype(np.float32) / np.float32(255)}
+    outputs = []
+    for name, array in forms.items():
+        np.save(tmp_path / f"{name}.npy", array)
+        result = cli("predict", str(trained_model), "--input", f"{name}.npy")
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert len(set(outputs)) == 1 and len(outputs[0].split()) == 50

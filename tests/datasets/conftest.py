@@ -166,3 +166,37 @@ def py2_pickle_protocol0(array: np.ndarray, module: str = "numpy.core.multiarray
 @pytest.fixture
 def py2_pickle():
     return {0: py2_pickle_protocol0, 2: py2_pickle_protocol2}
+
+
+# --- hand-made NumPy array pickles: the parts NumPy writes, with any dtype or array state ------------
+
+class Reduced:
+    """An object that pickles as the given ``__reduce__`` tuple (callable, args[, state])."""
+
+    def __init__(self, *reduce_value):
+        self.reduce_value = reduce_value
+
+    def __reduce__(self):
+        return self.reduce_value
+
+
+def reconstruct_function():
+    """NumPy's own ``_reconstruct`` (pickled under its NumPy 1 or NumPy 2 name)."""
+    try:
+        from numpy._core.multiarray import _reconstruct as numpy_reconstruct
+    except ImportError:  # NumPy 1
+        from numpy.core.multiarray import _reconstruct as numpy_reconstruct
+    return numpy_reconstruct
+
+
+def array_pickle(raw: bytes, shape: tuple, dtype_name="u1", dtype_state=(3, "|", None, None, None, -1, -1, 0),
+                 protocol: int = 2, is_fortran=False, array_state=None) -> bytes:
+    """A pickle of ``_reconstruct(ndarray, (0,), b"b")`` BUILT with (1, shape, dtype, is_fortran, raw)."""
+    dtype = Reduced(np.dtype, (dtype_name, False, True), dtype_state)
+    state = array_state if array_state is not None else (1, shape, dtype, is_fortran, raw)
+    return pickle.dumps(Reduced(reconstruct_function(), (np.ndarray, (0,), b"b"), state), protocol=protocol)
+
+
+@pytest.fixture
+def make_array_pickle():
+    return array_pickle

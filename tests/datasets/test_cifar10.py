@@ -183,3 +183,18 @@ def test_other_pickle_protocols_and_str_keys(tmp_path, protocol):
 def test_class_names():
     assert cifar10.CLASS_NAMES[0] == "airplane" and len(cifar10.CLASS_NAMES) == 10
     assert datasets.class_names("cifar10") == cifar10.CLASS_NAMES
+
+
+def test_batches_larger_than_the_input_limit_are_refused_unread(tmp_path, cifar_folder, monkeypatch):
+    cifar_folder(tmp_path / "cifar-10-batches-py", {"data_batch_1": 20})
+    monkeypatch.setenv("LE4NN_MAX_INPUT_BYTES", "1000")
+    with pytest.raises(DatasetError, match=r"data_batch_1: a batch of \d+ bytes exceeds the limit of 1000"):
+        cifar10.load_data(tmp_path / "cifar-10-batches-py")
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        data = (tmp_path / "cifar-10-batches-py" / "data_batch_1").read_bytes()
+        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(DatasetError, match=r"cifar-10-python\.tar\.gz:cifar-10-batches-py/data_batch_1: a batch"):
+        cifar10.load_data(archive)

@@ -142,7 +142,8 @@ def test_non_pickle_files(tmp_path, content):
         (np.zeros((0, 784), np.uint8), "no images"),
         (np.full((2, 784), 256, np.int32), "0–255"),
         (np.full((2, 784), -1, np.int16), "0–255"),
-        (np.full((2, 784), 0.5), "fractional"),
+        (np.full((2, 784), 0.5), "not multiples of 1/255"),
+        (np.full((2, 784), 1.5), "fractional"),
         (np.zeros((2, 784), np.complex64), "dtype complex64"),
     ],
 )

@@ -60,12 +60,14 @@ def _labels(n=10) -> bytes:
         (bytes([0, 0, 0x08, 0]), "0 dimensions"),
         (bytes([0, 0, 0x08, 3]) + struct.pack(">I", 60000), "truncated idx header"),
         (_labels()[:-3], "truncated"),
-        (_labels() + b"\x00\x01", "2 unexpected bytes"),
+        (_labels() + b"\x00\x01", "unexpected bytes after the 10 bytes"),
         (bytes([0, 0, 0x08, 3]) + struct.pack(">III", 60000, 28, 28) + bytes(100), "47040000 bytes"),
-        (bytes([0, 0, 0x08, 4]) + struct.pack(">IIII", *[0xFFFFFFFF] * 4), "truncated"),
+        (bytes([0, 0, 0x08, 4]) + struct.pack(">IIII", *[0xFFFFFFFF] * 4), "exceeds the limit"),
+        (bytes([0, 0, 0x08, 65]) + bytes(4 * 65), "65 dimensions"),
+        (bytes([0, 0, 0x0E, 2]) + struct.pack(">II", 1 << 31, 1 << 31), "declares 2147483648×2147483648 float64"),
     ],
     ids=["empty", "short", "bad-magic", "html", "dtype-code", "no-dims", "short-header", "short-payload",
-         "extra-bytes", "declared-size", "absurd-size"],
+         "extra-bytes", "declared-size", "absurd-size", "65-dims", "overflowing-product"],
 )
 @pytest.mark.parametrize("gz", [False, True])
 def test_bad_files_raise_dataset_error_naming_the_file(tmp_path, content, message, gz):

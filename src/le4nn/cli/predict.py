@@ -4,9 +4,11 @@
   the predicted digit of MNIST test image i; ``--show`` also saves the image as a PNG.
 - ``le4nn-predict --random-init --seed S``: the same with the handout's 3-layer network and its random
   initial weights (task 1); the same seed gives the same answers.
-- ``le4nn-predict MODEL --input FILE... --output predict.txt``: FILE is a contest dump (a pickled uint8
-  array N×784 or N×28×28), an idx file, an ``.npy`` file, or PNG images; writes one predicted class per line
-  in input order.  ``--labels FILE`` also prints the accuracy and the confusion matrix.
+- ``le4nn-predict MODEL --input FILE... --output predict.txt``: FILE is a contest dump (a pickled array
+  N×784 or N×28×28), an idx file, an ``.npy`` file, or PNG images, read by :mod:`le4nn.datasets.inputs`
+  (sizes checked before decoding; pixels by the one rule of :mod:`le4nn.datasets.pixels`); writes one
+  predicted class per line in input order.  ``--labels FILE`` also prints the accuracy and the confusion
+  matrix (labels must lie in 0..K-1, K the model's number of classes).
 - ``le4nn-predict GENERATOR --generate N [--digit D] [--seed S] --output FILE.png|FILE.npy``: draws N images
   with a generator saved by ``le4nn-train --model dcgan|cdcgan``: a grid PNG, or the raw images as a uint8
   array N×H×W in an ``.npy`` file.  ``--digit`` chooses the class of a conditional generator (without it,
@@ -92,75 +94,23 @@ def predict_classes(model, images: np.ndarray) -> np.ndarray:
 # --- reading input files ------------------------------------------------------------------------
 
 
-def read_images(path: Path) -> np.ndarray:
-    """Images from one file, as uint8 (N, H, W) or (N, H, W, C)."""
-    from le4nn.datasets import DatasetError, load_contest, load_idx
-
-    if not path.exists():
-        raise CLIError(f"input file not found: {path}")
-    if path.is_dir():
-        raise CLIError(f"{path} is a folder; pass the image files themselves")
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head.startswith(b"\x89PNG"):
-        return read_png(path)[None]
-    if head.startswith(b"\x93NUMPY"):
-        try:
-            images = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise CLIError(f"{path}: cannot read the .npy file ({exc})") from None
-    elif head[:2] == b"\x00\x00" or head[:2] == b"\x1f\x8b":
-        images = load_idx(path)
-    else:
-        try:
-            images = load_contest(path)
-        except DatasetError as exc:
-            raise CLIError(f"{path}: not a contest dump, idx, .npy or PNG file ({exc})") from None
-    images = np.asarray(images)
-    if images.ndim == 2 and images.shape[1] == 784:
-        images = images.reshape(-1, 28, 28)
-    if images.ndim not in (3, 4):
-        raise CLIError(f"{path}: expected a batch of images, got an array of shape {images.shape}")
-    return images
+def model_image_shape(model) -> tuple[int, int] | None:
+    """(H, W) of the images the model takes, when its input is (H, W) or (H, W, C) images."""
+    shape = model.layers[0].input_shape if model.layers else None
+    if shape is None or len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
+        return None
+    return tuple(shape[1:3])
 
 
-def read_png(path: Path) -> np.ndarray:
-    try:
-        from matplotlib.image import imread
-    except ImportError:
-        raise CLIError('reading PNG images needs matplotlib: pip install "le4nn[plot]"') from None
-    try:
-        image = imread(path)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise CLIError(f"{path}: not a readable PNG image ({exc})") from None
-    if image.ndim == 3:  # RGB(A) → grey
-        image = image[..., :3].mean(axis=-1)
-    if image.dtype != np.uint8:
-        image = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
-    return image
-
-
-def read_labels(path: Path) -> np.ndarray:
-    from le4nn.datasets import load_idx
-
-    if not path.exists():
-        raise CLIError(f"labels file not found: {path}")
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head.startswith(b"\x93NUMPY"):
-        labels = np.load(path, allow_pickle=False)
-    elif head[:2] == b"\x00\x00" or head[:2] == b"\x1f\x8b":
-        labels = load_idx(path)
-    else:
-        try:
-            labels = np.array([int(line) for line in path.read_text().split()])
-        except ValueError:
-            raise CLIError(f"{path}: labels must be integers, one per line") from None
-    return np.asarray(labels).reshape(-1).astype(np.int64)
+def model_classes(model) -> int:
+    """The number of classes the model predicts (the size of its output)."""
+    return int(model.output_shape[-1])
 
 
 def classify_files(model, args) -> int:
-    images = [read_images(Path(p)) for p in args.input]
+    from le4nn.datasets.inputs import read_images, read_labels
+
+    images = [read_images(p, model_image_shape(model)) for p in args.input]
     shapes = {im.shape[1:] for im in images}
     if len(shapes) > 1:
         raise CLIError(f"the input images have different sizes: {sorted(shapes)}")
@@ -172,12 +122,10 @@ def classify_files(model, args) -> int:
     else:
         sys.stdout.write(text)
     if args.labels:
-        labels = read_labels(Path(args.labels))
-        if len(labels) != len(predictions):
-            raise CLIError(f"{args.labels} has {len(labels)} labels for {len(predictions)} images")
+        k = model_classes(model)
+        labels = read_labels(args.labels, len(predictions), k)
         from le4nn.plot import confusion_matrix
 
-        k = int(max(labels.max(), predictions.max())) + 1
         matrix = confusion_matrix(labels, predictions, k)
         print(f"accuracy {np.mean(labels == predictions):.4f} ({np.sum(labels == predictions)}/{len(labels)})",
               file=sys.stderr)

@@ -25,6 +25,7 @@ import numpy as np
 
 from le4nn.datasets import locate
 from le4nn.datasets.errors import DatasetError, PartialDatasetWarning
+from le4nn.datasets.limits import max_input_bytes, too_large
 from le4nn.datasets.safe_pickle import restricted_loads
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -103,6 +104,8 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
     contents = {}
     for name in (*TRAIN_BATCHES, TEST_BATCH):
         if (folder / name).is_file():
+            if (folder / name).stat().st_size > max_input_bytes():
+                raise too_large(str(folder / name), "a batch", (folder / name).stat().st_size, max_input_bytes())
             try:
                 contents[name] = (folder / name).read_bytes()
             except OSError as exc:
@@ -117,6 +120,8 @@ def _read_archive(archive: Path) -> dict[str, bytes]:
             for member in tar:
                 name = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and name in (*TRAIN_BATCHES, TEST_BATCH) and name not in contents:
+                    if member.size > max_input_bytes():
+                        raise too_large(f"{archive}:{member.name}", "a batch", member.size, max_input_bytes())
                     contents[name] = tar.extractfile(member).read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise DatasetError(f"{archive}: not a readable CIFAR-10 archive: {exc}") from exc

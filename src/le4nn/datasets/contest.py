@@ -9,73 +9,74 @@ it can run.  For convenience a gzipped dump, a ``.npy`` file or an idx file is a
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from le4nn.datasets.errors import DatasetError
-from le4nn.datasets.idx import GZIP_MAGIC, load_idx
+from le4nn.datasets.idx import load_idx
+from le4nn.datasets.limits import max_input_bytes, read_file_bounded
+from le4nn.datasets.npy import NPY_MAGIC, read_npy_bytes
+from le4nn.datasets.pixels import to_uint8_pixels
 from le4nn.datasets.safe_pickle import restricted_loads
 
 IMAGE_SHAPE = (28, 28)
 
 
-def _as_images(array, source: str) -> np.ndarray:
+def image_batch(array, source: str, image_shape: tuple[int, int] | None = IMAGE_SHAPE) -> np.ndarray:
+    """``array`` as a batch of images (N, H, W) or (N, H, W, C); N×(H·W) rows are reshaped.
+
+    ``image_shape`` (H, W) is required when given (contest files: 28×28); raises :class:`DatasetError`.
+    """
     if not isinstance(array, np.ndarray):
         raise DatasetError(f"{source}: expected a NumPy array of images, found {type(array).__name__}")
-    shape = "×".join(map(str, array.shape))
-    pixels = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
-    if array.ndim == 2 and array.shape[1] == pixels:
-        array = array.reshape(-1, *IMAGE_SHAPE)
-    elif array.ndim == 4 and array.shape[1:] in ((1, *IMAGE_SHAPE), (*IMAGE_SHAPE, 1)):
-        array = array.reshape(-1, *IMAGE_SHAPE)
-    elif not (array.ndim == 3 and array.shape[1:] == IMAGE_SHAPE):
-        raise DatasetError(f"{source}: expected images of shape N×784 or N×28×28, found {shape}")
+    shape = "×".join(map(str, array.shape)) or "a single value (0-d)"
+    if image_shape is not None:
+        height, width = image_shape
+        if array.ndim == 2 and array.shape[1] == height * width:
+            array = array.reshape(-1, height, width)
+        elif array.ndim == 4 and array.shape[1:] in ((1, height, width), (height, width, 1)):
+            array = array.reshape(-1, height, width)
+        elif not (array.ndim == 3 and array.shape[1:] == tuple(image_shape)):
+            raise DatasetError(f"{source}: expected images of shape N×{height * width} or N×{height}×{width}, "
+                               f"found {shape}")
+    elif array.ndim not in (3, 4):
+        raise DatasetError(f"{source}: expected a batch of images (N×H×W or N×H×W×C), found {shape}")
     if len(array) == 0:
         raise DatasetError(f"{source}: the file holds no images")
-    if array.dtype != np.uint8:
-        kind = array.dtype.kind
-        if kind not in "iuf":
-            raise DatasetError(f"{source}: expected uint8 pixels, found dtype {array.dtype}")
-        if kind == "f" and not (np.all(np.isfinite(array)) and np.all(array == np.round(array))):
-            raise DatasetError(f"{source}: expected integer pixel values 0–255, found fractional values "
-                               f"(dtype {array.dtype})")
-        if array.min() < 0 or array.max() > 255:
-            raise DatasetError(f"{source}: pixel values must lie in 0–255, found {array.min()}–{array.max()}")
-        array = array.astype(np.uint8)
-    return np.ascontiguousarray(array)
+    return array
+
+
+def read_contest_array(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarray:
+    """The array a contest dump (or a gzipped dump, ``.npy`` or idx file) holds, as stored.
+
+    At most ``max_bytes`` (default ``$LE4NN_MAX_INPUT_BYTES``) are read or decompressed.
+    """
+    path = Path(path)
+    source = str(path)
+    limit = max_input_bytes() if max_bytes is None else max_bytes
+    data = read_file_bounded(path, limit)
+    if not data:
+        raise DatasetError(f"{source}: the file is empty")
+    if data[:2] == b"\x00\x00":  # idx magic: 00 00 type ndim
+        return load_idx(path, limit)
+    if data.startswith(NPY_MAGIC):
+        return read_npy_bytes(data, source, limit)
+    array = restricted_loads(data, source=source, limit=limit)
+    if not isinstance(array, np.ndarray):
+        raise DatasetError(f"{source}: expected a NumPy array of images, found {type(array).__name__}")
+    return array
 
 
 def load_contest(path: str | os.PathLike) -> np.ndarray:
     """The images of a contest dump as uint8 (N, 28, 28).
 
     Raises :class:`DatasetError` naming the file when it cannot be read, is not a pickle (or .npy/idx),
-    is truncated, asks for anything but NumPy array reconstruction, or does not hold N×784 / N×28×28
-    pixel values in 0–255.
+    is truncated or larger than the limit, asks for anything but plain NumPy array reconstruction, or
+    does not hold N×784 / N×28×28 pixels by the rule of :mod:`le4nn.datasets.pixels` (integers 0–255,
+    floats 0–255 whole numbers or multiples of 1/255 in [0, 1]).
     """
-    path = Path(path)
     source = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"{source}: cannot read the file: {exc.strerror or exc}") from exc
-    if data[:2] == GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise DatasetError(f"{source}: corrupted gzip file: {exc or 'truncated'}") from exc
-    if not data:
-        raise DatasetError(f"{source}: the file is empty")
-    if data[:2] == b"\x00\x00":  # idx magic: 00 00 type ndim
-        return _as_images(load_idx(path), source)
-    if data.startswith(b"\x93NUMPY"):
-        try:
-            array = np.load(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise DatasetError(f"{source}: unreadable .npy file: {exc}") from exc
-        return _as_images(array, source)
-    return _as_images(restricted_loads(data, source=source), source)
+    images = image_batch(read_contest_array(path), source)
+    return np.ascontiguousarray(to_uint8_pixels(images, source))

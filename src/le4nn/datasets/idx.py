@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from le4nn.datasets.errors import DatasetError
+from le4nn.datasets.limits import GZIP_MAGIC, max_input_bytes, read_up_to, too_large
+from le4nn.datasets.pickled_arrays import MAX_NDIM
 
 #: idx element type code -> NumPy dtype (big-endian as stored in the file)
 IDX_TYPES = {
@@ -28,8 +30,6 @@ IDX_TYPES = {
     0x0E: np.dtype(">f8"),
 }
 _TYPE_CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items()}
-GZIP_MAGIC = b"\x1f\x8b"
-_CHUNK = 1 << 22
 
 
 def _hex(data: bytes) -> str:
@@ -47,26 +47,8 @@ def _not_idx_hint(head: bytes) -> str:
     return ""
 
 
-def _read_up_to(stream, count: int) -> bytearray:
-    """Read ``count`` bytes or up to the end of the stream, without trusting ``count`` for allocation."""
-    buffer = bytearray()
-    while len(buffer) < count:
-        chunk = stream.read(min(_CHUNK, count - len(buffer)))
-        if not chunk:
-            break
-        buffer += chunk
-    return buffer
-
-
-def _count_rest(stream) -> int:
-    extra = 0
-    while chunk := stream.read(_CHUNK):
-        extra += len(chunk)
-    return extra
-
-
-def _parse(stream, name: str) -> np.ndarray:
-    magic = _read_up_to(stream, 4)
+def _parse(stream, name: str, limit: int) -> np.ndarray:
+    magic = read_up_to(stream, 4)
     if len(magic) < 4:
         what = "empty" if not magic else f"only {len(magic)} bytes long"
         raise DatasetError(f"{name}: not an idx file: the file is {what}")
@@ -79,9 +61,9 @@ def _parse(stream, name: str) -> np.ndarray:
     if type_code not in IDX_TYPES:
         known = ", ".join(f"0x{code:02x} ({dtype.name})" for code, dtype in IDX_TYPES.items())
         raise DatasetError(f"{name}: unknown idx element type code 0x{type_code:02x} (known: {known})")
-    if ndim == 0:
-        raise DatasetError(f"{name}: the idx header declares 0 dimensions")
-    header = _read_up_to(stream, 4 * ndim)
+    if ndim == 0 or ndim > MAX_NDIM:
+        raise DatasetError(f"{name}: the idx header declares {ndim} dimensions (an array has 1 to {MAX_NDIM})")
+    header = read_up_to(stream, 4 * ndim)
     if len(header) < 4 * ndim:
         raise DatasetError(
             f"{name}: truncated idx header: {ndim} dimensions need {4 * ndim} bytes of sizes, found {len(header)}"
@@ -90,16 +72,17 @@ def _parse(stream, name: str) -> np.ndarray:
     dtype = IDX_TYPES[type_code]
     expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
     shape_text = "×".join(map(str, shape))
-    payload = _read_up_to(stream, expected)
+    if expected > limit:
+        raise too_large(name, f"the idx header declares {shape_text} {dtype.name}, data", expected, limit)
+    payload = read_up_to(stream, expected)
     if len(payload) < expected:
         raise DatasetError(
             f"{name}: truncated: the header declares {shape_text} {dtype.name} = {expected} bytes of data, "
             f"the file holds only {len(payload)}"
         )
-    extra = _count_rest(stream)
-    if extra:
+    if stream.read(1):  # one byte past the declared data, whatever follows (a gzip stream is not read on)
         raise DatasetError(
-            f"{name}: {extra} unexpected bytes after the {expected} bytes of data ({shape_text} {dtype.name}) "
+            f"{name}: unexpected bytes after the {expected} bytes of data ({shape_text} {dtype.name}) "
             "that the header declares"
         )
     array = np.frombuffer(payload, dtype=dtype).reshape(shape)  # bytearray: the array is writable
@@ -108,14 +91,16 @@ def _parse(stream, name: str) -> np.ndarray:
     return array
 
 
-def load_idx(path: str | os.PathLike) -> np.ndarray:
+def load_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarray:
     """Read an idx file, gzipped or not, into a NumPy array (native byte order, writable).
 
     Raises :class:`DatasetError` naming the file when it cannot be read, is not an idx file, has an
-    unknown element type, is truncated, has bytes after the declared data, or is a damaged gzip file
-    (including a CRC mismatch).
+    unknown element type or more than 32 dimensions, declares more than ``max_bytes`` of data (default
+    ``$LE4NN_MAX_INPUT_BYTES``, checked before reading the data), is truncated, has bytes after the
+    declared data (at most one byte past it is read), or is a damaged gzip file (including a CRC mismatch).
     """
     path = Path(path)
+    limit = max_input_bytes() if max_bytes is None else max_bytes
     try:
         raw = open(path, "rb")  # closed by the with-block below
     except OSError as exc:
@@ -124,10 +109,10 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
         head = raw.read(2)
         raw.seek(0)
         if head != GZIP_MAGIC:
-            return _parse(raw, str(path))
+            return _parse(raw, str(path), limit)
         try:
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                return _parse(stream, str(path))
+                return _parse(stream, str(path), limit)
         except EOFError as exc:
             raise DatasetError(f"{path}: truncated gzip file (the compressed stream ends early)") from exc
         except (gzip.BadGzipFile, zlib.error) as exc:

@@ -1,0 +1,167 @@
+"""NumPy arrays rebuilt from a pickle's parts, interpreted here instead of handed to NumPy.
+
+How NumPy pickles an array (all protocols up to 4, and protocol 5 for non-contiguous arrays)::
+
+    _reconstruct(ndarray, (0,), b"b")                   # REDUCE: an empty array
+    BUILD (1, shape, dtype, is_fortran, rawdata)        # ndarray.__setstate__
+    dtype("u1", False, True)                            # REDUCE (align=False, copy=True)
+    BUILD (3, "|", None, None, None, -1, -1, 0)         # dtype.__setstate__ (version 4 adds metadata)
+
+and with protocol 5, ``_frombuffer(buffer, dtype, shape, order)``.  Handing the states to NumPy lets a
+pickle give a dtype sub-arrays, fields at any offset or metadata, so that the array's dtype no longer
+matches its buffer (a segmentation fault later).  Here each global is a stand-in that records its
+arguments; only plain numeric dtypes (version-3 states with no fields, sub-array, metadata or flags) and
+arrays whose buffer holds exactly ``itemsize × prod(shape)`` bytes are accepted, and the real arrays are
+built by :func:`materialize` from validated pieces (native byte order, C order, a private copy).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: the dtypes a pickled array may have: plain booleans, integers, floats and complex numbers
+PLAIN_DTYPES = frozenset({"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16"})
+#: NumPy 1 allows 32 dimensions (NumPy 2: 64); images need 4
+MAX_NDIM = 32
+#: containers nested deeper than this in a pickle are refused
+MAX_DEPTH = 64
+_SCALARS = (bytes, bytearray, str, int, float, bool, type(None))
+
+
+class PickleRefused(Exception):
+    """The pickle asks for something outside what these stand-ins accept (the message says what)."""
+
+
+def _is_int(value) -> bool:
+    return type(value) is int or type(value) is bool
+
+
+def text_arg(value, what: str) -> str:
+    """A short str or (Python 2 pickles read with ``encoding="bytes"``) ASCII bytes, as str."""
+    if isinstance(value, bytes) and len(value) <= 16:
+        try:
+            return value.decode("ascii")
+        except UnicodeDecodeError:
+            pass
+    if isinstance(value, str) and len(value) <= 16:
+        return value
+    raise PickleRefused(f"{what} must be a short string, found {type(value).__name__}")
+
+
+class DtypeSpec:
+    """What ``numpy.dtype(name, align, copy)`` followed by a BUILD asked for; a plain dtype only."""
+
+    __slots__ = ("name", "byteorder", "built", "used")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.byteorder = "="
+        self.built = False
+        self.used = False
+
+    def __setstate__(self, state):
+        if self.built or self.used:
+            raise PickleRefused("the pickle sets a dtype's state twice, or after an array used the dtype")
+        if not isinstance(state, tuple) or len(state) != 8 or not _is_int(state[0]) or state[0] != 3:
+            raise PickleRefused(
+                "only version-3 dtype states of 8 items are accepted (no metadata, no older layouts)"
+            )
+        _, byteorder, subarray, names, fields, elsize, alignment, flags = state
+        if subarray is not None or names is not None or fields is not None:
+            raise PickleRefused(f"the dtype {self.name} is given fields or a sub-array; only plain dtypes are accepted")
+        if not all(_is_int(v) for v in (elsize, alignment, flags)) or (elsize, alignment, flags) != (-1, -1, 0):
+            raise PickleRefused(
+                f"the dtype {self.name} is given element size, alignment or flags ({elsize!r}, {alignment!r}, "
+                f"{flags!r}); a plain dtype has (-1, -1, 0)"
+            )
+        byteorder = text_arg(byteorder, "a dtype's byte order")
+        allowed = ("|",) if np.dtype(self.name).itemsize == 1 else ("<", ">")
+        if byteorder not in allowed:
+            raise PickleRefused(f"the dtype {self.name} is given the byte order {byteorder!r} (expected "
+                                f"{' or '.join(map(repr, allowed))})")
+        self.byteorder = byteorder
+        self.built = True
+
+    def numpy_dtype(self) -> np.dtype:
+        self.used = True
+        dtype = np.dtype(self.name)
+        return dtype if self.byteorder in "|=" else dtype.newbyteorder(self.byteorder)
+
+
+class ArraySpec:
+    """An array a pickle asked for: the validated read-only view of its buffer, or None before BUILD."""
+
+    __slots__ = ("view",)
+
+    def __init__(self, view: np.ndarray | None = None):
+        self.view = view
+
+    def __setstate__(self, state):
+        if self.view is not None:
+            raise PickleRefused("the pickle sets an array's state twice")
+        if not isinstance(state, tuple) or len(state) != 5 or not _is_int(state[0]) or state[0] != 1:
+            raise PickleRefused("only version-1 array states (version, shape, dtype, is_fortran, data) are accepted")
+        _, shape, dtype, is_fortran, rawdata = state
+        if not _is_int(is_fortran) or is_fortran not in (0, 1):
+            raise PickleRefused(f"an array's is_fortran flag must be True or False, found {is_fortran!r}")
+        self.view = array_view(shape, dtype, rawdata, "F" if is_fortran else "C")
+
+
+def array_view(shape, dtype, rawdata, order: str) -> np.ndarray:
+    """The array ``rawdata`` holds, after checking shape, dtype and buffer length against each other."""
+    if not isinstance(shape, tuple) or len(shape) > MAX_NDIM:
+        raise PickleRefused(f"an array's shape must be a tuple of at most {MAX_NDIM} sizes, found {_brief(shape)}")
+    if not all(type(n) is int and n >= 0 for n in shape):
+        raise PickleRefused(f"an array's shape must hold non-negative integers, found {_brief(shape)}")
+    if not isinstance(dtype, DtypeSpec):
+        raise PickleRefused(f"an array's dtype must be a numpy.dtype, found {type(dtype).__name__}")
+    if not isinstance(rawdata, (bytes, bytearray)):
+        raise PickleRefused(f"an array's data must be bytes, found {type(rawdata).__name__} (object arrays "
+                            "are refused)")
+    numpy_dtype = dtype.numpy_dtype()
+    count = math.prod(shape)  # Python integers: no overflow
+    needed = count * numpy_dtype.itemsize
+    if needed != len(rawdata):
+        raise PickleRefused(f"an array of shape {shape} and dtype {dtype.name} needs {needed} bytes, its data "
+                            f"holds {len(rawdata)}")
+    flat = np.frombuffer(rawdata, dtype=numpy_dtype, count=count) if count else np.empty(0, numpy_dtype)
+    return flat.reshape(shape, order=order)
+
+
+def _brief(value) -> str:
+    text = repr(value) if isinstance(value, (tuple, list, int, str, bytes)) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def materialize(value, budget: list[int], depth: int = 0, active: set[int] | None = None):
+    """``value`` with every :class:`ArraySpec` replaced by a private native-order C-contiguous array.
+
+    ``budget`` holds the bytes the arrays may still take (decremented); containers must be plain
+    dicts, lists and tuples, not cyclic nor deeper than :data:`MAX_DEPTH`.
+    """
+    if isinstance(value, ArraySpec):
+        if value.view is None:
+            raise PickleRefused("the pickle creates an array but never gives it its data")
+        budget[0] -= value.view.nbytes
+        if budget[0] < 0:
+            raise PickleRefused("the arrays of the pickle take more memory than the size limit allows")
+        native = value.view.dtype.newbyteorder("=")
+        return np.array(value.view, dtype=native, order="C", copy=True)
+    if isinstance(value, _SCALARS):
+        return value
+    if type(value) not in (dict, list, tuple):
+        raise PickleRefused(f"the pickle holds a {type(value).__name__}; only arrays and plain containers are accepted")
+    active = set() if active is None else active
+    if depth >= MAX_DEPTH or id(value) in active:
+        raise PickleRefused(f"the pickle's containers are cyclic or nested more than {MAX_DEPTH} deep")
+    active.add(id(value))
+    try:
+        if type(value) is dict:
+            if not all(isinstance(key, (str, bytes, int)) for key in value):
+                raise PickleRefused("the pickle holds a dict whose keys are not strings or integers")
+            return {key: materialize(item, budget, depth + 1, active) for key, item in value.items()}
+        return type(value)(materialize(item, budget, depth + 1, active) for item in value)
+    finally:
+        active.discard(id(value))
