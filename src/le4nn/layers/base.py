@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from le4nn.layers._arguments import get_initializer
+from le4nn.layers._arguments import get_initializer, reserve_weight
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -311,6 +311,7 @@ class Layer:
         """Create a weight with ``initializer(shape, dtype)``; trainable ones go to ``params`` (with a
         zero gradient buffer in ``grads``), others to ``state``."""
         shape = tuple(int(s) for s in shape)
+        reserve_weight(self, name, shape, self.dtype)  # a file being loaded bounds what may be allocated
         init = get_initializer(self, f"initializer of {name}", initializer)
         value = np.ascontiguousarray(init(shape, self.dtype.name), dtype=self.dtype)
         if value.shape != shape:
