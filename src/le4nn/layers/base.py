@@ -243,7 +243,7 @@ class Layer:
             dt = np.dtype(dtype)
         except TypeError:
             dt = None
-        if dt not in FLOAT_DTYPES:
+        if dt is None or dt not in FLOAT_DTYPES:  # (dtype == None is True in NumPy: None means float64)
             raise ValueError(f"{self.describe()}: dtype must be 'float32' or 'float64', got {dtype!r}")
         return dt
 

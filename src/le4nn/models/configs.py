@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
-from le4nn.models.file_format import ModelFileError, short
+from le4nn.models.file_format import ModelFileError, clip, short
 
 # What building a layer or a graph from bad arguments can raise (the layers check their arguments).
 _BUILD_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, ZeroDivisionError)
@@ -109,15 +109,16 @@ def _layer_from(entry, index: int, check: _Checker, extra_keys: set = frozenset(
     if not isinstance(class_name, str):
         raise check.fail(f"{what}: class_name must be a string, got {short(class_name, 40)}")
     if not isinstance(config, dict):
-        raise check.fail(f"{what} ({short(class_name, 40)}): config must be a JSON object, got "
+        raise check.fail(f"{what} ({clip(class_name, 40)}): config must be a JSON object, got "
                          f"{type(config).__name__}")
     try:
         return layers.deserialize({"class_name": class_name, "config": config})
     except _BUILD_ERRORS as exc:
-        raise check.fail(f"{what} ({short(class_name, 40)}): {short(str(exc), 300)}") from None
+        raise check.fail(f"{what} ({clip(class_name, 40)}): {clip(str(exc), 300)}") from None
 
 
 def _sequential_from(body: dict, check: _Checker):
+    from le4nn.layers.base import format_shape, normalize_shape
     from le4nn.models.sequential import Sequential
 
     check.known_keys(body, _SEQUENTIAL_KEYS, "the Sequential config")
@@ -128,10 +129,15 @@ def _sequential_from(body: dict, check: _Checker):
     layer_objects = [_layer_from(entry, i, check) for i, entry in enumerate(entries)]
     try:
         model = Sequential(layer_objects, name=body.get("name"))
-        if shape is not None and not model.built:
-            model.build(tuple(shape))
+        if shape is not None:
+            shape = (None, *normalize_shape(shape, "input_shape")[1:])
+            if not model.built:
+                model.build(shape)
     except _BUILD_ERRORS as exc:
-        raise check.fail(f"the Sequential model cannot be built: {short(str(exc), 300)}") from None
+        raise check.fail(f"the Sequential model cannot be built: {clip(str(exc), 300)}") from None
+    if shape is not None and model.input_shape != shape:
+        raise check.fail(f"the Sequential config's input_shape {format_shape(shape)} differs from its first "
+                         f"layer's {format_shape(model.input_shape)}")
     return model
 
 
@@ -149,7 +155,7 @@ def _connect(layer, inbound: list[str], tensors: dict, check: _Checker):
     try:
         return layer(inputs if layer._multi_input else inputs[0])
     except _BUILD_ERRORS as exc:
-        raise check.fail(f"layer '{layer.name}' cannot be connected: {short(str(exc), 300)}") from None
+        raise check.fail(f"layer '{layer.name}' cannot be connected: {clip(str(exc), 300)}") from None
 
 
 def _functional_from(body: dict, check: _Checker):
@@ -185,7 +191,7 @@ def _functional_from(body: dict, check: _Checker):
         return Model(inputs=inputs if len(inputs) > 1 else inputs[0],
                      outputs=outputs if len(outputs) > 1 else outputs[0], name=body.get("name"))
     except _BUILD_ERRORS as exc:
-        raise check.fail(f"the functional model cannot be built: {short(str(exc), 300)}") from None
+        raise check.fail(f"the functional model cannot be built: {clip(str(exc), 300)}") from None
 
 
 def model_from_config(config: dict, source: str | None = None, max_weight_bytes: int | None = None):

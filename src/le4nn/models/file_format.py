@@ -60,6 +60,11 @@ def short(value, limit: int = 80) -> str:
         text = repr(value)
     except RecursionError:
         text = f"<deeply nested {type(value).__name__}>"
+    return clip(text, limit)
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters (for messages quoting other errors)."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -132,7 +137,7 @@ class ModelArchive:
                     raise ValueError(f"unknown .npy version {version}")
                 offset = stream.tell()
         except _READ_ERRORS as exc:
-            raise self.fail(f"entry '{key}' is corrupted ({short(str(exc), 200)})") from None
+            raise self.fail(f"entry '{key}' is corrupted ({clip(str(exc), 200)})") from None
         shape, _, dtype = header
         return EntrySpec(tuple(shape), dtype, offset)
 
@@ -162,7 +167,7 @@ class ModelArchive:
             with self._zip.open(info) as stream:
                 return np.lib.format.read_array(stream, allow_pickle=False, max_header_size=MAX_NPY_HEADER)
         except _READ_ERRORS as exc:
-            raise self.fail(f"{what}: entry '{key}' is corrupted ({short(str(exc), 200)})") from None
+            raise self.fail(f"{what}: entry '{key}' is corrupted ({clip(str(exc), 200)})") from None
 
 
 def _zip_entries(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
@@ -203,7 +208,7 @@ def _read_header(archive: ModelArchive) -> dict:
     try:
         header = json.loads(str(text))
     except (json.JSONDecodeError, RecursionError, ValueError) as exc:
-        raise ModelFileError(f"{path}: the model header is corrupted ({short(str(exc), 200)})") from None
+        raise ModelFileError(f"{path}: the model header is corrupted ({clip(str(exc), 200)})") from None
     _check_depth(header, path)
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: the model header must be a JSON object, got {type(header).__name__}")
@@ -230,7 +235,7 @@ def open_archive(path) -> ModelArchive:
         zipped = zipfile.ZipFile(path)
     except _READ_ERRORS as exc:
         raise ModelFileError(f"{path}: not a readable le4nn model file (truncated or corrupted: "
-                             f"{short(str(exc), 200)})") from None
+                             f"{clip(str(exc), 200)})") from None
     try:
         archive = ModelArchive(path, zipped, _zip_entries(path, zipped))
         archive.header = _read_header(archive)

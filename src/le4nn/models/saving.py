@@ -37,6 +37,7 @@ from le4nn.models.file_format import (
     HEADER_KEY,
     ModelArchive,
     ModelFileError,
+    clip,
     normalize_path,
     open_archive,
     short,
@@ -256,7 +257,7 @@ def _compile(model, config, archive: ModelArchive) -> None:
         model.compile(optimizer=optimizers.deserialize(config["optimizer"]),
                       loss=[losses.deserialize(item) for item in loss], metrics=metrics, loss_weights=weights)
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
-        raise archive.fail(f"compile: the settings are invalid ({short(str(exc), 300)})") from None
+        raise archive.fail(f"compile: the settings are invalid ({clip(str(exc), 300)})") from None
 
 
 def _read_slot(archive: ModelArchive, key: str, entry: str, optimizer, params: dict, allow_nonfinite: bool):
@@ -323,7 +324,7 @@ def _training_position(archive: ModelArchive) -> tuple[int, dict | None]:
             scratch.state = state
         except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as exc:
             raise archive.fail(f"training.rng_state is not a state of the {type(scratch).__name__} random "
-                               f"generator ({short(str(exc), 200)})") from None
+                               f"generator ({clip(str(exc), 200)})") from None
     return epochs, state
 
 
