@@ -267,6 +267,14 @@ def test_a_weight_whose_npy_header_lies_about_its_size(valid, model_files, tmp_p
     _refused(bad, r"declares shape \(4, 6\) \(96 bytes of data\), but the zip holds 88 bytes")
 
 
+@pytest.mark.parametrize(("old", "new"), [(b"False", b"F#lse"), (b"'shape'", b"'sh\xffpe'"), (b"<f4", b"|O")])
+def test_a_weight_whose_npy_header_is_garbled(valid, model_files, tmp_path, old, new):
+    kernel = _first_kernel(valid, model_files)
+    raw = model_files.entries(valid)[kernel]
+    bad = model_files.rewrite(valid, tmp_path / "garbled.npz", arrays={kernel: raw.replace(old, new, 1)})
+    _refused(bad, rf"entry '{kernel}' is corrupted|dtype 'object' is not allowed")
+
+
 def test_missing_and_extra_weights(valid, model_files, tmp_path):
     kernel = _first_kernel(valid, model_files)
     layer = kernel.split("/")[1]

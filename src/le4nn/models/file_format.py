@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -39,9 +40,10 @@ MAX_EXPANSION = 16
 #: The largest ``.npy`` header (bytes) accepted, as NumPy's own default.
 MAX_NPY_HEADER = 10000
 
-# What reading a damaged zip entry or .npy header can raise (zlib/zipfile/NumPy's parser).
+# What reading a damaged zip entry or .npy header can raise (zlib/zipfile/NumPy's header parser, which
+# tokenizes and literal-evals the header text).
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError,
-                RuntimeError, SyntaxError, RecursionError, OverflowError, TypeError)
+                RuntimeError, SyntaxError, tokenize.TokenError, RecursionError, OverflowError, TypeError)
 
 
 class ModelFileError(ValueError):
