@@ -183,6 +183,8 @@ def _layer_edit(index: int, key: str, value):
     ("name", 17, "name must be a non-empty string"),
     ("no_such_argument", 1, "unexpected keyword argument"),
     ("self", 1, "got multiple values for argument 'self'"),
+    ("use_bias", "abc", "use_bias must be true or false, got 'abc'"),
+    ("trainable", math.nan, "trainable must be true or false, got nan"),
 ])
 def test_a_layer_config_with_a_bad_argument(valid, model_files, tmp_path, key, value, match):
     bad = model_files.rewrite(valid, tmp_path / "bad.npz", header=_layer_edit(0, key, value))

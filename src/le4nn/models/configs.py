@@ -112,9 +112,14 @@ def _layer_from(entry, index: int, check: _Checker, extra_keys: set = frozenset(
         raise check.fail(f"{what} ({clip(class_name, 40)}): config must be a JSON object, got "
                          f"{type(config).__name__}")
     try:
-        return layers.deserialize({"class_name": class_name, "config": config})
+        layer = layers.deserialize({"class_name": class_name, "config": config})
     except _BUILD_ERRORS as exc:
         raise check.fail(f"{what} ({clip(class_name, 40)}): {clip(str(exc), 300)}") from None
+    flags = {key for key, value in layer.get_config().items() if isinstance(value, bool)}
+    for key in sorted(flags & set(config)):  # the layers take any truthy value; a file must say true/false
+        if not isinstance(config[key], bool):
+            raise check.fail(f"{what} ({class_name}): {key} must be true or false, got {short(config[key], 40)}")
+    return layer
 
 
 def _sequential_from(body: dict, check: _Checker):
