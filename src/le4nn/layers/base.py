@@ -241,7 +241,7 @@ class Layer:
             return np.dtype(np.float32)
         try:
             dt = np.dtype(dtype)
-        except TypeError:
+        except (TypeError, ValueError, KeyError):  # what NumPy raises for strings, dicts, lists it cannot read
             dt = None
         if dt is None or dt not in FLOAT_DTYPES:  # (dtype == None is True in NumPy: None means float64)
             raise ValueError(f"{self.describe()}: dtype must be 'float32' or 'float64', got {dtype!r}")

@@ -77,12 +77,6 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def read_archive(path) -> tuple[dict, dict[str, np.ndarray]]:
-    """The header and every array of a model file (all checked; see :mod:`le4nn.models.file_format`)."""
-    with open_archive(path) as archive:
-        return archive.header, {key: archive.read(key, f"entry '{key}'", kinds="fiub") for key in archive.keys}
-
-
 # ---------------------------------------------------------------------------------------------------
 # Weights
 # ---------------------------------------------------------------------------------------------------
