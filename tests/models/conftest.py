@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import io
+import json
+import warnings
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -241,3 +247,66 @@ def pytest_generate_tests(metafunc):
     """A test that takes ``matrix_case`` runs once per layer configuration, position and dtype."""
     if "matrix_case" in metafunc.fixturenames:
         metafunc.parametrize("matrix_case", matrix_cases())
+
+
+class ModelFileKit:
+    """Writing hostile model files: a model file's raw zip entries, edited and written back as a zip
+    (duplicates, odd names and pickles included), without going through le4nn's own writer."""
+
+    @staticmethod
+    def npy(array) -> bytes:
+        """The ``.npy`` bytes of ``array`` (object arrays are pickled, as a hostile file would hold)."""
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.asanyarray(array), allow_pickle=True)
+        return buffer.getvalue()
+
+    @staticmethod
+    def header_npy(header) -> bytes:
+        """The header entry's bytes for a dict (dumped as JSON) or a ready JSON text."""
+        return ModelFileKit.npy(np.array(header if isinstance(header, str) else json.dumps(header)))
+
+    @staticmethod
+    def entries(path) -> dict[str, bytes]:
+        """{entry name without .npy: raw .npy bytes} of a model file."""
+        with zipfile.ZipFile(path) as archive:
+            return {name[: -len(".npy")]: archive.read(name) for name in archive.namelist()}
+
+    @staticmethod
+    def header(path) -> dict:
+        with np.load(path, allow_pickle=False) as archive:
+            return json.loads(str(archive["__le4nn__"]))
+
+    @staticmethod
+    def write(path, entries, compression=zipfile.ZIP_STORED):
+        """Write ``entries`` ({key: bytes} or [(key, bytes)], duplicates allowed) as a zip of .npy files."""
+        items = entries.items() if isinstance(entries, dict) else entries
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zipfile warns about duplicated names
+            with zipfile.ZipFile(path, "w", compression=compression) as archive:
+                for key, data in items:
+                    archive.writestr(key if key.endswith((".npy", "/")) or "." in key else f"{key}.npy", data)
+        return path
+
+    @classmethod
+    def rewrite(cls, source, target, header=None, arrays=None, drop=()):
+        """A copy of model file ``source`` at ``target`` with ``header`` (a dict, a JSON text or a
+        function editing the dict in place) and ``arrays`` ({key: array or raw bytes}) replaced and the
+        keys in ``drop`` removed."""
+        entries = cls.entries(source)
+        if callable(header):
+            edited = copy.deepcopy(cls.header(source))
+            header(edited)
+            header = edited
+        if header is not None:
+            entries["__le4nn__"] = cls.header_npy(header)
+        for key, value in (arrays or {}).items():
+            entries[key] = value if isinstance(value, bytes) else cls.npy(value)
+        for key in drop:
+            del entries[key]
+        return cls.write(target, entries)
+
+
+@pytest.fixture(scope="session")
+def model_files():
+    """The :class:`ModelFileKit` helpers."""
+    return ModelFileKit

@@ -282,7 +282,7 @@ def test_a_corrupted_header(tmp_path, trained):
 
 def test_a_pickled_array_is_refused(tmp_path):
     np.savez(tmp_path / "pickled.npz", __le4nn__=np.array([{"format": 1}], dtype=object))
-    with pytest.raises(ModelFileError, match="not a readable le4nn model file"):
+    with pytest.raises(ModelFileError, match="pickled.npz: the model header: dtype 'object' is not allowed"):
         load_model(tmp_path / "pickled.npz")
 
 

@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from le4nn.layers._arguments import get_initializer
+from le4nn.layers._arguments import get_initializer, reserve_weight
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -241,9 +241,9 @@ class Layer:
             return np.dtype(np.float32)
         try:
             dt = np.dtype(dtype)
-        except TypeError:
+        except (TypeError, ValueError, KeyError):  # what NumPy raises for strings, dicts, lists it cannot read
             dt = None
-        if dt not in FLOAT_DTYPES:
+        if dt is None or dt not in FLOAT_DTYPES:  # (dtype == None is True in NumPy: None means float64)
             raise ValueError(f"{self.describe()}: dtype must be 'float32' or 'float64', got {dtype!r}")
         return dt
 
@@ -311,6 +311,7 @@ class Layer:
         """Create a weight with ``initializer(shape, dtype)``; trainable ones go to ``params`` (with a
         zero gradient buffer in ``grads``), others to ``state``."""
         shape = tuple(int(s) for s in shape)
+        reserve_weight(self, name, shape, self.dtype)  # a file being loaded bounds what may be allocated
         init = get_initializer(self, f"initializer of {name}", initializer)
         value = np.ascontiguousarray(init(shape, self.dtype.name), dtype=self.dtype)
         if value.shape != shape:

@@ -2,39 +2,59 @@
 
 Layout of the archive (never pickled; loaded with ``allow_pickle=False``):
 
-- ``__le4nn__``: JSON text ``{"format": 1, "le4nn_version": ..., "model": <model config>,
-  "compile": <optimizer/loss/metrics config or null>, "training": {...}}``
+- ``__le4nn__``: JSON text ``{"format": 1, "le4nn_version": ..., "kind": "model", "model": <model
+  config>, "compile": <optimizer/loss/metrics config or null>, "training": {"epochs_done": ...,
+  "rng_state": ...}}`` (``"kind": "weights"`` and no more for :func:`save_weights`)
 - ``weights/<layer name>/<param or state name>``: every layer's arrays
 - ``optimizer/<key>``: the optimizer's state (moments, iteration count)
 
 Files are written to a temporary file in the same folder and renamed over the target, so an
 interrupted save never leaves a broken file behind and the previous file survives until the new one
 is complete.
+
+Loading trusts nothing in the file (:mod:`le4nn.models.file_format`): every part is checked, only the
+entries the architecture names are read, each after its declared shape and dtype were checked, and
+any problem is one :class:`ModelFileError` naming the file and the part.  Weights or optimizer state
+holding NaN or infinity are refused unless ``allow_nonfinite=True`` (such a model predicts nonsense);
+:func:`check_finite_weights` runs the same check on a model in memory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
+import numbers
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-FORMAT_VERSION = 1
-HEADER_KEY = "__le4nn__"
+from le4nn.models.configs import functional_config, model_config, model_from_config, sequential_config
+from le4nn.models.file_format import (
+    FORMAT_VERSION,
+    HEADER_KEY,
+    ModelArchive,
+    ModelFileError,
+    clip,
+    normalize_path,
+    open_archive,
+    short,
+)
 
+__all__ = [
+    "FORMAT_VERSION", "HEADER_KEY", "ModelFileError", "check_finite_weights", "functional_config",
+    "load_model", "load_weights", "model_config", "model_from_config", "normalize_path", "save_model",
+    "save_weights", "sequential_config", "write_archive",
+]
 
-class ModelFileError(ValueError):
-    """A model or weights file that cannot be read, or that does not fit the model."""
-
-
-def normalize_path(path) -> Path:
-    """``np.savez`` appends ``.npz`` to names without it; do the same up front so paths agree."""
-    path = Path(os.fspath(path))
-    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+_MODEL_HEADER_KEYS = {"format", "le4nn_version", "kind", "model", "compile", "training"}
+_COMPILE_KEYS = {"optimizer", "loss", "loss_weights", "metrics"}
+_TRAINING_KEYS = {"epochs_done", "rng_state"}
+#: Optimizer slots that hold one integer per parameter rather than an array like it (Adam's step t).
+_INTEGER_SLOTS = {"t"}
+_MAX_EPOCHS = 10**9
 
 
 def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
@@ -57,114 +77,8 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def read_archive(path) -> tuple[dict, dict[str, np.ndarray]]:
-    """Read a file written by :func:`write_archive`; any damage gives a :class:`ModelFileError`."""
-    path = Path(os.fspath(path))
-    if not path.exists() and normalize_path(path).exists():
-        path = normalize_path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model file not found: {path}")
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic != b"PK\x03\x04":  # every .npz is a zip archive; say so before NumPy tries other formats
-        what = "it is empty" if not magic else "it is not an .npz (zip) archive"
-        raise ModelFileError(f"{path}: not a le4nn model file ({what})")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise ModelFileError(f"{path}: not a readable le4nn model file (truncated or corrupted: {exc})") \
-            from None
-    if HEADER_KEY not in arrays:
-        raise ModelFileError(f"{path}: not a le4nn model file (no {HEADER_KEY} header)")
-    try:
-        header = json.loads(str(arrays.pop(HEADER_KEY)))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ModelFileError(f"{path}: the model header is corrupted ({exc})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: unsupported model file format {header.get('format')!r}")
-    return header, arrays
-
-
 # ---------------------------------------------------------------------------------------------------
-# Model configs
-# ---------------------------------------------------------------------------------------------------
-
-
-def sequential_config(model) -> dict:
-    from le4nn import layers
-
-    shape = model.input_shape
-    return {
-        "class_name": "Sequential",
-        "config": {
-            "name": model.name,
-            "input_shape": None if shape is None else list(shape),
-            "layers": [layers.serialize(layer) for layer in model.layers],
-        },
-    }
-
-
-def functional_config(model) -> dict:
-    from le4nn import layers
-
-    graph = model.graph
-    producer = {node.output: node.layer.name for node in graph.nodes}
-    entries = []
-    for node in graph.nodes:
-        entry = layers.serialize(node.layer)
-        entry["inbound"] = [producer[s] for s in node.inputs if s in producer]
-        entries.append(entry)
-    # In the order of the model's inputs (the graph's node order is topological and may differ).
-    input_layer_at = {node.inputs[0]: node.layer.name for node in graph.nodes if node.inputs[0] in graph.input_slots}
-    input_names = [input_layer_at[slot] for slot in graph.input_slots]
-    return {
-        "class_name": "Functional",
-        "config": {
-            "name": model.name,
-            "layers": entries,
-            "input_layers": input_names,
-            "output_layers": [node.layer.name for node in graph.output_nodes],
-        },
-    }
-
-
-def model_config(model) -> dict:
-    from le4nn.models.sequential import Sequential
-
-    return sequential_config(model) if isinstance(model, Sequential) else functional_config(model)
-
-
-def model_from_config(config: dict):
-    """Rebuild an (uncompiled, freshly initialized) model from :func:`model_config`'s output."""
-    from le4nn import layers
-    from le4nn.models.model import Model
-    from le4nn.models.sequential import Sequential
-
-    kind, body = config.get("class_name"), config.get("config", {})
-    if kind == "Sequential":
-        model = Sequential([layers.deserialize(entry) for entry in body["layers"]], name=body.get("name"))
-        if body.get("input_shape") is not None and not model.built:
-            model.build(tuple(body["input_shape"]))
-        return model
-    if kind == "Functional":
-        tensors = {}
-        for entry in body["layers"]:
-            layer = layers.deserialize({"class_name": entry["class_name"], "config": entry["config"]})
-            if isinstance(layer, layers.InputLayer):
-                tensors[layer.name] = layer.output
-                continue
-            inbound = [tensors[name] for name in entry["inbound"]]
-            tensors[layer.name] = layer(inbound if layer._multi_input else inbound[0])
-        inputs = [tensors[name] for name in body["input_layers"]]
-        outputs = [tensors[name] for name in body["output_layers"]]
-        return Model(inputs=inputs if len(inputs) > 1 else inputs[0],
-                     outputs=outputs if len(outputs) > 1 else outputs[0], name=body.get("name"))
-    raise ModelFileError(f"unknown model class {kind!r} in the model config")
-
-
-# ---------------------------------------------------------------------------------------------------
-# Weights, whole models
+# Weights
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -176,17 +90,55 @@ def _weight_arrays(model) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _file_layers(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """The file's weights grouped by layer, in the order they were written: {layer: {name: array}}."""
-    layers: dict[str, dict[str, np.ndarray]] = {}
-    for key, value in arrays.items():
+def _file_layers(archive: ModelArchive) -> dict[str, list[str]]:
+    """The file's weight entries grouped by layer, in the order they were written: {layer: [names]};
+    entries that are neither weights nor optimizer state are refused."""
+    layers: dict[str, list[str]] = {}
+    for key in archive.keys:
         if key.startswith("weights/"):
             layer, _, name = key[len("weights/"):].rpartition("/")
-            layers.setdefault(layer, {})[name] = value
+            layers.setdefault(layer, []).append(name)
+        elif not key.startswith("optimizer/"):
+            raise archive.fail(f"unexpected entry {short(key, 60)} (a le4nn file holds weights/ and "
+                               "optimizer/ entries)")
     return layers
 
 
-def _restore_weights(model, arrays: dict[str, np.ndarray], path) -> None:
+def _nonfinite_error(source, what: str) -> ModelFileError:
+    prefix = f"{source}: " if source else ""
+    return ModelFileError(f"{prefix}{what}: the weights contain NaN or infinity (a diverged training run?); "
+                          "pass allow_nonfinite=True to load them anyway")
+
+
+def check_finite_weights(model, source=None) -> None:
+    """Raise a :class:`ModelFileError` naming ``source`` (e.g. the model file), the layer and the weight
+    when any weight of ``model`` holds NaN or infinity; such a model's predictions mean nothing."""
+    for layer in model.layers:
+        for name, value in zip(layer.weight_names, layer.weights, strict=True):
+            if not np.isfinite(value).all():
+                raise _nonfinite_error(source, f"layer '{layer.name}', weight '{name}'")
+
+
+def _match_layers(model, file_layers: dict[str, list[str]], path) -> list[tuple]:
+    """(model layer, file layer name) pairs: by name when every model layer with weights has its name
+    in the file, else by position (see :func:`_restore_weights`)."""
+    model_layers = [layer for layer in model.layers if layer.weight_names]
+    if all(layer.name in file_layers for layer in model_layers):
+        extra = sorted(set(file_layers) - {layer.name for layer in model_layers})
+        if extra:
+            raise ModelFileError(f"{path}: the file has weights for layers the model does not have: "
+                                 f"{', '.join(short(name, 40) for name in extra[:5])}")
+        return [(layer, layer.name) for layer in model_layers]
+    if len(file_layers) != len(model_layers):
+        raise ModelFileError(
+            f"{path}: the file has weights for {len(file_layers)} layers "
+            f"({', '.join(short(name, 40) for name in list(file_layers)[:8])}), the model has "
+            f"{len(model_layers)} layers with weights ({', '.join(layer.name for layer in model_layers[:8])})"
+        )
+    return list(zip(model_layers, file_layers, strict=True))
+
+
+def _restore_weights(model, archive: ModelArchive, allow_nonfinite: bool) -> None:
     """Copy the file's weights into the model, checking every layer, parameter and shape first.
 
     Layers are matched by name when every model layer with weights has its name in the file (a file
@@ -195,40 +147,22 @@ def _restore_weights(model, arrays: dict[str, np.ndarray], path) -> None:
     architecture whose automatic names differ (``dense`` vs ``dense_3``) still load.  Nothing is changed
     unless the whole file fits.
     """
-    file_layers = _file_layers(arrays)
-    model_layers = [layer for layer in model.layers if layer.weight_names]
-    if all(layer.name in file_layers for layer in model_layers):
-        pairs = [(layer, layer.name) for layer in model_layers]
-        extra = sorted(set(file_layers) - {layer.name for layer in model_layers})
-        if extra:
-            raise ModelFileError(f"{path}: the file has weights for layers the model does not have: "
-                                 f"{', '.join(extra[:5])}")
-    else:
-        if len(file_layers) != len(model_layers):
-            raise ModelFileError(
-                f"{path}: the file has weights for {len(file_layers)} layers "
-                f"({', '.join(list(file_layers)[:8])}), the model has {len(model_layers)} layers with weights "
-                f"({', '.join(layer.name for layer in model_layers[:8])})"
-            )
-        pairs = list(zip(model_layers, file_layers, strict=True))
+    path = archive.path
+    file_layers = _file_layers(archive)
     updates = []
-    for layer, file_name in pairs:
-        stored = file_layers[file_name]
+    for layer, file_name in _match_layers(model, file_layers, path):
         where = f"layer '{layer.name}'" + (f" (file layer '{file_name}')" if file_name != layer.name else "")
-        if list(stored) != layer.weight_names:
-            raise ModelFileError(
-                f"{path}: {where}: the model has weights {layer.weight_names}, the file has {list(stored)}"
-            )
+        if file_layers[file_name] != layer.weight_names:
+            raise ModelFileError(f"{path}: {where}: the model has weights {layer.weight_names}, the file has "
+                                 f"{[name[:40] for name in file_layers[file_name][:8]]}")
+        values = []
         for name, current in zip(layer.weight_names, layer.weights, strict=True):
-            value = stored[name]
-            if value.shape != current.shape:
-                raise ModelFileError(
-                    f"{path}: {where}, weight '{name}': the model has shape {current.shape}, "
-                    f"the file has {value.shape}"
-                )
-            if value.dtype.kind != "f":
-                raise ModelFileError(f"{path}: {where}, weight '{name}': dtype {value.dtype} is not a float")
-        updates.append((layer, [stored[name] for name in layer.weight_names]))
+            what = f"{where}, weight '{name}'"
+            value = archive.read(f"weights/{file_name}/{name}", what, shape=current.shape)
+            if not allow_nonfinite and not np.isfinite(value).all():
+                raise _nonfinite_error(path, what)
+            values.append(value)
+        updates.append((layer, values))
     for layer, values in updates:
         layer.set_weights(values)
 
@@ -239,15 +173,29 @@ def _header(**extra) -> dict:
     return {"format": FORMAT_VERSION, "le4nn_version": __version__, **extra}
 
 
+def _check_kind(archive: ModelArchive) -> str:
+    kind = archive.header.get("kind")
+    if kind not in ("model", "weights"):
+        raise archive.fail(f"the header's kind must be 'model' or 'weights', got {short(kind, 40)}")
+    return kind
+
+
 def save_weights(model, filepath) -> Path:
     """Only the weights (``model.save_weights``)."""
     return write_archive(filepath, _header(kind="weights"), _weight_arrays(model))
 
 
-def load_weights(model, filepath) -> None:
-    """Load weights saved by :func:`save_weights` or :func:`save_model` into ``model``."""
-    _, arrays = read_archive(filepath)
-    _restore_weights(model, arrays, filepath)
+def load_weights(model, filepath, allow_nonfinite: bool = False) -> None:
+    """Load weights saved by :func:`save_weights` or :func:`save_model` into ``model`` (non-finite
+    weights are refused unless ``allow_nonfinite``)."""
+    with open_archive(filepath) as archive:
+        _check_kind(archive)
+        _restore_weights(model, archive, allow_nonfinite)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Whole models: compile settings, optimizer state, training position
+# ---------------------------------------------------------------------------------------------------
 
 
 def _compile_config(model) -> dict | None:
@@ -277,33 +225,135 @@ def save_model(model, filepath) -> Path:
     return write_archive(filepath, header, arrays)
 
 
-def load_model(filepath, compile: bool = True):
+def _is_config(value) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("class_name"), str) and isinstance(
+        value.get("config", {}), dict)
+
+
+def _compile(model, config, archive: ModelArchive) -> None:
+    """``model.compile`` with the file's settings, each checked first."""
+    from le4nn import losses, optimizers
+
+    if not isinstance(config, dict) or set(config) - _COMPILE_KEYS:
+        raise archive.fail(f"the compile settings must be an object with keys {sorted(_COMPILE_KEYS)}, "
+                           f"got {short(config, 80)}")
+    loss, metrics, weights = config.get("loss"), config.get("metrics") or [], config.get("loss_weights")
+    if not _is_config(config.get("optimizer")):
+        raise archive.fail(f"compile: the optimizer must be a config object, got {short(config.get('optimizer'))}")
+    if not isinstance(loss, list) or not loss or not all(_is_config(item) for item in loss):
+        raise archive.fail(f"compile: the loss must be a list of loss configs, got {short(loss)}")
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise archive.fail(f"compile: the metrics must be a list of names, got {short(metrics)}")
+    if weights is not None and not (isinstance(weights, list) and all(
+            isinstance(w, numbers.Real) and not isinstance(w, bool) and math.isfinite(w) for w in weights)):
+        raise archive.fail(f"compile: loss_weights must be a list of finite numbers, got {short(weights)}")
+    try:
+        model.compile(optimizer=optimizers.deserialize(config["optimizer"]),
+                      loss=[losses.deserialize(item) for item in loss], metrics=metrics, loss_weights=weights)
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise archive.fail(f"compile: the settings are invalid ({clip(str(exc), 300)})") from None
+
+
+def _read_slot(archive: ModelArchive, key: str, entry: str, optimizer, params: dict, allow_nonfinite: bool):
+    """One optimizer entry ``<slot>/<layer>/<param>``, checked against the optimizer and the parameter."""
+    what = f"optimizer state '{short(entry, 60)}'"
+    slot, _, param_key = entry.partition("/")
+    if slot not in optimizer.SLOTS:
+        raise archive.fail(f"{what}: {type(optimizer).__name__} has no state {short(slot, 40)} "
+                           f"(its state: {', '.join(optimizer.SLOTS) or 'none'})")
+    if param_key not in params:
+        raise archive.fail(f"{what}: the model has no parameter {short(param_key, 60)}")
+    param = params[param_key]
+    if slot in _INTEGER_SLOTS:
+        value = archive.read(key, what, kinds="iu", shape=())
+        if int(value) < 0:
+            raise archive.fail(f"{what}: must be >= 0, got {int(value)}")
+        return value.astype(np.int64)
+    value = archive.read(key, what, shape=param.shape)
+    if value.dtype != param.dtype:
+        raise archive.fail(f"{what}: dtype {value.dtype} differs from the parameter's {param.dtype}")
+    if not allow_nonfinite and not np.isfinite(value).all():
+        raise _nonfinite_error(archive.path, what)
+    return value
+
+
+def _read_optimizer_state(model, archive: ModelArchive, allow_nonfinite: bool) -> dict[str, np.ndarray]:
+    optimizer = model.optimizer
+    params = {f"{layer.name}/{name}": value for layer in model.layers for name, value in layer.params.items()}
+    state = {}
+    for key in archive.keys:
+        if not key.startswith("optimizer/"):
+            continue
+        entry = key[len("optimizer/"):]
+        if entry == "iterations":
+            value = archive.read(key, "optimizer state 'iterations'", kinds="iu", shape=())
+            if not 0 <= int(value) <= 2**62:
+                raise archive.fail(f"optimizer state 'iterations' must be >= 0, got {int(value)}")
+        elif entry == "learning_rate":
+            value = archive.read(key, "optimizer state 'learning_rate'", shape=())
+            if not (math.isfinite(value) and value >= 0):
+                raise archive.fail(f"optimizer state 'learning_rate' must be finite and >= 0, got {float(value)}")
+        else:
+            value = _read_slot(archive, key, entry, optimizer, params, allow_nonfinite)
+        state[entry] = value
+    return state
+
+
+def _training_position(archive: ModelArchive) -> tuple[int, dict | None]:
+    """``epochs_done`` and ``rng_state`` from the header, both checked."""
+    from le4nn.utils import get_rng
+
+    training = archive.header.get("training")
+    training = {} if training is None else training
+    if not isinstance(training, dict) or set(training) - _TRAINING_KEYS:
+        raise archive.fail(f"training must be an object with keys {sorted(_TRAINING_KEYS)}, got {short(training)}")
+    epochs = training.get("epochs_done", 0)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= _MAX_EPOCHS:
+        raise archive.fail(f"training.epochs_done must be a whole number in [0, {_MAX_EPOCHS}], "
+                           f"got {short(epochs, 40)}")
+    state = training.get("rng_state")
+    if state is not None:
+        scratch = type(get_rng().bit_generator)()
+        try:
+            scratch.state = state
+        except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as exc:
+            raise archive.fail(f"training.rng_state is not a state of the {type(scratch).__name__} random "
+                               f"generator ({clip(str(exc), 200)})") from None
+    return epochs, state
+
+
+def _model_from_archive(archive: ModelArchive):
+    """The (uncompiled) architecture, refused before allocation when it needs more weights than the
+    file holds."""
+    weight_bytes = sum(archive.entry_size(key) for key in archive.keys if key.startswith("weights/"))
+    return model_from_config(archive.header.get("model"), source=str(archive.path),
+                             max_weight_bytes=min(weight_bytes, archive.read_budget))
+
+
+def load_model(filepath, compile: bool = True, allow_nonfinite: bool = False):
     """A model saved by ``model.save``: architecture, weights and (with ``compile=True``) optimizer
     state.  The global random generator is restored too, so that ``fit(..., initial_epoch=...)``
-    continues exactly as the interrupted run would have."""
-    from le4nn import losses, optimizers
+    continues exactly as the interrupted run would have.
+
+    Any damage or inconsistency in the file gives a :class:`ModelFileError` naming the file and the
+    part, and nothing is allocated beyond what the file holds.  Weights or optimizer state with NaN
+    or infinity are refused unless ``allow_nonfinite=True``.
+    """
     from le4nn.utils import set_rng_state
 
-    header, arrays = read_archive(filepath)
-    if header.get("kind") != "model":
-        raise ModelFileError(f"{filepath}: holds only weights; build the model and use load_weights")
-    try:
-        model = model_from_config(header["model"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{filepath}: the architecture in the file is invalid ({exc})") from exc
-    _restore_weights(model, arrays, filepath)
-    compile_config = header.get("compile")
-    if compile and compile_config is not None:
-        model.compile(
-            optimizer=optimizers.deserialize(compile_config["optimizer"]),
-            loss=[losses.deserialize(c) for c in compile_config["loss"]],
-            metrics=compile_config["metrics"],
-            loss_weights=compile_config["loss_weights"],
-        )
-        prefix = "optimizer/"
-        model.optimizer.set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
-    training = header.get("training") or {}
-    model._epochs_done = int(training.get("epochs_done", 0))
-    if training.get("rng_state") is not None:
-        set_rng_state(training["rng_state"])
+    with open_archive(filepath) as archive:
+        if _check_kind(archive) != "model":
+            raise archive.fail("holds only weights; build the model and use load_weights")
+        archive.known_header_keys(_MODEL_HEADER_KEYS)
+        epochs_done, rng_state = _training_position(archive)
+        model = _model_from_archive(archive)
+        _restore_weights(model, archive, allow_nonfinite)
+        compile_config = archive.header.get("compile")
+        if compile and compile_config is not None:
+            _compile(model, compile_config, archive)
+            state = _read_optimizer_state(model, archive, allow_nonfinite)
+            model.optimizer.set_state(state)
+    model._epochs_done = epochs_done
+    if rng_state is not None:
+        set_rng_state(rng_state)
     return model
