@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import le4nn
@@ -210,6 +212,45 @@ def test_results_are_bitwise_identical_for_any_thread_count(native, rng, dtype, 
     for n in THREAD_COUNTS[1:]:
         for (name, _), one, other in zip(calls, results[1], results[n], strict=True):
             assert one == other, f"{name}: 1 and {n} threads differ"
+
+
+def reduction_calls(rng, dtype, batch: int, width: int, side: int):
+    """The ops that sum over something (the batch, overlapping windows, a row), on drawn sizes that
+    straddle the kernels' one-thread limits (32768 elements, 400000 multiply-adds)."""
+    rows = rng.standard_normal((batch, width)).astype(dtype)
+    grads = rng.standard_normal((batch, width)).astype(dtype)
+    x = rng.standard_normal((batch, side, side, 4)).astype(dtype)
+    kernel = rng.standard_normal((3, 3, 4, 5)).astype(dtype)
+    conv = ops.reference.conv2d_nhwc_forward(x, kernel, None, 1, 1, False)
+    pixels = rows * (rng.random(rows.shape) < 0.3)
+    avg = ops.reference.avgpool2d_forward(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), 3, 3, 2, 1, False)
+    cols = ops.reference.im2col_nhwc(x, 3, 3, 2, 1)
+    return [
+        ("relu_backward_bias", (grads, rows)),
+        ("sigmoid_backward_bias", (grads, ops.reference.sigmoid_forward(rows))),
+        ("softmax_cross_entropy", (rows, rng.integers(0, width, batch))),
+        ("sparse_matmul_tn", (pixels, grads)),
+        ("conv2d_nhwc_filter_grad", (x, rng.standard_normal(conv.shape).astype(dtype), 3, 3, 1, 1)),
+        ("col2im_nhwc", (cols, x.shape, 3, 3, 2, 1)),
+        ("avgpool2d_backward", (avg, (batch, 4, side, side), 3, 3, 2, 1, False)),
+        ("sgd_update", (rows.reshape(-1), grads.reshape(-1), 0.1, 0.9, grads.reshape(-1)[::-1].copy(), False)),
+    ]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.integers(1, 700), width=st.integers(1, 130), side=st.integers(3, 20),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1))
+def test_reductions_are_bitwise_identical_for_1_to_4_threads(native, fixed_threads, batch, width, side, dtype,
+                                                             seed):
+    calls = reduction_calls(np.random.default_rng(seed), dtype, batch, width, side)
+    with le4nn.backend("native"):
+        results = {}
+        for n in THREAD_COUNTS:
+            le4nn.set_num_threads(n)
+            results[n] = [as_bytes(getattr(ops, name)(*_fresh(args))) for name, args in calls]
+    for n in THREAD_COUNTS[1:]:
+        for (name, _), one, other in zip(calls, results[1], results[n], strict=True):
+            assert one == other, f"{name}: 1 and {n} threads differ (batch {batch}, width {width}, side {side})"
 
 
 def test_kernels_are_built_with_openmp(native):
