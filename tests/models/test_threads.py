@@ -227,3 +227,21 @@ def test_layer_called_from_two_threads_answers_as_alone(data):
     run_in_threads(call, call)
     for answer in answers:
         np.testing.assert_array_equal(answer, alone)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_copied_models_have_their_own_locks(how, data):
+    """Locks are not copied (they cannot be): a copy gets fresh ones and runs beside the original."""
+    import copy
+    import pickle
+
+    x, _ = data
+    model = cnn()
+    twin = copy.deepcopy(model) if how == "deepcopy" else pickle.loads(pickle.dumps(model))
+    assert not {id(layer._lock) for layer in model.layers} & {id(layer._lock) for layer in twin.layers}
+    alone = model.predict(x, batch_size=100)
+    answers = []
+    run_in_threads(lambda: answers.append(model.predict(x, batch_size=100)),
+                   lambda: answers.append(twin.predict(x, batch_size=100)))
+    for answer in answers:
+        np.testing.assert_array_equal(answer, alone)

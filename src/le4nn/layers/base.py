@@ -229,6 +229,18 @@ class Layer:
         self.input = None
         self.output = None
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles carry no lock: :meth:`__setstate__` gives the copy its own."""
+        state = dict(self.__dict__)
+        for key in ("_lock", "_guard"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._serial, self._lock = new_layer_lock()
+        self._guard = None
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "build" in cls.__dict__:

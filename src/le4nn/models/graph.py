@@ -57,6 +57,16 @@ class Graph:
         #: layer return logits and leave the softmax to a fused loss.
         self.output_is_leaf = [slot not in read for slot in output_slots]
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles carry no locks: :meth:`__setstate__` takes the copied layers' own."""
+        state = dict(self.__dict__)
+        state.pop("guard", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.guard = StepGuard(self._layers)
+
     @classmethod
     def chain(cls, layers: list[Layer]) -> Graph:
         """A Sequential model: slot 0 is the input, layer k reads slot k and writes slot k + 1."""
