@@ -336,6 +336,8 @@ def test_adaptation_follows_the_load_of_other_processes(monkeypatch):
     monkeypatch.setattr(_threads, "_last_sample", None)
     monkeypatch.setattr(_threads, "_last_check", -1e9)
     le4nn.set_num_threads(2)
+    assert blas_calls == [2]  # set_num_threads sets BLAS directly too
+    blas_calls.clear()
 
     def advance(seconds, own_cores, other_cores):
         clock["t"] += seconds

@@ -136,8 +136,9 @@ def set_num_threads(n: int) -> None:
     _blas_limiter = threadpool_limits(limits=n, user_api="blas")
     global _now_threads
     _now_threads = n  # adaptation starts again from the full count
-    if _computing:  # another thread is inside a step: its GEMMs stay on one thread
-        _apply_blas()
+    # Directly as well: threadpoolctl ignores calls from a second Python thread, and a step running
+    # in another thread keeps BLAS on one thread.
+    _apply_blas()
 
 
 # --- adapting to other processes -------------------------------------------------------------------
