@@ -13,9 +13,9 @@ for a worker thread the scheduler has queued behind that process: measured on th
 development VM with a compiler running, a (100 × 3136) · (3136 × 128) GEMM took 0.84 ms on one
 thread and, on two, 0.62 ms median but 7.5 ms mean, 41 ms at the 90th percentile.  So by default
 le4nn adapts (:func:`num_threads_now`): it watches how much CPU time other processes use
-(``/proc/stat`` minus its own, over the last quarter second) and runs the kernels and BLAS on only
-the cores left free, never more than :func:`set_num_threads` allows, going back up when the others
-are done.  ``LE4NN_ADAPTIVE_THREADS=0`` turns this off (always the set count).
+(``/proc/stat`` minus its own, over the last quarter second) and runs the kernels (and BLAS, outside
+le4nn's steps) on only the cores left free, never more than :func:`set_num_threads` allows, going
+back up when the others are done.  ``LE4NN_ADAPTIVE_THREADS=0`` turns this off (always the set count).
 
 Results do not depend on how many threads run.  The kernels split work only across independent
 outputs (or add fixed blocks' partial sums in block order), and :func:`run_chunks` gets chunks
@@ -116,7 +116,8 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads in the compiled kernels and in BLAS (via threadpoolctl).
+    """Use ``n`` threads in the compiled kernels and in BLAS (via threadpoolctl; BLAS runs on one
+    thread inside le4nn's own steps, see the module docstring).
 
     Results do not depend on ``n``: the kernels split work only across independent outputs.
     ``n`` is the most le4nn uses: while other processes keep cores busy it uses fewer (unless
