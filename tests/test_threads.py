@@ -4,14 +4,18 @@ OpenBLAS wait settings that le4nn makes before those runtimes start (DESIGN.md �
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import le4nn
@@ -192,6 +196,9 @@ def fixed_threads(monkeypatch):
     monkeypatch.setattr(_threads, "_adaptive", False)
 
 
+THREAD_COUNTS = (1, 2, 3, 4)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_results_are_bitwise_identical_for_any_thread_count(native, rng, dtype, fixed_threads):
     with np.errstate(invalid="ignore"):  # the reference's softmax of +inf logits (for the inputs)
@@ -199,12 +206,51 @@ def test_results_are_bitwise_identical_for_any_thread_count(native, rng, dtype, 
     assert {name for name, _ in calls} == set(ops.OPS)
     results = {}
     with le4nn.backend("native"):
-        for n in (1, 2, 3):
+        for n in THREAD_COUNTS:
             le4nn.set_num_threads(n)
             results[n] = [as_bytes(getattr(ops, name)(*_fresh(args))) for name, args in calls]
-    for (name, _), one, two, three in zip(calls, results[1], results[2], results[3], strict=True):
-        assert one == two, f"{name}: 1 and 2 threads differ"
-        assert one == three, f"{name}: 1 and 3 threads differ"
+    for n in THREAD_COUNTS[1:]:
+        for (name, _), one, other in zip(calls, results[1], results[n], strict=True):
+            assert one == other, f"{name}: 1 and {n} threads differ"
+
+
+def reduction_calls(rng, dtype, batch: int, width: int, side: int):
+    """The ops that sum over something (the batch, overlapping windows, a row), on drawn sizes that
+    straddle the kernels' one-thread limits (32768 elements, 400000 multiply-adds)."""
+    rows = rng.standard_normal((batch, width)).astype(dtype)
+    grads = rng.standard_normal((batch, width)).astype(dtype)
+    x = rng.standard_normal((batch, side, side, 4)).astype(dtype)
+    kernel = rng.standard_normal((3, 3, 4, 5)).astype(dtype)
+    conv = ops.reference.conv2d_nhwc_forward(x, kernel, None, 1, 1, False)
+    pixels = rows * (rng.random(rows.shape) < 0.3)
+    avg = ops.reference.avgpool2d_forward(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), 3, 3, 2, 1, False)
+    cols = ops.reference.im2col_nhwc(x, 3, 3, 2, 1)
+    return [
+        ("relu_backward_bias", (grads, rows)),
+        ("sigmoid_backward_bias", (grads, ops.reference.sigmoid_forward(rows))),
+        ("softmax_cross_entropy", (rows, rng.integers(0, width, batch))),
+        ("sparse_matmul_tn", (pixels, grads)),
+        ("conv2d_nhwc_filter_grad", (x, rng.standard_normal(conv.shape).astype(dtype), 3, 3, 1, 1)),
+        ("col2im_nhwc", (cols, x.shape, 3, 3, 2, 1)),
+        ("avgpool2d_backward", (avg, (batch, 4, side, side), 3, 3, 2, 1, False)),
+        ("sgd_update", (rows.reshape(-1), grads.reshape(-1), 0.1, 0.9, grads.reshape(-1)[::-1].copy(), False)),
+    ]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.integers(1, 700), width=st.integers(1, 130), side=st.integers(3, 20),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1))
+def test_reductions_are_bitwise_identical_for_1_to_4_threads(native, fixed_threads, batch, width, side, dtype,
+                                                             seed):
+    calls = reduction_calls(np.random.default_rng(seed), dtype, batch, width, side)
+    with le4nn.backend("native"):
+        results = {}
+        for n in THREAD_COUNTS:
+            le4nn.set_num_threads(n)
+            results[n] = [as_bytes(getattr(ops, name)(*_fresh(args))) for name, args in calls]
+    for n in THREAD_COUNTS[1:]:
+        for (name, _), one, other in zip(calls, results[1], results[n], strict=True):
+            assert one == other, f"{name}: 1 and {n} threads differ (batch {batch}, width {width}, side {side})"
 
 
 def test_kernels_are_built_with_openmp(native):
@@ -290,6 +336,8 @@ def test_adaptation_follows_the_load_of_other_processes(monkeypatch):
     monkeypatch.setattr(_threads, "_last_sample", None)
     monkeypatch.setattr(_threads, "_last_check", -1e9)
     le4nn.set_num_threads(2)
+    assert blas_calls == [2]  # set_num_threads sets BLAS directly too
+    blas_calls.clear()
 
     def advance(seconds, own_cores, other_cores):
         clock["t"] += seconds
@@ -343,3 +391,119 @@ def test_blas_workers_sleep_after_a_call(order):
     result = run_python(f"import sys; sys.argv = ['x', {order!r}]\n" + SPIN, OPENBLAS_THREAD_TIMEOUT=None)
     assert result.returncode == 0, result.stderr
     assert float(result.stdout.split()[-1]) < 0.03  # the default timeout burns ~0.1 s here
+
+
+# --- training gives the same bits whatever the threads do ---------------------------------------------
+
+
+def digits(n: int):
+    from le4nn.datasets import sample
+
+    (x, y), _ = sample.load_data()
+    return x[:n, :, :, None] / np.float32(255), y[:n]
+
+
+def train_preset(name: str, augment=None) -> list[np.ndarray]:
+    """A few batches of the CLI's preset ``name`` (seeded): its weights afterwards."""
+    from le4nn.cli.presets import PRESETS, build_preset
+
+    x, y = digits(300)
+    le4nn.utils.set_random_seed(7)
+    model = build_preset(name, (28, 28, 1), 10)
+    model.compile(optimizer=PRESETS[name].optimizer, loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=50, epochs=1, verbose=0, augment=augment)
+    return model.get_weights()
+
+
+TRAININGS = {"mlp": ("mlp", None), "cnn-augmented": ("lecture", "digits"), "cnn-bn": ("cnn", None)}
+
+
+@pytest.fixture
+def changing_thread_count(monkeypatch):
+    """The thread count in force changes at every kernel and chunked call (1, 2, 3, 4, 1, ...),
+    as it may under a changing load (``num_threads_now``), without waiting for the load to change."""
+    counts = itertools.cycle([1, 2, 3, 4])
+    monkeypatch.setattr(_threads, "_adaptive", False)
+    monkeypatch.setattr(_threads, "get_num_threads", lambda: next(counts))
+
+
+@pytest.mark.parametrize("training", TRAININGS)
+def test_training_gives_the_same_bits_at_1_and_2_threads(training, fixed_threads):
+    le4nn.set_num_threads(1)
+    one = train_preset(*TRAININGS[training])
+    le4nn.set_num_threads(2)
+    two = train_preset(*TRAININGS[training])
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("training", TRAININGS)
+def test_training_gives_the_same_bits_when_the_thread_count_changes_under_it(training, changing_thread_count,
+                                                                            monkeypatch):
+    changing = train_preset(*TRAININGS[training])
+    monkeypatch.setattr(_threads, "get_num_threads", lambda: 1)
+    one = train_preset(*TRAININGS[training])
+    for a, b in zip(one, changing, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a second core for the busy process")
+@pytest.mark.parametrize("training", TRAININGS)
+def test_training_gives_the_same_bits_while_another_process_keeps_a_core_busy(training, monkeypatch):
+    """The default, adaptive, thread count: le4nn uses fewer threads while the busy process runs
+    (issue 15: the same run gave other bits under load)."""
+    monkeypatch.setattr(_threads, "_adaptive", True)
+    le4nn.set_num_threads(2)
+    idle = train_preset(*TRAININGS[training])
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # the adaptation looks every quarter second
+        loaded = train_preset(*TRAININGS[training])
+    finally:
+        busy.kill()
+        busy.wait()
+    for a, b in zip(idle, loaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def blas_counts_inside_a_step(model, x) -> list[int]:
+    """BLAS's thread counts seen by the model's first layer during ``predict``."""
+    layer = model.layers[0]
+    seen = []
+    forward = layer.forward
+
+    def spying_forward(*args, **kwargs):
+        seen.extend(lib["num_threads"] for lib in blas_libraries())
+        return forward(*args, **kwargs)
+
+    layer.forward = spying_forward
+    try:
+        model.predict(x)
+    finally:
+        del layer.forward
+    return seen
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="BLAS runs one thread on one CPU anyway")
+def test_blas_runs_on_one_thread_inside_a_step_from_any_python_thread(fixed_threads):
+    """OpenBLAS's GEMM gives other bits at other thread counts (e.g. (100 × 784) · (784 × 100) at 1
+    and 2 threads), so le4nn's steps run it on one thread, also from a second Python thread (which
+    threadpoolctl's own setter ignores for OpenBLAS), and give the count back afterwards."""
+    import threading
+
+    from le4nn.layers import Dense
+    from le4nn.models import Sequential
+
+    if not blas_libraries():
+        pytest.skip("no BLAS library is loaded")
+    le4nn.set_num_threads(2)
+    model = Sequential([Dense(4, input_shape=(3,))])
+    x = np.ones((5, 3), np.float32)
+    assert set(blas_counts_inside_a_step(model, x)) == {1}
+    assert {lib["num_threads"] for lib in blas_libraries()} == {2}
+    seen = []
+    thread = threading.Thread(target=lambda: seen.extend(blas_counts_inside_a_step(model, x)))
+    thread.start()
+    thread.join()
+    assert seen and set(seen) == {1}
+    assert {lib["num_threads"] for lib in blas_libraries()} == {2}

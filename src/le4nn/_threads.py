@@ -13,9 +13,23 @@ for a worker thread the scheduler has queued behind that process: measured on th
 development VM with a compiler running, a (100 × 3136) · (3136 × 128) GEMM took 0.84 ms on one
 thread and, on two, 0.62 ms median but 7.5 ms mean, 41 ms at the 90th percentile.  So by default
 le4nn adapts (:func:`num_threads_now`): it watches how much CPU time other processes use
-(``/proc/stat`` minus its own, over the last quarter second) and runs the kernels and BLAS on only
-the cores left free, never more than :func:`set_num_threads` allows, going back up when the others
-are done.  ``LE4NN_ADAPTIVE_THREADS=0`` turns this off (always the set count).
+(``/proc/stat`` minus its own, over the last quarter second) and runs the kernels (and BLAS, outside
+le4nn's steps) on only the cores left free, never more than :func:`set_num_threads` allows, going
+back up when the others are done.  ``LE4NN_ADAPTIVE_THREADS=0`` turns this off (always the set count).
+
+Results do not depend on how many threads run.  The kernels split work only across independent
+outputs (or add fixed blocks' partial sums in block order), and :func:`run_chunks` gets chunks
+whose bounds are fixed by the problem.  OpenBLAS's GEMM is not like that: its result depends on
+its thread count for common shapes (a (100 × 784) · (784 × 100) product differs in the last bits
+at 1 and 2 threads), so while le4nn computes (a :class:`StepGuard` is held, or :func:`run_chunks`
+runs) BLAS runs on one thread, and the parallelism comes from the kernels and the chunks.
+
+One step at a time.  Layers keep their last forward's values (for backward) and reuse their
+output arrays, so two threads must not run the same layer at once.  Each layer has a reentrant
+lock; a model step (a training step, a predict or evaluate batch) holds the locks of all its
+layers, taken in the layers' creation order (:class:`StepGuard`), so models that share layers
+(a GAN's generator inside the combined model) never deadlock: a model may be used from several
+threads, and calls on one model (or on models sharing a layer) run one step at a time.
 """
 
 from __future__ import annotations
@@ -102,7 +116,8 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads in the compiled kernels and in BLAS (via threadpoolctl).
+    """Use ``n`` threads in the compiled kernels and in BLAS (via threadpoolctl; BLAS runs on one
+    thread inside le4nn's own steps, see the module docstring).
 
     Results do not depend on ``n``: the kernels split work only across independent outputs.
     ``n`` is the most le4nn uses: while other processes keep cores busy it uses fewer (unless
@@ -122,6 +137,9 @@ def set_num_threads(n: int) -> None:
     _blas_limiter = threadpool_limits(limits=n, user_api="blas")
     global _now_threads
     _now_threads = n  # adaptation starts again from the full count
+    # Directly as well: threadpoolctl ignores calls from a second Python thread, and a step running
+    # in another thread keeps BLAS on one thread.
+    _apply_blas()
 
 
 # --- adapting to other processes -------------------------------------------------------------------
@@ -168,6 +186,7 @@ def other_processes_load() -> float:
 
 
 def _set_blas_threads(n: int) -> None:
+    """Set BLAS's thread count (all BLAS libraries threadpoolctl finds); see :func:`_apply_blas`."""
     global _blas_controllers
     if _blas_controllers is None:
         try:
@@ -177,8 +196,12 @@ def _set_blas_threads(n: int) -> None:
         except Exception:  # no threadpoolctl, or nothing it can control
             _blas_controllers = []
     for controller in _blas_controllers:
+        # threadpoolctl's set_num_threads ignores every Python thread but the first that used it
+        # for a shared (pthreads) OpenBLAS pool, so steps run in other threads would keep BLAS's
+        # count, and its bits: set it directly.
+        setter = getattr(controller, "_real_set_num_threads", controller.set_num_threads)
         try:
-            controller.set_num_threads(n)
+            setter(n)
         except Exception:
             pass
 
@@ -216,10 +239,81 @@ def num_threads_now() -> int:
             current = max(1, min(n, int(free + 0.3)))
     _last_sample = (now, busy, own)
     if current != _now_threads:
-        if _now_threads is not None or current != n:
-            _set_blas_threads(current)
+        changed_from_set_count = _now_threads is not None or current != n
         _now_threads = current
+        if changed_from_set_count:
+            _apply_blas()
     return current
+
+
+# --- BLAS on one thread while le4nn computes ----------------------------------------------------------
+
+_computing = 0  # how many guarded steps and run_chunks calls are running, in all threads
+_computing_lock = threading.Lock()
+
+
+def _apply_blas() -> None:
+    """BLAS on one thread while le4nn computes (its GEMMs' bits must not depend on the count),
+    else on the count in force, for the user's own NumPy code."""
+    with _computing_lock:
+        _set_blas_threads(1 if _computing else (_now_threads or get_num_threads()))
+
+
+def _begin_computing() -> None:
+    global _computing
+    with _computing_lock:
+        _computing += 1
+        if _computing == 1:
+            _set_blas_threads(1)
+
+
+def _end_computing() -> None:
+    global _computing
+    with _computing_lock:
+        _computing -= 1
+        if _computing == 0:
+            _set_blas_threads(_now_threads or get_num_threads())
+
+
+# --- one step at a time on each layer -------------------------------------------------------------
+
+_layer_serials = itertools.count()
+
+
+def new_layer_lock() -> tuple[int, threading.RLock]:
+    """A layer's serial number (its place in the global lock order) and its reentrant lock."""
+    return next(_layer_serials), threading.RLock()
+
+
+class StepGuard:
+    """Held around one step on some layers (a training step, a predict or evaluate batch, a layer
+    or eager model call): takes the layers' locks in their global order (so that two guards over
+    overlapping layer sets cannot deadlock) and keeps BLAS on one thread meanwhile.  Reentrant:
+    a thread that holds it may enter it again.  Cheap: one uncontended lock per layer."""
+
+    __slots__ = ("_locks",)
+
+    def __init__(self, layers):
+        unique = {id(layer): layer for layer in layers}.values()
+        self._locks = tuple(layer._lock for layer in sorted(unique, key=lambda layer: layer._serial))
+
+    def __enter__(self) -> StepGuard:
+        taken = 0
+        try:
+            for lock in self._locks:
+                lock.acquire()
+                taken += 1
+            _begin_computing()
+        except BaseException:
+            for lock in reversed(self._locks[:taken]):
+                lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _end_computing()
+        for lock in reversed(self._locks):
+            lock.release()
 
 
 # --- coarse-grained parallelism: whole chunks of work per thread ----------------------------------
@@ -252,19 +346,30 @@ def run_chunks(task, count: int) -> int:
     of workers as long as each task writes only its own chunk's outputs.
     """
     workers = min(num_threads_now(), count)
-    if workers <= 1 or _local.worker is not None:
-        saved = _local.worker
-        _local.worker = 0 if saved is None and workers > 1 else saved
-        try:
-            for i in range(count):
-                task(i)
-        finally:
-            _local.worker = saved
-        return 1
+    _begin_computing()  # BLAS on one thread, whether or not the chunks are shared out
+    try:
+        if workers <= 1 or _local.worker is not None:
+            _run_here(task, count, workers)
+            return 1
+        _run_shared(task, count, workers)
+    finally:
+        _end_computing()
+    return workers
+
+
+def _run_here(task, count: int, workers: int) -> None:
+    saved = _local.worker
+    _local.worker = 0 if saved is None and workers > 1 else saved
+    try:
+        for i in range(count):
+            task(i)
+    finally:
+        _local.worker = saved
+
+
+def _run_shared(task, count: int, workers: int) -> None:
     pool = _worker_pool(workers - 1)
     counter = itertools.count()  # next() is atomic under the GIL
-    blas = _now_threads or get_num_threads()
-    _set_blas_threads(1)
 
     def work(index: int) -> None:
         _local.worker = index
@@ -276,23 +381,19 @@ def run_chunks(task, count: int) -> int:
         finally:
             _local.worker = None
 
+    futures = [pool.submit(work, k) for k in range(1, workers)]
+    error = None
     try:
-        futures = [pool.submit(work, k) for k in range(1, workers)]
-        error = None
-        try:
-            work(0)
-        except BaseException as exc:  # let the other workers finish before raising
-            error = exc
-            for _ in counter:  # nothing more for them to take
-                if _ >= count:
-                    break
-        for future in futures:
-            future.result()
-        if error is not None:
-            raise error
-    finally:
-        _set_blas_threads(blas)
-    return workers
+        work(0)
+    except BaseException as exc:  # let the other workers finish before raising
+        error = exc
+        for _ in counter:  # nothing more for them to take
+            if _ >= count:
+                break
+    for future in futures:
+        future.result()
+    if error is not None:
+        raise error
 
 
 def _worker_pool(size: int):
@@ -301,8 +402,8 @@ def _worker_pool(size: int):
         if _pool is None or _pool_size < size:
             from concurrent.futures import ThreadPoolExecutor
 
-            if _pool is not None:
-                _pool.shutdown(wait=False)
+            # The old pool is not shut down (another thread may be submitting to it): its idle
+            # workers exit once it is no longer referenced.
             _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="le4nn-chunks")
             _pool_size = size
         return _pool

@@ -12,6 +12,9 @@ The contract every layer follows (docs/architecture.md):
   ``params`` arrays in place, so a layer never replaces them by new objects.
 - ``layer(x)`` runs ``forward(x, training=False)`` on an array and records a graph node on a
   :class:`SymbolicTensor` (from :func:`le4nn.layers.Input` or from another layer call).
+- Threads: a layer runs one call at a time.  ``layer(x)`` and every model step that uses the layer
+  hold its lock (:class:`le4nn._threads.StepGuard`), so that its cached values and reused arrays
+  are never shared between two threads' calls.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import re
 
 import numpy as np
 
+from le4nn._threads import StepGuard, new_layer_lock
 from le4nn.layers._arguments import get_initializer, reserve_weight
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -209,6 +213,9 @@ class Layer:
         self.built = False
         self._build_input_shape = None
         self._checked_shape = None  # the per-sample input shape last accepted by _prepare_input
+        # Its place in the global lock order and its lock: one call or model step at a time.
+        self._serial, self._lock = new_layer_lock()
+        self._guard = None
 
         if input_shape is not None and batch_input_shape is not None:
             raise ValueError(f"{self.describe()}: give input_shape or batch_input_shape, not both")
@@ -221,6 +228,18 @@ class Layer:
         #: The symbolic input and output of the layer's call in a functional graph (None until called).
         self.input = None
         self.output = None
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles carry no lock: :meth:`__setstate__` gives the copy its own."""
+        state = dict(self.__dict__)
+        for key in ("_lock", "_guard"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._serial, self._lock = new_layer_lock()
+        self._guard = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -520,7 +539,10 @@ class Layer:
         the output's :class:`SymbolicTensor`."""
         if is_symbolic(inputs):
             return self._call_symbolic(inputs)
-        return self.forward(inputs, training=training)
+        if self._guard is None:
+            self._guard = StepGuard([self])
+        with self._guard:  # not while another thread runs this layer (alone or in a model)
+            return self.forward(inputs, training=training)
 
     def _call_symbolic(self, inputs):
         if self._multi_input:

@@ -4,6 +4,9 @@ A graph has *slots* (one per tensor) and *nodes* (one per layer call): a node re
 writes its output slot.  Forward runs the nodes in order; backward runs them in reverse and adds up the
 gradients of a tensor that feeds several layers (a branch).  The same class serves Sequential models (a
 chain) and functional models (any DAG built by calling layers on symbolic tensors).
+
+Threads: every pass over the graph runs inside :attr:`Graph.guard` (held by the model for each step),
+which holds the locks of all its layers, so two threads' steps on layers they share run one at a time.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from le4nn._threads import StepGuard
 from le4nn.layers import InputLayer, Layer, SymbolicTensor
 
 
@@ -28,6 +32,8 @@ class Graph:
     def __init__(self, nodes: list[Node], input_slots: list[int], output_slots: list[int]):
         self.nodes = nodes
         self._layers = [node.layer for node in nodes]
+        #: Held around each step on this graph: its layers' locks, and BLAS on one thread.
+        self.guard = StepGuard(self._layers)
         self._index = {id(node): k for k, node in enumerate(nodes)}
         self.input_slots = input_slots
         self.output_slots = output_slots
@@ -50,6 +56,16 @@ class Graph:
         #: Per output: whether no layer reads it (only the loss does), so that the model may let its
         #: layer return logits and leave the softmax to a fused loss.
         self.output_is_leaf = [slot not in read for slot in output_slots]
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles carry no locks: :meth:`__setstate__` takes the copied layers' own."""
+        state = dict(self.__dict__)
+        state.pop("guard", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.guard = StepGuard(self._layers)
 
     @classmethod
     def chain(cls, layers: list[Layer]) -> Graph:

@@ -4,6 +4,11 @@ A model is a :class:`~le4nn.models.graph.Graph` of layers plus, once compiled, a
 per output and metrics.  One training step (``train_on_batch``) is: forward with ``training=True``,
 loss, backward, optimizer step — with softmax + cross-entropy fused into (y − t)/B (handout eq. 12)
 whenever an output layer ends in a softmax — and the metrics are computed from the same forward pass.
+
+Threads: a model may be used from several threads; its calls run one step at a time (a training
+step, a ``predict`` or ``evaluate`` batch, an eager call), each inside the graph's guard
+(:class:`le4nn._threads.StepGuard`), which holds the locks of the model's layers, so the answers are
+those of the calls made one after the other.
 """
 
 from __future__ import annotations
@@ -246,9 +251,13 @@ class Model:
         }
 
     def _train_step(self, xs, ys, sample_weight=None) -> float:
-        dtype = self.dtype
         graph = self.graph
-        num_threads_now()  # BLAS on the cores other processes leave free (le4nn._threads)
+        num_threads_now()  # the kernels on the cores other processes leave free (le4nn._threads)
+        with graph.guard:  # one step at a time on these layers (threads)
+            return self._guarded_train_step(graph, xs, ys, sample_weight)
+
+    def _guarded_train_step(self, graph, xs, ys, sample_weight) -> float:
+        dtype = self.dtype
         graph.set_scratch(True)  # layers reuse their arrays: this step consumes them all
         # Outputs whose softmax the loss computes anyway (fused cross-entropy) stay logits.
         deferred = [k for k, leaf in enumerate(graph.output_is_leaf) if leaf and self._fused(k)]
@@ -293,26 +302,30 @@ class Model:
         data_utils.check_samples("train_on_batch", xs, ys)
         if class_weight is not None:
             sample_weight = data_utils.class_weights_to_samples(class_weight, ys[0])
-        self._reset_metrics()
-        loss = self._train_step(xs, ys, sample_weight)
-        return self._result({"loss": loss, **self._metric_logs()}, return_dict)
+        with self.graph.guard:  # the metrics too: no other thread's step between
+            self._reset_metrics()
+            loss = self._train_step(xs, ys, sample_weight)
+            logs = {"loss": loss, **self._metric_logs()}
+        return self._result(logs, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch in inference mode, without updating anything."""
         self._require_compiled("test_on_batch")
         xs, ys = self._prepare(x, y, targets_for="test_on_batch")
         data_utils.check_samples("test_on_batch", xs, ys)
-        self._reset_metrics()
-        self.graph.set_scratch(True)
-        try:
-            outputs = self.graph.forward([data_utils.to_model_dtype(x, self.dtype) for x in xs],
-                                         training=False)
-            loss, _, _ = self._losses_and_grads(outputs, ys, sample_weight, with_grads=False)
-            self._update_metrics(outputs, ys)
-        finally:
-            self.graph.set_scratch(False)
-        loss += sum(layer.regularization_loss() for layer in self.layers)
-        return self._result({"loss": loss, **self._metric_logs()}, return_dict)
+        with self.graph.guard:  # one step at a time on these layers (threads)
+            self._reset_metrics()
+            self.graph.set_scratch(True)
+            try:
+                outputs = self.graph.forward([data_utils.to_model_dtype(x, self.dtype) for x in xs],
+                                             training=False)
+                loss, _, _ = self._losses_and_grads(outputs, ys, sample_weight, with_grads=False)
+                self._update_metrics(outputs, ys)
+            finally:
+                self.graph.set_scratch(False)
+            loss += sum(layer.regularization_loss() for layer in self.layers)
+            logs = {"loss": loss, **self._metric_logs()}
+        return self._result(logs, return_dict)
 
     @staticmethod
     def _result(logs: dict, return_dict: bool):
@@ -432,23 +445,24 @@ class Model:
         xs, ys = self._prepare(x, y, targets_for="evaluate")
         n = data_utils.check_samples("evaluate", xs, ys)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        self._reset_metrics()
-        loss_sum = 0.0
-        self.graph.set_scratch(True)
-        try:
-            for start, stop in data_utils.batch_slices(n, batch_size):
-                batch_x = [data_utils.to_model_dtype(a[start:stop], self.dtype) for a in xs]
-                batch_y = [a[start:stop] for a in ys]
-                outputs = self.graph.forward(batch_x, training=False)
-                loss, _, _ = self._losses_and_grads(
-                    outputs, batch_y, None if weights is None else weights[start:stop], with_grads=False
-                )
-                loss_sum += loss * (stop - start)
-                self._update_metrics(outputs, batch_y)
-        finally:
-            self.graph.set_scratch(False)
-        regularization = sum(layer.regularization_loss() for layer in self.layers)
-        logs = {"loss": loss_sum / max(n, 1) + regularization, **self._metric_logs()}
+        with self.graph.guard:  # the whole pass: the metrics add up over every batch (threads)
+            self._reset_metrics()
+            loss_sum = 0.0
+            self.graph.set_scratch(True)
+            try:
+                for start, stop in data_utils.batch_slices(n, batch_size):
+                    batch_x = [data_utils.to_model_dtype(a[start:stop], self.dtype) for a in xs]
+                    batch_y = [a[start:stop] for a in ys]
+                    outputs = self.graph.forward(batch_x, training=False)
+                    loss, _, _ = self._losses_and_grads(
+                        outputs, batch_y, None if weights is None else weights[start:stop], with_grads=False
+                    )
+                    loss_sum += loss * (stop - start)
+                    self._update_metrics(outputs, batch_y)
+            finally:
+                self.graph.set_scratch(False)
+            regularization = sum(layer.regularization_loss() for layer in self.layers)
+            logs = {"loss": loss_sum / max(n, 1) + regularization, **self._metric_logs()}
         if verbose not in (0, "auto"):
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), file=sys.stderr)
         return self._result(logs, return_dict)
@@ -460,18 +474,19 @@ class Model:
         xs, _ = self._prepare(x)
         n = data_utils.check_samples("predict", xs)
         results: list[np.ndarray] | None = None
-        self.graph.set_scratch(True)  # every batch's outputs are copied into the results
-        try:
-            for start, stop in data_utils.batch_slices(n, batch_size):
-                outputs = self.graph.forward(
-                    [data_utils.to_model_dtype(a[start:stop], self.dtype) for a in xs], training=False
-                )
-                if results is None:
-                    results = [np.empty((n, *o.shape[1:]), dtype=o.dtype) for o in outputs]
-                for result, out in zip(results, outputs, strict=True):
-                    result[start:stop] = out
-        finally:
-            self.graph.set_scratch(False)
+        graph = self.graph
+        for start, stop in data_utils.batch_slices(n, batch_size):
+            batch = [data_utils.to_model_dtype(a[start:stop], self.dtype) for a in xs]
+            with graph.guard:  # one batch at a time on these layers; other threads' steps between
+                graph.set_scratch(True)  # the batch's outputs are copied into the results
+                try:
+                    outputs = graph.forward(batch, training=False)
+                    if results is None:
+                        results = [np.empty((n, *o.shape[1:]), dtype=o.dtype) for o in outputs]
+                    for result, out in zip(results, outputs, strict=True):
+                        result[start:stop] = out
+                finally:
+                    graph.set_scratch(False)
         if results is None:
             raise ValueError("predict got no samples")
         return results if len(results) > 1 else results[0]
@@ -488,7 +503,8 @@ class Model:
             )
         xs, _ = self._prepare(x)
         batch = [data_utils.to_model_dtype(a, self.dtype) for a in xs]
-        outputs = self.graph.forward(batch, training=training)
+        with self.graph.guard:  # one call at a time on these layers (threads)
+            outputs = self.graph.forward(batch, training=training)
         return outputs if len(outputs) > 1 else outputs[0]
 
     # --- summary, config, saving ------------------------------------------------------------------
