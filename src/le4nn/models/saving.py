@@ -14,14 +14,14 @@ is complete.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from le4nn._files import atomic_write
 
 FORMAT_VERSION = 1
 HEADER_KEY = "__le4nn__"
@@ -43,17 +43,8 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {HEADER_KEY: np.array(json.dumps(header))}
     payload.update({key: np.asarray(value, order="C") for key, value in arrays.items()})
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            np.savez(tmp, **payload)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_write(path, "wb") as tmp:
+        np.savez(tmp, **payload)
     return path
 
 
