@@ -87,7 +87,7 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, cli_e
     [
         (["--model", "nonsense"], "neither a preset"),
         (["--dataset", "no-such-data"], "neither a known data set"),
-        (["--epochs", "0"], "--epochs must be a positive integer"),
+        (["--epochs", "0"], "--epochs: must be a positive integer"),
         (["--optimizer", "nonsense"], "unknown optimizer"),
         (["--resume", "missing.npz"], "not found"),
     ],

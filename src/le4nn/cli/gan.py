@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import le4nn
-from le4nn.cli.common import CLIError
+from le4nn.cli.common import ArgumentParser, CLIError, check_finite_model, int_range, run, seed
 
 GAN_MODELS = {
     "dcgan": "DCGAN: noise -> Dense-BN-ConvT(stride 2)-BN-ConvT(tanh) vs Conv(stride 2)x2-Dense(1) with dropout",
@@ -27,6 +27,8 @@ DEFAULT_BATCH_SIZE = 64
 DEFAULT_LEARNING_RATE = 2e-4
 DEFAULT_EPOCHS = 10
 DEFAULT_EPOCHS_SMALL_DATA = 40  # the bundled 6000-image sample: about as many steps as 4 MNIST epochs
+#: The most images ``python -m le4nn.cli.gan judge`` draws.
+MAX_JUDGED = 1_000_000
 #: Options of le4nn-train that mean nothing for a GAN (refused with a clear error).
 NOT_FOR_GANS = ("recipe", "resume", "optimizer", "weight_decay", "schedule", "warmup", "label_smoothing",
                 "augment", "validation_split", "corrupted_test")
@@ -69,6 +71,9 @@ def train_gan(args, load_training_data) -> int:
     (x_train, y_train), _, source = load_training_data(args.dataset)
     if args.subset:
         x_train, y_train = x_train[: args.subset], y_train[: args.subset]
+    if len(x_train) < 2:
+        raise CLIError(f"--dataset {args.dataset}: a GAN needs at least 2 training images, got {len(x_train)}"
+                       + (f" (--subset {args.subset})" if args.subset else ""))
     images = gan.scale_images(x_train)
     labels = np.asarray(y_train).reshape(-1)
     clusters = args.clusters or 0
@@ -137,27 +142,28 @@ def train_gan(args, load_training_data) -> int:
 def judge_main(argv=None) -> int:
     """``python -m le4nn.cli.gan judge GENERATOR.npz CLASSIFIER.npz``: the quality of a generator as a
     classifier sees it (:func:`le4nn.gan.judge`), printed as a Markdown table."""
-    import argparse
-
     from le4nn import gan
     from le4nn.models import load_model
 
-    parser = argparse.ArgumentParser(prog="python -m le4nn.cli.gan",
+    parser = ArgumentParser(prog="python -m le4nn.cli.gan",
                                      description="Judge a generator with a classifier (issue 8's quality measure).")
     sub = parser.add_subparsers(dest="command", required=True)
     judged = sub.add_parser("judge", help="classify generated images with a trained classifier")
     judged.add_argument("generator", help="a generator saved by le4nn-train --model dcgan|cdcgan")
     judged.add_argument("classifier", help="a classifier saved by le4nn-train (e.g. --recipe mnist)")
-    judged.add_argument("--per-class", type=int, default=1000, help="images per class (conditional; 1000)")
-    judged.add_argument("--samples", type=int, default=10000, help="images (unconditional; 10000)")
-    judged.add_argument("--seed", type=int, default=0)
+    judged.add_argument("--per-class", type=int_range(1, MAX_JUDGED // 10), default=1000,
+                        help="images per class (conditional; 1000)")
+    judged.add_argument("--samples", type=int_range(1, MAX_JUDGED), default=10000,
+                        help="images (unconditional; 10000)")
+    judged.add_argument("--seed", type=seed, default=0)
     args = parser.parse_args(argv)
+    generator, classifier = load_model(args.generator), load_model(args.classifier)
+    check_finite_model(generator, args.generator)
+    check_finite_model(classifier, args.classifier)
     try:
-        generator, classifier = load_model(args.generator), load_model(args.classifier)
         report = gan.judge(generator, classifier, per_class=args.per_class, samples=args.samples, seed=args.seed)
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"python -m le4nn.cli.gan: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"cannot judge {args.generator} with {args.classifier}: {exc}") from None
     if report["conditional"]:
         print(f"{args.per_class} images per digit, classified by {args.classifier}\n")
         print("| digit asked for | classified as that digit | mean top-class confidence |")
@@ -178,4 +184,4 @@ def judge_main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(judge_main())
+    sys.exit(run(judge_main, "python -m le4nn.cli.gan"))
