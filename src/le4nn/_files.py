@@ -86,9 +86,11 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline:
             os.fsync(f.fileno())
         os.chmod(tmp_name, 0o666 & ~_umask())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # "cannot write PATH: No space left on device", not a bare reason
         raise
 
 

@@ -55,7 +55,7 @@ from le4nn.cli.common import (
 )
 from le4nn.cli.gan import GAN_MODELS, check_gan_options, train_gan
 from le4nn.cli.presets import PRESETS, build_preset, load_model_config
-from le4nn.models import load_model
+from le4nn.models import ModelFileError, load_model
 from le4nn.schedules import ScheduleCallback
 from le4nn.utils import set_random_seed
 
@@ -181,7 +181,7 @@ def make_optimizer(args, preset_name: str | None):
     try:
         cls = type(optimizers.get(name))
     except ValueError as exc:
-        raise CLIError(str(exc)) from None
+        raise CLIError(f"--optimizer: {exc}") from None
     config = {}
     if args.lr is not None:
         config["learning_rate"] = args.lr
@@ -262,7 +262,10 @@ def check_model_fits(model, x_train, num_classes: int, what: str) -> None:
 def start_model(args, x_train, num_classes: int, epochs: int):
     """(model, initial epoch) for a fresh run or ``--resume``; the model is compiled and fits the data."""
     if args.resume:
-        model = load_model(args.resume)
+        try:
+            model = load_model(args.resume)
+        except (FileNotFoundError, ModelFileError) as exc:
+            raise CLIError(f"--resume: {exc}") from None
         check_finite_model(model, args.resume)
         initial_epoch = model._epochs_done
         if initial_epoch >= epochs:
