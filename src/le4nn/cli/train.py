@@ -346,9 +346,10 @@ def main(argv=None) -> int:
     if schedule is not None:
         callbacks.append(ScheduleCallback(schedule, unit="epoch", per_batch=True))
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs, initial_epoch=initial_epoch,
-                        validation_split=args.validation_split, callbacks=callbacks,
-                        verbose=0 if args.quiet else 1, augment=pipeline)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported once, below
+        history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs,
+                            initial_epoch=initial_epoch, validation_split=args.validation_split,
+                            callbacks=callbacks, verbose=0 if args.quiet else 1, augment=pipeline)
     seconds = time.perf_counter() - start
     report_divergence(terminate, checkpoint, model)
     if model.interrupted:
