@@ -61,6 +61,9 @@ BAD_TRAIN_OPTIONS = [
     ("--ema-decay", ["--model", "dcgan", "--ema-decay", "nan"]),
     ("--clusters", ["--model", "dcgan", "--clusters", "-1"]),
     ("--widths", ["--model", "dcgan", "--widths", "0,0"]),
+    ("--subset", ["--model", "dcgan", "--subset", "1"]),
+    ("--lr", ["--model", "cdcgan", "--lr", "nan"]),
+    ("--batch-size", ["--model", "dcgan", "--batch-size", "0"]),
     ("--subset", ["--subset", "1"]),  # 0 images left to train on after the default validation split
     ("--validation-split", ["--subset", "5", "--validation-split", "0.9"]),
     ("--validation-split", ["--subset", "5", "--validation-split", "1e-20"]),  # no validation image
@@ -153,7 +156,6 @@ BAD_PREDICT_OPTIONS = [
     ("--generate", ["MODEL", "--generate", "1000000000"]),
     ("--generate", ["MODEL", "--generate", "20000", "--output", "grid.png"]),
     ("--generate", ["MODEL", "--generate", "0"]),
-    ("--digit", ["MODEL", "--generate", "4", "--digit", "-1"]),
     ("--output", ["MODEL", "--generate", "4", "--output", "grid.txt"]),
     ("--output", ["MODEL", "--input", "x.npy", "--output", "taken/predict.txt"]),
     ("--output", ["MODEL", "--input", "x.npy", "--output", "."]),

@@ -15,7 +15,16 @@ from pathlib import Path
 import numpy as np
 
 import le4nn
-from le4nn.cli.common import ArgumentParser, CLIError, check_finite_model, int_range, run, seed
+from le4nn.cli.common import (
+    ArgumentParser,
+    CLIError,
+    TrainingDiverged,
+    check_finite_model,
+    int_range,
+    non_finite_weights,
+    run,
+    seed,
+)
 
 GAN_MODELS = {
     "dcgan": "DCGAN: noise -> Dense-BN-ConvT(stride 2)-BN-ConvT(tanh) vs Conv(stride 2)x2-Dense(1) with dropout",
@@ -116,8 +125,9 @@ def train_gan(args, load_training_data) -> int:
         f"seed {args.seed}, backend {le4nn.get_backend()}, "
         f"threads {le4nn.get_num_threads()}; output: {output}/")
     start = time.perf_counter()
-    trainer.fit(images, labels if conditional else None, epochs=epochs, batch_size=batch_size, output_dir=output,
-                verbose=0 if args.quiet else 1, sample_seed=args.seed)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported once, below
+        trainer.fit(images, labels if conditional else None, epochs=epochs, batch_size=batch_size,
+                    output_dir=output, verbose=0 if args.quiet else 1, sample_seed=args.seed)
     seconds = time.perf_counter() - start
     generator_path = output / trainer.GENERATOR_FILE
     if trainer.interrupted:
@@ -127,6 +137,10 @@ def train_gan(args, load_training_data) -> int:
         else:
             print("Interrupted before the first epoch ended; no generator was saved", file=sys.stderr)
         return 130
+    bad = non_finite_weights(trainer.generator)
+    if bad:
+        raise TrainingDiverged(f"training diverged: the generator's weights are not finite ({', '.join(bad[:3])}); "
+                               f"try a smaller --lr (the files in {output}/ are of the diverged run)")
     say(f"trained {epochs} epochs in {seconds:.1f} s")
     plot = output / trainer.LOSSES_PLOT
     rows = "; row k shows digit k" if args.model == "cdcgan" else ("; row k shows cluster k" if clusters else "")

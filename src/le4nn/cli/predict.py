@@ -61,7 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--generate", type=int_range(1, MAX_GENERATE_NPY), metavar="N",
                         help="draw N images with a generator (le4nn-train --model dcgan|cdcgan) instead of "
                         "classifying")
-    parser.add_argument("--digit", type=int_range(0), metavar="D",
+    parser.add_argument("--digit", type=int, metavar="D",
                         help="with --generate and a conditional generator: the class (digit) to draw")
     args = parser.parse_args(argv)
     if args.random_init == (args.model is not None):
