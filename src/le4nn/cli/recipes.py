@@ -35,7 +35,8 @@ import numpy as np
 from le4nn import augment as augment_module
 from le4nn import schedules
 from le4nn._files import atomic_write
-from le4nn.cli.common import ArgumentParser
+from le4nn.cli.common import ArgumentParser, run
+from le4nn.cli.common import seed as seed_option
 
 #: The seed of the corrupted MNIST test set.
 CORRUPTION_SEED = 20240607
@@ -180,7 +181,7 @@ def main(argv=None) -> int:
     corrupted = sub.add_parser("corrupted", help="clean and corrupted MNIST test accuracy of a model")
     corrupted.add_argument("model", help="a model saved by le4nn-train (model.npz)")
     corrupted.add_argument("--dataset", default="mnist", help="mnist (default) or sample")
-    corrupted.add_argument("--seed", type=int, default=CORRUPTION_SEED, help="corruption seed (default fixed)")
+    corrupted.add_argument("--seed", type=seed_option, default=CORRUPTION_SEED, help="corruption seed (default fixed)")
     corrupted.add_argument("--save", metavar="DIR", help="write corrupted.png and corrupted-test.npz there")
     args = parser.parse_args(argv)
 
@@ -212,4 +213,4 @@ def save_corrupted_grid(model, clean, corrupted, labels, path, count: int = 10) 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "python -m le4nn.cli.recipes"))
