@@ -89,7 +89,7 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline:
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        if isinstance(exc, OSError) and exc.filename is None:
+        if isinstance(exc, OSError) and exc.filename is None and exc.strerror is not None:
             exc.filename = str(path)  # "cannot write PATH: No space left on device", not a bare reason
         raise
 
