@@ -155,7 +155,12 @@ def train_gan(args, load_training_data) -> int:
 
 def judge_main(argv=None) -> int:
     """``python -m le4nn.cli.gan judge GENERATOR.npz CLASSIFIER.npz``: the quality of a generator as a
-    classifier sees it (:func:`le4nn.gan.judge`), printed as a Markdown table."""
+    classifier sees it (:func:`le4nn.gan.judge`), printed as a Markdown table; a bad argument or file is
+    one line on stderr and status 2."""
+    return run(_judge, "python -m le4nn.cli.gan", argv)
+
+
+def _judge(argv=None) -> int:
     from le4nn import gan
     from le4nn.models import load_model
 
@@ -198,4 +203,4 @@ def judge_main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(judge_main, "python -m le4nn.cli.gan"))
+    sys.exit(judge_main())
