@@ -521,3 +521,23 @@ def test_sigterm_stops_at_the_batch_boundary_like_ctrl_c(data, tmp_path):
     assert model.interrupted and model.optimizer.iterations == 3
     assert signal.getsignal(signal.SIGTERM) == before
     np.testing.assert_array_equal(load_model(tmp_path / "c-interrupted.npz").predict(x), model.predict(x))
+
+
+def test_terminate_on_nan_stops_when_weights_overflow_with_a_finite_loss(data, capsys):
+    """Saturated units can keep the loss finite while a weight is infinite: caught at the epoch's end."""
+    x, y = data
+    model = _model()
+    weights = Scripted("marker", [0.0] * 3)
+
+    class Overflow(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                self.model.layers[3].params["bias"][0] = np.inf  # after the loss was computed
+
+    terminate = TerminateOnNaN()
+    model.fit(x, y, batch_size=20, epochs=3, verbose=0, callbacks=[weights, Overflow(), terminate])
+    assert terminate.stopped and terminate.stopped_batch is None and terminate.stopped_epoch == 1
+    assert model._epochs_done == 1 and terminate.restored_epoch == 1
+    for restored, kept in zip(model.get_weights(), weights.weights[0], strict=True):
+        np.testing.assert_array_equal(restored, kept)
+    assert "Epoch 2: weights are not finite" in capsys.readouterr().err

@@ -439,7 +439,8 @@ class ReduceLROnPlateau(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as a batch loss is NaN or infinite.
+    """Stop training as soon as a batch loss is NaN or infinite (or, checked at the end of each epoch,
+    a weight is).
 
     With ``restore_last_finite=True`` (the default) the model also gets back its last finite state:
     the weights (with the normalization statistics) and the optimizer's state as they were at the
@@ -464,7 +465,7 @@ class TerminateOnNaN(Callback):
 
     def _take_snapshot(self) -> None:
         weights = self.model.get_weights()
-        if not all(np.isfinite(w).all() for w in weights if np.issubdtype(w.dtype, np.inexact)):
+        if not _all_finite(weights):
             return  # already not finite (e.g. a resumed file): nothing finite to go back to
         optimizer = getattr(self.model, "optimizer", None)
         state = optimizer.get_state() if optimizer is not None else None
@@ -478,7 +479,19 @@ class TerminateOnNaN(Callback):
         loss = (logs or {}).get("loss")
         if self.stopped or loss is None or np.isfinite(loss):
             return
-        print(f"Batch {batch}: invalid loss {loss}, terminating training", file=sys.stderr)
+        self._stop(f"Batch {batch}: invalid loss {loss}, terminating training", batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.stopped and not _all_finite(self.model.get_weights()):
+            # The loss can stay finite while weights overflow (saturated sigmoids): checked once per epoch.
+            self._stop(f"Epoch {epoch + 1}: weights are not finite, terminating training", None)
+        if self.stopped and self.restored_epoch is not None:
+            self.model._epochs_done = self.restored_epoch  # fit counted the broken epoch as done
+        if self.restore_last_finite and not self.stopped and np.isfinite((logs or {}).get("loss", 0.0)):
+            self._take_snapshot()
+
+    def _stop(self, message: str, batch: int | None) -> None:
+        print(message, file=sys.stderr)
         self.stopped, self.stopped_epoch, self.stopped_batch = True, self._epoch, batch
         self.model.stop_training = True
         if self.restore_last_finite and self._snapshot is not None:
@@ -489,8 +502,6 @@ class TerminateOnNaN(Callback):
             self.restored_epoch = self._snapshot_epoch
             print(f"Restored the last finite state (after {self.restored_epoch} epochs)", file=sys.stderr)
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self.stopped and self.restored_epoch is not None:
-            self.model._epochs_done = self.restored_epoch  # fit counted the broken epoch as done
-        if self.restore_last_finite and not self.stopped and np.isfinite((logs or {}).get("loss", 0.0)):
-            self._take_snapshot()
+
+def _all_finite(arrays) -> bool:
+    return all(np.isfinite(a).all() for a in arrays if np.issubdtype(a.dtype, np.inexact))

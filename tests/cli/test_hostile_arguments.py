@@ -46,6 +46,8 @@ BAD_TRAIN_OPTIONS = [
     ("--epochs", ["--epochs", "-1"]),
     ("--batch-size", ["--batch-size", "0"]),
     ("--threads", ["--threads", "0"]),
+    ("--threads", ["--threads", str(2**70)]),
+    ("--hidden", ["--hidden", str(10**20)]),
     ("--hidden", ["--hidden", "-3"]),
     ("--subset", ["--subset", "0"]),
     ("--warmup", ["--warmup", "-1"]),

@@ -59,6 +59,9 @@ from le4nn.models import ModelFileError, load_model
 from le4nn.schedules import ScheduleCallback
 from le4nn.utils import set_random_seed
 
+#: Bounds of --hidden (units of the mlp preset) and --threads.
+MAX_HIDDEN = 65_536
+MAX_THREADS = 1024
 DATASETS = ("auto", "mnist", "fashion-mnist", "kmnist", "cifar10", "sample")
 
 
@@ -78,7 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", metavar="PRESET|JSON",
                         help=f"a preset ({', '.join(PRESETS)}; default cnn), a JSON model config file, or a "
                         f"generative model: {', '.join(GAN_MODELS)} (a DCGAN, a digit-conditional DCGAN)")
-    parser.add_argument("--hidden", type=positive_int, default=100, help="hidden units of the mlp preset (default 100)")
+    parser.add_argument("--hidden", type=int_range(1, MAX_HIDDEN), default=100,
+                        help="hidden units of the mlp preset (default 100)")
     parser.add_argument("--epochs", type=positive_int, help="epochs to train (default 3, or 10 on the bundled sample; "
                         "GANs: 10, or 40 on the bundled sample)")
     parser.add_argument("--batch-size", type=positive_int, help="mini-batch size (default 100; GANs 64)")
@@ -113,7 +117,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="fraction of the training data held out for validation (default 0.1; 0 for none)")
     parser.add_argument("--subset", type=positive_int, metavar="N", help="train on the first N training images only")
     parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
-    parser.add_argument("--threads", type=positive_int, help="threads for the kernels and BLAS (default: all cores)")
+    parser.add_argument("--threads", type=int_range(1, MAX_THREADS),
+                        help="threads for the kernels and BLAS (default: all cores)")
     parser.add_argument("--backend", choices=("native", "numpy"), help="kernel backend (default native)")
     parser.add_argument("--output", type=output_folder, default="le4nn-output", metavar="DIR",
                         help="where to write model.npz, history.csv and plots (default le4nn-output)")
@@ -301,11 +306,16 @@ def report_divergence(terminate: TerminateOnNaN, checkpoint: ModelCheckpoint, mo
     bad_weights = non_finite_weights(model)
     if not terminate.stopped and not bad_weights:
         return
-    where = (f"the loss became non-finite in epoch {terminate.stopped_epoch + 1}, batch {terminate.stopped_batch + 1}"
-             if terminate.stopped else f"weights became non-finite ({', '.join(bad_weights[:3])})")
+    if terminate.stopped and terminate.stopped_batch is not None:
+        where = (f"the loss became non-finite in epoch {terminate.stopped_epoch + 1}, "
+                 f"batch {terminate.stopped_batch + 1}")
+    elif terminate.stopped:
+        where = f"the weights became non-finite in epoch {terminate.stopped_epoch + 1}"
+    else:
+        where = f"the weights became non-finite ({', '.join(bad_weights[:3])})"
     kept = (f"the last finite state (after {model._epochs_done} epochs) is in {checkpoint.last_saved}"
             if checkpoint.last_saved else "no epoch ended with finite values, so no model was saved")
-    raise TrainingDiverged(f"training diverged: {where} (try a smaller --lr); {kept}")
+    raise TrainingDiverged(f"training diverged: {where} (try a smaller --lr or --weight-decay); {kept}")
 
 
 def main(argv=None) -> int:
