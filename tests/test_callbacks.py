@@ -1,5 +1,6 @@
 """Callbacks during ``fit``: History, the progress bar, EarlyStopping, ModelCheckpoint, CSVLogger, the
-learning-rate callbacks, TerminateOnNaN, and Ctrl-C (a KeyboardInterrupt or a real SIGINT)."""
+learning-rate callbacks, TerminateOnNaN (and its return to the last finite state), and Ctrl-C (a
+KeyboardInterrupt or a real SIGINT) or SIGTERM."""
 
 from __future__ import annotations
 
@@ -282,6 +283,38 @@ def test_csv_logger_writes_a_row_per_epoch_and_appends(data, tmp_path):
     assert path.read_text().splitlines()[0] == "epoch;loss;accuracy;lr"
 
 
+def test_csv_logger_append_drops_the_rows_of_epochs_trained_again(data, tmp_path):
+    """A run resumed from an older checkpoint (epoch 1 of 3) rewrites epochs 1 and 2: no duplicated rows."""
+    x, y = data
+    path = tmp_path / "log.csv"
+    _model().fit(x, y, batch_size=20, epochs=3, verbose=0, callbacks=[CSVLogger(path)])
+    old = list(csv.DictReader(path.open()))
+    history = _model(learning_rate=0.01).fit(x, y, batch_size=20, epochs=3, initial_epoch=1, verbose=0,
+                                             callbacks=[CSVLogger(path, append=True)])
+    rows = list(csv.DictReader(path.open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert rows[0] == old[0]
+    assert [float(r["loss"]) for r in rows[1:]] == history.history["loss"]
+
+
+def test_csv_logger_keeps_the_previous_file_when_a_write_fails(data, tmp_path, monkeypatch):
+    x, y = data
+    path = tmp_path / "log.csv"
+    _model().fit(x, y, batch_size=20, epochs=2, verbose=0, callbacks=[CSVLogger(path)])
+    before = path.read_bytes()
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("le4nn._files.os.fsync", disk_full)
+    with pytest.raises(OSError, match="No space left") as caught:
+        _model().fit(x, y, batch_size=20, epochs=3, initial_epoch=2, verbose=0,
+                     callbacks=[CSVLogger(path, append=True)])
+    assert caught.value.filename == str(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv"]
+
+
 # --- learning rate ----------------------------------------------------------------------------------
 
 
@@ -339,6 +372,51 @@ def test_terminate_on_nan_stops_after_the_bad_batch(data, capsys):
     assert batches == [0, 1, 2]
     assert history.epoch == [0] and np.isnan(history.history["loss"][0])
     assert "invalid loss nan" in capsys.readouterr().err
+
+
+class PoisonAt(Callback):
+    """Puts a NaN into the first kernel after batch ``batch`` of epoch ``epoch`` (the next loss is NaN)."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.current, batch) == (self.epoch, self.batch):
+            self.model.layers[1].params["kernel"][0, 0] = np.nan
+
+
+def test_terminate_on_nan_restores_the_last_finite_state(data, tmp_path, capsys):
+    x, y = data
+    model = _model()
+    weights = Scripted("marker", [0.0] * 4)
+    terminate = TerminateOnNaN()
+    checkpoint = ModelCheckpoint(tmp_path / "ckpt.npz")
+    model.fit(x, y, batch_size=20, epochs=4, verbose=0, shuffle=False,
+              callbacks=[PoisonAt(epoch=2, batch=1), terminate, weights, checkpoint])
+    assert terminate.stopped and (terminate.stopped_epoch, terminate.stopped_batch) == (2, 2)
+    assert terminate.restored_epoch == 2 and model._epochs_done == 2
+    for restored, kept in zip(model.get_weights(), weights.weights[1], strict=True):
+        np.testing.assert_array_equal(restored, kept)  # the state at the end of epoch 2 (index 1)
+    assert model.optimizer.iterations == 2 * 6
+    saved = load_model(tmp_path / "ckpt.npz")  # the broken epoch was not saved over it
+    assert saved._epochs_done == 2
+    np.testing.assert_array_equal(saved.predict(x), model.predict(x))
+    err = capsys.readouterr().err
+    assert "invalid loss nan" in err and "Restored the last finite state (after 2 epochs)" in err
+    assert "epoch 3 ended with loss nan; not saved" in err
+
+
+def test_terminate_on_nan_without_restoring_keeps_the_nan_weights(data):
+    x, y = data
+    model = _model()
+    terminate = TerminateOnNaN(restore_last_finite=False)
+    model.fit(x, y, batch_size=20, epochs=2, verbose=0, callbacks=[PoisonAt(epoch=0, batch=0), terminate])
+    assert terminate.stopped and terminate.restored_epoch is None
+    assert np.isnan(model.layers[1].params["kernel"]).any()
 
 
 # --- Ctrl-C -----------------------------------------------------------------------------------------
@@ -431,3 +509,40 @@ def test_fit_restores_the_sigint_handler_after_an_error(data):
     with pytest.raises(RuntimeError, match="boom"):
         _model().fit(x, y, epochs=1, verbose=0, callbacks=[Fail()])
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_sigterm_stops_at_the_batch_boundary_like_ctrl_c(data, tmp_path):
+    """SIGTERM (what a cluster scheduler sends) is handled as the first Ctrl-C: the checkpoint is saved."""
+    x, y = data
+
+    class SendSigterm(Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                signal.raise_signal(signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    model = _model()
+    model.fit(x, y, batch_size=20, epochs=3, verbose=0, callbacks=[SendSigterm(), ModelCheckpoint(tmp_path / "c.npz")])
+    assert model.interrupted and model.optimizer.iterations == 3
+    assert signal.getsignal(signal.SIGTERM) == before
+    np.testing.assert_array_equal(load_model(tmp_path / "c-interrupted.npz").predict(x), model.predict(x))
+
+
+def test_terminate_on_nan_stops_when_weights_overflow_with_a_finite_loss(data, capsys):
+    """Saturated units can keep the loss finite while a weight is infinite: caught at the epoch's end."""
+    x, y = data
+    model = _model()
+    weights = Scripted("marker", [0.0] * 3)
+
+    class Overflow(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                self.model.layers[3].params["bias"][0] = np.inf  # after the loss was computed
+
+    terminate = TerminateOnNaN()
+    model.fit(x, y, batch_size=20, epochs=3, verbose=0, callbacks=[weights, Overflow(), terminate])
+    assert terminate.stopped and terminate.stopped_batch is None and terminate.stopped_epoch == 1
+    assert model._epochs_done == 1 and terminate.restored_epoch == 1
+    for restored, kept in zip(model.get_weights(), weights.weights[0], strict=True):
+        np.testing.assert_array_equal(restored, kept)
+    assert "Epoch 2: weights are not finite" in capsys.readouterr().err

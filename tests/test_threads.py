@@ -293,7 +293,7 @@ def test_default_count_is_the_cpu_count():
 
 @pytest.mark.parametrize("value", ["0", "-2", "abc", "1.5", "two"])
 def test_invalid_environment_value_is_a_clear_error(value):
-    result = run_python("import le4nn", LE4NN_NUM_THREADS=value)
+    result = run_python("import le4nn\nle4nn.get_num_threads()", LE4NN_NUM_THREADS=value)
     assert result.returncode != 0
     assert "ValueError: LE4NN_NUM_THREADS must be a positive integer" in result.stderr
     assert repr(value) in result.stderr

@@ -414,4 +414,8 @@ def apply_env_thread_count() -> None:
     give its OpenBLAS the short thread timeout, see :func:`_retime_openblas`)."""
     _retime_openblas()
     if os.environ.get("LE4NN_NUM_THREADS", "").strip():
-        set_num_threads(_default_num_threads())
+        try:
+            count = _default_num_threads()
+        except ValueError:
+            return  # importing le4nn works; get_num_threads raises the error naming the variable
+        set_num_threads(count)

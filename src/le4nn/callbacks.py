@@ -10,6 +10,7 @@ metrics, val_loss, val_metrics, lr); finally ``on_train_end``.  A callback stops
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import sys
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from le4nn._files import write_text
 
 
 class Callback:
@@ -244,7 +247,8 @@ class ModelCheckpoint(Callback):
     ``filepath`` may contain format fields from the epoch's logs, e.g.
     ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"`` (epoch counts from 1).  Files are written atomically.
     If training is interrupted (Ctrl-C), the model as it is is saved too, so nothing is lost, under
-    :meth:`interrupted_path` (``save_on_interrupt=False`` turns that off).
+    :meth:`interrupted_path` (``save_on_interrupt=False`` turns that off).  An epoch whose loss is
+    not finite is never saved (the file keeps the last finite state).
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
@@ -276,6 +280,10 @@ class ModelCheckpoint(Callback):
             print(f"ModelCheckpoint: saved {path}", file=sys.stderr)
 
     def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            print(f"ModelCheckpoint: epoch {epoch + 1} ended with loss {loss}; not saved", file=sys.stderr)
+            return
         if self.save_best_only:  # the best value is kept across fit calls, as Keras does
             value = self._monitor.value(logs, "ModelCheckpoint")
             if value is None or not self._monitor.improved(value):
@@ -301,37 +309,68 @@ class ModelCheckpoint(Callback):
 
 
 class CSVLogger(Callback):
-    """Write each epoch's logs as a row of a CSV file (``append=True`` continues an existing file)."""
+    """Write each epoch's logs as a row of a CSV file (``append=True`` continues an existing file).
+
+    The file is rewritten atomically after every epoch (see :mod:`le4nn._files`), so a crash or a full
+    disk leaves the previous complete file.  When appending, the rows of the epochs this run trains
+    again are dropped first (a run resumed from an older checkpoint does not duplicate rows).
+    """
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
         self.filename = os.fspath(filename)
         self.separator = separator
         self.append = append
-        self._file = None
-        self._writer = None
+        self._header: list[str] | None = None
+        self._rows: list[list[str]] = []
+        self._first_epoch_seen = False
+
+    def _read_existing(self) -> None:
+        """The header and rows already in the file (append mode)."""
+        with open(self.filename, newline="") as f:
+            table = [row for row in csv.reader(f, delimiter=self.separator) if row]
+        if table:
+            self._header, self._rows = table[0], table[1:]
 
     def on_train_begin(self, logs=None):
-        exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         Path(self.filename).parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
-        self._header_written = exists
-        self._writer = None
+        self._header, self._rows, self._first_epoch_seen = None, [], False
+        if self.append and os.path.exists(self.filename):
+            self._read_existing()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch_seen:
+            return
+        self._first_epoch_seen = True
+        if self._header and "epoch" in self._header:
+            column = self._header.index("epoch")
+            self._rows = [row for row in self._rows if not _epoch_at_least(row, column, epoch)]
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch, **{k: v for k, v in (logs or {}).items()}}
-        if self._writer is None:
-            self._writer = csv.DictWriter(self._file, fieldnames=list(row), delimiter=self.separator,
-                                          extrasaction="ignore")
-            if not self._header_written:
-                self._writer.writeheader()
-        self._writer.writerow(row)
-        self._file.flush()
+        row = {"epoch": epoch, **(logs or {})}
+        if self._header is None:
+            self._header = list(row)
+        self._rows.append([_csv_value(row.get(key, "")) for key in self._header])
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=self.separator, lineterminator="\r\n")
+        writer.writerow(self._header)
+        writer.writerows(self._rows)
+        write_text(self.filename, buffer.getvalue())
 
     def on_train_end(self, logs=None):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        pass
+
+
+def _epoch_at_least(row: list[str], column: int, epoch: int) -> bool:
+    """Whether a CSV row records epoch ``epoch`` or a later one (rows it cannot read are kept)."""
+    try:
+        return int(row[column]) >= epoch
+    except (IndexError, ValueError):
+        return False
+
+
+def _csv_value(value) -> str:
+    return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
 
 
 class LearningRateScheduler(Callback):
@@ -400,10 +439,69 @@ class ReduceLROnPlateau(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as a batch loss is NaN or infinite."""
+    """Stop training as soon as a batch loss is NaN or infinite (or, checked at the end of each epoch,
+    a weight is).
+
+    With ``restore_last_finite=True`` (the default) the model also gets back its last finite state:
+    the weights (with the normalization statistics) and the optimizer's state as they were at the
+    start of training or at the end of the last epoch whose loss was finite.  ``stopped`` and
+    ``stopped_epoch`` / ``stopped_batch`` say whether and where it stopped; ``restored_epoch`` how many
+    epochs the restored state has trained (None when nothing was restored).
+    """
+
+    def __init__(self, restore_last_finite: bool = True):
+        super().__init__()
+        self.restore_last_finite = restore_last_finite
+
+    def on_train_begin(self, logs=None):
+        self.stopped = False
+        self.stopped_epoch = self.stopped_batch = None
+        self.restored_epoch = None
+        self._epoch = 0
+        self._snapshot = None
+        self._snapshot_epoch = getattr(self.model, "_epochs_done", 0)
+        if self.restore_last_finite:
+            self._take_snapshot()
+
+    def _take_snapshot(self) -> None:
+        weights = self.model.get_weights()
+        if not _all_finite(weights):
+            return  # already not finite (e.g. a resumed file): nothing finite to go back to
+        optimizer = getattr(self.model, "optimizer", None)
+        state = optimizer.get_state() if optimizer is not None else None
+        self._snapshot = (weights, state)
+        self._snapshot_epoch = getattr(self.model, "_epochs_done", self._epoch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(loss):
-            print(f"Batch {batch}: invalid loss {loss}, terminating training", file=sys.stderr)
-            self.model.stop_training = True
+        if self.stopped or loss is None or np.isfinite(loss):
+            return
+        self._stop(f"Batch {batch}: invalid loss {loss}, terminating training", batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.stopped and not _all_finite(self.model.get_weights()):
+            # The loss can stay finite while weights overflow (saturated sigmoids): checked once per epoch.
+            self._stop(f"Epoch {epoch + 1}: weights are not finite, terminating training", None)
+        if self.stopped and self.restored_epoch is not None:
+            self.model._epochs_done = self.restored_epoch  # fit counted the broken epoch as done
+        if self.restore_last_finite and not self.stopped and np.isfinite((logs or {}).get("loss", 0.0)):
+            self._take_snapshot()
+
+    def _stop(self, message: str, batch: int | None) -> None:
+        print(message, file=sys.stderr)
+        self.stopped, self.stopped_epoch, self.stopped_batch = True, self._epoch, batch
+        self.model.stop_training = True
+        if self.restore_last_finite and self._snapshot is not None:
+            weights, state = self._snapshot
+            self.model.set_weights(weights)
+            if state is not None:
+                self.model.optimizer.set_state(state)
+            self.restored_epoch = self._snapshot_epoch
+            print(f"Restored the last finite state (after {self.restored_epoch} epochs)", file=sys.stderr)
+
+
+def _all_finite(arrays) -> bool:
+    return all(np.isfinite(a).all() for a in arrays if np.issubdtype(a.dtype, np.inexact))

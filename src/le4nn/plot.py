@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from le4nn._files import atomic_write, write_bytes
 
 
 def _figure(figsize):
@@ -29,8 +30,12 @@ def _figure(figsize):
 
 
 def _finish(fig, path):
+    """Save ``fig`` at ``path`` (atomically; the format from the file's extension, PNG without one)."""
     if path is not None:
-        fig.savefig(path, dpi=100)
+        path = Path(os.fspath(path))
+        image_format = path.suffix[1:].lower() or "png"
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, dpi=100, format=image_format)
     return fig
 
 
@@ -280,17 +285,7 @@ def save_png(image, path) -> Path:
     png = (b"\x89PNG\r\n\x1a\n"
            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
-    path = Path(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(png)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_bytes(path, png)
 
 
 # --- GAN training -----------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def test_generate_refuses_a_classifier_and_classifying_refuses_a_generator(gener
         (["--model", "cdcgan", "--optimizer", "sgd"], "--optimizer: not used by --model cdcgan"),
         (["--model", "dcgan", "--widths", "8"], "--widths must be two positive integers"),
         (["--model", "cnn", "--widths", "8,8"], "--widths goes with --model dcgan or cdcgan"),
-        (["--model", "dcgan", "--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
+        (["--model", "dcgan", "--ema-decay", "1"], "--ema-decay: must be in [0, 1)"),
         (["--model", "cdcgan", "--clusters", "5"], "--clusters goes with --model dcgan"),
         (["--model", "dcgan", "--clusters", "1"], "--clusters must be 0 (none) or at least 2"),
         (["--model", "cnn", "--clusters", "5"], "--clusters goes with --model dcgan or cdcgan"),
@@ -154,3 +154,21 @@ def test_ctrl_c_keeps_the_last_saved_generator(tmp_path):
     assert gan.generator_spec(generator).num_classes == 10
     with open(tmp_path / "run" / "gan_losses.csv") as f:
         assert len(list(csv.DictReader(f))) == generator._epochs_done
+
+
+def test_diverging_gan_exits_1_with_one_line(cli):
+    result = cli("train", "--model", "dcgan", *SMOKE, "--lr", "1e30", "--output", "run", "--quiet")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(result.stderr.splitlines()) == 1
+    assert "training diverged" in result.stderr and "--lr" in result.stderr
+
+
+def test_generator_with_nan_weights_is_refused(cli, tmp_path):
+    generator = gan.build_generator(width=4)
+    generator.layers[1].params["kernel"][...] = np.nan
+    generator.save(tmp_path / "nan-generator.npz")
+    result = cli("predict", "nan-generator.npz", "--generate", "4", "--output", "x.png")
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert "nan-generator.npz" in result.stderr and "not finite" in result.stderr
+    assert not (tmp_path / "x.png").exists()

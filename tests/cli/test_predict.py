@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -157,3 +158,40 @@ def test_integer_and_float_pixels_predict_as_uint8_pixels_do(cli, trained_model,
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout)
     assert len(set(outputs)) == 1 and len(outputs[0].split()) == 50
+
+
+# --- piped indices: every good line is answered, every bad one reported ---------------------------
+
+
+@pytest.mark.parametrize(("stdin", "answered", "bad"), [
+    ("0\nabc\n1\n", 2, ["line 2: not an integer: 'abc'"]),
+    ("5\n-1\n100000\n7\n", 2, ["line 2: index -1 is out of range", "line 3: index 100000 is out of range"]),
+    ("1.5\n\n2\n", 1, ["line 1: not an integer: '1.5'"]),
+])
+def test_piped_bad_lines_are_reported_and_the_rest_answered(cli, stdin, answered, bad):
+    result = cli("predict", "--random-init", "--seed", "3", input=stdin)
+    good = cli("predict", "--random-init", "--seed", "3",
+               input="".join(line + "\n" for line in stdin.split() if line.isdigit() and int(line) < 1000))
+    assert result.returncode == 2
+    assert result.stdout == good.stdout and len(result.stdout.split()) == answered
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(bad)
+    for line, expected in zip(lines, bad, strict=True):
+        assert line.startswith("le4nn-predict: error: ") and expected in line
+
+
+def test_generated_npy_is_written_atomically_with_the_umask(run_main, tmp_path):
+    from le4nn import gan
+    from le4nn.cli import predict as predict_cli
+
+    gan.build_generator(width=4).save(tmp_path / "g.npz")
+    (tmp_path / "images.npy").write_bytes(b"old")
+    previous = os.umask(0o022)
+    try:
+        status, _, stderr = run_main(predict_cli, "g.npz", "--generate", "3", "--output", "images.npy")
+    finally:
+        os.umask(previous)
+    assert status == 0, stderr
+    assert np.load(tmp_path / "images.npy").shape[0] == 3
+    assert (tmp_path / "images.npy").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.npz", "images.npy"]

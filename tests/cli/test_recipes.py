@@ -107,7 +107,7 @@ def test_schedule_and_options_without_a_recipe(cli, tmp_path):
         (["--recipe", "imagenet"], "invalid choice"),
         (["--augment", "everything"], "--augment must be one of"),
         (["--schedule", "wiggly", "--model", "mlp", "--epochs", "1", "--subset", "100"], "unknown schedule"),
-        (["--label-smoothing", "1.5"], "--label-smoothing must be in"),
+        (["--label-smoothing", "1.5"], "--label-smoothing: must be in"),
     ],
 )
 def test_bad_recipe_options_give_one_line_errors(cli, args, message):

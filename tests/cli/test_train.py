@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from le4nn.cli import train as train_cli
 from le4nn.datasets import sample
 from le4nn.models import load_model
 
@@ -87,7 +88,7 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, cli_e
     [
         (["--model", "nonsense"], "neither a preset"),
         (["--dataset", "no-such-data"], "neither a known data set"),
-        (["--epochs", "0"], "--epochs must be a positive integer"),
+        (["--epochs", "0"], "--epochs: must be a positive integer"),
         (["--optimizer", "nonsense"], "unknown optimizer"),
         (["--resume", "missing.npz"], "not found"),
     ],
@@ -105,3 +106,107 @@ def test_console_script_is_installed():
     result = subprocess.run(["le4nn-train", "--help"], capture_output=True, text=True,
                             env={**os.environ, "LE4NN_OFFLINE": "1"})
     assert result.returncode == 0 and "--resume" in result.stdout
+
+
+# --- signals, divergence, files --------------------------------------------------------------------
+
+FAST = ("--dataset", "sample", "--model", "mlp", "--hidden", "8", "--quiet")
+
+
+def _history_epochs(path) -> list[str]:
+    with open(path) as f:
+        return [row["epoch"] for row in csv.DictReader(f)]
+
+
+def _start_and_wait_for_epoch_1(tmp_path, cli_env, *extra):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "le4nn.cli.train", "--model", "mlp", "--epochs", "500", "--output", "run", *extra],
+        cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    for line in process.stderr:  # one line per epoch when not on a terminal
+        if line.startswith("Epoch 1/"):
+            break
+    return process
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM to a child process is POSIX-only")
+def test_sigterm_saves_a_checkpoint_like_ctrl_c(tmp_path, cli_env):
+    process = _start_and_wait_for_epoch_1(tmp_path, cli_env)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "SIGTERM: stopping after this batch" in stderr and "Resume with:" in stderr
+    assert load_model(tmp_path / "run" / "checkpoint-interrupted.npz")._epochs_done >= 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX-only")
+def test_resume_after_kill_9_does_not_duplicate_history_rows(tmp_path, cli_env, cli):
+    process = _start_and_wait_for_epoch_1(tmp_path, cli_env)
+    process.kill()
+    process.communicate(timeout=60)
+    done = load_model(tmp_path / "run" / "checkpoint.npz")._epochs_done
+    resumed = cli("train", "--model", "mlp", "--epochs", str(done + 2), "--output", "run", "--quiet",
+                  "--resume", str(tmp_path / "run" / "checkpoint.npz"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert _history_epochs(tmp_path / "run" / "history.csv") == [str(e) for e in range(done + 2)]
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+
+
+def test_resume_drops_the_rows_of_epochs_the_checkpoint_lacks(run_main, tmp_path):
+    status, _, stderr = run_main(train_cli, *FAST, "--epochs", "2", "--subset", "300", "--output", "run")
+    assert status == 0, stderr
+    history = tmp_path / "run" / "history.csv"
+    header = history.read_text().splitlines()[0]
+    with open(history, "a") as f:  # a row written just before a kill -9, its checkpoint never saved
+        f.write("2," + ",".join(["9"] * (header.count(","))) + "\r\n")
+    status, _, stderr = run_main(train_cli, *FAST, "--epochs", "3", "--subset", "300", "--output", "run",
+                                 "--resume", "run/checkpoint.npz")
+    assert status == 0, stderr
+    assert _history_epochs(history) == ["0", "1", "2"]
+    assert ",9,9," not in history.read_text()
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed(run_main, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = run / f".checkpoint.npz.{dead}.k1ll3d.tmp"
+    alive = run / f".checkpoint.npz.{os.getpid()}.wr1t1ng.tmp"  # another writer still running: kept
+    foreign = run / ".checkpoint.npz.notours.tmp"  # not our naming pattern: kept
+    for path in (stale, alive, foreign):
+        path.write_bytes(b"partial")
+    status, _, stderr = run_main(train_cli, *FAST, "--epochs", "1", "--subset", "200", "--output", "run")
+    assert status == 0, stderr
+    assert not stale.exists() and alive.exists() and foreign.exists()
+
+
+def test_diverging_run_stops_keeps_no_nan_model_and_exits_1(cli, tmp_path):
+    result = cli("train", "--dataset", "sample", "--model", "lecture", "--epochs", "2", "--subset", "300",
+                 "--lr", "1e30", "--output", "run")
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("le4nn-train: error: training diverged") and "--lr" in last
+    assert "Traceback" not in result.stderr and "RuntimeWarning" not in result.stderr
+    assert not (tmp_path / "run" / "model.npz").exists()
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    if checkpoint.exists():  # only an epoch that ended finite is ever saved
+        assert all(np.isfinite(w).all() for w in load_model(checkpoint).get_weights())
+
+
+def test_resume_of_a_nan_checkpoint_is_refused(run_main, nan_model):
+    status, _, stderr = run_main(train_cli, *FAST, "--epochs", "2", "--resume", str(nan_model), "--output", "run")
+    assert status == 2 and len(stderr) == 1
+    assert "nan-model.npz" in stderr[0] and "not finite" in stderr[0]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_outputs_follow_the_umask(run_main, tmp_path):
+    previous = os.umask(0o027)
+    try:
+        status, _, stderr = run_main(train_cli, *FAST, "--epochs", "1", "--subset", "200", "--output", "run")
+    finally:
+        os.umask(previous)
+    assert status == 0, stderr
+    for name in ("model.npz", "checkpoint.npz", "history.csv", "results.json"):
+        assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o640, name

@@ -23,7 +23,6 @@ from le4nn.layers import (
     MaxPooling2D,
 )
 from le4nn.models import Model, ModelFileError, Sequential, load_model
-from le4nn.models import saving as saving_module
 from le4nn.utils import get_rng, set_random_seed
 
 
@@ -326,6 +325,6 @@ def test_save_is_write_then_rename(trained, monkeypatch, tmp_path):
         renames.append((os.path.basename(src), os.path.basename(dst)))
         return original(src, dst)
 
-    monkeypatch.setattr(saving_module.os, "replace", recording_replace)
+    monkeypatch.setattr(os, "replace", recording_replace)  # le4nn._files.atomic_write renames
     trained.save(tmp_path / "model.npz")
     assert len(renames) == 1 and renames[0][1] == "model.npz" and renames[0][0] != "model.npz"

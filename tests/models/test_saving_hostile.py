@@ -294,7 +294,7 @@ def test_non_finite_weights_are_refused_unless_allowed(valid, model_files, tmp_p
     value = np.zeros((4, 6), np.float32)
     value[1, 2] = bad_value
     bad = model_files.rewrite(valid, tmp_path / "nan.npz", arrays={kernel: value})
-    _refused(bad, rf"layer '{kernel.split('/')[1]}', weight 'kernel': the weights contain NaN or infinity.*"
+    _refused(bad, rf"layer '{kernel.split('/')[1]}', weight 'kernel': the weights are not finite.*"
                   "allow_nonfinite=True")
     model = load_model(bad, allow_nonfinite=True)
     with pytest.raises(ModelFileError, match=rf"{bad}: layer '{kernel.split('/')[1]}', weight 'kernel'"):
@@ -484,7 +484,7 @@ def test_le4nn_train_resume_refuses_a_hostile_checkpoint(model_files, tmp_path, 
     )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"le4nn-train: error: {bad}: "), lines
+    assert len(lines) == 1 and lines[0].startswith(f"le4nn-train: error: --resume: {bad}: "), lines
     assert {"nan weights": "NaN or infinity", "wrong slot dtype": "dtype float64 differs",
             "garbage epochs_done": "epochs_done must be"}[damage] in lines[0]
 

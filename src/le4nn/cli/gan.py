@@ -15,7 +15,16 @@ from pathlib import Path
 import numpy as np
 
 import le4nn
-from le4nn.cli.common import CLIError
+from le4nn.cli.common import (
+    ArgumentParser,
+    CLIError,
+    TrainingDiverged,
+    check_finite_model,
+    int_range,
+    run,
+    seed,
+)
+from le4nn.models.saving import non_finite_weights
 
 GAN_MODELS = {
     "dcgan": "DCGAN: noise -> Dense-BN-ConvT(stride 2)-BN-ConvT(tanh) vs Conv(stride 2)x2-Dense(1) with dropout",
@@ -27,6 +36,8 @@ DEFAULT_BATCH_SIZE = 64
 DEFAULT_LEARNING_RATE = 2e-4
 DEFAULT_EPOCHS = 10
 DEFAULT_EPOCHS_SMALL_DATA = 40  # the bundled 6000-image sample: about as many steps as 4 MNIST epochs
+#: The most images ``python -m le4nn.cli.gan judge`` draws.
+MAX_JUDGED = 1_000_000
 #: Options of le4nn-train that mean nothing for a GAN (refused with a clear error).
 NOT_FOR_GANS = ("recipe", "resume", "optimizer", "weight_decay", "schedule", "warmup", "label_smoothing",
                 "augment", "validation_split", "corrupted_test")
@@ -69,6 +80,9 @@ def train_gan(args, load_training_data) -> int:
     (x_train, y_train), _, source = load_training_data(args.dataset)
     if args.subset:
         x_train, y_train = x_train[: args.subset], y_train[: args.subset]
+    if len(x_train) < 2:
+        raise CLIError(f"--dataset {args.dataset}: a GAN needs at least 2 training images, got {len(x_train)}"
+                       + (f" (--subset {args.subset})" if args.subset else ""))
     images = gan.scale_images(x_train)
     labels = np.asarray(y_train).reshape(-1)
     clusters = args.clusters or 0
@@ -111,8 +125,9 @@ def train_gan(args, load_training_data) -> int:
         f"seed {args.seed}, backend {le4nn.get_backend()}, "
         f"threads {le4nn.get_num_threads()}; output: {output}/")
     start = time.perf_counter()
-    trainer.fit(images, labels if conditional else None, epochs=epochs, batch_size=batch_size, output_dir=output,
-                verbose=0 if args.quiet else 1, sample_seed=args.seed)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported once, below
+        trainer.fit(images, labels if conditional else None, epochs=epochs, batch_size=batch_size,
+                    output_dir=output, verbose=0 if args.quiet else 1, sample_seed=args.seed)
     seconds = time.perf_counter() - start
     generator_path = output / trainer.GENERATOR_FILE
     if trainer.interrupted:
@@ -122,6 +137,10 @@ def train_gan(args, load_training_data) -> int:
         else:
             print("Interrupted before the first epoch ended; no generator was saved", file=sys.stderr)
         return 130
+    bad = non_finite_weights(trainer.generator)
+    if bad:
+        raise TrainingDiverged(f"training diverged: the generator's weights are not finite ({', '.join(bad[:3])}); "
+                               f"try a smaller --lr (the files in {output}/ are of the diverged run)")
     say(f"trained {epochs} epochs in {seconds:.1f} s")
     plot = output / trainer.LOSSES_PLOT
     rows = "; row k shows digit k" if args.model == "cdcgan" else ("; row k shows cluster k" if clusters else "")
@@ -136,28 +155,34 @@ def train_gan(args, load_training_data) -> int:
 
 def judge_main(argv=None) -> int:
     """``python -m le4nn.cli.gan judge GENERATOR.npz CLASSIFIER.npz``: the quality of a generator as a
-    classifier sees it (:func:`le4nn.gan.judge`), printed as a Markdown table."""
-    import argparse
+    classifier sees it (:func:`le4nn.gan.judge`), printed as a Markdown table; a bad argument or file is
+    one line on stderr and status 2."""
+    return run(_judge, "python -m le4nn.cli.gan", argv)
 
+
+def _judge(argv=None) -> int:
     from le4nn import gan
     from le4nn.models import load_model
 
-    parser = argparse.ArgumentParser(prog="python -m le4nn.cli.gan",
+    parser = ArgumentParser(prog="python -m le4nn.cli.gan",
                                      description="Judge a generator with a classifier (issue 8's quality measure).")
     sub = parser.add_subparsers(dest="command", required=True)
     judged = sub.add_parser("judge", help="classify generated images with a trained classifier")
     judged.add_argument("generator", help="a generator saved by le4nn-train --model dcgan|cdcgan")
     judged.add_argument("classifier", help="a classifier saved by le4nn-train (e.g. --recipe mnist)")
-    judged.add_argument("--per-class", type=int, default=1000, help="images per class (conditional; 1000)")
-    judged.add_argument("--samples", type=int, default=10000, help="images (unconditional; 10000)")
-    judged.add_argument("--seed", type=int, default=0)
+    judged.add_argument("--per-class", type=int_range(1, MAX_JUDGED // 10), default=1000,
+                        help="images per class (conditional; 1000)")
+    judged.add_argument("--samples", type=int_range(1, MAX_JUDGED), default=10000,
+                        help="images (unconditional; 10000)")
+    judged.add_argument("--seed", type=seed, default=0)
     args = parser.parse_args(argv)
+    generator, classifier = load_model(args.generator), load_model(args.classifier)
+    check_finite_model(generator, args.generator)
+    check_finite_model(classifier, args.classifier)
     try:
-        generator, classifier = load_model(args.generator), load_model(args.classifier)
         report = gan.judge(generator, classifier, per_class=args.per_class, samples=args.samples, seed=args.seed)
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"python -m le4nn.cli.gan: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"cannot judge {args.generator} with {args.classifier}: {exc}") from None
     if report["conditional"]:
         print(f"{args.per_class} images per digit, classified by {args.classifier}\n")
         print("| digit asked for | classified as that digit | mean top-class confidence |")

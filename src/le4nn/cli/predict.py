@@ -23,28 +23,44 @@ from pathlib import Path
 
 import numpy as np
 
-from le4nn.cli.common import CLIError, run, to_model_input
+from le4nn._files import atomic_write, write_text
+from le4nn.cli.common import (
+    ArgumentParser,
+    CLIError,
+    check_finite_model,
+    int_range,
+    output_file,
+    run,
+    seed,
+    to_model_input,
+)
+
+#: The most images ``--generate`` draws into a grid PNG, and into an ``.npy`` array.
+MAX_GENERATE_PNG = 10_000
+MAX_GENERATE_NPY = 100_000
+#: The test sets ``le4nn-predict`` indexes.
+TEST_SETS = ("auto", "mnist", "fashion-mnist", "kmnist", "sample")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="le4nn-predict", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="le4nn-predict", description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", help="a model file saved by le4nn-train (model.npz)")
     parser.add_argument("--random-init", action="store_true",
                         help="use the handout's 3-layer network with random initial weights instead of a model")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --random-init and --generate (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of --random-init and --generate (default 0)")
     parser.add_argument("--input", nargs="+", metavar="FILE",
                         help="classify these: a contest dump, an idx file, an .npy file or PNG images")
-    parser.add_argument("--output", metavar="FILE", help="write the predictions here, one per line "
+    parser.add_argument("--output", type=output_file, metavar="FILE", help="write the predictions here, one per line "
                         "(default: standard output); with --generate: a .png grid or an .npy array "
                         "(default generated.png)")
     parser.add_argument("--labels", metavar="FILE",
                         help="true labels for --input (idx, .npy or one integer per line): print accuracy "
                         "and the confusion matrix")
     parser.add_argument("--show", action="store_true", help="with indices: save each image to a PNG file")
-    parser.add_argument("--dataset", default="auto",
+    parser.add_argument("--dataset", default="auto", choices=TEST_SETS,
                         help="test images to index: mnist, fashion-mnist, kmnist, sample or auto (default: "
                         "MNIST if found locally, else the bundled sample's 1000 test images)")
-    parser.add_argument("--generate", type=int, metavar="N",
+    parser.add_argument("--generate", type=int_range(1, MAX_GENERATE_NPY), metavar="N",
                         help="draw N images with a generator (le4nn-train --model dcgan|cdcgan) instead of "
                         "classifying")
     parser.add_argument("--digit", type=int, metavar="D",
@@ -57,13 +73,14 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error("--generate needs a generator file, not --random-init")
         if args.input or args.labels or args.show:
             parser.error("--generate does not go with --input, --labels or --show")
-        if args.generate < 1:
-            parser.error(f"--generate must be a positive number of images, got {args.generate}")
         if args.output is None:
-            args.output = "generated.png"
-        if Path(args.output).suffix.lower() not in (".png", ".npy"):
-            parser.error(f"--output of --generate must end in .png (a grid) or .npy (the raw images), "
-                         f"got {args.output!r}")
+            args.output = Path("generated.png")
+        if args.output.suffix.lower() not in (".png", ".npy"):
+            parser.error(f"argument --output: with --generate it must end in .png (a grid) or .npy (the raw "
+                         f"images), got {str(args.output)!r}")
+        if args.output.suffix.lower() == ".png" and args.generate > MAX_GENERATE_PNG:
+            parser.error(f"argument --generate: a grid PNG holds at most {MAX_GENERATE_PNG} images, got "
+                         f"{args.generate} (write an .npy for up to {MAX_GENERATE_NPY})")
         return args
     if args.digit is not None:
         parser.error("--digit goes with --generate")
@@ -80,7 +97,9 @@ def load_classifier(args):
     if args.random_init:
         set_random_seed(args.seed)
         return build_preset("mlp", (28, 28, 1), 10)
-    return load_model(args.model, compile=False)
+    model = load_model(args.model, compile=False)
+    check_finite_model(model, args.model)
+    return model
 
 
 def predict_classes(model, images: np.ndarray) -> np.ndarray:
@@ -108,32 +127,44 @@ def model_classes(model) -> int:
 
 
 def classify_files(model, args) -> int:
+    from le4nn.datasets import DatasetError
     from le4nn.datasets.inputs import read_images, read_labels
 
     images = [read_images(p, model_image_shape(model)) for p in args.input]
     shapes = {im.shape[1:] for im in images}
     if len(shapes) > 1:
         raise CLIError(f"the input images have different sizes: {sorted(shapes)}")
+    classes = model_classes(model)
+    # The labels are checked before anything is written: a bad --labels leaves --output as it was.
+    labels = None
+    if args.labels:
+        try:
+            labels = read_labels(args.labels, sum(len(im) for im in images), classes)
+        except DatasetError as exc:
+            raise CLIError(f"--labels {exc}") from None
     predictions = predict_classes(model, np.concatenate(images))
     text = "".join(f"{p}\n" for p in predictions)
     if args.output:
-        Path(args.output).write_text(text)
+        write_text(args.output, text)
         print(f"wrote {len(predictions)} predictions to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    if args.labels:
-        k = model_classes(model)
-        labels = read_labels(args.labels, len(predictions), k)
-        from le4nn.plot import confusion_matrix
-
-        matrix = confusion_matrix(labels, predictions, k)
-        print(f"accuracy {np.mean(labels == predictions):.4f} ({np.sum(labels == predictions)}/{len(labels)})",
-              file=sys.stderr)
-        print("confusion matrix (rows: true, columns: predicted):", file=sys.stderr)
-        print("     " + "".join(f"{c:>6}" for c in range(k)), file=sys.stderr)
-        for c, row in enumerate(matrix):
-            print(f"{c:>5}" + "".join(f"{n:>6}" for n in row), file=sys.stderr)
+    if labels is not None:
+        print_confusion(labels, predictions, classes)
     return 0
+
+
+def print_confusion(labels: np.ndarray, predictions: np.ndarray, classes: int) -> None:
+    """Accuracy and the confusion matrix (rows: true, columns: predicted) on stderr."""
+    from le4nn.plot import confusion_matrix
+
+    matrix = confusion_matrix(labels, predictions, classes)
+    print(f"accuracy {np.mean(labels == predictions):.4f} ({np.sum(labels == predictions)}/{len(labels)})",
+          file=sys.stderr)
+    print("confusion matrix (rows: true, columns: predicted):", file=sys.stderr)
+    print("     " + "".join(f"{c:>6}" for c in range(classes)), file=sys.stderr)
+    for c, row in enumerate(matrix):
+        print(f"{c:>5}" + "".join(f"{n:>6}" for n in row), file=sys.stderr)
 
 
 # --- interactive indices --------------------------------------------------------------------------
@@ -158,40 +189,53 @@ def save_image(image: np.ndarray, index: int, prediction: int) -> str:
     return path
 
 
+def parse_index(text: str, count: int, source: str) -> int:
+    """The test-image index on a line of standard input; CLIError when it is not one."""
+    try:
+        index = int(text)
+    except ValueError:
+        raise CLIError(f"not an integer: {text!r}") from None
+    if not 0 <= index < count:
+        raise CLIError(f"index {index} is out of range: the {source} has images 0-{count - 1}")
+    return index
+
+
 def answer_indices(model, args) -> int:
+    """Answer each index read from standard input.  A bad line gets one line on stderr and the rest are
+    still answered; piped (not on a terminal), the exit status is then 2."""
     (images, labels), source = load_test_images(args.dataset)
     interactive = sys.stdin.isatty()
     if interactive:
         print(f"Classifying images of the {source} (0-{len(images) - 1}); an empty line or Ctrl-D ends.",
               file=sys.stderr)
-    while True:
-        if interactive:
-            print("index> ", end="", file=sys.stderr, flush=True)
-        line = sys.stdin.readline()
-        if not line or (interactive and not line.strip()):
-            return 0
+    bad_lines = 0
+    for number, line in enumerate(_input_lines(interactive), start=1):
         text = line.strip()
         if not text:
             continue
         try:
-            index = int(text)
-            if not 0 <= index < len(images):
-                raise CLIError(f"index {index} is out of range: the {source} has images 0-{len(images) - 1}")
-        except ValueError:
-            message = f"not an integer: {text!r}"
-            if not interactive:
-                raise CLIError(message) from None
-            print(message, file=sys.stderr)
-            continue
+            index = parse_index(text, len(images), source)
         except CLIError as exc:
-            if not interactive:
-                raise
-            print(exc, file=sys.stderr)
+            bad_lines += 1
+            where = "" if interactive else f"line {number}: "
+            print(f"le4nn-predict: error: {where}{exc}", file=sys.stderr)
             continue
         prediction = int(predict_classes(model, images[index : index + 1])[0])
         print(prediction, flush=True)
         if args.show:
             print(f"(image saved to {save_image(images[index], index, prediction)})", file=sys.stderr)
+    return 2 if bad_lines and not interactive else 0
+
+
+def _input_lines(interactive: bool):
+    """The lines of standard input (on a terminal: with a prompt, until an empty line or Ctrl-D)."""
+    while True:
+        if interactive:
+            print("index> ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line or (interactive and not line.strip()):
+            return
+        yield line
 
 
 # --- generating images ----------------------------------------------------------------------------
@@ -242,7 +286,8 @@ def generate_images(model, args) -> int:
     images = gan.generate(model, n, labels=labels, seed=args.seed)
     output = Path(args.output)
     if output.suffix.lower() == ".npy":
-        np.save(output, images, allow_pickle=False)
+        with atomic_write(output, "wb") as f:
+            np.save(f, images, allow_pickle=False)
     else:
         save_png(image_grid(images, columns=columns, padding=2, scale=2), output)
     print(f"wrote {n} generated images ({what}, seed {args.seed}) of shape {images.shape[1:]} to {output}",

@@ -79,14 +79,22 @@ def build_preset(name: str, input_shape: tuple, num_classes: int, hidden: int = 
 
 
 def load_model_config(path: Path):
-    """A model from a JSON file holding ``model.get_config()`` (a Sequential or functional config)."""
+    """A model from a JSON file holding ``model.get_config()`` (a Sequential or functional config); any
+    file that does not describe one is a ValueError naming the file."""
     try:
         config = json.loads(path.read_text())
     except OSError as exc:
         raise ValueError(f"cannot read model config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"model config {path} is not a text (JSON) file") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"model config {path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"model config {path} is nested too deeply") from None
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        raise ValueError(f"model config {path} does not describe a le4nn model: expected a JSON object "
+                         '{"class_name": ..., "config": {...}}, as model.get_config() gives')
     try:
         return model_from_config(config)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"model config {path} does not describe a le4nn model: {exc}") from None

@@ -25,7 +25,7 @@ everywhere.  ``python -m le4nn.cli.recipes corrupted MODEL.npz`` evaluates a sav
 
 from __future__ import annotations
 
-import argparse
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,9 @@ import numpy as np
 
 from le4nn import augment as augment_module
 from le4nn import schedules
+from le4nn._files import atomic_write
+from le4nn.cli.common import ArgumentParser, run
+from le4nn.cli.common import seed as seed_option
 
 #: The seed of the corrupted MNIST test set.
 CORRUPTION_SEED = 20240607
@@ -101,9 +104,12 @@ def parse_schedule(spec: str, learning_rate: float, epochs: int, warmup: float =
         if not count_min <= len(args) <= count_max:
             raise ValueError(f"schedule {spec!r}: '{kind}' takes {count_min}–{count_max} numbers after ':'")
         try:
-            return [float(a) for a in args]
+            values = [float(a) for a in args]
         except ValueError:
             raise ValueError(f"schedule {spec!r}: expected numbers after '{kind}:'") from None
+        if not all(math.isfinite(v) and v >= 0 for v in values):
+            raise ValueError(f"schedule {spec!r}: the numbers after '{kind}:' must be finite and >= 0")
+        return values
 
     decay_epochs = max(epochs - warmup, 1e-9)
     if kind == "constant":
@@ -114,6 +120,8 @@ def parse_schedule(spec: str, learning_rate: float, epochs: int, warmup: float =
         schedule = schedules.CosineDecay(learning_rate, decay_steps=decay_epochs, alpha=alpha)
     elif kind == "step":
         values = numbers(1, 2)
+        if values[0] <= 0:
+            raise ValueError(f"schedule {spec!r}: the step length EVERY must be > 0 epochs")
         schedule = schedules.StepDecay(learning_rate, step_size=values[0],
                                        factor=values[1] if len(values) > 1 else 0.1)
     elif kind in ("exp", "exponential"):
@@ -121,7 +129,7 @@ def parse_schedule(spec: str, learning_rate: float, epochs: int, warmup: float =
         schedule = schedules.ExponentialDecay(learning_rate, decay_steps=1, decay_rate=rate)
     else:
         raise ValueError(f"unknown schedule {spec!r}; use constant, cosine[:ALPHA], step:EVERY[:FACTOR] or exp:RATE")
-    if warmup < 0:
+    if not (math.isfinite(warmup) and warmup >= 0):
         raise ValueError(f"--warmup must be >= 0 epochs, got {warmup}")
     return schedules.Warmup(schedule, warmup) if warmup > 0 else schedule
 
@@ -167,13 +175,13 @@ def main(argv=None) -> int:
     from le4nn.cli.common import to_model_input
     from le4nn.models import load_model
 
-    parser = argparse.ArgumentParser(prog="python -m le4nn.cli.recipes",
+    parser = ArgumentParser(prog="python -m le4nn.cli.recipes",
                                      description="Evaluate a saved model on the corrupted MNIST test set.")
     sub = parser.add_subparsers(dest="command", required=True)
     corrupted = sub.add_parser("corrupted", help="clean and corrupted MNIST test accuracy of a model")
     corrupted.add_argument("model", help="a model saved by le4nn-train (model.npz)")
     corrupted.add_argument("--dataset", default="mnist", help="mnist (default) or sample")
-    corrupted.add_argument("--seed", type=int, default=CORRUPTION_SEED, help="corruption seed (default fixed)")
+    corrupted.add_argument("--seed", type=seed_option, default=CORRUPTION_SEED, help="corruption seed (default fixed)")
     corrupted.add_argument("--save", metavar="DIR", help="write corrupted.png and corrupted-test.npz there")
     args = parser.parse_args(argv)
 
@@ -185,7 +193,8 @@ def main(argv=None) -> int:
     if args.save:
         out = Path(args.save)
         out.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(out / "corrupted-test.npz", x=(images[..., 0] * 255).round().astype(np.uint8), y=y_test)
+        with atomic_write(out / "corrupted-test.npz", "wb") as f:
+            np.savez_compressed(f, x=(images[..., 0] * 255).round().astype(np.uint8), y=y_test)
         save_corrupted_grid(model, x_test, images, y_test, out / "corrupted.png")
     print(f"test accuracy {clean:.4f}, corrupted test accuracy {accuracy:.4f} ({len(y_test)} images, "
           f"seed {args.seed})")
@@ -204,4 +213,4 @@ def save_corrupted_grid(model, clean, corrupted, labels, path, count: int = 10) 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "python -m le4nn.cli.recipes"))

@@ -10,6 +10,12 @@ optimizer, schedule, epochs; see ``le4nn.cli.recipes``); options given explicitl
 ``--augment PRESET`` (``le4nn.augment``), ``--schedule``, ``--warmup`` and ``--label-smoothing`` work
 with or without a recipe.
 
+Exit status: 0 when the run finished; 2 for a bad option, file, data set or environment variable (one
+line on stderr naming it; also for a write that failed, e.g. a full disk: the previous files stay
+whole, every output is written atomically); 1 when training diverged (a loss or weight became NaN or
+infinite: training stops, the model gets back its last finite state, which the checkpoint holds);
+130 when interrupted by Ctrl-C or SIGTERM (the model is saved and the resume command printed).
+
 ``--model dcgan`` / ``--model cdcgan`` train a generative adversarial network instead (``le4nn.cli.gan``):
 sample grids per epoch, the generator, the losses; ``le4nn-predict GENERATOR --generate N`` draws with it.
 """
@@ -28,20 +34,39 @@ import numpy as np
 import le4nn
 from le4nn import augment as augment_module
 from le4nn import losses, optimizers
-from le4nn.callbacks import CSVLogger, ModelCheckpoint
+from le4nn._files import write_text
+from le4nn.callbacks import CSVLogger, ModelCheckpoint, TerminateOnNaN
 from le4nn.cli import recipes
-from le4nn.cli.common import CLIError, run, to_model_input
+from le4nn.cli.common import (
+    ArgumentParser,
+    CLIError,
+    TrainingDiverged,
+    check_finite_model,
+    fraction,
+    int_range,
+    non_negative_float,
+    output_folder,
+    positive_float,
+    positive_int,
+    run,
+    seed,
+    to_model_input,
+)
 from le4nn.cli.gan import GAN_MODELS, check_gan_options, train_gan
 from le4nn.cli.presets import PRESETS, build_preset, load_model_config
-from le4nn.models import load_model
+from le4nn.models import ModelFileError, load_model
+from le4nn.models.saving import non_finite_weights
 from le4nn.schedules import ScheduleCallback
 from le4nn.utils import set_random_seed
 
+#: Bounds of --hidden (units of the mlp preset) and --threads.
+MAX_HIDDEN = 65_536
+MAX_THREADS = 1024
 DATASETS = ("auto", "mnist", "fashion-mnist", "kmnist", "cifar10", "sample")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="le4nn-train",
         description="Train a le4nn model and save it, its training history and plots.",
         epilog="Example (handout task 3): le4nn-train --model mlp --epochs 10 --batch-size 100 "
@@ -56,30 +81,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", metavar="PRESET|JSON",
                         help=f"a preset ({', '.join(PRESETS)}; default cnn), a JSON model config file, or a "
                         f"generative model: {', '.join(GAN_MODELS)} (a DCGAN, a digit-conditional DCGAN)")
-    parser.add_argument("--hidden", type=int, default=100, help="hidden units of the mlp preset (default 100)")
-    parser.add_argument("--epochs", type=int, help="epochs to train (default 3, or 10 on the bundled sample; "
+    parser.add_argument("--hidden", type=int_range(1, MAX_HIDDEN), default=100,
+                        help="hidden units of the mlp preset (default 100)")
+    parser.add_argument("--epochs", type=positive_int, help="epochs to train (default 3, or 10 on the bundled sample; "
                         "GANs: 10, or 40 on the bundled sample)")
-    parser.add_argument("--batch-size", type=int, help="mini-batch size (default 100; GANs 64)")
+    parser.add_argument("--batch-size", type=positive_int, help="mini-batch size (default 100; GANs 64)")
     parser.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw "
                         "(default: the preset's)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: the preset's or the optimizer's; GANs: "
-                        "2e-4 for both networks)")
+    parser.add_argument("--lr", type=positive_float,
+                        help="learning rate (default: the preset's or the optimizer's; GANs: 2e-4 for both networks)")
     parser.add_argument("--widths", metavar="G,D",
                         help="GANs: the generator's channels at 1/4 resolution and the discriminator's first "
                         "convolution's filters (default 128,64)")
-    parser.add_argument("--clusters", type=int, metavar="K",
+    parser.add_argument("--clusters", type=int_range(0), metavar="K",
                         help="--model dcgan: condition both networks on K k-means clusters of the training images "
                         "instead of nothing (a self-conditioned DCGAN; no labels are used; default 0: plain DCGAN)")
-    parser.add_argument("--ema-decay", type=float, metavar="D",
+    parser.add_argument("--ema-decay", type=fraction, metavar="D",
                         help="GANs: sample and save the generator's weights averaged over the steps with this "
                         "decay, e.g. 0.999 (default 0: the trained weights themselves)")
-    parser.add_argument("--weight-decay", type=float, help="decoupled weight decay")
+    parser.add_argument("--weight-decay", type=non_negative_float, help="decoupled weight decay")
     parser.add_argument("--schedule", metavar="SPEC",
                         help="learning-rate schedule over the run: constant (default), cosine[:ALPHA], "
                         "step:EVERY[:FACTOR], exp:RATE (in epochs, applied per batch)")
-    parser.add_argument("--warmup", type=float, metavar="EPOCHS",
+    parser.add_argument("--warmup", type=non_negative_float, metavar="EPOCHS",
                         help="linear learning-rate warm-up over the first EPOCHS epochs (default 0)")
-    parser.add_argument("--label-smoothing", type=float, metavar="LS",
+    parser.add_argument("--label-smoothing", type=fraction, metavar="LS",
                         help="label smoothing of the cross-entropy (default 0)")
     parser.add_argument("--augment", metavar="PRESET",
                         help=f"online augmentation of the training batches: {', '.join(augment_module.PRESETS)} "
@@ -87,27 +113,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--corrupted-test", action="store_true",
                         help="also report accuracy on the corrupted MNIST test set (noise, stroke width, "
                         "affine; fixed seed)")
-    parser.add_argument("--validation-split", type=float,
+    parser.add_argument("--validation-split", type=fraction,
                         help="fraction of the training data held out for validation (default 0.1; 0 for none)")
-    parser.add_argument("--subset", type=int, metavar="N", help="train on the first N training images only")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--threads", type=int, help="threads for the kernels and BLAS (default: all cores)")
+    parser.add_argument("--subset", type=positive_int, metavar="N", help="train on the first N training images only")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    parser.add_argument("--threads", type=int_range(1, MAX_THREADS),
+                        help="threads for the kernels and BLAS (default: all cores)")
     parser.add_argument("--backend", choices=("native", "numpy"), help="kernel backend (default native)")
-    parser.add_argument("--output", default="le4nn-output", metavar="DIR",
+    parser.add_argument("--output", type=output_folder, default="le4nn-output", metavar="DIR",
                         help="where to write model.npz, history.csv and plots (default le4nn-output)")
     parser.add_argument("--resume", metavar="CHECKPOINT", help="continue training from a saved checkpoint")
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "hidden", "threads", "subset"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
-    if args.validation_split is not None and not 0 <= args.validation_split < 1:
-        parser.error(f"--validation-split must be in [0, 1), got {args.validation_split}")
-    if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
-        parser.error(f"--label-smoothing must be in [0, 1), got {args.label_smoothing}")
-    if args.warmup is not None and args.warmup < 0:
-        parser.error(f"--warmup must be >= 0 epochs, got {args.warmup}")
     if args.augment is not None and args.augment not in augment_module.PRESETS:
         parser.error(f"--augment must be one of {', '.join(augment_module.PRESETS)}, got {args.augment!r}")
     if args.model in GAN_MODELS:
@@ -169,7 +186,7 @@ def make_optimizer(args, preset_name: str | None):
     try:
         cls = type(optimizers.get(name))
     except ValueError as exc:
-        raise CLIError(str(exc)) from None
+        raise CLIError(f"--optimizer: {exc}") from None
     config = {}
     if args.lr is not None:
         config["learning_rate"] = args.lr
@@ -192,7 +209,7 @@ def build_model(args, input_shape, num_classes):
     try:
         return load_model_config(path), None
     except ValueError as exc:
-        raise CLIError(str(exc)) from None
+        raise CLIError(f"--model: {exc}") from None
 
 
 def save_plots(model, history, x_test, y_test, output: Path, say) -> None:
@@ -210,6 +227,97 @@ def save_plots(model, history, x_test, y_test, output: Path, say) -> None:
     say(f"plots: {output / 'history.png'}, {output / 'confusion.png'}, {output / 'misclassified.png'}")
 
 
+def prepare_data(args):
+    """The training and test inputs and labels, checked for sizes that can train and test."""
+    (x_train, y_train), (x_test, y_test), source = load_training_data(args.dataset)
+    if args.subset:
+        x_train, y_train = x_train[: args.subset], y_train[: args.subset]
+    if len(x_train) == 0 or len(x_test) == 0:
+        part = "training" if len(x_train) == 0 else "test"
+        raise CLIError(f"--dataset {args.dataset}: {source} has no {part} images")
+    check_validation_split(args, len(x_train))
+    x_train, x_test = to_model_input(x_train), to_model_input(x_test)
+    y_train, y_test = np.asarray(y_train).reshape(-1), np.asarray(y_test).reshape(-1)
+    return x_train, y_train, x_test, y_test, source
+
+
+def check_validation_split(args, count: int) -> None:
+    """Refuse a ``--validation-split`` (or ``--subset``) that leaves no training or no validation image."""
+    split = args.validation_split
+    kept = int(count * (1.0 - split)) if split else count
+    if kept >= 1 and (not split or kept < count):
+        return
+    of = f"--subset {args.subset}" if args.subset else f"the {count} training images"
+    missing = "training" if kept < 1 else "validation"
+    raise CLIError(f"--validation-split {split:g} leaves no {missing} images of {of}")
+
+
+def check_model_fits(model, x_train, num_classes: int, what: str) -> None:
+    """Refuse a model (from ``what``: an option and its value) whose input or output does not fit the data."""
+    try:
+        probabilities = model.predict(x_train[:1], batch_size=1)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise CLIError(f"{what} does not take the images of shape {x_train.shape[1:]}: {exc}") from None
+    shape = getattr(probabilities, "shape", None)
+    if shape != (1, num_classes):
+        got = shape[1:] if shape is not None else "several outputs"
+        raise CLIError(f"{what} gives outputs of shape {got}, but the data have {num_classes} classes")
+
+
+def start_model(args, x_train, num_classes: int, epochs: int):
+    """(model, initial epoch) for a fresh run or ``--resume``; the model is compiled and fits the data."""
+    if args.resume:
+        try:
+            model = load_model(args.resume)
+        except (FileNotFoundError, ModelFileError) as exc:
+            raise CLIError(f"--resume: {exc}") from None
+        check_finite_model(model, args.resume)
+        initial_epoch = model._epochs_done
+        if initial_epoch >= epochs:
+            raise CLIError(f"{args.resume} has already trained {initial_epoch} epochs; pass --epochs > {initial_epoch}")
+        check_model_fits(model, x_train, num_classes, f"--resume {args.resume}")
+        return model, initial_epoch
+    model, preset_name = build_model(args, x_train.shape[1:], num_classes)
+    check_model_fits(model, x_train, num_classes, f"--model {args.model}")
+    loss = (losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing) if args.label_smoothing
+            else "sparse_categorical_crossentropy")
+    model.compile(optimizer=make_optimizer(args, preset_name), loss=loss, metrics=["accuracy"])
+    return model, 0
+
+
+def make_schedule(args, model, epochs: int):
+    """The ``--schedule``/``--warmup`` callback's schedule, or None for a constant learning rate."""
+    if args.schedule == "constant" and not args.warmup:
+        return None
+    # The schedule starts from the initial learning rate: --lr (or the recipe's), else the optimizer's.
+    # A resumed optimizer holds the already-decayed rate, so resuming without --lr warns.
+    base_lr = args.lr if args.lr is not None else float(model.optimizer.learning_rate)
+    if args.resume and args.lr is None:
+        print(f"le4nn-train: note: the schedule starts from the checkpoint's learning rate {base_lr:g}; "
+              "pass --lr with the run's initial rate to continue the original schedule", file=sys.stderr)
+    try:
+        return recipes.parse_schedule(args.schedule, base_lr, epochs, args.warmup)
+    except ValueError as exc:
+        raise CLIError(f"--schedule: {exc}") from None
+
+
+def report_divergence(terminate: TerminateOnNaN, checkpoint: ModelCheckpoint, model) -> None:
+    """Raise :class:`TrainingDiverged` when training produced a non-finite loss or weight."""
+    bad_weights = non_finite_weights(model)
+    if not terminate.stopped and not bad_weights:
+        return
+    if terminate.stopped and terminate.stopped_batch is not None:
+        where = (f"the loss became non-finite in epoch {terminate.stopped_epoch + 1}, "
+                 f"batch {terminate.stopped_batch + 1}")
+    elif terminate.stopped:
+        where = f"the weights became non-finite in epoch {terminate.stopped_epoch + 1}"
+    else:
+        where = f"the weights became non-finite ({', '.join(bad_weights[:3])})"
+    kept = (f"the last finite state (after {model._epochs_done} epochs) is in {checkpoint.last_saved}"
+            if checkpoint.last_saved else "no epoch ended with finite values, so no model was saved")
+    raise TrainingDiverged(f"training diverged: {where} (try a smaller --lr or --weight-decay); {kept}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
@@ -221,45 +329,18 @@ def main(argv=None) -> int:
     if args.model in GAN_MODELS:
         return train_gan(args, load_training_data)
 
-    (x_train, y_train), (x_test, y_test), source = load_training_data(args.dataset)
-    if args.subset:
-        x_train, y_train = x_train[: args.subset], y_train[: args.subset]
-    x_train, x_test = to_model_input(x_train), to_model_input(x_test)
-    y_train, y_test = np.asarray(y_train).reshape(-1), np.asarray(y_test).reshape(-1)
+    x_train, y_train, x_test, y_test, source = prepare_data(args)
     num_classes = int(max(y_train.max(), y_test.max())) + 1
     epochs = args.epochs or (10 if len(x_train) <= 10000 else 3)
-
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    initial_epoch = 0
-    if args.resume:
-        model = load_model(args.resume)
-        initial_epoch = model._epochs_done
-        if initial_epoch >= epochs:
-            raise CLIError(f"{args.resume} has already trained {initial_epoch} epochs; pass --epochs > {initial_epoch}")
-        preset_name = None
-    else:
-        model, preset_name = build_model(args, x_train.shape[1:], num_classes)
-        loss = (losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing) if args.label_smoothing
-                else "sparse_categorical_crossentropy")
-        model.compile(optimizer=make_optimizer(args, preset_name), loss=loss, metrics=["accuracy"])
+    model, initial_epoch = start_model(args, x_train, num_classes, epochs)
 
     say(f"data: {source}: {len(x_train)} training, {len(x_test)} test images of shape {x_train.shape[1:]}")
     say(f"model: {args.model if not args.resume else args.resume} ({model.count_params():,} parameters); "
         f"optimizer: {model.optimizer!r}")
     pipeline = augment_module.Timed(args.augment) if args.augment != "none" else None
-    schedule = None
-    if args.schedule != "constant" or args.warmup:
-        # The schedule starts from the initial learning rate: --lr (or the recipe's), else the optimizer's.
-        # A resumed optimizer holds the already-decayed rate, so resuming without --lr warns.
-        base_lr = args.lr if args.lr is not None else float(model.optimizer.learning_rate)
-        if args.resume and args.lr is None:
-            print(f"le4nn-train: note: the schedule starts from the checkpoint's learning rate {base_lr:g}; "
-                  "pass --lr with the run's initial rate to continue the original schedule", file=sys.stderr)
-        try:
-            schedule = recipes.parse_schedule(args.schedule, base_lr, epochs, args.warmup)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
+    schedule = make_schedule(args, model, epochs)
     if args.recipe:
         say(f"recipe {args.recipe}: {recipes.get_recipe(args.recipe).description}")
     if pipeline is not None or schedule is not None or args.label_smoothing:
@@ -270,24 +351,36 @@ def main(argv=None) -> int:
         f"{args.validation_split}, seed {args.seed}, backend {le4nn.get_backend()}, "
         f"threads {le4nn.get_num_threads()}; output: {output}/")
 
-    checkpoint = output / "checkpoint.npz"
-    callbacks = [CSVLogger(output / "history.csv", append=bool(args.resume)), ModelCheckpoint(checkpoint)]
+    terminate, checkpoint = TerminateOnNaN(), ModelCheckpoint(output / "checkpoint.npz")
+    callbacks = [terminate, CSVLogger(output / "history.csv", append=bool(args.resume)), checkpoint]
     if schedule is not None:
         callbacks.append(ScheduleCallback(schedule, unit="epoch", per_batch=True))
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs, initial_epoch=initial_epoch,
-                        validation_split=args.validation_split, callbacks=callbacks,
-                        verbose=0 if args.quiet else 1, augment=pipeline)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported once, below
+        history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs,
+                            initial_epoch=initial_epoch, validation_split=args.validation_split,
+                            callbacks=callbacks, verbose=0 if args.quiet else 1, augment=pipeline)
     seconds = time.perf_counter() - start
+    report_divergence(terminate, checkpoint, model)
     if model.interrupted:
-        saved = callbacks[1].last_saved
-        rest = [a for a in (sys.argv[1:] if argv is None else argv) if a]
-        if "--resume" in rest:
-            del rest[rest.index("--resume"):rest.index("--resume") + 2]
-        print(f"Interrupted; the model is saved in {saved}. Resume with:\n  le4nn-train "
-              f"{shlex.join([*rest, '--resume', str(saved)])}", file=sys.stderr)
+        report_interruption(checkpoint.last_saved, argv)
         return 130
+    return finish(args, model, history, (x_train, x_test, y_test), pipeline, seconds, epochs, say)
 
+
+def report_interruption(saved, argv) -> None:
+    """The stderr note of an interrupted run (Ctrl-C, SIGTERM): where the model is, how to resume."""
+    rest = [a for a in (sys.argv[1:] if argv is None else argv) if a]
+    if "--resume" in rest:
+        del rest[rest.index("--resume"):rest.index("--resume") + 2]
+    print(f"Interrupted; the model is saved in {saved}. Resume with:\n  le4nn-train "
+          f"{shlex.join([*rest, '--resume', str(saved)])}", file=sys.stderr)
+
+
+def finish(args, model, history, data, pipeline, seconds: float, epochs: int, say) -> int:
+    """Evaluate, save the model, the plots and results.json, print the test result."""
+    x_train, x_test, y_test = data
+    output = Path(args.output)
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
     model_path = output / "model.npz"
     model.save(model_path)
@@ -309,7 +402,7 @@ def main(argv=None) -> int:
             pass
         say(f"corrupted test set (noise, stroke width, affine; seed {recipes.CORRUPTION_SEED}): "
             f"accuracy {accuracy:.4f}")
-    (output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_text(output / "results.json", json.dumps(results, indent=2) + "\n")
     print(f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.4f} ({len(x_test)} images)")
     return 0
 

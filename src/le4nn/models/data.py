@@ -102,10 +102,16 @@ def _first_non_finite(a: np.ndarray) -> int | None:
     return None
 
 
-def check_samples(method: str, xs: list[np.ndarray], ys: list[np.ndarray] | None = None) -> int:
+def check_samples(method: str, xs: list[np.ndarray], ys: list[np.ndarray] | None = None,
+                  finite: bool = True) -> int:
     """The number of samples of ``x`` (and ``y``), after checking that there is at least one, that
-    every array has as many, and that none holds a NaN or an inf; a ValueError naming ``method`` and
-    the argument (``x``, ``y``, ``x[1]``, ...) otherwise."""
+    every array has as many, and (``finite``) that none holds a NaN or an inf; a ValueError naming
+    ``method`` and the argument (``x``, ``y``, ``x[1]``, ...) otherwise.
+
+    ``fit``, ``evaluate`` and ``predict`` check finiteness once for the whole data; the one-batch
+    calls (``train_on_batch``, ``test_on_batch``, run every step by loops such as the GAN trainer's)
+    do not: a NaN there gives a NaN loss, which the caller's divergence check (``TerminateOnNaN``,
+    the CLI) reports as such."""
     groups = [("x", xs)] + ([("y", ys)] if ys is not None else [])
     n = len(xs[0])
     if any(len(a) != n for _, group in groups for a in group):
@@ -113,7 +119,7 @@ def check_samples(method: str, xs: list[np.ndarray], ys: list[np.ndarray] | None
         raise ValueError(f"{method}: all inputs and targets need the same number of samples, got {shapes}")
     if n == 0:
         raise ValueError(f"{method}: x has 0 samples (shape {xs[0].shape}); give at least one")
-    for name, group in groups:
+    for name, group in groups if finite else ():
         for k, a in enumerate(group):
             bad = _first_non_finite(a)
             if bad is not None:

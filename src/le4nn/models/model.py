@@ -299,7 +299,7 @@ class Model:
         """One training step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         xs, ys = self._prepare(x, y, targets_for="train_on_batch")
-        data_utils.check_samples("train_on_batch", xs, ys)
+        data_utils.check_samples("train_on_batch", xs, ys, finite=False)
         if class_weight is not None:
             sample_weight = data_utils.class_weights_to_samples(class_weight, ys[0])
         with self.graph.guard:  # the metrics too: no other thread's step between
@@ -312,7 +312,7 @@ class Model:
         """Loss (and metrics) of one batch in inference mode, without updating anything."""
         self._require_compiled("test_on_batch")
         xs, ys = self._prepare(x, y, targets_for="test_on_batch")
-        data_utils.check_samples("test_on_batch", xs, ys)
+        data_utils.check_samples("test_on_batch", xs, ys, finite=False)
         with self.graph.guard:  # one step at a time on these layers (threads)
             self._reset_metrics()
             self.graph.set_scratch(True)
@@ -541,26 +541,31 @@ class TrainingAborted(KeyboardInterrupt):
 
 
 class _GracefulInterrupt:
-    """While active, the first Ctrl-C only sets ``requested`` (fit stops at the batch boundary); the
-    second raises :class:`TrainingAborted` at once.  Outside the main thread it does nothing."""
+    """While active, the first Ctrl-C (SIGINT) or SIGTERM (what cluster schedulers and ``kill`` send)
+    only sets ``requested`` (fit stops at the batch boundary, callbacks save the model); a second one
+    raises :class:`TrainingAborted` at once.  Outside the main thread it does nothing."""
+
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
     def __enter__(self):
         self.requested = False
-        self._previous = None
+        self._previous = {}
         if threading.current_thread() is threading.main_thread():
-            try:
-                self._previous = signal.signal(signal.SIGINT, self._handle)
-            except ValueError:  # not allowed here (e.g. embedded interpreters)
-                self._previous = None
+            for signum in self.SIGNALS:
+                try:
+                    self._previous[signum] = signal.signal(signum, self._handle)
+                except ValueError:  # not allowed here (e.g. embedded interpreters)
+                    pass
         return self
 
     def _handle(self, signum, frame):
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if self.requested:
-            raise TrainingAborted("training aborted by a second Ctrl-C")
+            raise TrainingAborted(f"training aborted by a second {name}")
         self.requested = True
-        print("\nCtrl-C: stopping after this batch (press again to abort at once)", file=sys.stderr)
+        print(f"\n{name}: stopping after this batch (send again to abort at once)", file=sys.stderr)
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         return False

@@ -21,16 +21,14 @@ holding NaN or infinity are refused unless ``allow_nonfinite=True`` (such a mode
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import numbers
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from le4nn._files import atomic_write
 from le4nn.models.configs import functional_config, model_config, model_from_config, sequential_config
 from le4nn.models.file_format import (
     FORMAT_VERSION,
@@ -45,7 +43,8 @@ from le4nn.models.file_format import (
 
 __all__ = [
     "FORMAT_VERSION", "HEADER_KEY", "ModelFileError", "check_finite_weights", "functional_config",
-    "load_model", "load_weights", "model_config", "model_from_config", "normalize_path", "save_model",
+    "load_model", "load_weights", "model_config", "model_from_config", "non_finite_weights", "normalize_path",
+    "save_model",
     "save_weights", "sequential_config", "write_archive",
 ]
 
@@ -63,17 +62,8 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {HEADER_KEY: np.array(json.dumps(header))}
     payload.update({key: np.asarray(value, order="C") for key, value in arrays.items()})
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            np.savez(tmp, **payload)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_write(path, "wb") as tmp:
+        np.savez(tmp, **payload)
     return path
 
 
@@ -106,17 +96,25 @@ def _file_layers(archive: ModelArchive) -> dict[str, list[str]]:
 
 def _nonfinite_error(source, what: str) -> ModelFileError:
     prefix = f"{source}: " if source else ""
-    return ModelFileError(f"{prefix}{what}: the weights contain NaN or infinity (a diverged training run?); "
-                          "pass allow_nonfinite=True to load them anyway")
+    return ModelFileError(f"{prefix}{what}: the weights are not finite (they contain NaN or infinity: a "
+                          "diverged training run?); pass allow_nonfinite=True to load them anyway")
+
+
+def non_finite_weights(model) -> list[str]:
+    """The model's weights that hold a NaN or an infinity, as "layer 'L', weight 'W'"."""
+    return [f"layer '{layer.name}', weight '{name}'"
+            for layer in model.layers
+            for name, value in zip(layer.weight_names, layer.weights, strict=True)
+            if np.issubdtype(value.dtype, np.inexact) and not np.isfinite(value).all()]
 
 
 def check_finite_weights(model, source=None) -> None:
-    """Raise a :class:`ModelFileError` naming ``source`` (e.g. the model file), the layer and the weight
-    when any weight of ``model`` holds NaN or infinity; such a model's predictions mean nothing."""
-    for layer in model.layers:
-        for name, value in zip(layer.weight_names, layer.weights, strict=True):
-            if not np.isfinite(value).all():
-                raise _nonfinite_error(source, f"layer '{layer.name}', weight '{name}'")
+    """Raise a :class:`ModelFileError` naming ``source`` (e.g. the model file) and the weights that
+    hold NaN or infinity, if any; such a model's predictions mean nothing."""
+    bad = non_finite_weights(model)
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise _nonfinite_error(source, f"{', '.join(bad[:3])}{more}")
 
 
 def _match_layers(model, file_layers: dict[str, list[str]], path) -> list[tuple]:

@@ -4,7 +4,8 @@
 Cython/OpenMP kernels.  Both have the same signatures; the functions here forward each call to the
 backend in force:
 
-- the environment variable ``LE4NN_BACKEND=numpy|native`` (read at import; default ``native``),
+- the environment variable ``LE4NN_BACKEND=numpy|native`` (read at the first op; default ``native``;
+  another value is a ValueError naming the variable then),
 - :func:`set_backend` for the rest of the program,
 - ``with backend("numpy"): ...`` for a block.
 
@@ -117,8 +118,17 @@ def _resolve(name: str):
     return reference
 
 
-_requested = _check_name(os.environ.get("LE4NN_BACKEND", "native") or "native")
-_impl = None  # resolved lazily so that importing le4nn never warns before it must
+def _backend_from_environment() -> str:
+    """The backend ``LE4NN_BACKEND`` asks for (``native`` when unset or empty)."""
+    value = os.environ.get("LE4NN_BACKEND", "").strip() or "native"
+    try:
+        return _check_name(value)
+    except ValueError:
+        raise ValueError(f"LE4NN_BACKEND must be one of {', '.join(BACKENDS)}, got {value!r}") from None
+
+
+_requested: str | None = None  # None: LE4NN_BACKEND's, read at the first use
+_impl = None  # resolved lazily so that importing le4nn never warns (or fails) before it must
 
 
 def set_backend(name: str) -> None:
@@ -147,7 +157,10 @@ def backend(name: str):
 
 def _current():
     global _impl
+    global _requested
     if _impl is None:
+        if _requested is None:
+            _requested = _backend_from_environment()
         _impl = _resolve(_requested)
     return _impl
 

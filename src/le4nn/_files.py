@@ -1,0 +1,108 @@
+"""Writing output files atomically, the one way every part of le4nn does it.
+
+:func:`atomic_write` writes into a temporary file in the target's folder, flushes it to the disk
+(``fsync``) and renames it over the target (``os.replace``), so a full disk, a crash or a ``kill -9``
+never leaves a truncated file where a good one was: the target is the old file or the complete new
+one.  The temporary file is named ``.<target name>.<pid>.<random>.tmp``; a process killed before its
+rename leaves it behind, and :func:`remove_stale_temporaries` (called before each write) deletes
+those of the same target whose process is gone.  Files get the permissions the user's umask allows
+(``0o666 & ~umask``), as ``open`` would give them, not the ``0o600`` of ``tempfile.mkstemp``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temp_pattern(target: Path) -> re.Pattern:
+    """Our temporary files of ``target``: ``.<name>.<pid>.<random>.tmp``."""
+    return re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[A-Za-z0-9_]+{re.escape(TEMP_SUFFIX)}$")
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but is not ours (or cannot tell): leave its files alone
+    return True
+
+
+def remove_stale_temporaries(target) -> list[Path]:
+    """Delete the temporary files a killed writer of ``target`` left behind (only files that match our
+    own naming pattern for this very target and whose process no longer runs); returns them."""
+    target = Path(os.fspath(target))
+    folder = target.parent if str(target.parent) else Path(".")
+    pattern = _temp_pattern(target)
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.match(name)
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / name)
+            removed.append(folder / name)
+    return removed
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
+                 ) -> Iterator[IO]:
+    """``with atomic_write(path) as f: f.write(...)``: ``f`` is a temporary file next to ``path`` that
+    replaces ``path`` only when the block ends without an error (``mode`` ``"w"`` or ``"wb"``)."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write: mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(os.fspath(path))
+    folder = path.parent if str(path.parent) else Path(".")
+    remove_stale_temporaries(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder)
+    try:
+        text = mode == "w"
+        with os.fdopen(fd, mode, encoding=encoding if text else None, newline=newline if text else None) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        if isinstance(exc, OSError) and exc.filename is None and exc.strerror is not None:
+            exc.filename = str(path)  # "cannot write PATH: No space left on device", not a bare reason
+        raise
+
+
+def write_text(path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    return Path(os.fspath(path))
+
+
+def write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+    return Path(os.fspath(path))
