@@ -29,12 +29,12 @@ def blas_libraries():
 @pytest.fixture(autouse=True)
 def restore_threads():
     """Leave the kernels' thread count and the BLAS limits as they were before the test."""
-    saved = (_threads._num_threads, _threads._blas_limiter)
+    saved = (_threads._num_threads, _threads._blas_outside)
     blas = blas_libraries()
     yield
     if blas:
         threadpool_limits(limits=blas)
-    _threads._num_threads, _threads._blas_limiter = saved
+    _threads._num_threads, _threads._blas_outside = saved
 
 
 def run_python(code: str, **env_changes: str | None) -> subprocess.CompletedProcess:
@@ -514,3 +514,44 @@ def test_blas_runs_on_one_thread_inside_a_step_from_any_python_thread(fixed_thre
     thread.join()
     assert seen and set(seen) == {1}
     assert set(numpy_blas_counts()) == {2}
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="BLAS runs one thread on one CPU anyway")
+def test_a_step_gives_back_the_users_own_blas_thread_count(fixed_threads, monkeypatch):
+    """Until le4nn is told a thread count (set_num_threads, LE4NN_NUM_THREADS), a step leaves BLAS
+    with the count it found, e.g. the user's threadpool_limits, instead of le4nn's default."""
+    from le4nn.layers import Dense
+    from le4nn.models import Sequential
+
+    if not blas_libraries():
+        pytest.skip("no BLAS library is loaded")
+    monkeypatch.setattr(_threads, "_blas_outside", None)
+    model = Sequential([Dense(4, input_shape=(3,))])
+    x = np.ones((5, 3), np.float32)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert set(blas_counts_inside_a_step(model, x)) == {1}
+        assert set(numpy_blas_counts()) == {1}
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert set(blas_counts_inside_a_step(model, x)) == {1}
+        assert set(numpy_blas_counts()) == {2}
+
+
+def test_a_failing_chunk_lets_every_other_chunk_finish_before_the_error(fixed_threads):
+    """run_chunks raises a worker's error only after every worker has stopped (none writes on into
+    buffers after the step has ended)."""
+    import time
+
+    le4nn.set_num_threads(2)
+    finished = []
+
+    def task(i):
+        if i == 0:
+            raise RuntimeError("chunk 0 failed")
+        time.sleep(0.01)
+        finished.append(i)
+
+    with pytest.raises(RuntimeError, match="chunk 0 failed"):
+        _threads.run_chunks(task, 6)
+    done = len(finished)
+    time.sleep(0.05)
+    assert len(finished) == done  # nothing ran on after the error was raised

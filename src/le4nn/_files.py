@@ -23,7 +23,15 @@ TEMP_SUFFIX = ".tmp"
 
 
 def _umask() -> int:
-    """The process's umask (reading it means setting it, so it is set straight back)."""
+    """The process's umask: from ``/proc/self/status`` where Linux shows it (reading it with
+    ``os.umask`` means setting it for a moment, which another thread creating a file would see)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -77,8 +85,9 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline:
     path = Path(os.fspath(path))
     folder = path.parent if str(path.parent) else Path(".")
     remove_stale_temporaries(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder)
+    tmp_name = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder)
         text = mode == "w"
         with os.fdopen(fd, mode, encoding=encoding if text else None, newline=newline if text else None) as f:
             yield f
@@ -87,10 +96,11 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline:
         os.chmod(tmp_name, 0o666 & ~_umask())
         os.replace(tmp_name, path)
     except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        if isinstance(exc, OSError) and exc.filename is None and exc.strerror is not None:
-            exc.filename = str(path)  # "cannot write PATH: No space left on device", not a bare reason
+        if tmp_name is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+        if isinstance(exc, OSError) and exc.strerror is not None:
+            exc.filename = str(path)  # "PATH: No space left on device": the user's file, not our temporary
         raise
 
 

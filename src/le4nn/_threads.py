@@ -40,9 +40,9 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import wait
 
 _num_threads: int | None = None
-_blas_limiter = None
 
 
 _late_openblas = False  # NumPy (OpenBLAS) was loaded before le4nn and the user set no timeout
@@ -123,23 +123,15 @@ def set_num_threads(n: int) -> None:
     ``n`` is the most le4nn uses: while other processes keep cores busy it uses fewer (unless
     ``LE4NN_ADAPTIVE_THREADS=0``; see :mod:`le4nn._threads`).
     """
-    global _num_threads, _blas_limiter
+    global _num_threads, _now_threads, _blas_outside
     try:
         count = operator.index(n)
     except TypeError:
         count = None
     if isinstance(n, bool) or count is None or count < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
-    _num_threads = n = count
-    from threadpoolctl import threadpool_limits
-
-    # Kept (not used as a context manager): the limit stays in force until the next call.
-    _blas_limiter = threadpool_limits(limits=n, user_api="blas")
-    global _now_threads
-    _now_threads = n  # adaptation starts again from the full count
-    # Directly as well: threadpoolctl ignores calls from a second Python thread, and a step running
-    # in another thread keeps BLAS on one thread.
-    _apply_blas()
+    _num_threads = _now_threads = _blas_outside = count  # adaptation starts again from the full count
+    _apply_blas()  # now, unless a step is running in another thread (then when it ends)
 
 
 # --- adapting to other processes -------------------------------------------------------------------
@@ -185,8 +177,8 @@ def other_processes_load() -> float:
     return _others
 
 
-def _set_blas_threads(n: int) -> None:
-    """Set BLAS's thread count (all BLAS libraries threadpoolctl finds); see :func:`_apply_blas`."""
+def _blas_libraries() -> list:
+    """threadpoolctl's controllers of the BLAS libraries loaded when le4nn first needed them."""
     global _blas_controllers
     if _blas_controllers is None:
         try:
@@ -195,7 +187,22 @@ def _set_blas_threads(n: int) -> None:
             _blas_controllers = ThreadpoolController().select(user_api="blas").lib_controllers
         except Exception:  # no threadpoolctl, or nothing it can control
             _blas_controllers = []
-    for controller in _blas_controllers:
+    return _blas_controllers
+
+
+def _blas_threads_in_force() -> int | None:
+    """BLAS's thread count now (the first library's), or None when unknown."""
+    for controller in _blas_libraries():
+        try:
+            return int(controller.get_num_threads())
+        except Exception:
+            return None
+    return None
+
+
+def _set_blas_threads(n: int) -> None:
+    """Set BLAS's thread count (all BLAS libraries threadpoolctl finds); see :func:`_apply_blas`."""
+    for controller in _blas_libraries():
         # threadpoolctl's set_num_threads ignores every Python thread but the first that used it
         # for a shared (pthreads) OpenBLAS pool, so steps run in other threads would keep BLAS's
         # count, and its bits: set it directly.
@@ -212,7 +219,7 @@ def num_threads_now() -> int:
 
     Cheap to call before every kernel: it looks at the machine at most every quarter second.
     """
-    global _now_threads, _last_sample, _last_check, _others
+    global _now_threads, _last_sample, _last_check, _others, _blas_outside
     if _local.worker is not None:  # inside run_chunks: the parallelism is across chunks
         return 1
     n = get_num_threads()
@@ -242,6 +249,7 @@ def num_threads_now() -> int:
         changed_from_set_count = _now_threads is not None or current != n
         _now_threads = current
         if changed_from_set_count:
+            _blas_outside = current
             _apply_blas()
     return current
 
@@ -250,21 +258,29 @@ def num_threads_now() -> int:
 
 _computing = 0  # how many guarded steps and run_chunks calls are running, in all threads
 _computing_lock = threading.Lock()
+#: BLAS's count outside le4nn's steps: what set_num_threads or the adaptation chose, or None while
+#: le4nn has chosen nothing (then each step gives back the count it found, e.g. the user's own).
+_blas_outside: int | None = None
+_blas_found: int | None = None  # the count BLAS had when the running steps began
 
 
 def _apply_blas() -> None:
     """BLAS on one thread while le4nn computes (its GEMMs' bits must not depend on the count),
-    else on the count in force, for the user's own NumPy code."""
+    else on the count le4nn chose, for the user's own NumPy code."""
     with _computing_lock:
-        _set_blas_threads(1 if _computing else (_now_threads or get_num_threads()))
+        if _computing:
+            _set_blas_threads(1)
+        elif _blas_outside is not None:
+            _set_blas_threads(_blas_outside)
 
 
 def _begin_computing() -> None:
-    global _computing
+    global _computing, _blas_found
     with _computing_lock:
-        _computing += 1
-        if _computing == 1:
+        if _computing == 0:
+            _blas_found = _blas_threads_in_force() if _blas_outside is None else None
             _set_blas_threads(1)
+        _computing += 1
 
 
 def _end_computing() -> None:
@@ -272,7 +288,9 @@ def _end_computing() -> None:
     with _computing_lock:
         _computing -= 1
         if _computing == 0:
-            _set_blas_threads(_now_threads or get_num_threads())
+            outside = _blas_outside if _blas_outside is not None else _blas_found
+            if outside is not None:
+                _set_blas_threads(outside)
 
 
 # --- one step at a time on each layer -------------------------------------------------------------
@@ -311,9 +329,11 @@ class StepGuard:
         return self
 
     def __exit__(self, *exc) -> None:
-        _end_computing()
-        for lock in reversed(self._locks):
-            lock.release()
+        try:
+            _end_computing()
+        finally:  # even when a signal's exception (a second Ctrl-C) arrives here
+            for lock in reversed(self._locks):
+                lock.release()
 
 
 # --- coarse-grained parallelism: whole chunks of work per thread ----------------------------------
@@ -385,13 +405,14 @@ def _run_shared(task, count: int, workers: int) -> None:
     error = None
     try:
         work(0)
-    except BaseException as exc:  # let the other workers finish before raising
+    except BaseException as exc:
         error = exc
-        for _ in counter:  # nothing more for them to take
+        for _ in counter:  # nothing more for the others to take
             if _ >= count:
                 break
-    for future in futures:
-        future.result()
+    wait(futures)  # every worker has stopped writing before the step ends, whatever went wrong
+    if error is None:
+        error = next((f.exception() for f in futures if f.exception() is not None), None)
     if error is not None:
         raise error
 

@@ -22,6 +22,8 @@ import numpy as np
 EXIT_USAGE = 2
 #: Exit status of a run stopped because training produced non-finite losses or weights.
 EXIT_DIVERGED = 1
+#: Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 #: The largest seed the options accept (NumPy's generators take any non-negative integer; this keeps
 #: seeds printable and the same on every platform).
 MAX_SEED = 2**63 - 1
@@ -56,6 +58,9 @@ def run(main, prog: str, argv=None) -> int:
     except MemoryError:
         print(f"{prog}: error: out of memory (try a smaller --batch-size or --subset)", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # a second Ctrl-C/SIGTERM, or one outside training: stop at once
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def describe_os_error(exc: OSError) -> str:

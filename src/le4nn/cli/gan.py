@@ -16,6 +16,7 @@ import numpy as np
 
 import le4nn
 from le4nn.cli.common import (
+    EXIT_INTERRUPTED,
     ArgumentParser,
     CLIError,
     TrainingDiverged,
@@ -136,7 +137,7 @@ def train_gan(args, load_training_data) -> int:
                   file=sys.stderr)
         else:
             print("Interrupted before the first epoch ended; no generator was saved", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     bad = non_finite_weights(trainer.generator)
     if bad:
         raise TrainingDiverged(f"training diverged: the generator's weights are not finite ({', '.join(bad[:3])}); "

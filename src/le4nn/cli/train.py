@@ -38,6 +38,7 @@ from le4nn._files import write_text
 from le4nn.callbacks import CSVLogger, ModelCheckpoint, TerminateOnNaN
 from le4nn.cli import recipes
 from le4nn.cli.common import (
+    EXIT_INTERRUPTED,
     ArgumentParser,
     CLIError,
     TrainingDiverged,
@@ -364,7 +365,7 @@ def main(argv=None) -> int:
     report_divergence(terminate, checkpoint, model)
     if model.interrupted:
         report_interruption(checkpoint.last_saved, argv)
-        return 130
+        return EXIT_INTERRUPTED
     return finish(args, model, history, (x_train, x_test, y_test), pipeline, seconds, epochs, say)
 
 

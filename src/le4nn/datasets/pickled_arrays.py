@@ -27,6 +27,8 @@ PLAIN_DTYPES = frozenset({"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", 
 MAX_NDIM = 32
 #: containers nested deeper than this in a pickle are refused
 MAX_DEPTH = 64
+#: The most objects (arrays and containers) a pickle may hold.
+MAX_NODES = 1_000_000
 _SCALARS = (bytes, bytearray, str, int, float, bool, type(None))
 
 
@@ -135,33 +137,65 @@ def _brief(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def materialize(value, budget: list[int], depth: int = 0, active: set[int] | None = None):
+class _Walk:
+    """What :func:`materialize` has left to spend, and what it has already rebuilt."""
+
+    def __init__(self, byte_limit: int):
+        self.bytes_left = byte_limit
+        self.nodes_left = MAX_NODES
+        self.done: dict[int, object] = {}  # id(pickled object) -> its rebuilt value (shared parts once)
+        self.active: set[int] = set()  # the containers being rebuilt (a cycle comes back to one)
+
+
+def materialize(value, byte_limit: int):
     """``value`` with every :class:`ArraySpec` replaced by a private native-order C-contiguous array.
 
-    ``budget`` holds the bytes the arrays may still take (decremented); containers must be plain
-    dicts, lists and tuples, not cyclic nor deeper than :data:`MAX_DEPTH`.
+    The arrays may take ``byte_limit`` bytes in all; containers must be plain dicts, lists and tuples,
+    not cyclic, nor deeper than :data:`MAX_DEPTH`, nor more than :data:`MAX_NODES` objects.  A part the
+    pickle shares (one list referenced twice) is rebuilt once and shared again, so a few bytes of
+    pickle that reference a list from itself over and over cannot make the walk exponential.
     """
-    if isinstance(value, ArraySpec):
-        if value.view is None:
-            raise PickleRefused("the pickle creates an array but never gives it its data")
-        budget[0] -= value.view.nbytes
-        if budget[0] < 0:
-            raise PickleRefused("the arrays of the pickle take more memory than the size limit allows")
-        native = value.view.dtype.newbyteorder("=")
-        return np.array(value.view, dtype=native, order="C", copy=True)
+    return _rebuild(value, _Walk(byte_limit), 0)
+
+
+def _rebuild(value, walk: _Walk, depth: int):
     if isinstance(value, _SCALARS):
         return value
-    if type(value) not in (dict, list, tuple):
+    key = id(value)
+    if key in walk.done:
+        return walk.done[key]
+    walk.nodes_left -= 1
+    if walk.nodes_left < 0:
+        raise PickleRefused(f"the pickle holds more than {MAX_NODES} objects")
+    if isinstance(value, ArraySpec):
+        result = _rebuild_array(value, walk)
+    elif type(value) not in (dict, list, tuple):
         raise PickleRefused(f"the pickle holds a {type(value).__name__}; only arrays and plain containers are accepted")
-    active = set() if active is None else active
-    if depth >= MAX_DEPTH or id(value) in active:
-        raise PickleRefused(f"the pickle's containers are cyclic or nested more than {MAX_DEPTH} deep")
-    active.add(id(value))
-    try:
-        if type(value) is dict:
-            if not all(isinstance(key, (str, bytes, int)) for key in value):
-                raise PickleRefused("the pickle holds a dict whose keys are not strings or integers")
-            return {key: materialize(item, budget, depth + 1, active) for key, item in value.items()}
-        return type(value)(materialize(item, budget, depth + 1, active) for item in value)
-    finally:
-        active.discard(id(value))
+    else:
+        if depth >= MAX_DEPTH or key in walk.active:
+            raise PickleRefused(f"the pickle's containers are cyclic or nested more than {MAX_DEPTH} deep")
+        walk.active.add(key)
+        try:
+            result = _rebuild_container(value, walk, depth)
+        finally:
+            walk.active.discard(key)
+    walk.done[key] = result
+    return result
+
+
+def _rebuild_array(spec: ArraySpec, walk: _Walk) -> np.ndarray:
+    if spec.view is None:
+        raise PickleRefused("the pickle creates an array but never gives it its data")
+    walk.bytes_left -= spec.view.nbytes
+    if walk.bytes_left < 0:
+        raise PickleRefused("the arrays of the pickle take more memory than the size limit allows")
+    native = spec.view.dtype.newbyteorder("=")
+    return np.array(spec.view, dtype=native, order="C", copy=True)
+
+
+def _rebuild_container(value, walk: _Walk, depth: int):
+    if type(value) is dict:
+        if not all(isinstance(key, (str, bytes, int)) for key in value):
+            raise PickleRefused("the pickle holds a dict whose keys are not strings or integers")
+        return {key: _rebuild(item, walk, depth + 1) for key, item in value.items()}
+    return type(value)(_rebuild(item, walk, depth + 1) for item in value)

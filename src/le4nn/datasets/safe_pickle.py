@@ -230,7 +230,7 @@ def restricted_loads(data: bytes, *, source: str, containers: bool = False, limi
         allowed.update(container_globals())
     unpickler = RestrictedUnpickler(io.BytesIO(data), allowed=allowed, source=source)
     try:
-        return materialize(unpickler.load(), [limit])
+        return materialize(unpickler.load(), limit)
     except DatasetError:
         raise
     except PickleRefused as exc:
