@@ -129,6 +129,9 @@ HOSTILE_CONFIGS = {
                                                    '"inbound": ["nowhere"]}]}}',
     "Dense(3) last for 10 classes": lambda: _config(Sequential([Flatten(input_shape=(28, 28, 1)), Dense(3)])),
     "a wrong input shape": lambda: _config(Sequential([Flatten(input_shape=(32, 32, 3)), Dense(10)])),
+    "a layer of 10^12 weights": lambda: _config(Sequential([Flatten(input_shape=(28, 28, 1)), Dense(10)]))
+    .replace('"units": 10', '"units": 1300000000'),
+    "larger than a model header may be": lambda: " " * (8 * 2**20 + 1),
 }
 
 

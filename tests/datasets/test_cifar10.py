@@ -188,7 +188,7 @@ def test_class_names():
 def test_batches_larger_than_the_input_limit_are_refused_unread(tmp_path, cifar_folder, monkeypatch):
     cifar_folder(tmp_path / "cifar-10-batches-py", {"data_batch_1": 20})
     monkeypatch.setenv("LE4NN_MAX_INPUT_BYTES", "1000")
-    with pytest.raises(DatasetError, match=r"data_batch_1: a batch of \d+ bytes exceeds the limit of 1000"):
+    with pytest.raises(DatasetError, match=r"data_batch_1: a file of \d+ bytes exceeds the limit of 1000"):
         cifar10.load_data(tmp_path / "cifar-10-batches-py")
     archive = tmp_path / "cifar-10-python.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

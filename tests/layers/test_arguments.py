@@ -13,7 +13,7 @@ def test_a_weight_budget_refuses_the_layer_that_asks_too_much_before_allocating(
         layers.Dense(100).build((None, 784))  # exactly what the budget holds
         with pytest.raises(WeightBudgetExceeded, match=r"Dense layer 'big': weight 'kernel' of shape "
                            r"\(784, 1000000000000\) needs 3,136,000,000,000,000 bytes, more than the file "
-                           r"'mlp.npz' holds \(0 bytes of weights left\)"):
+                           r"'mlp.npz' allows \(0 bytes of weights left\)"):
             layers.Dense(10**12, name="big").build((None, 784))
     layers.Dense(3).build((None, 784))  # outside the block, no budget
 

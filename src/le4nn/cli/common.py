@@ -196,21 +196,15 @@ def output_file(text: str) -> Path:
 # --- models -------------------------------------------------------------------------------------
 
 
-def check_finite_model(model, path) -> None:
-    """Refuse (one line naming ``path``) a model whose weights are not all finite: its answers mean
-    nothing.  ``load_model`` refuses such files already; this covers models built otherwise."""
-    from le4nn.models.saving import check_finite_weights
+def to_model_input(images: np.ndarray, source: str = "the images") -> np.ndarray:
+    """Images (N, H, W) or (N, H, W, C) → float32 in [0, 1] with a channel axis (N, H, W, C), by the one
+    pixel rule of every input path (:mod:`le4nn.datasets.pixels`: uint8 and other 0–255 pixels are
+    divided by 255, floats already in [0, 1] are kept)."""
+    from le4nn.datasets.pixels import to_unit_pixels
 
-    check_finite_weights(model, path)
-
-
-def to_model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 images (N, H, W) or (N, H, W, C) → float32 in [0, 1] with a channel axis (N, H, W, C)."""
     x = np.asarray(images)
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
         raise CLIError(f"expected images of shape (N, H, W) or (N, H, W, C), got {x.shape}")
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) / np.float32(255)
-    return x.astype(np.float32, copy=False)
+    return to_unit_pixels(x, source)

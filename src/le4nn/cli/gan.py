@@ -20,7 +20,6 @@ from le4nn.cli.common import (
     ArgumentParser,
     CLIError,
     TrainingDiverged,
-    check_finite_model,
     int_range,
     run,
     seed,
@@ -178,8 +177,6 @@ def _judge(argv=None) -> int:
     judged.add_argument("--seed", type=seed, default=0)
     args = parser.parse_args(argv)
     generator, classifier = load_model(args.generator), load_model(args.classifier)
-    check_finite_model(generator, args.generator)
-    check_finite_model(classifier, args.classifier)
     try:
         report = gan.judge(generator, classifier, per_class=args.per_class, samples=args.samples, seed=args.seed)
     except (ValueError, TypeError) as exc:

@@ -27,7 +27,6 @@ from le4nn._files import atomic_write, write_text
 from le4nn.cli.common import (
     ArgumentParser,
     CLIError,
-    check_finite_model,
     int_range,
     output_file,
     run,
@@ -98,7 +97,6 @@ def load_classifier(args):
         set_random_seed(args.seed)
         return build_preset("mlp", (28, 28, 1), 10)
     model = load_model(args.model, compile=False)
-    check_finite_model(model, args.model)
     return model
 
 

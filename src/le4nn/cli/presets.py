@@ -17,7 +17,6 @@ line says otherwise.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,23 +77,30 @@ def build_preset(name: str, input_shape: tuple, num_classes: int, hidden: int = 
     return Sequential(layers, name=name)
 
 
+#: A JSON model config may ask for at most this many bytes of weights (a hostile file asking for
+#: Dense(10**9) is refused before anything is allocated; 4 GiB is ~10⁹ float32 parameters).
+MAX_CONFIG_WEIGHT_BYTES = 4 * 2**30
+
+
 def load_model_config(path: Path):
     """A model from a JSON file holding ``model.get_config()`` (a Sequential or functional config); any
-    file that does not describe one is a ValueError naming the file."""
+    file that does not describe one is a ValueError (a ``ModelFileError``) naming the file.  The file
+    is read and checked as a model file's header is (size, JSON nesting, every layer argument)."""
+    from le4nn.models.file_format import MAX_HEADER_BYTES, parse_json
+
     try:
-        config = json.loads(path.read_text())
+        with open(path, "rb") as f:
+            raw = f.read(MAX_HEADER_BYTES + 1)
     except OSError as exc:
         raise ValueError(f"cannot read model config {path}: {exc.strerror}") from None
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ValueError(f"model config {path} is larger than {MAX_HEADER_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"model config {path} is not a text (JSON) file") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"model config {path} is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ValueError(f"model config {path} is nested too deeply") from None
+    config = parse_json(text, path, "the model config")
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ValueError(f"model config {path} does not describe a le4nn model: expected a JSON object "
                          '{"class_name": ..., "config": {...}}, as model.get_config() gives')
-    try:
-        return model_from_config(config)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
-        raise ValueError(f"model config {path} does not describe a le4nn model: {exc}") from None
+    return model_from_config(config, source=str(path), max_weight_bytes=MAX_CONFIG_WEIGHT_BYTES)

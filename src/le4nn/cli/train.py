@@ -42,7 +42,6 @@ from le4nn.cli.common import (
     ArgumentParser,
     CLIError,
     TrainingDiverged,
-    check_finite_model,
     fraction,
     int_range,
     non_negative_float,
@@ -272,7 +271,6 @@ def start_model(args, x_train, num_classes: int, epochs: int):
             model = load_model(args.resume)
         except (FileNotFoundError, ModelFileError) as exc:
             raise CLIError(f"--resume: {exc}") from None
-        check_finite_model(model, args.resume)
         initial_epoch = model._epochs_done
         if initial_epoch >= epochs:
             raise CLIError(f"{args.resume} has already trained {initial_epoch} epochs; pass --epochs > {initial_epoch}")

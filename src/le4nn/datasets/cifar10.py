@@ -25,7 +25,7 @@ import numpy as np
 
 from le4nn.datasets import locate
 from le4nn.datasets.errors import DatasetError, PartialDatasetWarning
-from le4nn.datasets.limits import max_input_bytes, too_large
+from le4nn.datasets.limits import max_input_bytes, read_file_bounded, too_large
 from le4nn.datasets.safe_pickle import restricted_loads
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -104,12 +104,7 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
     contents = {}
     for name in (*TRAIN_BATCHES, TEST_BATCH):
         if (folder / name).is_file():
-            if (folder / name).stat().st_size > max_input_bytes():
-                raise too_large(str(folder / name), "a batch", (folder / name).stat().st_size, max_input_bytes())
-            try:
-                contents[name] = (folder / name).read_bytes()
-            except OSError as exc:
-                raise DatasetError(f"{folder / name}: cannot read the file: {exc.strerror or exc}") from exc
+            contents[name] = read_file_bounded(folder / name)  # at most LE4NN_MAX_INPUT_BYTES, even if it grows
     return contents
 
 

@@ -146,7 +146,9 @@ def gzip_bytes(data: bytes) -> bytes:
 
 def save_idx(path: str | os.PathLike, array) -> Path:
     """Write ``array`` as an idx file; gzipped (deterministically) when the name ends with ``.gz``."""
+    from le4nn._files import write_bytes
+
     path = Path(path)
     data = encode_idx(array)
-    path.write_bytes(gzip_bytes(data) if path.name.endswith(".gz") else data)
+    write_bytes(path, gzip_bytes(data) if path.name.endswith(".gz") else data)  # atomically
     return path

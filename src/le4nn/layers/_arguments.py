@@ -42,7 +42,7 @@ def reserve_weight(layer, name: str, shape: tuple, dtype) -> None:
     if nbytes > budget[0]:
         raise WeightBudgetExceeded(
             f"{layer.describe()}: weight '{name}' of shape {shape} needs {nbytes:,} bytes, more than "
-            f"{budget[1]} holds ({budget[0]:,} bytes of weights left)"
+            f"{budget[1]} allows ({budget[0]:,} bytes of weights left)"
         )
     budget[0] -= nbytes
 

@@ -189,13 +189,25 @@ def _zip_entries(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipI
     return infos
 
 
-def _check_depth(value, path: Path) -> None:
+def parse_json(text: str, source, what: str):
+    """``json.loads(text)``, refusing (:class:`ModelFileError` naming ``source`` and ``what``) text that
+    is not JSON or is nested more than :data:`MAX_HEADER_DEPTH` levels deep: model headers and the JSON
+    model configs of ``le4nn-train --model``."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        raise ModelFileError(f"{source}: {what} is corrupted or not JSON ({clip(str(exc), 200)})") from None
+    _check_depth(value, source, what)
+    return value
+
+
+def _check_depth(value, source, what: str) -> None:
     """Refuse JSON nested deeper than :data:`MAX_HEADER_DEPTH` (walked without recursion)."""
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
         if depth > MAX_HEADER_DEPTH:
-            raise ModelFileError(f"{path}: the model header is nested more than {MAX_HEADER_DEPTH} levels deep")
+            raise ModelFileError(f"{source}: {what} is nested more than {MAX_HEADER_DEPTH} levels deep")
         children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
         pending.extend((child, depth + 1) for child in children)
 
@@ -207,11 +219,7 @@ def _read_header(archive: ModelArchive) -> dict:
     if archive._infos[HEADER_KEY].file_size > MAX_HEADER_BYTES:
         raise ModelFileError(f"{path}: the model header is larger than {MAX_HEADER_BYTES} bytes")
     text = archive.read(HEADER_KEY, "the model header", kinds="U", shape=())
-    try:
-        header = json.loads(str(text))
-    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
-        raise ModelFileError(f"{path}: the model header is corrupted ({clip(str(exc), 200)})") from None
-    _check_depth(header, path)
+    header = parse_json(str(text), path, "the model header")
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: the model header must be a JSON object, got {type(header).__name__}")
     if header.get("format") != FORMAT_VERSION:

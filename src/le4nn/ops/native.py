@@ -466,11 +466,10 @@ def sparse_matmul_tn(x, d, *, out=None):
 def _all_finite(a: np.ndarray) -> bool:
     """Whether every entry of ``a`` is finite, in one BLAS pass over it: Σ a² is inf or NaN when an
     entry is.  It also overflows for entries beyond about 1e17 (float32); the sparse products then
-    take the dense path, which is right too.  Once per call: a few percent of the product's time,
-    against a quarter of it for ``np.isfinite(a).all()``."""
+    take the dense path, which is right too.  Once per call (≈ 7 µs for a 784 × 100 kernel, as
+    ``np.isfinite(a).all()``, but without its temporary boolean array)."""
     flat = a.reshape(-1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(np.dot(flat, flat)))
+    return bool(np.isfinite(np.dot(flat, flat)))
 
 
 # --- the SGD update ----------------------------------------------------------------------------------
