@@ -355,25 +355,6 @@ def test_reduce_lr_on_plateau_lowers_the_rate(data):
 # --- TerminateOnNaN ---------------------------------------------------------------------------------
 
 
-def test_terminate_on_nan_stops_after_the_bad_batch(data, capsys):
-    x, y = data  # fit refuses NaN in x (issue 15): a weight turns NaN in the third batch instead
-
-    class PoisonAt(Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            if batch == 2:
-                self.model.layers[-1].params["kernel"][0, 0] = np.nan
-
-    recorder = Recorder()
-    model = _model()
-    with np.errstate(invalid="ignore"):
-        history = model.fit(x, y, batch_size=20, epochs=3, verbose=0, shuffle=False,
-                            callbacks=[TerminateOnNaN(), PoisonAt(), recorder])
-    batches = [c[1] for c in recorder.calls if c[0] == "batch_end"]
-    assert batches == [0, 1, 2]
-    assert history.epoch == [0] and np.isnan(history.history["loss"][0])
-    assert "invalid loss nan" in capsys.readouterr().err
-
-
 class PoisonAt(Callback):
     """Puts a NaN into the first kernel after batch ``batch`` of epoch ``epoch`` (the next loss is NaN)."""
 
@@ -387,6 +368,19 @@ class PoisonAt(Callback):
     def on_train_batch_end(self, batch, logs=None):
         if (self.current, batch) == (self.epoch, self.batch):
             self.model.layers[1].params["kernel"][0, 0] = np.nan
+
+
+def test_terminate_on_nan_stops_after_the_bad_batch(data, capsys):
+    x, y = data  # fit refuses NaN in x (issue 15): a weight turns NaN before the third batch instead
+    recorder = Recorder()
+    model = _model()
+    with np.errstate(invalid="ignore"):
+        history = model.fit(x, y, batch_size=20, epochs=3, verbose=0, shuffle=False,
+                            callbacks=[TerminateOnNaN(), PoisonAt(epoch=0, batch=1), recorder])
+    batches = [c[1] for c in recorder.calls if c[0] == "batch_end"]
+    assert batches == [0, 1, 2]
+    assert history.epoch == [0] and np.isnan(history.history["loss"][0])
+    assert "invalid loss nan" in capsys.readouterr().err
 
 
 def test_terminate_on_nan_restores_the_last_finite_state(data, tmp_path, capsys):

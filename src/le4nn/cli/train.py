@@ -55,6 +55,7 @@ from le4nn.cli.common import (
 from le4nn.cli.gan import GAN_MODELS, check_gan_options, train_gan
 from le4nn.cli.presets import PRESETS, build_preset, load_model_config
 from le4nn.models import ModelFileError, load_model
+from le4nn.models.data import validation_cut
 from le4nn.models.saving import non_finite_weights
 from le4nn.schedules import ScheduleCallback
 from le4nn.utils import set_random_seed
@@ -244,7 +245,7 @@ def prepare_data(args):
 def check_validation_split(args, count: int) -> None:
     """Refuse a ``--validation-split`` (or ``--subset``) that leaves no training or no validation image."""
     split = args.validation_split
-    kept = int(count * (1.0 - split)) if split else count
+    kept = validation_cut(count, split) if split else count
     if kept >= 1 and (not split or kept < count):
         return
     of = f"--subset {args.subset}" if args.subset else f"the {count} training images"

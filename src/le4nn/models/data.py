@@ -45,12 +45,18 @@ def to_model_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return x if x.dtype == dtype else x.astype(dtype)
 
 
+def validation_cut(n: int, fraction: float) -> int:
+    """How many of ``n`` samples train under ``validation_split=fraction``: the first ⌊n (1 − fraction)⌋,
+    as Keras (the rest validate)."""
+    return int(n * (1.0 - fraction))
+
+
 def split_validation(xs, ys, fraction: float):
     """Keras's ``validation_split``: the last ``fraction`` of the samples, taken before shuffling."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation_split must be in (0, 1), got {fraction}")
     n = common_length(xs, ys)
-    cut = int(n * (1.0 - fraction))
+    cut = validation_cut(n, fraction)
     if cut == 0 or cut == n:
         raise ValueError(f"fit: validation_split={fraction} leaves no training or no validation samples of {n} "
                          f"({cut} would train)")
