@@ -132,8 +132,10 @@ def _hostile_dump() -> bytes:
         ({"nan.npy": np.full((1, 28, 28), np.nan)}, ["--input", "nan.npy"], "nan.npy: the pixels include NaN"),
         ({"many-dims.idx": bytes([0, 0, 8, 65]) + bytes(260)}, ["--input", "many-dims.idx"],
          "many-dims.idx: the idx header declares 65 dimensions"),
+        ({"ok.npy": np.zeros((2, 28, 28), np.uint8), "small.npy": np.zeros((2, 10, 10), np.uint8)},
+         ["--input", "ok.npy", "small.npy"], "small.npy: images of shape (10, 10, 1) do not fit the model"),
     ],
-    ids=["subarray-dump", "label-100000", "label-word", "string-npy", "nan-npy", "idx-65-dims"],
+    ids=["subarray-dump", "label-100000", "label-word", "string-npy", "nan-npy", "idx-65-dims", "wrong-size-npy"],
 )
 def test_hostile_input_files_end_in_one_line_and_status_2(cli, trained_model, tmp_path, files, args, message):
     for name, content in files.items():

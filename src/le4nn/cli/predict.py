@@ -102,11 +102,17 @@ def load_classifier(args):
     return model
 
 
-def predict_classes(model, images: np.ndarray) -> np.ndarray:
+def check_fits(model, images: np.ndarray, source: str) -> np.ndarray:
+    """``images`` as the model's input, or a CLIError naming ``source`` when their shape does not fit."""
     x = to_model_input(images)
     expected = tuple(model.layers[0].input_shape[1:]) if model.layers[0].input_shape else None
     if expected is not None and x.shape[1:] != expected:
-        raise CLIError(f"images of shape {x.shape[1:]} do not fit the model, which takes {expected}")
+        raise CLIError(f"{source}: images of shape {x.shape[1:]} do not fit the model, which takes {expected}")
+    return x
+
+
+def predict_classes(model, images: np.ndarray, source: str = "the images") -> np.ndarray:
+    x = check_fits(model, images, source)
     return np.argmax(model.predict(x, batch_size=1000), axis=1)
 
 
@@ -131,6 +137,8 @@ def classify_files(model, args) -> int:
     from le4nn.datasets.inputs import read_images, read_labels
 
     images = [read_images(p, model_image_shape(model)) for p in args.input]
+    for path, batch in zip(args.input, images, strict=True):
+        check_fits(model, batch, path)
     shapes = {im.shape[1:] for im in images}
     if len(shapes) > 1:
         raise CLIError(f"the input images have different sizes: {sorted(shapes)}")
