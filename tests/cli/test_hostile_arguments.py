@@ -98,6 +98,12 @@ def test_data_set_without_training_images(run_main, tmp_path):
     assert "no training images" in result[2][0]
 
 
+def test_a_file_that_is_no_data_set_is_one_line(run_main, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a data set")  # tarfile's error lists each method on a line
+    assert_one_line_error(run_main(train_cli, *TRAIN_FAST, "--dataset", "notes.txt", "--output", "out",
+                                   prog="le4nn-train"), "notes.txt")
+
+
 # --- le4nn-train: JSON model configs ------------------------------------------------------------
 
 
@@ -129,6 +135,9 @@ HOSTILE_CONFIGS = {
                                                    '"inbound": ["nowhere"]}]}}',
     "Dense(3) last for 10 classes": lambda: _config(Sequential([Flatten(input_shape=(28, 28, 1)), Dense(3)])),
     "a wrong input shape": lambda: _config(Sequential([Flatten(input_shape=(32, 32, 3)), Dense(10)])),
+    "more weights than memory": lambda: json.dumps({"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "Flatten", "config": {"input_shape": [28, 28, 1]}},
+        {"class_name": "Dense", "config": {"units": 10**12}}, {"class_name": "Dense", "config": {"units": 10}}]}}),
 }
 
 

@@ -45,10 +45,10 @@ def run(main, prog: str, argv=None) -> int:
         check_environment()
         return main(argv)
     except TrainingDiverged as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_DIVERGED
     except (CLIError, DatasetError, ModelFileError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"{prog}: error: {describe_os_error(exc)}", file=sys.stderr)
@@ -56,6 +56,11 @@ def run(main, prog: str, argv=None) -> int:
     except MemoryError:
         print(f"{prog}: error: out of memory (try a smaller --batch-size or --subset)", file=sys.stderr)
         return EXIT_USAGE
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (a message quoting another library's may hold line breaks)."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def describe_os_error(exc: OSError) -> str:

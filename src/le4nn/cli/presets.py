@@ -18,10 +18,13 @@ line says otherwise.
 from __future__ import annotations
 
 import json
+import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from le4nn.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+from le4nn.layers._arguments import weight_budget
 from le4nn.models import Sequential, model_from_config
 
 
@@ -78,6 +81,14 @@ def build_preset(name: str, input_shape: tuple, num_classes: int, hidden: int = 
     return Sequential(layers, name=name)
 
 
+def physical_memory_bytes() -> int | None:
+    """The machine's memory in bytes (None where the system does not say): no model's weights can be larger."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def load_model_config(path: Path):
     """A model from a JSON file holding ``model.get_config()`` (a Sequential or functional config); any
     file that does not describe one is a ValueError naming the file."""
@@ -95,6 +106,9 @@ def load_model_config(path: Path):
         raise ValueError(f"model config {path} does not describe a le4nn model: expected a JSON object "
                          '{"class_name": ..., "config": {...}}, as model.get_config() gives')
     try:
-        return model_from_config(config)
+        memory = physical_memory_bytes()
+        budget = nullcontext() if memory is None else weight_budget(memory, "this machine's memory")
+        with budget:  # a config asking for more weights than the machine holds is refused unallocated
+            return model_from_config(config)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"model config {path} does not describe a le4nn model: {exc}") from None
