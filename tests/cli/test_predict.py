@@ -59,6 +59,11 @@ def test_npy_and_png_inputs(cli, trained_model, tmp_path):
     png = cli("predict", str(trained_model), "--input", "digit0.png", "digit1.png")
     assert png.returncode == 0, png.stderr
     assert png.stdout.split() == npy.stdout.split()[:2]
+    np.save(tmp_path / "channels.npy", x_test[5:8, :, :, None])  # (N, 28, 28, 1) goes with (N, 28, 28)
+    both = cli("predict", str(trained_model), "--input", "images.npy", "channels.npy", "digit0.png")
+    channels = cli("predict", str(trained_model), "--input", "channels.npy")
+    assert both.returncode == 0 and channels.returncode == 0, both.stderr + channels.stderr
+    assert both.stdout.split() == npy.stdout.split() + channels.stdout.split() + png.stdout.split()[:1]
 
 
 def test_show_saves_the_image(cli, trained_model, tmp_path):

@@ -136,10 +136,8 @@ def classify_files(model, args) -> int:
     from le4nn.datasets import DatasetError
     from le4nn.datasets.inputs import read_images, read_labels
 
-    images = [read_images(p, model_image_shape(model)) for p in args.input]
-    for path, batch in zip(args.input, images, strict=True):
-        check_fits(model, batch, path)
-    shapes = {im.shape[1:] for im in images}
+    images = [check_fits(model, read_images(p, model_image_shape(model)), p) for p in args.input]
+    shapes = {im.shape[1:] for im in images}  # (N, H, W) and (N, H, W, 1) files go together
     if len(shapes) > 1:
         raise CLIError(f"the input images have different sizes: {sorted(shapes)}")
     classes = model_classes(model)
