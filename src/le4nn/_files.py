@@ -12,6 +12,7 @@ those of the same target whose process is gone.  Files get the permissions the u
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -65,6 +66,19 @@ def remove_stale_temporaries(target) -> list[Path]:
             os.unlink(folder / name)
             removed.append(folder / name)
     return removed
+
+
+def make_parent_folder(path) -> Path:
+    """Create the folder ``path`` goes into (and its parents); a part of it that is a file, not a
+    folder, is a NotADirectoryError naming that file (``mkdir``'s own error says only "File exists")."""
+    folder = Path(os.fspath(path)).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, f"cannot write {path}: {blocker} is a file, not a folder",
+                                 str(blocker)) from None
+    return folder
 
 
 @contextlib.contextmanager
