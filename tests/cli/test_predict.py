@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 
@@ -202,3 +203,56 @@ def test_generated_npy_is_written_atomically_with_the_umask(run_main, tmp_path):
     assert np.load(tmp_path / "images.npy").shape[0] == 3
     assert (tmp_path / "images.npy").stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.npz", "images.npy"]
+
+
+# --- models taking other layouts than (H, W, C) (issue 15's sweep) ------------------------------------
+
+def _layout_models():
+    """Untrained models taking MNIST images as (C, H, W), as flat 784 pixels, as (H, W), and a functional
+    (H, W, C) one; with the layout each takes, from (N, 28, 28, 1) images."""
+    from le4nn.layers import Add, Conv2D, Dense, Flatten, Input
+    from le4nn.models import Model, Sequential
+
+    inputs = Input((28, 28, 1))
+    branch = Conv2D(2, 3, padding="same")(inputs)
+    merged = Add()([branch, Conv2D(2, 3, padding="same")(branch)])
+    functional = Model(inputs, Dense(10, activation="softmax")(Flatten()(merged)))
+    return {
+        "channels-first": (Sequential([Conv2D(2, 3, data_format="channels_first", input_shape=(1, 28, 28)), Flatten(),
+                                       Dense(10, activation="softmax")]), lambda x: x.transpose(0, 3, 1, 2)),
+        "flat": (Sequential([Dense(10, activation="softmax", input_shape=(784,))]), lambda x: x.reshape(len(x), -1)),
+        "height-width": (Sequential([Flatten(input_shape=(28, 28)), Dense(10, activation="softmax")]),
+                         lambda x: x[..., 0]),
+        "functional": (functional, lambda x: x),
+    }
+
+
+@pytest.mark.parametrize("layout", ["channels-first", "flat", "height-width", "functional"])
+def test_models_of_other_input_layouts_classify_files_and_indices(run_main, tmp_path, monkeypatch, layout):
+    from le4nn.cli import predict as predict_cli
+
+    model, arrange = _layout_models()[layout]
+    model.save(tmp_path / "model.npz")
+    x_test, _ = _test_images()
+    np.save(tmp_path / "images.npy", x_test[:20])
+    expected = np.argmax(model.predict(arrange(x_test[:20, :, :, None].astype(np.float32) / 255)), axis=1)
+    status, out, stderr = run_main(predict_cli, "model.npz", "--input", "images.npy", prog="le4nn-predict")
+    assert status == 0, stderr
+    assert [int(v) for v in out.split()] == expected.tolist()
+    monkeypatch.setattr("sys.stdin", io.StringIO("3\n0\n"))
+    status, out, stderr = run_main(predict_cli, "model.npz", "--dataset", "sample", prog="le4nn-predict")
+    assert status == 0, stderr
+    assert [int(v) for v in out.split()] == expected[[3, 0]].tolist()
+
+
+def test_a_model_with_two_outputs_is_one_line(run_main, tmp_path):
+    from le4nn.cli import predict as predict_cli
+    from le4nn.layers import Dense, Flatten, Input
+    from le4nn.models import Model
+
+    inputs = Input((28, 28, 1))
+    hidden = Flatten()(inputs)
+    Model(inputs, [Dense(10)(hidden), Dense(3)(hidden)]).save(tmp_path / "two.npz")
+    np.save(tmp_path / "images.npy", np.zeros((2, 28, 28), np.uint8))
+    status, _, stderr = run_main(predict_cli, "two.npz", "--input", "images.npy", prog="le4nn-predict")
+    assert status == 2 and len(stderr) == 1 and "two.npz: the model has several inputs or outputs" in stderr[0]

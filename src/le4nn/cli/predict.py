@@ -99,20 +99,49 @@ def load_classifier(args):
         return build_preset("mlp", (28, 28, 1), 10)
     model = load_model(args.model, compile=False)
     check_finite_model(model, args.model)
+    if isinstance(model.input_shape, list) or isinstance(model.output_shape, list):
+        raise CLIError(f"{args.model}: the model has several inputs or outputs; le4nn-predict classifies with "
+                       "a model of one image input and one class output")
     return model
+
+
+def _fits(shape: tuple, expected: tuple) -> bool:
+    return len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected, strict=True))
+
+
+def to_model_layout(x: np.ndarray, expected: tuple) -> np.ndarray | None:
+    """Images (N, H, W, C) in the layout of a model taking ``expected``: (H, W, C) as they are, (C, H, W)
+    (channels first), (H, W) (one channel) or (H·W·C,) (flat, as the handout's 3-layer network); None
+    when none fits."""
+    n, h, w, c = x.shape
+    layouts = [((h, w, c), lambda: x), ((c, h, w), lambda: x.transpose(0, 3, 1, 2)),
+               ((h * w * c,), lambda: x.reshape(n, h * w * c))]
+    if c == 1:
+        layouts.append(((h, w), lambda: x[..., 0]))
+    for shape, arrange in layouts:
+        if _fits(shape, expected):
+            return np.ascontiguousarray(arrange())
+    return None
 
 
 def check_fits(model, images: np.ndarray, source: str) -> np.ndarray:
     """``images`` as the model's input, or a CLIError naming ``source`` when their shape does not fit."""
     x = to_model_input(images)
-    expected = tuple(model.layers[0].input_shape[1:]) if model.layers[0].input_shape else None
-    if expected is not None and x.shape[1:] != expected:
+    expected = tuple(model.input_shape[1:]) if model.input_shape else None
+    if expected is None:
+        return x
+    arranged = to_model_layout(x, expected)
+    if arranged is None:
         raise CLIError(f"{source}: images of shape {x.shape[1:]} do not fit the model, which takes {expected}")
-    return x
+    return arranged
 
 
 def predict_classes(model, images: np.ndarray, source: str = "the images") -> np.ndarray:
-    x = check_fits(model, images, source)
+    return classes_of(model, check_fits(model, images, source))
+
+
+def classes_of(model, x: np.ndarray) -> np.ndarray:
+    """The predicted class of each of ``x``, already in the model's input layout."""
     return np.argmax(model.predict(x, batch_size=1000), axis=1)
 
 
@@ -120,10 +149,12 @@ def predict_classes(model, images: np.ndarray, source: str = "the images") -> np
 
 
 def model_image_shape(model) -> tuple[int, int] | None:
-    """(H, W) of the images the model takes, when its input is (H, W) or (H, W, C) images."""
-    shape = model.layers[0].input_shape if model.layers else None
-    if shape is None or len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
+    """(H, W) of the images the model takes, when its input is (H, W), (H, W, C) or (C, H, W) images."""
+    shape = model.input_shape
+    if shape is None or len(shape) not in (3, 4):
         return None
+    if len(shape) == 4 and shape[3] not in (1, 3):
+        return tuple(shape[2:4]) if shape[1] in (1, 3) else None  # channels first
     return tuple(shape[1:3])
 
 
@@ -148,7 +179,7 @@ def classify_files(model, args) -> int:
             labels = read_labels(args.labels, sum(len(im) for im in images), classes)
         except DatasetError as exc:
             raise CLIError(f"--labels {exc}") from None
-    predictions = predict_classes(model, np.concatenate(images))
+    predictions = classes_of(model, np.concatenate(images))
     text = "".join(f"{p}\n" for p in predictions)
     if args.output:
         write_text(args.output, text)

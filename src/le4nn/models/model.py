@@ -95,6 +95,22 @@ class Model:
     def dtype(self) -> np.dtype:
         return self.layers[0].dtype
 
+    @property
+    def input_shape(self):
+        """The input's shape (None for the batch size); a list of shapes for several inputs (as Keras)."""
+        if not self.built:
+            return None
+        shapes = [tuple(t.shape) for t in self.inputs]
+        return shapes if self._multi_in else shapes[0]
+
+    @property
+    def output_shape(self):
+        """The output's shape (None for the batch size); a list of shapes for several outputs (as Keras)."""
+        if not self.built:
+            return None
+        shapes = [tuple(t.shape) for t in self.outputs]
+        return shapes if self._multi_out else shapes[0]
+
     def _ensure_built(self, xs: list[np.ndarray]) -> None:
         """Sequential models without an input shape build on their first data; functional ones are built."""
 
