@@ -257,3 +257,19 @@ def test_bad_environment_variable(cli, program, variable, value):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and variable in lines[0] and repr(value) in lines[0], lines
+
+
+def test_a_warning_is_one_line_without_python_source(run_main, tmp_path):
+    """A partial CIFAR-10 folder (as the shared data is) trains, with one ``le4nn-train: warning:`` line."""
+    import pickle
+
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("data_batch_1", "test_batch"):
+        batch = {b"labels": rng.integers(0, 10, 30).tolist(), b"data": rng.integers(0, 256, (30, 3072), dtype=np.uint8)}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    status, _, stderr = run_main(train_cli, "--dataset", str(folder), *TRAIN_FAST[2:], "--validation-split", "0",
+                                 "--output", "out", prog="le4nn-train")
+    assert status == 0, stderr
+    assert len(stderr) == 1 and stderr[0].startswith("le4nn-train: warning: CIFAR-10 at ") and "incomplete" in stderr[0]

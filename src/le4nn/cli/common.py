@@ -14,6 +14,7 @@ import errno
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,20 @@ class TrainingDiverged(Exception):
 
 def run(main, prog: str, argv=None) -> int:
     """Check the environment, call ``main(argv)``; report a :class:`CLIError`, a file/format problem or
-    a failed write (a full disk, ...) as one line on stderr, with exit status 2."""
+    a failed write (a full disk, ...) as one line on stderr, with exit status 2.  Warnings (e.g. a partial
+    data set) are one ``PROG: warning: ...`` line each, without Python's source-line echo."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_printer(prog)
+        return _run_reporting_errors(main, prog, argv)
+
+
+def _warning_printer(prog: str):
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: warning: {one_line(message)}", file=file or sys.stderr)
+    return show
+
+
+def _run_reporting_errors(main, prog: str, argv) -> int:
     from le4nn.datasets import DatasetError
     from le4nn.models import ModelFileError
 
