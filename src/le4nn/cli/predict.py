@@ -99,10 +99,13 @@ def load_classifier(args):
         return build_preset("mlp", (28, 28, 1), 10)
     model = load_model(args.model, compile=False)
     check_finite_model(model, args.model)
-    if isinstance(model.input_shape, list) or isinstance(model.output_shape, list):
-        raise CLIError(f"{args.model}: the model has several inputs or outputs; le4nn-predict classifies with "
-                       "a model of one image input and one class output")
     return model
+
+
+def check_one_input_and_output(model, path) -> None:
+    if isinstance(model.input_shape, list) or isinstance(model.output_shape, list):
+        raise CLIError(f"{path}: the model has several inputs or outputs; le4nn-predict classifies with "
+                       "a model of one image input and one class output")
 
 
 def _fits(shape: tuple, expected: tuple) -> bool:
@@ -339,6 +342,7 @@ def main(argv=None) -> int:
         return generate_images(model, args)
     if not args.random_init and generator_spec_or_none(model) is not None:
         raise CLIError(f"{args.model} is a generator: draw images with --generate N [--digit D] --output FILE.png")
+    check_one_input_and_output(model, args.model)
     if args.input:
         return classify_files(model, args)
     return answer_indices(model, args)
