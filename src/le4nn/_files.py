@@ -103,8 +103,10 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline:
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        if isinstance(exc, OSError) and exc.filename is None and exc.strerror is not None:
+        if isinstance(exc, OSError) and exc.filename is None:
             exc.filename = str(path)  # "cannot write PATH: No space left on device", not a bare reason
+            if exc.strerror is None:  # a short C-level write (NumPy's tofile) gives no errno, only a text
+                exc.strerror = f"short write ({exc.args[0] if exc.args else 'no reason given'}; is the disk full?)"
         raise
 
 

@@ -18,12 +18,13 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from le4nn._files import atomic_write, write_text
+from le4nn._files import write_bytes, write_text
 from le4nn.cli.common import (
     ArgumentParser,
     CLIError,
@@ -326,8 +327,9 @@ def generate_images(model, args) -> int:
     images = gan.generate(model, n, labels=labels, seed=args.seed)
     output = Path(args.output)
     if output.suffix.lower() == ".npy":
-        with atomic_write(output, "wb") as f:
-            np.save(f, images, allow_pickle=False)
+        buffer = io.BytesIO()  # np.save to a real file writes with C's fwrite: a full disk has no errno
+        np.save(buffer, images, allow_pickle=False)
+        write_bytes(output, buffer.getvalue())
     else:
         save_png(image_grid(images, columns=columns, padding=2, scale=2), output)
     print(f"wrote {n} generated images ({what}, seed {args.seed}) of shape {images.shape[1:]} to {output}",
