@@ -256,3 +256,18 @@ def test_a_model_with_two_outputs_is_one_line(run_main, tmp_path):
     np.save(tmp_path / "images.npy", np.zeros((2, 28, 28), np.uint8))
     status, _, stderr = run_main(predict_cli, "two.npz", "--input", "images.npy", prog="le4nn-predict")
     assert status == 2 and len(stderr) == 1 and "two.npz: the model has several inputs or outputs" in stderr[0]
+
+
+def test_ctrl_c_at_the_prompt_is_one_line_and_status_130(run_main, tmp_path, monkeypatch):
+    from le4nn.cli import predict as predict_cli
+    from le4nn.cli.presets import build_preset
+
+    build_preset("mlp", (28, 28, 1), 10, hidden=4).save(tmp_path / "model.npz")
+
+    class CtrlC(io.StringIO):
+        def readline(self, *args):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("sys.stdin", CtrlC())
+    status, _, stderr = run_main(predict_cli, "model.npz", "--dataset", "sample", prog="le4nn-predict")
+    assert (status, stderr) == (130, ["le4nn-predict: interrupted"])  # was a KeyboardInterrupt traceback

@@ -21,6 +21,8 @@ import numpy as np
 
 #: Exit status of a usage or input error (argparse's).
 EXIT_USAGE = 2
+#: Exit status after Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
 #: Exit status of a run stopped because training produced non-finite losses or weights.
 EXIT_DIVERGED = 1
 #: The largest seed the options accept (NumPy's generators take any non-negative integer; this keeps
@@ -67,6 +69,9 @@ def _run_reporting_errors(main, prog: str, argv) -> int:
     except OSError as exc:
         print(f"{prog}: error: {describe_os_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C at le4nn-predict's prompt, or while judging or loading data
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except MemoryError:
         print(f"{prog}: error: out of memory (try a smaller --batch-size or --subset)", file=sys.stderr)
         return EXIT_USAGE
