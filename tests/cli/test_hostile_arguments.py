@@ -70,6 +70,7 @@ BAD_TRAIN_OPTIONS = [
     ("--validation-split", ["--subset", "5", "--validation-split", "0.9"]),
     ("--validation-split", ["--subset", "5", "--validation-split", "1e-20"]),  # no validation image
     ("--resume", ["--resume", "missing.npz"]),
+    ("--output", ["--output", ""]),  # an unset shell variable: was a run written into the current folder
 ]
 
 

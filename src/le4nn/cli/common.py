@@ -187,6 +187,8 @@ def _first_file_on_the_way(path: Path) -> Path | None:
 
 def output_folder(text: str) -> Path:
     """An option type: a folder to write into (it may not exist yet, but no file may be in the way)."""
+    if not text.strip():  # an unset shell variable: "." would be written into silently
+        raise argparse.ArgumentTypeError("is empty (give a folder, e.g. --output le4nn-output or --output .)")
     path = Path(text)
     blocker = _first_file_on_the_way(path)
     if blocker == path:
