@@ -120,6 +120,34 @@ def test_callbacks_must_be_callbacks(data):
         _model().fit(x, y, verbose=0, callbacks=[lambda *a: None])
 
 
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: EarlyStopping(patience=-1), ValueError, "EarlyStopping: patience must be an integer >= 0, got -1"),
+        (lambda: ReduceLROnPlateau(patience=1.5), ValueError, "ReduceLROnPlateau: patience must be an integer"),
+        (lambda: LearningRateScheduler(0.01), TypeError, "LearningRateScheduler: schedule must be a function"),
+    ],
+    ids=["early-stopping-patience", "plateau-patience", "scheduler-not-callable"],
+)
+def test_bad_callback_arguments_are_refused_when_made(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_a_schedule_giving_no_number_names_the_scheduler(data):
+    x, y = data
+    with pytest.raises(ValueError, match="LearningRateScheduler: the schedule gave 'fast', not a learning rate"):
+        _model().fit(x, y, verbose=0, callbacks=[LearningRateScheduler(lambda epoch, lr: "fast")])
+
+
+def test_a_checkpoint_under_a_file_names_that_file(data, tmp_path):
+    x, y = data
+    (tmp_path / "taken").write_text("keep me")
+    with pytest.raises(NotADirectoryError, match="taken is a file, not a folder"):
+        _model().fit(x, y, verbose=0, callbacks=[ModelCheckpoint(str(tmp_path / "taken" / "best.npz"))])
+    assert (tmp_path / "taken").read_text() == "keep me"
+
+
 def test_verbose_0_is_quiet_and_2_prints_one_line_per_epoch(data, capsys):
     x, y = data
     _model().fit(x, y, batch_size=40, epochs=2, verbose=0)

@@ -46,6 +46,17 @@ def test_a_failed_write_keeps_the_old_file_and_names_the_target(tmp_path, monkey
     assert [p.name for p in tmp_path.iterdir()] == ["predict.txt"]
 
 
+def test_a_short_write_without_errno_names_the_target(tmp_path):
+    """NumPy's ``tofile`` (``np.save`` to a real file) reports a full disk as a bare short write."""
+    target = tmp_path / "images.npy"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError) as caught, atomic_write(target, "wb"):
+        raise OSError("784000 requested and 77696 written")
+    assert caught.value.filename == str(target)
+    assert caught.value.strerror == "short write (784000 requested and 77696 written; is the disk full?)"
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["images.npy"]
+
+
 def test_an_error_inside_the_block_keeps_the_old_file(tmp_path):
     target = tmp_path / "a.json"
     target.write_text("{}")

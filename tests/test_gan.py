@@ -107,6 +107,9 @@ def test_unconditional_generator_spec_and_label_errors():
         gan.generate(conditional, 3)
     with pytest.raises(ValueError, match=r"0\.\.9"):
         gan.generate(conditional, 3, digit=10)
+    for n in (-1, 0, 2.5, "3"):  # -1 was NumPy's "negative dimensions are not allowed"
+        with pytest.raises(ValueError, match=rf"the number of images n must be a positive integer, got {n!r}"):
+            gan.generate(generator, n)
     discriminator = gan.build_discriminator(width=4, architecture="dense")
     with pytest.raises(ValueError, match="not a generator"):
         gan.generator_spec(discriminator)

@@ -66,3 +66,9 @@ def test_to_categorical():
 def test_to_categorical_errors(labels, kwargs, error, message):
     with pytest.raises(error, match=message):
         utils.to_categorical(np.array(labels), **kwargs)
+
+
+@pytest.mark.parametrize("seed", [-1, "0", 1.5, True, None])
+def test_set_random_seed_refuses_what_is_not_a_seed(seed):
+    with pytest.raises(ValueError, match=r"set_random_seed: seed must be an integer >= 0, got"):
+        utils.set_random_seed(seed)

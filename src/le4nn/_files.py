@@ -12,6 +12,7 @@ those of the same target whose process is gone.  Files get the permissions the u
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -75,6 +76,19 @@ def remove_stale_temporaries(target) -> list[Path]:
     return removed
 
 
+def make_parent_folder(path) -> Path:
+    """Create the folder ``path`` goes into (and its parents); a part of it that is a file, not a
+    folder, is a NotADirectoryError naming that file (``mkdir``'s own error says only "File exists")."""
+    folder = Path(os.fspath(path)).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, f"cannot write {path}: {blocker} is a file, not a folder",
+                                 str(blocker)) from None
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
                  ) -> Iterator[IO]:
@@ -99,8 +113,10 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline:
         if tmp_name is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
-        if isinstance(exc, OSError) and exc.strerror is not None:
+        if isinstance(exc, OSError):
             exc.filename = str(path)  # "PATH: No space left on device": the user's file, not our temporary
+            if exc.strerror is None:  # a short C-level write (NumPy's tofile) gives no errno, only a text
+                exc.strerror = f"short write ({exc.args[0] if exc.args else 'no reason given'}; is the disk full?)"
         raise
 
 

@@ -123,7 +123,7 @@ def set_num_threads(n: int) -> None:
     ``n`` is the most le4nn uses: while other processes keep cores busy it uses fewer (unless
     ``LE4NN_ADAPTIVE_THREADS=0``; see :mod:`le4nn._threads`).
     """
-    global _num_threads, _now_threads, _blas_outside
+    global _num_threads, _now_threads, _blas_outside, _blas_controllers
     try:
         count = operator.index(n)
     except TypeError:
@@ -131,6 +131,7 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or count is None or count < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
     _num_threads = _now_threads = _blas_outside = count  # adaptation starts again from the full count
+    _blas_controllers = None  # look for BLAS libraries loaded since (SciPy brings its own OpenBLAS)
     _apply_blas()  # now, unless a step is running in another thread (then when it ends)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from le4nn._files import write_text
+from le4nn._files import make_parent_folder, write_text
 
 
 class Callback:
@@ -41,6 +41,21 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None): ...
     def on_train_batch_begin(self, batch, logs=None): ...
     def on_train_batch_end(self, batch, logs=None): ...
+
+
+def callback_sequence(callbacks) -> list:
+    """``fit``'s ``callbacks`` argument as a list (None is none); anything but a list or tuple is a TypeError."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of le4nn.callbacks.Callback instances, got {callbacks!r}")
+    return list(callbacks)
+
+
+def _non_negative_int(owner: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{owner}: {name} must be an integer >= 0, got {value!r}")
+    return int(value)
 
 
 class CallbackList(Callback):
@@ -199,7 +214,7 @@ class EarlyStopping(Callback):
         super().__init__()
         self._monitor = _Monitor(monitor, mode, min_delta)
         self.monitor = monitor
-        self.patience = patience
+        self.patience = _non_negative_int("EarlyStopping", "patience", patience)
         self.verbose = verbose
         self.baseline = baseline
         self.restore_best_weights = restore_best_weights
@@ -270,7 +285,7 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"ModelCheckpoint: cannot fill in filepath {self.filepath!r}: {exc}") from None
 
     def _save(self, path: str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        make_parent_folder(path)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -378,11 +393,17 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: schedule must be a function (epoch, lr) -> lr, got {schedule!r}")
         self.schedule = schedule
         self.verbose = verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = float(self.schedule(epoch, float(self.model.optimizer.learning_rate)))
+        value = self.schedule(epoch, float(self.model.optimizer.learning_rate))
+        try:
+            lr = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"LearningRateScheduler: the schedule gave {value!r}, not a learning rate") from None
         if not math.isfinite(lr) or lr < 0:
             raise ValueError(f"LearningRateScheduler: the schedule gave an invalid learning rate {lr}")
         self.model.optimizer.learning_rate = lr
@@ -401,7 +422,7 @@ class ReduceLROnPlateau(Callback):
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
         self._monitor = _Monitor(monitor, mode, min_delta)
         self.factor = factor
-        self.patience = patience
+        self.patience = _non_negative_int("ReduceLROnPlateau", "patience", patience)
         self.verbose = verbose
         self.cooldown = cooldown
         self.min_lr = min_lr

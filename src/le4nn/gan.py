@@ -405,6 +405,8 @@ def sample(generator, n: int, digit=None, labels=None, seed=None, noise=None, ba
     """Like :func:`generate` but returns the raw float outputs (N, H, W, C) in [-1, 1].  A cluster-conditioned
     generator takes cluster indices as ``labels``; without them every image gets a random cluster."""
     spec = spec or generator_spec(generator)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"the number of images n must be a positive integer, got {n!r}")
     rng = get_rng() if seed is None else np.random.default_rng(seed)
     if noise is None:
         noise = rng.standard_normal((n, spec.latent_dim), dtype=np.float32)

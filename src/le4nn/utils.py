@@ -13,6 +13,8 @@ def set_random_seed(seed: int) -> None:
     Two runs with the same seed, backend and thread count give bitwise identical results.
     """
     global _rng
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"set_random_seed: seed must be an integer >= 0, got {seed!r}")
     _rng = np.random.default_rng(seed)
 
 

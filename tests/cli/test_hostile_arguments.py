@@ -70,6 +70,7 @@ BAD_TRAIN_OPTIONS = [
     ("--validation-split", ["--subset", "5", "--validation-split", "0.9"]),
     ("--validation-split", ["--subset", "5", "--validation-split", "1e-20"]),  # no validation image
     ("--resume", ["--resume", "missing.npz"]),
+    ("--output", ["--output", ""]),  # an unset shell variable: was a run written into the current folder
 ]
 
 
@@ -96,6 +97,12 @@ def test_data_set_without_training_images(run_main, tmp_path):
     result = run_main(train_cli, "--dataset", str(folder), "--model", "mlp", "--output", "out", prog="le4nn-train")
     assert_one_line_error(result, "--dataset")
     assert "no training images" in result[2][0]
+
+
+def test_a_file_that_is_no_data_set_is_one_line(run_main, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a data set")  # tarfile's error lists each method on a line
+    assert_one_line_error(run_main(train_cli, *TRAIN_FAST, "--dataset", "notes.txt", "--output", "out",
+                                   prog="le4nn-train"), "notes.txt")
 
 
 # --- le4nn-train: JSON model configs ------------------------------------------------------------
@@ -132,6 +139,9 @@ HOSTILE_CONFIGS = {
     "a layer of 10^12 weights": lambda: _config(Sequential([Flatten(input_shape=(28, 28, 1)), Dense(10)]))
     .replace('"units": 10', '"units": 1300000000'),
     "larger than a model header may be": lambda: " " * (8 * 2**20 + 1),
+    "more weights than memory": lambda: json.dumps({"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "Flatten", "config": {"input_shape": [28, 28, 1]}},
+        {"class_name": "Dense", "config": {"units": 10**12}}, {"class_name": "Dense", "config": {"units": 10}}]}}),
 }
 
 
@@ -251,3 +261,19 @@ def test_bad_environment_variable(cli, program, variable, value):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and variable in lines[0] and repr(value) in lines[0], lines
+
+
+def test_a_warning_is_one_line_without_python_source(run_main, tmp_path):
+    """A partial CIFAR-10 folder (as the shared data is) trains, with one ``le4nn-train: warning:`` line."""
+    import pickle
+
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("data_batch_1", "test_batch"):
+        batch = {b"labels": rng.integers(0, 10, 30).tolist(), b"data": rng.integers(0, 256, (30, 3072), dtype=np.uint8)}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    status, _, stderr = run_main(train_cli, "--dataset", str(folder), *TRAIN_FAST[2:], "--validation-split", "0",
+                                 "--output", "out", prog="le4nn-train")
+    assert status == 0, stderr
+    assert len(stderr) == 1 and stderr[0].startswith("le4nn-train: warning: CIFAR-10 at ") and "incomplete" in stderr[0]

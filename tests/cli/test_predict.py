@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 
@@ -59,6 +60,11 @@ def test_npy_and_png_inputs(cli, trained_model, tmp_path):
     png = cli("predict", str(trained_model), "--input", "digit0.png", "digit1.png")
     assert png.returncode == 0, png.stderr
     assert png.stdout.split() == npy.stdout.split()[:2]
+    np.save(tmp_path / "channels.npy", x_test[5:8, :, :, None])  # (N, 28, 28, 1) goes with (N, 28, 28)
+    both = cli("predict", str(trained_model), "--input", "images.npy", "channels.npy", "digit0.png")
+    channels = cli("predict", str(trained_model), "--input", "channels.npy")
+    assert both.returncode == 0 and channels.returncode == 0, both.stderr + channels.stderr
+    assert both.stdout.split() == npy.stdout.split() + channels.stdout.split() + png.stdout.split()[:1]
 
 
 def test_show_saves_the_image(cli, trained_model, tmp_path):
@@ -132,8 +138,10 @@ def _hostile_dump() -> bytes:
         ({"nan.npy": np.full((1, 28, 28), np.nan)}, ["--input", "nan.npy"], "nan.npy: the pixels include NaN"),
         ({"many-dims.idx": bytes([0, 0, 8, 65]) + bytes(260)}, ["--input", "many-dims.idx"],
          "many-dims.idx: the idx header declares 65 dimensions"),
+        ({"ok.npy": np.zeros((2, 28, 28), np.uint8), "small.npy": np.zeros((2, 10, 10), np.uint8)},
+         ["--input", "ok.npy", "small.npy"], "small.npy: images of shape (10, 10, 1) do not fit the model"),
     ],
-    ids=["subarray-dump", "label-100000", "label-word", "string-npy", "nan-npy", "idx-65-dims"],
+    ids=["subarray-dump", "label-100000", "label-word", "string-npy", "nan-npy", "idx-65-dims", "wrong-size-npy"],
 )
 def test_hostile_input_files_end_in_one_line_and_status_2(cli, trained_model, tmp_path, files, args, message):
     for name, content in files.items():
@@ -195,3 +203,71 @@ def test_generated_npy_is_written_atomically_with_the_umask(run_main, tmp_path):
     assert np.load(tmp_path / "images.npy").shape[0] == 3
     assert (tmp_path / "images.npy").stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.npz", "images.npy"]
+
+
+# --- models taking other layouts than (H, W, C) (issue 15's sweep) ------------------------------------
+
+def _layout_models():
+    """Untrained models taking MNIST images as (C, H, W), as flat 784 pixels, as (H, W), and a functional
+    (H, W, C) one; with the layout each takes, from (N, 28, 28, 1) images."""
+    from le4nn.layers import Add, Conv2D, Dense, Flatten, Input
+    from le4nn.models import Model, Sequential
+
+    inputs = Input((28, 28, 1))
+    branch = Conv2D(2, 3, padding="same")(inputs)
+    merged = Add()([branch, Conv2D(2, 3, padding="same")(branch)])
+    functional = Model(inputs, Dense(10, activation="softmax")(Flatten()(merged)))
+    return {
+        "channels-first": (Sequential([Conv2D(2, 3, data_format="channels_first", input_shape=(1, 28, 28)), Flatten(),
+                                       Dense(10, activation="softmax")]), lambda x: x.transpose(0, 3, 1, 2)),
+        "flat": (Sequential([Dense(10, activation="softmax", input_shape=(784,))]), lambda x: x.reshape(len(x), -1)),
+        "height-width": (Sequential([Flatten(input_shape=(28, 28)), Dense(10, activation="softmax")]),
+                         lambda x: x[..., 0]),
+        "functional": (functional, lambda x: x),
+    }
+
+
+@pytest.mark.parametrize("layout", ["channels-first", "flat", "height-width", "functional"])
+def test_models_of_other_input_layouts_classify_files_and_indices(run_main, tmp_path, monkeypatch, layout):
+    from le4nn.cli import predict as predict_cli
+
+    model, arrange = _layout_models()[layout]
+    model.save(tmp_path / "model.npz")
+    x_test, _ = _test_images()
+    np.save(tmp_path / "images.npy", x_test[:20])
+    expected = np.argmax(model.predict(arrange(x_test[:20, :, :, None].astype(np.float32) / 255)), axis=1)
+    status, out, stderr = run_main(predict_cli, "model.npz", "--input", "images.npy", prog="le4nn-predict")
+    assert status == 0, stderr
+    assert [int(v) for v in out.split()] == expected.tolist()
+    monkeypatch.setattr("sys.stdin", io.StringIO("3\n0\n"))
+    status, out, stderr = run_main(predict_cli, "model.npz", "--dataset", "sample", prog="le4nn-predict")
+    assert status == 0, stderr
+    assert [int(v) for v in out.split()] == expected[[3, 0]].tolist()
+
+
+def test_a_model_with_two_outputs_is_one_line(run_main, tmp_path):
+    from le4nn.cli import predict as predict_cli
+    from le4nn.layers import Dense, Flatten, Input
+    from le4nn.models import Model
+
+    inputs = Input((28, 28, 1))
+    hidden = Flatten()(inputs)
+    Model(inputs, [Dense(10)(hidden), Dense(3)(hidden)]).save(tmp_path / "two.npz")
+    np.save(tmp_path / "images.npy", np.zeros((2, 28, 28), np.uint8))
+    status, _, stderr = run_main(predict_cli, "two.npz", "--input", "images.npy", prog="le4nn-predict")
+    assert status == 2 and len(stderr) == 1 and "two.npz: the model has several inputs or outputs" in stderr[0]
+
+
+def test_ctrl_c_at_the_prompt_is_one_line_and_status_130(run_main, tmp_path, monkeypatch):
+    from le4nn.cli import predict as predict_cli
+    from le4nn.cli.presets import build_preset
+
+    build_preset("mlp", (28, 28, 1), 10, hidden=4).save(tmp_path / "model.npz")
+
+    class CtrlC(io.StringIO):
+        def readline(self, *args):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("sys.stdin", CtrlC())
+    status, _, stderr = run_main(predict_cli, "model.npz", "--dataset", "sample", prog="le4nn-predict")
+    assert (status, stderr) == (130, ["le4nn-predict: interrupted"])  # was a KeyboardInterrupt traceback

@@ -134,10 +134,12 @@ def _npy_with_header(header: dict, body: bytes = b"") -> bytes:
          "shape"),
         (lambda p: p.write_bytes(b"\x93NUMPY\x01\x00\xff"), "npy"),
         (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: p.write_bytes(b"\x93NUMPY\x01\x00\x20\x00{'descr': 'zz', 'shape': (99,), }   \n"),
+         "unreadable .npy header"),
     ],
     ids=["strings", "object", "complex", "structured", "0-d", "empty-array", "wrong-shape", "nan", "inf",
          "int-over-255", "fractional", "bool", "huge-declared", "short-body", "negative-shape", "bad-header",
-         "empty-file"],
+         "empty-file", "unclosed-header"],
 )
 def test_hostile_npy_inputs_are_refused_naming_the_file(tmp_path, make, message):
     path = tmp_path / "input.npy"
@@ -193,14 +195,15 @@ def _labels_file(tmp_path, content) -> str:
         ("3\nseven\n", 2, "line 2: 'seven' is not an integer"),
         ("3\n2.5\n", 2, "line 2: '2.5' is not an integer"),
         ("1\n2\n", 3, "has 2 labels for 3 images"),
+        ("9" * 30 + "\n", 1, "line 1: label 9+ is out of range"),
         ("1\n" * 50_000, 2, "too long for 2 labels"),
         (np.array([1.5, 2.0]), 2, "non-integer"),
         (np.array([10, 2]), 2, "label 10"),
         (np.array(["1", "2"]), 2, "only plain numbers"),
         (np.zeros((2, 2), np.int64), 2, "one label per image"),
     ],
-    ids=["huge-label", "negative", "word", "fraction", "count", "too-long", "float-npy", "npy-out-of-range",
-         "string-npy", "matrix"],
+    ids=["huge-label", "int64-overflow", "negative", "word", "fraction", "count", "too-long", "float-npy",
+         "npy-out-of-range", "string-npy", "matrix"],
 )
 def test_bad_labels_files_are_refused_naming_the_file(tmp_path, content, count, message):
     path = _labels_file(tmp_path, content)

@@ -137,3 +137,13 @@ def test_a_layer_cannot_be_used_twice():
     dense(inputs)
     with pytest.raises(ValueError, match="already part of a graph"):
         dense(inputs)
+
+
+def test_input_and_output_shapes_as_keras_gives_them():
+    a, b = Input((3,)), Input((4, 2))
+    single = Model(a, Dense(2)(a))
+    assert single.input_shape == (None, 3) and single.output_shape == (None, 2)
+    double = Model([a, b], [Dense(5)(a), Flatten()(b)])
+    assert double.input_shape == [(None, 3), (None, 4, 2)]
+    assert double.output_shape == [(None, 5), (None, 8)]
+    assert Model().input_shape is None and Model().output_shape is None

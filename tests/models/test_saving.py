@@ -290,6 +290,14 @@ def test_a_missing_file(tmp_path):
         load_model(tmp_path / "nothing-here.npz")
 
 
+def test_saving_under_a_file_names_that_file(trained, tmp_path):
+    (tmp_path / "taken").write_text("keep me")
+    with pytest.raises(NotADirectoryError, match="taken is a file, not a folder") as info:
+        trained.save(tmp_path / "taken" / "deeper" / "model.npz")
+    assert info.value.filename == str(tmp_path / "taken")
+    assert (tmp_path / "taken").read_text() == "keep me"
+
+
 # --- atomic writes ----------------------------------------------------------------------------------
 
 

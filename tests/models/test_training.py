@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from le4nn import optimizers
+from le4nn.callbacks import EarlyStopping
 from le4nn.layers import BatchNormalization, Dense, Dropout, Flatten
 from le4nn.models import Sequential
 from le4nn.utils import set_random_seed, to_categorical
@@ -384,6 +385,35 @@ def test_bad_fit_arguments_are_one_clear_error(small_images, call, message):
     if weights is not None:  # refused before any step
         for before, after in zip(weights, model.get_weights(), strict=True):
             np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda m, x, y: m.predict([[0.0, 1.0], [2.0]]), ValueError, r"inputs\[0\] is not a regular array"),
+        (lambda m, x, y: m.fit(x, y, callbacks=EarlyStopping(), verbose=0), TypeError,
+         r"callbacks must be a list of le4nn.callbacks.Callback"),
+        (lambda m, x, y: m.fit(x, y, class_weight="balanced", verbose=0), TypeError,
+         r"class_weight must be a dict .*got str"),
+        (lambda m, x, y: m.fit(x, y, class_weight={-1: 2.0}, verbose=0), ValueError,
+         r"class_weight: keys must be class indices .*got -1"),
+        (lambda m, x, y: m.fit(x, y, class_weight={0: float("nan")}, verbose=0), ValueError,
+         r"class_weight: the weight of class 0 must be a finite number"),
+        (lambda m, x, y: m.set_weights(3), TypeError, r"set_weights takes a list of arrays .*got int"),
+    ],
+    ids=["ragged-predict", "callbacks-not-a-list", "class-weight-str", "class-weight-negative-key",
+         "class-weight-nan", "set-weights-int"],
+)
+def test_arguments_of_the_wrong_type_are_one_clear_error(small_images, call, error, message):
+    x, y = small_images
+    with pytest.raises(error, match=message):
+        call(_compiled_mlp(), x, y)
+
+
+def test_class_weights_of_classes_absent_from_y_allocate_nothing(small_images):
+    x, y = small_images
+    model = _compiled_mlp()
+    model.fit(x, y, class_weight={0: 1.0, 10**15: 2.0}, epochs=1, verbose=0)  # a table of 10**15 before
 
 
 def test_the_first_non_finite_sample_is_found_in_large_arrays():

@@ -14,6 +14,7 @@ import errno
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,20 @@ class TrainingDiverged(Exception):
 
 def run(main, prog: str, argv=None) -> int:
     """Check the environment, call ``main(argv)``; report a :class:`CLIError`, a file/format problem or
-    a failed write (a full disk, ...) as one line on stderr, with exit status 2."""
+    a failed write (a full disk, ...) as one line on stderr, with exit status 2.  Warnings (e.g. a partial
+    data set) are one ``PROG: warning: ...`` line each, without Python's source-line echo."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_printer(prog)
+        return _run_reporting_errors(main, prog, argv)
+
+
+def _warning_printer(prog: str):
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: warning: {one_line(message)}", file=file or sys.stderr)
+    return show
+
+
+def _run_reporting_errors(main, prog: str, argv) -> int:
     from le4nn.datasets import DatasetError
     from le4nn.models import ModelFileError
 
@@ -47,20 +61,25 @@ def run(main, prog: str, argv=None) -> int:
         check_environment()
         return main(argv)
     except TrainingDiverged as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_DIVERGED
     except (CLIError, DatasetError, ModelFileError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"{prog}: error: {describe_os_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C at le4nn-predict's prompt, while loading data, or a second one in training
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except MemoryError:
         print(f"{prog}: error: out of memory (try a smaller --batch-size or --subset)", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:  # a second Ctrl-C/SIGTERM, or one outside training: stop at once
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (a message quoting another library's may hold line breaks)."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -168,6 +187,8 @@ def _first_file_on_the_way(path: Path) -> Path | None:
 
 def output_folder(text: str) -> Path:
     """An option type: a folder to write into (it may not exist yet, but no file may be in the way)."""
+    if not text.strip():  # an unset shell variable: "." would be written into silently
+        raise argparse.ArgumentTypeError("is empty (give a folder, e.g. --output le4nn-output or --output .)")
     path = Path(text)
     blocker = _first_file_on_the_way(path)
     if blocker == path:

@@ -18,12 +18,13 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from le4nn._files import atomic_write, write_text
+from le4nn._files import write_bytes, write_text
 from le4nn.cli.common import (
     ArgumentParser,
     CLIError,
@@ -100,11 +101,49 @@ def load_classifier(args):
     return model
 
 
-def predict_classes(model, images: np.ndarray) -> np.ndarray:
+def check_one_input_and_output(model, path) -> None:
+    if isinstance(model.input_shape, list) or isinstance(model.output_shape, list):
+        raise CLIError(f"{path}: the model has several inputs or outputs; le4nn-predict classifies with "
+                       "a model of one image input and one class output")
+
+
+def _fits(shape: tuple, expected: tuple) -> bool:
+    return len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected, strict=True))
+
+
+def to_model_layout(x: np.ndarray, expected: tuple) -> np.ndarray | None:
+    """Images (N, H, W, C) in the layout of a model taking ``expected``: (H, W, C) as they are, (C, H, W)
+    (channels first), (H, W) (one channel) or (H·W·C,) (flat, as the handout's 3-layer network); None
+    when none fits."""
+    n, h, w, c = x.shape
+    layouts = [((h, w, c), lambda: x), ((c, h, w), lambda: x.transpose(0, 3, 1, 2)),
+               ((h * w * c,), lambda: x.reshape(n, h * w * c))]
+    if c == 1:
+        layouts.append(((h, w), lambda: x[..., 0]))
+    for shape, arrange in layouts:
+        if _fits(shape, expected):
+            return np.ascontiguousarray(arrange())
+    return None
+
+
+def check_fits(model, images: np.ndarray, source: str) -> np.ndarray:
+    """``images`` as the model's input, or a CLIError naming ``source`` when their shape does not fit."""
     x = to_model_input(images)
-    expected = tuple(model.layers[0].input_shape[1:]) if model.layers[0].input_shape else None
-    if expected is not None and x.shape[1:] != expected:
-        raise CLIError(f"images of shape {x.shape[1:]} do not fit the model, which takes {expected}")
+    expected = tuple(model.input_shape[1:]) if model.input_shape else None
+    if expected is None:
+        return x
+    arranged = to_model_layout(x, expected)
+    if arranged is None:
+        raise CLIError(f"{source}: images of shape {x.shape[1:]} do not fit the model, which takes {expected}")
+    return arranged
+
+
+def predict_classes(model, images: np.ndarray, source: str = "the images") -> np.ndarray:
+    return classes_of(model, check_fits(model, images, source))
+
+
+def classes_of(model, x: np.ndarray) -> np.ndarray:
+    """The predicted class of each of ``x``, already in the model's input layout."""
     return np.argmax(model.predict(x, batch_size=1000), axis=1)
 
 
@@ -112,10 +151,12 @@ def predict_classes(model, images: np.ndarray) -> np.ndarray:
 
 
 def model_image_shape(model) -> tuple[int, int] | None:
-    """(H, W) of the images the model takes, when its input is (H, W) or (H, W, C) images."""
-    shape = model.layers[0].input_shape if model.layers else None
-    if shape is None or len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
+    """(H, W) of the images the model takes, when its input is (H, W), (H, W, C) or (C, H, W) images."""
+    shape = model.input_shape
+    if shape is None or len(shape) not in (3, 4):
         return None
+    if len(shape) == 4 and shape[3] not in (1, 3):
+        return tuple(shape[2:4]) if shape[1] in (1, 3) else None  # channels first
     return tuple(shape[1:3])
 
 
@@ -128,8 +169,8 @@ def classify_files(model, args) -> int:
     from le4nn.datasets import DatasetError
     from le4nn.datasets.inputs import read_images, read_labels
 
-    images = [read_images(p, model_image_shape(model)) for p in args.input]
-    shapes = {im.shape[1:] for im in images}
+    images = [check_fits(model, read_images(p, model_image_shape(model)), p) for p in args.input]
+    shapes = {im.shape[1:] for im in images}  # (N, H, W) and (N, H, W, 1) files go together
     if len(shapes) > 1:
         raise CLIError(f"the input images have different sizes: {sorted(shapes)}")
     classes = model_classes(model)
@@ -140,7 +181,7 @@ def classify_files(model, args) -> int:
             labels = read_labels(args.labels, sum(len(im) for im in images), classes)
         except DatasetError as exc:
             raise CLIError(f"--labels {exc}") from None
-    predictions = predict_classes(model, np.concatenate(images))
+    predictions = classes_of(model, np.concatenate(images))
     text = "".join(f"{p}\n" for p in predictions)
     if args.output:
         write_text(args.output, text)
@@ -284,8 +325,9 @@ def generate_images(model, args) -> int:
     images = gan.generate(model, n, labels=labels, seed=args.seed)
     output = Path(args.output)
     if output.suffix.lower() == ".npy":
-        with atomic_write(output, "wb") as f:
-            np.save(f, images, allow_pickle=False)
+        buffer = io.BytesIO()  # np.save to a real file writes with C's fwrite: a full disk has no errno
+        np.save(buffer, images, allow_pickle=False)
+        write_bytes(output, buffer.getvalue())
     else:
         save_png(image_grid(images, columns=columns, padding=2, scale=2), output)
     print(f"wrote {n} generated images ({what}, seed {args.seed}) of shape {images.shape[1:]} to {output}",
@@ -300,6 +342,7 @@ def main(argv=None) -> int:
         return generate_images(model, args)
     if not args.random_init and generator_spec_or_none(model) is not None:
         raise CLIError(f"{args.model} is a generator: draw images with --generate N [--digit D] --output FILE.png")
+    check_one_input_and_output(model, args.model)
     if args.input:
         return classify_files(model, args)
     return answer_indices(model, args)

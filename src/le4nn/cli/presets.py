@@ -17,6 +17,7 @@ line says otherwise.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +78,12 @@ def build_preset(name: str, input_shape: tuple, num_classes: int, hidden: int = 
     return Sequential(layers, name=name)
 
 
-#: A JSON model config may ask for at most this many bytes of weights (a hostile file asking for
-#: Dense(10**9) is refused before anything is allocated; 4 GiB is ~10⁹ float32 parameters).
-MAX_CONFIG_WEIGHT_BYTES = 4 * 2**30
+def physical_memory_bytes() -> int | None:
+    """The machine's memory in bytes (None where the system does not say): no model's weights can be larger."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def load_model_config(path: Path):
@@ -103,4 +107,5 @@ def load_model_config(path: Path):
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ValueError(f"model config {path} does not describe a le4nn model: expected a JSON object "
                          '{"class_name": ..., "config": {...}}, as model.get_config() gives')
-    return model_from_config(config, source=str(path), max_weight_bytes=MAX_CONFIG_WEIGHT_BYTES)
+    # A config asking for more weights than the machine holds is refused before anything is allocated.
+    return model_from_config(config, source=str(path), max_weight_bytes=physical_memory_bytes())

@@ -104,6 +104,9 @@ def read_images(path: str | os.PathLike, image_shape: tuple[int, int] | None = N
     return to_unit_pixels(image_batch(array, source, rows_shape), source)
 
 
+INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
+
 def _text_labels(data: bytes, path: Path) -> np.ndarray:
     labels = []
     for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
@@ -113,6 +116,8 @@ def _text_labels(data: bytes, path: Path) -> np.ndarray:
             except ValueError:
                 raise DatasetError(f"{path}: line {number}: {token[:20]!r} is not an integer label "
                                    "(labels are integers, one per line)") from None
+            if not INT64_MIN <= labels[-1] <= INT64_MAX:
+                raise DatasetError(f"{path}: line {number}: label {token[:20]} is out of range")
     return np.array(labels, dtype=np.int64)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import tokenize
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -30,7 +31,8 @@ def _header(stream, source: str) -> tuple[tuple, bool, np.dtype]:
             return npy_format.read_array_header_1_0(stream)
         if version in ((2, 0), (3, 0)):
             return npy_format.read_array_header_2_0(stream)
-    except (ValueError, SyntaxError, TypeError, OverflowError, UnicodeError, EOFError) as exc:
+    except (ValueError, SyntaxError, TypeError, OverflowError, UnicodeError, EOFError, tokenize.TokenError,
+            RecursionError) as exc:
         raise DatasetError(f"{source}: unreadable .npy header: {exc}") from None
     raise DatasetError(f"{source}: unknown .npy format version {version[0]}.{version[1]}")
 

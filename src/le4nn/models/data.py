@@ -22,7 +22,10 @@ def as_array_list(data, what: str, count: int) -> list[np.ndarray]:
     for k, a in enumerate(arrays):
         if a is None:
             raise ValueError(f"{what}[{k}] is None")
-        arr = np.asarray(a)
+        try:
+            arr = np.asarray(a)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"{what}[{k}] is not a regular array: {exc}") from None
         if arr.ndim == 0:
             raise ValueError(f"{what}[{k}] needs a batch dimension, got a scalar")
         if arr.dtype.kind not in "fiub":
@@ -65,10 +68,18 @@ def split_validation(xs, ys, fraction: float):
 
 def class_weights_to_samples(class_weight: dict, y: np.ndarray) -> np.ndarray:
     """Per-sample weights from ``{class: weight}`` and the targets (class indices or one-hot)."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
     labels = np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y)).astype(np.intp)
-    table = np.ones(int(max(labels.max(initial=0), max(class_weight, default=0))) + 1)
+    table = np.ones(int(labels.max(initial=0)) + 1)
     for cls, weight in class_weight.items():
-        table[int(cls)] = float(weight)
+        if isinstance(cls, bool) or not isinstance(cls, (int, np.integer)) or cls < 0:
+            raise ValueError(f"class_weight: keys must be class indices (integers >= 0), got {cls!r}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not np.isfinite(weight) \
+                or weight < 0:
+            raise ValueError(f"class_weight: the weight of class {cls} must be a finite number >= 0, got {weight!r}")
+        if cls < len(table):  # classes absent from y do not weigh anything
+            table[int(cls)] = float(weight)
     return table[labels]
 
 

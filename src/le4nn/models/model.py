@@ -25,7 +25,7 @@ from le4nn import losses as losses_module
 from le4nn import metrics as metrics_module
 from le4nn import optimizers as optimizers_module
 from le4nn._threads import num_threads_now
-from le4nn.callbacks import CallbackList, History, ProgressBar
+from le4nn.callbacks import CallbackList, History, ProgressBar, callback_sequence
 from le4nn.layers import Layer, SymbolicTensor
 from le4nn.layers.base import is_symbolic
 from le4nn.models import data as data_utils
@@ -95,6 +95,22 @@ class Model:
     def dtype(self) -> np.dtype:
         return self.layers[0].dtype
 
+    @property
+    def input_shape(self):
+        """The input's shape (None for the batch size); a list of shapes for several inputs (as Keras)."""
+        if not self.built:
+            return None
+        shapes = [tuple(t.shape) for t in self.inputs]
+        return shapes if self._multi_in else shapes[0]
+
+    @property
+    def output_shape(self):
+        """The output's shape (None for the batch size); a list of shapes for several outputs (as Keras)."""
+        if not self.built:
+            return None
+        shapes = [tuple(t.shape) for t in self.outputs]
+        return shapes if self._multi_out else shapes[0]
+
     def _ensure_built(self, xs: list[np.ndarray]) -> None:
         """Sequential models without an input shape build on their first data; functional ones are built."""
 
@@ -104,7 +120,11 @@ class Model:
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights) -> None:
-        weights = list(weights)
+        try:
+            weights = list(weights)
+        except TypeError:
+            raise TypeError(f"model {self.name!r}: set_weights takes a list of arrays (as get_weights gives), "
+                            f"got {type(weights).__name__}") from None
         expected = sum(len(layer.weights) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"model {self.name!r} has {expected} weight arrays, got {len(weights)}")
@@ -381,7 +401,7 @@ class Model:
             verbose = 1
         self.history = History()
         callback_list = CallbackList(
-            [self.history, *(callbacks or []), ProgressBar(verbose)],
+            [self.history, *callback_sequence(callbacks), ProgressBar(verbose)],
             model=self,
             params={"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size},
         )

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from le4nn._files import atomic_write
+from le4nn._files import atomic_write, make_parent_folder
 from le4nn.models.configs import functional_config, model_config, model_from_config, sequential_config
 from le4nn.models.file_format import (
     FORMAT_VERSION,
@@ -59,7 +59,7 @@ _MAX_EPOCHS = 10**9
 def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
     """Atomically write ``header`` (JSON) and ``arrays`` into an ``.npz`` file at ``path``."""
     path = normalize_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent_folder(path)
     payload = {HEADER_KEY: np.array(json.dumps(header))}
     payload.update({key: np.asarray(value, order="C") for key, value in arrays.items()})
     with atomic_write(path, "wb") as tmp:
