@@ -42,6 +42,9 @@ import threading
 import time
 
 _num_threads: int | None = None
+#: The most threads le4nn accepts (LE4NN_NUM_THREADS, set_num_threads, --threads): asking the OpenMP
+#: runtime for ~10⁵ threads ends the process with a segmentation fault.
+MAX_THREADS = 1024
 _blas_limiter = None
 
 
@@ -103,6 +106,8 @@ def _default_num_threads() -> int:
             raise ValueError(f"LE4NN_NUM_THREADS must be a positive integer, got {value!r}") from None
         if n < 1:
             raise ValueError(f"LE4NN_NUM_THREADS must be a positive integer, got {value!r}")
+        if n > MAX_THREADS:
+            raise ValueError(f"LE4NN_NUM_THREADS must be at most {MAX_THREADS}, got {value!r}")
         return n
     return os.cpu_count() or 1
 
@@ -130,6 +135,8 @@ def set_num_threads(n: int) -> None:
         count = None
     if isinstance(n, bool) or count is None or count < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
+    if count > MAX_THREADS:
+        raise ValueError(f"set_num_threads: n must be at most {MAX_THREADS}, got {n!r}")
     _num_threads = n = count
     from threadpoolctl import threadpool_limits
 
