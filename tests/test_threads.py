@@ -68,6 +68,14 @@ def test_invalid_counts_are_rejected(bad):
     assert le4nn.get_num_threads() == 2  # unchanged
 
 
+def test_more_threads_than_the_limit_are_rejected_before_any_kernel_runs():
+    """99 999 OpenMP threads ended the process with a segmentation fault."""
+    le4nn.set_num_threads(2)
+    with pytest.raises(ValueError, match=r"set_num_threads: n must be at most 1024, got 99999"):
+        le4nn.set_num_threads(99_999)
+    assert le4nn.get_num_threads() == 2
+
+
 def test_set_num_threads_limits_blas():
     if not blas_libraries():
         pytest.skip("no BLAS library is loaded")

@@ -43,6 +43,9 @@ import time
 from concurrent.futures import wait
 
 _num_threads: int | None = None
+#: The most threads le4nn accepts (LE4NN_NUM_THREADS, set_num_threads, --threads): asking the OpenMP
+#: runtime for ~10⁵ threads ends the process with a segmentation fault.
+MAX_THREADS = 1024
 
 
 _late_openblas = False  # NumPy (OpenBLAS) was loaded before le4nn and the user set no timeout
@@ -103,6 +106,8 @@ def _default_num_threads() -> int:
             raise ValueError(f"LE4NN_NUM_THREADS must be a positive integer, got {value!r}") from None
         if n < 1:
             raise ValueError(f"LE4NN_NUM_THREADS must be a positive integer, got {value!r}")
+        if n > MAX_THREADS:
+            raise ValueError(f"LE4NN_NUM_THREADS must be at most {MAX_THREADS}, got {value!r}")
         return n
     return os.cpu_count() or 1
 
@@ -130,6 +135,8 @@ def set_num_threads(n: int) -> None:
         count = None
     if isinstance(n, bool) or count is None or count < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
+    if count > MAX_THREADS:
+        raise ValueError(f"set_num_threads: n must be at most {MAX_THREADS}, got {n!r}")
     _num_threads = _now_threads = _blas_outside = count  # adaptation starts again from the full count
     _blas_controllers = None  # look for BLAS libraries loaded since (SciPy brings its own OpenBLAS)
     _apply_blas()  # now, unless a step is running in another thread (then when it ends)

@@ -248,6 +248,7 @@ BAD_ENVIRONMENTS = [
     ("LE4NN_NUM_THREADS", "abc"),
     ("LE4NN_NUM_THREADS", "0"),
     ("LE4NN_NUM_THREADS", "-2"),
+    ("LE4NN_NUM_THREADS", "99999"),  # a segmentation fault in the first kernel before
     ("LE4NN_BACKEND", "bogus"),
 ]
 

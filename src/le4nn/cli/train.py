@@ -35,6 +35,7 @@ import le4nn
 from le4nn import augment as augment_module
 from le4nn import losses, optimizers
 from le4nn._files import write_text
+from le4nn._threads import MAX_THREADS
 from le4nn.callbacks import CSVLogger, ModelCheckpoint, TerminateOnNaN
 from le4nn.cli import recipes
 from le4nn.cli.common import (
@@ -60,9 +61,8 @@ from le4nn.models.saving import non_finite_weights
 from le4nn.schedules import ScheduleCallback
 from le4nn.utils import set_random_seed
 
-#: Bounds of --hidden (units of the mlp preset) and --threads.
+#: Bound of --hidden (units of the mlp preset); --threads is bounded by le4nn's MAX_THREADS.
 MAX_HIDDEN = 65_536
-MAX_THREADS = 1024
 DATASETS = ("auto", "mnist", "fashion-mnist", "kmnist", "cifar10", "sample")
 
 
