@@ -41,7 +41,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     m, k = a.shape
     n = b.shape[1]
     bounds = block_bounds(max(m, n), m * n * k)
-    if len(bounds) == 1:
+    if len(bounds) == 1 and _threads.blas_is_single_threaded():  # inside a step: no more to arrange
         return np.matmul(a, b, out=out)
     if m >= n:
         def block(i: int) -> None:
@@ -51,5 +51,5 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
         def block(i: int) -> None:
             start, stop = bounds[i]
             np.matmul(a, b[:, start:stop], out=out[:, start:stop])
-    _threads.run_chunks(block, len(bounds))
+    _threads.run_chunks(block, len(bounds))  # BLAS on one thread, even for a single block
     return out

@@ -282,6 +282,12 @@ def _apply_blas() -> None:
             _set_blas_threads(_blas_outside)
 
 
+def blas_is_single_threaded() -> bool:
+    """Whether BLAS runs on one thread now because a step or ``run_chunks`` is running (a hint: read
+    without the lock)."""
+    return _computing > 0
+
+
 def _begin_computing() -> None:
     global _computing, _blas_found
     with _computing_lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from le4nn import activations, ops
+from le4nn import _gemm, activations, ops
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._affine import AffineWeights
 from le4nn.layers._arguments import positive_int
@@ -27,7 +27,9 @@ class Dense(ActivationOutput, AffineWeights, Layer):
     When the input is mostly zeros (the pixels of an image batch feeding the first layer: ≈ 80 % of an
     MNIST image), x W and xᵀ ∂E/∂z go through :func:`le4nn.ops.sparse_matmul` and ``sparse_matmul_tn``,
     which on the native backend skip the zero pixels; the density is measured on the first batch and
-    every ``_DENSITY_EVERY`` batches after it.
+    every ``_DENSITY_EVERY`` batches after it.  Large dense products are cut into blocks fixed by
+    their shapes and shared among the threads (:mod:`le4nn._gemm`), so their bits do not depend on
+    the thread count.
     """
 
     #: Inputs with at most this fraction of nonzero entries take the sparse products.  Measured on
@@ -80,7 +82,7 @@ class Dense(ActivationOutput, AffineWeights, Layer):
                 return y
             ops.sparse_matmul(x, kernel, out=z)
         else:
-            np.matmul(x, kernel, out=z)
+            _gemm.matmul(x, kernel, z)
         return self._activate(z, bias, owned=True)
 
     def _input_is_sparse(self, x: np.ndarray) -> bool:
@@ -100,13 +102,13 @@ class Dense(ActivationOutput, AffineWeights, Layer):
             if self._sparse_input and grad_z.dtype == self._x.dtype and grad_z.flags.c_contiguous:
                 ops.sparse_matmul_tn(self._x, grad_z, out=self.grads["kernel"])
             else:
-                np.matmul(self._x.T, grad_z, out=self.grads["kernel"])
+                _gemm.matmul(self._x.T, grad_z, self.grads["kernel"])
             if self.use_bias and not bias_done:
                 np.add.reduce(grad_z, axis=0, out=self.grads["bias"])  # Σ over the batch (np.sum, leaner)
             self._add_regularization_gradients()
         if not need_input_grad:
             return None
-        return np.matmul(grad_z, kernel.T, out=self._out("grad_x", self._x.shape))
+        return _gemm.matmul(grad_z, kernel.T, self._out("grad_x", self._x.shape))
 
     def get_config(self) -> dict:
         return {
