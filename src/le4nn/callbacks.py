@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from le4nn._files import make_parent_folder, write_text
+from le4nn._finite import all_finite
 
 
 class Callback:
@@ -525,4 +526,4 @@ class TerminateOnNaN(Callback):
 
 
 def _all_finite(arrays) -> bool:
-    return all(np.isfinite(a).all() for a in arrays if np.issubdtype(a.dtype, np.inexact))
+    return all(all_finite(a) for a in arrays)

@@ -416,13 +416,12 @@ def test_class_weights_of_classes_absent_from_y_allocate_nothing(small_images):
     model.fit(x, y, class_weight={0: 1.0, 10**15: 2.0}, epochs=1, verbose=0)  # a table of 10**15 before
 
 
-def test_the_first_non_finite_sample_is_found_in_large_arrays():
-    """The NaN check reads a large array a block of rows at a time (bounded memory)."""
+def test_the_first_non_finite_sample_is_named_for_every_input_and_target():
     from le4nn.models import data
 
     x = np.zeros((3000, 1000), np.float32)
     x[2999, 999] = np.nan
-    assert data._first_non_finite(x) == 2999
-    assert data._first_non_finite(np.zeros((5, 3), np.uint8)) is None
+    with pytest.raises(ValueError, match=r"fit: x holds NaN or inf \(sample 2999\)"):
+        data.check_samples("fit", [x])
     with pytest.raises(ValueError, match=r"fit: y\[1\] holds NaN or inf \(sample 0\)"):
         data.check_samples("fit", [x[:2, :1] * 0], [np.zeros((2, 1)), np.array([[np.inf], [0.0]])])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from le4nn._finite import first_non_finite_row
+
 
 def as_array_list(data, what: str, count: int) -> list[np.ndarray]:
     """One array per model input (or output): a single array, or a list/tuple/dict of them."""
@@ -99,24 +101,9 @@ def check_batch_size(batch_size) -> int:
 
 # --- the checks of fit / evaluate / predict arguments ---------------------------------------------
 
-#: Rows of an array checked for NaN/inf at a time (bounds the temporary boolean array to ~1 M entries).
-_FINITE_CHECK_ENTRIES = 1 << 20
-
 
 def _label(name: str, k: int, group: list) -> str:
     return name if len(group) == 1 else f"{name}[{k}]"
-
-
-def _first_non_finite(a: np.ndarray) -> int | None:
-    """The index of the first sample of ``a`` holding a NaN or an inf, or None (integer data: None)."""
-    if a.dtype.kind not in "fc" or a.size == 0:
-        return None
-    rows = max(1, _FINITE_CHECK_ENTRIES // max(1, a.size // len(a)))
-    for start in range(0, len(a), rows):
-        finite = np.isfinite(a[start : start + rows]).reshape(min(rows, len(a) - start), -1).all(axis=1)
-        if not finite.all():
-            return start + int(np.argmin(finite))
-    return None
 
 
 def check_samples(method: str, xs: list[np.ndarray], ys: list[np.ndarray] | None = None,
@@ -138,7 +125,7 @@ def check_samples(method: str, xs: list[np.ndarray], ys: list[np.ndarray] | None
         raise ValueError(f"{method}: x has 0 samples (shape {xs[0].shape}); give at least one")
     for name, group in groups if finite else ():
         for k, a in enumerate(group):
-            bad = _first_non_finite(a)
+            bad = first_non_finite_row(a)
             if bad is not None:
                 raise ValueError(f"{method}: {_label(name, k, group)} holds NaN or inf (sample {bad}); "
                                  f"clean or drop such samples first")
