@@ -383,19 +383,28 @@ def test_reduce_lr_on_plateau_lowers_the_rate(data):
 # --- TerminateOnNaN ---------------------------------------------------------------------------------
 
 
-class PoisonAt(Callback):
-    """Puts a NaN into the first kernel after batch ``batch`` of epoch ``epoch`` (the next loss is NaN)."""
+class AtBatch(Callback):
+    """Calls ``action(model)`` after batch ``batch`` of epoch ``epoch``."""
 
-    def __init__(self, epoch, batch):
+    def __init__(self, epoch, batch, action):
         super().__init__()
-        self.epoch, self.batch, self.current = epoch, batch, None
+        self.epoch, self.batch, self.action, self.current = epoch, batch, action, None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.current = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         if (self.current, batch) == (self.epoch, self.batch):
-            self.model.layers[1].params["kernel"][0, 0] = np.nan
+            self.action(self.model)
+
+
+def _poison_first_kernel(model):
+    model.layers[1].params["kernel"][0, 0] = np.nan
+
+
+def PoisonAt(epoch, batch):
+    """Puts a NaN into the first kernel after batch ``batch`` of epoch ``epoch`` (the next loss is NaN)."""
+    return AtBatch(epoch, batch, _poison_first_kernel)
 
 
 def test_terminate_on_nan_stops_after_the_bad_batch(data, capsys):
@@ -444,19 +453,13 @@ def test_terminate_on_nan_without_restoring_keeps_the_nan_weights(data):
 # --- Ctrl-C -----------------------------------------------------------------------------------------
 
 
-class RaiseAt(Callback):
+def _interrupt(model):
+    raise KeyboardInterrupt
+
+
+def RaiseAt(epoch, batch):
     """Raises KeyboardInterrupt (as Ctrl-C would) at batch ``batch`` of epoch ``epoch``."""
-
-    def __init__(self, epoch, batch):
-        super().__init__()
-        self.epoch, self.batch, self.current = epoch, batch, None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.current = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.current, batch) == (self.epoch, self.batch):
-            raise KeyboardInterrupt
+    return AtBatch(epoch, batch, _interrupt)
 
 
 def test_keyboard_interrupt_returns_history_and_leaves_a_loadable_checkpoint(data, tmp_path, capsys):
