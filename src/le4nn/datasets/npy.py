@@ -11,30 +11,22 @@ from __future__ import annotations
 
 import io
 import math
-import tokenize
 
 import numpy as np
-from numpy.lib import format as npy_format
 
+from le4nn._npy import NpyHeaderError, is_plain, read_header
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.limits import read_up_to, too_large
 from le4nn.datasets.pickled_arrays import MAX_NDIM
 
 NPY_MAGIC = b"\x93NUMPY"
-_NUMBER_KINDS = "biufc"
 
 
 def _header(stream, source: str) -> tuple[tuple, bool, np.dtype]:
     try:
-        version = npy_format.read_magic(stream)
-        if version == (1, 0):
-            return npy_format.read_array_header_1_0(stream)
-        if version in ((2, 0), (3, 0)):
-            return npy_format.read_array_header_2_0(stream)
-    except (ValueError, SyntaxError, TypeError, OverflowError, UnicodeError, EOFError, tokenize.TokenError,
-            RecursionError) as exc:
-        raise DatasetError(f"{source}: unreadable .npy header: {exc}") from None
-    raise DatasetError(f"{source}: unknown .npy format version {version[0]}.{version[1]}")
+        return read_header(stream)
+    except NpyHeaderError as exc:
+        raise DatasetError(f"{source}: {exc}") from None
 
 
 def check_header(shape: tuple, dtype: np.dtype, source: str) -> None:
@@ -42,7 +34,7 @@ def check_header(shape: tuple, dtype: np.dtype, source: str) -> None:
     if dtype.hasobject:
         raise DatasetError(f"{source}: the .npy file holds Python objects (dtype {dtype}), which are refused "
                            "(they would be unpickled)")
-    if dtype.names is not None or dtype.subdtype is not None or dtype.kind not in _NUMBER_KINDS:
+    if not is_plain(dtype):
         raise DatasetError(f"{source}: the .npy file holds dtype {dtype}; only plain numbers are accepted")
     if len(shape) > MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
         raise DatasetError(f"{source}: the .npy header declares an invalid shape {shape}")

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from le4nn._npy import is_plain, read_header
+
 FORMAT_VERSION = 1
 HEADER_KEY = "__le4nn__"
 #: The largest header (uncompressed bytes) le4nn reads; real headers are a few kB.
@@ -130,15 +132,9 @@ class ModelArchive:
         info = self._infos[key]
         try:
             with self._zip.open(info) as stream:
-                version = np.lib.format.read_magic(stream)
-                if version == (1, 0):
-                    header = np.lib.format.read_array_header_1_0(stream, max_header_size=MAX_NPY_HEADER)
-                elif version in ((2, 0), (3, 0)):
-                    header = np.lib.format.read_array_header_2_0(stream, max_header_size=MAX_NPY_HEADER)
-                else:
-                    raise ValueError(f"unknown .npy version {version}")
+                header = read_header(stream, MAX_NPY_HEADER)
                 offset = stream.tell()
-        except _READ_ERRORS as exc:
+        except _READ_ERRORS as exc:  # NpyHeaderError is a ValueError
             raise self.fail(f"entry '{key}' is corrupted ({clip(str(exc), 200)})") from None
         shape, _, dtype = header
         return EntrySpec(tuple(shape), dtype, offset)
@@ -151,7 +147,7 @@ class ModelArchive:
             raise self.fail(f"{what}: the entry '{key}' is missing")
         spec = self.spec(key)
         dtype = spec.dtype
-        if dtype.kind not in kinds or dtype.hasobject or dtype.names is not None or dtype.subdtype is not None:
+        if not is_plain(dtype, kinds):
             raise self.fail(f"{what}: dtype {short(str(dtype))} is not allowed here (expected kind "
                             f"{' or '.join(repr(k) for k in kinds)})")
         if shape is not None and spec.shape != tuple(shape):
