@@ -138,6 +138,31 @@ def test_two_threads_evaluating_get_the_loss_and_metrics_of_one_thread(data):
         np.testing.assert_array_equal(result, alone)
 
 
+def test_evaluating_in_another_thread_leaves_fits_history_as_alone(data):
+    """Each thread has its own metric objects: an evaluate running beside a fit does not reset the
+    accuracy fit reports (the weights and the shuffling are those of a fit alone)."""
+    x, y = data
+    alone = mlp().fit(x, y, batch_size=50, epochs=3, verbose=0).history
+    model = mlp()
+    training = threading.Event()
+    training.set()
+    history = {}
+    evaluated = []
+
+    def train():
+        try:
+            history.update(model.fit(x, y, batch_size=50, epochs=3, verbose=0).history)
+        finally:
+            training.clear()
+
+    def evaluate():
+        while training.is_set() or not evaluated:
+            evaluated.append(model.evaluate(x[:100], y[:100], batch_size=50, verbose=0))
+
+    run_in_threads(train, evaluate)
+    assert evaluated and history == alone
+
+
 def generator_and_discriminator():
     """A GAN's models as ``le4nn.gan`` builds them: the combined model holds the same layer
     objects as the generator and the discriminator."""

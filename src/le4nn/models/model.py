@@ -13,6 +13,7 @@ those of the calls made one after the other.
 
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import sys
@@ -190,8 +191,24 @@ class Model:
             raise ValueError(f"loss_weights needs {n_out} entries, got {len(self._loss_weights)}")
         names = [metrics] if isinstance(metrics, str) else list(metrics or [])
         self._metric_specs = names
-        self._metrics = [[metrics_module.get(m) for m in names] for _ in range(n_out)]
+        # One set of metric objects per Python thread (see _metrics): created here for this thread.
+        self._metric_sets = {threading.get_ident(): [[metrics_module.get(m) for m in names] for _ in range(n_out)]}
         self._compiled = True
+
+    @property
+    def _metrics(self) -> list[list]:
+        """This thread's metric objects, one list per output: an ``evaluate`` in one thread counts its
+        own batches and leaves alone the running metrics a ``fit`` in another thread reports."""
+        sets = self._metric_sets
+        mine = sets.get(threading.get_ident())
+        if mine is None:
+            compiled = next(iter(sets.values()))
+            mine = [[copy.deepcopy(metric) for metric in group] for group in compiled]
+            for group in mine:
+                for metric in group:
+                    metric.reset()
+            sets[threading.get_ident()] = mine
+        return mine
 
     def _require_compiled(self, what: str) -> None:
         if not self._compiled:
