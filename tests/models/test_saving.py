@@ -336,3 +336,9 @@ def test_save_is_write_then_rename(trained, monkeypatch, tmp_path):
     monkeypatch.setattr(os, "replace", recording_replace)  # le4nn._files.atomic_write renames
     trained.save(tmp_path / "model.npz")
     assert len(renames) == 1 and renames[0][1] == "model.npz" and renames[0][0] != "model.npz"
+
+
+@pytest.mark.parametrize("path", [3, None, 2.5, ["model.npz"]])
+def test_load_model_of_something_that_is_not_a_path_names_the_argument(path):
+    with pytest.raises(TypeError, match="a model file must be given as a path"):
+        load_model(path)

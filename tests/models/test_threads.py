@@ -163,6 +163,19 @@ def test_evaluating_in_another_thread_leaves_fits_history_as_alone(data):
     assert evaluated and history == alone
 
 
+def test_a_sequential_without_input_shape_built_by_two_threads_at_once(data):
+    """The first calls build the model on their data: one thread builds, the other finds it built (both
+    get the answers of the one model)."""
+    x, _ = data
+    le4nn.utils.set_random_seed(0)
+    model = Sequential([Flatten(), Dense(16, activation="relu"), Dense(10, activation="softmax")])
+    answers = []
+    run_in_threads(*[lambda: answers.append(model.predict(x, batch_size=100)) for _ in range(4)])
+    assert len(model.layers) == 3 and len(answers) == 4
+    for answer in answers:
+        np.testing.assert_array_equal(answer, model.predict(x, batch_size=100))
+
+
 def generator_and_discriminator():
     """A GAN's models as ``le4nn.gan`` builds them: the combined model holds the same layer
     objects as the generator and the discriminator."""

@@ -373,7 +373,9 @@ def _with_value(array, value, index=(3, 0, 0, 0)):
         (lambda m, x, y: m.evaluate(x, _with_value(y, np.nan, (0, 0)), verbose=0), r"evaluate: y holds NaN"),
         (lambda m, x, y: m.predict(_with_value(x, np.nan, (199, 7, 7, 0))),
          r"predict: x holds NaN or inf \(sample 199\)"),
-        (lambda m, x, y: m.train_on_batch(x[:0], y[:0]), r"train_on_batch: x has 0 samples"),
+        (lambda m, x, y: m.fit(x, y, verbose="loud"), r"fit: verbose must be 0, 1, 2 or 'auto', got 'loud'"),
+        (lambda m, x, y: m.evaluate(x, y, verbose=3), r"evaluate: verbose must be .* got 3"),
+        (lambda m, x, y: m.predict(x, verbose=True), r"predict: verbose must be .* got True"),
     ],
 )
 def test_bad_fit_arguments_are_one_clear_error(small_images, call, message):

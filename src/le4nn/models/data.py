@@ -155,3 +155,10 @@ def check_validation_split(validation_split) -> float:
     if not ok or not 0.0 <= float(validation_split) < 1.0:
         raise ValueError(f"fit: validation_split must be a number in [0, 1), got {validation_split!r}")
     return float(validation_split)
+
+
+def check_verbose(method: str, verbose) -> int | str:
+    """Keras's ``verbose``: 0 (silent), 1 (progress bar), 2 (one line per epoch) or "auto"."""
+    if verbose == "auto" or (_is_int(verbose) and verbose in (0, 1, 2)):
+        return verbose
+    raise ValueError(f"{method}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")

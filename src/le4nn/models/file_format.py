@@ -225,7 +225,9 @@ def _read_header(archive: ModelArchive) -> dict:
 
 def open_archive(path) -> ModelArchive:
     """Open a model file and read its header; see the module docstring for what is refused."""
-    path = Path(os.fspath(path))
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"a model file must be given as a path (str or os.PathLike), got {type(path).__name__}")
+    path = Path(os.fsdecode(path))
     if not path.exists() and normalize_path(path).exists():
         path = normalize_path(path)
     if not path.exists():

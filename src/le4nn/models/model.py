@@ -414,7 +414,7 @@ class Model:
             raise ValueError(f"sample_weight has {len(weights)} entries for {n} samples")
 
         steps = math.ceil(n / batch_size)
-        if verbose == "auto":
+        if data_utils.check_verbose("fit", verbose) == "auto":
             verbose = 1
         self.history = History()
         callback_list = CallbackList(
@@ -478,6 +478,7 @@ class Model:
                  return_dict=False):
         """Loss and metrics over the whole data in inference mode (batched)."""
         self._require_compiled("evaluate")
+        data_utils.check_verbose("evaluate", verbose)
         batch_size = data_utils.check_batch_size(batch_size)
         xs, ys = self._prepare(x, y, targets_for="evaluate")
         n = data_utils.check_samples("evaluate", xs, ys)
@@ -508,6 +509,7 @@ class Model:
         """Outputs for every sample, computed in batches in inference mode (Dropout off, BatchNorm
         with its moving statistics)."""
         batch_size = data_utils.check_batch_size(batch_size)
+        data_utils.check_verbose("predict", verbose)
         xs, _ = self._prepare(x)
         n = data_utils.check_samples("predict", xs)
         results: list[np.ndarray] | None = None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 from le4nn.layers import InputLayer, Layer, SymbolicTensor
 from le4nn.layers.base import format_shape, normalize_shape, shapes_compatible
 from le4nn.models.graph import Graph
 from le4nn.models.model import Model
+
+#: Held while a Sequential without an input shape builds on its first data (see _ensure_built).
+_FIRST_BUILD = threading.Lock()
 
 
 class Sequential(Model):
@@ -75,9 +80,11 @@ class Sequential(Model):
 
     def _ensure_built(self, xs) -> None:
         if self._graph is None:
-            if not self._layers:
-                raise ValueError(f"model {self.name!r} has no layers")
-            self.build((None, *xs[0].shape[1:]))
+            with _FIRST_BUILD:  # two threads' first calls: one builds, the other finds it built
+                if self._graph is None:
+                    if not self._layers:
+                        raise ValueError(f"model {self.name!r} has no layers")
+                    self.build((None, *xs[0].shape[1:]))
         elif self._input_shape is not None:
             got = (None, *xs[0].shape[1:])
             if not shapes_compatible(self._input_shape, got):
