@@ -11,13 +11,12 @@ import gzip
 import io
 import os
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from le4nn.datasets.errors import DatasetError
-from le4nn.datasets.limits import GZIP_MAGIC, max_input_bytes, read_up_to, too_large
+from le4nn.datasets.limits import max_input_bytes, open_input, read_up_to, too_large
 from le4nn.datasets.pickled_arrays import MAX_NDIM
 
 #: idx element type code -> NumPy dtype (big-endian as stored in the file)
@@ -101,24 +100,8 @@ def load_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarra
     """
     path = Path(path)
     limit = max_input_bytes() if max_bytes is None else max_bytes
-    try:
-        raw = open(path, "rb")  # closed by the with-block below
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
-    with raw:
-        head = raw.read(2)
-        raw.seek(0)
-        if head != GZIP_MAGIC:
-            return _parse(raw, str(path), limit)
-        try:
-            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                return _parse(stream, str(path), limit)
-        except EOFError as exc:
-            raise DatasetError(f"{path}: truncated gzip file (the compressed stream ends early)") from exc
-        except (gzip.BadGzipFile, zlib.error) as exc:
-            raise DatasetError(f"{path}: corrupted gzip file: {exc}") from exc
-        except OSError as exc:
-            raise DatasetError(f"{path}: cannot read the file: {exc}") from exc
+    with open_input(path) as stream:
+        return _parse(stream, str(path), limit)
 
 
 def encode_idx(array) -> bytes:

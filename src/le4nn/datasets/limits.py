@@ -10,10 +10,13 @@ with a :class:`DatasetError` naming it, before allocating, when the data would e
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from le4nn.datasets.errors import DatasetError
 
@@ -62,31 +65,41 @@ def read_up_to(stream, count: int) -> bytearray:
     return buffer
 
 
-def read_file_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
-    """The bytes of a file, gunzipped when it starts with the gzip magic; at most ``limit`` bytes.
-
-    Reads at most ``limit + 1`` bytes (of the file, or of the decompressed stream), so a decompression
-    bomb is refused after reading just past the limit.  Raises :class:`DatasetError` naming the file.
-    """
+@contextlib.contextmanager
+def open_input(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """``with open_input(path) as stream:`` the file's bytes, gunzipped when it starts with the gzip
+    magic; failing reads (a missing file, a truncated or damaged gzip stream) become one
+    :class:`DatasetError` naming the file."""
     path = Path(path)
-    limit = max_input_bytes() if limit is None else limit
     try:
         with open(path, "rb") as raw:
-            if raw.read(2) != GZIP_MAGIC:
-                raw.seek(0)
-                data = read_up_to(raw, limit + 1)
-                if len(data) > limit:
-                    raise too_large(str(path), "a file", os.fstat(raw.fileno()).st_size, limit)
-                return bytes(data)
+            gzipped = raw.read(2) == GZIP_MAGIC
             raw.seek(0)
+            if not gzipped:
+                yield raw
+                return
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                data = read_up_to(stream, limit + 1)
+                yield stream
     except EOFError as exc:
         raise DatasetError(f"{path}: truncated gzip file (the compressed stream ends early)") from exc
     except (gzip.BadGzipFile, zlib.error) as exc:
         raise DatasetError(f"{path}: corrupted gzip file: {exc}") from exc
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+
+
+def read_file_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
+    """The bytes of a file, gunzipped when it starts with the gzip magic; at most ``limit`` bytes.
+
+    Reads at most ``limit + 1`` bytes (of the file, or of the decompressed stream), so a decompression
+    bomb is refused after reading just past the limit.  Raises :class:`DatasetError` naming the file.
+    """
+    limit = max_input_bytes() if limit is None else limit
+    with open_input(path) as stream:
+        data = read_up_to(stream, limit + 1)
+        gzipped = isinstance(stream, gzip.GzipFile)
+    if len(data) > limit and not gzipped:
+        raise too_large(str(path), "a file", os.stat(path).st_size, limit)
     if len(data) > limit:
         raise DatasetError(f"{path}: the gzip file decompresses to more than the limit of {limit} bytes "
                            "(raise LE4NN_MAX_INPUT_BYTES if the file is genuine)")
