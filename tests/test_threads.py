@@ -207,11 +207,9 @@ def fixed_threads(monkeypatch):
 THREAD_COUNTS = (1, 2, 3, 4)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_results_are_bitwise_identical_for_any_thread_count(native, rng, dtype, fixed_threads):
-    with np.errstate(invalid="ignore"):  # the reference's softmax of +inf logits (for the inputs)
-        calls = all_op_calls(rng, dtype)
-    assert {name for name, _ in calls} == set(ops.OPS)
+def assert_same_bits_at_every_thread_count(calls, context: str = "") -> None:
+    """Each ``(op name, args)`` call gives the same bytes on the native backend at every count of
+    :data:`THREAD_COUNTS`."""
     results = {}
     with le4nn.backend("native"):
         for n in THREAD_COUNTS:
@@ -219,7 +217,15 @@ def test_results_are_bitwise_identical_for_any_thread_count(native, rng, dtype, 
             results[n] = [as_bytes(getattr(ops, name)(*_fresh(args))) for name, args in calls]
     for n in THREAD_COUNTS[1:]:
         for (name, _), one, other in zip(calls, results[1], results[n], strict=True):
-            assert one == other, f"{name}: 1 and {n} threads differ"
+            assert one == other, f"{name}: 1 and {n} threads differ {context}".rstrip()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_results_are_bitwise_identical_for_any_thread_count(native, rng, dtype, fixed_threads):
+    with np.errstate(invalid="ignore"):  # the reference's softmax of +inf logits (for the inputs)
+        calls = all_op_calls(rng, dtype)
+    assert {name for name, _ in calls} == set(ops.OPS)
+    assert_same_bits_at_every_thread_count(calls)
 
 
 def reduction_calls(rng, dtype, batch: int, width: int, side: int):
@@ -251,14 +257,7 @@ def reduction_calls(rng, dtype, batch: int, width: int, side: int):
 def test_reductions_are_bitwise_identical_for_1_to_4_threads(native, fixed_threads, batch, width, side, dtype,
                                                              seed):
     calls = reduction_calls(np.random.default_rng(seed), dtype, batch, width, side)
-    with le4nn.backend("native"):
-        results = {}
-        for n in THREAD_COUNTS:
-            le4nn.set_num_threads(n)
-            results[n] = [as_bytes(getattr(ops, name)(*_fresh(args))) for name, args in calls]
-    for n in THREAD_COUNTS[1:]:
-        for (name, _), one, other in zip(calls, results[1], results[n], strict=True):
-            assert one == other, f"{name}: 1 and {n} threads differ (batch {batch}, width {width}, side {side})"
+    assert_same_bits_at_every_thread_count(calls, f"batch {batch}, width {width}, side {side}")
 
 
 def test_kernels_are_built_with_openmp(native):
@@ -546,20 +545,20 @@ def test_a_step_gives_back_the_users_own_blas_thread_count(fixed_threads, monkey
 
 def test_a_failing_chunk_lets_every_other_chunk_finish_before_the_error(fixed_threads):
     """run_chunks raises a worker's error only after every worker has stopped (none writes on into
-    buffers after the step has ended)."""
+    buffers after the step has ended): the caller's and the first helper's chunks fail at once while
+    the other helpers are still in theirs."""
     import time
 
-    le4nn.set_num_threads(2)
-    finished = []
+    le4nn.set_num_threads(4)
+    running = []
 
     def task(i):
-        if i == 0:
-            raise RuntimeError("chunk 0 failed")
-        time.sleep(0.01)
-        finished.append(i)
+        if _threads.worker_index() in (0, 1):
+            raise RuntimeError(f"chunk {i} failed")
+        running.append(i)
+        time.sleep(0.2)
+        running.remove(i)
 
-    with pytest.raises(RuntimeError, match="chunk 0 failed"):
-        _threads.run_chunks(task, 6)
-    done = len(finished)
-    time.sleep(0.05)
-    assert len(finished) == done  # nothing ran on after the error was raised
+    with pytest.raises(RuntimeError, match="failed"):
+        _threads.run_chunks(task, 8)
+    assert running == []  # no chunk still running when the error reached the caller
