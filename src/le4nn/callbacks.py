@@ -481,7 +481,7 @@ class TerminateOnNaN(Callback):
         self.restored_epoch = None
         self._epoch = 0
         self._snapshot = None
-        self._snapshot_epoch = getattr(self.model, "_epochs_done", 0)
+        self._snapshot_epoch = getattr(self.model, "epochs_done", 0)
         if self.restore_last_finite:
             self._take_snapshot()
 
@@ -492,7 +492,7 @@ class TerminateOnNaN(Callback):
         optimizer = getattr(self.model, "optimizer", None)
         state = optimizer.get_state() if optimizer is not None else None
         self._snapshot = (weights, state)
-        self._snapshot_epoch = getattr(self.model, "_epochs_done", self._epoch)
+        self._snapshot_epoch = getattr(self.model, "epochs_done", self._epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -508,7 +508,7 @@ class TerminateOnNaN(Callback):
             # The loss can stay finite while weights overflow (saturated sigmoids): checked once per epoch.
             self._stop(f"Epoch {epoch + 1}: weights are not finite, terminating training", None)
         if self.stopped and self.restored_epoch is not None:
-            self.model._epochs_done = self.restored_epoch  # fit counted the broken epoch as done
+            self.model.epochs_done = self.restored_epoch  # fit counted the broken epoch as done
         if self.restore_last_finite and not self.stopped and np.isfinite((logs or {}).get("loss", 0.0)):
             self._take_snapshot()
 
