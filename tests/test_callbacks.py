@@ -429,12 +429,12 @@ def test_terminate_on_nan_restores_the_last_finite_state(data, tmp_path, capsys)
     model.fit(x, y, batch_size=20, epochs=4, verbose=0, shuffle=False,
               callbacks=[PoisonAt(epoch=2, batch=1), terminate, weights, checkpoint])
     assert terminate.stopped and (terminate.stopped_epoch, terminate.stopped_batch) == (2, 2)
-    assert terminate.restored_epoch == 2 and model._epochs_done == 2
+    assert terminate.restored_epoch == 2 and model.epochs_done == 2
     for restored, kept in zip(model.get_weights(), weights.weights[1], strict=True):
         np.testing.assert_array_equal(restored, kept)  # the state at the end of epoch 2 (index 1)
     assert model.optimizer.iterations == 2 * 6
     saved = load_model(tmp_path / "ckpt.npz")  # the broken epoch was not saved over it
-    assert saved._epochs_done == 2
+    assert saved.epochs_done == 2
     np.testing.assert_array_equal(saved.predict(x), model.predict(x))
     err = capsys.readouterr().err
     assert "invalid loss nan" in err and "Restored the last finite state (after 2 epochs)" in err
@@ -476,7 +476,7 @@ def test_keyboard_interrupt_returns_history_and_leaves_a_loadable_checkpoint(dat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-01.npz", "ckpt-interrupted.npz"]
     saved = load_model(tmp_path / "ckpt-interrupted.npz")
     np.testing.assert_array_equal(saved.predict(x), model.predict(x))
-    assert saved._epochs_done == 1
+    assert saved.epochs_done == 1
     assert saved.optimizer.iterations == model.optimizer.iterations == 6 + 3
     # Training can go on from the saved file.
     saved.fit(x, y, batch_size=20, epochs=2, initial_epoch=1, verbose=0)
@@ -489,7 +489,7 @@ def test_keyboard_interrupt_in_the_first_epoch(data, tmp_path):
                         callbacks=[RaiseAt(0, 0), ModelCheckpoint(tmp_path / "{epoch}-{val_loss:.2f}.npz")])
     assert history.history == {} and history.epoch == []
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-interrupted.npz"]
-    assert load_model(tmp_path / "checkpoint-interrupted.npz")._epochs_done == 0
+    assert load_model(tmp_path / "checkpoint-interrupted.npz").epochs_done == 0
 
 
 def test_sigint_stops_at_the_batch_boundary(data, tmp_path):
@@ -567,7 +567,7 @@ def test_terminate_on_nan_stops_when_weights_overflow_with_a_finite_loss(data, c
     terminate = TerminateOnNaN()
     model.fit(x, y, batch_size=20, epochs=3, verbose=0, callbacks=[weights, Overflow(), terminate])
     assert terminate.stopped and terminate.stopped_batch is None and terminate.stopped_epoch == 1
-    assert model._epochs_done == 1 and terminate.restored_epoch == 1
+    assert model.epochs_done == 1 and terminate.restored_epoch == 1
     for restored, kept in zip(model.get_weights(), weights.weights[0], strict=True):
         np.testing.assert_array_equal(restored, kept)
     assert "Epoch 2: weights are not finite" in capsys.readouterr().err

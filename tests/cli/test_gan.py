@@ -153,7 +153,7 @@ def test_ctrl_c_keeps_the_last_saved_generator(tmp_path):
     generator = load_model(tmp_path / "run" / "generator.npz", compile=False)
     assert gan.generator_spec(generator).num_classes == 10
     with open(tmp_path / "run" / "gan_losses.csv") as f:
-        assert len(list(csv.DictReader(f))) == generator._epochs_done
+        assert len(list(csv.DictReader(f))) == generator.epochs_done
 
 
 def test_diverging_gan_exits_1_with_one_line(cli):

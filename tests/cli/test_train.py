@@ -80,7 +80,7 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, cli_e
     assert "Resume with:" in stderr and "--resume" in stderr
     checkpoint = stderr.split("the model is saved in ")[1].split(".npz")[0] + ".npz"
     model = load_model(tmp_path / checkpoint if not os.path.isabs(checkpoint) else checkpoint)
-    assert model._epochs_done >= 1
+    assert model.epochs_done >= 1
 
 
 @pytest.mark.parametrize(
@@ -136,7 +136,7 @@ def test_sigterm_saves_a_checkpoint_like_ctrl_c(tmp_path, cli_env):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "SIGTERM: stopping after this batch" in stderr and "Resume with:" in stderr
-    assert load_model(tmp_path / "run" / "checkpoint-interrupted.npz")._epochs_done >= 1
+    assert load_model(tmp_path / "run" / "checkpoint-interrupted.npz").epochs_done >= 1
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX-only")
@@ -144,7 +144,7 @@ def test_resume_after_kill_9_does_not_duplicate_history_rows(tmp_path, cli_env, 
     process = _start_and_wait_for_epoch_1(tmp_path, cli_env)
     process.kill()
     process.communicate(timeout=60)
-    done = load_model(tmp_path / "run" / "checkpoint.npz")._epochs_done
+    done = load_model(tmp_path / "run" / "checkpoint.npz").epochs_done
     resumed = cli("train", "--model", "mlp", "--epochs", str(done + 2), "--output", "run", "--quiet",
                   "--resume", str(tmp_path / "run" / "checkpoint.npz"))
     assert resumed.returncode == 0, resumed.stderr

@@ -168,7 +168,7 @@ def test_resume_from_a_model_checkpoint_file(small_images, make_small_cnn, tmp_p
     model.fit(x, y, batch_size=40, epochs=3, verbose=0, validation_split=0.2,
               callbacks=[ModelCheckpoint(tmp_path / "ckpt-{epoch}.npz")])
     resumed = load_model(tmp_path / "ckpt-1.npz")
-    assert resumed._epochs_done == 1
+    assert resumed.epochs_done == 1
     resumed.fit(x, y, batch_size=40, epochs=3, initial_epoch=1, verbose=0, validation_split=0.2)
     for a, b in zip(model.get_weights(), resumed.get_weights(), strict=True):
         assert a.tobytes() == b.tobytes()

@@ -272,7 +272,7 @@ def start_model(args, x_train, num_classes: int, epochs: int):
             model = load_model(args.resume)
         except (FileNotFoundError, ModelFileError) as exc:
             raise CLIError(f"--resume: {exc}") from None
-        initial_epoch = model._epochs_done
+        initial_epoch = model.epochs_done
         if initial_epoch >= epochs:
             raise CLIError(f"{args.resume} has already trained {initial_epoch} epochs; pass --epochs > {initial_epoch}")
         check_model_fits(model, x_train, num_classes, f"--resume {args.resume}")
@@ -313,7 +313,7 @@ def report_divergence(terminate: TerminateOnNaN, checkpoint: ModelCheckpoint, mo
         where = f"the weights became non-finite in epoch {terminate.stopped_epoch + 1}"
     else:
         where = f"the weights became non-finite ({', '.join(bad_weights[:3])})"
-    kept = (f"the last finite state (after {model._epochs_done} epochs) is in {checkpoint.last_saved}"
+    kept = (f"the last finite state (after {model.epochs_done} epochs) is in {checkpoint.last_saved}"
             if checkpoint.last_saved else "no epoch ended with finite values, so no model was saved")
     raise TrainingDiverged(f"training diverged: {where} (try a smaller --lr or --weight-decay); {kept}")
 

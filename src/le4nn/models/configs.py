@@ -1,5 +1,10 @@
 """Model configs: ``model.get_config()`` as JSON-ready dicts, and models rebuilt from them.
 
+``Sequential.get_config``/``from_config`` and ``Model.get_config``/``from_config`` are written here
+(:func:`sequential_config`, :func:`sequential_from`, :func:`functional_config`, :func:`functional_from`),
+each taking the model class it builds, so this module never imports the classes; they register under
+their config's ``class_name`` (:func:`register_model_class`) for :func:`model_from_config`.
+
 :func:`model_from_config` takes configs from model files and JSON files, so it checks every part
 before use and reports a bad one with a :class:`ModelFileError` naming the source, the layer and the
 problem; with ``max_weight_bytes`` it also refuses, before allocating anything, an architecture whose
@@ -10,7 +15,11 @@ from __future__ import annotations
 
 import contextlib
 
-from le4nn.models.file_format import ModelFileError, clip, short
+from le4nn import layers
+from le4nn.layers import InputLayer
+from le4nn.layers._arguments import weight_budget
+from le4nn.layers.base import format_shape, normalize_shape
+from le4nn.models.file_format import ErrorSource, clip, short
 
 # What building a layer or a graph from bad arguments can raise (the layers check their arguments).
 _BUILD_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, ZeroDivisionError)
@@ -21,9 +30,17 @@ _FUNCTIONAL_KEYS = {"name", "layers", "input_layers", "output_layers"}
 _LAYER_KEYS = {"class_name", "config"}
 
 
-def sequential_config(model) -> dict:
-    from le4nn import layers
+#: The model classes by their config's class_name ("Sequential", "Functional").
+_MODEL_CLASSES: dict[str, type] = {}
 
+
+def register_model_class(class_name: str, cls: type) -> None:
+    """Let :func:`model_from_config` build configs of ``class_name`` with ``cls.from_config``."""
+    _MODEL_CLASSES[class_name] = cls
+
+
+def sequential_config(model) -> dict:
+    """``Sequential.get_config()``: the name, the input shape and every layer's config."""
     shape = model.input_shape
     return {
         "class_name": "Sequential",
@@ -36,8 +53,8 @@ def sequential_config(model) -> dict:
 
 
 def functional_config(model) -> dict:
-    from le4nn import layers
-
+    """``Model.get_config()``: every layer's config with the names of the layers it reads
+    (``inbound``), and the names of the input and output layers."""
     graph = model.graph
     producer = {node.output: node.layer.name for node in graph.nodes}
     entries = []
@@ -60,25 +77,15 @@ def functional_config(model) -> dict:
 
 
 def model_config(model) -> dict:
-    from le4nn.models.sequential import Sequential
+    """``model.get_config()``."""
+    return model.get_config()
 
-    return sequential_config(model) if isinstance(model, Sequential) else functional_config(model)
 
-
-class _Checker:
-    """Builds ModelFileErrors that name the source (a file, or nothing for a plain dict)."""
-
-    def __init__(self, source: str | None):
-        self.prefix = f"{source}: " if source else ""
-
-    def fail(self, message: str) -> ModelFileError:
-        return ModelFileError(f"{self.prefix}{message}")
+class _Checker(ErrorSource):
+    """Checks the parts of a config, reporting a bad one as a ModelFileError naming the source."""
 
     def known_keys(self, value: dict, allowed: set, what: str) -> None:
-        unknown = sorted(str(key) for key in set(value) - allowed)
-        if unknown:
-            raise self.fail(f"{what}: unknown key(s) {', '.join(short(k, 40) for k in unknown[:5])} "
-                            f"(known: {', '.join(sorted(allowed))})")
+        self.refuse_unknown_keys(value, allowed, f"{what}: unknown key(s)")
 
     def object(self, value, what: str, allowed: set) -> dict:
         if not isinstance(value, dict):
@@ -101,8 +108,6 @@ class _Checker:
 
 def _layer_from(entry, index: int, check: _Checker, extra_keys: set = frozenset()):
     """One layer from ``{"class_name": ..., "config": {...}}`` (entry ``index`` of the layer list)."""
-    from le4nn import layers
-
     what = f"layer #{index} of the model config"
     check.object(entry, what, _LAYER_KEYS | extra_keys)
     class_name, config = entry.get("class_name"), entry.get("config", {})
@@ -122,10 +127,21 @@ def _layer_from(entry, index: int, check: _Checker, extra_keys: set = frozenset(
     return layer
 
 
-def _sequential_from(body: dict, check: _Checker):
-    from le4nn.layers.base import format_shape, normalize_shape
-    from le4nn.models.sequential import Sequential
+def _model_body(config, kinds, check: _Checker) -> tuple[str, dict]:
+    """``class_name`` (one of ``kinds``) and the ``config`` object of ``{"class_name": ..., "config": {...}}``."""
+    check.object(config, "the model config", _MODEL_KEYS)
+    kind, body = config.get("class_name"), config.get("config")
+    if kind not in tuple(kinds):  # (a tuple: a hostile class_name may be unhashable)
+        raise check.fail(f"unknown model class {short(kind, 40)} in the model config")
+    if not isinstance(body, dict):
+        raise check.fail(f"the {kind} model config needs a 'config' object, got {short(body, 40)}")
+    return kind, body
 
+
+def sequential_from(cls: type, config: dict, source: str | None = None):
+    """``Sequential.from_config``: a ``cls`` from :func:`sequential_config`'s dict, every part checked."""
+    check = _Checker(source)
+    _, body = _model_body(config, ("Sequential",), check)
     check.known_keys(body, _SEQUENTIAL_KEYS, "the Sequential config")
     entries = check.layer_list(body.get("layers"), "the Sequential config's 'layers'")
     shape = body.get("input_shape")
@@ -133,7 +149,7 @@ def _sequential_from(body: dict, check: _Checker):
         raise check.fail(f"the Sequential config's input_shape must be a list, got {short(shape, 40)}")
     layer_objects = [_layer_from(entry, i, check) for i, entry in enumerate(entries)]
     try:
-        model = Sequential(layer_objects, name=body.get("name"))
+        model = cls(layer_objects, name=body.get("name"))
         if shape is not None:
             shape = (None, *normalize_shape(shape, "input_shape")[1:])
             if not model.built:
@@ -163,10 +179,10 @@ def _connect(layer, inbound: list[str], tensors: dict, check: _Checker):
         raise check.fail(f"layer '{layer.name}' cannot be connected: {clip(str(exc), 300)}") from None
 
 
-def _functional_from(body: dict, check: _Checker):
-    from le4nn.layers import InputLayer
-    from le4nn.models.model import Model
-
+def functional_from(cls: type, config: dict, source: str | None = None):
+    """``Model.from_config``: a ``cls`` from :func:`functional_config`'s dict, every part checked."""
+    check = _Checker(source)
+    _, body = _model_body(config, ("Functional",), check)
     check.known_keys(body, _FUNCTIONAL_KEYS, "the Functional config")
     entries = check.layer_list(body.get("layers"), "the Functional config's 'layers'")
     input_names = check.names(body.get("input_layers"), "the Functional config's input_layers")
@@ -193,29 +209,22 @@ def _functional_from(body: dict, check: _Checker):
     inputs = [tensors[name] for name in input_names]
     outputs = [tensors[name] for name in output_names]
     try:
-        return Model(inputs=inputs if len(inputs) > 1 else inputs[0],
+        return cls(inputs=inputs if len(inputs) > 1 else inputs[0],
                      outputs=outputs if len(outputs) > 1 else outputs[0], name=body.get("name"))
     except _BUILD_ERRORS as exc:
         raise check.fail(f"the functional model cannot be built: {clip(str(exc), 300)}") from None
 
 
 def model_from_config(config: dict, source: str | None = None, max_weight_bytes: int | None = None):
-    """Rebuild an (uncompiled, freshly initialized) model from :func:`model_config`'s output.
+    """Rebuild an (uncompiled, freshly initialized) model from ``model.get_config()``'s dict, with the
+    ``from_config`` of the class it names.
 
     A bad config gives a :class:`ModelFileError` naming ``source`` (e.g. the file it came from) and the
     part.  With ``max_weight_bytes``, a model whose weights need more bytes is refused before they are
     allocated.
     """
-    from le4nn.layers._arguments import weight_budget
-
-    check = _Checker(source)
-    check.object(config, "the model config", _MODEL_KEYS)
-    kind, body = config.get("class_name"), config.get("config")
-    if kind not in ("Sequential", "Functional"):
-        raise check.fail(f"unknown model class {short(kind, 40)} in the model config")
-    if not isinstance(body, dict):
-        raise check.fail(f"the {kind} model config needs a 'config' object, got {short(body, 40)}")
+    kind, _ = _model_body(config, _MODEL_CLASSES, _Checker(source))
     budget = (contextlib.nullcontext() if max_weight_bytes is None
               else weight_budget(max_weight_bytes, source or "the model file"))
     with budget:
-        return _sequential_from(body, check) if kind == "Sequential" else _functional_from(body, check)
+        return _MODEL_CLASSES[kind].from_config(config, source)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from le4nn._finite import first_non_finite_row
@@ -162,3 +164,39 @@ def check_verbose(method: str, verbose) -> int | str:
     if verbose == "auto" or (_is_int(verbose) and verbose in (0, 1, 2)):
         return verbose
     raise ValueError(f"{method}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+
+
+@dataclass(frozen=True)
+class FitData:
+    """``fit``'s training arrays after the validation split, with their per-sample weights (or None)
+    and the validation data ``(x, y)`` or ``(x, y, sample_weight)`` (or None)."""
+
+    xs: list[np.ndarray]
+    ys: list[np.ndarray]
+    weights: np.ndarray | None
+    validation: tuple | None
+    n: int
+
+
+def fit_data(xs, ys, sample_weight, class_weight, validation_split: float, validation_data) -> FitData:
+    """``fit``'s data checked and split: Keras's ``validation_split`` (the last samples, before shuffling)
+    unless ``validation_data`` is given; ``sample_weight`` times the ``class_weight`` of each target."""
+    n = check_samples("fit", xs, ys)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    val = None
+    if validation_data is not None:
+        if len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
+        val = tuple(validation_data)
+    elif validation_split:
+        xs, ys, val_x, val_y = split_validation(xs, ys, validation_split)
+        if weights is not None:
+            weights = weights[: len(xs[0])]
+        val = (val_x if len(val_x) > 1 else val_x[0], val_y if len(val_y) > 1 else val_y[0])
+        n = len(xs[0])
+    if class_weight is not None:
+        class_samples = class_weights_to_samples(class_weight, ys[0])
+        weights = class_samples if weights is None else weights * class_samples
+    if weights is not None and len(weights) != n:
+        raise ValueError(f"sample_weight has {len(weights)} entries for {n} samples")
+    return FitData(xs, ys, weights, val, n)

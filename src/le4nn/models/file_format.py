@@ -72,6 +72,25 @@ def clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class ErrorSource:
+    """Builds the :class:`ModelFileError` of one source (a file, or None for a plain dict): every
+    message starts with ``"<source>: "``.  Model files (:class:`ModelArchive`) and model configs
+    (:mod:`le4nn.models.configs`) report their problems through it."""
+
+    def __init__(self, source):
+        self.prefix = f"{source}: " if source else ""
+
+    def fail(self, message: str) -> ModelFileError:
+        return ModelFileError(f"{self.prefix}{message}")
+
+    def refuse_unknown_keys(self, value: dict, allowed: set, lead: str) -> None:
+        """Refuse keys of ``value`` outside ``allowed``: "<lead> <up to 5 keys> (known: ...)"."""
+        unknown = sorted(str(key) for key in set(value) - allowed)
+        if unknown:
+            raise self.fail(f"{lead} {', '.join(short(k, 40) for k in unknown[:5])} "
+                            f"(known: {', '.join(sorted(allowed))})")
+
+
 @dataclass(frozen=True)
 class EntrySpec:
     """What an entry's ``.npy`` header declares: shape, dtype, and where its data starts."""
@@ -81,7 +100,7 @@ class EntrySpec:
     data_offset: int
 
 
-class ModelArchive:
+class ModelArchive(ErrorSource):
     """An open model file: its JSON ``header`` and its entries' names; arrays are read on demand.
 
     Use as a context manager (or call :meth:`close`).  ``keys`` are the entry names without ``.npy``
@@ -89,6 +108,7 @@ class ModelArchive:
     """
 
     def __init__(self, path: Path, archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]):
+        super().__init__(path)
         self.path = path
         self._zip = archive
         self._infos = infos
@@ -108,15 +128,9 @@ class ModelArchive:
         """The uncompressed size the zip declares for entry ``key`` (not checked against the data)."""
         return self._infos[key].file_size
 
-    def fail(self, message: str) -> ModelFileError:
-        return ModelFileError(f"{self.path}: {message}")
-
     def known_header_keys(self, allowed: set) -> None:
         """Refuse header keys outside ``allowed``."""
-        unknown = sorted(str(key) for key in set(self.header) - allowed)
-        if unknown:
-            raise self.fail(f"the header has unknown key(s) {', '.join(short(k, 40) for k in unknown[:5])} "
-                            f"(known: {', '.join(sorted(allowed))})")
+        self.refuse_unknown_keys(self.header, allowed, "the header has unknown key(s)")
 
     def __enter__(self) -> ModelArchive:
         return self

@@ -28,11 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from le4nn import __version__, losses, optimizers
 from le4nn._files import atomic_write, make_parent_folder
 from le4nn.models.configs import functional_config, model_config, model_from_config, sequential_config
 from le4nn.models.file_format import (
     FORMAT_VERSION,
     HEADER_KEY,
+    ErrorSource,
     ModelArchive,
     ModelFileError,
     clip,
@@ -40,6 +42,7 @@ from le4nn.models.file_format import (
     open_archive,
     short,
 )
+from le4nn.utils import get_rng, get_rng_state, set_rng_state
 
 __all__ = [
     "FORMAT_VERSION", "HEADER_KEY", "ModelFileError", "check_finite_weights", "functional_config",
@@ -95,8 +98,7 @@ def _file_layers(archive: ModelArchive) -> dict[str, list[str]]:
 
 
 def _nonfinite_error(source, what: str) -> ModelFileError:
-    prefix = f"{source}: " if source else ""
-    return ModelFileError(f"{prefix}{what}: the weights are not finite (they contain NaN or infinity: a "
+    return ErrorSource(source).fail(f"{what}: the weights are not finite (they contain NaN or infinity: a "
                           "diverged training run?); pass allow_nonfinite=True to load them anyway")
 
 
@@ -166,8 +168,6 @@ def _restore_weights(model, archive: ModelArchive, allow_nonfinite: bool) -> Non
 
 
 def _header(**extra) -> dict:
-    from le4nn import __version__
-
     return {"format": FORMAT_VERSION, "le4nn_version": __version__, **extra}
 
 
@@ -196,29 +196,14 @@ def load_weights(model, filepath, allow_nonfinite: bool = False) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _compile_config(model) -> dict | None:
-    if not getattr(model, "_compiled", False):
-        return None
-    from le4nn import losses, optimizers
-
-    return {
-        "optimizer": optimizers.serialize(model.optimizer),
-        "loss": [losses.serialize(loss) for loss in model._losses],
-        "loss_weights": model._loss_weights,
-        "metrics": [m if isinstance(m, str) else m.name for m in model._metric_specs],
-    }
-
-
 def save_model(model, filepath) -> Path:
     """Architecture, weights, optimizer state and the training position in one file (atomically)."""
-    from le4nn.utils import get_rng_state
-
     arrays = _weight_arrays(model)
-    compile_config = _compile_config(model)
+    compile_config = model.compile_config()
     if compile_config is not None:
         arrays.update({f"optimizer/{k}": v for k, v in model.optimizer.get_state().items()})
-    training = {"epochs_done": getattr(model, "_epochs_done", 0), "rng_state": get_rng_state()}
-    header = _header(kind="model", model=model_config(model), compile=compile_config,
+    training = {"epochs_done": model.epochs_done, "rng_state": get_rng_state()}
+    header = _header(kind="model", model=model.get_config(), compile=compile_config,
                      training=training)
     return write_archive(filepath, header, arrays)
 
@@ -230,8 +215,6 @@ def _is_config(value) -> bool:
 
 def _compile(model, config, archive: ModelArchive) -> None:
     """``model.compile`` with the file's settings, each checked first."""
-    from le4nn import losses, optimizers
-
     if not isinstance(config, dict) or set(config) - _COMPILE_KEYS:
         raise archive.fail(f"the compile settings must be an object with keys {sorted(_COMPILE_KEYS)}, "
                            f"got {short(config, 80)}")
@@ -299,8 +282,6 @@ def _read_optimizer_state(model, archive: ModelArchive, allow_nonfinite: bool) -
 
 def _training_position(archive: ModelArchive) -> tuple[int, dict | None]:
     """``epochs_done`` and ``rng_state`` from the header, both checked."""
-    from le4nn.utils import get_rng
-
     training = archive.header.get("training")
     training = {} if training is None else training
     if not isinstance(training, dict) or set(training) - _TRAINING_KEYS:
@@ -337,8 +318,6 @@ def load_model(filepath, compile: bool = True, allow_nonfinite: bool = False):
     part, and nothing is allocated beyond what the file holds.  Weights or optimizer state with NaN
     or infinity are refused unless ``allow_nonfinite=True``.
     """
-    from le4nn.utils import set_rng_state
-
     with open_archive(filepath) as archive:
         if _check_kind(archive) != "model":
             raise archive.fail("holds only weights; build the model and use load_weights")
@@ -351,7 +330,7 @@ def load_model(filepath, compile: bool = True, allow_nonfinite: bool = False):
             _compile(model, compile_config, archive)
             state = _read_optimizer_state(model, archive, allow_nonfinite)
             model.optimizer.set_state(state)
-    model._epochs_done = epochs_done
+    model.epochs_done = epochs_done
     if rng_state is not None:
         set_rng_state(rng_state)
     return model

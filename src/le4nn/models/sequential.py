@@ -6,6 +6,7 @@ import threading
 
 from le4nn.layers import InputLayer, Layer, SymbolicTensor
 from le4nn.layers.base import format_shape, normalize_shape, shapes_compatible
+from le4nn.models import configs
 from le4nn.models.graph import Graph
 from le4nn.models.model import Model
 
@@ -19,6 +20,8 @@ class Sequential(Model):
     The model is built as soon as the input shape is known: from ``input_shape=`` on the first layer,
     an ``Input(shape=...)`` as the first element, or the first data it sees.
     """
+
+    _SUMMARY_CONNECTIONS = False  # a chain: each layer reads the one above it
 
     def __init__(self, layers=None, name: str | None = None):
         super().__init__(name=name)
@@ -100,3 +103,17 @@ class Sequential(Model):
     @property
     def output_shape(self):
         return self._layers[-1].output_shape if self._layers else None
+
+    def get_config(self) -> dict:
+        """``{"class_name": "Sequential", "config": {"name", "input_shape", "layers"}}``
+        (:func:`le4nn.models.configs.sequential_config`); :meth:`from_config` rebuilds it."""
+        return configs.sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict, source: str | None = None) -> Sequential:
+        """A new (uncompiled, freshly initialized) model from :meth:`get_config`'s dict; a bad config
+        gives a :class:`~le4nn.models.file_format.ModelFileError` naming ``source`` and the part."""
+        return configs.sequential_from(cls, config, source)
+
+
+configs.register_model_class("Sequential", Sequential)

@@ -11,10 +11,8 @@ def _row(cells, widths) -> str:
     return "".join(f" {str(c):<{w - 1}}" for c, w in zip(cells, widths, strict=True)).rstrip()
 
 
-def summary_text(model, line_length: int = 98) -> str:
-    from le4nn.models.sequential import Sequential
-
-    sequential = isinstance(model, Sequential)
+def summary_text(model, line_length: int = 98, connections: bool = True) -> str:
+    """The summary's text; ``connections``: with the "Connected to" column (functional models)."""
     rows = []
     if model.built:
         incoming = {}
@@ -31,7 +29,7 @@ def summary_text(model, line_length: int = 98) -> str:
         rows = [(f"{layer.name} ({type(layer).__name__})", "(unbuilt)", "?", "") for layer in model.layers]
 
     headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
-    columns = 3 if sequential else 4
+    columns = 4 if connections else 3
     widths = [max(len(headers[c]), *(len(r[c]) for r in rows)) + 3 if rows else len(headers[c]) + 3
               for c in range(columns)]
     width = max(sum(widths), min(line_length, 65))
