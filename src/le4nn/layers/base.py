@@ -1,4 +1,4 @@
-"""The :class:`Layer` base class, :class:`SymbolicTensor` (the functional API's graph) and layer naming.
+"""The :class:`Layer` base class.
 
 The contract every layer follows (docs/architecture.md):
 
@@ -20,129 +20,23 @@ The contract every layer follows (docs/architecture.md):
 from __future__ import annotations
 
 import functools
-import math
-import re
 
 import numpy as np
 
 from le4nn._threads import StepGuard, new_layer_lock
 from le4nn.layers._arguments import get_initializer, reserve_weight
 
+# Re-exported: ``from le4nn.layers.base import format_shape`` (and the others) keeps working.
+from le4nn.layers.naming import reset_names, to_snake_case, unique_name
+from le4nn.layers.shapes import format_shape, known_size, normalize_shape, shapes_compatible
+from le4nn.layers.symbolic import SymbolicTensor, is_symbolic
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# --------------------------------------------------------------------------------------------------
-# Names: "dense", "dense_1", "dense_2", ... as Keras
-# --------------------------------------------------------------------------------------------------
-
-_name_counts: dict[str, int] = {}
-
-
-def to_snake_case(name: str) -> str:
-    """``"MaxPooling2D"`` -> ``"max_pooling2d"`` (Keras's rule, so auto names match Keras's)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
-    return name.lower()
-
-
-def unique_name(prefix: str) -> str:
-    """The first call gives ``prefix``, the next ones ``prefix_1``, ``prefix_2``, ..."""
-    count = _name_counts.get(prefix, 0)
-    _name_counts[prefix] = count + 1
-    return prefix if count == 0 else f"{prefix}_{count}"
-
-
-def reset_names() -> None:
-    """Restart the automatic layer names (as ``keras.backend.clear_session`` does)."""
-    _name_counts.clear()
-
-
-# --------------------------------------------------------------------------------------------------
-# Shapes
-# --------------------------------------------------------------------------------------------------
-
-
-def format_shape(shape) -> str:
-    if isinstance(shape, list):
-        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
-    return str(tuple(shape))
-
-
-def normalize_shape(shape, what: str = "shape") -> tuple:
-    """A shape as a tuple of ints and ``None`` (unknown size)."""
-    if isinstance(shape, (int, np.integer)):
-        shape = (shape,)
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise TypeError(f"{what} must be a tuple of sizes, got {shape!r}") from None
-    out = []
-    for d in dims:
-        if d is None:
-            out.append(None)
-        elif isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0:
-            out.append(int(d))
-        else:
-            raise ValueError(f"{what} must hold non-negative ints or None, got {shape!r}")
-    return tuple(out)
-
-
-def shapes_compatible(expected: tuple, actual: tuple) -> bool:
-    """Same rank, and the same size wherever both are known (``None`` matches anything)."""
-    return len(expected) == len(actual) and all(
-        e is None or a is None or e == a for e, a in zip(expected, actual, strict=True)
-    )
-
-
-def known_size(dims) -> int | None:
-    """The product of the sizes, or ``None`` when one is unknown."""
-    return None if any(d is None for d in dims) else math.prod(dims)
-
-
-# --------------------------------------------------------------------------------------------------
-# Symbolic tensors (the functional API)
-# --------------------------------------------------------------------------------------------------
-
-
-class SymbolicTensor:
-    """A placeholder for a layer's output in a functional graph: a shape, no data.
-
-    ``layer`` is the layer that produced it and ``inputs`` the symbolic tensors that layer was called
-    on (empty for an :func:`~le4nn.layers.Input`), so a model can walk the graph from its outputs
-    back to its inputs.
-    """
-
-    def __init__(self, shape, layer=None, inputs=(), dtype="float32", name=None):
-        self.shape = normalize_shape(shape)
-        self.layer = layer
-        self.inputs = tuple(inputs)
-        self.dtype = np.dtype(dtype)
-        self.name = name if name is not None else (layer.name if layer is not None else "symbolic")
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __repr__(self) -> str:
-        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} from {self.name!r}>"
-
-
-def is_symbolic(inputs) -> bool:
-    """Whether ``inputs`` is a SymbolicTensor or a non-empty list of them (not mixed with arrays)."""
-    if isinstance(inputs, SymbolicTensor):
-        return True
-    if isinstance(inputs, (list, tuple)) and inputs:
-        kinds = {isinstance(t, SymbolicTensor) for t in inputs}
-        if kinds == {True}:
-            return True
-        if len(kinds) == 2:
-            raise TypeError("a layer's inputs must be all symbolic tensors or all arrays, not a mix")
-    return False
-
-
-# --------------------------------------------------------------------------------------------------
-# The Layer base class
-# --------------------------------------------------------------------------------------------------
+__all__ = [
+    "FLOAT_DTYPES", "Layer", "SymbolicTensor", "format_shape", "is_symbolic", "known_size", "normalize_shape",
+    "reset_names", "shapes_compatible", "to_snake_case", "unique_name",
+]
 
 
 def _build_once(build):

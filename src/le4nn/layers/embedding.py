@@ -11,7 +11,9 @@ from le4nn.layers._arguments import (
     serialize_initializer,
     serialize_regularizer,
 )
-from le4nn.layers.base import Layer, SymbolicTensor, format_shape
+from le4nn.layers.base import Layer
+from le4nn.layers.shapes import format_shape
+from le4nn.layers.symbolic import SymbolicTensor
 
 
 class Embedding(Layer):

@@ -123,7 +123,7 @@ def _layer_from(entry, index: int, check: _Checker, extra_keys: set = frozenset(
 
 
 def _sequential_from(body: dict, check: _Checker):
-    from le4nn.layers.base import format_shape, normalize_shape
+    from le4nn.layers.shapes import format_shape, normalize_shape
     from le4nn.models.sequential import Sequential
 
     check.known_keys(body, _SEQUENTIAL_KEYS, "the Sequential config")

@@ -28,7 +28,7 @@ from le4nn import optimizers as optimizers_module
 from le4nn._threads import num_threads_now
 from le4nn.callbacks import CallbackList, History, ProgressBar, callback_sequence
 from le4nn.layers import Layer, SymbolicTensor
-from le4nn.layers.base import is_symbolic
+from le4nn.layers.symbolic import is_symbolic
 from le4nn.models import data as data_utils
 from le4nn.models.graph import Graph
 from le4nn.utils import get_rng
@@ -64,7 +64,7 @@ class Model:
 
     @classmethod
     def _default_name(cls) -> str:
-        from le4nn.layers.base import to_snake_case, unique_name
+        from le4nn.layers.naming import to_snake_case, unique_name
 
         return unique_name(to_snake_case("Functional" if cls is Model else cls.__name__))
 

@@ -1,0 +1,43 @@
+"""Symbolic tensors: the functional API's graph (``layer(Input(...))`` records a node, no data)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from le4nn.layers.shapes import normalize_shape
+
+
+class SymbolicTensor:
+    """A placeholder for a layer's output in a functional graph: a shape, no data.
+
+    ``layer`` is the layer that produced it and ``inputs`` the symbolic tensors that layer was called
+    on (empty for an :func:`~le4nn.layers.Input`), so a model can walk the graph from its outputs
+    back to its inputs.
+    """
+
+    def __init__(self, shape, layer=None, inputs=(), dtype="float32", name=None):
+        self.shape = normalize_shape(shape)
+        self.layer = layer
+        self.inputs = tuple(inputs)
+        self.dtype = np.dtype(dtype)
+        self.name = name if name is not None else (layer.name if layer is not None else "symbolic")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} from {self.name!r}>"
+
+
+def is_symbolic(inputs) -> bool:
+    """Whether ``inputs`` is a SymbolicTensor or a non-empty list of them (not mixed with arrays)."""
+    if isinstance(inputs, SymbolicTensor):
+        return True
+    if isinstance(inputs, (list, tuple)) and inputs:
+        kinds = {isinstance(t, SymbolicTensor) for t in inputs}
+        if kinds == {True}:
+            return True
+        if len(kinds) == 2:
+            raise TypeError("a layer's inputs must be all symbolic tensors or all arrays, not a mix")
+    return False
