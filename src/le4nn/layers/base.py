@@ -350,22 +350,8 @@ class Layer:
         """Backward from ∂E/∂(pre-softmax logits), skipping the softmax (layers with ``output_softmax``)."""
         raise NotImplementedError(f"{self.describe()} does not end in a softmax")
 
-    def _forward_through(self, consumer, x, training: bool):
-        """Fused forward of this layer and the one layer that reads its output (``consumer``), inside
-        a model step: return the consumer's output (both layers' caches set for
-        :meth:`_backward_through`, which the model then uses), or ``NotImplemented`` to let the model
-        run both forward passes.  Conv2D + MaxPooling2D use it."""
-        return NotImplemented
-
-    def _backward_through(self, consumer, grad_out, need_input_grad: bool):
-        """Fused backward of this layer and the one layer that reads its output (``consumer``), from
-        ∂E/∂(consumer's output): fill this layer's ``grads`` and return ∂E/∂(this layer's input)
-        (None when ``need_input_grad`` is False), or return ``NotImplemented`` to let the model run
-        both backward passes.  Conv2D + ReLU + MaxPooling2D use it."""
-        return NotImplemented
-
-    def _backward_in_model(self, grad_out, from_logits: bool, need_input_grad: bool):
-        """What a model calls instead of ``backward`` (or ``backward_from_logits``).
+    def _backward_step(self, grad_out, *, from_logits: bool, need_input_grad: bool):
+        """What a model calls instead of ``backward`` (``from_logits``: ``backward_from_logits``).
 
         With ``need_input_grad=False`` the model will discard ∂E/∂inputs (nothing upstream of this
         layer has trainable weights, e.g. the first layer), so a layer may skip computing it and
@@ -373,6 +359,22 @@ class Layer:
         """
         grad = self.backward_from_logits(grad_out) if from_logits else self.backward(grad_out)
         return grad if need_input_grad else None
+
+    # --- the fused pair protocol (inside a model step) ----------------------------------------------
+
+    def _forward_through(self, consumer: Layer, x, training: bool):
+        """Fused forward of this layer and the one layer that reads its output (``consumer``), inside
+        a model step: return the consumer's output (both layers' caches set for
+        :meth:`_backward_through`, which the model then uses), or ``NotImplemented`` to let the model
+        run both forward passes.  Conv2D + MaxPooling2D use it (:mod:`le4nn.layers._conv_pool`)."""
+        return NotImplemented
+
+    def _backward_through(self, consumer: Layer, grad_out, need_input_grad: bool):
+        """Fused backward of this layer and the one layer that reads its output (``consumer``), from
+        ∂E/∂(consumer's output): fill this layer's ``grads`` and return ∂E/∂(this layer's input)
+        (None when ``need_input_grad`` is False), or return ``NotImplemented`` to let the model run
+        both backward passes.  Conv2D + ReLU + MaxPooling2D use it (:mod:`le4nn.layers._conv_pool`)."""
+        return NotImplemented
 
     def _as_float_array(self, x, argument: str = "inputs") -> np.ndarray:
         """``x`` as a C-contiguous array of the layer's dtype; integer or boolean data are refused."""

@@ -208,7 +208,7 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
         self._cache = TransposeCache("nchw", x, pad, x_mat, w_mat)
         return self._activate(z, owned=True)
 
-    def _pre_activation_backward(self, grad_z, need_input_grad=True, bias_done=False):
+    def _pre_activation_backward(self, grad_z, need_input_grad: bool, bias_done: bool):
         grad_z = np.ascontiguousarray(grad_z)
         if self.data_format == "channels_last":
             return self._backward_nhwc(grad_z, need_input_grad, bias_done)
