@@ -1,6 +1,4 @@
-"""The :class:`Layer` base class.
-
-The contract every layer follows (docs/architecture.md):
+"""The :class:`Layer` base class and the contract every layer follows (docs/architecture.md).
 
 - ``build(input_shape)`` creates the weights for inputs of that shape (batch dimension included, as
   ``None``).  Layers build themselves on their first call; building again with another shape raises a
@@ -11,10 +9,36 @@ The contract every layer follows (docs/architecture.md):
   non-trainable arrays (BatchNormalization's moving statistics) live in ``state``.  Optimizers update the
   ``params`` arrays in place, so a layer never replaces them by new objects.
 - ``layer(x)`` runs ``forward(x, training=False)`` on an array and records a graph node on a
-  :class:`SymbolicTensor` (from :func:`le4nn.layers.Input` or from another layer call).
+  :class:`~le4nn.layers.symbolic.SymbolicTensor` (from :func:`le4nn.layers.Input` or another layer call).
 - Threads: a layer runs one call at a time.  ``layer(x)`` and every model step that uses the layer
   hold its lock (:class:`le4nn._threads.StepGuard`), so that its cached values and reused arrays
   are never shared between two threads' calls.
+
+The backward protocol
+---------------------
+What a contributor writing a new layer implements:
+
+- a plain layer: ``forward`` and ``backward(grad_out)``; nothing else.
+- a layer whose output is ``activation(z)`` (Dense, Conv2D, Conv2DTranspose, the activation layers)
+  mixes in :class:`~le4nn.layers._activated.ActivationOutput`, returns ``self._activate(z)`` from
+  ``forward`` and implements the one hook ``_pre_activation_backward(grad_z, need_input_grad,
+  bias_done) -> grad_in``: from ∂E/∂z, fill ``grads`` (the bias gradient is already there when
+  ``bias_done``: ReLU's and the sigmoid's backward can produce it in the same pass) and return
+  ∂E/∂inputs, or None when ``need_input_grad`` is False.  The mixin provides ``backward``,
+  ``backward_from_logits`` (softmax outputs: from ∂E/∂logits, handout eq. 12) and the model's entry.
+
+What a model calls (:class:`le4nn.models.graph.Graph`):
+
+- ``_backward_step(grad, from_logits=..., need_input_grad=...)`` for every layer, the one entry point
+  of a model's backward pass.  The default here calls ``backward_from_logits`` or ``backward``; a
+  layer overrides it only to skip work the model does not need (∂E/∂inputs of a first layer).
+- the fused pair protocol, for a layer whose output only one layer reads: ``_forward_through(consumer,
+  x, training)`` and ``_backward_through(consumer, grad_out, need_input_grad)`` run both layers at
+  once or return ``NotImplemented``.  Only Conv2D + MaxPooling2D use it (:mod:`le4nn.layers._conv_pool`).
+
+Naming (:mod:`le4nn.layers.naming`), the shape helpers (:mod:`le4nn.layers.shapes`) and the
+functional graph's :class:`~le4nn.layers.symbolic.SymbolicTensor` live in their own modules; their
+public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -29,7 +53,7 @@ from le4nn.layers._arguments import get_initializer, reserve_weight
 # Re-exported: ``from le4nn.layers.base import format_shape`` (and the others) keeps working.
 from le4nn.layers.naming import reset_names, to_snake_case, unique_name
 from le4nn.layers.shapes import format_shape, known_size, normalize_shape, shapes_compatible
-from le4nn.layers.symbolic import SymbolicTensor, is_symbolic
+from le4nn.layers.symbolic import SymbolicTensor, is_symbolic, record_call
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -441,29 +465,7 @@ class Layer:
             return self.forward(inputs, training=training)
 
     def _call_symbolic(self, inputs):
-        if self._multi_input:
-            if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
-                raise ValueError(f"{self.describe()} takes a list of at least 2 inputs")
-            tensors = list(inputs)
-            shape = [t.shape for t in tensors]
-        else:
-            if isinstance(inputs, (list, tuple)):
-                if len(inputs) != 1:
-                    raise ValueError(f"{self.describe()} takes one input, got a list of {len(inputs)}")
-                inputs = inputs[0]
-            tensors = [inputs]
-            shape = inputs.shape
-        if self.output is not None:
-            raise ValueError(
-                f"{self.describe()} is already part of a graph; sharing one layer between two calls is "
-                f"not supported, create another layer"
-            )
-        self.build(shape)
-        out = SymbolicTensor(self.compute_output_shape(self._normalize_input_shape(shape)), self, tensors,
-                             self.dtype)
-        self.input = inputs
-        self.output = out
-        return out
+        return record_call(self, inputs)
 
     # --- configuration ----------------------------------------------------------------------------
 

@@ -41,3 +41,32 @@ def is_symbolic(inputs) -> bool:
         if len(kinds) == 2:
             raise TypeError("a layer's inputs must be all symbolic tensors or all arrays, not a mix")
     return False
+
+
+def record_call(layer, inputs) -> SymbolicTensor:
+    """``layer(inputs)`` on symbolic tensors: build the layer for their shapes, record the call (the
+    layer's ``input`` and ``output``) and return the output's symbolic tensor.  A layer is called at
+    most once in a graph."""
+    if layer._multi_input:
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise ValueError(f"{layer.describe()} takes a list of at least 2 inputs")
+        tensors = list(inputs)
+        shape = [t.shape for t in tensors]
+    else:
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != 1:
+                raise ValueError(f"{layer.describe()} takes one input, got a list of {len(inputs)}")
+            inputs = inputs[0]
+        tensors = [inputs]
+        shape = inputs.shape
+    if layer.output is not None:
+        raise ValueError(
+            f"{layer.describe()} is already part of a graph; sharing one layer between two calls is "
+            f"not supported, create another layer"
+        )
+    layer.build(shape)
+    out = SymbolicTensor(layer.compute_output_shape(layer._normalize_input_shape(shape)), layer, tensors,
+                         layer.dtype)
+    layer.input = inputs
+    layer.output = out
+    return out
