@@ -30,7 +30,7 @@ class SymbolicTensor:
         return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} from {self.name!r}>"
 
 
-def is_symbolic(inputs) -> bool:
+def is_symbolic(inputs: object) -> bool:
     """Whether ``inputs`` is a SymbolicTensor or a non-empty list of them (not mixed with arrays)."""
     if isinstance(inputs, SymbolicTensor):
         return True
