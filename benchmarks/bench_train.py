@@ -213,8 +213,8 @@ class _Profiler:
         self.order: list[str] = []
         for layer in model.layers:
             self.order.append(layer.name)
-            # The model calls forward and _backward_in_model (which may call backward).
-            backward = "_backward_in_model" if hasattr(layer, "_backward_in_model") else "backward"
+            # The model calls forward and _backward_step (which may call backward).
+            backward = "_backward_step" if hasattr(layer, "_backward_step") else "backward"
             for method in ("forward", "_forward_through", backward, "_backward_through"):
                 if hasattr(layer, method):  # *_through: fused with the next layer (time counted here)
                     self._wrap(layer, method, layer.name, "backward" if "backward" in method else "forward")

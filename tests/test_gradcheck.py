@@ -30,8 +30,8 @@ def test_numerical_gradient_of_a_quadratic():
 class LeakyKernelGradient(layers.Dense):
     """A Dense layer with a subtle bug: the kernel gradient is off by 0.1 %."""
 
-    def _pre_activation_backward(self, grad_z):
-        grad_x = super()._pre_activation_backward(grad_z)
+    def _pre_activation_backward(self, grad_z, need_input_grad, bias_done):
+        grad_x = super()._pre_activation_backward(grad_z, need_input_grad, bias_done)
         self.grads["kernel"] *= 1.001
         return grad_x
 

@@ -10,6 +10,8 @@ import pytest
 
 from le4nn import layers, losses, optimizers
 from le4nn.layers import Conv2D, Dense, Flatten, MaxPooling2D
+from le4nn.layers._conv_nhwc import GemmCache
+from le4nn.layers._conv_winograd import WinogradCache
 from le4nn.models import Sequential
 
 
@@ -161,13 +163,13 @@ def test_model_step_skips_only_unneeded_input_gradients(rng, monkeypatch):
 
     calls = []
     first = model.layers[0]
-    original = type(first)._pre_backward
+    original = type(first)._pre_activation_backward
 
-    def spy(self, grad_z, need_input_grad, bias_done=False):
+    def spy(self, grad_z, need_input_grad, bias_done):
         calls.append((self.name, need_input_grad))
         return original(self, grad_z, need_input_grad, bias_done)
 
-    monkeypatch.setattr(type(first), "_pre_backward", spy)
+    monkeypatch.setattr(type(first), "_pre_activation_backward", spy)
     model.graph.set_scratch(True)
     try:
         outputs = model.graph.forward([x], training=True)
@@ -366,7 +368,7 @@ def test_conv_and_pool_fusion_inside_the_network_matches_the_plain_backward(rng,
         layer._forward_through = lambda consumer, x, training: NotImplemented
     fused.train_on_batch(x, y)
     plain.train_on_batch(x, y)
-    assert fused.layers[1]._cache[0] == "winograd" and fused.layers[3]._cache[0] == "gemm"
+    assert isinstance(fused.layers[1]._cache, WinogradCache) and isinstance(fused.layers[3]._cache, GemmCache)
     for a, b in zip(fused.layers, plain.layers, strict=True):
         for name in a.grads:
             np.testing.assert_allclose(a.grads[name], b.grads[name], rtol=1e-10, atol=1e-12)

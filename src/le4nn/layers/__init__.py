@@ -12,17 +12,19 @@ rebuild a layer from it.
 from __future__ import annotations
 
 from le4nn.layers.activation import ELU, Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from le4nn.layers.base import Layer, SymbolicTensor, reset_names
+from le4nn.layers.base import Layer
 from le4nn.layers.conv_transpose import Conv2DTranspose
 from le4nn.layers.convolutional import Conv2D
 from le4nn.layers.core import Dense
 from le4nn.layers.embedding import Embedding
 from le4nn.layers.input import Input, InputLayer
 from le4nn.layers.merging import Add, Concatenate
+from le4nn.layers.naming import reset_names
 from le4nn.layers.normalization import BatchNormalization
 from le4nn.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 from le4nn.layers.regularization import Dropout
 from le4nn.layers.reshaping import Flatten, Reshape, UpSampling2D
+from le4nn.layers.symbolic import SymbolicTensor
 
 #: Every layer class by its name (what ``serialize`` writes as "class_name").
 LAYER_CLASSES = {

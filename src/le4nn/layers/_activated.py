@@ -15,32 +15,19 @@ in place on the layer's own z, as their derivatives need only y.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from le4nn import ops
 from le4nn.layers._arguments import get_activation
-
-_TAKES_FLAGS: dict[type, bool] = {}
-
-
-def _takes_flags(cls: type) -> bool:
-    """Whether ``cls._pre_activation_backward`` takes ``need_input_grad`` and ``bias_done`` (a subclass
-    may still override it with the older one-argument form; it then gets the plain path)."""
-    known = _TAKES_FLAGS.get(cls)
-    if known is None:
-        parameters = inspect.signature(cls._pre_activation_backward).parameters
-        known = _TAKES_FLAGS[cls] = "need_input_grad" in parameters and "bias_done" in parameters
-    return known
 
 
 class ActivationOutput:
     """Mixin for a :class:`~le4nn.layers.base.Layer` whose output is ``activation(z)``.
 
     The layer calls :meth:`_init_activation` in its constructor, returns ``self._activate(z)`` from
-    ``forward`` and implements ``_pre_activation_backward(grad_z, need_input_grad=True,
-    bias_done=False) -> grad_in``.  A layer whose bias runs along the last axis of z sets
+    ``forward`` and implements the one hook :meth:`_pre_activation_backward`; the mixin provides
+    ``backward``, ``backward_from_logits`` and the model's ``_backward_step`` (see
+    :mod:`le4nn.layers.base`).  A layer whose bias runs along the last axis of z sets
     ``_bias_last_axis`` to True to get the fused bias passes.
     """
 
@@ -98,56 +85,56 @@ class ActivationOutput:
 
     def backward(self, grad_out):
         """∂E/∂inputs from ∂E/∂outputs; parameter gradients go to ``grads``."""
-        return self._backward(grad_out, False, True)
+        return self._backward_step(grad_out, from_logits=False, need_input_grad=True)
 
     def backward_from_logits(self, grad_logits):
         """Backward from ∂E/∂z, the gradient w.r.t. the pre-softmax logits (fused softmax + cross-entropy)."""
+        self._require_softmax()
+        return self._backward_step(grad_logits, from_logits=True, need_input_grad=True)
+
+    def _require_softmax(self) -> None:
         if not self.output_softmax:
             raise NotImplementedError(
                 f"{self.describe()} does not end in a softmax (activation {self.activation.name!r})"
             )
-        return self._backward(grad_logits, True, True)
 
-    def _backward_in_model(self, grad_out, from_logits: bool, need_input_grad: bool):
+    def _backward_step(self, grad_out, *, from_logits: bool, need_input_grad: bool):
+        """∂E/∂z through the activation (skipped when ``from_logits``), then the layer's hook."""
         if from_logits:
-            if not self.output_softmax:
-                return self.backward_from_logits(grad_out)  # raises
-        return self._backward(grad_out, from_logits, need_input_grad)
+            self._require_softmax()
+            grad_z = self._prepare_grad(grad_out, self._z, "grad_logits")
+            return self._pre_activation_backward(grad_z, need_input_grad, False)
+        grad_y = self._prepare_grad(grad_out, self._y)
+        grad_z, bias_done = self._activation_backward(grad_y)
+        return self._pre_activation_backward(grad_z, need_input_grad, bias_done)
+
+    def _activation_backward(self, grad_y: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(∂E/∂z, whether the bias gradient is done): ReLU's and the sigmoid's derivatives need only
+        y, and are fused with the bias gradient where :meth:`_fused_bias_grad` allows."""
+        name = self.activation.name
+        if name == "linear":
+            return grad_y, False
+        if name not in ("relu", "sigmoid"):
+            return self.activation.backward(grad_y, self._z, self._y), False
+        grad_z = self._out("grad_z", grad_y.shape)
+        fused = self._fused_bias_grad()
+        if name == "relu" and fused:
+            ops.relu_backward_bias(grad_y, self._y, out=grad_z, bias_grad_out=self.grads["bias"])
+        elif name == "relu":
+            ops.relu_backward(grad_y, self._y, out=grad_z)
+        elif fused:
+            ops.sigmoid_backward_bias(grad_y, self._y, out=grad_z, bias_grad_out=self.grads["bias"])
+        else:
+            ops.sigmoid_backward(grad_y, self._y, out=grad_z)
+        return grad_z, fused
 
     def _fused_bias_grad(self) -> bool:
         """Whether the ReLU or sigmoid backward may also produce the bias gradient
         (``ops.relu_backward_bias``, ``ops.sigmoid_backward_bias``)."""
-        return self._bias_last_axis and self.trainable and "bias" in self.grads and _takes_flags(type(self))
+        return self._bias_last_axis and self.trainable and "bias" in self.grads
 
-    def _pre_backward(self, grad_z, need_input_grad: bool, bias_done: bool = False):
-        if _takes_flags(type(self)):
-            return self._pre_activation_backward(grad_z, need_input_grad=need_input_grad, bias_done=bias_done)
-        return self._pre_activation_backward(grad_z)
-
-    def _backward(self, grad_out, from_logits: bool, need_input_grad: bool):
-        if from_logits:
-            grad_z = self._prepare_grad(grad_out, self._z, "grad_logits")
-            return self._pre_backward(grad_z, need_input_grad)
-        grad_y = self._prepare_grad(grad_out, self._y)
-        name = self.activation.name
-        if name == "linear":
-            return self._pre_backward(grad_y, need_input_grad)
-        if name == "relu":
-            grad_z = self._out("grad_z", grad_y.shape)
-            if self._fused_bias_grad():
-                ops.relu_backward_bias(grad_y, self._y, out=grad_z, bias_grad_out=self.grads["bias"])
-                return self._pre_backward(grad_z, need_input_grad, bias_done=True)
-            ops.relu_backward(grad_y, self._y, out=grad_z)
-            return self._pre_backward(grad_z, need_input_grad)
-        if name == "sigmoid":
-            grad_z = self._out("grad_z", grad_y.shape)
-            if self._fused_bias_grad():
-                ops.sigmoid_backward_bias(grad_y, self._y, out=grad_z, bias_grad_out=self.grads["bias"])
-                return self._pre_backward(grad_z, need_input_grad, bias_done=True)
-            ops.sigmoid_backward(grad_y, self._y, out=grad_z)
-            return self._pre_backward(grad_z, need_input_grad)
-        grad_z = self.activation.backward(grad_y, self._z, self._y)
-        return self._pre_backward(grad_z, need_input_grad)
-
-    def _pre_activation_backward(self, grad_z, need_input_grad=True, bias_done=False):
+    def _pre_activation_backward(self, grad_z: np.ndarray, need_input_grad: bool, bias_done: bool):
+        """The hook a layer implements: from ∂E/∂z, fill ``grads`` (the bias gradient is already
+        there when ``bias_done``; regularizer terms included) and return ∂E/∂inputs, or None when
+        ``need_input_grad`` is False (the model discards it)."""
         raise NotImplementedError

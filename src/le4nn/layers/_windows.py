@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from le4nn.layers.base import format_shape
+from le4nn.layers.shapes import format_shape
 
 
 def normalize_padding(layer, padding):

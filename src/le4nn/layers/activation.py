@@ -21,7 +21,7 @@ class _ActivationLayer(ActivationOutput, Layer):
         x = self._prepare_input(x)
         return self._activate(x)
 
-    def _pre_activation_backward(self, grad_z, need_input_grad=True, bias_done=False):
+    def _pre_activation_backward(self, grad_z, need_input_grad: bool, bias_done: bool):
         return grad_z
 
 

@@ -1,6 +1,4 @@
-"""The :class:`Layer` base class, :class:`SymbolicTensor` (the functional API's graph) and layer naming.
-
-The contract every layer follows (docs/architecture.md):
+"""The :class:`Layer` base class and the contract every layer follows (docs/architecture.md).
 
 - ``build(input_shape)`` creates the weights for inputs of that shape (batch dimension included, as
   ``None``).  Layers build themselves on their first call; building again with another shape raises a
@@ -11,138 +9,58 @@ The contract every layer follows (docs/architecture.md):
   non-trainable arrays (BatchNormalization's moving statistics) live in ``state``.  Optimizers update the
   ``params`` arrays in place, so a layer never replaces them by new objects.
 - ``layer(x)`` runs ``forward(x, training=False)`` on an array and records a graph node on a
-  :class:`SymbolicTensor` (from :func:`le4nn.layers.Input` or from another layer call).
+  :class:`~le4nn.layers.symbolic.SymbolicTensor` (from :func:`le4nn.layers.Input` or another layer call).
 - Threads: a layer runs one call at a time.  ``layer(x)`` and every model step that uses the layer
   hold its lock (:class:`le4nn._threads.StepGuard`), so that its cached values and reused arrays
   are never shared between two threads' calls.
+
+The backward protocol
+---------------------
+What a contributor writing a new layer implements:
+
+- a plain layer: ``forward`` and ``backward(grad_out)``; nothing else.
+- a layer whose output is ``activation(z)`` (Dense, Conv2D, Conv2DTranspose, the activation layers)
+  mixes in :class:`~le4nn.layers._activated.ActivationOutput`, returns ``self._activate(z)`` from
+  ``forward`` and implements the one hook ``_pre_activation_backward(grad_z, need_input_grad,
+  bias_done) -> grad_in``: from ∂E/∂z, fill ``grads`` (the bias gradient is already there when
+  ``bias_done``: ReLU's and the sigmoid's backward can produce it in the same pass) and return
+  ∂E/∂inputs, or None when ``need_input_grad`` is False.  The mixin provides ``backward``,
+  ``backward_from_logits`` (softmax outputs: from ∂E/∂logits, handout eq. 12) and the model's entry.
+
+What a model calls (:class:`le4nn.models.graph.Graph`):
+
+- ``_backward_step(grad, from_logits=..., need_input_grad=...)`` for every layer, the one entry point
+  of a model's backward pass.  The default here calls ``backward_from_logits`` or ``backward``; a
+  layer overrides it only to skip work the model does not need (∂E/∂inputs of a first layer).
+- the fused pair protocol, for a layer whose output only one layer reads: ``_forward_through(consumer,
+  x, training)`` and ``_backward_through(consumer, grad_out, need_input_grad)`` run both layers at
+  once or return ``NotImplemented``.  Only Conv2D + MaxPooling2D use it (:mod:`le4nn.layers._conv_pool`).
+
+Naming (:mod:`le4nn.layers.naming`), the shape helpers (:mod:`le4nn.layers.shapes`) and the
+functional graph's :class:`~le4nn.layers.symbolic.SymbolicTensor` live in their own modules; their
+public names are re-exported here.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import re
 
 import numpy as np
 
 from le4nn._threads import StepGuard, new_layer_lock
 from le4nn.layers._arguments import get_initializer, reserve_weight
 
+# Re-exported: ``from le4nn.layers.base import format_shape`` (and the others) keeps working.
+from le4nn.layers.naming import reset_names, to_snake_case, unique_name
+from le4nn.layers.shapes import format_shape, known_size, normalize_shape, shapes_compatible
+from le4nn.layers.symbolic import SymbolicTensor, is_symbolic, record_call
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# --------------------------------------------------------------------------------------------------
-# Names: "dense", "dense_1", "dense_2", ... as Keras
-# --------------------------------------------------------------------------------------------------
-
-_name_counts: dict[str, int] = {}
-
-
-def to_snake_case(name: str) -> str:
-    """``"MaxPooling2D"`` -> ``"max_pooling2d"`` (Keras's rule, so auto names match Keras's)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
-    return name.lower()
-
-
-def unique_name(prefix: str) -> str:
-    """The first call gives ``prefix``, the next ones ``prefix_1``, ``prefix_2``, ..."""
-    count = _name_counts.get(prefix, 0)
-    _name_counts[prefix] = count + 1
-    return prefix if count == 0 else f"{prefix}_{count}"
-
-
-def reset_names() -> None:
-    """Restart the automatic layer names (as ``keras.backend.clear_session`` does)."""
-    _name_counts.clear()
-
-
-# --------------------------------------------------------------------------------------------------
-# Shapes
-# --------------------------------------------------------------------------------------------------
-
-
-def format_shape(shape) -> str:
-    if isinstance(shape, list):
-        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
-    return str(tuple(shape))
-
-
-def normalize_shape(shape, what: str = "shape") -> tuple:
-    """A shape as a tuple of ints and ``None`` (unknown size)."""
-    if isinstance(shape, (int, np.integer)):
-        shape = (shape,)
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise TypeError(f"{what} must be a tuple of sizes, got {shape!r}") from None
-    out = []
-    for d in dims:
-        if d is None:
-            out.append(None)
-        elif isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0:
-            out.append(int(d))
-        else:
-            raise ValueError(f"{what} must hold non-negative ints or None, got {shape!r}")
-    return tuple(out)
-
-
-def shapes_compatible(expected: tuple, actual: tuple) -> bool:
-    """Same rank, and the same size wherever both are known (``None`` matches anything)."""
-    return len(expected) == len(actual) and all(
-        e is None or a is None or e == a for e, a in zip(expected, actual, strict=True)
-    )
-
-
-def known_size(dims) -> int | None:
-    """The product of the sizes, or ``None`` when one is unknown."""
-    return None if any(d is None for d in dims) else math.prod(dims)
-
-
-# --------------------------------------------------------------------------------------------------
-# Symbolic tensors (the functional API)
-# --------------------------------------------------------------------------------------------------
-
-
-class SymbolicTensor:
-    """A placeholder for a layer's output in a functional graph: a shape, no data.
-
-    ``layer`` is the layer that produced it and ``inputs`` the symbolic tensors that layer was called
-    on (empty for an :func:`~le4nn.layers.Input`), so a model can walk the graph from its outputs
-    back to its inputs.
-    """
-
-    def __init__(self, shape, layer=None, inputs=(), dtype="float32", name=None):
-        self.shape = normalize_shape(shape)
-        self.layer = layer
-        self.inputs = tuple(inputs)
-        self.dtype = np.dtype(dtype)
-        self.name = name if name is not None else (layer.name if layer is not None else "symbolic")
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __repr__(self) -> str:
-        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} from {self.name!r}>"
-
-
-def is_symbolic(inputs) -> bool:
-    """Whether ``inputs`` is a SymbolicTensor or a non-empty list of them (not mixed with arrays)."""
-    if isinstance(inputs, SymbolicTensor):
-        return True
-    if isinstance(inputs, (list, tuple)) and inputs:
-        kinds = {isinstance(t, SymbolicTensor) for t in inputs}
-        if kinds == {True}:
-            return True
-        if len(kinds) == 2:
-            raise TypeError("a layer's inputs must be all symbolic tensors or all arrays, not a mix")
-    return False
-
-
-# --------------------------------------------------------------------------------------------------
-# The Layer base class
-# --------------------------------------------------------------------------------------------------
+__all__ = [
+    "FLOAT_DTYPES", "Layer", "SymbolicTensor", "format_shape", "is_symbolic", "known_size", "normalize_shape",
+    "reset_names", "shapes_compatible", "to_snake_case", "unique_name",
+]
 
 
 def _build_once(build):
@@ -456,22 +374,8 @@ class Layer:
         """Backward from ∂E/∂(pre-softmax logits), skipping the softmax (layers with ``output_softmax``)."""
         raise NotImplementedError(f"{self.describe()} does not end in a softmax")
 
-    def _forward_through(self, consumer, x, training: bool):
-        """Fused forward of this layer and the one layer that reads its output (``consumer``), inside
-        a model step: return the consumer's output (both layers' caches set for
-        :meth:`_backward_through`, which the model then uses), or ``NotImplemented`` to let the model
-        run both forward passes.  Conv2D + MaxPooling2D use it."""
-        return NotImplemented
-
-    def _backward_through(self, consumer, grad_out, need_input_grad: bool):
-        """Fused backward of this layer and the one layer that reads its output (``consumer``), from
-        ∂E/∂(consumer's output): fill this layer's ``grads`` and return ∂E/∂(this layer's input)
-        (None when ``need_input_grad`` is False), or return ``NotImplemented`` to let the model run
-        both backward passes.  Conv2D + ReLU + MaxPooling2D use it."""
-        return NotImplemented
-
-    def _backward_in_model(self, grad_out, from_logits: bool, need_input_grad: bool):
-        """What a model calls instead of ``backward`` (or ``backward_from_logits``).
+    def _backward_step(self, grad_out, *, from_logits: bool, need_input_grad: bool):
+        """What a model calls instead of ``backward`` (``from_logits``: ``backward_from_logits``).
 
         With ``need_input_grad=False`` the model will discard ∂E/∂inputs (nothing upstream of this
         layer has trainable weights, e.g. the first layer), so a layer may skip computing it and
@@ -479,6 +383,22 @@ class Layer:
         """
         grad = self.backward_from_logits(grad_out) if from_logits else self.backward(grad_out)
         return grad if need_input_grad else None
+
+    # --- the fused pair protocol (inside a model step) ----------------------------------------------
+
+    def _forward_through(self, consumer: Layer, x, training: bool):
+        """Fused forward of this layer and the one layer that reads its output (``consumer``), inside
+        a model step: return the consumer's output (both layers' caches set for
+        :meth:`_backward_through`, which the model then uses), or ``NotImplemented`` to let the model
+        run both forward passes.  Conv2D + MaxPooling2D use it (:mod:`le4nn.layers._conv_pool`)."""
+        return NotImplemented
+
+    def _backward_through(self, consumer: Layer, grad_out, need_input_grad: bool):
+        """Fused backward of this layer and the one layer that reads its output (``consumer``), from
+        ∂E/∂(consumer's output): fill this layer's ``grads`` and return ∂E/∂(this layer's input)
+        (None when ``need_input_grad`` is False), or return ``NotImplemented`` to let the model run
+        both backward passes.  Conv2D + ReLU + MaxPooling2D use it (:mod:`le4nn.layers._conv_pool`)."""
+        return NotImplemented
 
     def _as_float_array(self, x, argument: str = "inputs") -> np.ndarray:
         """``x`` as a C-contiguous array of the layer's dtype; integer or boolean data are refused."""
@@ -545,29 +465,7 @@ class Layer:
             return self.forward(inputs, training=training)
 
     def _call_symbolic(self, inputs):
-        if self._multi_input:
-            if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
-                raise ValueError(f"{self.describe()} takes a list of at least 2 inputs")
-            tensors = list(inputs)
-            shape = [t.shape for t in tensors]
-        else:
-            if isinstance(inputs, (list, tuple)):
-                if len(inputs) != 1:
-                    raise ValueError(f"{self.describe()} takes one input, got a list of {len(inputs)}")
-                inputs = inputs[0]
-            tensors = [inputs]
-            shape = inputs.shape
-        if self.output is not None:
-            raise ValueError(
-                f"{self.describe()} is already part of a graph; sharing one layer between two calls is "
-                f"not supported, create another layer"
-            )
-        self.build(shape)
-        out = SymbolicTensor(self.compute_output_shape(self._normalize_input_shape(shape)), self, tensors,
-                             self.dtype)
-        self.input = inputs
-        self.output = out
-        return out
+        return record_call(self, inputs)
 
     # --- configuration ----------------------------------------------------------------------------
 

@@ -51,16 +51,22 @@ def transpose_cropping(length: int, out_length: int, kernel: int, stride: int, p
     return before, after
 
 
-class TransposeCache(NamedTuple):
-    """What a Conv2DTranspose forward pass keeps for backward: ``kind`` "nhwc" or "nchw" (the path
-    that made it), the input ``x`` in that layout, the adjoint convolution's ``pad``, and for "nchw"
-    the input as a (C, B·H·W) matrix and the (K·kh·kw, C) kernel matrix."""
+class NhwcTransposeCache(NamedTuple):
+    """What the channels_last forward keeps for backward: the NHWC input and the adjoint
+    convolution's (top, bottom, left, right) padding."""
 
-    kind: str
     x: np.ndarray
     pad: tuple
-    x_mat: np.ndarray | None = None
-    w_mat: np.ndarray | None = None
+
+
+class NchwTransposeCache(NamedTuple):
+    """What the channels_first forward keeps: the NCHW input, the padding, the input as a (C, B·H·W)
+    matrix and the (K·kh·kw, C) kernel matrix."""
+
+    x: np.ndarray
+    pad: tuple
+    x_mat: np.ndarray
+    w_mat: np.ndarray
 
 
 class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
@@ -184,7 +190,7 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
         np.matmul(x.reshape(-1, channels), kernel_2d.T, out=cols)
         z = self._out("z", (batch, out_h, out_w, self.filters))
         ops.col2im_nhwc(cols, z.shape, kh, kw, stride=self.strides, pad=pad, out=z)
-        self._cache = TransposeCache("nhwc", x, pad)
+        self._cache = NhwcTransposeCache(x, pad)
         return self._activate(z, self.params["bias"] if self.use_bias else None, owned=True)
 
     def _kernel_matrix(self) -> np.ndarray:
@@ -205,10 +211,10 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
         ops.col2im(cols, z.shape, kh, kw, stride=self.strides, pad=pad, out=z)
         if self.use_bias:
             z += self.params["bias"][:, None, None]
-        self._cache = TransposeCache("nchw", x, pad, x_mat, w_mat)
+        self._cache = NchwTransposeCache(x, pad, x_mat, w_mat)
         return self._activate(z, owned=True)
 
-    def _pre_activation_backward(self, grad_z, need_input_grad=True, bias_done=False):
+    def _pre_activation_backward(self, grad_z, need_input_grad: bool, bias_done: bool):
         grad_z = np.ascontiguousarray(grad_z)
         if self.data_format == "channels_last":
             return self._backward_nhwc(grad_z, need_input_grad, bias_done)

@@ -11,7 +11,9 @@ from le4nn.layers._arguments import (
     serialize_initializer,
     serialize_regularizer,
 )
-from le4nn.layers.base import Layer, SymbolicTensor, format_shape
+from le4nn.layers.base import Layer
+from le4nn.layers.shapes import format_shape
+from le4nn.layers.symbolic import SymbolicTensor
 
 
 class Embedding(Layer):
@@ -124,7 +126,7 @@ class Embedding(Layer):
         self._parameter_gradient(grad_out)
         return np.zeros(self._indices.shape, dtype=self.dtype)
 
-    def _backward_in_model(self, grad_out, from_logits: bool, need_input_grad: bool):
+    def _backward_step(self, grad_out, *, from_logits: bool, need_input_grad: bool):
         if from_logits:
             return self.backward_from_logits(grad_out)  # raises: no softmax here
         self._parameter_gradient(grad_out)

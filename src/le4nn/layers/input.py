@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from le4nn.layers.base import Layer, SymbolicTensor, normalize_shape
+from le4nn.layers.base import Layer
+from le4nn.layers.shapes import normalize_shape
+from le4nn.layers.symbolic import SymbolicTensor
 
 
 class InputLayer(Layer):

@@ -9,7 +9,8 @@ import numbers
 
 import numpy as np
 
-from le4nn.layers.base import Layer, format_shape, shapes_compatible
+from le4nn.layers.base import Layer
+from le4nn.layers.shapes import format_shape, shapes_compatible
 
 
 class _Merge(Layer):

@@ -12,7 +12,8 @@ from le4nn.layers._arguments import (
     serialize_initializer,
     serialize_regularizer,
 )
-from le4nn.layers.base import Layer, format_shape
+from le4nn.layers.base import Layer
+from le4nn.layers.shapes import format_shape
 
 
 class BatchNormalization(Layer):

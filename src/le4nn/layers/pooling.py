@@ -72,22 +72,35 @@ class MaxPooling2D(_Pooling2D):
         kh, kw = self.pool_size
         if self.data_format == "channels_last":  # NHWC kernels: no transpose
             x = self._prepare_input(x)
-            batch, height, width, channels = x.shape
-            pad = _windows.resolve_padding(self.padding, height, width, self.pool_size, self.strides)
-            out_h, out_w = _windows.output_spatial(self, self.padding, height, width, self.pool_size,
-                                                   self.strides)
-            out_shape = (batch, out_h, out_w, channels)
-            argmax = self._buffer("argmax", out_shape, np.int32)
-            y, _ = ops.maxpool2d_nhwc_forward(x, kh, kw, stride=self.strides, pad=pad,
-                                              out=self._out("out", out_shape), argmax_out=argmax)
-            self._cache = MaxPoolCache(argmax, x.shape, y.shape, y)
-            return y
+
+            def pool(pad, out, argmax):
+                return ops.maxpool2d_nhwc_forward(x, kh, kw, stride=self.strides, pad=pad, out=out,
+                                                  argmax_out=argmax)[0]
+
+            return self._pool_nhwc(x.shape, pool)
         x_nchw, pad = self._nchw_input(x)
         out_shape = (*x_nchw.shape[:2], *_windows.output_spatial(self, self.padding, *x_nchw.shape[2:],
                                                                  self.pool_size, self.strides))
         argmax = self._buffer("argmax", out_shape, np.int32)
         y, _ = ops.maxpool2d_forward(x_nchw, kh, kw, stride=self.strides, pad=pad, argmax_out=argmax)
         self._cache = MaxPoolCache(argmax, x_nchw.shape, y.shape, y)
+        return y
+
+    def _pool_nhwc(self, x_shape: tuple, pool) -> np.ndarray:
+        """The channels_last forward around a pooling kernel, and the one place the cache is written.
+
+        ``pool(pad, out, argmax)`` fills ``out`` with the pooled values of an input of ``x_shape``
+        and ``argmax`` with the winners' flat indices (per image, in that input), and returns
+        ``out``.  :meth:`forward` passes ``ops.maxpool2d_nhwc_forward`` on its input; the fused
+        Conv2D + MaxPooling2D (:mod:`le4nn.layers._conv_pool`) passes ``ops.conv2d_nhwc_pool_forward``
+        on the convolution's input, whose output (of ``x_shape``) is never formed."""
+        batch, height, width, channels = x_shape
+        pad = _windows.resolve_padding(self.padding, height, width, self.pool_size, self.strides)
+        out_h, out_w = _windows.output_spatial(self, self.padding, height, width, self.pool_size, self.strides)
+        out_shape = (batch, out_h, out_w, channels)
+        argmax = self._buffer("argmax", out_shape, np.int32)
+        y = pool(pad, self._out("out", out_shape), argmax)
+        self._cache = MaxPoolCache(argmax, tuple(x_shape), y.shape, y)
         return y
 
     def backward(self, grad_out):

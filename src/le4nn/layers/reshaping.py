@@ -10,7 +10,8 @@ import numpy as np
 
 from le4nn.layers import _windows
 from le4nn.layers._arguments import check_data_format, int_pair
-from le4nn.layers.base import Layer, format_shape, known_size
+from le4nn.layers.base import Layer
+from le4nn.layers.shapes import format_shape, known_size
 
 
 class Flatten(Layer):

@@ -204,9 +204,9 @@ class Graph:
                     continue
             if not need:
                 if layer.trainable and layer.params:  # parameter gradients only
-                    layer._backward_in_model(grad, node.output in fused, False)
+                    layer._backward_step(grad, from_logits=node.output in fused, need_input_grad=False)
                 continue
-            grad_in = layer._backward_in_model(grad, node.output in fused, True)
+            grad_in = layer._backward_step(grad, from_logits=node.output in fused, need_input_grad=True)
             grad_ins = grad_in if layer._multi_input else [grad_in]
             for slot, g in zip(node.inputs, grad_ins, strict=True):
                 if slot in grads:

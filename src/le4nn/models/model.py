@@ -18,7 +18,8 @@ import numpy as np
 
 from le4nn.callbacks import History
 from le4nn.layers import Layer, SymbolicTensor
-from le4nn.layers.base import is_symbolic, to_snake_case, unique_name
+from le4nn.layers.naming import to_snake_case, unique_name
+from le4nn.layers.symbolic import is_symbolic
 from le4nn.models import configs
 from le4nn.models import data as data_utils
 from le4nn.models.graph import Graph

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from le4nn.layers import InputLayer, Layer, SymbolicTensor
-from le4nn.layers.base import format_shape, normalize_shape, shapes_compatible
+from le4nn.layers.shapes import format_shape, normalize_shape, shapes_compatible
 from le4nn.models import configs
 from le4nn.models.graph import Graph
 from le4nn.models.model import Model

@@ -4,7 +4,7 @@ as Keras 2 prints it (functional models get a "Connected to" column)."""
 from __future__ import annotations
 
 from le4nn.layers import InputLayer
-from le4nn.layers.base import format_shape
+from le4nn.layers.shapes import format_shape
 
 
 def _row(cells, widths) -> str:

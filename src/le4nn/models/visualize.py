@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from le4nn.layers import InputLayer
-from le4nn.layers.base import format_shape
+from le4nn.layers.shapes import format_shape
 
 
 def model_to_dot(model, show_shapes: bool = True) -> str:
