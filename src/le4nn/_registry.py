@@ -15,6 +15,23 @@ from collections.abc import Callable
 from typing import Any
 
 
+class Configurable:
+    """What the classes a :class:`Registry` serves share: ``get_config()`` (the constructor's
+    arguments, JSON-friendly; none here), ``from_config(config)`` (the object built from them) and a
+    repr that shows them."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
 class Registry:
     """The classes of one kind (``kind="loss"``, ``module="losses"``, ``base=Loss``) by name.
 

@@ -42,7 +42,7 @@ import numbers
 import numpy as np
 
 from le4nn import utils
-from le4nn._registry import Registry
+from le4nn._registry import Configurable, Registry
 
 # Standard deviation of a standard normal truncated to [-2, 2] (Keras's constant).
 _TRUNCATED_STD = 0.87962566103423978
@@ -86,22 +86,11 @@ def _check_seed(seed, name: str):
     return None if seed is None else int(seed)
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype="float32")``, ``get_config()``, ``from_config(config)``."""
 
     def __call__(self, shape, dtype="float32") -> np.ndarray:
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Zeros(Initializer):
@@ -335,7 +324,7 @@ def serialize(initializer) -> dict:
 
 
 def deserialize(config: dict) -> Initializer:
-    """The inverse of :func:`serialize`."""
+    """The initializer that :func:`serialize` described (the inverse of :func:`serialize`)."""
     return _REGISTRY.deserialize(config)
 
 

@@ -31,7 +31,7 @@ import numbers
 import numpy as np
 
 from le4nn import ops
-from le4nn._registry import Registry
+from le4nn._registry import Configurable, Registry
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the clip of probabilities before the log
 
@@ -116,7 +116,7 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------
 
 
-class Loss:
+class Loss(Configurable):
     """Base class: ``__call__(y_true, y_pred, sample_weight=None) -> float`` and ``gradient(...)``."""
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> float:
@@ -124,17 +124,6 @@ class Loss:
 
     def gradient(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _SoftmaxCrossentropy(Loss):
@@ -359,7 +348,7 @@ def serialize(loss) -> dict:
 
 
 def deserialize(config: dict) -> Loss:
-    """The inverse of :func:`serialize`."""
+    """The loss that :func:`serialize` described (the inverse of :func:`serialize`)."""
     return _REGISTRY.deserialize(config)
 
 

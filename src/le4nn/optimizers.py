@@ -28,7 +28,7 @@ import numbers
 import numpy as np
 
 from le4nn import ops
-from le4nn._registry import Registry
+from le4nn._registry import Configurable, Registry
 
 # ---------------------------------------------------------------------------------------------------
 # Argument checks
@@ -57,7 +57,7 @@ def _optional(value, owner: str, name: str):
 # ---------------------------------------------------------------------------------------------------
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Base class.  Subclasses list their per-parameter state in ``SLOTS`` and implement ``_update``."""
 
     SLOTS: tuple[str, ...] = ()
@@ -177,10 +177,6 @@ class Optimizer:
             "global_clipnorm": self.global_clipnorm,
             "weight_decay": self.weight_decay,
         }
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v is not None)
@@ -442,7 +438,7 @@ def serialize(optimizer) -> dict:
 
 
 def deserialize(config: dict) -> Optimizer:
-    """The inverse of :func:`serialize`."""
+    """The optimizer that :func:`serialize` described (the inverse of :func:`serialize`)."""
     return _REGISTRY.deserialize(config)
 
 

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from le4nn._registry import Registry
+from le4nn._registry import Configurable, Registry
 
 
 def _factor(value, owner: str, name: str) -> float:
@@ -27,7 +27,7 @@ def _factor(value, owner: str, name: str) -> float:
     return value
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``__call__(w) -> float``, ``gradient(w) -> ndarray`` (same shape and dtype as w)."""
 
     def __call__(self, w) -> float:
@@ -35,17 +35,6 @@ class Regularizer:
 
     def gradient(self, w) -> np.ndarray:
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class L1L2(Regularizer):
@@ -113,7 +102,7 @@ def serialize(regularizer) -> dict:
 
 
 def deserialize(config: dict) -> Regularizer:
-    """The inverse of :func:`serialize`."""
+    """The regularizer that :func:`serialize` described (the inverse of :func:`serialize`)."""
     return _REGISTRY.deserialize(config)
 
 
