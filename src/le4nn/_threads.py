@@ -42,6 +42,8 @@ import threading
 import time
 from concurrent.futures import wait
 
+from le4nn._env import positive_int_from_env
+
 _num_threads: int | None = None
 #: The most threads le4nn accepts (LE4NN_NUM_THREADS, set_num_threads, --threads): asking the OpenMP
 #: runtime for ~10⁵ threads ends the process with a segmentation fault.
@@ -98,18 +100,10 @@ def _retime_openblas() -> None:
 
 
 def _default_num_threads() -> int:
-    value = os.environ.get("LE4NN_NUM_THREADS", "").strip()
-    if value:
-        try:
-            n = int(value)
-        except ValueError:
-            raise ValueError(f"LE4NN_NUM_THREADS must be a positive integer, got {value!r}") from None
-        if n < 1:
-            raise ValueError(f"LE4NN_NUM_THREADS must be a positive integer, got {value!r}")
-        if n > MAX_THREADS:
-            raise ValueError(f"LE4NN_NUM_THREADS must be at most {MAX_THREADS}, got {value!r}")
-        return n
-    return os.cpu_count() or 1
+    n = positive_int_from_env("LE4NN_NUM_THREADS", None, maximum=MAX_THREADS)
+    if n is None:
+        return os.cpu_count() or 1
+    return n
 
 
 def get_num_threads() -> int:

@@ -42,6 +42,7 @@ import numbers
 import numpy as np
 
 from le4nn import utils
+from le4nn._registry import Configurable, Registry
 
 # Standard deviation of a standard normal truncated to [-2, 2] (Keras's constant).
 _TRUNCATED_STD = 0.87962566103423978
@@ -85,22 +86,11 @@ def _check_seed(seed, name: str):
     return None if seed is None else int(seed)
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype="float32")``, ``get_config()``, ``from_config(config)``."""
 
     def __call__(self, shape, dtype="float32") -> np.ndarray:
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Zeros(Initializer):
@@ -325,29 +315,17 @@ _NAMES: dict[str, type[Initializer]] = {
     "lecun_normal": LeCunNormal,
     "lecun_uniform": LeCunUniform,
 }
-_CLASSES: dict[str, type[Initializer]] = {cls.__name__: cls for cls in _NAMES.values()}
+_REGISTRY = Registry("initializer", "initializers", Initializer, _NAMES)
 
 
 def serialize(initializer) -> dict:
     """``{"class_name": ..., "config": {...}}`` of an initializer (JSON-friendly)."""
-    if not isinstance(initializer, Initializer):
-        raise TypeError(f"initializers.serialize: expected an Initializer, got {initializer!r}")
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return _REGISTRY.serialize(initializer)
 
 
 def deserialize(config: dict) -> Initializer:
-    """The inverse of :func:`serialize`."""
-    if "class_name" not in config:
-        raise ValueError(f"initializers: a config dict needs 'class_name' and 'config', got {config!r}")
-    cls = _lookup(config["class_name"])
-    return cls.from_config(dict(config.get("config") or {}))
-
-
-def _lookup(name: str) -> type[Initializer]:
-    cls = _NAMES.get(str(name).strip().lower()) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"unknown initializer {name!r}: valid names are {', '.join(sorted(_NAMES))}")
-    return cls
+    """The initializer that :func:`serialize` described (the inverse of :func:`serialize`)."""
+    return _REGISTRY.deserialize(config)
 
 
 def get(identifier):
@@ -355,14 +333,6 @@ def get(identifier):
 
     ``None`` returns ``None``.  Unknown names raise a ValueError listing the valid ones.
     """
-    if identifier is None or isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier)()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"could not interpret initializer identifier {identifier!r}")
+    if identifier is None:
+        return None
+    return _REGISTRY.get(identifier, accepts=callable)

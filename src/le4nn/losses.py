@@ -31,6 +31,7 @@ import numbers
 import numpy as np
 
 from le4nn import ops
+from le4nn._registry import Configurable, Registry
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the clip of probabilities before the log
 
@@ -115,7 +116,7 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------
 
 
-class Loss:
+class Loss(Configurable):
     """Base class: ``__call__(y_true, y_pred, sample_weight=None) -> float`` and ``gradient(...)``."""
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> float:
@@ -123,17 +124,6 @@ class Loss:
 
     def gradient(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _SoftmaxCrossentropy(Loss):
@@ -349,28 +339,17 @@ _NAMES: dict[str, type[Loss]] = {
     "mean_squared_error": MeanSquaredError,
     "binary_crossentropy": BinaryCrossentropy,
 }
-_CLASSES: dict[str, type[Loss]] = {cls.__name__: cls for cls in _NAMES.values()}
+_REGISTRY = Registry("loss", "losses", Loss, _NAMES)
 
 
 def serialize(loss) -> dict:
     """``{"class_name": ..., "config": {...}}`` of a loss."""
-    if not isinstance(loss, Loss):
-        raise TypeError(f"losses.serialize: expected a Loss, got {loss!r}")
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
-
-
-def _lookup(name: str) -> type[Loss]:
-    cls = _NAMES.get(str(name).strip().lower()) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"unknown loss {name!r}: valid names are {', '.join(sorted(_NAMES))}")
-    return cls
+    return _REGISTRY.serialize(loss)
 
 
 def deserialize(config: dict) -> Loss:
-    """The inverse of :func:`serialize`."""
-    if "class_name" not in config:
-        raise ValueError(f"losses: a config dict needs 'class_name' and 'config', got {config!r}")
-    return _lookup(config["class_name"]).from_config(dict(config.get("config") or {}))
+    """The loss that :func:`serialize` described (the inverse of :func:`serialize`)."""
+    return _REGISTRY.deserialize(config)
 
 
 def get(identifier) -> Loss:
@@ -379,17 +358,8 @@ def get(identifier) -> Loss:
     Any object with a ``gradient(y_true, y_pred)`` method is accepted as is; a plain function is not,
     since training needs the gradient.
     """
-    if isinstance(identifier, Loss):
-        return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier)()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
-    if callable(identifier) and callable(getattr(identifier, "gradient", None)):
-        return identifier
-    raise ValueError(
-        f"could not interpret loss {identifier!r}: give a name ({', '.join(sorted(_NAMES))}), "
-        "a le4nn.losses.Loss, or an object with __call__ and gradient(y_true, y_pred)"
+    return _REGISTRY.get(
+        identifier,
+        accepts=lambda obj: callable(obj) and callable(getattr(obj, "gradient", None)),
+        hint="a le4nn.losses.Loss, or an object with __call__ and gradient(y_true, y_pred)",
     )

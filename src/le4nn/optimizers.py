@@ -28,6 +28,7 @@ import numbers
 import numpy as np
 
 from le4nn import ops
+from le4nn._registry import Configurable, Registry
 
 # ---------------------------------------------------------------------------------------------------
 # Argument checks
@@ -56,7 +57,7 @@ def _optional(value, owner: str, name: str):
 # ---------------------------------------------------------------------------------------------------
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Base class.  Subclasses list their per-parameter state in ``SLOTS`` and implement ``_update``."""
 
     SLOTS: tuple[str, ...] = ()
@@ -176,10 +177,6 @@ class Optimizer:
             "global_clipnorm": self.global_clipnorm,
             "weight_decay": self.weight_decay,
         }
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v is not None)
@@ -432,42 +429,20 @@ _NAMES: dict[str, type[Optimizer]] = {
     "adam": Adam,
     "adamw": AdamW,
 }
-_CLASSES: dict[str, type[Optimizer]] = {cls.__name__: cls for cls in _NAMES.values()}
+_REGISTRY = Registry("optimizer", "optimizers", Optimizer, _NAMES)
 
 
 def serialize(optimizer) -> dict:
     """``{"class_name": ..., "config": {...}}`` of an optimizer (its hyper-parameters, not its state)."""
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizers.serialize: expected an Optimizer, got {optimizer!r}")
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
-
-
-def _lookup(name: str) -> type[Optimizer]:
-    cls = _NAMES.get(str(name).strip().lower()) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}: valid names are {', '.join(sorted(_NAMES))}")
-    return cls
+    return _REGISTRY.serialize(optimizer)
 
 
 def deserialize(config: dict) -> Optimizer:
-    """The inverse of :func:`serialize`."""
-    if "class_name" not in config:
-        raise ValueError(f"optimizers: a config dict needs 'class_name' and 'config', got {config!r}")
-    return _lookup(config["class_name"]).from_config(dict(config.get("config") or {}))
+    """The optimizer that :func:`serialize` described (the inverse of :func:`serialize`)."""
+    return _REGISTRY.deserialize(config)
 
 
 def get(identifier) -> Optimizer:
     """An optimizer from a name ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam",
     "adamw"), a class name, an instance or a config dict; names give the handout's defaults."""
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier)()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
-        return identifier()
-    raise ValueError(
-        f"could not interpret optimizer {identifier!r}: give a name ({', '.join(sorted(_NAMES))}), "
-        "a le4nn.optimizers.Optimizer or a config dict"
-    )
+    return _REGISTRY.get(identifier, hint="a le4nn.optimizers.Optimizer or a config dict")

@@ -15,6 +15,8 @@ import numbers
 
 import numpy as np
 
+from le4nn._registry import Configurable, Registry
+
 
 def _factor(value, owner: str, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -25,7 +27,7 @@ def _factor(value, owner: str, name: str) -> float:
     return value
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``__call__(w) -> float``, ``gradient(w) -> ndarray`` (same shape and dtype as w)."""
 
     def __call__(self, w) -> float:
@@ -33,17 +35,6 @@ class Regularizer:
 
     def gradient(self, w) -> np.ndarray:
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class L1L2(Regularizer):
@@ -97,7 +88,7 @@ class L2(L1L2):
 
 
 _NAMES: dict[str, type[Regularizer]] = {"l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2": L1L2}
-_CLASSES: dict[str, type[Regularizer]] = {cls.__name__: cls for cls in _NAMES.values()}
+_REGISTRY = Registry("regularizer", "regularizers", Regularizer, _NAMES)
 
 
 def l1_l2(l1=0.01, l2=0.01) -> L1L2:
@@ -107,23 +98,12 @@ def l1_l2(l1=0.01, l2=0.01) -> L1L2:
 
 def serialize(regularizer) -> dict:
     """``{"class_name": ..., "config": {...}}`` of a regularizer."""
-    if not isinstance(regularizer, Regularizer):
-        raise TypeError(f"regularizers.serialize: expected a Regularizer, got {regularizer!r}")
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
-
-
-def _lookup(name: str) -> type[Regularizer]:
-    cls = _NAMES.get(str(name).strip().lower()) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"unknown regularizer {name!r}: valid names are {', '.join(sorted(_NAMES))}")
-    return cls
+    return _REGISTRY.serialize(regularizer)
 
 
 def deserialize(config: dict) -> Regularizer:
-    """The inverse of :func:`serialize`."""
-    if "class_name" not in config:
-        raise ValueError(f"regularizers: a config dict needs 'class_name' and 'config', got {config!r}")
-    return _lookup(config["class_name"]).from_config(dict(config.get("config") or {}))
+    """The regularizer that :func:`serialize` described (the inverse of :func:`serialize`)."""
+    return _REGISTRY.deserialize(config)
 
 
 def get(identifier):
@@ -131,14 +111,6 @@ def get(identifier):
 
     ``None`` returns ``None``.
     """
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier)()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"could not interpret regularizer identifier {identifier!r}")
+    if identifier is None:
+        return None
+    return _REGISTRY.get(identifier, accepts=callable)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from le4nn._numbers import all_whole_numbers
 from le4nn.datasets.contest import image_batch, read_contest_array
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.idx import load_idx
@@ -134,7 +135,7 @@ def _as_label_array(array: np.ndarray, path: Path) -> np.ndarray:
         array = array[:, 0]
     if array.ndim != 1:
         raise DatasetError(f"{path}: expected one label per image (a vector), found shape {array.shape}")
-    if array.dtype.kind == "f" and array.size and not (np.all(np.isfinite(array)) and np.all(array == np.round(array))):
+    if array.dtype.kind == "f" and not all_whole_numbers(array):
         raise DatasetError(f"{path}: labels must be integers, found non-integer values")
     if array.dtype.kind not in "iuf":
         raise DatasetError(f"{path}: labels must be integers, found dtype {array.dtype}")

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from le4nn._env import positive_int_from_env
 from le4nn.datasets.errors import DatasetError
 
 DEFAULT_MAX_INPUT_BYTES = 1 << 30
@@ -27,16 +28,7 @@ CHUNK = 1 << 22
 
 
 def _positive_env(name: str, default: int) -> int:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise DatasetError(f"{name} must be a positive whole number of bytes or pixels, got {text!r}")
-    return value
+    return positive_int_from_env(name, default, error=DatasetError, what="a positive whole number of bytes or pixels")
 
 
 def max_input_bytes() -> int:

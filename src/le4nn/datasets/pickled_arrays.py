@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from le4nn._numbers import ByteBudget
+
 #: the dtypes a pickled array may have: plain booleans, integers, floats and complex numbers
 PLAIN_DTYPES = frozenset({"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16"})
 #: NumPy 1 allows 32 dimensions (NumPy 2: 64); images need 4
@@ -141,7 +143,7 @@ class _Walk:
     """What :func:`materialize` has left to spend, and what it has already rebuilt."""
 
     def __init__(self, byte_limit: int):
-        self.bytes_left = byte_limit
+        self.bytes = ByteBudget(byte_limit)
         self.nodes_left = MAX_NODES
         self.done: dict[int, object] = {}  # id(pickled object) -> its rebuilt value (shared parts once)
         self.active: set[int] = set()  # the containers being rebuilt (a cycle comes back to one)
@@ -186,8 +188,7 @@ def _rebuild(value, walk: _Walk, depth: int):
 def _rebuild_array(spec: ArraySpec, walk: _Walk) -> np.ndarray:
     if spec.view is None:
         raise PickleRefused("the pickle creates an array but never gives it its data")
-    walk.bytes_left -= spec.view.nbytes
-    if walk.bytes_left < 0:
+    if not walk.bytes.charge(spec.view.nbytes):
         raise PickleRefused("the arrays of the pickle take more memory than the size limit allows")
     native = spec.view.dtype.newbyteorder("=")
     return np.array(spec.view, dtype=native, order="C", copy=True)

@@ -1,0 +1,215 @@
+"""The base of every transform: argument checks, :class:`Transform` (the per-image probability
+``p`` and the (N, H, W, C) batch convention), :class:`Compose`, :class:`Timed`, :class:`Lambda` and
+:func:`get`."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+
+import numpy as np
+
+from le4nn.utils import get_rng
+
+
+def as_rng(rng=None) -> np.random.Generator:
+    """A Generator from a Generator, an int seed, or None (le4nn's global generator)."""
+    if rng is None:
+        return get_rng()
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
+
+
+def _as_batch(x, owner: str) -> tuple[np.ndarray, bool]:
+    """(N, H, W, C) float view of the batch and whether a channel axis was added."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{owner}: augmentation works on float images in [0, 1], got dtype {x.dtype} "
+                        "(convert uint8 images with x.astype('float32') / 255)")
+    if x.ndim == 3:
+        return x[..., None], True
+    if x.ndim != 4:
+        raise ValueError(f"{owner}: expected a batch of images (N, H, W, C) or (N, H, W), got shape {x.shape}")
+    return x, False
+
+
+def _range(value, owner: str, name: str, *, symmetric: bool, low=-math.inf, high=math.inf) -> tuple[float, float]:
+    """A (lo, hi) range: a number v means (−v, v) when ``symmetric`` else (v, v); or a pair."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{owner}: {name} must be a number or a (low, high) pair, got {value!r}")
+        lo, hi = (float(v) for v in value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        v = float(value)
+        if symmetric and v < 0:
+            raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
+        lo, hi = (-v, v) if symmetric else (v, v)
+    else:
+        raise TypeError(f"{owner}: {name} must be a number or a (low, high) pair, got {value!r}")
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or lo < low or hi > high:
+        raise ValueError(f"{owner}: {name} must be a finite range within [{low}, {high}] with low <= high, "
+                         f"got {value!r}")
+    return lo, hi
+
+
+def _nonnegative(value, owner: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+        raise ValueError(f"{owner}: {name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _uniform(rng, lo: float, hi: float, n: int) -> np.ndarray:
+    """n draws from U(lo, hi) (float64); a degenerate range costs no random numbers."""
+    if lo == hi:
+        return np.full(n, lo)
+    return rng.uniform(lo, hi, n)
+
+
+class Transform:
+    """Base class.  ``t(x, rng=None)`` returns the transformed batch; ``t(x, y, rng=None)`` returns
+    ``(x', y')``.  Subclasses implement :meth:`apply` (every image of a (N, H, W, C) batch)."""
+
+    #: Whether the transform changes the labels (only MixUp does).
+    changes_labels = False
+
+    def __init__(self, p: float = 1.0):
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+            raise ValueError(f"{type(self).__name__}: p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+
+    def __call__(self, x, y=None, rng=None):
+        rng = as_rng(rng)
+        batch, squeezed = _as_batch(x, type(self).__name__)
+        out, y_out = self._transform(batch, y, rng)
+        if squeezed:
+            out = out[..., 0]
+        return out if y is None else (out, y_out)
+
+    def _transform(self, x: np.ndarray, y, rng: np.random.Generator):
+        """Apply to each image with probability p; returns (x', y)."""
+        if self.changes_labels and y is None:
+            raise ValueError(f"{type(self).__name__} changes the labels: call it as t(x, y)")
+        n = len(x)
+        selected = None if self.p >= 1.0 or n == 0 else np.flatnonzero(rng.random(n) < self.p)
+        if self.changes_labels:
+            return self.apply_with_labels(x, y, rng, selected)
+        if selected is not None and len(selected) == 0:
+            return x.copy(), y
+        if selected is None:
+            return self.apply(x, rng).astype(x.dtype, copy=False), y
+        out = x.copy()
+        out[selected] = self.apply(x[selected], rng)
+        return out, y
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Transform every image of ``x`` (N, H, W, C); return a new array (x is not modified)."""
+        raise NotImplementedError
+
+    def apply_with_labels(self, x, y, rng, selected):  # pragma: no cover - only label transforms
+        raise NotImplementedError
+
+    def _params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "p"}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        p = "" if self.p == 1.0 else f"{', ' if args else ''}p={self.p:g}"
+        return f"{type(self).__name__}({args}{p})"
+
+
+class Compose(Transform):
+    """Apply ``transforms`` in order (the whole pipeline with probability ``p`` per image)."""
+
+    def __init__(self, transforms, p: float = 1.0):
+        super().__init__(p)
+        self.transforms = [get(t) for t in transforms]
+        for t in self.transforms:
+            if t is None:
+                raise ValueError("Compose: None is not a transform")
+
+    @property
+    def changes_labels(self) -> bool:  # type: ignore[override]
+        return any(t.changes_labels for t in self.transforms)
+
+    def _transform(self, x, y, rng):
+        if self.p >= 1.0 or not len(x):
+            return self._chain(x, y, rng)
+        selected = np.flatnonzero(rng.random(len(x)) < self.p)
+        if self.changes_labels:
+            raise ValueError("Compose: a pipeline containing MixUp must have p=1 (give MixUp its own p)")
+        out = x.copy()
+        if len(selected):
+            out[selected] = self._chain(x[selected], None, rng)[0]
+        return out, y
+
+    def _chain(self, x, y, rng):
+        for t in self.transforms:
+            x, y = t._transform(x, y, rng)
+        return (x if self.transforms else x.copy()), y
+
+    def __repr__(self) -> str:
+        inner = ",\n".join(f"    {t!r}" for t in self.transforms)
+        p = "" if self.p == 1.0 else f", p={self.p:g}"
+        return f"Compose([\n{inner}\n]{p})" if self.transforms else f"Compose([]{p})"
+
+
+class Timed(Transform):
+    """Wrap a transform and add up the seconds spent in it (``.seconds``, ``.calls``): what
+    ``le4nn-train`` uses to report the share of the training time that augmentation takes."""
+
+    def __init__(self, transform):
+        super().__init__()
+        self.transform = get(transform)
+        self.seconds = 0.0
+        self.calls = 0
+
+    @property
+    def changes_labels(self) -> bool:  # type: ignore[override]
+        return self.transform.changes_labels
+
+    def _transform(self, x, y, rng):
+        start = time.perf_counter()
+        try:
+            return self.transform._transform(x, y, rng)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+
+    def __repr__(self) -> str:
+        return f"Timed({self.transform!r})"
+
+
+class Lambda(Transform):
+    """Wrap a function ``f(batch) -> batch`` (or ``f(batch, rng)`` with ``takes_rng=True``)."""
+
+    def __init__(self, function, takes_rng: bool = False, p: float = 1.0):
+        super().__init__(p)
+        if not callable(function):
+            raise TypeError(f"Lambda: {function!r} is not callable")
+        self.function = function
+        self.takes_rng = bool(takes_rng)
+
+    def apply(self, x, rng):
+        out = self.function(x, rng) if self.takes_rng else self.function(x)
+        out = np.asarray(out)
+        if out.shape != x.shape:
+            raise ValueError(f"Lambda: the function changed the batch shape from {x.shape} to {out.shape}")
+        return out.astype(x.dtype, copy=False)
+
+
+def get(identifier) -> Transform | None:
+    """A transform from a preset name, a Transform (returned as is), a function ``f(batch) -> batch``
+    (wrapped in :class:`Lambda`), or None (no augmentation)."""
+    if identifier is None or isinstance(identifier, Transform):
+        return identifier
+    if isinstance(identifier, str):
+        from le4nn.augment.presets import preset  # presets imports this module: import it on first use
+
+        return preset(identifier)
+    if callable(identifier):
+        return Lambda(identifier)
+    raise TypeError(f"augment must be a preset name, a le4nn.augment.Transform or a function, got {identifier!r}")
