@@ -2,7 +2,8 @@
 
 Each op is the reference function itself, so go-to-definition on ``ops.im2col`` opens the NumPy
 equation in ``reference.py``; at run time ``ops.im2col`` forwards to the backend in force, with the
-same signature and docstring.  Keep this list equal to ``OPS`` (a test checks it).
+same signature and docstring.  Keep this list equal to ``OPS`` (a test checks it);
+without an ``__all__`` here, the names imported ``as`` themselves and those defined are the public ones.
 """
 
 # The ops are listed in the order of reference.py and OPS, not sorted:
@@ -53,44 +54,3 @@ def native_available() -> bool: ...
 def set_backend(name: str) -> None: ...
 def get_backend() -> str: ...
 def backend(name: str) -> AbstractContextManager[None]: ...
-
-__all__ = [
-    "im2col",
-    "col2im",
-    "maxpool2d_forward",
-    "maxpool2d_backward",
-    "avgpool2d_forward",
-    "avgpool2d_backward",
-    "im2col_nhwc",
-    "col2im_nhwc",
-    "maxpool2d_nhwc_forward",
-    "maxpool2d_nhwc_backward",
-    "conv2d_nhwc_forward",
-    "conv2d_nhwc_filter_grad",
-    "conv2d_nhwc_pool_forward",
-    "conv2d_nhwc_filter_grad_pooled",
-    "winograd_input_transform",
-    "winograd_output_transform",
-    "winograd_gradient_transform",
-    "sigmoid_forward",
-    "sigmoid_backward",
-    "relu_forward",
-    "relu_backward",
-    "softmax_forward",
-    "softmax_cross_entropy_forward",
-    "softmax_cross_entropy_backward",
-    "softmax_cross_entropy",
-    "bias_relu_forward",
-    "relu_backward_bias",
-    "sigmoid_backward_bias",
-    "sparse_matmul",
-    "sparse_matmul_tn",
-    "sgd_update",
-    "BACKENDS",
-    "BackendFallbackWarning",
-    "backend",
-    "get_backend",
-    "native_available",
-    "reference",
-    "set_backend",
-]

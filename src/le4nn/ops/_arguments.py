@@ -9,6 +9,7 @@ check in :mod:`le4nn.ops._checks`, so both backends fail identically.
 
 from __future__ import annotations
 
+import collections
 import operator
 from typing import NamedTuple
 
@@ -292,22 +293,9 @@ def check_argmax_range(argmax: np.ndarray, plane_h: int, plane_w: int, op: str, 
         raise ValueError(f"{op}: argmax holds indices outside the {plane_h}x{plane_w} {plane}")
 
 
-class WinogradGeometry(NamedTuple):
-    """A 3×3 stride-1 convolution of an NHWC input: OH × OW outputs in TH × TW tiles of 2×2 (the last
-    row/column of tiles may stick out)."""
-
-    B: int
-    H: int
-    W: int
-    C: int
-    pt: int
-    pb: int
-    pl: int
-    pr: int
-    OH: int
-    OW: int
-    TH: int
-    TW: int
+#: A 3×3 stride-1 convolution of an NHWC input (B, H, W, C) with padding (pt, pb, pl, pr): OH × OW
+#: outputs in TH × TW tiles of 2×2 (the last row/column of tiles may stick out).
+WinogradGeometry = collections.namedtuple("WinogradGeometry", "B H W C pt pb pl pr OH OW TH TW")
 
 
 def winograd_geometry(x_shape, pad, op: str) -> WinogradGeometry:
