@@ -2,8 +2,10 @@
 
 This is the readable path: each function follows the course handout's equations, vectorized over the
 batch and the channels (loops run only over the kh × kw offsets of a window, as in the handout).
-The compiled kernels in :mod:`le4nn.ops.native` have exactly the same signatures and semantics and
-are tested against these functions.
+The compiled kernels in :mod:`le4nn.ops.native` have exactly the same signatures and semantics, list
+the ops in the same order and are tested against these functions.  Each op starts with its argument
+check from :mod:`le4nn.ops._checks` (shared with the native twin: it validates the arguments and
+allocates the results), so what follows it is the computation alone.
 
 Conventions (DESIGN.md §2): images are NCHW; float32 and float64 are supported; ``stride`` is an int
 or a pair ``(sh, sw)``; ``pad`` is an int, a pair ``(ph, pw)`` or ``(top, bottom, left, right)``;
@@ -132,7 +134,8 @@ def _avgpool_divisor(g, count_include_pad, dtype):
 
 
 def avgpool2d_forward(x, kh, kw, stride=None, pad=0, count_include_pad=True, *, out=None):
-    """Average pooling: each output is the mean of its kh × kw window.
+    """Average pooling: each output is the mean of its kh × kw window (handout eq. 63 with the mean in
+    place of the maximum).
 
     Padding reads as zeros.  With ``count_include_pad=True`` (PyTorch's default) every window is
     divided by kh·kw; with ``False`` (Keras/TensorFlow's behaviour for ``padding="same"``) only by the
@@ -150,7 +153,8 @@ def avgpool2d_forward(x, kh, kw, stride=None, pad=0, count_include_pad=True, *, 
 
 
 def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_pad=True, *, out=None):
-    """Gradient of average pooling: each window spreads its gradient evenly over its elements."""
+    """Gradient of average pooling: each window spreads its gradient evenly over its elements (the
+    counterpart of handout eq. 64)."""
     g, dx = checks.check_avgpool2d_backward(dout, x_shape, kh, kw, stride, pad, out)
     share = dout / _avgpool_divisor(g, count_include_pad, dout.dtype)
     dx_padded = np.zeros((g.B, g.C, g.H + g.pt + g.pb, g.W + g.pl + g.pr), dtype=dout.dtype)
@@ -279,7 +283,7 @@ def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=Non
 
 def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_kw, pool_stride=None, pool_pad=0,
                              *, out=None, argmax_out=None):
-    """Convolution (+ bias, ReLU) followed by max pooling, without the convolution's full-size
+    """Convolution (+ bias, ReLU; handout eq. 59) followed by max pooling (eq. 63), without the convolution's full-size
     output: :func:`conv2d_nhwc_forward` then :func:`maxpool2d_nhwc_forward` (whose ``argmax``
     indexes the convolution's OH × OW output planes).  Returns ``(pooled, argmax)``; the backward
     needs only these (:func:`conv2d_nhwc_filter_grad_pooled`)."""
@@ -293,7 +297,7 @@ def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_k
 def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pad=0, *, out=None,
                                    bias_grad_out=None):
     """∂E/∂kernel and ∂E/∂bias of a convolution followed by a ReLU and a max pooling, from ∂E/∂(the
-    pooled output): one pass instead of the pooling's backward, the ReLU's and
+    pooled output; handout eq. 64, then eq. 60–61): one pass instead of the pooling's backward, the ReLU's and
     :func:`conv2d_nhwc_filter_grad` (for a first layer, whose ∂E/∂x nobody needs).
 
     ``dout`` and ``argmax`` (B, PH, PW, K) are the pooling's output gradient and winners (flat
@@ -408,7 +412,7 @@ def sigmoid_forward(x, *, out=None):
 
 
 def sigmoid_backward(dout, y, *, out=None):
-    """Gradient of the sigmoid from its output: ∂E/∂x = ∂E/∂y · y (1 − y)."""
+    """Gradient of the sigmoid from its output (handout 4.2): ∂E/∂x = ∂E/∂y · y (1 − y)."""
     dx = checks.check_elementwise_backward("sigmoid_backward", dout, y, out)
     np.multiply(dout, y * (1 - y), out=dx)
     return dx
@@ -565,7 +569,7 @@ def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
 
 def sparse_matmul_tn(x, d, *, out=None):
     """∂E/∂W = xᵀ · ∂E/∂z for x (B, N) and d = ∂E/∂z (B, K): g[i, k] = Σ_b x[b, i] d[b, k] (the Dense
-    layer's kernel gradient), for a mostly-zero x; see :func:`sparse_matmul`."""
+    layer's kernel gradient, handout 4.2), for a mostly-zero x; see :func:`sparse_matmul`."""
     g = checks.check_sparse_matmul_tn(x, d, out)
     return np.matmul(x.T, d, out=g)
 
