@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +13,7 @@ import pytest
 
 import le4nn
 from le4nn import ops
-
-
-def run_python(code: str, **env_changes: str | None) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter that imports the same le4nn as this test session."""
-    env = dict(os.environ)
-    for key, value in env_changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    package_parent = str(Path(le4nn.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [package_parent, env.get("PYTHONPATH", "")] if p)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
-                          text=True, timeout=120)
+from tests.helpers import run_python
 
 
 @pytest.fixture(autouse=True)
