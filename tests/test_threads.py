@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import le4nn
 from le4nn import _threads, ops
+from tests.helpers import run_python
 
 
 def blas_libraries():
@@ -35,20 +35,6 @@ def restore_threads():
     if blas:
         threadpool_limits(limits=blas)
     _threads._num_threads, _threads._blas_outside = saved
-
-
-def run_python(code: str, **env_changes: str | None) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter that imports the same le4nn as this test session."""
-    env = dict(os.environ)
-    for key, value in env_changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    package_parent = str(Path(le4nn.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [package_parent, env.get("PYTHONPATH", "")] if p)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
-                          text=True, timeout=120)
 
 
 # --- setting the count --------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def torch_param(array):
     return torch.tensor(array, requires_grad=True)
 
 
-def run_both(layer, x, torch_fn, rng):
+def compare_with_torch(layer, x, torch_fn, rng):
     """Forward and backward (upstream gradient R) through ``layer`` and ``torch_fn``; compare."""
     import torch
 
@@ -435,7 +435,7 @@ def test_upsampling_against_torch(size, interpolation, data_format, torch, rng):
         out = F.interpolate(t, scale_factor=size, mode=interpolation, **kwargs)
         return out.permute(0, 2, 3, 1) if data_format == "channels_last" else out
 
-    run_both(layer, x, reference, rng)
+    compare_with_torch(layer, x, reference, rng)
 
 
 def test_upsampling_float32_and_symbolic(rng):

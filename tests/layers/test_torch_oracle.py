@@ -26,7 +26,7 @@ def assert_close(actual, expected, what=""):
     assert error <= RTOL, f"{what}: relative error {error:.3e}"
 
 
-def run_both(layer, x, torch_fn, rng, training=False):
+def compare_with_torch(layer, x, torch_fn, rng, training=False):
     """Forward and backward through ``layer`` and ``torch_fn`` (a function of the torch input tensor)."""
     import torch
 
@@ -74,7 +74,7 @@ def test_dense(activation, torch, rng):
     layer.set_weights([rng.standard_normal((6, 5)), rng.standard_normal(5)])
     kernel, bias = (torch_param(w) for w in layer.get_weights())
     act = TORCH_ACTIVATIONS[activation]
-    run_both(layer, x, lambda tx: act(torch, tx @ kernel + bias), rng)
+    compare_with_torch(layer, x, lambda tx: act(torch, tx @ kernel + bias), rng)
     assert_close(layer.grads["kernel"], kernel.grad, "kernel gradient")
     assert_close(layer.grads["bias"], bias.grad, "bias gradient")
 
@@ -98,7 +98,7 @@ def test_dense(activation, torch, rng):
 def test_activation_layers(layer, reference, torch, rng):
     x = rng.standard_normal((3, 4, 5)) * 3
     x[0, 0, :2] = 0.0  # the derivative at 0: ReLU's is 0 (as PyTorch)
-    run_both(layer(), x, lambda tx: reference(torch, tx), rng)
+    compare_with_torch(layer(), x, lambda tx: reference(torch, tx), rng)
 
 
 # --- Conv2D -------------------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_conv2d(kernel_size, strides, padding, hw, data_format, torch, rng):
     kernel, bias = (torch_param(w) for w in layer.get_weights())
     weight = kernel.permute(3, 2, 0, 1)  # (out, in, kh, kw)
     pad = _windows.resolve_padding(layer.padding, *hw, kernel_size, strides)
-    ty = run_both(
+    ty = compare_with_torch(
         layer, x, lambda tx: torch.relu(torch_conv(torch, tx, weight, bias, strides, pad, data_format)), rng
     )
     assert_close(layer.grads["kernel"], kernel.grad, "kernel gradient")
@@ -183,7 +183,7 @@ def test_max_pooling(pool_size, strides, padding, hw, data_format, torch, rng):
         out = F.max_pool2d(t, pool_size, layer.strides)
         return out.permute(0, 2, 3, 1) if data_format == "channels_last" else out
 
-    run_both(layer, rng.standard_normal(shape), reference, rng)
+    compare_with_torch(layer, rng.standard_normal(shape), reference, rng)
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
@@ -202,19 +202,19 @@ def test_average_pooling(pool_size, strides, padding, hw, data_format, torch, rn
         out = F.avg_pool2d(padded, pool_size, layer.strides) / counts
         return out.permute(0, 2, 3, 1) if data_format == "channels_last" else out
 
-    run_both(layer, rng.standard_normal(shape), reference, rng)
+    compare_with_torch(layer, rng.standard_normal(shape), reference, rng)
 
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
 def test_average_pooling_explicit_padding_like_torch(count_include_pad, torch, rng):
     layer = layers.AveragePooling2D(3, 2, padding=1, data_format="channels_first",
                                     count_include_pad=count_include_pad, **F64)
-    run_both(layer, rng.standard_normal((2, 3, 7, 6)),
+    compare_with_torch(layer, rng.standard_normal((2, 3, 7, 6)),
              lambda tx: torch.nn.functional.avg_pool2d(tx, 3, 2, 1, count_include_pad=count_include_pad), rng)
 
 
 def test_global_average_pooling(torch, rng):
-    run_both(layers.GlobalAveragePooling2D(**F64), rng.standard_normal((2, 4, 5, 3)),
+    compare_with_torch(layers.GlobalAveragePooling2D(**F64), rng.standard_normal((2, 4, 5, 3)),
              lambda tx: tx.mean(dim=(1, 2)), rng)
 
 
@@ -250,7 +250,7 @@ def test_batch_normalization(shape, axis, training, torch, rng):
 
     gamma, beta = torch_param(layer.params["gamma"]), torch_param(layer.params["beta"])
     running_mean, running_var = torch.tensor(moving_mean0), torch.tensor(moving_var0)
-    run_both(layer, x, lambda tx: torch_batch_norm(torch, tx, axis, running_mean, running_var, gamma, beta,
+    compare_with_torch(layer, x, lambda tx: torch_batch_norm(torch, tx, axis, running_mean, running_var, gamma, beta,
                                                    training, 0.9, 1e-3), rng, training=training)
     assert_close(layer.grads["gamma"], gamma.grad, "gamma gradient")
     assert_close(layer.grads["beta"], beta.grad, "beta gradient")

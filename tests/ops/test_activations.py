@@ -10,27 +10,15 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from le4nn import ops
+from tests.ops.helpers import DTYPES, RTOL, assert_close_elementwise, hypothesis_settings, numerical_gradient
 
-SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-DTYPES = [np.float32, np.float64]
-# float32 results may differ from the reference by rounding; float64 ones by far less.
-RTOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-12}
+SETTINGS = hypothesis_settings(150)
 EXTREMES = [0.0, -0.0, 1e-30, -1e-30, 1.0, -1.0, 20.0, -20.0, 88.0, -88.0, 89.0, -89.0, 104.0, -104.0,
             200.0, -200.0, 709.0, -709.0, 746.0, -746.0, 1e4, -1e4, 1e30, -1e30, np.inf, -np.inf]
-
-
-def assert_close(native, reference):
-    """≤ RTOL relative, NaN where the reference has NaN; an absolute slack of the smallest normal
-    number covers results that underflow into the subnormal range."""
-    dtype = reference.dtype
-    assert native.dtype == dtype and native.shape == reference.shape
-    np.testing.assert_allclose(native, reference, rtol=RTOL[dtype], atol=np.finfo(dtype).tiny)
 
 
 def make_data(rng, shape, dtype, scale=1.0, specials=False):
@@ -62,7 +50,7 @@ def test_sigmoid_forward_matches_reference(run_both, case):
     shape, dtype, scale, specials, seed = case
     x = make_data(np.random.default_rng(seed), shape, dtype, scale, specials)
     native, reference = run_both("sigmoid_forward", x)
-    assert_close(native, reference)
+    assert_close_elementwise(native, reference)
 
 
 @SETTINGS
@@ -86,7 +74,7 @@ def test_backward_kernels_match_reference(run_both, case):
     y_sigmoid = ops.reference.sigmoid_forward(make_data(rng, shape, dtype, scale, specials))
     with np.errstate(invalid="ignore"):  # the reference warns about inf * 0 (the kernel does not)
         native, reference = run_both("sigmoid_backward", dout, y_sigmoid)
-    assert_close(native, reference)
+    assert_close_elementwise(native, reference)
     y_relu = ops.reference.relu_forward(make_data(rng, shape, dtype, scale, specials))
     y_relu.ravel()[::3] = 0  # exact zeros, where the derivative is 0
     native, reference = run_both("relu_backward", dout, y_relu)
@@ -99,10 +87,10 @@ def test_large_arrays_match_reference(run_both, rng, dtype, size):
     """Sizes around the single-thread limit and above it, where the kernels split the work."""
     x = make_data(rng, (size,), dtype, scale=5.0, specials=True)
     dout = make_data(rng, (size,), dtype)
-    assert_close(*run_both("sigmoid_forward", x))
+    assert_close_elementwise(*run_both("sigmoid_forward", x))
     np.testing.assert_array_equal(*run_both("relu_forward", x))
     y = ops.reference.sigmoid_forward(x)
-    assert_close(*run_both("sigmoid_backward", dout, y))
+    assert_close_elementwise(*run_both("sigmoid_backward", dout, y))
     np.testing.assert_array_equal(*run_both("relu_backward", dout, x))
 
 
@@ -173,20 +161,6 @@ def test_relu_derivative_at_zero_is_zero(dtype):
 
 
 # --- numerical gradients (float64, central differences) ------------------------------------------
-
-
-def numerical_gradient(f, x, eps=1e-6):
-    grad = np.empty_like(x)
-    flat, g = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        saved = flat[i]
-        flat[i] = saved + eps
-        up = f(x)
-        flat[i] = saved - eps
-        down = f(x)
-        flat[i] = saved
-        g[i] = (up - down) / (2 * eps)
-    return grad
 
 
 def test_sigmoid_gradient(rng):

@@ -4,11 +4,8 @@ signatures and docstrings, and argument validation, which must fail the same way
 
 from __future__ import annotations
 
+import ast
 import inspect
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +13,7 @@ import pytest
 
 import le4nn
 from le4nn import ops
-
-
-def run_python(code: str, **env_changes: str | None) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter that imports the same le4nn as this test session."""
-    env = dict(os.environ)
-    for key, value in env_changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    package_parent = str(Path(le4nn.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [package_parent, env.get("PYTHONPATH", "")] if p)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
-                          text=True, timeout=120)
+from tests.helpers import run_python
 
 
 @pytest.fixture(autouse=True)
@@ -204,6 +188,27 @@ def test_public_names():
     for name in ("backend", "get_backend", "set_backend", "native_available", "set_num_threads",
                  "get_num_threads"):
         assert name in le4nn.__all__ and callable(getattr(le4nn, name))
+
+
+def test_stub_declares_every_op_as_its_reference():
+    """``ops/__init__.pyi`` (what editors read: go-to-definition on ``ops.im2col`` opens reference.py)
+    imports exactly :data:`ops.OPS` from the reference, in that order, and declares all of ``__all__``."""
+    stub = ast.parse(Path(ops.__file__).with_name("__init__.pyi").read_text(encoding="utf-8"))
+    from_reference = [alias.name for node in stub.body if isinstance(node, ast.ImportFrom)
+                      and node.module == "le4nn.ops.reference" for alias in node.names]
+    assert from_reference == list(ops.OPS)
+    names = {alias.asname for node in stub.body if isinstance(node, ast.ImportFrom) for alias in node.names
+             if alias.asname == alias.name}  # re-exported
+    names |= {node.name for node in stub.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    names |= {node.target.id for node in stub.body if isinstance(node, ast.AnnAssign)}
+    assert set(ops.__all__) <= names
+
+
+def test_ops_listed_in_the_same_order_in_both_twins(native):
+    """reference.py (the textbook file) and native.py define their ops in the order of ``OPS``."""
+    for module in (ops.reference, ops._load_native()):
+        defined = [name for name, value in vars(module).items() if name in ops.OPS and callable(value)]
+        assert defined == list(ops.OPS), module.__name__
 
 
 # --- validation: the same error, naming the op and the argument, on both backends -------------------

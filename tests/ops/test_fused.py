@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import le4nn
-from le4nn import _threads, ops
+from le4nn import ops
+from tests.ops.helpers import hypothesis_settings, num_threads
 
-SETTINGS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+SETTINGS = hypothesis_settings(200)
 
 
 @st.composite
@@ -100,20 +99,14 @@ def test_in_place(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bias_gradient_does_not_depend_on_the_thread_count(native, rng, dtype, monkeypatch):
-    monkeypatch.setattr(_threads, "_adaptive", False)
+def test_bias_gradient_does_not_depend_on_the_thread_count(native, rng, dtype):
     y = rng.standard_normal((100, 28, 28, 32)).astype(dtype)
     dout = rng.standard_normal(y.shape).astype(dtype)
-    saved = le4nn.get_num_threads()
     results = []
-    try:
-        with le4nn.backend("native"):
-            for n in (1, 2, 3):
-                le4nn.set_num_threads(n)
-                dx, db = ops.relu_backward_bias(dout, y)
-                sx, sb = ops.sigmoid_backward_bias(dout, y)
-                results.append((dx.tobytes(), db.tobytes(), ops.bias_relu_forward(y, db).tobytes(),
-                                sx.tobytes(), sb.tobytes()))
-    finally:
-        le4nn.set_num_threads(saved)
+    for n in (1, 2, 3):
+        with le4nn.backend("native"), num_threads(n):
+            dx, db = ops.relu_backward_bias(dout, y)
+            sx, sb = ops.sigmoid_backward_bias(dout, y)
+            results.append((dx.tobytes(), db.tobytes(), ops.bias_relu_forward(y, db).tobytes(),
+                            sx.tobytes(), sb.tobytes()))
     assert results[0] == results[1] == results[2]

@@ -6,90 +6,25 @@ Tests that compare the two backends use ``run_both``; the others run on the back
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import le4nn
 from le4nn import ops
-
-SETTINGS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+from tests.ops.helpers import (
+    assert_close_to_scale,
+    hypothesis_settings,
+    make_data,
+    num_threads,
+    output_size,
+    pads4,
+    pairs,
+    window_cases,
 )
 
-
-def pads4(pad):
-    """Padding as (top, bottom, left, right), as the ops normalize it."""
-    if isinstance(pad, int):
-        return (pad,) * 4
-    if len(pad) == 2:
-        return (pad[0], pad[0], pad[1], pad[1])
-    return tuple(pad)
-
-
-def pairs(stride):
-    return (stride, stride) if isinstance(stride, int) else tuple(stride)
-
-
-def output_size(shape, kh, kw, stride, pad):
-    _, _, H, W = shape
-    pt, pb, pl, pr = pads4(pad)
-    sh, sw = pairs(stride)
-    return (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1
-
-
-def make_data(rng, shape, dtype, kind="normal"):
-    """Random data: ``normal``, ``ties`` (a few small integers) or ``extreme`` (±1e4, ±inf, NaN)."""
-    if kind == "ties":
-        return rng.integers(-2, 3, size=shape).astype(dtype)
-    x = rng.standard_normal(shape).astype(dtype)
-    if kind == "extreme":
-        specials = np.array([1e4, -1e4, np.inf, -np.inf, np.nan], dtype=dtype)
-        mask = rng.random(shape) < 0.3
-        x[mask] = rng.choice(specials, size=int(mask.sum()))
-    return x
-
-
-@st.composite
-def window_cases(draw):
-    """Random geometry within the issue's ranges: batch 1–8, channels 1–5, H and W 1–17, kernels
-    1–5 (non-square), stride 1–3 (int or pair), padding 0–2 (int, pair or asymmetric 4-tuple)."""
-    B, C = draw(st.integers(1, 8)), draw(st.integers(1, 5))
-    # sizes up to 17, half of the time at least 8 (longer rows)
-    H, W = draw(st.integers(1, 17) | st.integers(8, 17)), draw(st.integers(1, 17) | st.integers(8, 17))
-    stride = draw(st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3))))
-    pad = draw(
-        st.one_of(
-            st.integers(0, 2),
-            st.tuples(st.integers(0, 2), st.integers(0, 2)),
-            st.tuples(*[st.integers(0, 2)] * 4),
-        )
-    )
-    pt, pb, pl, pr = pads4(pad)
-    kh = draw(st.integers(1, min(5, H + pt + pb)))
-    kw = draw(st.integers(1, min(5, W + pl + pr)))
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
-    seed = draw(st.integers(0, 2**32 - 1))
-    return (B, C, H, W), kh, kw, stride, pad, np.dtype(dtype), seed
-
-
-@contextlib.contextmanager
-def num_threads(n):
-    saved = le4nn.get_num_threads()
-    le4nn.set_num_threads(n)
-    try:
-        yield
-    finally:
-        le4nn.set_num_threads(saved)
-
-
-def assert_close(actual, expected, rtol=1e-6):
-    """Equal up to ``rtol`` relative to the magnitude of the expected array."""
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
+SETTINGS = hypothesis_settings(300)
 
 
 # --- native == reference ------------------------------------------------------------------------
@@ -116,7 +51,7 @@ def test_col2im_matches_reference(run_both, case):
     cols = rng.standard_normal((shape[1] * kh * kw, shape[0] * OH * OW)).astype(dtype)
     native, reference = run_both("col2im", cols, shape, kh, kw, stride, pad)
     assert native.shape == shape and native.dtype == dtype
-    assert_close(native, reference)
+    assert_close_to_scale(native, reference)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -127,7 +62,7 @@ def test_large_batch_matches_reference(run_both, rng, dtype):
     assert native.nbytes >= 16 * 2**20
     np.testing.assert_array_equal(native, reference)
     native, reference = run_both("col2im", reference, x.shape, 3, 3, 1, 1)
-    assert_close(native, reference)
+    assert_close_to_scale(native, reference)
 
 
 # --- semantics on the current backend -------------------------------------------------------------

@@ -6,45 +6,24 @@ Tests that compare the two backends use ``run_both``; the others run on the back
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import le4nn
-from le4nn import _threads, ops
-
-SETTINGS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+from le4nn import ops
+from tests.ops.helpers import (
+    assert_close_to_scale,
+    hypothesis_settings,
+    make_data,
+    num_threads,
+    pads4,
+    pairs,
+    window_cases,
 )
 
-
-def pads4(pad):
-    if isinstance(pad, int):
-        return (pad,) * 4
-    if len(pad) == 2:
-        return (pad[0], pad[0], pad[1], pad[1])
-    return tuple(pad)
-
-
-def pairs(stride):
-    return (stride, stride) if isinstance(stride, int) else tuple(stride)
-
-
-def make_data(rng, shape, dtype, kind="normal"):
-    """``normal``, ``ties`` (a few small integers), ``extreme`` (±1e4, ±inf, NaN) or ``neginf``."""
-    if kind == "ties":
-        return rng.integers(-2, 3, size=shape).astype(dtype)
-    x = rng.standard_normal(shape).astype(dtype)
-    if kind == "extreme":
-        specials = np.array([1e4, -1e4, np.inf, -np.inf, np.nan], dtype=dtype)
-        mask = rng.random(shape) < 0.3
-        x[mask] = rng.choice(specials, size=int(mask.sum()))
-    elif kind == "neginf":
-        x[rng.random(shape) < 0.7] = -np.inf
-    return x
+SETTINGS = hypothesis_settings(200)
 
 
 def nchw(x):
@@ -55,38 +34,9 @@ def nhwc(x):
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
-def assert_close(actual, expected, rtol=1e-6):
-    finite = np.isfinite(expected)
-    scale = float(np.max(np.abs(expected[finite]))) if finite.any() else 0.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
-
-
-@contextlib.contextmanager
-def num_threads(n):
-    saved, adaptive = le4nn.get_num_threads(), _threads._adaptive
-    _threads._adaptive = False  # exactly n threads, even on a loaded machine
-    le4nn.set_num_threads(n)
-    try:
-        yield
-    finally:
-        le4nn.set_num_threads(saved)
-        _threads._adaptive = adaptive
-
-
-@st.composite
-def window_cases(draw, max_channels=5):
+def nhwc_window_cases(max_channels=5):
     """Batch 1–4, channels 1–max, H and W 1–15, kernels 1–5, stride 1–3, padding 0–2 (any form)."""
-    B, C = draw(st.integers(1, 4)), draw(st.integers(1, max_channels))
-    H, W = draw(st.integers(1, 15) | st.integers(7, 15)), draw(st.integers(1, 15) | st.integers(7, 15))
-    stride = draw(st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3))))
-    pad = draw(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2)),
-                         st.tuples(*[st.integers(0, 2)] * 4)))
-    pt, pb, pl, pr = pads4(pad)
-    kh = draw(st.integers(1, min(5, H + pt + pb)))
-    kw = draw(st.integers(1, min(5, W + pl + pr)))
-    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
-    seed = draw(st.integers(0, 2**32 - 1))
-    return (B, H, W, C), kh, kw, stride, pad, dtype, seed
+    return window_cases(max_batch=4, max_channels=max_channels, max_side=15, long_side=7, channels_last=True)
 
 
 @st.composite
@@ -111,7 +61,7 @@ def pool_cases(draw):
 
 
 @SETTINGS
-@given(case=window_cases(), kind=st.sampled_from(["normal", "extreme"]))
+@given(case=nhwc_window_cases(), kind=st.sampled_from(["normal", "extreme"]))
 def test_im2col_nhwc_matches_reference_exactly(run_both, case, kind):
     shape, kh, kw, stride, pad, dtype, seed = case
     x = make_data(np.random.default_rng(seed), shape, dtype, kind)
@@ -121,7 +71,7 @@ def test_im2col_nhwc_matches_reference_exactly(run_both, case, kind):
 
 
 @SETTINGS
-@given(case=window_cases())
+@given(case=nhwc_window_cases())
 def test_col2im_nhwc_matches_reference_exactly(run_both, case):
     shape, kh, kw, stride, pad, dtype, seed = case
     rng = np.random.default_rng(seed)
@@ -133,7 +83,7 @@ def test_col2im_nhwc_matches_reference_exactly(run_both, case):
 
 
 @SETTINGS
-@given(case=window_cases())
+@given(case=nhwc_window_cases())
 def test_nhwc_columns_are_the_nchw_columns_rearranged(case):
     """Row b·L + l of im2col_nhwc is column b·L + l of im2col, with (c, i, j) -> (i, j, c)."""
     shape, kh, kw, stride, pad, dtype, seed = case
@@ -147,7 +97,7 @@ def test_nhwc_columns_are_the_nchw_columns_rearranged(case):
     back = ops.col2im_nhwc(grad, shape, kh, kw, stride, pad)
     back_nchw = ops.col2im(np.ascontiguousarray(grad.reshape(-1, kh, kw, C).transpose(3, 1, 2, 0))
                            .reshape(cols.shape), nchw(x).shape, kh, kw, stride, pad)
-    assert_close(back, nhwc(back_nchw), rtol=1e-12 if dtype == np.float64 else 1e-5)
+    assert_close_to_scale(back, nhwc(back_nchw), rtol=1e-12 if dtype == np.float64 else 1e-5)
 
 
 def test_im2col_nhwc_adjoint(rng):
@@ -171,7 +121,7 @@ def test_maxpool_nhwc_matches_reference_exactly(run_both, case, kind):
     np.testing.assert_array_equal(arg_n, arg_r)
     dout = np.random.default_rng(seed + 1).standard_normal(out_r.shape).astype(dtype)
     dx_n, dx_r = run_both("maxpool2d_nhwc_backward", dout, arg_r, shape)
-    assert_close(dx_n, dx_r)
+    assert_close_to_scale(dx_n, dx_r)
 
 
 @SETTINGS
@@ -184,7 +134,7 @@ def test_maxpool_nhwc_is_maxpool_on_the_transpose(case, kind):
     np.testing.assert_array_equal(out, nhwc(out_c))
     np.testing.assert_array_equal(arg, nhwc(arg_c))
     dout = np.random.default_rng(seed + 1).standard_normal(out.shape).astype(dtype)
-    assert_close(ops.maxpool2d_nhwc_backward(dout, arg, shape),
+    assert_close_to_scale(ops.maxpool2d_nhwc_backward(dout, arg, shape),
                  nhwc(ops.maxpool2d_backward(nchw(dout), np.ascontiguousarray(arg_c), nchw(x).shape)))
 
 
@@ -210,14 +160,14 @@ def test_maxpool_nhwc_backward_with_foreign_argmax(run_both, rng, dtype, channel
     _, arg = ops.reference.maxpool2d_nhwc_forward(x, 3, 3, 2, 1)  # (2, 4, 4, 5), overlapping
     dout = rng.standard_normal(arg.shape).astype(dtype)
     dx_n, dx_r = run_both("maxpool2d_nhwc_backward", dout, arg, shape)
-    assert_close(dx_n, dx_r)
+    assert_close_to_scale(dx_n, dx_r)
     scrambled = rng.integers(0, 64, arg.shape).astype(np.int32)
     dx_n, dx_r = run_both("maxpool2d_nhwc_backward", dout, scrambled, shape)
-    assert_close(dx_n, dx_r)
+    assert_close_to_scale(dx_n, dx_r)
     _, arg2 = ops.reference.maxpool2d_nhwc_forward(x, 2, 2)
     arg2[1, 3, 2, -1] += 1  # one index just outside its block
     dx_n, dx_r = run_both("maxpool2d_nhwc_backward", dout, arg2, shape)
-    assert_close(dx_n, dx_r)
+    assert_close_to_scale(dx_n, dx_r)
 
 
 @pytest.mark.parametrize("bad", [-1, 64])
@@ -261,7 +211,7 @@ def conv_reference64(x, kernel, bias, stride, pad, relu):
 
 @st.composite
 def conv_cases(draw):
-    (B, H, W, C), kh, kw, stride, pad, dtype, seed = draw(window_cases(max_channels=4))
+    (B, H, W, C), kh, kw, stride, pad, dtype, seed = draw(nhwc_window_cases(max_channels=4))
     F = draw(st.sampled_from([1, 3, 8, 9, 16, 17, 32, 40, 64]))
     return (B, H, W, C), F, kh, kw, stride, pad, dtype, seed, draw(st.booleans()), draw(st.booleans())
 
@@ -281,8 +231,8 @@ def test_conv2d_nhwc_forward_matches_reference(run_both, case):
     native, reference = run_both("conv2d_nhwc_forward", x, kernel, bias, stride, pad, relu)
     exact = conv_reference64(x, kernel, bias, stride, pad, relu)
     rtol = tolerance(dtype, kh * kw * shape[3])
-    assert_close(native, exact, rtol)
-    assert_close(reference, exact, rtol)
+    assert_close_to_scale(native, exact, rtol)
+    assert_close_to_scale(reference, exact, rtol)
     if relu:
         assert np.all(native >= 0)
 
@@ -305,9 +255,9 @@ def test_conv2d_nhwc_filter_grad_matches_reference(run_both, case):
     expected_b = g.reshape(-1, F).sum(axis=0)
     rtol = tolerance(dtype, g.size // F)
     for got in (kg_n, kg_r):
-        assert_close(got, expected_k, rtol)
+        assert_close_to_scale(got, expected_k, rtol)
     for got in (bg_n, bg_r):
-        assert_close(got, expected_b, rtol)
+        assert_close_to_scale(got, expected_b, rtol)
 
 
 def test_conv2d_nhwc_matches_torch(torch, rng):
@@ -396,7 +346,7 @@ def test_conv2d_nhwc_filter_grad_pooled_is_the_composition(run_both, case, pool)
     kg_e, bg_e = ops.reference.conv2d_nhwc_filter_grad(x, grad_z, kh, kw, stride, pad, y if relu else None)
     rtol = tolerance(dtype, y.size // F)
     for got, expected in ((kg_n, kg_e), (kg_r, kg_e), (bg_n, bg_e), (bg_r, bg_e)):
-        assert_close(got, expected, rtol)
+        assert_close_to_scale(got, expected, rtol)
 
 
 @SETTINGS
@@ -418,4 +368,4 @@ def test_conv2d_nhwc_pool_forward_is_the_composition(run_both, case, pool):
     np.testing.assert_array_equal(argmax, expected_arg)
     # across backends, up to rounding (a near tie may pick another winner: compare the values)
     (p_n, _), (p_r, _) = run_both("conv2d_nhwc_pool_forward", x, kernel, bias, stride, pad, relu, k, k, s, p)
-    assert_close(p_n, p_r, tolerance(dtype, kh * kw * shape[3]))
+    assert_close_to_scale(p_n, p_r, tolerance(dtype, kh * kw * shape[3]))

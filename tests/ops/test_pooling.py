@@ -7,46 +7,24 @@ Tests that compare the two backends use ``run_both``; the others run on the back
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import le4nn
 from le4nn import ops
+from tests.ops import helpers
+from tests.ops.helpers import assert_close_to_scale, hypothesis_settings, num_threads, numerical_gradient, pads4, pairs
 
-SETTINGS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-
-
-def pads4(pad):
-    if isinstance(pad, int):
-        return (pad,) * 4
-    if len(pad) == 2:
-        return (pad[0], pad[0], pad[1], pad[1])
-    return tuple(pad)
-
-
-def pairs(stride):
-    return (stride, stride) if isinstance(stride, int) else tuple(stride)
+SETTINGS = hypothesis_settings(300)
 
 
 def make_data(rng, shape, dtype, kind="normal"):
     """``normal``; ``ties`` (few distinct values); ``extreme`` (±1e4, ±inf, NaN); ``neginf`` (planes
     of −inf with a few NaN and real values)."""
-    if kind == "ties":
-        return rng.integers(-1, 2, size=shape).astype(dtype)
-    x = rng.standard_normal(shape).astype(dtype)
-    if kind in ("extreme", "neginf"):
-        specials = np.array([1e4, -1e4, np.inf, -np.inf, np.nan], dtype=dtype)
-        mask = rng.random(shape) < 0.3
-        x[mask] = rng.choice(specials, size=int(mask.sum()))
-    if kind == "neginf":
-        x[rng.random(shape) < 0.9] = -np.inf
-    return x
+    kind = "extreme+neginf" if kind == "neginf" else kind
+    return helpers.make_data(rng, shape, dtype, kind, ties=(-1, 2), neginf=0.9)
 
 
 @st.composite
@@ -84,23 +62,6 @@ def overlapping(kh, kw, stride):
     return sh < kh or sw < kw
 
 
-@contextlib.contextmanager
-def num_threads(n):
-    saved = le4nn.get_num_threads()
-    le4nn.set_num_threads(n)
-    try:
-        yield
-    finally:
-        le4nn.set_num_threads(saved)
-
-
-def assert_close(actual, expected, rtol=1e-6):
-    """Equal up to ``rtol`` relative to the magnitude of the expected array (NaN where NaN)."""
-    finite = np.isfinite(expected)
-    scale = float(np.max(np.abs(expected[finite]))) if finite.any() else 0.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
-
-
 # --- native == reference ------------------------------------------------------------------------
 
 
@@ -125,7 +86,7 @@ def test_maxpool_backward_matches_reference(run_both, case, kind):
     dout = rng.standard_normal(argmax.shape).astype(dtype)
     native, reference = run_both("maxpool2d_backward", dout, argmax, shape)
     if overlapping(kh, kw, stride):
-        assert_close(native, reference)  # windows sharing a winner add up
+        assert_close_to_scale(native, reference)  # windows sharing a winner add up
     else:
         np.testing.assert_array_equal(native, reference)
 
@@ -138,10 +99,10 @@ def test_avgpool_matches_reference(run_both, case, count_include_pad):
     x = rng.standard_normal(shape).astype(dtype)
     native, reference = run_both("avgpool2d_forward", x, kh, kw, stride, pad, count_include_pad)
     assert native.dtype == dtype
-    assert_close(native, reference)
+    assert_close_to_scale(native, reference)
     dout = rng.standard_normal(reference.shape).astype(dtype)
     native, reference = run_both("avgpool2d_backward", dout, shape, kh, kw, stride, pad, count_include_pad)
-    assert_close(native, reference)
+    assert_close_to_scale(native, reference)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -158,8 +119,8 @@ def test_2x2_fast_paths_match_reference(run_both, rng, dtype, hw):
     np.testing.assert_array_equal(*run_both("maxpool2d_backward", dout, arg_r, x.shape))
     x = rng.standard_normal(x.shape).astype(dtype)
     for count_include_pad in (True, False):
-        assert_close(*run_both("avgpool2d_forward", x, 2, 2, None, 0, count_include_pad))
-        assert_close(*run_both("avgpool2d_backward", dout, x.shape, 2, 2, None, 0, count_include_pad))
+        assert_close_to_scale(*run_both("avgpool2d_forward", x, 2, 2, None, 0, count_include_pad))
+        assert_close_to_scale(*run_both("avgpool2d_backward", dout, x.shape, 2, 2, None, 0, count_include_pad))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -175,20 +136,6 @@ def test_maxpool_backward_with_foreign_argmax(run_both, rng, dtype):
 
 
 # --- gradients (current backend, float64 central differences) -----------------------------------
-
-
-def numerical_gradient(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    flat, g = x.reshape(-1), grad.reshape(-1)
-    for k in range(flat.size):
-        saved = flat[k]
-        flat[k] = saved + eps
-        plus = f(x)
-        flat[k] = saved - eps
-        minus = f(x)
-        flat[k] = saved
-        g[k] = (plus - minus) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize(

@@ -11,25 +11,14 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import le4nn
 from le4nn import ops
+from tests.ops.helpers import DTYPES, RTOL, assert_close_elementwise, hypothesis_settings
 
-SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-DTYPES = [np.float32, np.float64]
-RTOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-12}
-
-
-def assert_close(native, reference):
-    dtype = reference.dtype
-    assert native.dtype == dtype and native.shape == reference.shape
-    np.testing.assert_allclose(native, reference, rtol=RTOL[dtype], atol=np.finfo(dtype).tiny)
-
-
+SETTINGS = hypothesis_settings(150)
 def onehot(labels, K, dtype):
     t = np.zeros((len(labels), K), dtype)
     t[np.arange(len(labels)), labels] = 1
@@ -75,9 +64,9 @@ def test_cross_entropy_matches_reference(run_both, case):
     assert type(loss_n) is float and type(loss_r) is float
     assert np.isfinite(loss_n)
     assert loss_n == pytest.approx(loss_r, rel=RTOL[logits.dtype], abs=float(np.finfo(logits.dtype).eps))
-    assert_close(probs_n, probs_r)
+    assert_close_elementwise(probs_n, probs_r)
     dx_n, dx_r = run_both("softmax_cross_entropy_backward", probs_r, labels)
-    assert_close(dx_n, dx_r)
+    assert_close_elementwise(dx_n, dx_r)
 
 
 @SETTINGS
@@ -98,7 +87,7 @@ def test_the_whole_loss_in_one_call_equals_the_two_ops(run_both, case):
         results[backend] = (loss, probs, grad)
     (loss_n, probs_n, grad_n), (loss_r, probs_r, grad_r) = results["native"], results["numpy"]
     assert loss_n == pytest.approx(loss_r, rel=RTOL[logits.dtype], abs=float(np.finfo(logits.dtype).eps))
-    assert_close(probs_n, probs_r)
+    assert_close_elementwise(probs_n, probs_r)
     # (y − t)/B cancels where y ≈ t = 1: the probabilities' last-bit differences, absolutely
     eps = float(np.finfo(logits.dtype).eps)
     np.testing.assert_allclose(grad_n, grad_r, rtol=RTOL[logits.dtype], atol=8 * eps / max(len(logits), 1))
@@ -114,7 +103,7 @@ def test_the_whole_loss_in_one_call_equals_the_two_ops(run_both, case):
 def test_softmax_matches_reference(run_both, shape, dtype, scale, seed):
     x = (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
     native, reference = run_both("softmax_forward", x)
-    assert_close(native, reference)
+    assert_close_elementwise(native, reference)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -128,10 +117,10 @@ def test_large_problems_match_reference(run_both, rng, dtype, B, K):
     # The kernels add each row in double: where p(label) rounds to 1 in float32, the reference's loss
     # is 0 and the kernel's a few 1e-9, so an absolute slack of one epsilon.
     assert loss_n == pytest.approx(loss_r, rel=RTOL[np.dtype(dtype)], abs=float(np.finfo(dtype).eps))
-    assert_close(probs_n, probs_r)
-    assert_close(*run_both("softmax_cross_entropy_backward", probs_r, labels))
-    assert_close(*run_both("softmax_cross_entropy_backward", probs_r, onehot(labels, K, dtype)))
-    assert_close(*run_both("softmax_forward", logits))
+    assert_close_elementwise(probs_n, probs_r)
+    assert_close_elementwise(*run_both("softmax_cross_entropy_backward", probs_r, labels))
+    assert_close_elementwise(*run_both("softmax_cross_entropy_backward", probs_r, onehot(labels, K, dtype)))
+    assert_close_elementwise(*run_both("softmax_forward", logits))
 
 
 # --- semantics ---------------------------------------------------------------------------------------

@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import le4nn
-from le4nn import _threads, ops
+from le4nn import ops
 from le4nn.ops.reference import WINOGRAD_AT, WINOGRAD_BT, WINOGRAD_G
+from tests.ops.helpers import hypothesis_settings, num_threads, pads4
 
-SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-
-
-def pads4(pad):
-    if isinstance(pad, int):
-        return (pad,) * 4
-    if len(pad) == 2:
-        return (pad[0], pad[0], pad[1], pad[1])
-    return tuple(pad)
+SETTINGS = hypothesis_settings(150)
 
 
 @st.composite
@@ -112,22 +103,16 @@ def test_the_matrices_are_lavin_grays():
                                [d[0:3] @ g, d[1:4] @ g], rtol=1e-14)
 
 
-def test_results_do_not_depend_on_the_thread_count(native, rng, monkeypatch):
-    monkeypatch.setattr(_threads, "_adaptive", False)
+def test_results_do_not_depend_on_the_thread_count(native, rng):
     x = rng.standard_normal((12, 14, 14, 32)).astype(np.float32)
     m = rng.standard_normal((16, 12 * 49, 64)).astype(np.float32)
     bias = rng.standard_normal(64).astype(np.float32)
-    saved = le4nn.get_num_threads()
     results = []
-    try:
-        with le4nn.backend("native"):
-            for n in (1, 2, 3):
-                le4nn.set_num_threads(n)
-                results.append([ops.winograd_input_transform(x, 1).tobytes(),
-                                ops.winograd_output_transform(m, (12, 14, 14, 64), bias, True).tobytes(),
-                                ops.winograd_gradient_transform(x).tobytes()])
-    finally:
-        le4nn.set_num_threads(saved)
+    for n in (1, 2, 3):
+        with le4nn.backend("native"), num_threads(n):
+            results.append([ops.winograd_input_transform(x, 1).tobytes(),
+                            ops.winograd_output_transform(m, (12, 14, 14, 64), bias, True).tobytes(),
+                            ops.winograd_gradient_transform(x).tobytes()])
     assert results[0] == results[1] == results[2]
 
 

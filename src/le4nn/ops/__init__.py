@@ -1,8 +1,9 @@
 """The functional core of le4nn: one public function per op, two implementations.
 
-``le4nn.ops.reference`` is the readable NumPy implementation, ``le4nn.ops.native`` calls the compiled
-Cython/OpenMP kernels.  Both have the same signatures; the functions here forward each call to the
-backend in force:
+``le4nn.ops.reference`` is the readable NumPy implementation (the handout's equations),
+``le4nn.ops.native`` calls the compiled Cython/OpenMP kernels.  Both have the same signatures, list
+their ops in the same order and share each op's argument checks (:mod:`le4nn.ops._checks`); the
+functions here forward each call to the backend in force:
 
 - the environment variable ``LE4NN_BACKEND=numpy|native`` (read at the first op; default ``native``;
   another value is a ValueError naming the variable then),
@@ -11,11 +12,20 @@ backend in force:
 
 If the compiled kernels cannot be imported (a source checkout without a build), ``native`` falls back
 to NumPy with one warning.
+
+Why a stub (``__init__.pyi``) and not hand-written dispatchers: the dispatchers are made at import
+from :data:`OPS`, each a two-line forwarder with the reference's signature and docstring, and they
+stay so at run time (no extra cost per call, one list of names).  For editors and type checkers,
+``__init__.pyi`` declares every op as ``from le4nn.ops.reference import im2col as im2col``, so that
+go-to-definition on ``ops.im2col`` lands on the NumPy equation in ``reference.py``, which a
+hand-written ``def im2col(...): return _current().im2col(...)`` here could not do.  A test
+(``tests/ops/test_dispatch.py``) keeps the stub's names equal to :data:`OPS` and ``__all__``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 import warnings
@@ -24,6 +34,7 @@ from le4nn.ops import reference
 
 BACKENDS = ("native", "numpy")
 
+#: The ops, in the order of reference.py and native.py (and of __init__.pyi).
 OPS = (
     "im2col",
     "col2im",
@@ -31,6 +42,17 @@ OPS = (
     "maxpool2d_backward",
     "avgpool2d_forward",
     "avgpool2d_backward",
+    "im2col_nhwc",
+    "col2im_nhwc",
+    "maxpool2d_nhwc_forward",
+    "maxpool2d_nhwc_backward",
+    "conv2d_nhwc_forward",
+    "conv2d_nhwc_filter_grad",
+    "conv2d_nhwc_pool_forward",
+    "conv2d_nhwc_filter_grad_pooled",
+    "winograd_input_transform",
+    "winograd_output_transform",
+    "winograd_gradient_transform",
     "sigmoid_forward",
     "sigmoid_backward",
     "relu_forward",
@@ -39,20 +61,9 @@ OPS = (
     "softmax_cross_entropy_forward",
     "softmax_cross_entropy_backward",
     "softmax_cross_entropy",
-    "im2col_nhwc",
-    "col2im_nhwc",
-    "maxpool2d_nhwc_forward",
-    "maxpool2d_nhwc_backward",
-    "conv2d_nhwc_forward",
-    "conv2d_nhwc_filter_grad",
-    "conv2d_nhwc_filter_grad_pooled",
-    "conv2d_nhwc_pool_forward",
     "bias_relu_forward",
     "relu_backward_bias",
     "sigmoid_backward_bias",
-    "winograd_input_transform",
-    "winograd_output_transform",
-    "winograd_gradient_transform",
     "sparse_matmul",
     "sparse_matmul_tn",
     "sgd_update",
@@ -166,6 +177,8 @@ def _current():
 
 
 def _make_dispatcher(name: str):
+    """``ops.<name>``: calls ``<name>`` of the backend in force, with the reference's signature and
+    docstring (the editors' view of it is ``__init__.pyi``: the reference function itself)."""
     ref = getattr(reference, name)
 
     def dispatch(*args, **kwargs):
@@ -174,7 +187,7 @@ def _make_dispatcher(name: str):
     dispatch.__name__ = name
     dispatch.__qualname__ = name
     dispatch.__doc__ = ref.__doc__
-    dispatch.__signature__ = __import__("inspect").signature(ref)
+    dispatch.__signature__ = inspect.signature(ref)
     return dispatch
 
 

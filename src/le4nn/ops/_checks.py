@@ -1,304 +1,327 @@
-"""Argument checks shared by both backends of :mod:`le4nn.ops`.
+"""One check per op, shared by both backends of :mod:`le4nn.ops`.
 
-Every op validates its arguments here, before any computation, so that a bad call fails with a
-``ValueError``/``TypeError`` that names the op and the argument instead of a traceback from deep
-inside NumPy or a compiled kernel.  Both backends call the same checks, so they fail identically.
+``check_<op>(...)`` validates every argument of ``<op>`` before any computation and allocates its
+results (or checks the caller's ``out=`` buffers); it returns what the computation needs: the
+geometry, the checked optional operands, the output arrays.  :mod:`le4nn.ops.reference` and
+:mod:`le4nn.ops.native` both call it first, so the two twins hold only their computation and a bad
+call fails on both with the same error class, the same message (naming the op and the argument) and
+the same check firing first.
+
+The ops are listed in the order of :mod:`le4nn.ops.reference`; the checks of single arguments they
+are built from are in :mod:`le4nn.ops._arguments`.  Where a native kernel checks something in its
+own pass over the data (class labels, max-pooling winners), the check takes ``check_range`` and the
+native twin passes ``False``.
 """
 
 from __future__ import annotations
 
 import math
-import operator
-from typing import NamedTuple
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_F32, _F64 = FLOAT_DTYPES  # native-order float dtypes are singletons: arrays' dtypes are these objects
+from le4nn.ops._arguments import (
+    FLOAT_DTYPES,
+    Geometry,
+    WinogradGeometry,
+    check_argmax,
+    check_argmax_range,
+    check_bias,
+    check_class_axis,
+    check_cols_nhwc_shape,
+    check_cols_shape,
+    check_epilogue_activation,
+    check_float_array,
+    check_labels,
+    check_same_dtype,
+    check_same_shape,
+    check_shape4,
+    nchw_shape,
+    pool_geometry,
+    prepare_out,
+    window_geometry,
+    winograd_geometry,
+)
+
+# --- im2col / col2im (handout eq. 59, 62) -------------------------------------------------------------
 
 
-class Geometry(NamedTuple):
-    """Shape arithmetic of a sliding-window op over an NCHW input.
-
-    Output size per axis: floor((H + pad_top + pad_bottom − kh) / sh) + 1 (DESIGN.md §2).
-    """
-
-    B: int
-    C: int
-    H: int
-    W: int
-    kh: int
-    kw: int
-    sh: int
-    sw: int
-    pt: int
-    pb: int
-    pl: int
-    pr: int
-    OH: int
-    OW: int
+def check_im2col(x, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+    """:func:`~le4nn.ops.reference.im2col`: ``(geometry, cols)``, cols (C·kh·kw, B·OH·OW)."""
+    op = "im2col"
+    x = check_float_array(x, op, "x", ndim=4)
+    g = window_geometry(x.shape, kh, kw, stride, pad, op)
+    return g, prepare_out(out, (g.C * g.kh * g.kw, g.B * g.OH * g.OW), x.dtype, op)
 
 
-def _as_int(value, op: str, name: str) -> int:
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{op}: {name} must be an integer, got {value!r}") from None
+def check_col2im(cols, x_shape, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+    """:func:`~le4nn.ops.reference.col2im`: ``(geometry, x)``, x (B, C, H, W)."""
+    op = "col2im"
+    cols = check_float_array(cols, op, "cols", ndim=2)
+    g = window_geometry(x_shape, kh, kw, stride, pad, op)
+    check_cols_shape(cols, g, op)
+    return g, prepare_out(out, (g.B, g.C, g.H, g.W), cols.dtype, op)
 
 
-def as_pair(value, op: str, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as an (vertical, horizontal) pair."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair (vertical, horizontal), got {value!r}")
-        return _as_int(value[0], op, name), _as_int(value[1], op, name)
-    v = _as_int(value, op, name)
-    return v, v
+# --- pooling (handout eq. 63–64) ------------------------------------------------------------------------
 
 
-def as_padding(value, op: str) -> tuple[int, int, int, int]:
-    """Padding as (top, bottom, left, right): an int, a pair (vertical, horizontal) or four ints."""
-    if isinstance(value, (tuple, list)) and len(value) == 4:
-        pads = tuple(_as_int(v, op, "pad") for v in value)
-    elif isinstance(value, (tuple, list)) and len(value) == 2:
-        ph, pw = as_pair(value, op, "pad")
-        pads = (ph, ph, pw, pw)
-    elif isinstance(value, (tuple, list)):
-        raise ValueError(
-            f"{op}: pad must be an int, a pair (vertical, horizontal) or four ints "
-            f"(top, bottom, left, right), got {value!r}"
-        )
-    else:
-        p = _as_int(value, op, "pad")
-        pads = (p, p, p, p)
-    if min(pads) < 0:
-        raise ValueError(f"{op}: padding must be >= 0, got {value!r}")
-    return pads
+def check_maxpool2d_forward(x, kh, kw, stride, pad, out, argmax_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
+    """:func:`~le4nn.ops.reference.maxpool2d_forward`: ``(geometry, out, argmax)``, (B, C, OH, OW)."""
+    op = "maxpool2d_forward"
+    x = check_float_array(x, op, "x", ndim=4)
+    g = pool_geometry(x.shape, kh, kw, stride, pad, op)
+    out = prepare_out(out, (g.B, g.C, g.OH, g.OW), x.dtype, op)
+    return g, out, prepare_out(argmax_out, (g.B, g.C, g.OH, g.OW), np.int32, op, "argmax_out")
 
 
-def check_float_array(a, op: str, name: str, ndim: int | None = None) -> np.ndarray:
-    """A C-contiguous float32/float64 ndarray of the given rank, or a clear error."""
-    if (type(a) is np.ndarray and (a.dtype is _F32 or a.dtype is _F64) and (ndim is None or a.ndim == ndim)
-            and a.flags.c_contiguous):
-        return a  # the common case, in one test (the kernels' wrappers call this for every operand)
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a NumPy array, got {type(a).__name__}")
-    if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}")
-    if ndim is not None and a.ndim != ndim:
-        raise ValueError(f"{op}: {name} must be {ndim}-D, got shape {a.shape}")
-    if not a.flags.c_contiguous:
-        raise ValueError(
-            f"{op}: {name} must be C-contiguous (pass np.ascontiguousarray({name})), got strides {a.strides}"
-        )
-    return a
+def check_maxpool2d_backward(dout, argmax, x_shape, out, check_range: bool = True) -> np.ndarray:
+    """:func:`~le4nn.ops.reference.maxpool2d_backward`: dx (B, C, H, W).  ``check_range=False``
+    leaves the winners' range to the kernel (it checks before it writes anything)."""
+    op = "maxpool2d_backward"
+    dout = check_float_array(dout, op, "dout", ndim=4)
+    B, C, H, W = check_argmax(argmax, dout, x_shape, op)
+    if check_range:
+        check_argmax_range(argmax, H, W, op)
+    return prepare_out(out, (B, C, H, W), dout.dtype, op)
 
 
-def check_same_dtype(op: str, **arrays: np.ndarray) -> None:
-    first, *rest = arrays.values()
-    if all(a.dtype is first.dtype for a in rest):
-        return
-    dtypes = {name: a.dtype for name, a in arrays.items()}
-    if len(set(dtypes.values())) > 1:
-        listed = ", ".join(f"{n} is {d}" for n, d in dtypes.items())
-        raise TypeError(f"{op}: arrays must share one dtype ({listed})")
+def check_avgpool2d_forward(x, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+    """:func:`~le4nn.ops.reference.avgpool2d_forward`: ``(geometry, out)``, out (B, C, OH, OW)."""
+    op = "avgpool2d_forward"
+    x = check_float_array(x, op, "x", ndim=4)
+    g = pool_geometry(x.shape, kh, kw, stride, pad, op)
+    return g, prepare_out(out, (g.B, g.C, g.OH, g.OW), x.dtype, op)
 
 
-def check_same_shape(op: str, **arrays: np.ndarray) -> None:
-    shapes = {name: a.shape for name, a in arrays.items()}
-    if len(set(shapes.values())) > 1:
-        listed = ", ".join(f"{n} {s}" for n, s in shapes.items())
-        raise ValueError(f"{op}: shapes must match ({listed})")
+def check_avgpool2d_backward(dout, x_shape, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+    """:func:`~le4nn.ops.reference.avgpool2d_backward`: ``(geometry, dx)``, dx (B, C, H, W)."""
+    op = "avgpool2d_backward"
+    dout = check_float_array(dout, op, "dout", ndim=4)
+    g = pool_geometry(x_shape, kh, kw, stride, pad, op)
+    if dout.shape != (g.B, g.C, g.OH, g.OW):
+        raise ValueError(f"{op}: dout has shape {dout.shape}, expected {(g.B, g.C, g.OH, g.OW)}")
+    return g, prepare_out(out, (g.B, g.C, g.H, g.W), dout.dtype, op)
 
 
-def prepare_out(out, shape, dtype, op: str, name: str = "out") -> np.ndarray:
-    """Allocate the result, or check a caller's preallocated ``out`` (shape, dtype, contiguity)."""
-    if (type(out) is np.ndarray and out.shape == shape and out.dtype is dtype and out.flags.c_contiguous
-            and out.flags.writeable):
-        return out  # a layer's own buffer, as on the last call
-    shape = tuple(int(s) for s in shape)
-    if out is None:
-        return np.empty(shape, dtype=dtype)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a NumPy array, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"{op}: {name} has shape {out.shape}, expected {shape}")
-    if out.dtype != np.dtype(dtype):
-        raise TypeError(f"{op}: {name} has dtype {out.dtype}, expected {np.dtype(dtype)}")
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"{op}: {name} must be a writeable C-contiguous array")
-    return out
+# --- channels-last windows --------------------------------------------------------------------------------
 
 
-def check_shape4(shape, op: str, name: str) -> tuple[int, int, int, int]:
-    try:
-        dims = tuple(_as_int(s, op, name) for s in shape)
-    except TypeError:
-        raise TypeError(f"{op}: {name} must be a shape tuple (B, C, H, W), got {shape!r}") from None
-    if len(dims) != 4 or min(dims) < 1:
-        raise ValueError(f"{op}: {name} must be a shape (B, C, H, W) of positive sizes, got {shape!r}")
-    return dims
+def check_im2col_nhwc(x, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+    """:func:`~le4nn.ops.reference.im2col_nhwc`: ``(geometry, cols)``, cols (B·OH·OW, kh·kw·C)."""
+    op = "im2col_nhwc"
+    x = check_float_array(x, op, "x", ndim=4)
+    g = window_geometry(nchw_shape(x.shape), kh, kw, stride, pad, op)
+    return g, prepare_out(out, (g.B * g.OH * g.OW, g.kh * g.kw * g.C), x.dtype, op)
 
 
-def window_geometry(x_shape, kh, kw, stride, pad, op: str) -> Geometry:
-    """Check the window parameters against an NCHW shape and compute the output size."""
-    B, C, H, W = check_shape4(x_shape, op, "x shape")
-    kh = _as_int(kh, op, "kh")
-    kw = _as_int(kw, op, "kw")
-    if kh < 1 or kw < 1:
-        raise ValueError(f"{op}: kernel size must be >= 1, got ({kh}, {kw})")
-    sh, sw = as_pair(stride, op, "stride")
-    if sh < 1 or sw < 1:
-        raise ValueError(f"{op}: stride must be >= 1, got {stride!r}")
-    pt, pb, pl, pr = as_padding(pad, op)
-    if kh > H + pt + pb or kw > W + pl + pr:
-        raise ValueError(
-            f"{op}: kernel ({kh}, {kw}) is larger than the padded input "
-            f"({H + pt + pb}, {W + pl + pr}) (input {H}x{W}, padding {(pt, pb, pl, pr)})"
-        )
-    OH = (H + pt + pb - kh) // sh + 1
-    OW = (W + pl + pr - kw) // sw + 1
-    return Geometry(B, C, H, W, kh, kw, sh, sw, pt, pb, pl, pr, OH, OW)
+def check_col2im_nhwc(cols, x_shape, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+    """:func:`~le4nn.ops.reference.col2im_nhwc`: ``(geometry, x)``, x (B, H, W, C)."""
+    op = "col2im_nhwc"
+    cols = check_float_array(cols, op, "cols", ndim=2)
+    g = window_geometry(nchw_shape(x_shape), kh, kw, stride, pad, op)
+    check_cols_nhwc_shape(cols, g, op)
+    return g, prepare_out(out, (g.B, g.H, g.W, g.C), cols.dtype, op)
 
 
-def pool_geometry(x_shape, kh, kw, stride, pad, op: str) -> Geometry:
-    """Window geometry of a pooling op: ``stride`` defaults to the pool size, and every window must
-    hold at least one real input element (padding smaller than the pool on each side)."""
-    g = window_geometry(x_shape, kh, kw, (kh, kw) if stride is None else stride, pad, op)
-    if max(g.pt, g.pb) >= g.kh or max(g.pl, g.pr) >= g.kw:
-        raise ValueError(
-            f"{op}: padding {(g.pt, g.pb, g.pl, g.pr)} must be smaller than the pool size "
-            f"({g.kh}, {g.kw}) on each side"
-        )
-    return g
+def check_maxpool2d_nhwc_forward(x, kh, kw, stride, pad, out, argmax_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
+    """:func:`~le4nn.ops.reference.maxpool2d_nhwc_forward`: ``(geometry, out, argmax)``, (B, OH, OW, C)."""
+    op = "maxpool2d_nhwc_forward"
+    x = check_float_array(x, op, "x", ndim=4)
+    g = pool_geometry(nchw_shape(x.shape), kh, kw, stride, pad, op)
+    out = prepare_out(out, (g.B, g.OH, g.OW, g.C), x.dtype, op)
+    return g, out, prepare_out(argmax_out, (g.B, g.OH, g.OW, g.C), np.int32, op, "argmax_out")
 
 
-def check_labels(labels, probs_shape, dtype, op: str, check_range: bool = True):
-    """Class labels as integers (B,) or one-hot / soft targets (B, K).
-
-    Returns ``(labels, is_index)``: an ``intp`` array of class indices, or a float array of ``dtype``.
-    ``check_range=False`` leaves the range of class indices to the caller (the native kernels check it
-    in their own pass over the labels, with the same message).
-    """
-    B, K = probs_shape
-    if K == 0:
-        raise ValueError(f"{op}: need at least one class, got an array of shape {(B, K)}")
-    t = np.asarray(labels)
-    if t.ndim == 1:
-        if t.shape[0] != B:
-            raise ValueError(f"{op}: labels has {t.shape[0]} entries for a batch of {B}")
-        if t.dtype.kind == "f":
-            if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
-                raise ValueError(f"{op}: 1-D labels must be integer class indices")
-        elif t.dtype.kind not in "iub":
-            raise TypeError(f"{op}: labels must be integers or one-hot floats, got {t.dtype}")
-        idx = t.astype(np.intp, copy=False)
-        if check_range and B and (idx.min() < 0 or idx.max() >= K):
-            bad = idx[(idx < 0) | (idx >= K)][0]
-            raise ValueError(f"{op}: label {bad} is out of range for {K} classes")
-        return np.ascontiguousarray(idx), True
-    if t.ndim == 2:
-        if t.shape != (B, K):
-            raise ValueError(f"{op}: one-hot labels have shape {t.shape}, expected {(B, K)}")
-        if t.dtype.kind not in "fiub":
-            raise TypeError(f"{op}: labels must be numeric, got {t.dtype}")
-        return np.ascontiguousarray(t, dtype=dtype), False
-    raise ValueError(f"{op}: labels must be 1-D class indices or 2-D one-hot, got shape {t.shape}")
+def check_maxpool2d_nhwc_backward(dout, argmax, x_shape, out, check_range: bool = True) -> np.ndarray:
+    """:func:`~le4nn.ops.reference.maxpool2d_nhwc_backward`: dx (B, H, W, C).  ``check_range=False``
+    leaves the winners' range to the kernel."""
+    op = "maxpool2d_nhwc_backward"
+    dout = check_float_array(dout, op, "dout", ndim=4)
+    B, H, W, C = check_argmax(argmax, dout, x_shape, op, channels_last=True)
+    if check_range:
+        check_argmax_range(argmax, H, W, op)
+    return prepare_out(out, (B, H, W, C), dout.dtype, op)
 
 
-def check_cols_shape(cols: np.ndarray, g: Geometry, op: str) -> None:
-    """The column matrix of :func:`im2col` for geometry ``g``: (C·kh·kw, B·OH·OW)."""
-    expected = (g.C * g.kh * g.kw, g.B * g.OH * g.OW)
-    if cols.shape != expected:
-        raise ValueError(
-            f"{op}: cols has shape {cols.shape}, expected {expected} for x shape {(g.B, g.C, g.H, g.W)}"
-        )
+def _check_conv_nhwc(op: str, x, kernel, bias, stride, pad) -> tuple[Geometry, np.ndarray | None]:
+    """An NHWC input, a Keras kernel (kh, kw, C, K) of the same dtype and an optional bias (K,)."""
+    x = check_float_array(x, op, "x", ndim=4)
+    kernel = check_float_array(kernel, op, "kernel", ndim=4)
+    check_same_dtype(op, x=x, kernel=kernel)
+    kh, kw, C, K = kernel.shape
+    g = window_geometry(nchw_shape(x.shape), kh, kw, stride, pad, op)
+    if C != g.C:
+        raise ValueError(f"{op}: kernel has {C} input channels, x has {g.C}")
+    return g, check_bias(bias, K, x.dtype, op)
 
 
-def check_cols_nhwc_shape(cols: np.ndarray, g: Geometry, op: str) -> None:
-    """The row matrix of :func:`im2col_nhwc` for geometry ``g``: (B·OH·OW, kh·kw·C)."""
-    expected = (g.B * g.OH * g.OW, g.kh * g.kw * g.C)
-    if cols.shape != expected:
-        raise ValueError(
-            f"{op}: cols has shape {cols.shape}, expected {expected} for x shape {(g.B, g.H, g.W, g.C)}"
-        )
+def check_conv2d_nhwc_forward(x, kernel, bias, stride, pad, out) -> tuple[Geometry, np.ndarray | None, np.ndarray]:
+    """:func:`~le4nn.ops.reference.conv2d_nhwc_forward`: ``(geometry, bias, y)``, y (B, OH, OW, K)."""
+    op = "conv2d_nhwc_forward"
+    g, bias = _check_conv_nhwc(op, x, kernel, bias, stride, pad)
+    return g, bias, prepare_out(out, (g.B, g.OH, g.OW, kernel.shape[3]), x.dtype, op)
 
 
-def check_argmax_nhwc(argmax, dout: np.ndarray, x_shape, op: str) -> tuple[int, int, int, int]:
-    """The int32 winner indices of NHWC max pooling, shaped like ``dout``; returns x_shape (B, H, W, C)."""
-    B, H, W, C = check_shape4(x_shape, op, "x_shape")
-    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int32:
-        raise TypeError(f"{op}: argmax must be the int32 array returned by maxpool2d_nhwc_forward")
-    if not argmax.flags.c_contiguous:
-        raise ValueError(f"{op}: argmax must be C-contiguous")
-    check_same_shape(op, dout=dout, argmax=argmax)
-    if dout.shape[0] != B or dout.shape[3] != C:
-        raise ValueError(f"{op}: dout has shape {dout.shape}, which does not match x_shape {(B, H, W, C)}")
-    return B, H, W, C
+def _check_filter_grad(op: str, x, dout, kh, kw, stride, pad) -> Geometry:
+    """An NHWC input and a ∂E/∂y (B, ·, ·, K) of the same dtype; the convolution's geometry."""
+    x = check_float_array(x, op, "x", ndim=4)
+    dout = check_float_array(dout, op, "dout", ndim=4)
+    check_same_dtype(op, x=x, dout=dout)
+    return window_geometry(nchw_shape(x.shape), kh, kw, stride, pad, op)
 
 
-#: The activations a product's epilogue can apply (``sparse_matmul``).
-EPILOGUE_ACTIVATIONS = ("linear", "relu", "sigmoid")
+def _check_like_dout(op: str, dout: np.ndarray, array, name: str) -> None:
+    """An optional 4-D array shaped and typed like ``dout``."""
+    if array is not None:
+        array = check_float_array(array, op, name, ndim=4)
+        check_same_shape(op, dout=dout, **{name: array})
+        check_same_dtype(op, dout=dout, **{name: array})
 
 
-def check_epilogue_activation(activation, op: str) -> str:
-    """``None`` or one of :data:`EPILOGUE_ACTIVATIONS`; returns the name (``"linear"`` for None)."""
-    if activation is None:
-        return "linear"
-    if not isinstance(activation, str) or activation not in EPILOGUE_ACTIVATIONS:
-        raise ValueError(
-            f"{op}: activation must be None or one of {', '.join(map(repr, EPILOGUE_ACTIVATIONS))}, "
-            f"got {activation!r}"
-        )
-    return activation
+def _filter_grads(op: str, g: Geometry, K: int, dtype, out, bias_grad_out) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel gradient (kh, kw, C, K) and the bias gradient (K,)."""
+    kernel_grad = prepare_out(out, (g.kh, g.kw, g.C, K), dtype, op)
+    return kernel_grad, prepare_out(bias_grad_out, (K,), dtype, op, "bias_grad_out")
 
 
-def check_bias(bias, size: int, dtype, op: str, required: bool = False):
-    """A 1-D C-contiguous bias of ``size`` entries in ``dtype`` (None allowed unless ``required``)."""
-    if bias is None:
-        if required:
-            raise TypeError(f"{op}: bias must be a NumPy array, got None")
-        return None
-    bias = check_float_array(bias, op, "bias", ndim=1)
-    if bias.shape[0] != size:
-        raise ValueError(f"{op}: bias has {bias.shape[0]} entries, expected {size}")
-    if bias.dtype != np.dtype(dtype):
-        raise TypeError(f"{op}: bias has dtype {bias.dtype}, expected {np.dtype(dtype)}")
-    return bias
+def check_conv2d_nhwc_filter_grad(x, dout, kh, kw, stride, pad, y, out,
+                                  bias_grad_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
+    """:func:`~le4nn.ops.reference.conv2d_nhwc_filter_grad`: ``(geometry, kernel_grad, bias_grad)``."""
+    op = "conv2d_nhwc_filter_grad"
+    g = _check_filter_grad(op, x, dout, kh, kw, stride, pad)
+    K = dout.shape[3]
+    if dout.shape[:3] != (g.B, g.OH, g.OW):
+        raise ValueError(f"{op}: dout has shape {dout.shape}, expected {(g.B, g.OH, g.OW, K)}")
+    _check_like_dout(op, dout, y, "y")
+    return g, *_filter_grads(op, g, K, x.dtype, out, bias_grad_out)
 
 
-def check_backward_bias_operands(op: str, dout, y, out, bias_grad_out):
-    """The operands of an activation's backward with the bias gradient (``relu_backward_bias``,
-    ``sigmoid_backward_bias``): ``(dout, y, dx, bias_grad)``, dx shaped like y, bias_grad (K,)."""
+def check_conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, pool_kh, pool_kw, pool_stride, pool_pad, out,
+                                   argmax_out) -> tuple[Geometry, Geometry, np.ndarray | None, np.ndarray, np.ndarray]:
+    """:func:`~le4nn.ops.reference.conv2d_nhwc_pool_forward`: ``(geometry, pool geometry, bias, out,
+    argmax)``, out and argmax (B, PH, PW, K)."""
+    op = "conv2d_nhwc_pool_forward"
+    g, bias = _check_conv_nhwc(op, x, kernel, bias, stride, pad)
+    K = kernel.shape[3]
+    pg = pool_geometry((g.B, K, g.OH, g.OW), pool_kh, pool_kw, pool_stride, pool_pad, op)
+    out = prepare_out(out, (pg.B, pg.OH, pg.OW, K), x.dtype, op)
+    return g, pg, bias, out, prepare_out(argmax_out, (pg.B, pg.OH, pg.OW, K), np.int32, op, "argmax_out")
+
+
+def check_conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride, pad, out,
+                                         bias_grad_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
+    """:func:`~le4nn.ops.reference.conv2d_nhwc_filter_grad_pooled`: ``(geometry, kernel_grad,
+    bias_grad)``; argmax indexes the convolution's OH × OW output planes."""
+    op = "conv2d_nhwc_filter_grad_pooled"
+    g = _check_filter_grad(op, x, dout, kh, kw, stride, pad)
+    K = dout.shape[3]
+    check_argmax(argmax, dout, (g.B, g.OH, g.OW, K), op, channels_last=True)
+    check_argmax_range(argmax, g.OH, g.OW, op, "convolution output plane")
+    _check_like_dout(op, dout, pooled, "pooled")
+    return g, *_filter_grads(op, g, K, x.dtype, out, bias_grad_out)
+
+
+# --- Winograd F(2×2, 3×3) transforms ----------------------------------------------------------------------
+
+
+def check_winograd_input_transform(x, pad, out) -> tuple[WinogradGeometry, np.ndarray]:
+    """:func:`~le4nn.ops.reference.winograd_input_transform`: ``(geometry, V)``, V (16, B·TH·TW, C)."""
+    op = "winograd_input_transform"
+    x = check_float_array(x, op, "x", ndim=4)
+    w = winograd_geometry(x.shape, pad, op)
+    return w, prepare_out(out, (16, w.B * w.TH * w.TW, w.C), x.dtype, op)
+
+
+def check_winograd_output_transform(m, out_shape, bias, out) -> tuple[tuple[int, int], np.ndarray | None, np.ndarray]:
+    """:func:`~le4nn.ops.reference.winograd_output_transform`: ``((TH, TW), bias, y)``, y (B, OH, OW, K)."""
+    op = "winograd_output_transform"
+    m = check_float_array(m, op, "m", ndim=3)
+    B, OH, OW, K = check_shape4(out_shape, op, "out_shape")
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    if m.shape != (16, B * TH * TW, K):
+        raise ValueError(f"{op}: m has shape {m.shape}, expected {(16, B * TH * TW, K)} for out_shape {out_shape}")
+    bias = check_bias(bias, K, m.dtype, op)
+    return (TH, TW), bias, prepare_out(out, (B, OH, OW, K), m.dtype, op)
+
+
+def check_winograd_gradient_transform(dout, out) -> tuple[tuple[int, int], np.ndarray]:
+    """:func:`~le4nn.ops.reference.winograd_gradient_transform`: ``((TH, TW), Q)``, Q (16, B·TH·TW, K)."""
+    op = "winograd_gradient_transform"
+    dout = check_float_array(dout, op, "dout", ndim=4)
+    B, OH, OW, K = dout.shape
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    return (TH, TW), prepare_out(out, (16, B * TH * TW, K), dout.dtype, op)
+
+
+# --- activations, softmax, cross-entropy, bias + activation ------------------------------------------------
+
+
+def check_elementwise(op: str, x, out) -> np.ndarray:
+    """``sigmoid_forward``, ``relu_forward``: y shaped like x (any shape)."""
+    x = check_float_array(x, op, "x")
+    return prepare_out(out, x.shape, x.dtype, op)
+
+
+def _check_dout_y(op: str, dout, y) -> None:
+    """∂E/∂y and y of one shape and dtype (any shape)."""
     dout = check_float_array(dout, op, "dout")
     y = check_float_array(y, op, "y")
     check_same_shape(op, dout=dout, y=y)
     check_same_dtype(op, dout=dout, y=y)
+
+
+def check_elementwise_backward(op: str, dout, y, out) -> np.ndarray:
+    """``sigmoid_backward``, ``relu_backward``: dx shaped like y."""
+    _check_dout_y(op, dout, y)
+    return prepare_out(out, y.shape, y.dtype, op)
+
+
+def check_softmax_forward(x, out) -> np.ndarray:
+    """:func:`~le4nn.ops.reference.softmax_forward`: y shaped like x, whose last axis holds the classes."""
+    op = "softmax_forward"
+    x = check_float_array(x, op, "x")
+    check_class_axis(x, op)
+    return prepare_out(out, x.shape, x.dtype, op)
+
+
+def check_cross_entropy(op: str, scores, name: str, labels, out,
+                        check_range: bool = True) -> tuple[np.ndarray, bool, np.ndarray]:
+    """``softmax_cross_entropy_forward``, ``softmax_cross_entropy_backward`` and
+    ``softmax_cross_entropy``: 2-D ``scores`` (the logits or the probabilities, named ``name``) and
+    their labels; returns ``(targets, is_index, result shaped like scores)`` (see
+    :func:`~le4nn.ops._arguments.check_labels`)."""
+    scores = check_float_array(scores, op, name, ndim=2)
+    targets, is_index = check_labels(labels, scores.shape, scores.dtype, op, check_range=check_range)
+    return targets, is_index, prepare_out(out, scores.shape, scores.dtype, op)
+
+
+def check_softmax_cross_entropy(logits, labels, out, grad_out,
+                                check_range: bool = True) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
+    """:func:`~le4nn.ops.reference.softmax_cross_entropy`: ``(targets, is_index, probs, grad)``."""
+    op = "softmax_cross_entropy"
+    targets, is_index, probs = check_cross_entropy(op, logits, "logits", labels, out, check_range)
+    return targets, is_index, probs, prepare_out(grad_out, logits.shape, logits.dtype, op, "grad_out")
+
+
+def check_bias_relu_forward(x, bias, out) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~le4nn.ops.reference.bias_relu_forward`: ``(bias, y)``, bias (K,) for x (..., K)."""
+    op = "bias_relu_forward"
+    x = check_float_array(x, op, "x")
+    check_class_axis(x, op)
+    bias = check_bias(bias, x.shape[-1], x.dtype, op, required=True)
+    return bias, prepare_out(out, x.shape, x.dtype, op)
+
+
+def check_backward_bias(op: str, dout, y, out, bias_grad_out) -> tuple[np.ndarray, np.ndarray]:
+    """``relu_backward_bias``, ``sigmoid_backward_bias``: ``(dx, bias_grad)``, dx shaped like y (..., K),
+    bias_grad (K,)."""
+    _check_dout_y(op, dout, y)
     check_class_axis(y, op)
     dx = prepare_out(out, y.shape, y.dtype, op)
-    bias_grad = prepare_out(bias_grad_out, (y.shape[-1],), y.dtype, op, "bias_grad_out")
-    return dout, y, dx, bias_grad
+    return dx, prepare_out(bias_grad_out, (y.shape[-1],), y.dtype, op, "bias_grad_out")
 
 
-def check_argmax(argmax, dout: np.ndarray, x_shape, op: str) -> tuple[int, int, int, int]:
-    """The int32 winner indices of max pooling, shaped like ``dout``; returns the checked x_shape."""
-    B, C, H, W = check_shape4(x_shape, op, "x_shape")
-    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int32:
-        raise TypeError(f"{op}: argmax must be the int32 array returned by maxpool2d_forward")
-    if not argmax.flags.c_contiguous:
-        raise ValueError(f"{op}: argmax must be C-contiguous")
-    check_same_shape(op, dout=dout, argmax=argmax)
-    if dout.shape[:2] != (B, C):
-        raise ValueError(f"{op}: dout has shape {dout.shape}, which does not match x_shape {(B, C, H, W)}")
-    return B, C, H, W
-
-
-def check_class_axis(x: np.ndarray, op: str) -> None:
-    """Softmax needs at least one axis, and a non-empty last (class) axis."""
-    if x.ndim < 1:
-        raise ValueError(f"{op}: x must have at least one axis")
-    if x.shape[-1] == 0:
-        raise ValueError(f"{op}: the last axis of x (the classes) is empty, got shape {x.shape}")
+# --- products with a mostly-zero left operand ----------------------------------------------------------------
 
 
 def check_matmul_operands(op: str, a: np.ndarray, b: np.ndarray, a_name: str, b_name: str,
@@ -314,10 +337,30 @@ def check_matmul_operands(op: str, a: np.ndarray, b: np.ndarray, a_name: str, b_
     return (a.shape[1] if transpose_a else a.shape[0]), b.shape[1]
 
 
-def check_sgd_operands(op: str, param, grad, learning_rate, momentum, velocity, nesterov):
-    """The operands of an SGD update, in place on ``param`` (and ``velocity``): float arrays of one
-    shape and dtype, writeable where written (any strides: the native wrapper hands non-contiguous
+def check_sparse_matmul(x, w, bias, activation, out) -> tuple[str, np.ndarray | None, np.ndarray]:
+    """:func:`~le4nn.ops.reference.sparse_matmul`: ``(activation name, bias, z)``, z (B, K)."""
+    op = "sparse_matmul"
+    B, K = check_matmul_operands(op, x, w, "x", "w")
+    act = check_epilogue_activation(activation, op)
+    bias = check_bias(bias, K, x.dtype, op)
+    return act, bias, prepare_out(out, (B, K), x.dtype, op)
+
+
+def check_sparse_matmul_tn(x, d, out) -> np.ndarray:
+    """:func:`~le4nn.ops.reference.sparse_matmul_tn`: g = xᵀ d (N, K)."""
+    op = "sparse_matmul_tn"
+    N, K = check_matmul_operands(op, x, d, "x", "d", transpose_a=True)
+    return prepare_out(out, (N, K), x.dtype, op)
+
+
+# --- the SGD update -------------------------------------------------------------------------------------------
+
+
+def check_sgd_update(param, grad, learning_rate, momentum, velocity, nesterov) -> tuple[float, float, bool]:
+    """:func:`~le4nn.ops.reference.sgd_update`, in place on ``param`` (and ``velocity``): float arrays of
+    one shape and dtype, writeable where written (any strides: the native wrapper hands non-contiguous
     ones to the reference); returns ``(lr, momentum, uses_velocity)`` with the rates as floats."""
+    op = "sgd_update"
     lr, m = float(learning_rate), float(momentum)
     if not (math.isfinite(lr) and math.isfinite(m) and m >= 0):
         raise ValueError(f"{op}: learning_rate and momentum must be finite (momentum >= 0), got {lr}, {m}")

@@ -2,8 +2,10 @@
 
 This is the readable path: each function follows the course handout's equations, vectorized over the
 batch and the channels (loops run only over the kh × kw offsets of a window, as in the handout).
-The compiled kernels in :mod:`le4nn.ops.native` have exactly the same signatures and semantics and
-are tested against these functions.
+The compiled kernels in :mod:`le4nn.ops.native` have exactly the same signatures and semantics, list
+the ops in the same order and are tested against these functions.  Each op starts with its argument
+check from :mod:`le4nn.ops._checks` (shared with the native twin: it validates the arguments and
+allocates the results), so what follows it is the computation alone.
 
 Conventions (DESIGN.md §2): images are NCHW; float32 and float64 are supported; ``stride`` is an int
 or a pair ``(sh, sw)``; ``pad`` is an int, a pair ``(ph, pw)`` or ``(top, bottom, left, right)``;
@@ -16,27 +18,7 @@ import functools
 
 import numpy as np
 
-from le4nn.ops._checks import (
-    as_padding,
-    check_argmax,
-    check_argmax_nhwc,
-    check_backward_bias_operands,
-    check_bias,
-    check_class_axis,
-    check_cols_nhwc_shape,
-    check_cols_shape,
-    check_epilogue_activation,
-    check_float_array,
-    check_labels,
-    check_matmul_operands,
-    check_same_dtype,
-    check_same_shape,
-    check_sgd_operands,
-    check_shape4,
-    pool_geometry,
-    prepare_out,
-    window_geometry,
-)
+from le4nn.ops import _checks as checks
 
 # ---------------------------------------------------------------------------------------------------
 # im2col / col2im (handout 5.7.5, eq. 59–62)
@@ -59,11 +41,7 @@ def im2col(x, kh, kw, stride=1, pad=0, *, out=None):
     position (oh, ow).  The convolution is then one GEMM, Y = W X' with W of shape (K, C·kh·kw).
     Padding reads as zeros.
     """
-    op = "im2col"
-    x = check_float_array(x, op, "x", ndim=4)
-    g = window_geometry(x.shape, kh, kw, stride, pad, op)
-    cols = prepare_out(out, (g.C * g.kh * g.kw, g.B * g.OH * g.OW), x.dtype, op)
-
+    g, cols = checks.check_im2col(x, kh, kw, stride, pad, out)
     x_padded = np.pad(x, ((0, 0), (0, 0), (g.pt, g.pb), (g.pl, g.pr)))
     cols_6d = cols.reshape(g.C, g.kh, g.kw, g.B, g.OH, g.OW)
     for i in range(g.kh):
@@ -80,12 +58,7 @@ def col2im(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
     ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩; contributions that fall on the padding are dropped.
     This turns ∂E/∂X' = Wᵀ ∂E/∂Y into ∂E/∂X.
     """
-    op = "col2im"
-    cols = check_float_array(cols, op, "cols", ndim=2)
-    g = window_geometry(x_shape, kh, kw, stride, pad, op)
-    check_cols_shape(cols, g, op)
-    x = prepare_out(out, (g.B, g.C, g.H, g.W), cols.dtype, op)
-
+    g, x = checks.check_col2im(cols, x_shape, kh, kw, stride, pad, out)
     x_padded = np.zeros((g.B, g.C, g.H + g.pt + g.pb, g.W + g.pl + g.pr), dtype=cols.dtype)
     cols_6d = cols.reshape(g.C, g.kh, g.kw, g.B, g.OH, g.OW)
     for i in range(g.kh):
@@ -118,12 +91,7 @@ def maxpool2d_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=Non
     Ties go to the first maximum in row-major window order (as PyTorch); a NaN in a window wins
     (the first NaN), so NaN propagates.  ``stride`` defaults to the pool size; padding never wins.
     """
-    op = "maxpool2d_forward"
-    x = check_float_array(x, op, "x", ndim=4)
-    g = pool_geometry(x.shape, kh, kw, stride, pad, op)
-    out = prepare_out(out, (g.B, g.C, g.OH, g.OW), x.dtype, op)
-    argmax = prepare_out(argmax_out, (g.B, g.C, g.OH, g.OW), np.int32, op, "argmax_out")
-
+    g, out, argmax = checks.check_maxpool2d_forward(x, kh, kw, stride, pad, out, argmax_out)
     x_padded = np.pad(x, ((0, 0), (0, 0), (g.pt, g.pb), (g.pl, g.pr)), constant_values=-np.inf)
     windows = np.empty((g.kh * g.kw, g.B, g.C, g.OH, g.OW), dtype=x.dtype)
     for i in range(g.kh):
@@ -149,13 +117,8 @@ def maxpool2d_backward(dout, argmax, x_shape, *, out=None):
 
     Overlapping windows that share a winner add their gradients.
     """
-    op = "maxpool2d_backward"
-    dout = check_float_array(dout, op, "dout", ndim=4)
-    B, C, H, W = check_argmax(argmax, dout, x_shape, op)
-    if argmax.size and (argmax.min() < 0 or argmax.max() >= H * W):
-        raise ValueError(f"{op}: argmax holds indices outside the {H}x{W} input plane")
-    dx = prepare_out(out, (B, C, H, W), dout.dtype, op)
-
+    dx = checks.check_maxpool2d_backward(dout, argmax, x_shape, out)
+    B, C, H, W = dx.shape
     plane = np.arange(B * C).reshape(B, C, 1, 1) * (H * W)
     target = (plane + argmax).ravel()
     dx.ravel()[...] = np.bincount(target, weights=dout.ravel(), minlength=B * C * H * W)
@@ -171,17 +134,14 @@ def _avgpool_divisor(g, count_include_pad, dtype):
 
 
 def avgpool2d_forward(x, kh, kw, stride=None, pad=0, count_include_pad=True, *, out=None):
-    """Average pooling: each output is the mean of its kh × kw window.
+    """Average pooling: each output is the mean of its kh × kw window (handout eq. 63 with the mean in
+    place of the maximum).
 
     Padding reads as zeros.  With ``count_include_pad=True`` (PyTorch's default) every window is
     divided by kh·kw; with ``False`` (Keras/TensorFlow's behaviour for ``padding="same"``) only by the
     number of real input elements it covers.  ``stride`` defaults to the pool size.
     """
-    op = "avgpool2d_forward"
-    x = check_float_array(x, op, "x", ndim=4)
-    g = pool_geometry(x.shape, kh, kw, stride, pad, op)
-    out = prepare_out(out, (g.B, g.C, g.OH, g.OW), x.dtype, op)
-
+    g, out = checks.check_avgpool2d_forward(x, kh, kw, stride, pad, out)
     x_padded = np.pad(x, ((0, 0), (0, 0), (g.pt, g.pb), (g.pl, g.pr)))
     total = np.zeros((g.B, g.C, g.OH, g.OW), dtype=x.dtype)
     for i in range(g.kh):
@@ -193,14 +153,9 @@ def avgpool2d_forward(x, kh, kw, stride=None, pad=0, count_include_pad=True, *, 
 
 
 def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_pad=True, *, out=None):
-    """Gradient of average pooling: each window spreads its gradient evenly over its elements."""
-    op = "avgpool2d_backward"
-    dout = check_float_array(dout, op, "dout", ndim=4)
-    g = pool_geometry(x_shape, kh, kw, stride, pad, op)
-    if dout.shape != (g.B, g.C, g.OH, g.OW):
-        raise ValueError(f"{op}: dout has shape {dout.shape}, expected {(g.B, g.C, g.OH, g.OW)}")
-    dx = prepare_out(out, (g.B, g.C, g.H, g.W), dout.dtype, op)
-
+    """Gradient of average pooling: each window spreads its gradient evenly over its elements (the
+    counterpart of handout eq. 64)."""
+    g, dx = checks.check_avgpool2d_backward(dout, x_shape, kh, kw, stride, pad, out)
     share = dout / _avgpool_divisor(g, count_include_pad, dout.dtype)
     dx_padded = np.zeros((g.B, g.C, g.H + g.pt + g.pb, g.W + g.pl + g.pr), dtype=dout.dtype)
     for i in range(g.kh):
@@ -221,12 +176,6 @@ def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_
 # ---------------------------------------------------------------------------------------------------
 
 
-def _nchw_shape(x_shape):
-    """(B, C, H, W) of an NHWC shape, for the shared geometry checks."""
-    dims = tuple(x_shape)
-    return (dims[0], dims[3], dims[1], dims[2]) if len(dims) == 4 else dims
-
-
 def im2col_nhwc(x, kh, kw, stride=1, pad=0, *, out=None):
     """Unfold the windows of an NHWC batch into the rows of a matrix (handout eq. 59, channels last).
 
@@ -235,11 +184,7 @@ def im2col_nhwc(x, kh, kw, stride=1, pad=0, *, out=None):
     (i, j).  With the Keras kernel (kh, kw, C, K) reshaped to W' (kh·kw·C, K), the convolution is
     X' W' of shape (B·OH·OW, K): the NHWC output.  Padding reads as zeros.
     """
-    op = "im2col_nhwc"
-    x = check_float_array(x, op, "x", ndim=4)
-    g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
-    cols = prepare_out(out, (g.B * g.OH * g.OW, g.kh * g.kw * g.C), x.dtype, op)
-
+    g, cols = checks.check_im2col_nhwc(x, kh, kw, stride, pad, out)
     x_padded = np.pad(x, ((0, 0), (g.pt, g.pb), (g.pl, g.pr), (0, 0)))
     cols_6d = cols.reshape(g.B, g.OH, g.OW, g.kh, g.kw, g.C)
     for i in range(g.kh):
@@ -255,12 +200,7 @@ def col2im_nhwc(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
     ``x_shape`` is (B, H, W, C).  Where windows overlap their contributions are summed (in the order
     of the window offsets (i, j), row-major); contributions that fall on the padding are dropped.
     """
-    op = "col2im_nhwc"
-    cols = check_float_array(cols, op, "cols", ndim=2)
-    g = window_geometry(_nchw_shape(x_shape), kh, kw, stride, pad, op)
-    check_cols_nhwc_shape(cols, g, op)
-    x = prepare_out(out, (g.B, g.H, g.W, g.C), cols.dtype, op)
-
+    g, x = checks.check_col2im_nhwc(cols, x_shape, kh, kw, stride, pad, out)
     x_padded = np.zeros((g.B, g.H + g.pt + g.pb, g.W + g.pl + g.pr, g.C), dtype=cols.dtype)
     cols_6d = cols.reshape(g.B, g.OH, g.OW, g.kh, g.kw, g.C)
     for i in range(g.kh):
@@ -278,11 +218,7 @@ def maxpool2d_nhwc_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_ou
     ``h·W + w`` of the winner in its input plane (its channel is the output's).  Same rules: ties go
     to the first maximum in row-major window order, the first NaN wins, padding never wins.
     """
-    op = "maxpool2d_nhwc_forward"
-    x = check_float_array(x, op, "x", ndim=4)
-    g = pool_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
-    out = prepare_out(out, (g.B, g.OH, g.OW, g.C), x.dtype, op)
-    argmax = prepare_out(argmax_out, (g.B, g.OH, g.OW, g.C), np.int32, op, "argmax_out")
+    g, out, argmax = checks.check_maxpool2d_nhwc_forward(x, kh, kw, stride, pad, out, argmax_out)
     # The same computation as the NCHW reference, on the channels-first view of the batch.
     out_nchw, argmax_nchw = maxpool2d_forward(
         np.ascontiguousarray(x.transpose(0, 3, 1, 2)), g.kh, g.kw, (g.sh, g.sw), (g.pt, g.pb, g.pl, g.pr)
@@ -295,13 +231,8 @@ def maxpool2d_nhwc_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_ou
 def maxpool2d_nhwc_backward(dout, argmax, x_shape, *, out=None):
     """Gradient of NHWC max pooling (handout eq. 64): each output's gradient goes to its window's
     winner ``argmax`` (flat spatial index); overlapping windows that share a winner add up."""
-    op = "maxpool2d_nhwc_backward"
-    dout = check_float_array(dout, op, "dout", ndim=4)
-    B, H, W, C = check_argmax_nhwc(argmax, dout, x_shape, op)
-    if argmax.size and (argmax.min() < 0 or argmax.max() >= H * W):
-        raise ValueError(f"{op}: argmax holds indices outside the {H}x{W} input plane")
-    dx = prepare_out(out, (B, H, W, C), dout.dtype, op)
-
+    dx = checks.check_maxpool2d_nhwc_backward(dout, argmax, x_shape, out)
+    B, H, W, C = dx.shape
     # Element (b, h, w, c) of dx sits at flat position ((b·H·W) + h·W + w)·C + c.
     image = np.arange(B).reshape(B, 1, 1, 1) * (H * W)
     channel = np.arange(C).reshape(1, 1, 1, C)
@@ -318,17 +249,8 @@ def conv2d_nhwc_forward(x, kernel, bias=None, stride=1, pad=0, relu=False, *, ou
     computes it directly, without the column matrix (fast when C·kh·kw is small, e.g. the first
     layer of a network on gray images).
     """
-    op = "conv2d_nhwc_forward"
-    x = check_float_array(x, op, "x", ndim=4)
-    kernel = check_float_array(kernel, op, "kernel", ndim=4)
-    check_same_dtype(op, x=x, kernel=kernel)
+    g, bias, y = checks.check_conv2d_nhwc_forward(x, kernel, bias, stride, pad, out)
     kh, kw, C, K = kernel.shape
-    g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
-    if C != g.C:
-        raise ValueError(f"{op}: kernel has {C} input channels, x has {g.C}")
-    bias = check_bias(bias, K, x.dtype, op)
-    y = prepare_out(out, (g.B, g.OH, g.OW, K), x.dtype, op)
-
     cols = im2col_nhwc(x, kh, kw, (g.sh, g.sw), (g.pt, g.pb, g.pl, g.pr))
     y_2d = y.reshape(-1, K)
     np.matmul(cols, kernel.reshape(kh * kw * C, K), out=y_2d)
@@ -348,21 +270,9 @@ def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=Non
     (kh, kw, C, K) kernel (into ``out``) and ∂E/∂b = Σ ∂E/∂z over batch and positions (into
     ``bias_grad_out``).  Returns ``(kernel_grad, bias_grad)``.
     """
-    op = "conv2d_nhwc_filter_grad"
-    x = check_float_array(x, op, "x", ndim=4)
-    dout = check_float_array(dout, op, "dout", ndim=4)
-    check_same_dtype(op, x=x, dout=dout)
-    g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
+    g, kernel_grad, bias_grad = checks.check_conv2d_nhwc_filter_grad(x, dout, kh, kw, stride, pad, y, out,
+                                                                      bias_grad_out)
     K = dout.shape[3]
-    if dout.shape[:3] != (g.B, g.OH, g.OW):
-        raise ValueError(f"{op}: dout has shape {dout.shape}, expected {(g.B, g.OH, g.OW, K)}")
-    if y is not None:
-        y = check_float_array(y, op, "y", ndim=4)
-        check_same_shape(op, dout=dout, y=y)
-        check_same_dtype(op, dout=dout, y=y)
-    kernel_grad = prepare_out(out, (g.kh, g.kw, g.C, K), x.dtype, op)
-    bias_grad = prepare_out(bias_grad_out, (K,), x.dtype, op, "bias_grad_out")
-
     grad_z = dout if y is None else relu_backward(dout, y)
     grad_z_2d = grad_z.reshape(-1, K)
     cols = im2col_nhwc(x, g.kh, g.kw, (g.sh, g.sw), (g.pt, g.pb, g.pl, g.pr))
@@ -373,22 +283,12 @@ def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=Non
 
 def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_kw, pool_stride=None, pool_pad=0,
                              *, out=None, argmax_out=None):
-    """Convolution (+ bias, ReLU) followed by max pooling, without the convolution's full-size
+    """Convolution (+ bias, ReLU; handout eq. 59) followed by max pooling (eq. 63), without the convolution's full-size
     output: :func:`conv2d_nhwc_forward` then :func:`maxpool2d_nhwc_forward` (whose ``argmax``
     indexes the convolution's OH × OW output planes).  Returns ``(pooled, argmax)``; the backward
     needs only these (:func:`conv2d_nhwc_filter_grad_pooled`)."""
-    op = "conv2d_nhwc_pool_forward"
-    x = check_float_array(x, op, "x", ndim=4)
-    kernel = check_float_array(kernel, op, "kernel", ndim=4)
-    check_same_dtype(op, x=x, kernel=kernel)
-    kh, kw, C, K = kernel.shape
-    g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
-    if C != g.C:
-        raise ValueError(f"{op}: kernel has {C} input channels, x has {g.C}")
-    bias = check_bias(bias, K, x.dtype, op)
-    pg = pool_geometry((g.B, K, g.OH, g.OW), pool_kh, pool_kw, pool_stride, pool_pad, op)
-    out = prepare_out(out, (pg.B, pg.OH, pg.OW, K), x.dtype, op)
-    argmax = prepare_out(argmax_out, (pg.B, pg.OH, pg.OW, K), np.int32, op, "argmax_out")
+    g, pg, bias, out, argmax = checks.check_conv2d_nhwc_pool_forward(
+        x, kernel, bias, stride, pad, pool_kh, pool_kw, pool_stride, pool_pad, out, argmax_out)
     y = conv2d_nhwc_forward(x, kernel, bias, (g.sh, g.sw), (g.pt, g.pb, g.pl, g.pr), relu)
     return maxpool2d_nhwc_forward(y, pg.kh, pg.kw, (pg.sh, pg.sw), (pg.pt, pg.pb, pg.pl, pg.pr),
                                   out=out, argmax_out=argmax)
@@ -397,7 +297,7 @@ def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_k
 def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pad=0, *, out=None,
                                    bias_grad_out=None):
     """∂E/∂kernel and ∂E/∂bias of a convolution followed by a ReLU and a max pooling, from ∂E/∂(the
-    pooled output): one pass instead of the pooling's backward, the ReLU's and
+    pooled output; handout eq. 64, then eq. 60–61): one pass instead of the pooling's backward, the ReLU's and
     :func:`conv2d_nhwc_filter_grad` (for a first layer, whose ∂E/∂x nobody needs).
 
     ``dout`` and ``argmax`` (B, PH, PW, K) are the pooling's output gradient and winners (flat
@@ -406,23 +306,9 @@ def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pa
     no ReLU).  Returns ``(kernel_grad, bias_grad)``, those of :func:`conv2d_nhwc_filter_grad` for
     ∂E/∂(convolution output) = the pooling's backward of ``dout`` (masked where pooled <= 0).
     """
-    op = "conv2d_nhwc_filter_grad_pooled"
-    x = check_float_array(x, op, "x", ndim=4)
-    dout = check_float_array(dout, op, "dout", ndim=4)
-    check_same_dtype(op, x=x, dout=dout)
-    g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
-    K = dout.shape[3]
-    conv_shape = (g.B, g.OH, g.OW, K)
-    check_argmax_nhwc(argmax, dout, conv_shape, op)
-    if argmax.size and (argmax.min() < 0 or argmax.max() >= g.OH * g.OW):
-        raise ValueError(f"{op}: argmax holds indices outside the {g.OH}x{g.OW} convolution output plane")
-    if pooled is not None:
-        pooled = check_float_array(pooled, op, "pooled", ndim=4)
-        check_same_shape(op, dout=dout, pooled=pooled)
-        check_same_dtype(op, dout=dout, pooled=pooled)
-    kernel_grad = prepare_out(out, (g.kh, g.kw, g.C, K), x.dtype, op)
-    bias_grad = prepare_out(bias_grad_out, (K,), x.dtype, op, "bias_grad_out")
-
+    g, kernel_grad, bias_grad = checks.check_conv2d_nhwc_filter_grad_pooled(
+        x, dout, argmax, pooled, kh, kw, stride, pad, out, bias_grad_out)
+    conv_shape = (g.B, g.OH, g.OW, dout.shape[3])
     masked = dout if pooled is None else np.where(pooled <= 0, 0, dout).astype(dout.dtype)
     grad_z = maxpool2d_nhwc_backward(masked, argmax, conv_shape)  # ∂E/∂(convolution output)
     return conv2d_nhwc_filter_grad(x, grad_z, g.kh, g.kw, (g.sh, g.sw), (g.pt, g.pb, g.pl, g.pr),
@@ -462,19 +348,6 @@ def _combine(matrix: np.ndarray, stack: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(np.stack(rows), 0, axis)
 
 
-def winograd_geometry(x_shape, pad, op):
-    """(B, H, W, C, pt, pb, pl, pr, OH, OW, TH, TW) of a 3×3 stride-1 convolution of an NHWC input:
-    OH × OW outputs in TH × TW tiles of 2×2 (the last row/column of tiles may stick out)."""
-    B, C, H, W = check_shape4(_nchw_shape(x_shape), op, "x shape")
-    pt, pb, pl, pr = as_padding(pad, op)
-    if max(pt, pb, pl, pr) > 2:
-        raise ValueError(f"{op}: padding {(pt, pb, pl, pr)} must be at most 2 on each side")
-    OH, OW = H + pt + pb - 2, W + pl + pr - 2
-    if OH < 1 or OW < 1:
-        raise ValueError(f"{op}: the 3x3 kernel is larger than the padded input ({H + pt + pb}, {W + pl + pr})")
-    return B, H, W, C, pt, pb, pl, pr, OH, OW, (OH + 1) // 2, (OW + 1) // 2
-
-
 def winograd_input_transform(x, pad=1, *, out=None):
     """V = Bᵀ d B for every 4×4 input patch d of an NHWC batch: the input side of Winograd F(2×2, 3×3).
 
@@ -482,10 +355,7 @@ def winograd_input_transform(x, pad=1, *, out=None):
     Returns V of shape (16, T, C), T = B·TH·TW tiles in (image, tile row, tile column) order, entry
     ``ξ·4 + ν`` the position in the transformed tile.  Patches reaching beyond the input read zeros.
     """
-    op = "winograd_input_transform"
-    x = check_float_array(x, op, "x", ndim=4)
-    B, H, W, C, pt, pb, pl, pr, OH, OW, TH, TW = winograd_geometry(x.shape, pad, op)
-    V = prepare_out(out, (16, B * TH * TW, C), x.dtype, op)
+    (B, H, W, C, pt, pb, pl, pr, OH, OW, TH, TW), V = checks.check_winograd_input_transform(x, pad, out)
 
     x_padded = np.zeros((B, 2 * TH + 2, 2 * TW + 2, C), dtype=x.dtype)
     x_padded[:, pt : pt + H, pl : pl + W] = x
@@ -499,14 +369,8 @@ def winograd_input_transform(x, pad=1, *, out=None):
 def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
     """Y = Aᵀ m A for every tile: the output side of Winograd F(2×2, 3×3), plus ``bias`` and, with
     ``relu=True``, the ReLU.  ``m`` is (16, T, K) for an output of ``out_shape`` (B, OH, OW, K)."""
-    op = "winograd_output_transform"
-    m = check_float_array(m, op, "m", ndim=3)
-    B, OH, OW, K = check_shape4(out_shape, op, "out_shape")
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
-    if m.shape != (16, B * TH * TW, K):
-        raise ValueError(f"{op}: m has shape {m.shape}, expected {(16, B * TH * TW, K)} for out_shape {out_shape}")
-    bias = check_bias(bias, K, m.dtype, op)
-    y = prepare_out(out, (B, OH, OW, K), m.dtype, op)
+    (TH, TW), bias, y = checks.check_winograd_output_transform(m, out_shape, bias, out)
+    B, OH, OW, K = y.shape
 
     aman = _combine(WINOGRAD_AT, _combine(WINOGRAD_AT, m.reshape(4, 4, B, TH, TW, K), 0), 1)  # Aᵀ m A
     tiles = aman.transpose(2, 3, 0, 4, 1, 5)  # (B, TH, 2, TW, 2, K)
@@ -521,11 +385,8 @@ def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
 def winograd_gradient_transform(dout, *, out=None):
     """Q = A g Aᵀ for every 2×2 output tile g of ∂E/∂Y (B, OH, OW, K): the ∂E/∂Y side of the filter
     gradient of Winograd F(2×2, 3×3) (∂E/∂W = Gᵀ [Σ_t V_t ⊙ Q_t] G).  Returns (16, T, K)."""
-    op = "winograd_gradient_transform"
-    dout = check_float_array(dout, op, "dout", ndim=4)
+    (TH, TW), Q = checks.check_winograd_gradient_transform(dout, out)
     B, OH, OW, K = dout.shape
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
-    Q = prepare_out(out, (16, B * TH * TW, K), dout.dtype, op)
 
     padded = np.zeros((B, 2 * TH, 2 * TW, K), dtype=dout.dtype)
     padded[:, :OH, :OW] = dout
@@ -544,31 +405,22 @@ def sigmoid_forward(x, *, out=None):
 
     With e = exp(−|x|) ∈ (0, 1]: σ(x) = 1 / (1 + e) for x ≥ 0 and e / (1 + e) for x < 0.
     """
-    op = "sigmoid_forward"
-    x = check_float_array(x, op, "x")
-    y = prepare_out(out, x.shape, x.dtype, op)
+    y = checks.check_elementwise("sigmoid_forward", x, out)
     e = np.exp(-np.abs(x))
     np.divide(np.where(x >= 0, 1, e), 1 + e, out=y)
     return y
 
 
 def sigmoid_backward(dout, y, *, out=None):
-    """Gradient of the sigmoid from its output: ∂E/∂x = ∂E/∂y · y (1 − y)."""
-    op = "sigmoid_backward"
-    dout = check_float_array(dout, op, "dout")
-    y = check_float_array(y, op, "y")
-    check_same_shape(op, dout=dout, y=y)
-    check_same_dtype(op, dout=dout, y=y)
-    dx = prepare_out(out, y.shape, y.dtype, op)
+    """Gradient of the sigmoid from its output (handout 4.2): ∂E/∂x = ∂E/∂y · y (1 − y)."""
+    dx = checks.check_elementwise_backward("sigmoid_backward", dout, y, out)
     np.multiply(dout, y * (1 - y), out=dx)
     return dx
 
 
 def relu_forward(x, *, out=None):
     """ReLU a(x) = max(0, x).  NaN propagates (a NaN input gives a NaN output)."""
-    op = "relu_forward"
-    x = check_float_array(x, op, "x")
-    y = prepare_out(out, x.shape, x.dtype, op)
+    y = checks.check_elementwise("relu_forward", x, out)
     np.copyto(y, np.where(x <= 0, 0, x))
     return y
 
@@ -578,12 +430,7 @@ def relu_backward(dout, y, *, out=None):
 
     ``y`` is the forward output (the input works as well: y > 0 exactly where x > 0).
     """
-    op = "relu_backward"
-    dout = check_float_array(dout, op, "dout")
-    y = check_float_array(y, op, "y")
-    check_same_shape(op, dout=dout, y=y)
-    check_same_dtype(op, dout=dout, y=y)
-    dx = prepare_out(out, y.shape, y.dtype, op)
+    dx = checks.check_elementwise_backward("relu_backward", dout, y, out)
     np.copyto(dx, np.where(y <= 0, 0, dout))
     return dx
 
@@ -597,10 +444,7 @@ def softmax_forward(x, *, out=None):
     """Softmax over the last axis with the max subtraction of handout eq. (5)–(6):
     y_k = exp(a_k − α) / Σ_j exp(a_j − α), α = max_j a_j.
     """
-    op = "softmax_forward"
-    x = check_float_array(x, op, "x")
-    check_class_axis(x, op)
-    y = prepare_out(out, x.shape, x.dtype, op)
+    y = checks.check_softmax_forward(x, out)
     shifted = x - x.max(axis=-1, keepdims=True)
     np.exp(shifted, out=y)
     y /= y.sum(axis=-1, keepdims=True)
@@ -614,10 +458,8 @@ def softmax_cross_entropy_forward(logits, labels, *, out=None):
     loss stays finite for logits of any finite size.  ``labels`` are class indices (B,) or one-hot
     (or soft) targets (B, K).  Returns ``(loss, probabilities)``; the loss is a Python float.
     """
-    op = "softmax_cross_entropy_forward"
-    logits = check_float_array(logits, op, "logits", ndim=2)
-    targets, is_index = check_labels(labels, logits.shape, logits.dtype, op)
-    probs = prepare_out(out, logits.shape, logits.dtype, op)
+    targets, is_index, probs = checks.check_cross_entropy("softmax_cross_entropy_forward", logits, "logits",
+                                                          labels, out)
     B = logits.shape[0]
 
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -636,10 +478,8 @@ def softmax_cross_entropy_forward(logits, labels, *, out=None):
 
 def softmax_cross_entropy_backward(probs, labels, *, out=None):
     """Gradient of the mean cross-entropy w.r.t. the logits (handout eq. 12): (y − t) / B."""
-    op = "softmax_cross_entropy_backward"
-    probs = check_float_array(probs, op, "probs", ndim=2)
-    targets, is_index = check_labels(labels, probs.shape, probs.dtype, op)
-    dx = prepare_out(out, probs.shape, probs.dtype, op)
+    targets, is_index, dx = checks.check_cross_entropy("softmax_cross_entropy_backward", probs, "probs",
+                                                       labels, out)
     B = probs.shape[0]
 
     np.copyto(dx, probs)
@@ -656,11 +496,7 @@ def softmax_cross_entropy(logits, labels, *, out=None, grad_out=None):
     :func:`softmax_cross_entropy_backward` of its probabilities in one call (the labels checked once).
     Returns ``(loss, probs, grad)`` with grad = ∂E/∂logits = (y − t) / B (handout eq. 12); ``out``
     and ``grad_out`` may hold the probabilities and the gradient."""
-    op = "softmax_cross_entropy"
-    logits = check_float_array(logits, op, "logits", ndim=2)
-    targets, _ = check_labels(labels, logits.shape, logits.dtype, op)
-    probs = prepare_out(out, logits.shape, logits.dtype, op)
-    grad = prepare_out(grad_out, logits.shape, logits.dtype, op, "grad_out")
+    targets, _, probs, grad = checks.check_softmax_cross_entropy(logits, labels, out, grad_out)
     loss, _ = softmax_cross_entropy_forward(logits, targets, out=probs)
     softmax_cross_entropy_backward(probs, targets, out=grad)
     return loss, probs, grad
@@ -676,11 +512,7 @@ def bias_relu_forward(x, bias, *, out=None):
 
     NaN propagates, as in :func:`relu_forward`.  ``out`` may be ``x`` (in place).
     """
-    op = "bias_relu_forward"
-    x = check_float_array(x, op, "x")
-    check_class_axis(x, op)
-    bias = check_bias(bias, x.shape[-1], x.dtype, op, required=True)
-    y = prepare_out(out, x.shape, x.dtype, op)
+    bias, y = checks.check_bias_relu_forward(x, bias, out)
     np.add(x, bias, out=y)
     return relu_forward(y, out=y)
 
@@ -688,7 +520,7 @@ def bias_relu_forward(x, bias, *, out=None):
 def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
     """The gradient of :func:`bias_relu_forward`: ∂E/∂x = ∂E/∂y where y > 0, else 0, and
     ∂E/∂bias = the sum of ∂E/∂x over every axis but the last.  Returns ``(dx, bias_grad)``."""
-    dout, y, dx, bias_grad = check_backward_bias_operands("relu_backward_bias", dout, y, out, bias_grad_out)
+    dx, bias_grad = checks.check_backward_bias("relu_backward_bias", dout, y, out, bias_grad_out)
     relu_backward(dout, y, out=dx)
     np.sum(dx.reshape(-1, y.shape[-1]), axis=0, out=bias_grad)
     return dx, bias_grad
@@ -698,7 +530,7 @@ def sigmoid_backward_bias(dout, y, *, out=None, bias_grad_out=None):
     """The gradient of the sigmoid from its output, ∂E/∂x = ∂E/∂y · y (1 − y), together with
     ∂E/∂bias = the sum of ∂E/∂x over every axis but the last (the bias of the affine map before the
     sigmoid: handout 4.2).  Returns ``(dx, bias_grad)``."""
-    dout, y, dx, bias_grad = check_backward_bias_operands("sigmoid_backward_bias", dout, y, out, bias_grad_out)
+    dx, bias_grad = checks.check_backward_bias("sigmoid_backward_bias", dout, y, out, bias_grad_out)
     sigmoid_backward(dout, y, out=dx)
     np.sum(dx.reshape(-1, y.shape[-1]), axis=0, out=bias_grad)
     return dx, bias_grad
@@ -724,11 +556,7 @@ def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
     It applies the bias and the activation to each group of rows while they are in cache, with the
     operations of the separate kernels (the same bits as calling them after the product).
     """
-    op = "sparse_matmul"
-    B, K = check_matmul_operands(op, x, w, "x", "w")
-    act = check_epilogue_activation(activation, op)
-    bias = check_bias(bias, K, x.dtype, op)
-    z = prepare_out(out, (B, K), x.dtype, op)
+    act, bias, z = checks.check_sparse_matmul(x, w, bias, activation, out)
     np.matmul(x, w, out=z)
     if bias is not None:
         np.add(z, bias, out=z)
@@ -741,10 +569,8 @@ def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
 
 def sparse_matmul_tn(x, d, *, out=None):
     """∂E/∂W = xᵀ · ∂E/∂z for x (B, N) and d = ∂E/∂z (B, K): g[i, k] = Σ_b x[b, i] d[b, k] (the Dense
-    layer's kernel gradient), for a mostly-zero x; see :func:`sparse_matmul`."""
-    op = "sparse_matmul_tn"
-    N, K = check_matmul_operands(op, x, d, "x", "d", transpose_a=True)
-    g = prepare_out(out, (N, K), x.dtype, op)
+    layer's kernel gradient, handout 4.2), for a mostly-zero x; see :func:`sparse_matmul`."""
+    g = checks.check_sparse_matmul_tn(x, d, out)
     return np.matmul(x.T, d, out=g)
 
 
@@ -763,8 +589,7 @@ def sgd_update(param, grad, learning_rate, momentum=0.0, velocity=None, nesterov
     η and α are rounded to the arrays' dtype first, and every product and sum is rounded to it in
     this order (no fused multiply-add), so the native kernel gives the same bits.
     """
-    op = "sgd_update"
-    lr, m, uses_velocity = check_sgd_operands(op, param, grad, learning_rate, momentum, velocity, nesterov)
+    lr, m, uses_velocity = checks.check_sgd_update(param, grad, learning_rate, momentum, velocity, nesterov)
     step = param.dtype.type(lr) * grad  # η ∂E/∂w
     if not uses_velocity:
         param -= step
