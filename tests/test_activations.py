@@ -59,7 +59,7 @@ def test_derivatives_at_zero():
     x = np.zeros((1, 3))
     g = np.ones((1, 3))
     relu = activations.get("relu")
-    np.testing.assert_array_equal(relu.backward(g, x, relu(x)), 0)  # DESIGN.md §3
+    np.testing.assert_array_equal(relu.backward(g, x, relu(x)), 0)  # docs/design.md §3 "The handout's semantics"
     leaky = activations.get("leaky_relu")
     np.testing.assert_allclose(leaky.backward(g, x, leaky(x)), 0.2)
 

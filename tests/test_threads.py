@@ -1,6 +1,6 @@
 """Thread control: ``le4nn.set_num_threads`` / ``get_num_threads`` and ``LE4NN_NUM_THREADS``, results
 that do not depend on the thread count (bitwise, for every kernel), the BLAS limit, and the OpenMP /
-OpenBLAS wait settings that le4nn makes before those runtimes start (DESIGN.md §4)."""
+OpenBLAS wait settings that le4nn makes before those runtimes start (docs/design.md §4.2)."""
 
 from __future__ import annotations
 
@@ -380,7 +380,7 @@ SPIN = textwrap.dedent("""
 @pytest.mark.parametrize("order", ["le4nn-first", "numpy-first"])
 def test_blas_workers_sleep_after_a_call(order):
     """After a GEMM, OpenBLAS's worker threads must not spin on the cores the kernels need next
-    (DESIGN.md §4), whichever of NumPy and le4nn was imported first."""
+    (docs/design.md §4.2 "Four threading mechanisms"), whichever of NumPy and le4nn was imported first."""
     result = run_python(f"import sys; sys.argv = ['x', {order!r}]\n" + SPIN, OPENBLAS_THREAD_TIMEOUT=None)
     assert result.returncode == 0, result.stderr
     assert float(result.stdout.split()[-1]) < 0.03  # the default timeout burns ~0.1 s here

@@ -1,7 +1,7 @@
 """le4nn: a readable deep-learning library, from the equations of the course handout up.
 
 A NumPy reference path that students can read, Cython/OpenMP kernels that make it fast, and a
-Keras-style API on top.  See README.md and DESIGN.md.
+Keras-style API on top.  See README.md and docs/design.md.
 """
 
 from le4nn._threads import configure_runtime_environment

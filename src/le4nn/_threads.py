@@ -1,7 +1,7 @@
 """How many threads the kernels and BLAS use, and keeping the two from fighting over the cores.
 
 OpenMP worker threads that spin after a parallel region steal the cores OpenBLAS needs for the next
-GEMM, and OpenBLAS threads that spin after a GEMM steal them from the next kernel (DESIGN.md §4:
+GEMM, and OpenBLAS threads that spin after a GEMM steal them from the next kernel (docs/design.md §4.2:
 the same training step took 85 ms with the defaults and 47 ms with passive waiting).  The runtimes
 read their wait settings once, when they start, so :func:`configure_runtime_environment` must run
 before NumPy (OpenBLAS) and the compiled kernels (OpenMP) are loaded: ``le4nn/__init__.py`` calls it

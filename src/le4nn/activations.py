@@ -68,7 +68,7 @@ def relu(x):
 
 
 def relu_backward(grad_y, x, y):
-    """∂E/∂x = ∂E/∂y where x > 0, else 0 (the derivative at 0 is 0, DESIGN.md §3)."""
+    """∂E/∂x = ∂E/∂y where x > 0, else 0 (the derivative at 0 is 0, docs/design.md §3 "The handout's semantics")."""
     return ops.relu_backward(grad_y, y)
 
 

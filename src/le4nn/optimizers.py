@@ -1,4 +1,4 @@
-"""Optimizers with the course handout's update rules and defaults (handout eq. 40–55, DESIGN.md §3).
+"""Optimizers with the course handout's update rules and defaults (handout eq. 40–55, docs/design.md §3).
 
 Interface (docs/architecture.md): ``optimizer.apply(params, grads)`` updates the arrays of ``params`` in
 place, where both are dicts keyed by stable strings such as ``"dense_1/kernel"``; per-key state (momentum,

@@ -1,4 +1,4 @@
-"""``load_contest``: every writer of ``le4MNIST_X.dump`` (DESIGN.md §5), and pickles that must be refused."""
+"""``load_contest``: every writer of ``le4MNIST_X.dump`` (docs/design.md §5), and pickles that must be refused."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from le4nn import layers
-from le4nn.layers._arguments import WeightBudgetExceeded, weight_budget
+from le4nn.layers.weight_budget import WeightBudgetExceeded, weight_budget
 
 
 def test_a_weight_budget_refuses_the_layer_that_asks_too_much_before_allocating():

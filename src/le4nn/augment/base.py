@@ -1,15 +1,16 @@
-"""The base of every transform: argument checks, :class:`Transform` (the per-image probability
-``p`` and the (N, H, W, C) batch convention), :class:`Compose`, :class:`Timed`, :class:`Lambda` and
-:func:`get`."""
+"""The base of every transform: :class:`Transform` (the per-image probability ``p`` and the
+(N, H, W, C) batch convention), :class:`Compose`, :class:`Timed`, :class:`Lambda`, and :func:`get`
+(which also takes preset names)."""
 
 from __future__ import annotations
 
-import math
 import numbers
 import time
+from collections.abc import Callable
 
 import numpy as np
 
+from le4nn.augment._params import as_batch
 from le4nn.utils import get_rng
 
 
@@ -22,51 +23,6 @@ def as_rng(rng=None) -> np.random.Generator:
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
     raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
-
-
-def _as_batch(x, owner: str) -> tuple[np.ndarray, bool]:
-    """(N, H, W, C) float view of the batch and whether a channel axis was added."""
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{owner}: augmentation works on float images in [0, 1], got dtype {x.dtype} "
-                        "(convert uint8 images with x.astype('float32') / 255)")
-    if x.ndim == 3:
-        return x[..., None], True
-    if x.ndim != 4:
-        raise ValueError(f"{owner}: expected a batch of images (N, H, W, C) or (N, H, W), got shape {x.shape}")
-    return x, False
-
-
-def _range(value, owner: str, name: str, *, symmetric: bool, low=-math.inf, high=math.inf) -> tuple[float, float]:
-    """A (lo, hi) range: a number v means (−v, v) when ``symmetric`` else (v, v); or a pair."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{owner}: {name} must be a number or a (low, high) pair, got {value!r}")
-        lo, hi = (float(v) for v in value)
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        v = float(value)
-        if symmetric and v < 0:
-            raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
-        lo, hi = (-v, v) if symmetric else (v, v)
-    else:
-        raise TypeError(f"{owner}: {name} must be a number or a (low, high) pair, got {value!r}")
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or lo < low or hi > high:
-        raise ValueError(f"{owner}: {name} must be a finite range within [{low}, {high}] with low <= high, "
-                         f"got {value!r}")
-    return lo, hi
-
-
-def _nonnegative(value, owner: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
-        raise ValueError(f"{owner}: {name} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
-def _uniform(rng, lo: float, hi: float, n: int) -> np.ndarray:
-    """n draws from U(lo, hi) (float64); a degenerate range costs no random numbers."""
-    if lo == hi:
-        return np.full(n, lo)
-    return rng.uniform(lo, hi, n)
 
 
 class Transform:
@@ -83,7 +39,7 @@ class Transform:
 
     def __call__(self, x, y=None, rng=None):
         rng = as_rng(rng)
-        batch, squeezed = _as_batch(x, type(self).__name__)
+        batch, squeezed = as_batch(x, type(self).__name__)
         out, y_out = self._transform(batch, y, rng)
         if squeezed:
             out = out[..., 0]
@@ -201,14 +157,25 @@ class Lambda(Transform):
         return out.astype(x.dtype, copy=False)
 
 
+#: Preset name -> a function building a fresh pipeline.  :mod:`le4nn.augment.presets` fills it (the
+#: package imports that module), so that :class:`Compose` here can take preset names without importing it.
+PRESETS: dict[str, Callable[[], Transform]] = {}
+
+
+def preset(name: str) -> Compose:
+    """A fresh pipeline of preset ``name`` (see :data:`PRESET_HELP`)."""
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise ValueError(f"unknown augmentation preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
 def get(identifier) -> Transform | None:
     """A transform from a preset name, a Transform (returned as is), a function ``f(batch) -> batch``
     (wrapped in :class:`Lambda`), or None (no augmentation)."""
     if identifier is None or isinstance(identifier, Transform):
         return identifier
     if isinstance(identifier, str):
-        from le4nn.augment.presets import preset  # presets imports this module: import it on first use
-
         return preset(identifier)
     if callable(identifier):
         return Lambda(identifier)

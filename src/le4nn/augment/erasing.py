@@ -7,7 +7,8 @@ import numbers
 
 import numpy as np
 
-from le4nn.augment.base import Transform, _range, _uniform
+from le4nn.augment._params import check_range, uniform
+from le4nn.augment.base import Transform
 
 
 class RandomErasing(Transform):
@@ -18,16 +19,16 @@ class RandomErasing(Transform):
     def __init__(self, scale=(0.02, 0.2), ratio=(0.3, 3.3), value=0.0, value_range=(0.0, 1.0), p: float = 0.5):
         super().__init__(p)
         name = type(self).__name__
-        self.scale = _range(scale, name, "scale", symmetric=False, low=0, high=1)
-        self.ratio = _range(ratio, name, "ratio", symmetric=False, low=1e-3)
+        self.scale = check_range(scale, name, "scale", symmetric=False, low=0, high=1)
+        self.ratio = check_range(ratio, name, "ratio", symmetric=False, low=1e-3)
         if not (value == "random" or isinstance(value, numbers.Real)):
             raise ValueError(f"{name}: value must be a number or 'random', got {value!r}")
         self.value = value
         self.value_range = tuple(float(v) for v in value_range)
 
     def _boxes(self, n, h, w, rng):
-        area = _uniform(rng, *self.scale, n) * h * w
-        log_ratio = _uniform(rng, math.log(self.ratio[0]), math.log(self.ratio[1]), n)
+        area = uniform(rng, *self.scale, n) * h * w
+        log_ratio = uniform(rng, math.log(self.ratio[0]), math.log(self.ratio[1]), n)
         ratio = np.exp(log_ratio)
         eh = np.minimum(np.rint(np.sqrt(area * ratio)), h).astype(np.intp)
         ew = np.minimum(np.rint(np.sqrt(area / ratio)), w).astype(np.intp)

@@ -8,7 +8,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from le4nn.augment.base import Transform, _nonnegative, _range, _uniform
+from le4nn.augment._params import check_range, nonnegative, uniform
+from le4nn.augment.base import Transform
 
 
 def bilinear_sample(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, fill: float = 0.0) -> np.ndarray:
@@ -93,16 +94,16 @@ class RandomAffine(Transform):
                  ink_threshold=0.1, fill=0.0, p: float = 1.0):
         super().__init__(p)
         name = type(self).__name__
-        self.rotation = _range(rotation, name, "rotation", symmetric=True, low=-180, high=180)
+        self.rotation = check_range(rotation, name, "rotation", symmetric=True, low=-180, high=180)
         if isinstance(scale, (tuple, list)):
-            self.scale = _range(scale, name, "scale", symmetric=False, low=1e-3)
+            self.scale = check_range(scale, name, "scale", symmetric=False, low=1e-3)
         else:
-            s = _nonnegative(scale, name, "scale")
+            s = nonnegative(scale, name, "scale")
             if s >= 1:
                 raise ValueError(f"{name}: scale as a number is a relative zoom in [0, 1), got {scale!r}")
             self.scale = (1 - s, 1 + s)
-        self.shear = _range(shear, name, "shear", symmetric=True, low=-80, high=80)
-        self.translate = _range(translate, name, "translate", symmetric=True)
+        self.shear = check_range(shear, name, "shear", symmetric=True, low=-80, high=80)
+        self.translate = check_range(translate, name, "translate", symmetric=True)
         self.keep_inside = bool(keep_inside)
         self.ink_threshold = float(ink_threshold)
         self.fill = float(fill)
@@ -111,9 +112,9 @@ class RandomAffine(Transform):
         """The random forward transforms of a batch: (N, 2, 2) linear parts acting on (row, col)
         offsets from the centre, and (N, 2) translations (rows, cols)."""
         n, h, w, _ = x.shape
-        theta = np.deg2rad(_uniform(rng, *self.rotation, n))
-        zoom = _uniform(rng, *self.scale, n)
-        shear = np.tan(np.deg2rad(_uniform(rng, *self.shear, n)))
+        theta = np.deg2rad(uniform(rng, *self.rotation, n))
+        zoom = uniform(rng, *self.scale, n)
+        shear = np.tan(np.deg2rad(uniform(rng, *self.shear, n)))
         # In (row, col) = (y, x) coordinates: M = R(θ) · Shear · zoom, with the shear along x (cols).
         cos, sin = np.cos(theta), np.sin(theta)
         rot = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)      # (n, 2, 2)
@@ -125,7 +126,7 @@ class RandomAffine(Transform):
         lo_t, hi_t = self.translate
         centre = np.array([(h - 1) / 2, (w - 1) / 2])
         if not self.keep_inside:
-            shift = np.stack([_uniform(rng, lo_t, hi_t, n), _uniform(rng, lo_t, hi_t, n)], axis=1)
+            shift = np.stack([uniform(rng, lo_t, hi_t, n), uniform(rng, lo_t, hi_t, n)], axis=1)
             return linear, shift
         box = _ink_boxes(x, self.ink_threshold)                                       # (n, 4)
         corners = np.stack([box[:, [0, 2]], box[:, [0, 3]], box[:, [1, 2]], box[:, [1, 3]]], axis=1)
@@ -186,15 +187,15 @@ class ElasticDistortion(Transform):
     def __init__(self, alpha=34.0, sigma=4.0, fill=0.0, p: float = 1.0):
         super().__init__(p)
         name = type(self).__name__
-        self.alpha = _range(alpha, name, "alpha", symmetric=False, low=0)
-        self.sigma = _nonnegative(sigma, name, "sigma")
+        self.alpha = check_range(alpha, name, "alpha", symmetric=False, low=0)
+        self.sigma = nonnegative(sigma, name, "sigma")
         if self.sigma == 0:
             raise ValueError(f"{name}: sigma must be > 0")
         self.fill = float(fill)
 
     def apply(self, x, rng):
         n, h, w, _ = x.shape
-        alpha = _uniform(rng, *self.alpha, n)[:, None, None]
+        alpha = uniform(rng, *self.alpha, n)[:, None, None]
         gh = _gaussian_matrix(h, self.sigma)
         gw = _gaussian_matrix(w, self.sigma)
         noise = rng.uniform(-1.0, 1.0, (2, n, h, w))

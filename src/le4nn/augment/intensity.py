@@ -7,19 +7,20 @@ import numbers
 
 import numpy as np
 
-from le4nn.augment.base import Transform, _range, _uniform
+from le4nn.augment._params import check_range, uniform
+from le4nn.augment.base import Transform
 
 
 class _Noise(Transform):
     def __init__(self, sigma, clip, value_range, p):
         super().__init__(p)
-        self.sigma = _range(sigma, type(self).__name__, "sigma", symmetric=False, low=0)
+        self.sigma = check_range(sigma, type(self).__name__, "sigma", symmetric=False, low=0)
         self.clip = bool(clip)
         self.value_range = tuple(float(v) for v in value_range)
 
     def _noise(self, x, rng):
         n = len(x)
-        sigma = _uniform(rng, *self.sigma, n).astype(x.dtype).reshape(n, 1, 1, 1)
+        sigma = uniform(rng, *self.sigma, n).astype(x.dtype).reshape(n, 1, 1, 1)
         return sigma * rng.standard_normal(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64)
                                            else np.float64)
 
@@ -54,7 +55,7 @@ class SaltAndPepper(Transform):
 
     def __init__(self, amount=0.05, salt=0.5, value_range=(0.0, 1.0), p: float = 1.0):
         super().__init__(p)
-        self.amount = _range(amount, type(self).__name__, "amount", symmetric=False, low=0, high=1)
+        self.amount = check_range(amount, type(self).__name__, "amount", symmetric=False, low=0, high=1)
         if not 0 <= salt <= 1:
             raise ValueError(f"SaltAndPepper: salt must be in [0, 1], got {salt!r}")
         self.salt = float(salt)
@@ -62,7 +63,7 @@ class SaltAndPepper(Transform):
 
     def apply(self, x, rng):
         n, h, w, _ = x.shape
-        amount = _uniform(rng, *self.amount, n)[:, None, None]
+        amount = uniform(rng, *self.amount, n)[:, None, None]
         u = rng.random((n, h, w))
         out = x.copy()
         salt = u < amount * self.salt
@@ -108,7 +109,7 @@ class StrokeWidth(Transform):
     def __init__(self, strength=(-1.0, 1.0), size: int = 3, footprint: str = "square", p: float = 1.0):
         super().__init__(p)
         name = type(self).__name__
-        self.strength = _range(strength, name, "strength", symmetric=True, low=-1, high=1)
+        self.strength = check_range(strength, name, "strength", symmetric=True, low=-1, high=1)
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
             raise ValueError(f"{name}: size must be an int >= 1, got {size!r}")
         if footprint not in ("square", "cross"):
@@ -118,7 +119,7 @@ class StrokeWidth(Transform):
 
     def apply(self, x, rng):
         n = len(x)
-        s = _uniform(rng, *self.strength, n).astype(x.dtype).reshape(n, 1, 1, 1)
+        s = uniform(rng, *self.strength, n).astype(x.dtype).reshape(n, 1, 1, 1)
         lo, hi = self.strength
         out = x.copy()
         if hi > 0:

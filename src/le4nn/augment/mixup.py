@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from le4nn.augment.base import Transform, _nonnegative
+from le4nn.augment._params import nonnegative
+from le4nn.augment.base import Transform
 
 
 class MixUp(Transform):
@@ -21,7 +22,7 @@ class MixUp(Transform):
 
     def __init__(self, alpha: float = 0.2, num_classes: int | None = None, p: float = 1.0):
         super().__init__(p)
-        self.alpha = _nonnegative(alpha, "MixUp", "alpha")
+        self.alpha = nonnegative(alpha, "MixUp", "alpha")
         self.num_classes = num_classes
 
     def apply(self, x, rng):

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from le4nn.augment.base import Compose, get
+from le4nn.augment.base import PRESETS, Compose, get
+from le4nn.augment.base import preset as preset  # re-exported: presets are built by name there
 from le4nn.augment.erasing import RandomErasing
 from le4nn.augment.geometry import ElasticDistortion, HorizontalFlip, RandomAffine, RandomCrop
 from le4nn.augment.intensity import GaussianNoise, MultiplicativeNoise, SaltAndPepper, StrokeWidth
@@ -38,13 +39,13 @@ def _cifar() -> Compose:
 
 
 #: Named pipelines: ``get(name)`` / ``preset(name)`` builds a fresh one.
-PRESETS = {
+PRESETS.update({
     "none": lambda: Compose([]),
     "digits": _digits,
     "digits-strong": _digits_strong,
     "fashion": _fashion,
     "cifar": _cifar,
-}
+})
 
 PRESET_HELP = {
     "none": "no augmentation",
@@ -54,14 +55,6 @@ PRESET_HELP = {
     "fashion": "shift ≤2 px (pad and crop), horizontal flip",
     "cifar": "pad 4 and crop (shift ≤4 px), horizontal flip",
 }
-
-
-def preset(name: str) -> Compose:
-    """A fresh pipeline of preset ``name`` (see :data:`PRESET_HELP`)."""
-    try:
-        return PRESETS[name]()
-    except KeyError:
-        raise ValueError(f"unknown augmentation preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
 def fit_hook(augment):

@@ -3,7 +3,7 @@
 Unpickling can call any function a pickle names, so a downloaded or handed-in pickle could run code.
 :class:`RestrictedUnpickler` resolves only the globals of an allow-list and refuses every other one with a
 :class:`DatasetError` before anything is called.  The allow-list covers the names that the writers of the
-files we read put in them (DESIGN.md §5):
+files we read put in them (docs/design.md §5 "Files and formats"):
 
 * Python 2 with NumPy 1: ``numpy.core.multiarray._reconstruct``, ``numpy.ndarray``, ``numpy.dtype``, the
   pixel bytes as a py2 ``str`` (read as ``bytes`` with ``encoding="bytes"``);

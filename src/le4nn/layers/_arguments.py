@@ -3,48 +3,9 @@ and the argument, and resolving initializer/regularizer/activation identifiers."
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import math
 import numbers
 
-import numpy as np
-
 from le4nn import activations, initializers, regularizers
-
-
-class WeightBudgetExceeded(ValueError):
-    """A layer asked for more weight memory than the active :func:`weight_budget` allows."""
-
-
-#: [bytes left, what the budget stands for] while a :func:`weight_budget` is active, else None.
-_weight_budget: contextvars.ContextVar = contextvars.ContextVar("le4nn_weight_budget", default=None)
-
-
-@contextlib.contextmanager
-def weight_budget(max_bytes: int, source: str):
-    """Within this block, layers may create weights of at most ``max_bytes`` in all; the layer that
-    asks for more gets a :class:`WeightBudgetExceeded` (naming ``source``, e.g. "the 2 kB model file")
-    before anything is allocated.  Loading a model file uses it: the file must hold every weight."""
-    token = _weight_budget.set([int(max_bytes), source])
-    try:
-        yield
-    finally:
-        _weight_budget.reset(token)
-
-
-def reserve_weight(layer, name: str, shape: tuple, dtype) -> None:
-    """Charge a weight of ``shape`` to the active :func:`weight_budget` (no-op without one)."""
-    budget = _weight_budget.get()
-    if budget is None:
-        return
-    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    if nbytes > budget[0]:
-        raise WeightBudgetExceeded(
-            f"{layer.describe()}: weight '{name}' of shape {shape} needs {nbytes:,} bytes, more than "
-            f"{budget[1]} allows ({budget[0]:,} bytes of weights left)"
-        )
-    budget[0] -= nbytes
 
 
 def positive_int(layer, argument: str, value) -> int:

@@ -1,5 +1,5 @@
 """Sliding-window geometry shared by Conv2D and the pooling layers: padding modes, output sizes, and
-the channels_last <-> NCHW conversion at the layer boundary (the ops are NCHW, DESIGN.md §2)."""
+the channels_last <-> NCHW conversion of the layers whose ops are NCHW only (docs/design.md §2 "Tensor conventions")."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def resolve_padding(padding, height: int, width: int, kernel, strides) -> tuple[
 
 
 def output_spatial(layer, padding, height, width, kernel, strides, what="kernel") -> tuple:
-    """(OH, OW) = floor((n + pads − k) / s) + 1 per axis (DESIGN.md §2); None where the size is unknown.
+    """(OH, OW) = floor((n + pads − k) / s) + 1 per axis (docs/design.md §2); None where the size is unknown.
 
     Raises a ValueError naming the layer when the window does not fit into the (padded) input.
     """

@@ -48,12 +48,13 @@ import functools
 import numpy as np
 
 from le4nn._threads import StepGuard, new_layer_lock
-from le4nn.layers._arguments import get_initializer, reserve_weight
+from le4nn.layers._arguments import get_initializer
 
 # Re-exported: ``from le4nn.layers.base import format_shape`` (and the others) keeps working.
 from le4nn.layers.naming import reset_names, to_snake_case, unique_name
 from le4nn.layers.shapes import format_shape, known_size, normalize_shape, shapes_compatible
 from le4nn.layers.symbolic import SymbolicTensor, is_symbolic, record_call
+from le4nn.layers.weight_budget import reserve_weight
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from le4nn._numbers import whole_number_mask
 from le4nn.layers._arguments import (
     get_initializer,
     get_regularizer,
@@ -78,7 +79,7 @@ class Embedding(Layer):
             raise ValueError(f"{self.describe()}: inputs need a batch dimension, got a scalar")
         kind = arr.dtype.kind
         if kind == "f":
-            whole = np.isfinite(arr) & (arr == np.floor(arr))
+            whole = whole_number_mask(arr)
             if not whole.all():
                 raise ValueError(
                     f"{self.describe()}: inputs must be integer indices, got the value {arr[~whole][0].item()!r}"

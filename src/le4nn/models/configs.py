@@ -17,8 +17,8 @@ import contextlib
 
 from le4nn import layers
 from le4nn.layers import InputLayer
-from le4nn.layers._arguments import weight_budget
 from le4nn.layers.shapes import format_shape, normalize_shape
+from le4nn.layers.weight_budget import weight_budget
 from le4nn.models.file_format import ErrorSource, clip, short
 
 # What building a layer or a graph from bad arguments can raise (the layers check their arguments).

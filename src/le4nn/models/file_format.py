@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from le4nn._npy import is_plain, read_header
+from le4nn._numbers import ByteBudget
 
 FORMAT_VERSION = 1
 HEADER_KEY = "__le4nn__"
@@ -112,7 +113,7 @@ class ModelArchive(ErrorSource):
         self.path = path
         self._zip = archive
         self._infos = infos
-        self._budget = MAX_EXPANSION * path.stat().st_size + 2**20
+        self._budget = ByteBudget(MAX_EXPANSION * path.stat().st_size + 2**20)
         self.header: dict = {}
 
     @property
@@ -122,7 +123,7 @@ class ModelArchive(ErrorSource):
     @property
     def read_budget(self) -> int:
         """How many more bytes of array data may be read from this file."""
-        return self._budget
+        return self._budget.left
 
     def entry_size(self, key: str) -> int:
         """The uncompressed size the zip declares for entry ``key`` (not checked against the data)."""
@@ -171,10 +172,9 @@ class ModelArchive(ErrorSource):
         if info.file_size != spec.data_offset + nbytes:
             raise self.fail(f"{what}: entry '{key}' declares shape {spec.shape} ({nbytes} bytes of data), "
                             f"but the zip holds {info.file_size - spec.data_offset} bytes")
-        if nbytes > self._budget:
+        if not self._budget.charge(nbytes):
             raise self.fail(f"{what}: entry '{key}' expands to {nbytes} bytes, more than {MAX_EXPANSION} "
                             f"times the file's size allows (a zip bomb?)")
-        self._budget -= nbytes
         try:
             with self._zip.open(info) as stream:
                 return np.lib.format.read_array(stream, allow_pickle=False, max_header_size=MAX_NPY_HEADER)

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from le4nn._numbers import all_whole_numbers
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _F32, _F64 = FLOAT_DTYPES  # native-order float dtypes are singletons: arrays' dtypes are these objects
 
@@ -22,7 +24,7 @@ _F32, _F64 = FLOAT_DTYPES  # native-order float dtypes are singletons: arrays' d
 class Geometry(NamedTuple):
     """Shape arithmetic of a sliding-window op over an NCHW input.
 
-    Output size per axis: floor((H + pad_top + pad_bottom − kh) / sh) + 1 (DESIGN.md §2).
+    Output size per axis: floor((H + pad_top + pad_bottom − kh) / sh) + 1 (docs/design.md §2 "Tensor conventions").
     """
 
     B: int
@@ -190,7 +192,7 @@ def check_labels(labels, probs_shape, dtype, op: str, check_range: bool = True):
         if t.shape[0] != B:
             raise ValueError(f"{op}: labels has {t.shape[0]} entries for a batch of {B}")
         if t.dtype.kind == "f":
-            if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
+            if not all_whole_numbers(t):
                 raise ValueError(f"{op}: 1-D labels must be integer class indices")
         elif t.dtype.kind not in "iub":
             raise TypeError(f"{op}: labels must be integers or one-hot floats, got {t.dtype}")

@@ -7,7 +7,7 @@ the ops in the same order and are tested against these functions.  Each op start
 check from :mod:`le4nn.ops._checks` (shared with the native twin: it validates the arguments and
 allocates the results), so what follows it is the computation alone.
 
-Conventions (DESIGN.md §2): images are NCHW; float32 and float64 are supported; ``stride`` is an int
+Conventions (docs/design.md §2): NCHW, or NHWC in ``*_nhwc``; float32 and float64 are supported; ``stride`` is an int
 or a pair ``(sh, sw)``; ``pad`` is an int, a pair ``(ph, pw)`` or ``(top, bottom, left, right)``;
 every function takes an optional preallocated ``out=`` array.
 """
