@@ -1,4 +1,4 @@
-"""The :class:`Layer` base class and the contract every layer follows (docs/architecture.md).
+"""The :class:`Layer` base class and the contract every layer follows (docs/design.md §6).
 
 - ``build(input_shape)`` creates the weights for inputs of that shape (batch dimension included, as
   ``None``).  Layers build themselves on their first call; building again with another shape raises a
