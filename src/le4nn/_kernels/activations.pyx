@@ -17,21 +17,7 @@ NaN propagates.
 from cython cimport floating
 from cython.parallel cimport prange
 
-cdef extern from *:
-    """
-    #include "le4nn_exp.h"  /* exp(a) for a <= 0, vectorizable; LE4NN_SIMD_CLONES */
-
-    /* y = sigma(x) elementwise (le4nn_sigmoid1_*: never overflows, NaN propagates). */
-    static LE4NN_SIMD_CLONES void le4nn_sigmoid_f(const float *x, float *y, Py_ssize_t n)
-    {
-        for (Py_ssize_t i = 0; i < n; i++) y[i] = le4nn_sigmoid1_f(x[i]);
-    }
-
-    static LE4NN_SIMD_CLONES void le4nn_sigmoid_d(const double *x, double *y, Py_ssize_t n)
-    {
-        for (Py_ssize_t i = 0; i < n; i++) y[i] = le4nn_sigmoid1_d(x[i]);
-    }
-    """
+cdef extern from "le4nn_activations.h":
     void le4nn_sigmoid_f(const float* x, float* y, Py_ssize_t n) nogil
     void le4nn_sigmoid_d(const double* x, double* y, Py_ssize_t n) nogil
 

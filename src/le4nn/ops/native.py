@@ -16,7 +16,9 @@ from le4nn._finite import all_finite
 from le4nn._kernels import activations as _act
 from le4nn._kernels import fused as _fused
 from le4nn._kernels import im2col as _im2col
-from le4nn._kernels import nhwc as _nhwc
+from le4nn._kernels import nhwc_conv as _nhwc_conv
+from le4nn._kernels import nhwc_im2col as _nhwc_im2col
+from le4nn._kernels import nhwc_pool as _nhwc_pool
 from le4nn._kernels import optim as _optim
 from le4nn._kernels import pooling as _pool
 from le4nn._kernels import softmax as _softmax
@@ -91,7 +93,7 @@ def im2col_nhwc(x, kh, kw, stride=1, pad=0, *, out=None):
     x = check_float_array(x, op, "x", ndim=4)
     g = window_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
     cols = prepare_out(out, (g.B * g.OH * g.OW, g.kh * g.kw * g.C), x.dtype, op)
-    _nhwc.im2col_nhwc(x, cols, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
+    _nhwc_im2col.im2col_nhwc(x, cols, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
     return cols
 
 
@@ -102,7 +104,7 @@ def col2im_nhwc(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
     g = window_geometry(_nchw_shape(x_shape), kh, kw, stride, pad, op)
     check_cols_nhwc_shape(cols, g, op)
     x = prepare_out(out, (g.B, g.H, g.W, g.C), cols.dtype, op)
-    _nhwc.col2im_nhwc(cols, x, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
+    _nhwc_im2col.col2im_nhwc(cols, x, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
     return x
 
 
@@ -113,7 +115,7 @@ def maxpool2d_nhwc_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_ou
     g = pool_geometry(_nchw_shape(x.shape), kh, kw, stride, pad, op)
     out = prepare_out(out, (g.B, g.OH, g.OW, g.C), x.dtype, op)
     argmax = prepare_out(argmax_out, (g.B, g.OH, g.OW, g.C), np.int32, op, "argmax_out")
-    _nhwc.maxpool2d_nhwc_forward(x, out, argmax, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, get_num_threads())
+    _nhwc_pool.maxpool2d_nhwc_forward(x, out, argmax, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, get_num_threads())
     return out, argmax
 
 
@@ -128,7 +130,7 @@ def maxpool2d_nhwc_backward(dout, argmax, x_shape, *, out=None):
     # otherwise falls back to the scatter-add, so the result never depends on this guess.
     OH, OW = dout.shape[1:3]
     kh, kw = H // OH, W // OW
-    _nhwc.maxpool2d_nhwc_backward(dout, argmax, dx, kh, kw, kh, kw, 0, 0, get_num_threads())
+    _nhwc_pool.maxpool2d_nhwc_backward(dout, argmax, dx, kh, kw, kh, kw, 0, 0, get_num_threads())
     return dx
 
 
@@ -144,7 +146,7 @@ def conv2d_nhwc_forward(x, kernel, bias=None, stride=1, pad=0, relu=False, *, ou
         raise ValueError(f"{op}: kernel has {C} input channels, x has {g.C}")
     bias = check_bias(bias, K, x.dtype, op)
     y = prepare_out(out, (g.B, g.OH, g.OW, K), x.dtype, op)
-    _nhwc.conv2d_nhwc_forward(x, kernel, bias, y, g.sh, g.sw, g.pt, g.pl, bool(relu), get_num_threads())
+    _nhwc_conv.conv2d_nhwc_forward(x, kernel, bias, y, g.sh, g.sw, g.pt, g.pl, bool(relu), get_num_threads())
     return y
 
 
@@ -165,7 +167,7 @@ def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=Non
         check_same_dtype(op, dout=dout, y=y)
     kernel_grad = prepare_out(out, (g.kh, g.kw, g.C, K), x.dtype, op)
     bias_grad = prepare_out(bias_grad_out, (K,), x.dtype, op, "bias_grad_out")
-    _nhwc.conv2d_nhwc_filter_grad(x, dout, y, kernel_grad, bias_grad, g.sh, g.sw, g.pt, g.pl,
+    _nhwc_conv.conv2d_nhwc_filter_grad(x, dout, y, kernel_grad, bias_grad, g.sh, g.sw, g.pt, g.pl,
                                   get_num_threads())
     return kernel_grad, bias_grad
 
@@ -185,7 +187,7 @@ def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_k
     pg = pool_geometry((g.B, K, g.OH, g.OW), pool_kh, pool_kw, pool_stride, pool_pad, op)
     out = prepare_out(out, (pg.B, pg.OH, pg.OW, K), x.dtype, op)
     argmax = prepare_out(argmax_out, (pg.B, pg.OH, pg.OW, K), np.int32, op, "argmax_out")
-    _nhwc.conv2d_nhwc_pool_forward(x, kernel, bias, out, argmax, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW,
+    _nhwc_conv.conv2d_nhwc_pool_forward(x, kernel, bias, out, argmax, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW,
                                    bool(relu), pg.kh, pg.kw, pg.sh, pg.sw, pg.pt, pg.pl, get_num_threads())
     return out, argmax
 
@@ -209,7 +211,7 @@ def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pa
         check_same_dtype(op, dout=dout, pooled=pooled)
     kernel_grad = prepare_out(out, (g.kh, g.kw, g.C, K), x.dtype, op)
     bias_grad = prepare_out(bias_grad_out, (K,), x.dtype, op, "bias_grad_out")
-    _nhwc.conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kernel_grad, bias_grad, g.sh, g.sw,
+    _nhwc_conv.conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kernel_grad, bias_grad, g.sh, g.sw,
                                          g.pt, g.pl, g.OH, g.OW, get_num_threads())
     return kernel_grad, bias_grad
 
