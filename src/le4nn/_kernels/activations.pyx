@@ -9,9 +9,9 @@ output element depends only on the input elements at its own index, so the resul
 identical for any thread count.
 
 The inner loops use raw pointers and branch-free selects so that GCC -O3 vectorizes them.  The
-sigmoid loop is written in C (below) around a vectorizable exp instead of libm's, and is compiled
-for AVX2 as well where GCC can dispatch on the CPU; see the comment there.  No fast-math semantics:
-NaN propagates.
+sigmoid loop is written in C (le4nn_activations.h) around a vectorizable exp instead of libm's,
+and is compiled for AVX2 as well where GCC can dispatch on the CPU; see le4nn_exp.h.  No fast-math
+semantics: NaN propagates.
 """
 
 from cython cimport floating

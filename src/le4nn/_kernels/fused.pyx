@@ -11,7 +11,7 @@ Work split: rows in fixed blocks of about ``BLOCK_ELEMENTS`` elements; the bias 
 block (in the data's precision: at most a few hundred terms per column) into its own partial row,
 and the partial rows are then added in block order in float64, so the result is bitwise the same
 for any thread count.  Small arrays run on the calling thread.  The float32 loops are C with
-restrict pointers, compiled for AVX2 and the baseline (see below).
+restrict pointers, compiled for AVX2 and the baseline (le4nn_fused.h).
 """
 
 from cython cimport floating

@@ -34,7 +34,7 @@ static LE4NN_SIMD_CLONES void le4nn_sparse_epilogue_##SUFFIX(                   
 LE4NN_EPILOGUE_DEFINE(float, f)
 LE4NN_EPILOGUE_DEFINE(double, d)
 
-/* GCC/Clang vector extensions (as in nhwc.pyx).  V: 64 bytes (one AVX-512 register in the
+/* GCC/Clang vector extensions (as in le4nn_vec8.h).  V: 64 bytes (one AVX-512 register in the
    x86-64-v4 clone, two AVX registers in the v3 clone, four SSE registers on the baseline); V2 and
    V4: 32 and 16 bytes, for the last columns.  Unaligned loads and stores go through memcpy. */
 typedef float le4nn_v16f __attribute__((vector_size(64)));

@@ -37,6 +37,7 @@ cdef extern from "le4nn_nhwc_conv.h":
 
 include "team.pxi"
 include "copy.pxi"
+include "bias.pxi"
 include "nhwc_maxpool.pxi"
 
 
@@ -125,10 +126,7 @@ def conv2d_nhwc_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, 
         raise ValueError("conv2d_nhwc_forward: shapes do not match")
     if bias is not None:
         bias_view = bias
-        if bias_view.shape[0] != F:
-            raise ValueError("conv2d_nhwc_forward: bias has the wrong size")
-        if F:
-            bp = &bias_view[0]
+        bp = _bias_data(bias_view, F, "conv2d_nhwc_forward")
     if B * OH * OW * F == 0 or C == 0:  # (the wrappers' checks exclude C == 0)
         return
     team = min(team, B)
@@ -311,10 +309,7 @@ def conv2d_nhwc_pool_forward(const floating[:, :, :, ::1] x, const floating[:, :
         raise ValueError("conv2d_nhwc_pool_forward: shapes do not match")
     if bias is not None:
         bias_view = bias
-        if bias_view.shape[0] != F:
-            raise ValueError("conv2d_nhwc_pool_forward: bias has the wrong size")
-        if F:
-            bp = &bias_view[0]
+        bp = _bias_data(bias_view, F, "conv2d_nhwc_pool_forward")
     if B * PH * PW * F == 0 or C == 0:
         return
     team = min(team, B)

@@ -9,7 +9,7 @@ identical for any thread count.  Small problems (fewer than ``SERIAL_LIMIT`` ele
 calling thread.
 
 Per row: alpha = max_k a_k (a NaN anywhere makes the whole row NaN, as in the reference),
-e_k = exp(a_k - alpha) with the vectorizable exp below (as in activations.pyx), s = sum_k e_k
+e_k = exp(a_k - alpha) with the vectorizable exp of le4nn_exp.h (as in activations.pyx), s = sum_k e_k
 (in index order, in double), y_k = e_k / s, and -log y_k = log s - (a_k - alpha) (in double), which
 stays finite for logits of any finite size.  The output may be the input (the loss terms are read before the row is overwritten).
 """

@@ -41,6 +41,7 @@ cdef extern from "le4nn_winograd.h":
 
 
 include "team.pxi"
+include "bias.pxi"
 
 
 def input_transform(const floating[:, :, :, ::1] x, floating[:, :, ::1] V, int pt, int pl, int TH, int TW,
@@ -79,10 +80,7 @@ def output_transform(const floating[:, :, ::1] m, bias, floating[:, :, :, ::1] y
         raise ValueError("winograd_output_transform: m has the wrong shape")
     if bias is not None:
         bias_view = bias
-        if bias_view.shape[0] != K:
-            raise ValueError("winograd_output_transform: bias has the wrong size")
-        if K:
-            bp = &bias_view[0]
+        bp = _bias_data(bias_view, K, "winograd_output_transform")
     if Tn * K == 0:
         return
     cdef floating[:, ::1] scratch = np.empty((max(team, 1), 4 * K), dtype=np.asarray(y).dtype)
