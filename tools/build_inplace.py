@@ -10,6 +10,7 @@ extension modules are copied into src/le4nn/_kernels/ (git ignores them).  Then 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,12 @@ import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def kernel_names() -> list[str]:
+    """The modules CMakeLists.txt builds (its ``set(LE4NN_KERNELS ...)`` line)."""
+    match = re.search(r"set\(LE4NN_KERNELS ([^)]*)\)", (ROOT / "CMakeLists.txt").read_text())
+    return match.group(1).split()
 
 
 def main(targets: list[str]) -> None:
@@ -33,8 +40,14 @@ def main(targets: list[str]) -> None:
     subprocess.run(command, check=True)
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     destination = ROOT / "src" / "le4nn" / "_kernels"
+    kernels = kernel_names()
+    for stale in destination.glob(f"*{suffix}"):  # a module CMake no longer builds (renamed or split)
+        if stale.name.split(".")[0] not in kernels:
+            stale.unlink()
+            print(f"removed {stale.name}")
     for module in build.glob(f"*{suffix}"):
-        if not targets or module.name.split(".")[0] in targets:
+        name = module.name.split(".")[0]
+        if name in kernels and (not targets or name in targets):
             temporary = destination / f".{module.name}.tmp"
             shutil.copy2(module, temporary)
             os.replace(temporary, destination / module.name)  # atomic: running tests keep the old file

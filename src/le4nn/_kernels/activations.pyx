@@ -9,29 +9,15 @@ output element depends only on the input elements at its own index, so the resul
 identical for any thread count.
 
 The inner loops use raw pointers and branch-free selects so that GCC -O3 vectorizes them.  The
-sigmoid loop is written in C (below) around a vectorizable exp instead of libm's, and is compiled
-for AVX2 as well where GCC can dispatch on the CPU; see the comment there.  No fast-math semantics:
-NaN propagates.
+sigmoid loop is written in C (le4nn_activations.h) around a vectorizable exp instead of libm's,
+and is compiled for AVX2 as well where GCC can dispatch on the CPU; see le4nn_exp.h.  No fast-math
+semantics: NaN propagates.
 """
 
 from cython cimport floating
 from cython.parallel cimport prange
 
-cdef extern from *:
-    """
-    #include "le4nn_exp.h"  /* exp(a) for a <= 0, vectorizable; LE4NN_SIMD_CLONES */
-
-    /* y = sigma(x) elementwise (le4nn_sigmoid1_*: never overflows, NaN propagates). */
-    static LE4NN_SIMD_CLONES void le4nn_sigmoid_f(const float *x, float *y, Py_ssize_t n)
-    {
-        for (Py_ssize_t i = 0; i < n; i++) y[i] = le4nn_sigmoid1_f(x[i]);
-    }
-
-    static LE4NN_SIMD_CLONES void le4nn_sigmoid_d(const double *x, double *y, Py_ssize_t n)
-    {
-        for (Py_ssize_t i = 0; i < n; i++) y[i] = le4nn_sigmoid1_d(x[i]);
-    }
-    """
+cdef extern from "le4nn_activations.h":
     void le4nn_sigmoid_f(const float* x, float* y, Py_ssize_t n) nogil
     void le4nn_sigmoid_d(const double* x, double* y, Py_ssize_t n) nogil
 

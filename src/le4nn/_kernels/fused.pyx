@@ -11,7 +11,7 @@ Work split: rows in fixed blocks of about ``BLOCK_ELEMENTS`` elements; the bias 
 block (in the data's precision: at most a few hundred terms per column) into its own partial row,
 and the partial rows are then added in block order in float64, so the result is bitwise the same
 for any thread count.  Small arrays run on the calling thread.  The float32 loops are C with
-restrict pointers, compiled for AVX2 and the baseline (see below).
+restrict pointers, compiled for AVX2 and the baseline (le4nn_fused.h).
 """
 
 from cython cimport floating
@@ -19,65 +19,7 @@ from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free, malloc
 
 
-cdef extern from *:
-    """
-    /* float32 loops in C with restrict pointers (no aliasing to rule out at run time), compiled for
-       x86-64-v3 (AVX2) and the baseline, the loader choosing by CPU.  No FMA is involved, so both
-       clones give bitwise the same results.  Both loads are unconditional so that the selects
-       vectorize (a conditional load would become a branch). */
-    #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
-    #define LE4NN_V3_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-    #else
-    #define LE4NN_V3_CLONES
-    #endif
-
-    static LE4NN_V3_CLONES void le4nn_bias_relu_rows_f(const float *restrict x, const float *restrict b,
-                                                        float *y, Py_ssize_t rows, Py_ssize_t K)
-    {
-        for (Py_ssize_t r = 0; r < rows; ++r) {
-            const float *xr = x + r * K;
-            float *yr = y + r * K;
-            for (Py_ssize_t k = 0; k < K; ++k) {
-                float v = xr[k] + b[k];
-                yr[k] = v <= 0.0f ? 0.0f : v;
-            }
-        }
-    }
-
-    #if defined(__GNUC__) && !defined(__clang__)
-    #define LE4NN_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
-    #else
-    #define LE4NN_NO_CONTRACT
-    #endif
-
-    /* NAME(d, y, dx, acc, rows, K): dx = GRAD (an expression of g = dout and v = y, element by element)
-       over a block of rows, and the column sums of dx over the block (in T: at most BLOCK_ELEMENTS
-       terms per column) into acc (K).  dx may be d or y. */
-    #define LE4NN_BACKWARD_BIAS_ROWS(NAME, T, ATTRIBUTES, GRAD)                                          \\
-    static ATTRIBUTES void NAME(const T *d, const T *y, T *dx, T *restrict acc, Py_ssize_t rows,       \\
-                                Py_ssize_t K)                                                          \\
-    {                                                                                                  \\
-        for (Py_ssize_t k = 0; k < K; ++k) acc[k] = 0;                                                 \\
-        for (Py_ssize_t r = 0; r < rows; ++r) {                                                        \\
-            const T *dr = d + r * K, *yr = y + r * K;                                                  \\
-            T *xr = dx + r * K;                                                                        \\
-            for (Py_ssize_t k = 0; k < K; ++k) {                                                       \\
-                const T g = dr[k], v = yr[k];  /* both loads unconditional: the select vectorizes */   \\
-                const T grad = GRAD;                                                                   \\
-                xr[k] = grad;                                                                          \\
-                acc[k] += grad;                                                                        \\
-            }                                                                                          \\
-        }                                                                                              \\
-    }
-
-    /* ReLU: dout where y > 0, else 0 (a NaN in y passes the gradient). */
-    LE4NN_BACKWARD_BIAS_ROWS(le4nn_relu_backward_bias_rows_f, float, LE4NN_V3_CLONES, v <= 0 ? 0.0f : g)
-    LE4NN_BACKWARD_BIAS_ROWS(le4nn_relu_backward_bias_rows_d, double, , v <= 0 ? 0.0 : g)
-    /* Sigmoid: dout * (y (1 - y)), in sigmoid_backward's order and without contraction: its bits. */
-    LE4NN_BACKWARD_BIAS_ROWS(le4nn_sigmoid_backward_bias_rows_f, float, LE4NN_V3_CLONES LE4NN_NO_CONTRACT,
-                             g * (v * (1.0f - v)))
-    LE4NN_BACKWARD_BIAS_ROWS(le4nn_sigmoid_backward_bias_rows_d, double, LE4NN_NO_CONTRACT, g * (v * (1.0 - v)))
-    """
+cdef extern from "le4nn_fused.h":
     void le4nn_sigmoid_backward_bias_rows_f(const float* d, const float* y, float* dx, float* acc,
                                             Py_ssize_t rows, Py_ssize_t K) noexcept nogil
     void le4nn_sigmoid_backward_bias_rows_d(const double* d, const double* y, double* dx, double* acc,

@@ -29,46 +29,7 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
-cdef extern from *:
-    """
-    /* Copy with non-temporal (streaming) stores for the whole 64-byte lines of dst: a store that
-       fills a line need not first read it from memory (no read-for-ownership), which is what
-       limits a plain store loop into a large, cold buffer.  Partial lines at either end use
-       ordinary stores.  Without SSE2 (non-x86 targets) this is memcpy. */
-    #include <string.h>
-    #include <stdint.h>
-    #if !defined(LE4NN_NO_SIMD) && (defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2))
-    #include <emmintrin.h>
-    #define LE4NN_STREAM 1
-    #endif
-    static void le4nn_stream_copy(char *dst, const char *src, Py_ssize_t nbytes) {
-    #ifdef LE4NN_STREAM
-        Py_ssize_t head = (Py_ssize_t)((64 - ((uintptr_t)dst & 63)) & 63);
-        Py_ssize_t i;
-        if (head > nbytes) head = nbytes;
-        memcpy(dst, src, (size_t)head);
-        for (i = head; i + 64 <= nbytes; i += 64) {
-            __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
-            __m128i b = _mm_loadu_si128((const __m128i *)(src + i + 16));
-            __m128i c = _mm_loadu_si128((const __m128i *)(src + i + 32));
-            __m128i d = _mm_loadu_si128((const __m128i *)(src + i + 48));
-            _mm_stream_si128((__m128i *)(dst + i), a);
-            _mm_stream_si128((__m128i *)(dst + i + 16), b);
-            _mm_stream_si128((__m128i *)(dst + i + 32), c);
-            _mm_stream_si128((__m128i *)(dst + i + 48), d);
-        }
-        memcpy(dst + i, src + i, (size_t)(nbytes - i));
-    #else
-        memcpy(dst, src, (size_t)nbytes);
-    #endif
-    }
-    /* Make the streaming stores visible before the OpenMP barrier (they are weakly ordered). */
-    static void le4nn_store_fence(void) {
-    #ifdef LE4NN_STREAM
-        _mm_sfence();
-    #endif
-    }
-    """
+cdef extern from "le4nn_im2col.h":
     void le4nn_stream_copy(char* dst, const char* src, Py_ssize_t nbytes) noexcept nogil
     void le4nn_store_fence() noexcept nogil
 
@@ -77,22 +38,7 @@ cdef extern from *:
 cdef Py_ssize_t STREAM_MIN_BYTES = 16 * 1024 * 1024
 
 
-cdef inline Py_ssize_t _first_inside(Py_ssize_t pad, Py_ssize_t offset, Py_ssize_t stride,
-                                     Py_ssize_t n_out) noexcept nogil:
-    """The first output index o with o·stride − pad + offset >= 0 (clamped to [0, n_out])."""
-    cdef Py_ssize_t a = pad - offset
-    cdef Py_ssize_t o = 0 if a <= 0 else (a + stride - 1) // stride
-    return o if o < n_out else n_out
-
-
-cdef inline Py_ssize_t _first_beyond(Py_ssize_t size, Py_ssize_t pad, Py_ssize_t offset,
-                                     Py_ssize_t stride, Py_ssize_t lo, Py_ssize_t n_out) noexcept nogil:
-    """The first output index o >= lo with o·stride − pad + offset >= size (clamped to [lo, n_out])."""
-    cdef Py_ssize_t a = size + pad - offset
-    cdef Py_ssize_t o = 0 if a <= 0 else (a + stride - 1) // stride
-    if o < lo:
-        return lo
-    return o if o < n_out else n_out
+include "windows.pxi"
 
 
 cdef void _im2col_segment(const floating* xp, floating* dst, Py_ssize_t H, Py_ssize_t W,

@@ -9,7 +9,7 @@ identical for any thread count.  Small problems (fewer than ``SERIAL_LIMIT`` ele
 calling thread.
 
 Per row: alpha = max_k a_k (a NaN anywhere makes the whole row NaN, as in the reference),
-e_k = exp(a_k - alpha) with the vectorizable exp below (as in activations.pyx), s = sum_k e_k
+e_k = exp(a_k - alpha) with the vectorizable exp of le4nn_exp.h (as in activations.pyx), s = sum_k e_k
 (in index order, in double), y_k = e_k / s, and -log y_k = log s - (a_k - alpha) (in double), which
 stays finite for logits of any finite size.  The output may be the input (the loss terms are read before the row is overwritten).
 """
@@ -19,23 +19,7 @@ from cython.parallel cimport prange
 from libc.math cimport log
 from libc.stdlib cimport free, malloc
 
-cdef extern from *:
-    """
-    #include "le4nn_exp.h"  /* exp(a) for a <= 0, vectorizable; LE4NN_SIMD_CLONES */
-
-    /* y = exp(y) in place, for y <= 0 (or NaN). */
-    static LE4NN_SIMD_CLONES void le4nn_exp_inplace_f(float *y, Py_ssize_t n)
-    {
-        for (Py_ssize_t i = 0; i < n; i++)
-            y[i] = le4nn_exp_nonpos_f(y[i]);
-    }
-
-    static LE4NN_SIMD_CLONES void le4nn_exp_inplace_d(double *y, Py_ssize_t n)
-    {
-        for (Py_ssize_t i = 0; i < n; i++)
-            y[i] = le4nn_exp_nonpos_d(y[i]);
-    }
-    """
+cdef extern from "le4nn_softmax.h":
     void le4nn_exp_inplace_f(float* y, Py_ssize_t n) nogil
     void le4nn_exp_inplace_d(double* y, Py_ssize_t n) nogil
 

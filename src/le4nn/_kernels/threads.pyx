@@ -12,17 +12,7 @@ cdef void pool_run(int threads, Py_ssize_t items, pool_fn fn, void* ctx, long lo
     le4nn_pool_run(threads, items, fn, ctx, spin_ns)
 
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int le4nn_openmp_enabled(void) { return 1; }
-    static int le4nn_omp_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int le4nn_openmp_enabled(void) { return 0; }
-    static int le4nn_omp_max_threads(void) { return 1; }
-    #endif
-    """
+cdef extern from "le4nn_openmp.h":
     int le4nn_openmp_enabled() nogil
     int le4nn_omp_max_threads() nogil
 

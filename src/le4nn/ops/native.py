@@ -18,7 +18,9 @@ from le4nn._finite import all_finite
 from le4nn._kernels import activations as _act
 from le4nn._kernels import fused as _fused
 from le4nn._kernels import im2col as _im2col
-from le4nn._kernels import nhwc as _nhwc
+from le4nn._kernels import nhwc_conv as _nhwc_conv
+from le4nn._kernels import nhwc_im2col as _nhwc_im2col
+from le4nn._kernels import nhwc_pool as _nhwc_pool
 from le4nn._kernels import optim as _optim
 from le4nn._kernels import pooling as _pool
 from le4nn._kernels import softmax as _softmax
@@ -98,21 +100,21 @@ def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_
 @_same_docs(_ref.im2col_nhwc)
 def im2col_nhwc(x, kh, kw, stride=1, pad=0, *, out=None):
     g, cols = checks.check_im2col_nhwc(x, kh, kw, stride, pad, out)
-    _nhwc.im2col_nhwc(x, cols, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
+    _nhwc_im2col.im2col_nhwc(x, cols, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
     return cols
 
 
 @_same_docs(_ref.col2im_nhwc)
 def col2im_nhwc(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
     g, x = checks.check_col2im_nhwc(cols, x_shape, kh, kw, stride, pad, out)
-    _nhwc.col2im_nhwc(cols, x, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
+    _nhwc_im2col.col2im_nhwc(cols, x, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
     return x
 
 
 @_same_docs(_ref.maxpool2d_nhwc_forward)
 def maxpool2d_nhwc_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=None):
     g, out, argmax = checks.check_maxpool2d_nhwc_forward(x, kh, kw, stride, pad, out, argmax_out)
-    _nhwc.maxpool2d_nhwc_forward(x, out, argmax, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, get_num_threads())
+    _nhwc_pool.maxpool2d_nhwc_forward(x, out, argmax, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, get_num_threads())
     return out, argmax
 
 
@@ -125,14 +127,14 @@ def maxpool2d_nhwc_backward(dout, argmax, x_shape, *, out=None):
     H, W = dx.shape[1:3]
     OH, OW = dout.shape[1:3]
     kh, kw = H // OH, W // OW
-    _nhwc.maxpool2d_nhwc_backward(dout, argmax, dx, kh, kw, kh, kw, 0, 0, get_num_threads())
+    _nhwc_pool.maxpool2d_nhwc_backward(dout, argmax, dx, kh, kw, kh, kw, 0, 0, get_num_threads())
     return dx
 
 
 @_same_docs(_ref.conv2d_nhwc_forward)
 def conv2d_nhwc_forward(x, kernel, bias=None, stride=1, pad=0, relu=False, *, out=None):
     g, bias, y = checks.check_conv2d_nhwc_forward(x, kernel, bias, stride, pad, out)
-    _nhwc.conv2d_nhwc_forward(x, kernel, bias, y, g.sh, g.sw, g.pt, g.pl, bool(relu), get_num_threads())
+    _nhwc_conv.conv2d_nhwc_forward(x, kernel, bias, y, g.sh, g.sw, g.pt, g.pl, bool(relu), get_num_threads())
     return y
 
 
@@ -141,7 +143,7 @@ def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=Non
                             bias_grad_out=None):
     g, kernel_grad, bias_grad = checks.check_conv2d_nhwc_filter_grad(x, dout, kh, kw, stride, pad, y, out,
                                                                       bias_grad_out)
-    _nhwc.conv2d_nhwc_filter_grad(x, dout, y, kernel_grad, bias_grad, g.sh, g.sw, g.pt, g.pl,
+    _nhwc_conv.conv2d_nhwc_filter_grad(x, dout, y, kernel_grad, bias_grad, g.sh, g.sw, g.pt, g.pl,
                                   get_num_threads())
     return kernel_grad, bias_grad
 
@@ -151,7 +153,7 @@ def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_k
                              *, out=None, argmax_out=None):
     g, pg, bias, out, argmax = checks.check_conv2d_nhwc_pool_forward(
         x, kernel, bias, stride, pad, pool_kh, pool_kw, pool_stride, pool_pad, out, argmax_out)
-    _nhwc.conv2d_nhwc_pool_forward(x, kernel, bias, out, argmax, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW,
+    _nhwc_conv.conv2d_nhwc_pool_forward(x, kernel, bias, out, argmax, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW,
                                    bool(relu), pg.kh, pg.kw, pg.sh, pg.sw, pg.pt, pg.pl, get_num_threads())
     return out, argmax
 
@@ -161,7 +163,7 @@ def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pa
                                    bias_grad_out=None):
     g, kernel_grad, bias_grad = checks.check_conv2d_nhwc_filter_grad_pooled(
         x, dout, argmax, pooled, kh, kw, stride, pad, out, bias_grad_out)
-    _nhwc.conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kernel_grad, bias_grad, g.sh, g.sw,
+    _nhwc_conv.conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kernel_grad, bias_grad, g.sh, g.sw,
                                          g.pt, g.pl, g.OH, g.OW, get_num_threads())
     return kernel_grad, bias_grad
 

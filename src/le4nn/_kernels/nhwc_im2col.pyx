@@ -1,0 +1,122 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Channels-last (NHWC) im2col / col2im (handout eq. 59 and its adjoint, eq. 62).
+
+Semantics are those of :mod:`le4nn.ops.reference`; the wrappers in :mod:`le4nn.ops.native`
+validate every argument.  Keras's layout (B, H, W, C) keeps the C channels of a pixel contiguous,
+so every inner loop here runs over channels (or filters): a unit-stride loop that GCC vectorizes.
+Arrays too small to pay for an OpenMP team run on the calling thread (team.pxi).
+
+- im2col_nhwc: one row of the column matrix per output pixel; for each window row i the kw·C
+  inputs are one contiguous run of the input row, copied at once (zeros for padding).  Each thread
+  gets whole output rows (b, oh).
+- col2im_nhwc: each input row (b, h) gathers its contributions, window offsets (i, j) in row-major
+  order as the reference, so the sums are bitwise the reference's for any thread count.  The
+  float32 row is le4nn_nhwc_im2col.h's C loop (compiled for x86-64-v3 and the baseline).
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memcpy
+
+cdef extern from "le4nn_nhwc_im2col.h":
+    void le4nn_col2im_row_f(const float* cb, float* xr, Py_ssize_t W, Py_ssize_t C, int kh, int kw,
+                            int sh, int sw, int pt, int pl, Py_ssize_t h, Py_ssize_t OH,
+                            Py_ssize_t OW) noexcept nogil
+
+
+include "team.pxi"
+include "copy.pxi"
+
+
+cdef void _im2col_row(const floating* xb, floating* dst, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+                      int kh, int kw, int sh, int sw, int pt, int pl, Py_ssize_t oh,
+                      Py_ssize_t OW) noexcept nogil:
+    """The OW rows of the column matrix for output row oh of one image (xb: its H·W·C inputs)."""
+    cdef Py_ssize_t ow, h, w0, w, K = kh * kw * C, run = kw * C
+    cdef int i, j
+    cdef floating* d
+    for ow in range(OW):
+        w0 = ow * sw - pl
+        for i in range(kh):
+            d = dst + ow * K + i * run
+            h = oh * sh - pt + i
+            if h < 0 or h >= H:
+                _zero(d, run)
+            elif w0 >= 0 and w0 + kw <= W:
+                _copy(d, xb + (h * W + w0) * C, run)  # the window row is one contiguous run
+            else:
+                for j in range(kw):
+                    w = w0 + j
+                    if w < 0 or w >= W:
+                        _zero(d + j * C, C)
+                    else:
+                        _copy(d + j * C, xb + (h * W + w) * C, C)
+
+
+def im2col_nhwc(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw, int sh, int sw,
+                int pt, int pl, int OH, int OW, int num_threads):
+    """Fill ``cols`` (B·OH·OW, kh·kw·C) with the windows of ``x`` (B, H, W, C); padding reads 0."""
+    cdef Py_ssize_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t K = <Py_ssize_t>kh * kw * C, r, b, oh
+    cdef int team = _team(cols.shape[0] * K, num_threads)
+    if cols.shape[0] != B * OH * OW or cols.shape[1] != K:
+        raise ValueError("im2col_nhwc: cols has the wrong shape")
+    if cols.shape[0] == 0 or K == 0:
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* cp = &cols[0, 0]
+    with nogil:
+        for r in prange(B * OH, schedule="static", num_threads=team):
+            b = r // OH
+            oh = r - b * OH
+            _im2col_row(xp + b * H * W * C, cp + r * OW * K, H, W, C, kh, kw, sh, sw, pt, pl, oh, OW)
+
+
+cdef void _col2im_row(const floating* cb, floating* xr, Py_ssize_t W, Py_ssize_t C, int kh, int kw,
+                      int sh, int sw, int pt, int pl, Py_ssize_t h, Py_ssize_t OH,
+                      Py_ssize_t OW) noexcept nogil:
+    """Input row h of one image (xr: W·C) as the sum of its window contributions (cb: the image's
+    rows of the column matrix), offsets (i, j) in row-major order as the reference."""
+    cdef Py_ssize_t K = kh * kw * C, t, oh, ow, w, c
+    cdef int i, j
+    cdef const floating* src
+    cdef floating* dst
+    if floating is float:
+        le4nn_col2im_row_f(cb, xr, W, C, kh, kw, sh, sw, pt, pl, h, OH, OW)
+    else:
+        _zero(xr, W * C)
+        for i in range(kh):
+            t = h + pt - i
+            if t < 0 or t % sh != 0:
+                continue
+            oh = t // sh
+            if oh >= OH:
+                continue
+            for j in range(kw):
+                for ow in range(OW):
+                    w = ow * sw - pl + j
+                    if w < 0 or w >= W:
+                        continue
+                    src = cb + (oh * OW + ow) * K + (i * kw + j) * C
+                    dst = xr + w * C
+                    for c in range(C):
+                        dst[c] += src[c]
+
+
+def col2im_nhwc(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw, int sh, int sw,
+                int pt, int pl, int OH, int OW, int num_threads):
+    """Overwrite ``x`` (B, H, W, C) with the scatter-add of ``cols`` (B·OH·OW, kh·kw·C)."""
+    cdef Py_ssize_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t K = <Py_ssize_t>kh * kw * C, r, b, h
+    cdef int team = _team(cols.shape[0] * K, num_threads)
+    if cols.shape[0] != B * OH * OW or cols.shape[1] != K:
+        raise ValueError("col2im_nhwc: cols has the wrong shape")
+    if B * H * W * C == 0:
+        return
+    cdef const floating* cp = &cols[0, 0] if cols.shape[0] * K else NULL
+    cdef floating* xp = &x[0, 0, 0, 0]
+    with nogil:
+        for r in prange(B * H, schedule="static", num_threads=team):
+            b = r // H
+            h = r - b * H
+            _col2im_row(cp + b * OH * OW * K, xp + r * W * C, W, C, kh, kw, sh, sw, pt, pl, h, OH, OW)
