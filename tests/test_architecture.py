@@ -12,7 +12,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "le4nn"
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
-TEXTBOOK_FILES = {"ops/reference.py"}  # the NumPy equations, one after the other, as the handout has them
+#: The NumPy equations one after the other, as the handout has them: long, but still bounded.
+TEXTBOOK_FILES = {"ops/reference.py": 700}
 
 
 def _sources(*patterns: str) -> list[Path]:
@@ -25,10 +26,9 @@ def _name(path: Path) -> str:
 
 @pytest.mark.parametrize("path", _sources("*.py", "*.pyx", "*.h"), ids=_name)
 def test_module_is_small(path):
-    if _name(path) in TEXTBOOK_FILES:
-        pytest.skip("the textbook file may be long")
+    limit = TEXTBOOK_FILES.get(_name(path), MAX_MODULE_LINES)
     lines = len(path.read_text(encoding="utf-8").splitlines())
-    assert lines <= MAX_MODULE_LINES, f"{_name(path)} has {lines} lines; split it by job"
+    assert lines <= limit, f"{_name(path)} has {lines} lines; split it by job"
 
 
 def _functions(tree: ast.AST):
