@@ -120,6 +120,4 @@ def combined_model(generator, discriminator, name: str = "gan") -> Model:
             continue
         nodes.append(Node(node.layer, tuple(mapping.get(s, s + offset) for s in node.inputs), node.output + offset))
     out = d.output_slots[0]
-    model = Model(name=name)
-    model._graph = Graph(nodes, list(g.input_slots), [mapping.get(out, out + offset)])
-    return model
+    return Model.from_graph(Graph(nodes, list(g.input_slots), [mapping.get(out, out + offset)]), name=name)

@@ -35,6 +35,9 @@ What a model calls (:class:`le4nn.models.graph.Graph`):
 - the fused pair protocol, for a layer whose output only one layer reads: ``_forward_through(consumer,
   x, training)`` and ``_backward_through(consumer, grad_out, need_input_grad)`` run both layers at
   once or return ``NotImplemented``.  Only Conv2D + MaxPooling2D use it (:mod:`le4nn.layers._conv_pool`).
+- three class attributes: ``_multi_input`` (the layer takes a list: Add, Concatenate), ``_scratch``
+  (set by the model while it runs a step, so the layer may return reused arrays, :meth:`Layer._out`)
+  and ``_defer_softmax`` (set on a softmax output layer whose softmax the loss computes, eq. 12).
 
 Naming (:mod:`le4nn.layers.naming`), the shape helpers (:mod:`le4nn.layers.shapes`) and the
 functional graph's :class:`~le4nn.layers.symbolic.SymbolicTensor` live in their own modules; their

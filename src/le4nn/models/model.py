@@ -63,6 +63,14 @@ class Model(Trainer):
             self._graph = Graph.from_tensors(self.inputs, self.outputs)
 
     @classmethod
+    def from_graph(cls, graph: Graph, name: str | None = None) -> Model:
+        """A model over a :class:`Graph` built elsewhere (the GAN's generator-then-discriminator chain,
+        :func:`le4nn.gan.combined_model`), sharing its layers."""
+        model = cls(name=name)
+        model._graph = graph
+        return model
+
+    @classmethod
     def _default_name(cls) -> str:
         return unique_name(to_snake_case("Functional" if cls is Model else cls.__name__))
 
