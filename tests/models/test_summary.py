@@ -114,3 +114,22 @@ def test_plot_model_feeds_the_dot_text_to_graphviz(monkeypatch, tmp_path):
     assert out.read_text() == "fake"
     assert (tmp_path / "args.txt").read_text().split() == ["-Tpng", "-o", str(tmp_path / "graph.png")]
     assert (tmp_path / "received.dot").read_text() == model_to_dot(model)
+
+
+def test_summary_text_follows_the_model_class_unless_told():
+    """``summary_text(model)`` called directly gives what ``model.summary()`` prints: no "Connected to"
+    column for a Sequential chain, one for a functional model; ``connections=`` overrides it."""
+    from le4nn import layers
+    from le4nn.models import Model, Sequential
+    from le4nn.models.summary import summary_text
+
+    chain = Sequential([layers.Dense(3, input_shape=(4,))])
+    inputs = layers.Input((4,))
+    functional = Model(inputs, layers.Dense(3)(inputs))
+    printed = []
+    chain.summary(print_fn=printed.append)
+    assert summary_text(chain) == printed[0]
+    assert "Connected to" not in summary_text(chain)
+    assert "Connected to" in summary_text(functional)
+    assert "Connected to" in summary_text(chain, connections=True)
+    assert "Connected to" not in summary_text(functional, connections=False)

@@ -45,9 +45,9 @@ def build_generator(latent_dim: int = LATENT_DIM, num_classes: int | None = None
     """The generator: inputs ``noise`` (latent_dim,) and, if ``num_classes``, a one-hot ``label``
     (num_classes,); output images of ``image_shape`` in [-1, 1] (tanh).  ``label_name="cluster"`` names
     that input ``cluster`` instead: the generator of a self-conditioned DCGAN, conditioned on k-means
-    clusters of the training images rather than on their classes (see :func:`cluster_labels`).
+    clusters of the training images rather than on their classes (see :func:`~le4nn.gan.sampling.cluster_labels`).
 
-    ``architecture="conv"`` (the DCGAN of the module docstring; needs height and width divisible by 4) or
+    ``architecture="conv"`` (the DCGAN described in :mod:`le4nn.gan`; needs height and width divisible by 4) or
     ``"dense"`` (Dense(width) → BN → LeakyReLU → Dense(H·W·C, tanh) → Reshape: tiny and fast, for tests)."""
     height, width_px, channels = (int(s) for s in image_shape)
     _check_architecture(architecture)

@@ -51,7 +51,7 @@ class _EpochFunction(Callback):
 
 
 class GANTrainer:
-    """Alternating discriminator / generator steps (see the module docstring).
+    """Alternating discriminator / generator steps (see :mod:`le4nn.gan`).
 
     ``g_learning_rate``/``d_learning_rate``/``beta_1``: the two Adam optimizers (or pass ``g_optimizer``/
     ``d_optimizer``); ``real_label``: the discriminator's target for real images (0.9: one-sided label
@@ -64,7 +64,7 @@ class GANTrainer:
     images).  The sample grids and the saved ``generator.npz`` use the averaged weights (with its
     BatchNormalization statistics measured anew on them, :meth:`averaged_weights`); the training
     weights go on learning unchanged.  ``None`` or 0 (the default) turns it off: on the MNIST DCGAN with
-    decay 0.999 the judge (:func:`judge`) rated the averaged generator no better than the trained one
+    decay 0.999 the judge (:func:`~le4nn.gan.judging.judge`) rated the averaged generator no better than the trained one
     (mean top-class confidence within 0.01 of it over the first 4 epochs).
     """
 

@@ -3,9 +3,9 @@
 Inside a model step the graph (:class:`le4nn.models.graph.Graph`) offers each layer its sole consumer
 through the fused pair protocol (``Layer._forward_through`` / ``Layer._backward_through``, see
 :mod:`le4nn.layers.base`); Conv2D answers with the functions here, or ``NotImplemented`` to let the model
-run the two layers one after the other.  The pool keeps its own cache: it is written only by
-``MaxPooling2D._pool_nhwc``, which the fused forward calls with the fused kernel in place of the pooling
-kernel, so that the pool's backward (plain or fused) finds the same record either way.
+run the two layers one after the other.  The pool keeps its own cache: the channels_last one is
+written only by ``MaxPooling2D._pool_nhwc``, which the fused forward calls with the fused kernel in
+place of the pooling kernel, so that the pool's backward (plain or fused) finds the same record.
 
 - Forward (:func:`forward`): a direct convolution (few input taps) and the pooling in one pass
   (``ops.conv2d_nhwc_pool_forward``): each image's convolution output stays in the cache and is
@@ -32,7 +32,8 @@ def _fusable(conv, pool) -> bool:
 
 
 def forward(conv, pool, x):
-    """The pooled output of ``pool(conv(x))``, or ``NotImplemented`` (not a direct convolution)."""
+    """``(pooled output of pool(conv(x)), the DirectCache Conv2D keeps)``, or ``NotImplemented`` (not a
+    direct convolution).  The pool's own cache is written by ``pool._pool_nhwc``."""
     if not _fusable(conv, pool):
         return NotImplemented
     x = conv._prepare_input(x)
@@ -53,22 +54,20 @@ def forward(conv, pool, x):
         return pooled
 
     pooled = pool._pool_nhwc(conv_shape, conv_and_pool)
-    conv._cache = DirectCache(x, pad, pooled_by=pool)
-    conv._z, conv._y = None, None
-    return pooled
+    return pooled, DirectCache(x, pad, pooled_by=pool)
 
 
-def backward(conv, pool, grad_out, need_input_grad: bool):
-    """∂E/∂(conv's input) from ∂E/∂(pool's output), conv's ``grads`` filled; or ``NotImplemented``."""
-    cache = conv._cache
-    pooled_by = getattr(cache, "pooled_by", None)
-    if pooled_by is not None:
-        conv._cache = cache._replace(pooled_by=None)  # one backward per fused forward
+def backward(conv, cache, pool, grad_out, need_input_grad: bool):
+    """∂E/∂(conv's input) from ∂E/∂(pool's output), conv's ``grads`` filled; or ``NotImplemented``.
+
+    ``cache`` is what conv's last forward kept; ``cache.pooled_by`` is ``pool`` when that forward was
+    the fused one (the convolution's output ``conv._y`` was then never formed)."""
     if not _fusable(conv, pool) or cache is None or pool._cache is None:
         return NotImplemented
-    if pooled_by is not pool and (conv._y is None or pool._cache.x_shape != conv._y.shape):
+    pool_cache = pool._cache
+    if getattr(cache, "pooled_by", None) is not pool and (conv._y is None or pool_cache.x_shape != conv._y.shape):
         return NotImplemented
-    argmax, conv_shape, pooled_shape, pooled = pool._cache
+    argmax, conv_shape, pooled_shape, pooled = pool_cache.argmax, pool_cache.x_shape, pool_cache.y_shape, pool_cache.y
     grad = pool._prepare_grad(grad_out, pooled_shape)
     relu = conv.activation.name == "relu"
     if isinstance(cache, DirectCache) and not need_input_grad:

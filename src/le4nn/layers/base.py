@@ -108,7 +108,7 @@ class Layer:
     _multi_input = False
 
     #: Set by a model while it runs the layer inside a training step, ``evaluate`` or ``predict``
-    #: (see :meth:`le4nn.models.graph.Graph.scratch`): the model consumes each output and gradient
+    #: (see :meth:`le4nn.models.graph.Graph.set_scratch`): the model consumes each output and gradient
     #: before the next call, so the layer may return its own scratch arrays (:meth:`_out`), reused
     #: from call to call instead of allocated anew.  Outside a model (``layer(x)``, ``forward``
     #: called directly) every result is a fresh array the caller may keep.

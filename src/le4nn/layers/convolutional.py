@@ -182,14 +182,23 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
             return _conv_winograd.backward(self, cache, grad_z, need_input_grad)
         if isinstance(cache, DirectCache):
             return _conv_direct.backward(self, cache, grad_z, need_input_grad)
+        # a GemmCache: the default channels_last path
         return _conv_nhwc.backward(self, cache.x, cache.pad, cache.cols, grad_z, need_input_grad,
                                    filter_grad=self.trainable)
 
     def _forward_through(self, consumer, x, training):
-        return _conv_pool.forward(self, consumer, x)
+        fused = _conv_pool.forward(self, consumer, x)
+        if fused is NotImplemented:
+            return NotImplemented
+        pooled, self._cache = fused
+        self._z, self._y = None, None  # the convolution's own output was never formed
+        return pooled
 
     def _backward_through(self, consumer, grad_out, need_input_grad):
-        return _conv_pool.backward(self, consumer, grad_out, need_input_grad)
+        cache = self._cache
+        if getattr(cache, "pooled_by", None) is not None:
+            self._cache = cache._replace(pooled_by=None)  # one backward per fused forward
+        return _conv_pool.backward(self, cache, consumer, grad_out, need_input_grad)
 
     # --- the handout's path (channels_first): eq. 59–62 ----------------------------------------------
 

@@ -87,7 +87,7 @@ class MaxPooling2D(_Pooling2D):
         return y
 
     def _pool_nhwc(self, x_shape: tuple, pool) -> np.ndarray:
-        """The channels_last forward around a pooling kernel, and the one place the cache is written.
+        """The channels_last forward around a pooling kernel, the one place its cache is written.
 
         ``pool(pad, out, argmax)`` fills ``out`` with the pooled values of an input of ``x_shape``
         and ``argmax`` with the winners' flat indices (per image, in that input), and returns

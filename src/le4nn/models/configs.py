@@ -6,9 +6,10 @@ each taking the model class it builds, so this module never imports the classes;
 their config's ``class_name`` (:func:`register_model_class`) for :func:`model_from_config`.
 
 :func:`model_from_config` takes configs from model files and JSON files, so it checks every part
-before use and reports a bad one with a :class:`ModelFileError` naming the source, the layer and the
-problem; with ``max_weight_bytes`` it also refuses, before allocating anything, an architecture whose
-weights need more memory than that (a model file must hold all its weights, so its size bounds them).
+before use and reports a bad one with a :class:`~le4nn.models.file_format.ModelFileError` naming the
+source, the layer and the problem; with ``max_weight_bytes`` it also refuses, before allocating
+anything, an architecture whose weights need more memory than that (a model file must hold all its
+weights, so its size bounds them).
 """
 
 from __future__ import annotations
@@ -219,9 +220,9 @@ def model_from_config(config: dict, source: str | None = None, max_weight_bytes:
     """Rebuild an (uncompiled, freshly initialized) model from ``model.get_config()``'s dict, with the
     ``from_config`` of the class it names.
 
-    A bad config gives a :class:`ModelFileError` naming ``source`` (e.g. the file it came from) and the
-    part.  With ``max_weight_bytes``, a model whose weights need more bytes is refused before they are
-    allocated.
+    A bad config gives a :class:`~le4nn.models.file_format.ModelFileError` naming ``source`` (e.g. the
+    file it came from) and the part.  With ``max_weight_bytes``, a model whose weights need more bytes
+    is refused before they are allocated.
     """
     kind, _ = _model_body(config, _MODEL_CLASSES, _Checker(source))
     budget = (contextlib.nullcontext() if max_weight_bytes is None

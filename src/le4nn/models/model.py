@@ -188,10 +188,10 @@ class Model(Trainer):
     # --- summary, config, saving ---------------------------------------------------------------
 
     #: Whether ``summary()`` shows a "Connected to" column (not for a Sequential's plain chain).
-    _SUMMARY_CONNECTIONS = True
+    summary_connections = True
 
     def summary(self, line_length: int = 98, print_fn=print) -> None:
-        print_fn(summary_text(self, line_length, connections=self._SUMMARY_CONNECTIONS))
+        print_fn(summary_text(self, line_length))
 
     def get_config(self) -> dict:
         """The architecture as a JSON-ready dict ``{"class_name": "Functional", "config": {...}}``

@@ -21,7 +21,7 @@ class Sequential(Model):
     an ``Input(shape=...)`` as the first element, or the first data it sees.
     """
 
-    _SUMMARY_CONNECTIONS = False  # a chain: each layer reads the one above it
+    summary_connections = False  # a chain: each layer reads the one above it
 
     def __init__(self, layers=None, name: str | None = None):
         super().__init__(name=name)

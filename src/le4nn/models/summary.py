@@ -11,8 +11,11 @@ def _row(cells, widths) -> str:
     return "".join(f" {str(c):<{w - 1}}" for c, w in zip(cells, widths, strict=True)).rstrip()
 
 
-def summary_text(model, line_length: int = 98, connections: bool = True) -> str:
-    """The summary's text; ``connections``: with the "Connected to" column (functional models)."""
+def summary_text(model, line_length: int = 98, connections: bool | None = None) -> str:
+    """The summary's text; ``connections``: with the "Connected to" column (default: as the model's
+    class says, ``summary_connections``: functional models have it, Sequential chains do not)."""
+    if connections is None:
+        connections = model.summary_connections
     rows = []
     if model.built:
         incoming = {}

@@ -26,7 +26,7 @@ from le4nn._kernels import pooling as _pool
 from le4nn._kernels import softmax as _softmax
 from le4nn._kernels import sparse as _sparse
 from le4nn._kernels import winograd as _winograd
-from le4nn._threads import num_threads_now as get_num_threads  # adapts to other processes' load
+from le4nn._threads import num_threads_now  # the threads to use now: fewer while other processes load the CPU
 from le4nn.ops import _checks as checks
 from le4nn.ops import reference as _ref
 
@@ -47,14 +47,14 @@ def _same_docs(reference_function):
 @_same_docs(_ref.im2col)
 def im2col(x, kh, kw, stride=1, pad=0, *, out=None):
     g, cols = checks.check_im2col(x, kh, kw, stride, pad, out)
-    _im2col.im2col(x, cols, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
+    _im2col.im2col(x, cols, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, num_threads_now())
     return cols
 
 
 @_same_docs(_ref.col2im)
 def col2im(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
     g, x = checks.check_col2im(cols, x_shape, kh, kw, stride, pad, out)
-    _im2col.col2im(cols, x, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
+    _im2col.col2im(cols, x, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, num_threads_now())
     return x
 
 
@@ -64,7 +64,7 @@ def col2im(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
 @_same_docs(_ref.maxpool2d_forward)
 def maxpool2d_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=None):
     g, out, argmax = checks.check_maxpool2d_forward(x, kh, kw, stride, pad, out, argmax_out)
-    _pool.maxpool2d_forward(x, out, argmax, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, get_num_threads())
+    _pool.maxpool2d_forward(x, out, argmax, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, num_threads_now())
     return out, argmax
 
 
@@ -72,7 +72,7 @@ def maxpool2d_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=Non
 def maxpool2d_backward(dout, argmax, x_shape, *, out=None):
     # The kernel checks every index against the plane (ValueError) before it writes anything.
     dx = checks.check_maxpool2d_backward(dout, argmax, x_shape, out, check_range=False)
-    _pool.maxpool2d_backward(dout, argmax, dx, get_num_threads())
+    _pool.maxpool2d_backward(dout, argmax, dx, num_threads_now())
     return dx
 
 
@@ -80,7 +80,7 @@ def maxpool2d_backward(dout, argmax, x_shape, *, out=None):
 def avgpool2d_forward(x, kh, kw, stride=None, pad=0, count_include_pad=True, *, out=None):
     g, out = checks.check_avgpool2d_forward(x, kh, kw, stride, pad, out)
     _pool.avgpool2d_forward(
-        x, out, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, bool(count_include_pad), get_num_threads()
+        x, out, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, bool(count_include_pad), num_threads_now()
     )
     return out
 
@@ -89,7 +89,7 @@ def avgpool2d_forward(x, kh, kw, stride=None, pad=0, count_include_pad=True, *, 
 def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_pad=True, *, out=None):
     g, dx = checks.check_avgpool2d_backward(dout, x_shape, kh, kw, stride, pad, out)
     _pool.avgpool2d_backward(
-        dout, dx, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, bool(count_include_pad), get_num_threads()
+        dout, dx, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, bool(count_include_pad), num_threads_now()
     )
     return dx
 
@@ -100,21 +100,21 @@ def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_
 @_same_docs(_ref.im2col_nhwc)
 def im2col_nhwc(x, kh, kw, stride=1, pad=0, *, out=None):
     g, cols = checks.check_im2col_nhwc(x, kh, kw, stride, pad, out)
-    _nhwc_im2col.im2col_nhwc(x, cols, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
+    _nhwc_im2col.im2col_nhwc(x, cols, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, num_threads_now())
     return cols
 
 
 @_same_docs(_ref.col2im_nhwc)
 def col2im_nhwc(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
     g, x = checks.check_col2im_nhwc(cols, x_shape, kh, kw, stride, pad, out)
-    _nhwc_im2col.col2im_nhwc(cols, x, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, get_num_threads())
+    _nhwc_im2col.col2im_nhwc(cols, x, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, num_threads_now())
     return x
 
 
 @_same_docs(_ref.maxpool2d_nhwc_forward)
 def maxpool2d_nhwc_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=None):
     g, out, argmax = checks.check_maxpool2d_nhwc_forward(x, kh, kw, stride, pad, out, argmax_out)
-    _nhwc_pool.maxpool2d_nhwc_forward(x, out, argmax, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, get_num_threads())
+    _nhwc_pool.maxpool2d_nhwc_forward(x, out, argmax, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, num_threads_now())
     return out, argmax
 
 
@@ -127,14 +127,14 @@ def maxpool2d_nhwc_backward(dout, argmax, x_shape, *, out=None):
     H, W = dx.shape[1:3]
     OH, OW = dout.shape[1:3]
     kh, kw = H // OH, W // OW
-    _nhwc_pool.maxpool2d_nhwc_backward(dout, argmax, dx, kh, kw, kh, kw, 0, 0, get_num_threads())
+    _nhwc_pool.maxpool2d_nhwc_backward(dout, argmax, dx, kh, kw, kh, kw, 0, 0, num_threads_now())
     return dx
 
 
 @_same_docs(_ref.conv2d_nhwc_forward)
 def conv2d_nhwc_forward(x, kernel, bias=None, stride=1, pad=0, relu=False, *, out=None):
     g, bias, y = checks.check_conv2d_nhwc_forward(x, kernel, bias, stride, pad, out)
-    _nhwc_conv.conv2d_nhwc_forward(x, kernel, bias, y, g.sh, g.sw, g.pt, g.pl, bool(relu), get_num_threads())
+    _nhwc_conv.conv2d_nhwc_forward(x, kernel, bias, y, g.sh, g.sw, g.pt, g.pl, bool(relu), num_threads_now())
     return y
 
 
@@ -144,7 +144,7 @@ def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=Non
     g, kernel_grad, bias_grad = checks.check_conv2d_nhwc_filter_grad(x, dout, kh, kw, stride, pad, y, out,
                                                                       bias_grad_out)
     _nhwc_conv.conv2d_nhwc_filter_grad(x, dout, y, kernel_grad, bias_grad, g.sh, g.sw, g.pt, g.pl,
-                                  get_num_threads())
+                                  num_threads_now())
     return kernel_grad, bias_grad
 
 
@@ -154,7 +154,7 @@ def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_k
     g, pg, bias, out, argmax = checks.check_conv2d_nhwc_pool_forward(
         x, kernel, bias, stride, pad, pool_kh, pool_kw, pool_stride, pool_pad, out, argmax_out)
     _nhwc_conv.conv2d_nhwc_pool_forward(x, kernel, bias, out, argmax, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW,
-                                   bool(relu), pg.kh, pg.kw, pg.sh, pg.sw, pg.pt, pg.pl, get_num_threads())
+                                   bool(relu), pg.kh, pg.kw, pg.sh, pg.sw, pg.pt, pg.pl, num_threads_now())
     return out, argmax
 
 
@@ -164,7 +164,7 @@ def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pa
     g, kernel_grad, bias_grad = checks.check_conv2d_nhwc_filter_grad_pooled(
         x, dout, argmax, pooled, kh, kw, stride, pad, out, bias_grad_out)
     _nhwc_conv.conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kernel_grad, bias_grad, g.sh, g.sw,
-                                         g.pt, g.pl, g.OH, g.OW, get_num_threads())
+                                         g.pt, g.pl, g.OH, g.OW, num_threads_now())
     return kernel_grad, bias_grad
 
 
@@ -174,21 +174,21 @@ def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pa
 @_same_docs(_ref.winograd_input_transform)
 def winograd_input_transform(x, pad=1, *, out=None):
     w, V = checks.check_winograd_input_transform(x, pad, out)
-    _winograd.input_transform(x, V, w.pt, w.pl, w.TH, w.TW, get_num_threads())
+    _winograd.input_transform(x, V, w.pt, w.pl, w.TH, w.TW, num_threads_now())
     return V
 
 
 @_same_docs(_ref.winograd_output_transform)
 def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
     _, bias, y = checks.check_winograd_output_transform(m, out_shape, bias, out)
-    _winograd.output_transform(m, bias, y, bool(relu), get_num_threads())
+    _winograd.output_transform(m, bias, y, bool(relu), num_threads_now())
     return y
 
 
 @_same_docs(_ref.winograd_gradient_transform)
 def winograd_gradient_transform(dout, *, out=None):
     _, Q = checks.check_winograd_gradient_transform(dout, out)
-    _winograd.gradient_transform(dout, Q, get_num_threads())
+    _winograd.gradient_transform(dout, Q, num_threads_now())
     return Q
 
 
@@ -198,28 +198,28 @@ def winograd_gradient_transform(dout, *, out=None):
 @_same_docs(_ref.sigmoid_forward)
 def sigmoid_forward(x, *, out=None):
     y = checks.check_elementwise("sigmoid_forward", x, out)
-    _act.sigmoid_forward(x.reshape(-1), y.reshape(-1), get_num_threads())
+    _act.sigmoid_forward(x.reshape(-1), y.reshape(-1), num_threads_now())
     return y
 
 
 @_same_docs(_ref.sigmoid_backward)
 def sigmoid_backward(dout, y, *, out=None):
     dx = checks.check_elementwise_backward("sigmoid_backward", dout, y, out)
-    _act.sigmoid_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1), get_num_threads())
+    _act.sigmoid_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1), num_threads_now())
     return dx
 
 
 @_same_docs(_ref.relu_forward)
 def relu_forward(x, *, out=None):
     y = checks.check_elementwise("relu_forward", x, out)
-    _act.relu_forward(x.reshape(-1), y.reshape(-1), get_num_threads())
+    _act.relu_forward(x.reshape(-1), y.reshape(-1), num_threads_now())
     return y
 
 
 @_same_docs(_ref.relu_backward)
 def relu_backward(dout, y, *, out=None):
     dx = checks.check_elementwise_backward("relu_backward", dout, y, out)
-    _act.relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1), get_num_threads())
+    _act.relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1), num_threads_now())
     return dx
 
 
@@ -230,7 +230,7 @@ def relu_backward(dout, y, *, out=None):
 def softmax_forward(x, *, out=None):
     y = checks.check_softmax_forward(x, out)
     K = x.shape[-1]
-    _softmax.softmax_forward(x.reshape(-1, K), y.reshape(-1, K), get_num_threads())
+    _softmax.softmax_forward(x.reshape(-1, K), y.reshape(-1, K), num_threads_now())
     return y
 
 
@@ -239,9 +239,9 @@ def softmax_cross_entropy_forward(logits, labels, *, out=None):
     targets, is_index, probs = checks.check_cross_entropy("softmax_cross_entropy_forward", logits, "logits",
                                                           labels, out, check_range=False)
     if is_index:
-        loss = _softmax.softmax_cross_entropy_forward_index(logits, targets, probs, get_num_threads())
+        loss = _softmax.softmax_cross_entropy_forward_index(logits, targets, probs, num_threads_now())
     else:
-        loss = _softmax.softmax_cross_entropy_forward_onehot(logits, targets, probs, get_num_threads())
+        loss = _softmax.softmax_cross_entropy_forward_onehot(logits, targets, probs, num_threads_now())
     return float(loss), probs
 
 
@@ -250,9 +250,9 @@ def softmax_cross_entropy_backward(probs, labels, *, out=None):
     targets, is_index, dx = checks.check_cross_entropy("softmax_cross_entropy_backward", probs, "probs",
                                                        labels, out, check_range=False)
     if is_index:
-        _softmax.softmax_cross_entropy_backward_index(probs, targets, dx, get_num_threads())
+        _softmax.softmax_cross_entropy_backward_index(probs, targets, dx, num_threads_now())
     else:
-        _softmax.softmax_cross_entropy_backward_onehot(probs, targets, dx, get_num_threads())
+        _softmax.softmax_cross_entropy_backward_onehot(probs, targets, dx, num_threads_now())
     return dx
 
 
@@ -261,7 +261,7 @@ def softmax_cross_entropy(logits, labels, *, out=None, grad_out=None):
     op = "softmax_cross_entropy"
     targets, is_index, probs, grad = checks.check_softmax_cross_entropy(logits, labels, out, grad_out,
                                                                         check_range=False)
-    threads = get_num_threads()
+    threads = num_threads_now()
     if is_index:  # the forward kernel checks the label range
         loss = _softmax.softmax_cross_entropy_forward_index(logits, targets, probs, threads, op)
         _softmax.softmax_cross_entropy_backward_index(probs, targets, grad, threads, op)
@@ -278,7 +278,7 @@ def softmax_cross_entropy(logits, labels, *, out=None, grad_out=None):
 def bias_relu_forward(x, bias, *, out=None):
     bias, y = checks.check_bias_relu_forward(x, bias, out)
     K = x.shape[-1]
-    _fused.bias_relu_forward(x.reshape(-1, K), bias, y.reshape(-1, K), get_num_threads())
+    _fused.bias_relu_forward(x.reshape(-1, K), bias, y.reshape(-1, K), num_threads_now())
     return y
 
 
@@ -287,7 +287,7 @@ def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
     dx, bias_grad = checks.check_backward_bias("relu_backward_bias", dout, y, out, bias_grad_out)
     K = y.shape[-1]
     _fused.relu_backward_bias(dout.reshape(-1, K), y.reshape(-1, K), dx.reshape(-1, K), bias_grad,
-                              get_num_threads())
+                              num_threads_now())
     return dx, bias_grad
 
 
@@ -296,7 +296,7 @@ def sigmoid_backward_bias(dout, y, *, out=None, bias_grad_out=None):
     dx, bias_grad = checks.check_backward_bias("sigmoid_backward_bias", dout, y, out, bias_grad_out)
     K = y.shape[-1]
     _fused.sigmoid_backward_bias(dout.reshape(-1, K), y.reshape(-1, K), dx.reshape(-1, K), bias_grad,
-                                 get_num_threads())
+                                 num_threads_now())
     return dx, bias_grad
 
 
@@ -308,7 +308,7 @@ def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
     act, bias, z = checks.check_sparse_matmul(x, w, bias, activation, out)
     if not all_finite(w):  # the kernel skips zero pixels, so 0 · inf would not give NaN: dense
         return _ref.sparse_matmul(x, w, bias=bias, activation=act, out=z)
-    _sparse.sparse_matmul(x, w, z, get_num_threads(), bias, _sparse.ACTIVATIONS[act])
+    _sparse.sparse_matmul(x, w, z, num_threads_now(), bias, _sparse.ACTIVATIONS[act])
     return z
 
 
@@ -317,7 +317,7 @@ def sparse_matmul_tn(x, d, *, out=None):
     g = checks.check_sparse_matmul_tn(x, d, out)
     if not all_finite(d):  # as in sparse_matmul: a NaN or inf of d must reach every row of g
         return _ref.sparse_matmul_tn(x, d, out=g)
-    _sparse.sparse_matmul_tn(x, d, g, get_num_threads())
+    _sparse.sparse_matmul_tn(x, d, g, num_threads_now())
     return g
 
 
@@ -333,7 +333,7 @@ def sgd_update(param, grad, learning_rate, momentum=0.0, velocity=None, nesterov
     flat = param.reshape(-1)
     if uses_velocity:
         _optim.sgd_momentum_update(flat, grad.reshape(-1), velocity.reshape(-1), lr, m, bool(nesterov),
-                                   get_num_threads())
+                                   num_threads_now())
     else:
-        _optim.sgd_update(flat, grad.reshape(-1), lr, get_num_threads())
+        _optim.sgd_update(flat, grad.reshape(-1), lr, num_threads_now())
     return param
