@@ -75,84 +75,70 @@ cdef int _check_sizes(str name, Py_ssize_t n, Py_ssize_t m) except -1:
     return 0
 
 
+# --- one op over a flat array, on one thread or split into chunks ------------------------------------
+
+cdef enum:
+    # The four ops, for _run: which span a chunk calls.
+    SIGMOID, SIGMOID_BACKWARD, RELU, RELU_BACKWARD
+
+
+cdef inline void _span(int op, const floating* a, const floating* b, floating* out,
+                       Py_ssize_t n) noexcept nogil:
+    """The span of ``op`` over n elements: out = f(a), or out = f'(a, b) for the backward ops."""
+    if op == SIGMOID:
+        _sigmoid_span(a, out, n)
+    elif op == SIGMOID_BACKWARD:
+        _sigmoid_backward_span(a, b, out, n)
+    elif op == RELU:
+        _relu_span(a, out, n)
+    else:
+        _relu_backward_span(a, b, out, n)
+
+
+cdef inline void _run(int op, const floating* a, const floating* b, floating* out, Py_ssize_t n,
+                      int team) noexcept nogil:
+    """``op`` over n elements: on the calling thread when team is 1, else one chunk per thread."""
+    cdef Py_ssize_t chunk, c, start
+    if team == 1:
+        _span(op, a, b, out, n)
+    else:
+        chunk = _chunk_size(n, team)
+        for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
+            start = c * chunk
+            _span(op, a + start, b + start, out + start, min(chunk, n - start))
+
+
+cdef int _elementwise(int op, str name, const floating[::1] a, const floating[::1] b, floating[::1] out,
+                      int num_threads) except -1:
+    """Check that a, b and out have b's size, then run ``op`` (a forward op passes its x as a and b)."""
+    cdef Py_ssize_t n = b.shape[0]
+    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
+    _check_sizes(name, n, a.shape[0])
+    _check_sizes(name, n, out.shape[0])
+    if n > 0:
+        with nogil:
+            _run(op, &a[0], &b[0], &out[0], n, team)
+    return 0
+
+
 # --- kernels ------------------------------------------------------------------------------------------
 
 def sigmoid_forward(const floating[::1] x, floating[::1] y, int num_threads):
     """y = sigmoid(x), elementwise (y may be x)."""
-    cdef Py_ssize_t n = x.shape[0], chunk, c, start
-    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
-    _check_sizes("sigmoid_forward", n, y.shape[0])
-    if n == 0:
-        return
-    cdef const floating* xp = &x[0]
-    cdef floating* yp = &y[0]
-    with nogil:
-        if team == 1:
-            _sigmoid_span(xp, yp, n)
-        else:
-            chunk = _chunk_size(n, team)
-            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
-                start = c * chunk
-                _sigmoid_span(xp + start, yp + start, min(chunk, n - start))
+    _elementwise(SIGMOID, "sigmoid_forward", x, x, y, num_threads)
 
 
 def sigmoid_backward(const floating[::1] dout, const floating[::1] y, floating[::1] dx,
                      int num_threads):
     """dx = dout * y * (1 - y), elementwise, from the forward output y (dx may be dout or y)."""
-    cdef Py_ssize_t n = y.shape[0], chunk, c, start
-    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
-    _check_sizes("sigmoid_backward", n, dout.shape[0])
-    _check_sizes("sigmoid_backward", n, dx.shape[0])
-    if n == 0:
-        return
-    cdef const floating* dp = &dout[0]
-    cdef const floating* yp = &y[0]
-    cdef floating* dxp = &dx[0]
-    with nogil:
-        if team == 1:
-            _sigmoid_backward_span(dp, yp, dxp, n)
-        else:
-            chunk = _chunk_size(n, team)
-            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
-                start = c * chunk
-                _sigmoid_backward_span(dp + start, yp + start, dxp + start, min(chunk, n - start))
+    _elementwise(SIGMOID_BACKWARD, "sigmoid_backward", dout, y, dx, num_threads)
 
 
 def relu_forward(const floating[::1] x, floating[::1] y, int num_threads):
     """y = max(0, x), elementwise, NaN propagating (y may be x)."""
-    cdef Py_ssize_t n = x.shape[0], chunk, c, start
-    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
-    _check_sizes("relu_forward", n, y.shape[0])
-    if n == 0:
-        return
-    cdef const floating* xp = &x[0]
-    cdef floating* yp = &y[0]
-    with nogil:
-        if team == 1:
-            _relu_span(xp, yp, n)
-        else:
-            chunk = _chunk_size(n, team)
-            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
-                start = c * chunk
-                _relu_span(xp + start, yp + start, min(chunk, n - start))
+    _elementwise(RELU, "relu_forward", x, x, y, num_threads)
 
 
 def relu_backward(const floating[::1] dout, const floating[::1] y, floating[::1] dx, int num_threads):
     """dx = dout where y > 0, else 0, elementwise (dx may be dout or y)."""
-    cdef Py_ssize_t n = y.shape[0], chunk, c, start
-    cdef int team = _team_size(n, num_threads, SERIAL_LIMIT)
-    _check_sizes("relu_backward", n, dout.shape[0])
-    _check_sizes("relu_backward", n, dx.shape[0])
-    if n == 0:
-        return
-    cdef const floating* dp = &dout[0]
-    cdef const floating* yp = &y[0]
-    cdef floating* dxp = &dx[0]
-    with nogil:
-        if team == 1:
-            _relu_backward_span(dp, yp, dxp, n)
-        else:
-            chunk = _chunk_size(n, team)
-            for c in prange((n + chunk - 1) // chunk, num_threads=team, schedule="static"):
-                start = c * chunk
-                _relu_backward_span(dp + start, yp + start, dxp + start, min(chunk, n - start))
+    _elementwise(RELU_BACKWARD, "relu_backward", dout, y, dx, num_threads)

@@ -51,26 +51,37 @@ static LE4NN_V3_CLONES void le4nn_maxpool_row_f(
    ragged end overlaps the previous block and recomputes the same lanes); the running max and
    argmax are updated with the compare masks of the rule above, no branches. */
 
+/* The flat input indices h·W + w of the four cells of output (oh, ow)'s window, in all 8 lanes:
+   top left, top right, bottom left, bottom right. */
+typedef struct { le4nn_v8i i00, i01, i10, i11; } le4nn_cells_2x2;
+static inline __attribute__((always_inline)) le4nn_cells_2x2 le4nn_window_2x2(Py_ssize_t W,
+                                                                            Py_ssize_t oh,
+                                                                            Py_ssize_t ow)
+{
+    const int p00 = (int)((2 * oh) * W + 2 * ow);
+    const le4nn_v8i i00 = {p00, p00, p00, p00, p00, p00, p00, p00};
+    const le4nn_cells_2x2 cell = {i00, i00 + 1, i00 + (int)W, i00 + (int)W + 1};
+    return cell;
+}
+
 static LE4NN_V3_CLONES void le4nn_maxpool_row_2x2_f(
     const float *restrict xb, float *restrict o, int *restrict a, Py_ssize_t W, Py_ssize_t C,
     Py_ssize_t oh, Py_ssize_t OW)
 {
     const float *r0 = xb + (2 * oh) * W * C, *r1 = r0 + W * C;
     for (Py_ssize_t ow = 0; ow < OW; ++ow) {
-        const int p00 = (int)((2 * oh) * W + 2 * ow);
-        const le4nn_v8i i00 = {p00, p00, p00, p00, p00, p00, p00, p00};
-        const le4nn_v8i i01 = i00 + 1, i10 = i00 + (int)W, i11 = i10 + 1;
+        const le4nn_cells_2x2 cell = le4nn_window_2x2(W, oh, ow);
         for (Py_ssize_t cb = 0; cb < C; cb += 8) {
             const Py_ssize_t c = cb + 8 <= C ? cb : C - 8;
             const Py_ssize_t q0 = (2 * ow) * C + c, q1 = q0 + C;
             le4nn_v8f best = le4nn_load8(r0 + q0), v;
-            le4nn_v8i idx = i00, m;
+            le4nn_v8i idx = cell.i00, m;
             v = le4nn_load8(r0 + q1); m = ~(v <= best) & (best == best);
-            best = le4nn_sel8f(m, v, best); idx = (i01 & m) | (idx & ~m);
+            best = le4nn_sel8f(m, v, best); idx = (cell.i01 & m) | (idx & ~m);
             v = le4nn_load8(r1 + q0); m = ~(v <= best) & (best == best);
-            best = le4nn_sel8f(m, v, best); idx = (i10 & m) | (idx & ~m);
+            best = le4nn_sel8f(m, v, best); idx = (cell.i10 & m) | (idx & ~m);
             v = le4nn_load8(r1 + q1); m = ~(v <= best) & (best == best);
-            best = le4nn_sel8f(m, v, best); idx = (i11 & m) | (idx & ~m);
+            best = le4nn_sel8f(m, v, best); idx = (cell.i11 & m) | (idx & ~m);
             le4nn_store8(o + ow * C + c, best);
             le4nn_store8i(a + ow * C + c, idx);
         }
@@ -87,14 +98,13 @@ static LE4NN_V3_CLONES int le4nn_maxpool_backward_2x2_f(
     for (Py_ssize_t oh = 0; oh < OH; ++oh) {
         float *x0 = dx + (2 * oh) * W * C, *x1 = x0 + W * C;
         for (Py_ssize_t ow = 0; ow < OW; ++ow) {
-            const int p00 = (int)((2 * oh) * W + 2 * ow);
-            const le4nn_v8i i00 = {p00, p00, p00, p00, p00, p00, p00, p00};
-            const le4nn_v8i i01 = i00 + 1, i10 = i00 + (int)W, i11 = i10 + 1;
+            const le4nn_cells_2x2 cell = le4nn_window_2x2(W, oh, ow);
             for (Py_ssize_t cb = 0; cb < C; cb += 8) {
                 const Py_ssize_t c = cb + 8 <= C ? cb : C - 8;
                 const le4nn_v8i g = (le4nn_v8i)le4nn_load8(d + (oh * OW + ow) * C + c);
                 const le4nn_v8i k = le4nn_load8i(a + (oh * OW + ow) * C + c);
-                const le4nn_v8i m00 = k == i00, m01 = k == i01, m10 = k == i10, m11 = k == i11;
+                const le4nn_v8i m00 = k == cell.i00, m01 = k == cell.i01, m10 = k == cell.i10;
+                const le4nn_v8i m11 = k == cell.i11;
                 const Py_ssize_t q0 = (2 * ow) * C + c, q1 = q0 + C;
                 le4nn_store8(x0 + q0, (le4nn_v8f)(g & m00));
                 le4nn_store8(x0 + q1, (le4nn_v8f)(g & m01));

@@ -53,6 +53,15 @@ cdef inline Py_ssize_t _rows_per_block(Py_ssize_t K) noexcept nogil:
     return BLOCK_ELEMENTS // K
 
 
+cdef inline int _plan(Py_ssize_t B, Py_ssize_t K, int num_threads, Py_ssize_t* per_block,
+                      Py_ssize_t* blocks) noexcept nogil:
+    """Cut B rows of K into blocks: sets the rows per block and the number of blocks, and returns
+    the team size."""
+    per_block[0] = _rows_per_block(K)
+    blocks[0] = (B + per_block[0] - 1) // per_block[0]
+    return _team_size(B, K, blocks[0], num_threads)
+
+
 cdef inline void _shift_rows(const floating* x, floating* y, floating* scratch, Py_ssize_t rows,
                              Py_ssize_t K) noexcept nogil:
     """Pass 1: y = x - max(x) per row (y may be x).  ``scratch`` holds ``rows`` values.
@@ -178,9 +187,7 @@ def softmax_forward(const floating[:, ::1] x, floating[:, ::1] y, int num_thread
     _check_2d("softmax_forward", B, K, y.shape[0], y.shape[1])
     if B == 0 or K == 0:
         return
-    per_block = _rows_per_block(K)
-    blocks = (B + per_block - 1) // per_block
-    cdef int team = _team_size(B, K, blocks, num_threads)
+    cdef int team = _plan(B, K, num_threads, &per_block, &blocks)
     cdef const floating* xp = &x[0, 0]
     cdef floating* yp = &y[0, 0]
     with nogil:
@@ -204,9 +211,7 @@ def softmax_cross_entropy_forward_index(const floating[:, ::1] logits, const Py_
     _check_labels(op, labels, B, K)  # op: the name the errors give
     if B == 0 or K == 0:
         return 0.0
-    per_block = _rows_per_block(K)
-    blocks = (B + per_block - 1) // per_block
-    cdef int team = _team_size(B, K, blocks, num_threads)
+    cdef int team = _plan(B, K, num_threads, &per_block, &blocks)
     cdef const floating* xp = &logits[0, 0]
     cdef floating* pp = &probs[0, 0]
     cdef const Py_ssize_t* lp = &labels[0]
@@ -241,9 +246,7 @@ def softmax_cross_entropy_forward_onehot(const floating[:, ::1] logits, const fl
     _check_2d("softmax_cross_entropy_forward", B, K, targets.shape[0], targets.shape[1])
     if B == 0 or K == 0:
         return 0.0
-    per_block = _rows_per_block(K)
-    blocks = (B + per_block - 1) // per_block
-    cdef int team = _team_size(B, K, blocks, num_threads)
+    cdef int team = _plan(B, K, num_threads, &per_block, &blocks)
     cdef const floating* xp = &logits[0, 0]
     cdef const floating* tp = &targets[0, 0]
     cdef floating* pp = &probs[0, 0]
@@ -298,9 +301,7 @@ def softmax_cross_entropy_backward_index(const floating[:, ::1] probs, const Py_
     _check_labels(op, labels, B, K)
     if B == 0 or K == 0:
         return
-    per_block = _rows_per_block(K)
-    blocks = (B + per_block - 1) // per_block
-    cdef int team = _team_size(B, K, blocks, num_threads)
+    cdef int team = _plan(B, K, num_threads, &per_block, &blocks)
     cdef floating batch = <floating>B
     cdef const floating* pp = &probs[0, 0]
     cdef floating* dp = &dx[0, 0]
@@ -323,9 +324,7 @@ def softmax_cross_entropy_backward_onehot(const floating[:, ::1] probs, const fl
     _check_2d("softmax_cross_entropy_backward", B, K, targets.shape[0], targets.shape[1])
     if B == 0 or K == 0:
         return
-    per_block = _rows_per_block(K)
-    blocks = (B + per_block - 1) // per_block
-    cdef int team = _team_size(B, K, blocks, num_threads)
+    cdef int team = _plan(B, K, num_threads, &per_block, &blocks)
     cdef floating batch = <floating>B
     cdef const floating* pp = &probs[0, 0]
     cdef const floating* tp = &targets[0, 0]

@@ -44,14 +44,21 @@ include "team.pxi"
 include "bias.pxi"
 
 
+cdef int _check_planes(str what, Py_ssize_t n16, Py_ssize_t tiles, Py_ssize_t channels, Py_ssize_t Tn,
+                       Py_ssize_t C) except -1:
+    """The transform planes have shape (16, Tn, C); ``what`` names them in the error."""
+    if n16 != 16 or tiles != Tn or channels != C:
+        raise ValueError(f"{what} has the wrong shape")
+    return 0
+
+
 def input_transform(const floating[:, :, :, ::1] x, floating[:, :, ::1] V, int pt, int pl, int TH, int TW,
                     int num_threads):
     """V (16, B·TH·TW, C) = Bᵀ d B of every tile's 4×4 patch of x (B, H, W, C)."""
     cdef Py_ssize_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Tn = <Py_ssize_t>B * TH * TW, r, b, ty
     cdef int team = _team(16 * Tn * C, num_threads)
-    if V.shape[0] != 16 or V.shape[1] != Tn or V.shape[2] != C:
-        raise ValueError("winograd_input_transform: V has the wrong shape")
+    _check_planes("winograd_input_transform: V", V.shape[0], V.shape[1], V.shape[2], Tn, C)
     if Tn * C == 0:
         return
     cdef floating[::1] zeros = np.zeros(C, dtype=np.asarray(V).dtype)
@@ -76,8 +83,7 @@ def output_transform(const floating[:, :, ::1] m, bias, floating[:, :, :, ::1] y
     cdef const floating[::1] bias_view
     cdef const floating* bp = NULL
     cdef int team = _team(16 * Tn * K, num_threads)
-    if m.shape[0] != 16 or m.shape[1] != Tn or m.shape[2] != K:
-        raise ValueError("winograd_output_transform: m has the wrong shape")
+    _check_planes("winograd_output_transform: m", m.shape[0], m.shape[1], m.shape[2], Tn, K)
     if bias is not None:
         bias_view = bias
         bp = _bias_data(bias_view, K, "winograd_output_transform")
@@ -104,8 +110,7 @@ def gradient_transform(const floating[:, :, :, ::1] dout, floating[:, :, ::1] Q,
     cdef Py_ssize_t B = dout.shape[0], OH = dout.shape[1], OW = dout.shape[2], K = dout.shape[3]
     cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, Tn = B * TH * TW, r, b, ty
     cdef int team = _team(16 * Tn * K, num_threads)
-    if Q.shape[0] != 16 or Q.shape[1] != Tn or Q.shape[2] != K:
-        raise ValueError("winograd_gradient_transform: Q has the wrong shape")
+    _check_planes("winograd_gradient_transform: Q", Q.shape[0], Q.shape[1], Q.shape[2], Tn, K)
     if Tn * K == 0:
         return
     cdef floating[::1] zeros = np.zeros(K, dtype=np.asarray(Q).dtype)
