@@ -18,6 +18,8 @@ infinite: training stops, the model gets back its last finite state, which the c
 
 ``--model dcgan`` / ``--model cdcgan`` train a generative adversarial network instead (``le4nn.cli.gan``):
 sample grids per epoch, the generator, the losses; ``le4nn-predict GENERATOR --generate N`` draws with it.
+``--model resnet`` (digits) and ``--model resnet20`` (He et al.'s CIFAR ResNet-20) train the residual
+networks of ``le4nn.applications`` for the data set's own image shape.
 """
 
 from __future__ import annotations
