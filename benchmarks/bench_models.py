@@ -282,3 +282,68 @@ def build_torch(name: str):
     else:
         raise ValueError(name)
     return model, optimizer
+
+
+# --------------------------------------------------------------------------------------------------
+# The twins compute the same function
+# --------------------------------------------------------------------------------------------------
+
+
+def _torch_named_layers(name: str, model) -> dict[str, object]:
+    """The twin's convolutions, BatchNorms and Dense under the le4nn builder's layer names."""
+    named = {"stem_conv": model[0], "stem_bn": model[1], "predictions": model[-1]}
+    blocks = [m for m in model if hasattr(m, "conv1")]
+    per_stage = TORCH_RESNETS[name][3]
+    for k, block in enumerate(blocks):
+        prefix = f"stage{k // per_stage + 1}_block{k % per_stage + 1}"
+        named.update({f"{prefix}_conv1": block.conv1, f"{prefix}_bn1": block.bn1,
+                      f"{prefix}_conv2": block.conv2, f"{prefix}_bn2": block.bn2})
+        if block.shortcut is not None:
+            named.update({f"{prefix}_shortcut_conv": block.shortcut[0], f"{prefix}_shortcut_bn": block.shortcut[1]})
+    return named
+
+
+def check_twin(name: str, images: int = 8) -> tuple[float, float]:
+    """Copy the le4nn ResNet's weights into its PyTorch twin and return the largest absolute difference of
+    their softmax outputs on random images, in inference mode (moving statistics) and in training mode
+    (batch statistics).  Kernels (kh, kw, C, K) become (K, C, kh, kw), Dense (in, out) becomes (out, in)."""
+    import numpy as np
+    import torch
+
+    le, (tw, _) = build_le4nn(name), build_torch(name)
+    rng = np.random.default_rng(1)
+    torch_layers = _torch_named_layers(name, tw)
+    with torch.no_grad():
+        for layer in le.layers:
+            if layer.name not in torch_layers:
+                continue
+            weights, target = layer.get_weights(), torch_layers[layer.name]
+            if type(layer).__name__ == "Conv2D":
+                target.weight.copy_(torch.from_numpy(weights[0].transpose(3, 2, 0, 1).copy()))
+            elif layer.name == "predictions":
+                target.weight.copy_(torch.from_numpy(weights[0].T.copy()))
+                target.bias.copy_(torch.from_numpy(weights[1]))
+            else:  # BatchNormalization: gamma, beta, moving mean and variance (made non-trivial here)
+                stats = [rng.uniform(-0.5, 0.5, w.shape).astype(w.dtype) for w in weights[2:]]
+                stats[1] = 1 + np.abs(stats[1])
+                layer.set_weights(weights[:2] + stats)
+                for param, value in zip((target.weight, target.bias, target.running_mean, target.running_var),
+                                        weights[:2] + stats, strict=True):
+                    param.copy_(torch.from_numpy(value))
+    shape = (images, 32, 32, 3) if SPECS[name].dataset == "cifar10" else (images, 28, 28, 1)
+    x = rng.standard_normal(shape).astype(np.float32)
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    diffs = []
+    for training in (False, True):
+        tw.train(training)
+        with torch.no_grad():
+            expected = torch.softmax(tw(xt), dim=1).numpy()
+        diffs.append(float(np.max(np.abs(np.asarray(le(x, training=training)) - expected))))
+    return diffs[0], diffs[1]
+
+
+if __name__ == "__main__":
+    for twin in TORCH_RESNETS:
+        inference, training = check_twin(twin)
+        print(f"{twin}: max |le4nn - PyTorch| of the softmax outputs, same weights: inference {inference:.2e}, "
+              f"training mode {training:.2e}")
