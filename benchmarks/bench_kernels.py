@@ -1,22 +1,30 @@
 """Kernel benchmark: the compiled (Cython/OpenMP) kernels against the NumPy reference path.
 
     python benchmarks/bench_kernels.py [--threads 1,2] [--repeat 20] [--dtype float32]
+                                       [--shapes course,resnet20]
 
-The shapes are those of one step of the course CNN (batch 100, MNIST 28×28, 32 channels): im2col and
-col2im of (100, 32, 28, 28) with a 3×3 kernel and padding 1, 2×2 max and average pooling forward and
-backward of (100, 32, 28, 28), softmax-cross-entropy of (100, 10) and (1000, 10), sigmoid and ReLU of
-(100, 32, 28, 28).  Every native call writes into preallocated ``out=`` arrays (a fresh 90 MB array
-costs more in page faults than the copy itself); the reference is given the same ``out=`` arrays, so
-both do the same work.  Each timing is the minimum over ``--repeat`` calls after a warm-up (the median
-is printed too: the machine may be shared).
+Two groups of shapes (``--shapes``).  ``course``: the shapes of one step of the course CNN (batch 100,
+MNIST 28×28, 32 channels): im2col and col2im of (100, 32, 28, 28) with a 3×3 kernel and padding 1, 2×2
+max and average pooling forward and backward of (100, 32, 28, 28), softmax-cross-entropy of (100, 10)
+and (1000, 10), sigmoid and ReLU of (100, 32, 28, 28).  ``resnet20``: the window kernels on the maps of
+ResNet-20 at batch 128 (issue 19), 32×32×16, 16×16×32 and 8×8×64: im2col and col2im of the 3×3
+stride-1 convolutions (padding 1), of the stride-2 3×3 ones (Keras "same": padding (0, 1, 0, 1),
+bottom/right only) and of the stride-2 1×1 projections (no padding), in both layouts (channels_first:
+``im2col``; channels_last: ``im2col_nhwc``), and 2×2 max pooling forward/backward on the same maps in
+both layouts.  Every native call writes into preallocated ``out=`` arrays (a fresh 90 MB array costs
+more in page faults than the copy itself); the reference is given the same ``out=`` arrays, so both do
+the same work.  Each timing is the minimum over ``--repeat`` calls after a warm-up (the median is
+printed too: the machine may be shared).
 
 Bandwidth.  "GB/s" is the effective bandwidth bytes / time, where bytes = the bytes an op must move:
 every input read once plus every output written once (formulas next to each case below).  "copy
 GB/s" is measured in the same run, alternating call by call with the native timing:
 ``np.copyto(dst, src)`` of an array of the same number of bytes into a preallocated array,
 bytes / min time (the usual memcpy figure, in which each byte is read once and written once).
-"ratio" = GB/s / copy GB/s.  The machine's bandwidth drifts by tens of percent over an hour, so only
-ratios within one run are meaningful.
+"ratio" = GB/s / copy GB/s; "× big copy" = GB/s / the bandwidth of a 256 MB ``np.copyto`` measured
+once at the start (printed in the header with the CPU model and its ISA extensions: small arrays copy
+within the caches, so the same-size copy is the stricter yardstick).  The machine's bandwidth drifts
+by tens of percent over an hour, so only ratios within one run are meaningful.
 
 Ops whose kernel module is not built (``le4nn._kernels.softmax`` or ``activations``) are skipped with
 a note.  This is a script, not a test.
@@ -37,6 +45,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+from bench_machine import copy_bandwidth, machine_line
 
 import le4nn
 from le4nn.ops import reference as ref
@@ -51,6 +60,7 @@ class Case(NamedTuple):
     native: Callable[[], object]
     reference: Callable[[], object]
     nbytes: int  # bytes that must move: inputs read once + outputs written once
+    group: str = "course"
 
 
 def load_native():
@@ -73,7 +83,7 @@ def load_native():
     return native, missing
 
 
-def make_cases(native, dtype, rng) -> list[Case]:
+def make_course_cases(native, dtype, rng) -> list[Case]:
     f = np.dtype(dtype)
     cases = []
 
@@ -153,6 +163,86 @@ def make_cases(native, dtype, rng) -> list[Case]:
     return cases
 
 
+#: ResNet-20's maps at batch 128 (B, H, W, C) and the convolutions applied to each:
+#: (kernel size, stride, padding (top, bottom, left, right)); Keras "same" for a stride-2 3×3 on an even size
+#: pads the bottom row and the right column only.
+RESNET_MAPS = ((128, 32, 32, 16), (128, 16, 16, 32), (128, 8, 8, 64))
+RESNET_CONVS = ((3, 1, (1, 1, 1, 1)), (3, 2, (0, 1, 0, 1)), (1, 2, (0, 0, 0, 0)))
+
+
+def _window_cases(native, x_nhwc: np.ndarray, k: int, stride: int, pad: tuple[int, ...]) -> list[Case]:
+    """im2col and col2im of one convolution in both layouts (handout eq. 59, 62)."""
+    B, H, W, C = x_nhwc.shape
+    OH, OW = (H + pad[0] + pad[1] - k) // stride + 1, (W + pad[2] + pad[3] - k) // stride + 1
+    cases = []
+    for layout in ("NCHW", "NHWC"):
+        if layout == "NCHW":
+            x = np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))
+            cols = np.empty((C * k * k, B * OH * OW), dtype=x.dtype)
+            fwd, bwd, ref_fwd, ref_bwd = native.im2col, native.col2im, ref.im2col, ref.col2im
+        else:
+            x = x_nhwc
+            cols = np.empty((B * OH * OW, k * k * C), dtype=x.dtype)
+            fwd, bwd, ref_fwd, ref_bwd = native.im2col_nhwc, native.col2im_nhwc, ref.im2col_nhwc, ref.col2im_nhwc
+        x_out = np.empty_like(x)
+        shape = f"{layout} {B}x{H}x{W}x{C} {k}x{k} s{stride} p{''.join(map(str, pad))}"
+        args = (k, k, stride, pad)
+        cases.append(Case("im2col", shape, "im2col",
+                          lambda x=x, cols=cols, fwd=fwd, args=args: fwd(x, *args, out=cols),
+                          lambda x=x, cols=cols, f=ref_fwd, args=args: f(x, *args, out=cols),
+                          x.nbytes + cols.nbytes, "resnet20"))  # read x, write cols
+        cases.append(Case("col2im", shape, "im2col",
+                          lambda x=x_out, cols=cols, bwd=bwd, args=args: bwd(cols, x.shape, *args, out=x),
+                          lambda x=x_out, cols=cols, f=ref_bwd, args=args: f(cols, x.shape, *args, out=x),
+                          cols.nbytes + x.nbytes, "resnet20"))  # read cols, write x
+    return cases
+
+
+def _pool_cases(native, x_nhwc: np.ndarray, rng) -> list[Case]:
+    """2×2 max pooling forward and backward (eq. 63–64) in both layouts."""
+    B, H, W, C = x_nhwc.shape
+    cases = []
+    for layout in ("NCHW", "NHWC"):
+        if layout == "NCHW":
+            x = np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))
+            out_shape = (B, C, H // 2, W // 2)
+            fwd, bwd, ref_fwd, ref_bwd = (native.maxpool2d_forward, native.maxpool2d_backward,
+                                          ref.maxpool2d_forward, ref.maxpool2d_backward)
+        else:
+            x = x_nhwc
+            out_shape = (B, H // 2, W // 2, C)
+            fwd, bwd, ref_fwd, ref_bwd = (native.maxpool2d_nhwc_forward, native.maxpool2d_nhwc_backward,
+                                          ref.maxpool2d_nhwc_forward, ref.maxpool2d_nhwc_backward)
+        out = np.empty(out_shape, dtype=x.dtype)
+        argmax = np.empty(out_shape, dtype=np.int32)
+        fwd(x, 2, 2, out=out, argmax_out=argmax)
+        dout = rng.standard_normal(out_shape).astype(x.dtype)
+        dx = np.empty_like(x)
+        shape = f"{layout} {B}x{H}x{W}x{C} 2x2"
+        cases.append(Case("maxpool fwd", shape, "pooling",
+                          lambda x=x, out=out, a=argmax, f=fwd: f(x, 2, 2, out=out, argmax_out=a),
+                          lambda x=x, out=out, a=argmax, f=ref_fwd: f(x, 2, 2, out=out, argmax_out=a),
+                          x.nbytes + out.nbytes + argmax.nbytes, "resnet20"))
+        cases.append(Case("maxpool bwd", shape, "pooling",
+                          lambda d=dout, a=argmax, dx=dx, f=bwd: f(d, a, dx.shape, out=dx),
+                          lambda d=dout, a=argmax, dx=dx, f=ref_bwd: f(d, a, dx.shape, out=dx),
+                          dout.nbytes + argmax.nbytes + dx.nbytes, "resnet20"))
+    return cases
+
+
+def make_resnet_cases(native, dtype, rng) -> list[Case]:
+    """The window kernels on ResNet-20's shapes (module docstring)."""
+    cases = []
+    for shape in RESNET_MAPS:
+        x = rng.standard_normal(shape).astype(np.dtype(dtype))
+        for k, stride, pad in RESNET_CONVS:
+            if stride == 2 and shape[1] <= 8:
+                continue  # the last stage does not downsample
+            cases += _window_cases(native, x, k, stride, pad)
+        cases += _pool_cases(native, x, rng)
+    return cases
+
+
 def timings(fn, repeat: int) -> list[float]:
     fn()  # warm-up (caches, page mapping, OpenMP team)
     result = []
@@ -182,30 +272,66 @@ def interleaved(fn, nbytes: int, repeat: int) -> tuple[list[float], float]:
     return times, src.nbytes / min(copies) / 1e9
 
 
-TARGETS = {"im2col": 0.75, "col2im": 0.75, "maxpool fwd": 0.5, "maxpool bwd": 0.5}
+#: Per group: the least ratio (GB/s / same-size copy GB/s) at one thread, and the least speed-up over the
+#: NumPy reference at every thread count.  course: issue 6; resnet20: issue 19 (window kernels at >= 0.75x
+#: copy, every kernel at least as fast as its reference on every shape).
+TARGETS = {
+    "course": ({"im2col": 0.75, "col2im": 0.75, "maxpool fwd": 0.5, "maxpool bwd": 0.5}, 10.0),
+    "resnet20": ({"im2col": 0.75, "col2im": 0.75, "maxpool fwd": 0.75, "maxpool bwd": 0.75}, 1.0),
+}
+GROUPS = {"course": make_course_cases, "resnet20": make_resnet_cases}
 
 
-def main(argv=None) -> None:
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--repeat", type=int, default=20, help="timed calls per native kernel (default 20)")
     parser.add_argument("--ref-repeat", type=int, default=5, help="timed calls per reference op (default 5)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--shapes", default="course,resnet20",
+                        help="comma-separated groups of shapes: course, resnet20 (default both)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    try:
+        threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    except ValueError:
+        parser.error(f"--threads must be comma-separated integers, got {args.threads!r}")
+    if not threads or min(threads) < 1:
+        parser.error(f"--threads must name at least one thread count >= 1, got {args.threads!r}")
+    if args.repeat < 1 or args.ref_repeat < 1:
+        parser.error("--repeat and --ref-repeat must be >= 1")
+    groups = [g.strip() for g in args.shapes.split(",") if g.strip()]
+    if not groups or any(g not in GROUPS for g in groups):
+        parser.error(f"--shapes must name groups among {', '.join(GROUPS)}, got {args.shapes!r}")
+    return args, threads, groups
 
+
+def _check(case: Case, n: int, ratio: float, speedup: float) -> list[str]:
+    min_ratio, min_speedup = TARGETS[case.group]
+    failures = []
+    if n == 1 and case.op in min_ratio and ratio < min_ratio[case.op]:
+        failures.append(f"{case.op} {case.shape}: ratio {ratio:.2f} < {min_ratio[case.op]}")
+    if speedup < min_speedup:
+        failures.append(f"{case.op} {case.shape} at {n} threads: speed-up {speedup:.2f}x < {min_speedup:g}x")
+    return failures
+
+
+def main(argv=None) -> None:
+    args, threads, groups = parse_args(argv)
     native, missing = load_native()
-    cases = make_cases(native, args.dtype, np.random.default_rng(args.seed))
+    rng = np.random.default_rng(args.seed)
+    cases = [case for g in groups for case in GROUPS[g](native, args.dtype, rng)]
+    big_copy = copy_bandwidth()
     print(f"# le4nn {le4nn.__version__} kernel benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}")
     print(f"# command: python {' '.join([os.path.relpath(sys.argv[0])] + sys.argv[1:])}")
-    print(f"# {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}, dtype {args.dtype}; times are the min (and median) over "
-          f"{args.repeat} native / {args.ref_repeat} reference calls")
+    print(f"# {machine_line(big_copy)}")
+    print(f"# {platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}, dtype {args.dtype}; "
+          f"times are the min (and median) over {args.repeat} native / {args.ref_repeat} reference calls")
     for name in missing:
         print(f"# note: le4nn._kernels.{name} is not built; its ops are skipped")
 
-    header = ("op", "shape", "thr", "native ms", "(median)", "ref ms", "speed-up", "GB/s", "copy GB/s", "ratio")
+    header = ("op", "shape", "thr", "native ms", "(median)", "ref ms", "speed-up", "GB/s", "copy GB/s", "ratio",
+              "× big copy")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     ref_ms: dict[str, float] = {}
@@ -227,16 +353,13 @@ def main(argv=None) -> None:
                 continue
             ms, med = min(t) * 1e3, statistics.median(t) * 1e3
             gbs = case.nbytes / (ms / 1e3) / 1e9
-            ratio = gbs / copy
             speedup = ref_ms[key] / ms
             print(f"| {case.op} | {case.shape} | {n} | {ms:.3f} | {med:.3f} | {ref_ms[key]:.3f} | "
-                  f"{speedup:.1f}x | {gbs:.1f} | {copy:.1f} | {ratio:.2f} |")
-            if n == 1 and case.op in TARGETS and ratio < TARGETS[case.op]:
-                failures.append(f"{case.op}: ratio {ratio:.2f} < {TARGETS[case.op]}")
-            if speedup < 10:
-                failures.append(f"{case.op} {case.shape} at {n} threads: speed-up {speedup:.1f}x < 10x")
+                  f"{speedup:.1f}x | {gbs:.1f} | {copy:.1f} | {gbs / copy:.2f} | {gbs / big_copy:.2f} |", flush=True)
+            failures += _check(case, n, gbs / copy, speedup)
     print()
-    print("# targets (1 thread): im2col/col2im ratio >= 0.75, max pool ratio >= 0.5; every kernel >= 10x")
+    print("# targets: course shapes (1 thread) im2col/col2im ratio >= 0.75, max pool >= 0.5, every kernel >= 10x; "
+          "resnet20 shapes (1 thread) im2col/col2im/max pool ratio >= 0.75, every kernel >= 1x its reference")
     for line in failures:
         print(f"# below target: {line}")
     if not failures:
