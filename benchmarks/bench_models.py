@@ -221,36 +221,57 @@ def build_le4nn(name: str):
 
 #: The builders' BatchNormalization (momentum 0.9, epsilon 1e-5) in PyTorch's terms: momentum 1 − 0.9.
 TORCH_BN = {"momentum": 0.1, "eps": 1e-5}
-#: The twins of the le4nn.applications builders: input channels, stem width, stage widths, blocks per stage.
-TORCH_RESNETS = {"resnet20": (3, 16, (16, 32, 64), 3), "resnet": (1, 32, (32, 64, 128), 2)}
+def torch_resnets() -> dict[str, tuple]:
+    """The twins of the le4nn.applications builders: input channels, stem width, stage widths, blocks per
+    stage, stem stride (read from the builders, so the twins follow them; imported only when needed,
+    so that ``--src`` may name a tree without them)."""
+    from le4nn.applications import resnet as builders
+
+    return {"resnet20": (3, 16, (16, 32, 64), 3, 1),
+            "resnet": (1, builders.DIGIT_WIDTHS[0], tuple(builders.DIGIT_WIDTHS), builders.DIGIT_BLOCKS,
+                       builders.DIGIT_STEM_STRIDES)}
 
 
-def torch_resnet(in_channels: int, stem: int, widths: tuple[int, ...], blocks: int, classes: int = 10):
+def _keras_same_split(size: int, stride: int, window: int = 3) -> tuple[int, int]:
+    """Keras's "same" padding of one axis: the total k - 1 (stride 1) or what ceil(n / s) outputs need,
+    split floor/ceil with the extra row or column at the bottom/right (PyTorch's padding= is symmetric)."""
+    total = max((-(-size // stride) - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def torch_resnet(in_channels: int, stem: int, widths: tuple[int, ...], blocks: int, stem_stride: int = 1,
+                 classes: int = 10):
     """He et al. 2016's CIFAR ResNet with option-B (1×1 conv + BN) projections, Keras "same" padding."""
     import torch.nn.functional as F
     from torch import nn
 
-    def conv3x3(cin, cout, stride):
-        # stride 2: Keras "same" pads the bottom/right only (see the module docstring)
-        return nn.Conv2d(cin, cout, 3, stride=stride, padding=1 if stride == 1 else 0, bias=False)
+    class SameConv3x3(nn.Conv2d):
+        """A 3×3 convolution with Keras's "same" padding: padding=1 at stride 1, else an explicit F.pad."""
+
+        def __init__(self, cin, cout, stride):
+            super().__init__(cin, cout, 3, stride=stride, padding=1 if stride == 1 else 0, bias=False)
+
+        def forward(self, x):
+            if self.stride[0] != 1:
+                (top, bottom), (left, right) = (_keras_same_split(n, self.stride[0]) for n in x.shape[-2:])
+                x = F.pad(x, (left, right, top, bottom))
+            return super().forward(x)
 
     class Block(nn.Module):
         def __init__(self, cin, cout, stride):
             super().__init__()
-            self.stride = stride
-            self.conv1, self.bn1 = conv3x3(cin, cout, stride), nn.BatchNorm2d(cout, **TORCH_BN)
-            self.conv2, self.bn2 = conv3x3(cout, cout, 1), nn.BatchNorm2d(cout, **TORCH_BN)
+            self.conv1, self.bn1 = SameConv3x3(cin, cout, stride), nn.BatchNorm2d(cout, **TORCH_BN)
+            self.conv2, self.bn2 = SameConv3x3(cout, cout, 1), nn.BatchNorm2d(cout, **TORCH_BN)
             self.shortcut = None
             if stride != 1 or cin != cout:
                 self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
                                               nn.BatchNorm2d(cout, **TORCH_BN))
 
         def forward(self, x):
-            y = self.conv1(F.pad(x, (0, 1, 0, 1)) if self.stride != 1 else x)
-            y = self.bn2(self.conv2(F.relu(self.bn1(y))))
+            y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
             return F.relu(y + (x if self.shortcut is None else self.shortcut(x)))
 
-    layers = [nn.Conv2d(in_channels, stem, 3, padding=1, bias=False), nn.BatchNorm2d(stem, **TORCH_BN), nn.ReLU()]
+    layers = [SameConv3x3(in_channels, stem, stem_stride), nn.BatchNorm2d(stem, **TORCH_BN), nn.ReLU()]
     cin = stem
     for s, width in enumerate(widths):
         for b in range(blocks):
@@ -264,8 +285,8 @@ def build_torch(name: str):
     import torch
     from torch import nn
 
-    if name in TORCH_RESNETS:
-        model = torch_resnet(*TORCH_RESNETS[name])
+    if name in ("resnet20", "resnet"):
+        model = torch_resnet(*torch_resnets()[name])
         return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     if name == "mlp":
         model = nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.Sigmoid(), nn.Linear(100, 10))
@@ -293,7 +314,7 @@ def _torch_named_layers(name: str, model) -> dict[str, object]:
     """The twin's convolutions, BatchNorms and Dense under the le4nn builder's layer names."""
     named = {"stem_conv": model[0], "stem_bn": model[1], "predictions": model[-1]}
     blocks = [m for m in model if hasattr(m, "conv1")]
-    per_stage = TORCH_RESNETS[name][3]
+    per_stage = torch_resnets()[name][3]
     for k, block in enumerate(blocks):
         prefix = f"stage{k // per_stage + 1}_block{k % per_stage + 1}"
         named.update({f"{prefix}_conv1": block.conv1, f"{prefix}_bn1": block.bn1,
@@ -343,7 +364,7 @@ def check_twin(name: str, images: int = 8) -> tuple[float, float]:
 
 
 if __name__ == "__main__":
-    for twin in TORCH_RESNETS:
+    for twin in torch_resnets():
         inference, training = check_twin(twin)
         print(f"{twin}: max |le4nn - PyTorch| of the softmax outputs, same weights: inference {inference:.2e}, "
               f"training mode {training:.2e}")
