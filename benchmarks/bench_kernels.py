@@ -45,7 +45,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from bench_machine import copy_bandwidth, machine_line
+from bench_machine import copy_bandwidth, machine_line, parse_threads
 
 import le4nn
 from le4nn.ops import reference as ref
@@ -292,12 +292,7 @@ def parse_args(argv):
                         help="comma-separated groups of shapes: course, resnet20 (default both)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        threads = [int(t) for t in args.threads.split(",") if t.strip()]
-    except ValueError:
-        parser.error(f"--threads must be comma-separated integers, got {args.threads!r}")
-    if not threads or min(threads) < 1:
-        parser.error(f"--threads must name at least one thread count >= 1, got {args.threads!r}")
+    threads = parse_threads(parser, args.threads)
     if args.repeat < 1 or args.ref_repeat < 1:
         parser.error("--repeat and --ref-repeat must be >= 1")
     groups = [g.strip() for g in args.shapes.split(",") if g.strip()]

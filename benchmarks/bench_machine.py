@@ -16,6 +16,17 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx5
              "avx512_bf16", "avx512ifma", "avx512vbmi", "avx512_vbmi2", "amx_tile", "amx_bf16")
 
 
+def parse_threads(parser, text: str) -> list[int]:
+    """``--threads 1,2`` as ints >= 1; a bad list ends in ``parser.error`` naming it."""
+    try:
+        threads = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        parser.error(f"--threads must be comma-separated integers, got {text!r}")
+    if not threads or min(threads) < 1:
+        parser.error(f"--threads must name at least one thread count >= 1, got {text!r}")
+    return threads
+
+
 def cpu_model() -> str:
     """The "model name" of /proc/cpuinfo (``platform.processor()`` elsewhere)."""
     try:

@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 
 from bench_child import child_main
-from bench_machine import copy_bandwidth, machine_line
+from bench_machine import copy_bandwidth, machine_line, parse_threads
 from bench_models import MODELS, ROOT, SPECS
 
 NUMPY_STEPS = 3  # the NumPy backend is slow: a few steps suffice for its ratio
@@ -367,12 +367,7 @@ def parse_args(argv):
     for m in models:
         if m not in MODELS:
             parser.error(f"unknown model {m!r} in --models; choose from {', '.join(MODELS)}")
-    try:
-        threads = [int(t) for t in args.threads.split(",") if t.strip()]
-    except ValueError:
-        parser.error(f"--threads must be comma-separated integers, got {args.threads!r}")
-    if not threads or min(threads) < 1:
-        parser.error(f"--threads must name at least one thread count >= 1, got {args.threads!r}")
+    threads = parse_threads(parser, args.threads)
     return args, models, threads
 
 
