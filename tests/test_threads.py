@@ -408,7 +408,8 @@ def train_preset(name: str, augment=None) -> list[np.ndarray]:
     return model.get_weights()
 
 
-TRAININGS = {"mlp": ("mlp", None), "cnn-augmented": ("lecture", "digits"), "cnn-bn": ("cnn", None)}
+TRAININGS = {"mlp": ("mlp", None), "cnn-augmented": ("lecture", "digits"), "cnn-bn": ("cnn", None),
+             "resnet": ("resnet", None)}  # BatchNorm, Add, strided and 1×1 convolutions, GAP
 
 
 @pytest.fixture
