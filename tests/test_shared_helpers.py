@@ -68,3 +68,24 @@ def test_whole_numbers_and_byte_budget():
     assert all_whole_numbers(np.zeros(0)) and not all_whole_numbers(values)
     budget = ByteBudget(10)
     assert budget.charge(6) and not budget.charge(5) and budget.left == 4 and budget.charge(4) and budget.left == 0
+
+
+@pytest.mark.parametrize("module_name", ["losses", "optimizers", "initializers", "regularizers"])
+@pytest.mark.parametrize("config, error, message", [
+    ({"class_name": ["x"] * 1000}, TypeError, "name must be a string"),
+    ({"class_name": {"a": 1}}, TypeError, "name must be a string"),
+    ({"class_name": None}, TypeError, "name must be a string"),
+    ({"class_name": "nope", "config": {}}, ValueError, "valid names are"),
+    ({"class_name": "x", "config": [1, 2]}, TypeError, "'config' of a"),
+    (12, ValueError, "needs 'class_name'"),
+    ([("class_name", "x")], ValueError, "needs 'class_name'"),
+])
+def test_hostile_configs_end_in_one_clear_error(module_name, config, error, message):
+    """Configs from files may hold anything: each public deserialize names what is wrong, briefly."""
+    import importlib
+
+    module = importlib.import_module(f"le4nn.{module_name}")
+    with pytest.raises(error, match=message) as caught:
+        module.deserialize(config)
+    kind = {"losses": "loss"}.get(module_name, module_name[:-1])  # "optimizers" -> "optimizer"
+    assert kind in str(caught.value) and len(str(caught.value)) < 400

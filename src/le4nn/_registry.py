@@ -52,8 +52,11 @@ class Registry:
 
     def lookup(self, name: str) -> type:
         """The class called ``name`` (snake_case, any case, or the class name); a ValueError lists the
-        valid names."""
-        cls = self.names.get(str(name).strip().lower()) or self.classes.get(name)
+        valid names; a name that is not a string is a TypeError naming it (a hostile config may hold
+        a list or a dict there)."""
+        if not isinstance(name, str):
+            raise TypeError(f"{self.module}: a {self.kind} name must be a string, got {name!r:.80}")
+        cls = self.names.get(name.strip().lower()) or self.classes.get(name)
         if cls is None:
             raise ValueError(f"unknown {self.kind} {name!r}: valid names are {self.valid_names()}")
         return cls
@@ -67,9 +70,12 @@ class Registry:
 
     def deserialize(self, config: dict) -> Any:
         """The inverse of :meth:`serialize`."""
-        if "class_name" not in config:
-            raise ValueError(f"{self.module}: a config dict needs 'class_name' and 'config', got {config!r}")
-        return self.lookup(config["class_name"]).from_config(dict(config.get("config") or {}))
+        if not isinstance(config, dict) or "class_name" not in config:
+            raise ValueError(f"{self.module}: a config dict needs 'class_name' and 'config', got {config!r:.80}")
+        arguments = config.get("config") or {}
+        if not isinstance(arguments, dict):
+            raise TypeError(f"{self.module}: the 'config' of a {self.kind} must be a dict, got {arguments!r:.80}")
+        return self.lookup(config["class_name"]).from_config(dict(arguments))
 
     def get(self, identifier, *, accepts: Callable[[Any], bool] | None = None, hint: str | None = None) -> Any:
         """An instance from an instance (returned as is), a name, a config dict or a subclass (built
