@@ -410,6 +410,24 @@ BAD_CALLS = [
     ("sgd_update", (a((2, 3)), a((2, 3)), float("nan")), {}, ValueError, ["learning_rate", "finite"]),
     ("sgd_update", (a((2, 3)), a((2, 3)), 0.1, 0.9, a((2, 2))), {}, ValueError, ["velocity", "(2, 2)"]),
     ("sgd_update", (_read_only((2, 3)), a((2, 3)), 0.1), {}, ValueError, ["param", "read-only"]),
+    # batch normalization
+    ("batchnorm_forward", (a((3, 4)), a(5), None, 1e-3), {}, ValueError, ["gamma", "5", "4"]),
+    ("batchnorm_forward", (a((3, 4)), a(4, f64), None, 1e-3), {}, TypeError, ["gamma", "dtype"]),
+    ("batchnorm_forward", (a((3, 4)), None, None, 1e-3, 0), {}, ValueError, ["axis", "feature axis"]),
+    ("batchnorm_forward", (a((3, 4)), None, None, 1e-3, 1.0), {}, TypeError, ["axis", "int"]),
+    ("batchnorm_forward", (a((3, 4)), None, None, -1.0), {}, ValueError, ["epsilon"]),
+    ("batchnorm_forward", (a((3, 4)), None, None, float("nan")), {}, ValueError, ["epsilon", "finite"]),
+    ("batchnorm_forward", (a((3, 4)), None, None, 1e-3, -1, "yes"), {}, TypeError, ["relu", "True or False"]),
+    ("batchnorm_forward", (a((3, 4)), None, None, 1e-3, -1, False, a(4)), {}, ValueError, ["mean", "variance"]),
+    ("batchnorm_forward", (a((0, 4)), None, None, 1e-3), {}, ValueError, ["x", "no values"]),
+    ("batchnorm_forward", (a((3, 4)).T, None, None, 1e-3), {}, ValueError, ["x", "C-contiguous"]),
+    ("batchnorm_forward", (a((3, 4)), None, None, 1e-3), {"out": a((3, 5))}, ValueError, ["out", "shape"]),
+    ("batchnorm_backward", (a((3, 4)), a((3, 5)), None, None, a(4), a(4)), {}, ValueError, ["dout", "x", "shapes"]),
+    ("batchnorm_backward", (a((3, 4), f64), a((3, 4)), None, None, a(4), a(4)), {}, TypeError, ["dout", "dtype"]),
+    ("batchnorm_backward", (a((3, 4)), a((3, 4)), None, None, a(3), a(4)), {}, ValueError, ["mean", "3"]),
+    ("batchnorm_backward", (a((3, 4)), a((3, 4)), None, None, a(4), None), {}, TypeError, ["inv_std"]),
+    ("batchnorm_backward", (a((3, 4)), a((3, 4)), None, None, a(4), a(4)), {"gamma_grad_out": a(3)}, ValueError,
+     ["gamma_grad_out", "shape"]),
 ]
 
 

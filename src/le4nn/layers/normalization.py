@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
+from le4nn import ops
 from le4nn.layers._arguments import (
     get_initializer,
     get_regularizer,
     serialize_initializer,
     serialize_regularizer,
 )
+from le4nn.layers.activation import Activation, ReLU
 from le4nn.layers.base import Layer
 from le4nn.layers.shapes import format_shape
+
+
+class _Cache(NamedTuple):
+    """What the backward pass needs: the input, the statistics used, the mode, and whether a ReLU was fused."""
+
+    x: np.ndarray
+    mean: np.ndarray
+    inv_std: np.ndarray
+    training: bool
+    relu: bool
+
+
+def _plain_relu(layer) -> bool:
+    """Whether ``layer`` is ReLU or Activation('relu'): max(x, 0), nothing else."""
+    return isinstance(layer, (ReLU, Activation)) and layer.activation.name == "relu"
 
 
 class BatchNormalization(Layer):
@@ -87,59 +105,67 @@ class BatchNormalization(Layer):
         self.add_weight("moving_mean", features, self.moving_mean_initializer, trainable=False)
         self.add_weight("moving_variance", features, self.moving_variance_initializer, trainable=False)
 
-    def _broadcast(self, ndim: int, vector: np.ndarray) -> np.ndarray:
-        """A per-feature vector shaped to broadcast against the input (features on ``axis``)."""
-        shape = [1] * ndim
-        shape[self.axis % ndim] = vector.shape[0]
-        return vector.reshape(shape)
-
     def forward(self, x, training=False):
-        x = self._prepare_input(x)
+        return self._normalize(self._prepare_input(x), training, relu=False)
+
+    def _normalize(self, x: np.ndarray, training, relu: bool) -> np.ndarray:
+        """y = BN(x) (then ReLU with ``relu``) by ``ops.batchnorm_forward``; sets the cache and, in
+        training, updates the moving statistics."""
         axis = self.axis % x.ndim
-        reduce = tuple(a for a in range(x.ndim) if a != axis)
         training = bool(training) and self.trainable
-        if training:
-            mean = x.mean(axis=reduce, keepdims=True)  # μ
-            centered = x - mean
-            var = np.mean(centered * centered, axis=reduce, keepdims=True)  # σ² (biased)
-            inv_std = 1 / np.sqrt(var + self.dtype.type(self.epsilon))
-            x_hat = centered * inv_std  # x̂
+        gamma = self.params["gamma"] if self.scale else None
+        beta = self.params["beta"] if self.center else None
+        out = self._out("out", x.shape)
+        if training:  # eq. 28–31, the batch's statistics
+            y, mean, var, inv_std = ops.batchnorm_forward(x, gamma, beta, self.epsilon, axis, relu, out=out)
             m = self.dtype.type(self.momentum)
-            self.state["moving_mean"] *= m
-            self.state["moving_mean"] += (1 - m) * mean.reshape(-1)
-            self.state["moving_variance"] *= m
-            self.state["moving_variance"] += (1 - m) * var.reshape(-1)
-        else:
-            mean = self._broadcast(x.ndim, self.state["moving_mean"])
-            var = self._broadcast(x.ndim, self.state["moving_variance"])
-            inv_std = 1 / np.sqrt(var + self.dtype.type(self.epsilon))
-            x_hat = (x - mean) * inv_std  # eq. 38 (with the scale and shift below)
-        y = x_hat
-        if self.scale:
-            y = y * self._broadcast(x.ndim, self.params["gamma"])  # y = γ x̂ + β
-        if self.center:
-            y = y + self._broadcast(x.ndim, self.params["beta"])
-        self._cache = (x_hat, inv_std, reduce, training)
+            for name, batch_value in (("moving_mean", mean), ("moving_variance", var)):
+                self.state[name] *= m
+                self.state[name] += (1 - m) * batch_value
+        else:  # eq. 38, the moving averages
+            mean = self.state["moving_mean"].copy()  # as used now, whatever an optimizer does later
+            y, _, _, inv_std = ops.batchnorm_forward(x, gamma, beta, self.epsilon, axis, relu, mean,
+                                                     self.state["moving_variance"], out=out)
+        # x itself, not x̂: the previous layer's output stays alive (and unchanged) until this
+        # layer's backward, so the cache costs no copy and the backward reads x once per pass.
+        self._cache = _Cache(x, mean, inv_std, training, relu)
         return y
 
     def backward(self, grad_out):
-        grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[0])
-        x_hat, inv_std, reduce, training = self._cache
-        if self.trainable:
-            if self.scale:
-                np.sum(grad * x_hat, axis=reduce, out=self.grads["gamma"])  # ∂E/∂γ
-            if self.center:
-                np.sum(grad, axis=reduce, out=self.grads["beta"])  # ∂E/∂β
+        return self._gradient(grad_out, relu=False)
+
+    def _gradient(self, grad_out, relu: bool):
+        cache = self._cache
+        if cache is not None and cache.relu != relu:
+            raise RuntimeError(f"{self.describe()}: backward does not match the last forward (fused with a ReLU: "
+                               f"{cache.relu})")
+        grad = self._prepare_grad(grad_out, None if cache is None else cache.x.shape)
+        x = cache.x
+        learn = self.trainable
+        dx, _, _ = ops.batchnorm_backward(
+            grad, x, self.params["gamma"] if self.scale else None, self.params["beta"] if self.center else None,
+            cache.mean, cache.inv_std, self.axis % x.ndim, relu, cache.training, out=self._out("grad", x.shape),
+            gamma_grad_out=self.grads["gamma"] if learn and self.scale else None,  # ∂E/∂γ
+            beta_grad_out=self.grads["beta"] if learn and self.center else None)  # ∂E/∂β
+        if learn:
             self._add_regularization_gradients()
-        grad_hat = grad * self._broadcast(grad.ndim, self.params["gamma"]) if self.scale else grad  # ∂E/∂x̂
-        if not training:
-            return grad_hat * inv_std
-        # eq. 32–37 folded together: the mean and variance depend on every x of the feature.
-        return inv_std * (
-            grad_hat
-            - grad_hat.mean(axis=reduce, keepdims=True)
-            - x_hat * np.mean(grad_hat * x_hat, axis=reduce, keepdims=True)
-        )
+        return dx
+
+    # --- BatchNormalization + ReLU in one pass each way (the fused pair protocol, see layers/base.py) ---
+
+    def _forward_through(self, consumer, x, training):
+        if not _plain_relu(consumer) or consumer.dtype != self.dtype:
+            return NotImplemented
+        x = self._prepare_input(x)
+        if not consumer.built:
+            consumer.build((None, *x.shape[1:]))
+        return self._normalize(x, training, relu=True)
+
+    def _backward_through(self, consumer, grad_out, need_input_grad):
+        if self._cache is None or not self._cache.relu or not _plain_relu(consumer):
+            return NotImplemented  # the forward ran the two layers apart
+        dx = self._gradient(grad_out, relu=True)
+        return dx if need_input_grad else None
 
     def get_config(self) -> dict:
         return {

@@ -67,6 +67,8 @@ OPS = (
     "sparse_matmul",
     "sparse_matmul_tn",
     "sgd_update",
+    "batchnorm_forward",
+    "batchnorm_backward",
 )
 
 class BackendFallbackWarning(UserWarning):

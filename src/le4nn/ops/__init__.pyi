@@ -43,6 +43,8 @@ from le4nn.ops.reference import (
     sparse_matmul as sparse_matmul,
     sparse_matmul_tn as sparse_matmul_tn,
     sgd_update as sgd_update,
+    batchnorm_forward as batchnorm_forward,
+    batchnorm_backward as batchnorm_backward,
 )
 
 BACKENDS: tuple[str, ...]

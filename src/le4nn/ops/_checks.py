@@ -383,3 +383,83 @@ def check_sgd_update(param, grad, learning_rate, momentum, velocity, nesterov) -
     check_same_shape(op, **arrays)
     check_same_dtype(op, **arrays)
     return lr, m, uses_velocity
+
+
+# --- batch normalization (handout eq. 28–38) ------------------------------------------------------------------
+
+
+def _feature_vector(v, name: str, size: int, dtype, op: str, default: float | None = None) -> np.ndarray:
+    """A 1-D C-contiguous per-feature vector of ``size`` entries in ``dtype``; None gives ``default``
+    everywhere (an error when there is no default)."""
+    if v is None and default is not None:
+        return np.full(size, default, dtype=dtype)
+    if v is None:
+        raise TypeError(f"{op}: {name} must be a NumPy array, got None")
+    v = check_float_array(v, op, name, ndim=1)
+    if v.shape[0] != size:
+        raise ValueError(f"{op}: {name} has {v.shape[0]} entries, expected {size} (the size of the feature axis)")
+    if v.dtype != np.dtype(dtype):
+        raise TypeError(f"{op}: {name} has dtype {v.dtype}, expected {np.dtype(dtype)} (that of x)")
+    return v
+
+
+def _feature_axis(x: np.ndarray, axis, op: str) -> int:
+    """The feature axis of x as a non-negative int: any axis but the first (the batch)."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if x.ndim < 2 or not -x.ndim <= axis < x.ndim or axis % x.ndim == 0:
+        raise ValueError(f"{op}: axis {axis} is not a feature axis of x of shape {x.shape} (any axis but the first)")
+    return int(axis) % x.ndim
+
+
+def _flag(value, op: str, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_batchnorm_forward(x, gamma, beta, epsilon, axis, relu, mean, variance, out):
+    """:func:`~le4nn.ops.reference.batchnorm_forward`: ``(axis, relu, gamma, beta, epsilon, mean, variance, y)``,
+    gamma/beta filled with ones/zeros when None, mean/variance None for the batch statistics."""
+    op = "batchnorm_forward"
+    x = check_float_array(x, op, "x")
+    axis = _feature_axis(x, axis, op)
+    C = x.shape[axis]
+    eps = epsilon
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)) or not (
+            math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"{op}: epsilon must be a finite number >= 0, got {epsilon!r}")
+    relu = _flag(relu, op, "relu")
+    gamma = _feature_vector(gamma, "gamma", C, x.dtype, op, default=1.0)
+    beta = _feature_vector(beta, "beta", C, x.dtype, op, default=0.0)
+    if (mean is None) != (variance is None):
+        raise ValueError(f"{op}: give both mean and variance (inference) or neither (batch statistics)")
+    if mean is None:
+        if x.size == 0 and C > 0:
+            raise ValueError(f"{op}: x of shape {x.shape} has no values per feature for the batch statistics")
+    else:
+        mean = _feature_vector(mean, "mean", C, x.dtype, op)
+        variance = _feature_vector(variance, "variance", C, x.dtype, op)
+    return axis, relu, gamma, beta, float(eps), mean, variance, prepare_out(out, x.shape, x.dtype, op)
+
+
+def check_batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis, relu, training, out, gamma_grad_out,
+                             beta_grad_out):
+    """:func:`~le4nn.ops.reference.batchnorm_backward`: ``(axis, relu, training, gamma, beta, dx,
+    gamma_grad, beta_grad)``; gamma/beta filled with ones/zeros when None."""
+    op = "batchnorm_backward"
+    dout = check_float_array(dout, op, "dout")
+    x = check_float_array(x, op, "x")
+    check_same_shape(op, dout=dout, x=x)
+    check_same_dtype(op, dout=dout, x=x)
+    axis = _feature_axis(x, axis, op)
+    relu, training = _flag(relu, op, "relu"), _flag(training, op, "training")
+    C = x.shape[axis]
+    gamma = _feature_vector(gamma, "gamma", C, x.dtype, op, default=1.0)
+    beta = _feature_vector(beta, "beta", C, x.dtype, op, default=0.0)
+    _feature_vector(mean, "mean", C, x.dtype, op)
+    _feature_vector(inv_std, "inv_std", C, x.dtype, op)
+    dx = prepare_out(out, x.shape, x.dtype, op)
+    gamma_grad = prepare_out(gamma_grad_out, (C,), x.dtype, op, "gamma_grad_out")
+    return axis, relu, training, gamma, beta, dx, gamma_grad, prepare_out(beta_grad_out, (C,), x.dtype, op,
+                                                                           "beta_grad_out")

@@ -16,6 +16,7 @@ from le4nn._finite import all_finite
 
 # The compiled kernels, all in this one block.
 from le4nn._kernels import activations as _act
+from le4nn._kernels import batchnorm as _bn
 from le4nn._kernels import fused as _fused
 from le4nn._kernels import im2col as _im2col
 from le4nn._kernels import nhwc_conv as _nhwc_conv
@@ -337,3 +338,65 @@ def sgd_update(param, grad, learning_rate, momentum=0.0, velocity=None, nesterov
     else:
         _optim.sgd_update(flat, grad.reshape(-1), lr, num_threads_now())
     return param
+
+
+# --- batch normalization ------------------------------------------------------------------------------
+
+
+def _bn_layout(shape: tuple, axis: int) -> tuple[int, int, int] | None:
+    """x seen as (N, C, S) with the features on axis 1: features last (S = 1) or on axis 1 (S = the
+    product of the later axes); None for another axis (the reference then runs)."""
+    C = shape[axis]
+    if axis == len(shape) - 1:
+        return (int(np.prod(shape[:-1], dtype=np.int64)), C, 1)
+    if axis == 1:
+        return (shape[0], C, int(np.prod(shape[2:], dtype=np.int64)))
+    return None
+
+
+@_same_docs(_ref.batchnorm_forward)
+def batchnorm_forward(x, gamma, beta, epsilon, axis=-1, relu=False, mean=None, variance=None, *, out=None):
+    axis_, relu_, gamma, beta, eps, mean, variance, y = checks.check_batchnorm_forward(
+        x, gamma, beta, epsilon, axis, relu, mean, variance, out)
+    layout = _bn_layout(x.shape, axis_)
+    if layout is None:
+        return _ref.batchnorm_forward(x, gamma, beta, epsilon, axis, relu, mean, variance, out=y)
+    x3, threads, dtype = x.reshape(layout), num_threads_now(), x.dtype
+    if mean is None:  # one pass for the batch statistics, in float64
+        mean64, var64 = np.empty(layout[1]), np.empty(layout[1])
+        _bn.stats(x3, mean64, var64, threads)
+        mean, variance = mean64.astype(dtype), var64.astype(dtype)
+    else:
+        var64 = variance.astype(np.float64)
+    inv_std = (1 / np.sqrt(var64 + eps)).astype(dtype)
+    _bn.apply(x3, mean, gamma * inv_std, beta, y.reshape(layout), relu_, threads)
+    return y, mean, variance, inv_std
+
+
+@_same_docs(_ref.batchnorm_backward)
+def batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis=-1, relu=False, training=True, *, out=None,
+                       gamma_grad_out=None, beta_grad_out=None):
+    axis_, relu_, training_, gamma, beta, dx, gamma_grad, beta_grad = checks.check_batchnorm_backward(
+        dout, x, gamma, beta, mean, inv_std, axis, relu, training, out, gamma_grad_out, beta_grad_out)
+    layout = _bn_layout(x.shape, axis_)
+    if layout is None:
+        return _ref.batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis, relu, training, out=dx,
+                                       gamma_grad_out=gamma_grad, beta_grad_out=beta_grad)
+    x3, g3, threads, C = x.reshape(layout), dout.reshape(layout), num_threads_now(), layout[1]
+    a = gamma * inv_std  # the forward's γ·inv_std, bit for bit (its ReLU mask is recomputed)
+    sum_g, sum_gc = np.empty(C), np.empty(C)
+    _bn.backward_sums(g3, x3, mean, a, beta, sum_g, sum_gc, relu_, threads)
+    inv_std64 = inv_std.astype(np.float64)
+    sum_gx = sum_gc * inv_std64  # Σ g x̂
+    gamma_grad[...] = sum_gx
+    beta_grad[...] = sum_g
+    if training_:  # dx = a g − a Σg/m − (x − μ) γ inv_std² Σ(g x̂)/m
+        m = layout[0] * layout[2]
+        scale = gamma.astype(np.float64) * inv_std64
+        k2, k3 = (-(scale * inv_std64 * sum_gx) / m).astype(x.dtype), (-(scale * sum_g) / m).astype(x.dtype)
+    elif not relu_:  # fixed statistics: dx = a g (NumPy: x unread, so an inf in x gives no NaN)
+        return np.multiply(dout, _ref._per_feature(x, axis_, a)[0], out=dx), gamma_grad, beta_grad
+    else:
+        k2 = k3 = np.zeros(C, dtype=x.dtype)
+    _bn.backward_apply(g3, x3, mean, a, beta, a, k2, k3, dx.reshape(layout), relu_, threads)
+    return dx, gamma_grad, beta_grad

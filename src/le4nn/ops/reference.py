@@ -601,3 +601,67 @@ def sgd_update(param, grad, learning_rate, momentum=0.0, velocity=None, nesterov
     else:
         param += velocity
     return param
+
+
+# ---------------------------------------------------------------------------------------------------
+# Batch normalization (handout eq. 28–38), optionally followed by a ReLU
+# ---------------------------------------------------------------------------------------------------
+
+
+def _per_feature(x: np.ndarray, axis: int, *vectors: np.ndarray) -> list[np.ndarray]:
+    """Per-feature vectors shaped to broadcast against x (features on ``axis``)."""
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    return [v.reshape(shape) for v in vectors]
+
+
+def batchnorm_forward(x, gamma, beta, epsilon, axis=-1, relu=False, mean=None, variance=None, *, out=None):
+    """y = γ x̂ + β with x̂ = (x − μ) / √(σ² + ε) per feature (``axis``; the statistics run over every
+    other axis), then max(y, 0) if ``relu``.  Returns ``(y, mean, variance, inv_std)``, the last
+    1/√(σ² + ε), all but y of shape (C,).
+
+    Without ``mean``/``variance`` (training, eq. 28–31): μ and σ² are the batch's mean and biased
+    variance (new arrays).  With them (inference, eq. 38): the given moving statistics are used (and
+    returned).  ``gamma``/``beta`` None mean 1/0.  The native kernel accumulates the statistics in
+    float64 in one pass (the sums of x − x₀ and of its square, x₀ the feature's first value) and
+    writes y = (x − μ)·(γ·inv_std) + β, so it differs from this in the last bits.
+    """
+    axis, relu, gamma, beta, eps, mean, variance, y = checks.check_batchnorm_forward(
+        x, gamma, beta, epsilon, axis, relu, mean, variance, out)
+    reduce = tuple(a for a in range(x.ndim) if a != axis)
+    if mean is None:
+        mean = x.mean(axis=reduce)  # μ (eq. 28)
+        centered = x - _per_feature(x, axis, mean)[0]
+        variance = np.mean(centered * centered, axis=reduce)  # σ² (eq. 29), biased
+    inv_std = (1 / np.sqrt(variance.astype(np.float64) + eps)).astype(x.dtype)  # in float64, then rounded
+    mean_b, a_b, beta_b = _per_feature(x, axis, mean, gamma * inv_std, beta)
+    np.add((x - mean_b) * a_b, beta_b, out=y)  # y = γ x̂ + β (eq. 30–31) as (x − μ)·(γ inv_std) + β
+    if relu:
+        relu_forward(y, out=y)
+    return y, mean, variance, inv_std
+
+
+def batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis=-1, relu=False, training=True, *, out=None,
+                       gamma_grad_out=None, beta_grad_out=None):
+    """The gradient of :func:`batchnorm_forward` from its input ``x`` and the ``mean`` and ``inv_std`` it
+    returned.  Returns ``(dx, gamma_grad, beta_grad)``.
+
+    With ``relu`` the gradient g = ∂E/∂y is first masked by y > 0, y recomputed from x.  Then (eq. 32–37,
+    folded): ∂E/∂γ = Σ g x̂, ∂E/∂β = Σ g, and, in training (the statistics were the batch's, so they
+    depend on every x of the feature), ∂E/∂x = γ inv_std (g − mean g − x̂ mean(g x̂)); in inference
+    (``training=False``: fixed statistics) ∂E/∂x = γ inv_std g.
+    """
+    axis, relu, training, gamma, beta, dx, gamma_grad, beta_grad = checks.check_batchnorm_backward(
+        dout, x, gamma, beta, mean, inv_std, axis, relu, training, out, gamma_grad_out, beta_grad_out)
+    reduce = tuple(a for a in range(x.ndim) if a != axis)
+    mean_b, inv_std_b, gamma_b, a_b, beta_b = _per_feature(x, axis, mean, inv_std, gamma, gamma * inv_std, beta)
+    x_hat = (x - mean_b) * inv_std_b
+    grad = relu_backward(dout, (x - mean_b) * a_b + beta_b) if relu else dout  # the forward's y, recomputed
+    np.sum(grad * x_hat, axis=reduce, out=gamma_grad)  # ∂E/∂γ (eq. 36)
+    np.sum(grad, axis=reduce, out=beta_grad)  # ∂E/∂β (eq. 37)
+    grad_hat = grad * gamma_b  # ∂E/∂x̂ (eq. 32)
+    if not training:
+        return np.multiply(grad_hat, inv_std_b, out=dx), gamma_grad, beta_grad
+    dx[...] = inv_std_b * (grad_hat - grad_hat.mean(axis=reduce, keepdims=True)
+                           - x_hat * np.mean(grad_hat * x_hat, axis=reduce, keepdims=True))  # eq. 33–35
+    return dx, gamma_grad, beta_grad

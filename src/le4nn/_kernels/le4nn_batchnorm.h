@@ -1,0 +1,195 @@
+/* le4nn_batchnorm.h: the float32/float64 loops of batchnorm.pyx, BatchNormalization (handout
+   eq. 28-38) over a block of data, with an optional ReLU after it.  Two layouts:
+     rows:   x (rows, C), the feature last (Dense outputs, channels_last images);
+     planes: one plane of S values of one feature (channels_first images, x (N, C, S)).
+   Statistics are accumulated in double.  Every loop is compiled without contraction (no fused
+   multiply-add), so the clones give the same bits and the backward pass recomputes exactly the
+   forward's pre-ReLU value v = (x - mean) a + beta (a = gamma inv_std) for its ReLU mask.
+   Included by batchnorm.pyx (after Python.h: Py_ssize_t). */
+#ifndef LE4NN_BATCHNORM_H
+#define LE4NN_BATCHNORM_H
+
+#include "le4nn_clones.h"
+
+#define LE4NN_BN_LANES 8  /* independent partial sums along a plane (they vectorize), added in order */
+
+#define LE4NN_BN_ATTR LE4NN_V3_CLONES LE4NN_NO_CONTRACT
+
+/* ReLU of the forward (NaN passes) and its mask on the gradient (a NaN v passes the gradient), as
+   relu_forward / relu_backward. */
+#define LE4NN_BN_RELU(v) ((v) <= 0 ? 0 : (v))
+#define LE4NN_BN_MASK(v, g) ((v) <= 0 ? 0 : (g))
+
+#define LE4NN_BN_LOOPS(S_, T)                                                                        \
+/* s1[k] = sum over the rows of (x - shift[k]), s2[k] = the sum of its squares, in double. */        \
+static LE4NN_BN_ATTR void le4nn_bn_stats_rows_##S_(const T *restrict x, const T *restrict shift,     \
+                                                   double *restrict s1, double *restrict s2,         \
+                                                   Py_ssize_t rows, Py_ssize_t C)                    \
+{                                                                                                    \
+    for (Py_ssize_t k = 0; k < C; ++k) { s1[k] = 0; s2[k] = 0; }                                     \
+    for (Py_ssize_t r = 0; r < rows; ++r) {                                                          \
+        const T *xr = x + r * C;                                                                     \
+        for (Py_ssize_t k = 0; k < C; ++k) {                                                         \
+            const double d = (double)xr[k] - (double)shift[k];                                       \
+            s1[k] += d;                                                                              \
+            s2[k] += d * d;                                                                          \
+        }                                                                                            \
+    }                                                                                                \
+}                                                                                                    \
+                                                                                                     \
+/* y = (x - mean) a + beta, then max(., 0) if relu (y may be x). */                                  \
+static LE4NN_BN_ATTR void le4nn_bn_apply_rows_##S_(const T *x, const T *restrict mean,               \
+                                                   const T *restrict a, const T *restrict beta,      \
+                                                   T *y, Py_ssize_t rows, Py_ssize_t C, int relu)    \
+{                                                                                                    \
+    for (Py_ssize_t r = 0; r < rows; ++r) {                                                          \
+        const T *xr = x + r * C;                                                                     \
+        T *yr = y + r * C;                                                                           \
+        if (relu) {                                                                                  \
+            for (Py_ssize_t k = 0; k < C; ++k) {                                                     \
+                const T v = (xr[k] - mean[k]) * a[k] + beta[k];                                      \
+                yr[k] = LE4NN_BN_RELU(v);                                                            \
+            }                                                                                        \
+        } else {                                                                                     \
+            for (Py_ssize_t k = 0; k < C; ++k) yr[k] = (xr[k] - mean[k]) * a[k] + beta[k];           \
+        }                                                                                            \
+    }                                                                                                \
+}                                                                                                    \
+                                                                                                     \
+/* sg[k] = sum of g', sgx[k] = sum of g' (x - mean), in double; g' = g masked by v > 0 if relu. */   \
+static LE4NN_BN_ATTR void le4nn_bn_bsums_rows_##S_(const T *restrict g, const T *restrict x,         \
+                                                   const T *restrict mean, const T *restrict a,      \
+                                                   const T *restrict beta, double *restrict sg,      \
+                                                   double *restrict sgx, Py_ssize_t rows,            \
+                                                   Py_ssize_t C, int relu)                           \
+{                                                                                                    \
+    for (Py_ssize_t k = 0; k < C; ++k) { sg[k] = 0; sgx[k] = 0; }                                    \
+    for (Py_ssize_t r = 0; r < rows; ++r) {                                                          \
+        const T *xr = x + r * C, *gr = g + r * C;                                                    \
+        if (relu) {                                                                                  \
+            for (Py_ssize_t k = 0; k < C; ++k) {                                                     \
+                const T c = xr[k] - mean[k];                                                         \
+                const T v = c * a[k] + beta[k];                                                      \
+                const double gm = (double)LE4NN_BN_MASK(v, gr[k]);                                   \
+                sg[k] += gm;                                                                         \
+                sgx[k] += gm * (double)c;                                                            \
+            }                                                                                        \
+        } else {                                                                                     \
+            for (Py_ssize_t k = 0; k < C; ++k) {                                                     \
+                const double gm = (double)gr[k];                                                     \
+                sg[k] += gm;                                                                         \
+                sgx[k] += gm * (double)(xr[k] - mean[k]);                                            \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+}                                                                                                    \
+                                                                                                     \
+/* dx = g' k1 + (x - mean) k2 + k3 (dx may be g or x). */                                            \
+static LE4NN_BN_ATTR void le4nn_bn_bapply_rows_##S_(const T *g, const T *x, const T *restrict mean,  \
+                                                    const T *restrict a, const T *restrict beta,     \
+                                                    const T *restrict k1, const T *restrict k2,      \
+                                                    const T *restrict k3, T *dx, Py_ssize_t rows,    \
+                                                    Py_ssize_t C, int relu)                          \
+{                                                                                                    \
+    for (Py_ssize_t r = 0; r < rows; ++r) {                                                          \
+        const T *xr = x + r * C, *gr = g + r * C;                                                    \
+        T *dr = dx + r * C;                                                                          \
+        if (relu) {                                                                                  \
+            for (Py_ssize_t k = 0; k < C; ++k) {                                                     \
+                const T c = xr[k] - mean[k];                                                         \
+                const T v = c * a[k] + beta[k];                                                      \
+                const T gm = LE4NN_BN_MASK(v, gr[k]);                                                \
+                dr[k] = gm * k1[k] + c * k2[k] + k3[k];                                              \
+            }                                                                                        \
+        } else {                                                                                     \
+            for (Py_ssize_t k = 0; k < C; ++k)                                                       \
+                dr[k] = gr[k] * k1[k] + (xr[k] - mean[k]) * k2[k] + k3[k];                           \
+        }                                                                                            \
+    }                                                                                                \
+}                                                                                                    \
+                                                                                                     \
+/* One plane of S values: out[0] = sum of (x - shift), out[1] = sum of squares, in double, over       \
+   LE4NN_BN_LANES lanes (element j in lane j % LANES) added in lane order. */                         \
+static LE4NN_BN_ATTR void le4nn_bn_stats_plane_##S_(const T *restrict x, double shift,              \
+                                                    Py_ssize_t S, double *restrict out)              \
+{                                                                                                    \
+    double p1[LE4NN_BN_LANES] = {0}, p2[LE4NN_BN_LANES] = {0};                                       \
+    Py_ssize_t j = 0;                                                                                \
+    for (; j + LE4NN_BN_LANES <= S; j += LE4NN_BN_LANES)                                             \
+        for (int l = 0; l < LE4NN_BN_LANES; ++l) {                                                   \
+            const double d = (double)x[j + l] - shift;                                               \
+            p1[l] += d;                                                                              \
+            p2[l] += d * d;                                                                          \
+        }                                                                                            \
+    for (int l = 0; j < S; ++j, ++l) {                                                               \
+        const double d = (double)x[j] - shift;                                                       \
+        p1[l] += d;                                                                                  \
+        p2[l] += d * d;                                                                              \
+    }                                                                                                \
+    double t1 = 0, t2 = 0;                                                                           \
+    for (int l = 0; l < LE4NN_BN_LANES; ++l) { t1 += p1[l]; t2 += p2[l]; }                           \
+    out[0] = t1;                                                                                     \
+    out[1] = t2;                                                                                     \
+}                                                                                                    \
+                                                                                                     \
+static LE4NN_BN_ATTR void le4nn_bn_apply_plane_##S_(const T *x, T mean, T a, T beta, T *y,          \
+                                                    Py_ssize_t S, int relu)                          \
+{                                                                                                    \
+    if (relu) {                                                                                      \
+        for (Py_ssize_t j = 0; j < S; ++j) {                                                         \
+            const T v = (x[j] - mean) * a + beta;                                                    \
+            y[j] = LE4NN_BN_RELU(v);                                                                 \
+        }                                                                                            \
+    } else {                                                                                         \
+        for (Py_ssize_t j = 0; j < S; ++j) y[j] = (x[j] - mean) * a + beta;                          \
+    }                                                                                                \
+}                                                                                                    \
+                                                                                                     \
+/* out[0] = sum of g', out[1] = sum of g' (x - mean), in double, in lanes as the statistics. */       \
+static LE4NN_BN_ATTR void le4nn_bn_bsums_plane_##S_(const T *restrict g, const T *restrict x,       \
+                                                    T mean, T a, T beta, Py_ssize_t S, int relu,     \
+                                                    double *restrict out)                            \
+{                                                                                                    \
+    double p1[LE4NN_BN_LANES] = {0}, p2[LE4NN_BN_LANES] = {0};                                       \
+    Py_ssize_t j = 0;                                                                                \
+    for (; j + LE4NN_BN_LANES <= S; j += LE4NN_BN_LANES)                                             \
+        for (int l = 0; l < LE4NN_BN_LANES; ++l) {                                                   \
+            const T c = x[j + l] - mean;                                                             \
+            const T v = c * a + beta;                                                                \
+            const double gm = (double)(relu ? LE4NN_BN_MASK(v, g[j + l]) : g[j + l]);                \
+            p1[l] += gm;                                                                             \
+            p2[l] += gm * (double)c;                                                                 \
+        }                                                                                            \
+    for (int l = 0; j < S; ++j, ++l) {                                                               \
+        const T c = x[j] - mean;                                                                     \
+        const T v = c * a + beta;                                                                    \
+        const double gm = (double)(relu ? LE4NN_BN_MASK(v, g[j]) : g[j]);                            \
+        p1[l] += gm;                                                                                 \
+        p2[l] += gm * (double)c;                                                                     \
+    }                                                                                                \
+    double t1 = 0, t2 = 0;                                                                           \
+    for (int l = 0; l < LE4NN_BN_LANES; ++l) { t1 += p1[l]; t2 += p2[l]; }                           \
+    out[0] = t1;                                                                                     \
+    out[1] = t2;                                                                                     \
+}                                                                                                    \
+                                                                                                     \
+static LE4NN_BN_ATTR void le4nn_bn_bapply_plane_##S_(const T *g, const T *x, T mean, T a, T beta,   \
+                                                     T k1, T k2, T k3, T *dx, Py_ssize_t S,          \
+                                                     int relu)                                       \
+{                                                                                                    \
+    if (relu) {                                                                                      \
+        for (Py_ssize_t j = 0; j < S; ++j) {                                                         \
+            const T c = x[j] - mean;                                                                 \
+            const T v = c * a + beta;                                                                \
+            const T gm = LE4NN_BN_MASK(v, g[j]);                                                     \
+            dx[j] = gm * k1 + c * k2 + k3;                                                           \
+        }                                                                                            \
+    } else {                                                                                         \
+        for (Py_ssize_t j = 0; j < S; ++j) dx[j] = g[j] * k1 + (x[j] - mean) * k2 + k3;              \
+    }                                                                                                \
+}
+
+LE4NN_BN_LOOPS(f, float)
+LE4NN_BN_LOOPS(d, double)
+
+#endif /* LE4NN_BATCHNORM_H */
