@@ -115,13 +115,13 @@ def test_backward_is_the_gradient_of_the_forward_in_float64():
         C = shape[axis]
         gamma, beta, w = rng.standard_normal(C), rng.standard_normal(C) * 0.3, rng.standard_normal(shape)
         for relu in (False, True):
-            def loss(x_, gamma_=gamma, beta_=beta, relu_=relu, axis_=axis):
-                return float(np.sum(w * ops.batchnorm_forward(x_, gamma_, beta_, 1e-3, axis_, relu_)[0]))
+            def loss(x_, gamma_=gamma, beta_=beta, relu_=relu, axis_=axis, w_=w):
+                return float(np.sum(w_ * ops.batchnorm_forward(x_, gamma_, beta_, 1e-3, axis_, relu_)[0]))
 
             _, mean, _, inv_std = ops.batchnorm_forward(x, gamma, beta, 1e-3, axis, relu)
             dx, dgamma, dbeta = ops.batchnorm_backward(w, x, gamma, beta, mean, inv_std, axis, relu)
-            for value, grad, f in ((x, dx, loss), (gamma, dgamma, lambda g: loss(x, g)),
-                                   (beta, dbeta, lambda b: loss(x, gamma, b))):
+            for value, grad, f in ((x, dx, loss), (gamma, dgamma, lambda g, x_=x: loss(x_, g)),
+                                   (beta, dbeta, lambda b, x_=x, g_=gamma: loss(x_, g_, b))):
                 numeric = np.zeros_like(value)
                 for i in np.ndindex(value.shape):
                     saved = value[i]
