@@ -50,7 +50,7 @@ from bench_machine import copy_bandwidth, machine_line, parse_threads
 import le4nn
 from le4nn.ops import reference as ref
 
-KERNEL_MODULES = ("im2col", "pooling", "softmax", "activations")
+KERNEL_MODULES = ("im2col", "pooling", "softmax", "activations", "batchnorm")
 
 
 class Case(NamedTuple):
@@ -240,6 +240,32 @@ def make_resnet_cases(native, dtype, rng) -> list[Case]:
                 continue  # the last stage does not downsample
             cases += _window_cases(native, x, k, stride, pad)
         cases += _pool_cases(native, x, rng)
+        cases += _batchnorm_cases(native, x, rng)
+    return cases
+
+
+def _batchnorm_cases(native, x_nhwc: np.ndarray, rng) -> list[Case]:
+    """BatchNormalization + ReLU in training (eq. 28–37), both layouts: the forward (statistics and
+    y) and the backward (sums and dx).  Bytes: x and y; dout, x and dx (each pass over x counted once)."""
+    B, H, W, C = x_nhwc.shape
+    gamma, beta = rng.standard_normal(C).astype(x_nhwc.dtype) + 1, rng.standard_normal(C).astype(x_nhwc.dtype)
+    cases = []
+    for layout, x, axis in (("NCHW", np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)), 1),
+                            ("NHWC", x_nhwc, -1)):
+        y, dx, dout = np.empty_like(x), np.empty_like(x), rng.standard_normal(x.shape).astype(x.dtype)
+        _, mean, _, inv_std = native.batchnorm_forward(x, gamma, beta, 1e-3, axis, True, out=y)
+        shape = f"{layout} {B}x{H}x{W}x{C}"
+
+        def fwd(f, x=x, y=y, axis=axis):
+            return f(x, gamma, beta, 1e-3, axis, True, out=y)
+
+        def bwd(f, x=x, dx=dx, d=dout, m=mean, s=inv_std, axis=axis):
+            return f(d, x, gamma, beta, m, s, axis, True, out=dx)
+
+        cases.append(Case("bn+relu fwd", shape, "batchnorm", lambda f=fwd: f(native.batchnorm_forward),
+                          lambda f=fwd: f(ref.batchnorm_forward), 2 * x.nbytes, "resnet20"))
+        cases.append(Case("bn+relu bwd", shape, "batchnorm", lambda f=bwd: f(native.batchnorm_backward),
+                          lambda f=bwd: f(ref.batchnorm_backward), 3 * x.nbytes, "resnet20"))
     return cases
 
 
