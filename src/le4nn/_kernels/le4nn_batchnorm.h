@@ -9,6 +9,9 @@
 #ifndef LE4NN_BATCHNORM_H
 #define LE4NN_BATCHNORM_H
 
+#include <stdint.h>
+#include <string.h>
+
 #include "le4nn_clones.h"
 
 #define LE4NN_BN_LANES 8  /* independent partial sums along a plane (they vectorize), added in order */
@@ -20,7 +23,19 @@
 #define LE4NN_BN_RELU(v) ((v) <= 0 ? 0 : (v))
 #define LE4NN_BN_MASK(v, g) ((v) <= 0 ? 0 : (g))
 
-#define LE4NN_BN_LOOPS(S_, T)                                                                        \
+#define LE4NN_BN_LOOPS(S_, T, U_)                                                                      \
+/* The mask LE4NN_BN_MASK(v, g) as bits: g's bits ANDed with all ones where !(v <= 0) (a NaN v    \
+   passes g), else +0.  Exactly the select, but without control flow: GCC keeps a select followed   \
+   by a float -> double conversion scalar (one branch per element) under -ftrapping-math. */          \
+static inline T le4nn_bn_mask_##S_(T v, T g)                                                         \
+{                                                                                                    \
+    U_ bits;                                                                                         \
+    memcpy(&bits, &g, sizeof bits);                                                                  \
+    bits &= -(U_)!(v <= 0);                                                                          \
+    memcpy(&g, &bits, sizeof bits);                                                                  \
+    return g;                                                                                        \
+}                                                                                                    \
+                                                                                                     \
 /* s1[k] = sum over the rows of (x - shift[k]), s2[k] = the sum of its squares, in double. */        \
 static LE4NN_BN_ATTR void le4nn_bn_stats_rows_##S_(const T *restrict x, const T *restrict shift,     \
                                                    double *restrict s1, double *restrict s2,         \
@@ -70,7 +85,7 @@ static LE4NN_BN_ATTR void le4nn_bn_bsums_rows_##S_(const T *restrict g, const T 
             for (Py_ssize_t k = 0; k < C; ++k) {                                                     \
                 const T c = xr[k] - mean[k];                                                         \
                 const T v = c * a[k] + beta[k];                                                      \
-                const double gm = (double)LE4NN_BN_MASK(v, gr[k]);                                   \
+                const double gm = (double)le4nn_bn_mask_##S_(v, gr[k]);                                   \
                 sg[k] += gm;                                                                         \
                 sgx[k] += gm * (double)c;                                                            \
             }                                                                                        \
@@ -98,7 +113,7 @@ static LE4NN_BN_ATTR void le4nn_bn_bapply_rows_##S_(const T *g, const T *x, cons
             for (Py_ssize_t k = 0; k < C; ++k) {                                                     \
                 const T c = xr[k] - mean[k];                                                         \
                 const T v = c * a[k] + beta[k];                                                      \
-                const T gm = LE4NN_BN_MASK(v, gr[k]);                                                \
+                const T gm = le4nn_bn_mask_##S_(v, gr[k]);                                                \
                 dr[k] = gm * k1[k] + c * k2[k] + k3[k];                                              \
             }                                                                                        \
         } else {                                                                                     \
@@ -156,14 +171,14 @@ static LE4NN_BN_ATTR void le4nn_bn_bsums_plane_##S_(const T *restrict g, const T
         for (int l = 0; l < LE4NN_BN_LANES; ++l) {                                                   \
             const T c = x[j + l] - mean;                                                             \
             const T v = c * a + beta;                                                                \
-            const double gm = (double)(relu ? LE4NN_BN_MASK(v, g[j + l]) : g[j + l]);                \
+            const double gm = (double)le4nn_bn_mask_##S_(relu ? v : (T)1, g[j + l]);                \
             p1[l] += gm;                                                                             \
             p2[l] += gm * (double)c;                                                                 \
         }                                                                                            \
     for (int l = 0; j < S; ++j, ++l) {                                                               \
         const T c = x[j] - mean;                                                                     \
         const T v = c * a + beta;                                                                    \
-        const double gm = (double)(relu ? LE4NN_BN_MASK(v, g[j]) : g[j]);                            \
+        const double gm = (double)le4nn_bn_mask_##S_(relu ? v : (T)1, g[j]);                            \
         p1[l] += gm;                                                                                 \
         p2[l] += gm * (double)c;                                                                     \
     }                                                                                                \
@@ -181,7 +196,7 @@ static LE4NN_BN_ATTR void le4nn_bn_bapply_plane_##S_(const T *g, const T *x, T m
         for (Py_ssize_t j = 0; j < S; ++j) {                                                         \
             const T c = x[j] - mean;                                                                 \
             const T v = c * a + beta;                                                                \
-            const T gm = LE4NN_BN_MASK(v, g[j]);                                                     \
+            const T gm = le4nn_bn_mask_##S_(v, g[j]);                                                     \
             dx[j] = gm * k1 + c * k2 + k3;                                                           \
         }                                                                                            \
     } else {                                                                                         \
@@ -189,7 +204,7 @@ static LE4NN_BN_ATTR void le4nn_bn_bapply_plane_##S_(const T *g, const T *x, T m
     }                                                                                                \
 }
 
-LE4NN_BN_LOOPS(f, float)
-LE4NN_BN_LOOPS(d, double)
+LE4NN_BN_LOOPS(f, float, uint32_t)
+LE4NN_BN_LOOPS(d, double, uint64_t)
 
 #endif /* LE4NN_BATCHNORM_H */
