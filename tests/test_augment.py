@@ -39,7 +39,11 @@ TYPICAL = {
     "erasing-random": lambda: A.RandomErasing(value="random", p=1.0),
     "cutout": lambda: A.Cutout(size=8),
     "clip": lambda: A.Clip(),
+    "affine-aspect": lambda: A.RandomAffine(rotation=10, scale=(0.7, 1.1), shear=20, translate=3, aspect=0.3),
+    "blur": lambda: A.Blur(strength=(0.0, 1.0), passes=2),
+    "contrast": lambda: A.Contrast(ink=(0.5, 1.0), background=(0.0, 0.2)),
     "compose": lambda: A.preset("digits-strong"),
+    "contest": lambda: A.preset("contest"),
 }
 
 ZERO = {
@@ -54,6 +58,9 @@ ZERO = {
     "erasing": lambda: A.RandomErasing(scale=(0, 0), p=1.0),
     "cutout": lambda: A.Cutout(size=0),
     "clip": lambda: A.Clip(),
+    "affine-aspect": lambda: A.RandomAffine(aspect=0),
+    "blur": lambda: A.Blur(strength=0),
+    "contrast": lambda: A.Contrast(ink=1, background=0),
     "mixup": lambda: A.MixUp(alpha=0, num_classes=10),
     "compose": lambda: A.Compose([A.RandomAffine(), A.GaussianNoise(0), A.StrokeWidth(0)]),
     "none": lambda: A.preset("none"),
@@ -167,6 +174,50 @@ def test_affine_keeps_the_digit_inside_the_frame():
     # A 3× zoom multiplies the ink by 9 when the (8-pixel) digits are moved so that they still fit.
     zoomed = A.RandomAffine(scale=(3.0, 3.0))(x, rng=0).sum(axis=(1, 2, 3))
     assert np.all(np.abs(zoomed / ink / 9 - 1) < 0.05)
+
+
+def test_aspect_narrows_the_ink_and_leaves_the_stream_of_other_affines_alone():
+    x = np.zeros((4, 28, 28, 1), np.float32)
+    x[:, 9:19, 6:22] = 1.0                                  # 10 rows × 16 columns of ink, centred
+    out = A.RandomAffine(aspect=(0.5, 0.5))(x, rng=0)
+    cols = np.flatnonzero(out[0, 14, :, 0] > 0.5)
+    rows = np.flatnonzero(out[0, :, 14, 0] > 0.5)
+    assert len(cols) == 8 and len(rows) == 10
+    plain = dict(rotation=15, scale=0.15, shear=10, translate=3)
+    np.testing.assert_array_equal(A.RandomAffine(**plain)(_digits(), rng=3),
+                                  A.RandomAffine(**plain, aspect=0)(_digits(), rng=3))
+
+
+def test_blur_at_full_strength_is_the_binomial_filter():
+    from scipy import ndimage
+
+    x = _digits(dtype=np.float64)
+    kernel = np.outer([1, 2, 1], [1, 2, 1]) / 16.0
+    expected = ndimage.correlate(x[..., 0], kernel[None], mode="constant")
+    np.testing.assert_allclose(A.Blur(strength=1)(x, rng=0)[..., 0], expected, atol=1e-12)
+    twice = ndimage.correlate(expected, kernel[None], mode="constant")
+    np.testing.assert_allclose(A.Blur(strength=1, passes=2)(x, rng=0)[..., 0], twice, atol=1e-12)
+    half = A.Blur(strength=0.5)(x, rng=0)
+    np.testing.assert_allclose(half[..., 0], 0.5 * (x[..., 0] + expected), atol=1e-12)
+
+
+def test_contrast_maps_black_and_white_to_background_and_ink():
+    x = _digits(dtype=np.float64)
+    out = A.Contrast(ink=0.7, background=0.1)(x, rng=0)
+    np.testing.assert_allclose(out, 0.1 + 0.6 * x, atol=1e-12)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: A.Blur(strength=1.5), "strength"),
+    (lambda: A.Blur(passes=0), "passes"),
+    (lambda: A.Contrast(ink=(0.9, 0.2)), "ink"),
+    (lambda: A.Contrast(background=-0.1), "background"),
+    (lambda: A.RandomAffine(aspect=1.0), "aspect"),
+    (lambda: A.RandomAffine(aspect=(0, 1)), "aspect"),
+])
+def test_new_transform_arguments_are_checked(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def test_random_crop_is_a_shift_within_the_padding():

@@ -114,3 +114,45 @@ def test_bad_recipe_options_give_one_line_errors(cli, args, message):
     result = cli("train", *args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_contest_recipe_fills_its_choices():
+    args = parse_args(["--recipe", "contest"])
+    recipe = recipes.RECIPES["contest"]
+    assert (args.model, args.augment, args.weight_ema, args.judge) == ("cnn-wide", "contest", 0.999, True)
+    assert args.epochs == recipe.epochs and args.corrupted_test and args.dataset == "mnist"
+    assert parse_args(["--recipe", "contest", "--weight-ema", "0"]).weight_ema == 0
+    plain = parse_args([])
+    assert plain.weight_ema == 0 and not plain.judge
+
+
+def test_contest_smoke_run_judges_every_set_and_saves_the_average(cli, tmp_path):
+    result = cli("train", "--recipe", "contest", "--dataset", "sample", "--subset", "300", "--epochs", "1",
+                 "--output", "run")
+    assert result.returncode == 0, result.stderr
+    assert "recipe contest" in result.stdout and "judging sets" in result.stdout
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    judged = {**results["judging"], **results.get("judging_skipped", {})}
+    assert set(judged) == set(recipes.judging.SET_NAMES)
+    assert results["judging"]["mnist"] == results["test_accuracy"]
+    assert results["judging"]["corrupted"] == results["corrupted_test_accuracy"]
+    assert all(0 <= value <= 1 for value in results["judging"].values())
+    from le4nn.models import load_model
+
+    averaged, trained = load_model(tmp_path / "run" / "model.npz"), load_model(tmp_path / "run" / "checkpoint.npz")
+    assert any(not np.array_equal(a, t) for a, t in zip(averaged.get_weights(), trained.get_weights(), strict=True))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--weight-ema", "1"], "--weight-ema: must be in"),
+        (["--weight-ema", "nan"], "--weight-ema"),
+        (["--model", "dcgan", "--weight-ema", "0.9"], "--weight-ema and --judge go with classifiers"),
+        (["--model", "dcgan", "--judge"], "--weight-ema and --judge go with classifiers"),
+    ],
+)
+def test_bad_averaging_options_give_one_line_errors(cli, args, message):
+    result = cli("train", *args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1

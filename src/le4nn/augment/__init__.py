@@ -27,8 +27,8 @@ Transforms and their "zero strength" (where each is the identity):
 =========================  ===================================================================  ======================
 transform                  what it does                                                         identity at
 =========================  ===================================================================  ======================
-``RandomAffine``           rotation, scaling, shear, translation (bilinear); keeps the digit    all ranges 0
-                           inside the frame by bounding the move with its bounding box
+``RandomAffine``           rotation, scaling, aspect, shear, translation (bilinear); keeps the  all ranges 0
+                           digit inside the frame by bounding the move with its bounding box
 ``ElasticDistortion``      Simard et al. (2003): a random displacement field smoothed by a      ``alpha=0``
                            Gaussian of width ``sigma``, scaled by ``alpha`` pixels
 ``RandomCrop``             pad by ``padding`` pixels and crop at a random offset (a random     ``padding=0``
@@ -42,6 +42,8 @@ transform                  what it does                                         
 ``RandomErasing``          a random rectangle set to ``value`` (random erasing / cutout)       ``scale=0``
 ``Cutout``                 a square of side ``size`` at a random centre set to ``value``        ``size=0``
 ``Clip``                   clip to the valid range                                              (values in range)
+``Blur``                   3×3 binomial blur (``passes`` times) blended by a random strength    ``strength=0``
+``Contrast``               faded ink and grey paper: b + (c − b)·x                              ``ink=1, background=0``
 ``MixUp``                  convex combination of image pairs *and of their labels*              ``alpha=0``
 =========================  ===================================================================  ======================
 
@@ -51,7 +53,7 @@ contains a MixUp (integer labels become soft one-hot targets of ``num_classes`` 
 cross-entropy losses accept), and only the images otherwise.
 
 Presets (:data:`PRESETS`, ``get("digits")``, ``le4nn-train --augment digits``): ``"digits"``,
-``"digits-strong"``, ``"fashion"``, ``"cifar"`` and ``"none"``; see :func:`preset`.
+``"digits-strong"``, ``"contest"``, ``"fashion"``, ``"cifar"`` and ``"none"``; see :func:`preset`.
 """
 
 from __future__ import annotations
@@ -70,9 +72,10 @@ from le4nn.augment.intensity import Clip, GaussianNoise, MultiplicativeNoise, Sa
 from le4nn.augment.mixup import MixUp
 from le4nn.augment.presets import PRESET_HELP as PRESET_HELP  # public, though not in __all__
 from le4nn.augment.presets import PRESETS, fit_hook, preset
+from le4nn.augment.scanner import Blur, Contrast
 
 __all__ = [
     "Transform", "Compose", "Lambda", "Timed", "RandomAffine", "ElasticDistortion", "RandomCrop", "HorizontalFlip",
     "GaussianNoise", "MultiplicativeNoise", "SaltAndPepper", "StrokeWidth", "RandomErasing", "Cutout",
-    "Clip", "MixUp", "PRESETS", "preset", "get", "fit_hook", "bilinear_sample",
+    "Clip", "MixUp", "Blur", "Contrast", "PRESETS", "preset", "get", "fit_hook", "bilinear_sample",
 ]

@@ -83,6 +83,9 @@ class RandomAffine(Transform):
       (low, high) pair of factors;
     - ``shear``: degrees (horizontal shear), ±shear or a pair;
     - ``translate``: pixels, ±translate or a pair (the same range for both axes);
+    - ``aspect``: relative change of the width against the height, a number a gives horizontal factors
+      in [1 − a, 1 + a] (applied before the zoom, so a condensed or wide digit), or a (low, high) pair
+      of factors; 0 (the default) draws nothing, so pipelines without it keep their random stream;
     - ``keep_inside`` (default True): the transformed bounding box of the image's ink (pixels above
       ``ink_threshold``) must stay in the frame: the linear part is shrunk if the box would not fit, and
       the translation is drawn only among shifts that keep it inside (so digits are never cut off).
@@ -91,7 +94,7 @@ class RandomAffine(Transform):
     """
 
     def __init__(self, rotation=0.0, scale=0.0, shear=0.0, translate=0.0, keep_inside=True,
-                 ink_threshold=0.1, fill=0.0, p: float = 1.0):
+                 ink_threshold=0.1, fill=0.0, aspect=0.0, p: float = 1.0):
         super().__init__(p)
         name = type(self).__name__
         self.rotation = check_range(rotation, name, "rotation", symmetric=True, low=-180, high=180)
@@ -104,6 +107,13 @@ class RandomAffine(Transform):
             self.scale = (1 - s, 1 + s)
         self.shear = check_range(shear, name, "shear", symmetric=True, low=-80, high=80)
         self.translate = check_range(translate, name, "translate", symmetric=True)
+        if isinstance(aspect, (tuple, list)):
+            self.aspect = check_range(aspect, name, "aspect", symmetric=False, low=1e-3)
+        else:
+            a = nonnegative(aspect, name, "aspect")
+            if a >= 1:
+                raise ValueError(f"{name}: aspect as a number is a relative change in [0, 1), got {aspect!r}")
+            self.aspect = (1 - a, 1 + a)
         self.keep_inside = bool(keep_inside)
         self.ink_threshold = float(ink_threshold)
         self.fill = float(fill)
@@ -123,6 +133,8 @@ class RandomAffine(Transform):
         shr[:, 1, 1] = 1
         shr[:, 1, 0] = shear                                                          # x += tan(s)·y
         linear = rot @ shr * zoom[:, None, None]
+        if self.aspect != (1.0, 1.0):
+            linear[:, :, 1] *= uniform(rng, *self.aspect, n)[:, None]                  # M · diag(1, a)
         lo_t, hi_t = self.translate
         centre = np.array([(h - 1) / 2, (w - 1) / 2])
         if not self.keep_inside:

@@ -8,6 +8,7 @@ from le4nn.augment.base import preset as preset  # re-exported: presets are buil
 from le4nn.augment.erasing import RandomErasing
 from le4nn.augment.geometry import ElasticDistortion, HorizontalFlip, RandomAffine, RandomCrop
 from le4nn.augment.intensity import GaussianNoise, MultiplicativeNoise, SaltAndPepper, StrokeWidth
+from le4nn.augment.scanner import Blur, Contrast
 
 
 def _digits() -> Compose:
@@ -30,6 +31,22 @@ def _digits_strong() -> Compose:
     ])
 
 
+def _contest() -> Compose:
+    # Handwriting unlike MNIST's: smaller, condensed or wide, slanted digits (shear), thin and very thick
+    # strokes (a second dilation), blur, faded ink on grey paper, sensor noise and speckle.  About half
+    # of the images stay close to MNIST's own (each step has its probability).
+    return Compose([
+        RandomAffine(rotation=15, scale=(0.75, 1.1), shear=20, translate=3, aspect=0.25, p=0.95),
+        ElasticDistortion(alpha=(0, 30), sigma=4, p=0.25),
+        StrokeWidth(strength=(-0.8, 1.0), p=0.5),
+        StrokeWidth(strength=(0.5, 1.0), p=0.15),
+        Blur(strength=(0.0, 1.0), p=0.2),
+        Contrast(ink=(0.6, 1.0), background=(0.0, 0.15), p=0.2),
+        GaussianNoise(sigma=(0.0, 0.15), p=0.3),
+        SaltAndPepper(amount=(0.0, 0.03), p=0.15),
+    ])
+
+
 def _fashion() -> Compose:
     return Compose([RandomCrop(padding=2), HorizontalFlip(p=0.5)])
 
@@ -43,6 +60,7 @@ PRESETS.update({
     "none": lambda: Compose([]),
     "digits": _digits,
     "digits-strong": _digits_strong,
+    "contest": _contest,
     "fashion": _fashion,
     "cifar": _cifar,
 })
@@ -52,6 +70,8 @@ PRESET_HELP = {
     "digits": "affine (±10°, zoom ±10%, shear ±8°, shift ≤3 px inside the frame), stroke width, light noise",
     "digits-strong": "digits + larger ranges, elastic distortion, multiplicative and salt-and-pepper noise, "
                      "random erasing",
+    "contest": "affine (±15°, zoom 0.75–1.1, slant ±20°, width ±25%, shift ≤3 px), elastic, thin/thick "
+               "strokes, blur, contrast, noise, speckle (le4nn-train --recipe contest)",
     "fashion": "shift ≤2 px (pad and crop), horizontal flip",
     "cifar": "pad 4 and crop (shift ≤4 px), horizontal flip",
 }

@@ -7,6 +7,7 @@ metrics, val_loss, val_metrics, lr); finally ``on_train_end``.  A callback stops
 ``logs["interrupted"] = True`` and ModelCheckpoint saves the model as it is.
 """
 
+from le4nn.callbacks.averaging import WeightAverage
 from le4nn.callbacks.core import Callback, CallbackList, History, callback_sequence
 from le4nn.callbacks.csv_logger import CSVLogger
 from le4nn.callbacks.monitors import EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau
@@ -14,4 +15,5 @@ from le4nn.callbacks.progress import ProgressBar
 from le4nn.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History", "LearningRateScheduler",
-           "ModelCheckpoint", "ProgressBar", "ReduceLROnPlateau", "TerminateOnNaN", "callback_sequence"]
+           "ModelCheckpoint", "ProgressBar", "ReduceLROnPlateau", "TerminateOnNaN", "WeightAverage",
+           "callback_sequence"]

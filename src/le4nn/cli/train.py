@@ -38,8 +38,8 @@ from le4nn import augment as augment_module
 from le4nn import losses, optimizers
 from le4nn._files import write_text
 from le4nn._threads import MAX_THREADS
-from le4nn.callbacks import CSVLogger, ModelCheckpoint, TerminateOnNaN
-from le4nn.cli import recipes
+from le4nn.callbacks import CSVLogger, ModelCheckpoint, TerminateOnNaN, WeightAverage
+from le4nn.cli import judging, recipes
 from le4nn.cli.common import (
     EXIT_INTERRUPTED,
     ArgumentParser,
@@ -116,6 +116,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--corrupted-test", action="store_true",
                         help="also report accuracy on the corrupted MNIST test set (noise, stroke width, "
                         "affine; fixed seed)")
+    parser.add_argument("--judge", action="store_true",
+                        help="also report accuracy on every judging set (MNIST test, corrupted, corrupted-hard, "
+                        "font digits, scikit-learn digits; python -m le4nn.cli.recipes judge)")
+    parser.add_argument("--weight-ema", type=fraction, metavar="D",
+                        help="classifiers: average the weights over the steps with this decay (e.g. 0.999) and "
+                        "evaluate and save the average as model.npz (default 0: the trained weights)")
     parser.add_argument("--validation-split", type=fraction,
                         help="fraction of the training data held out for validation (default 0.1; 0 for none)")
     parser.add_argument("--subset", type=positive_int, metavar="N", help="train on the first N training images only")
@@ -131,6 +137,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.augment is not None and args.augment not in augment_module.PRESETS:
         parser.error(f"--augment must be one of {', '.join(augment_module.PRESETS)}, got {args.augment!r}")
     if args.model in GAN_MODELS:
+        if args.weight_ema is not None or args.judge:
+            parser.error("--weight-ema and --judge go with classifiers (GANs average with --ema-decay)")
         check_gan_options(args, parser.error)
         if args.dataset is None:
             args.dataset = "auto"
@@ -145,7 +153,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def apply_recipe(args: argparse.Namespace) -> None:
     """Fill the options not given on the command line from the recipe, then from the defaults."""
     recipe = recipes.get_recipe(args.recipe) if args.recipe else None
-    defaults = {"dataset": "auto", "model": "cnn", "batch_size": 100, "validation_split": 0.1,
+    defaults = {"dataset": "auto", "model": "cnn", "batch_size": 100, "validation_split": 0.1, "weight_ema": 0.0,
                 "schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0, "augment": "none"}
     from_recipe = {}
     if recipe is not None:
@@ -153,10 +161,11 @@ def apply_recipe(args: argparse.Namespace) -> None:
                        "validation_split": recipe.validation_split, "schedule": recipe.schedule,
                        "warmup": recipe.warmup, "label_smoothing": recipe.label_smoothing,
                        "augment": recipe.augment, "epochs": recipe.epochs, "optimizer": recipe.optimizer,
-                       "weight_decay": recipe.weight_decay}
+                       "weight_decay": recipe.weight_decay, "weight_ema": recipe.weight_ema}
         if args.optimizer is None or args.optimizer == recipe.optimizer:
             from_recipe["lr"] = recipe.learning_rate
         args.corrupted_test = args.corrupted_test or recipe.corrupted_test
+        args.judge = args.judge or recipe.judge
     for name in set(defaults) | set(from_recipe):
         if getattr(args, name, None) is None:
             setattr(args, name, from_recipe.get(name, defaults.get(name)))
@@ -357,6 +366,10 @@ def main(argv=None) -> int:
     callbacks = [terminate, CSVLogger(output / "history.csv", append=bool(args.resume)), checkpoint]
     if schedule is not None:
         callbacks.append(ScheduleCallback(schedule, unit="epoch", per_batch=True))
+    if args.weight_ema:  # after the checkpoint, which keeps the trained weights for --resume
+        callbacks.append(WeightAverage("ema", decay=args.weight_ema))
+        say(f"weights: the exponential moving average (decay {args.weight_ema:g} per batch) becomes the "
+            "final model; checkpoint.npz keeps the trained weights")
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported once, below
         history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs,
@@ -404,9 +417,22 @@ def finish(args, model, history, data, pipeline, seconds: float, epochs: int, sa
             pass
         say(f"corrupted test set (noise, stroke width, affine; seed {recipes.CORRUPTION_SEED}): "
             f"accuracy {accuracy:.4f}")
+    if args.judge:
+        report_judging(model, x_test, y_test, results, say)
     write_text(output / "results.json", json.dumps(results, indent=2) + "\n")
     print(f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.4f} ({len(x_test)} images)")
     return 0
+
+
+def report_judging(model, x_test, y_test, results: dict, say) -> None:
+    """Accuracies on every judging set (``le4nn.cli.judging``) into ``results["judging"]`` (skipped sets
+    with their reason in ``results["judging_skipped"]``), and the table on stdout."""
+    accuracies, counts, notes = judging.judge(model, x_test, y_test)
+    results["judging"] = accuracies
+    results["judging_images"] = counts
+    if notes:
+        results["judging_skipped"] = notes
+    say("judging sets (never used in training):\n" + judging.format_table(accuracies, counts, notes))
 
 
 def save_augmentation_plot(x_train, pipeline, output: Path, seed: int, say, args_augment=None) -> None:
