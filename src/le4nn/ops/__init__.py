@@ -67,6 +67,7 @@ OPS = (
     "sparse_matmul",
     "sparse_matmul_tn",
     "sgd_update",
+    "add_relu_forward",
 )
 
 class BackendFallbackWarning(UserWarning):

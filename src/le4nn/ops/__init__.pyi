@@ -43,6 +43,7 @@ from le4nn.ops.reference import (
     sparse_matmul as sparse_matmul,
     sparse_matmul_tn as sparse_matmul_tn,
     sgd_update as sgd_update,
+    add_relu_forward as add_relu_forward,
 )
 
 BACKENDS: tuple[str, ...]

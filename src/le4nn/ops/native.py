@@ -337,3 +337,18 @@ def sgd_update(param, grad, learning_rate, momentum=0.0, velocity=None, nesterov
     else:
         _optim.sgd_update(flat, grad.reshape(-1), lr, num_threads_now())
     return param
+
+
+# --- residual blocks ------------------------------------------------------------------------------------------
+
+
+@_same_docs(_ref.add_relu_forward)
+def add_relu_forward(inputs, *, out=None):
+    xs, y = checks.check_add_relu_forward(inputs, out)
+    first = xs[0]
+    if len(xs) > 2:  # (x₀ + x₁ + …) + x_last: the reference's order, so the same bits
+        first = xs[0] + xs[1]
+        for x in xs[2:-1]:
+            first += x
+    _fused.add_relu_forward(first.reshape(-1), xs[-1].reshape(-1), y.reshape(-1), num_threads_now())
+    return y
