@@ -68,7 +68,8 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
 
     Inside a model, a ReLU (or linear) convolution followed by a MaxPooling2D is fused with it
     (:mod:`~le4nn.layers._conv_pool`): forward in one pass for a direct convolution, and backward from
-    the pooled gradient.
+    the pooled gradient.  In inference, a linear convolution followed by a BatchNormalization is
+    folded into one convolution (:mod:`~le4nn.layers._conv_bn`).
 
     channels_first is the handout's algorithm as written (:meth:`_forward_im2col`).  Forward (eq. 59):
     ``ops.im2col`` unfolds every kh × kw window of the (padded) batch into a column of X'
