@@ -165,6 +165,8 @@ def all_op_calls(rng, dtype):
         ("softmax_cross_entropy", (logits, onehot)),
         ("sgd_update", (flat, dout, 0.01)),  # in place: each run updates its own copy (see _fresh)
         ("sgd_update", (flat, dout, 0.01, 0.9, dout[::-1].copy(), True)),
+        ("add_relu_forward", ([flat, dout],)),
+        ("add_relu_forward", ([flat, dout, dout[::-1].copy()],)),
     ]
 
 
