@@ -115,6 +115,9 @@ def all_op_calls(rng, dtype):
     dconv = rng.standard_normal(conv.shape).astype(dtype)
     rows = with_specials(rng, rng.standard_normal((3000, 100)).astype(dtype))
     row_bias = rng.standard_normal(100).astype(dtype)
+    bn_gamma = rng.standard_normal(16).astype(dtype)
+    bn_nhwc = ops.reference.batchnorm_forward(x_nhwc, None, None, 1e-3, -1, True)  # (y, mean, var, inv_std)
+    bn_nchw = ops.reference.batchnorm_forward(x, bn_gamma, None, 1e-3, 1)
     # Sparse products above the wrapper's one-thread limit (32 M multiply-adds): 2003 × 200 × 100.
     pixels = rng.standard_normal((2003, 200)).astype(dtype) * (rng.random((2003, 200)) < 0.2)
     pixel_weights = rng.standard_normal((200, 100)).astype(dtype)
@@ -165,6 +168,14 @@ def all_op_calls(rng, dtype):
         ("softmax_cross_entropy", (logits, onehot)),
         ("sgd_update", (flat, dout, 0.01)),  # in place: each run updates its own copy (see _fresh)
         ("sgd_update", (flat, dout, 0.01, 0.9, dout[::-1].copy(), True)),
+        ("add_relu_forward", ([flat, dout],)),
+        ("add_relu_forward", ([flat, dout, dout[::-1].copy()],)),
+        ("batchnorm_forward", (x_nhwc, None, None, 1e-3, -1, True)),
+        ("batchnorm_forward", (x, bn_gamma, None, 1e-3, 1, False)),
+        ("batchnorm_forward", (rows, None, row_bias, 1e-3)),
+        ("batchnorm_backward", (x_nhwc * 0.5, x_nhwc, None, None, *bn_nhwc[1::2], -1, True)),
+        ("batchnorm_backward", (x * 0.5, x, bn_gamma, None, *bn_nchw[1::2], 1, False)),
+        ("batchnorm_backward", (x * 0.5, x, bn_gamma, None, *bn_nchw[1::2], 1, True, False)),
     ]
 
 

@@ -428,6 +428,15 @@ BAD_CALLS = [
     ("batchnorm_backward", (a((3, 4)), a((3, 4)), None, None, a(4), None), {}, TypeError, ["inv_std"]),
     ("batchnorm_backward", (a((3, 4)), a((3, 4)), None, None, a(4), a(4)), {"gamma_grad_out": a(3)}, ValueError,
      ["gamma_grad_out", "shape"]),
+    ("add_relu_forward", (a((2, 2, 3)),), {}, TypeError, ["inputs", "list or tuple", "ndarray"]),
+    ("add_relu_forward", ([a((2, 3))],), {}, ValueError, ["inputs", "at least 2", "1"]),
+    ("add_relu_forward", ([a((2, 3)), a((3, 2))],), {}, ValueError, ["inputs[0] (2, 3)", "inputs[1] (3, 2)"]),
+    ("add_relu_forward", ([a((2, 3)), a((1, 3))],), {}, ValueError, ["inputs[1] (1, 3)"]),  # no broadcasting
+    ("add_relu_forward", ([a((2, 3)), a((2, 3), f64)],), {}, TypeError, ["inputs[1]", "dtype"]),
+    ("add_relu_forward", ([a((2, 3)), a((2, 3), np.int32)],), {}, TypeError, ["inputs[1]", "float32"]),
+    ("add_relu_forward", ([a((2, 3)), [1.0, 2.0, 3.0]],), {}, TypeError, ["inputs[1]", "NumPy array"]),
+    ("add_relu_forward", ([a((2, 3)), a((3, 2)).T],), {}, ValueError, ["inputs[1]", "C-contiguous"]),
+    ("add_relu_forward", ([a((2, 3)), a((2, 3))],), {"out": a((3, 2))}, ValueError, ["out", "(2, 3)"]),
 ]
 
 

@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Fused epilogues of the affine layers: bias + ReLU forward, and the ReLU or sigmoid backward with the
-bias gradient.
+bias gradient; and the residual add fused with its ReLU (``add_relu_forward``, a ResNet block's end).
 
 Semantics are those of :func:`le4nn.ops.reference.bias_relu_forward`, ``relu_backward_bias`` and
 ``sigmoid_backward_bias`` (the wrappers in :mod:`le4nn.ops.native` validate the arguments).  The arrays are seen as (N, K)
@@ -30,6 +30,8 @@ cdef extern from "le4nn_fused.h":
                                          Py_ssize_t rows, Py_ssize_t K) noexcept nogil
     void le4nn_relu_backward_bias_rows_d(const double* d, const double* y, double* dx, double* acc,
                                          Py_ssize_t rows, Py_ssize_t K) noexcept nogil
+    void le4nn_add_relu_f(const float* a, const float* b, float* y, Py_ssize_t n) noexcept nogil
+    void le4nn_add_relu_d(const double* a, const double* b, double* y, Py_ssize_t n) noexcept nogil
 
 cdef enum:
     SERIAL_LIMIT = 32768  # elements below which no OpenMP team is started
@@ -152,3 +154,33 @@ def sigmoid_backward_bias(const floating[:, ::1] dout, const floating[:, ::1] y,
                           floating[::1] bias_grad, int num_threads):
     """dx = dout · y (1 − y) (dx may be dout or y); bias_grad = dx summed over the rows."""
     _backward_bias(SIGMOID, "sigmoid_backward_bias", dout, y, dx, bias_grad, num_threads)
+
+
+cdef inline void _add_relu(const floating* a, const floating* b, floating* y, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        le4nn_add_relu_f(a, b, y, n)
+    else:
+        le4nn_add_relu_d(a, b, y, n)
+
+
+def add_relu_forward(const floating[::1] a, const floating[::1] b, floating[::1] y, int num_threads):
+    """y = max(0, a + b) element by element (y may be a or b): the residual add and its ReLU in one
+    pass.  Fixed blocks of ``4 · BLOCK_ELEMENTS`` elements are shared out; each element's value does
+    not depend on the split, so the bits are the same for any thread count."""
+    cdef Py_ssize_t n = a.shape[0], R = 4 * BLOCK_ELEMENTS, blocks, blk, start
+    cdef int team = 1 if num_threads < 1 or n < SERIAL_LIMIT else num_threads
+    if b.shape[0] != n or y.shape[0] != n:
+        raise ValueError("add_relu_forward: shapes do not match")
+    if n == 0:
+        return
+    cdef const floating* ap = &a[0]
+    cdef const floating* bp = &b[0]
+    cdef floating* yp = &y[0]
+    blocks = (n + R - 1) // R
+    with nogil:
+        if team == 1:
+            _add_relu(ap, bp, yp, n)
+        else:
+            for blk in prange(blocks, schedule="static", num_threads=team):
+                start = blk * R
+                _add_relu(ap + start, bp + start, yp + start, min(R, n - start))

@@ -54,4 +54,22 @@ LE4NN_BACKWARD_BIAS_ROWS(le4nn_sigmoid_backward_bias_rows_f, float, LE4NN_V3_CLO
                          g * (v * (1.0f - v)))
 LE4NN_BACKWARD_BIAS_ROWS(le4nn_sigmoid_backward_bias_rows_d, double, LE4NN_NO_CONTRACT, g * (v * (1.0 - v)))
 
+/* The residual add fused with its ReLU (add_relu_forward in fused.pyx): y = max(0, a + b) element by
+   element, NaN passing through (NaN <= 0 is false).  y may be a or b: each element is read before it
+   is written and no iteration reads another's output, which ivdep tells the vectorizer (no run-time
+   overlap test that would send the in-place call down the scalar loop).  No FMA: both clones give
+   the same bits. */
+#define LE4NN_ADD_RELU(NAME, T, ATTRIBUTES)                                                        \
+static ATTRIBUTES void NAME(const T *a, const T *b, T *y, Py_ssize_t n)                            \
+{                                                                                                  \
+    _Pragma("GCC ivdep")                                                                           \
+    for (Py_ssize_t i = 0; i < n; ++i) {                                                           \
+        const T v = a[i] + b[i];                                                                   \
+        y[i] = v <= 0 ? (T)0 : v;                                                                  \
+    }                                                                                              \
+}
+
+LE4NN_ADD_RELU(le4nn_add_relu_f, float, LE4NN_V3_CLONES)
+LE4NN_ADD_RELU(le4nn_add_relu_d, double, LE4NN_V3_CLONES)
+
 #endif /* LE4NN_FUSED_H */

@@ -32,9 +32,14 @@ What a model calls (:class:`le4nn.models.graph.Graph`):
 - ``_backward_step(grad, from_logits=..., need_input_grad=...)`` for every layer, the one entry point
   of a model's backward pass.  The default here calls ``backward_from_logits`` or ``backward``; a
   layer overrides it only to skip work the model does not need (∂E/∂inputs of a first layer).
-- the fused pair protocol, for a layer whose output only one layer reads: ``_forward_through(consumer,
-  x, training)`` and ``_backward_through(consumer, grad_out, need_input_grad)`` run both layers at
-  once or return ``NotImplemented``.  Only Conv2D + MaxPooling2D use it (:mod:`le4nn.layers._conv_pool`).
+- the fused pair protocol, for a layer whose output only one layer reads (and the model does not
+  return): ``_forward_through(consumer, x, training)`` (x a list for a multi-input layer) and
+  ``_backward_through(consumer, grad_out, need_input_grad)`` (one gradient per input for a
+  multi-input layer) run both layers at once or return ``NotImplemented``, and the model runs them
+  one after the other.  The pairs: Conv2D (ReLU or linear) + channels_last MaxPooling2D
+  (:mod:`le4nn.layers._conv_pool`), forward and backward; Add + ReLU (:mod:`le4nn.layers._add_relu`),
+  forward and backward; Conv2D (linear) + BatchNormalization on its channel axis, folded into one
+  convolution in inference only (:mod:`le4nn.layers._conv_bn`).
 - three class attributes: ``_multi_input`` (the layer takes a list: Add, Concatenate), ``_scratch``
   (set by the model while it runs a step, so the layer may return reused arrays, :meth:`Layer._out`)
   and ``_defer_softmax`` (set on a softmax output layer whose softmax the loss computes, eq. 12).
@@ -394,14 +399,16 @@ class Layer:
         """Fused forward of this layer and the one layer that reads its output (``consumer``), inside
         a model step: return the consumer's output (both layers' caches set for
         :meth:`_backward_through`, which the model then uses), or ``NotImplemented`` to let the model
-        run both forward passes.  Conv2D + MaxPooling2D use it (:mod:`le4nn.layers._conv_pool`)."""
+        run both forward passes.  ``x`` is the list of inputs for a multi-input layer.  The pairs are
+        listed in this module's docstring."""
         return NotImplemented
 
     def _backward_through(self, consumer: Layer, grad_out, need_input_grad: bool):
         """Fused backward of this layer and the one layer that reads its output (``consumer``), from
         ∂E/∂(consumer's output): fill this layer's ``grads`` and return ∂E/∂(this layer's input)
-        (None when ``need_input_grad`` is False), or return ``NotImplemented`` to let the model run
-        both backward passes.  Conv2D + ReLU + MaxPooling2D use it (:mod:`le4nn.layers._conv_pool`)."""
+        (None when ``need_input_grad`` is False; a list, one per input, for a multi-input layer), or
+        return ``NotImplemented`` to let the model run both backward passes.  The model only reads the
+        gradients returned (one array may serve several inputs)."""
         return NotImplemented
 
     def _as_float_array(self, x, argument: str = "inputs") -> np.ndarray:

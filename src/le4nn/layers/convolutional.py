@@ -6,7 +6,8 @@ This file holds the handout's algorithm (eq. 59–62, :meth:`Conv2D._forward_im2
 - :mod:`le4nn.layers._conv_nhwc`: channels_last im2col + GEMM, chunked (the default path);
 - :mod:`le4nn.layers._conv_winograd`: Winograd F(2×2, 3×3) for 3×3 stride-1 layers;
 - :mod:`le4nn.layers._conv_direct`: the direct convolution of layers with few input taps;
-- :mod:`le4nn.layers._conv_pool`: a convolution fused with the MaxPooling2D after it, in a model.
+- :mod:`le4nn.layers._conv_pool`: a convolution fused with the MaxPooling2D after it, in a model;
+- :mod:`le4nn.layers._conv_bn`: a convolution folded with the BatchNormalization after it, for inference.
 
 From here to the equation and the kernel: ``ops.im2col``/``ops.col2im`` are written out in NumPy in
 :mod:`le4nn.ops.reference` (the handout's eq. 59 and its adjoint), and compiled in
@@ -20,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from le4nn import activations, ops
-from le4nn.layers import _conv_direct, _conv_nhwc, _conv_pool, _conv_winograd, _windows
+from le4nn.layers import _conv_bn, _conv_direct, _conv_nhwc, _conv_pool, _conv_winograd, _windows
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._affine import AffineWeights
 from le4nn.layers._arguments import (
@@ -31,6 +32,7 @@ from le4nn.layers._arguments import (
 from le4nn.layers._conv_direct import DirectCache
 from le4nn.layers._conv_winograd import WinogradCache
 from le4nn.layers.base import Layer
+from le4nn.layers.normalization import BatchNormalization
 
 
 class Im2colCache(NamedTuple):
@@ -66,7 +68,8 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
 
     Inside a model, a ReLU (or linear) convolution followed by a MaxPooling2D is fused with it
     (:mod:`~le4nn.layers._conv_pool`): forward in one pass for a direct convolution, and backward from
-    the pooled gradient.
+    the pooled gradient.  In inference, a linear convolution followed by a BatchNormalization is
+    folded into one convolution (:mod:`~le4nn.layers._conv_bn`).
 
     channels_first is the handout's algorithm as written (:meth:`_forward_im2col`).  Forward (eq. 59):
     ``ops.im2col`` unfolds every kh × kw window of the (padded) batch into a column of X'
@@ -187,6 +190,8 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
                                    filter_grad=self.trainable)
 
     def _forward_through(self, consumer, x, training):
+        if isinstance(consumer, BatchNormalization):  # folded for inference, else NotImplemented
+            return _conv_bn.forward(self, consumer, x, training)
         fused = _conv_pool.forward(self, consumer, x)
         if fused is NotImplemented:
             return NotImplemented
@@ -195,6 +200,8 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         return pooled
 
     def _backward_through(self, consumer, grad_out, need_input_grad):
+        if isinstance(consumer, BatchNormalization):  # folded only in inference: nothing to fuse
+            return NotImplemented
         cache = self._cache
         if getattr(cache, "pooled_by", None) is not None:
             self._cache = cache._replace(pooled_by=None)  # one backward per fused forward

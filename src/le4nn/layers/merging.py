@@ -1,6 +1,7 @@
 """Layers that merge several inputs (branching models): Add and Concatenate.
 
 ``forward`` takes a list of arrays and ``backward`` returns a list of gradients, one per input.
+Inside a model, an Add whose output only a ReLU reads runs with it in one pass (:mod:`le4nn.layers._add_relu`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from le4nn.layers import _add_relu
 from le4nn.layers.base import Layer
 from le4nn.layers.shapes import format_shape, shapes_compatible
 
@@ -28,6 +30,7 @@ class Add(_Merge):
         super().__init__(**kwargs)
         self._out_shape = None
         self._count = 0
+        self._fused_with = None  # the ReLU of the last forward, when it was fused (_add_relu)
 
     def compute_output_shape(self, input_shape):
         self._check_count(input_shape)
@@ -41,19 +44,27 @@ class Add(_Merge):
             out = tuple(a if a is not None else b for a, b in zip(out, shape, strict=True))
         return out
 
-    def forward(self, inputs, training=False):
-        xs = self._prepare_inputs(inputs)
-        shapes = {x.shape for x in xs}
-        if len(shapes) > 1:
+    def _check_same_shapes(self, xs) -> None:
+        if len({x.shape for x in xs}) > 1:
             raise ValueError(
                 f"{self.describe()}: inputs must have the same shape, "
                 f"got {format_shape([x.shape for x in xs])}"
             )
+
+    def forward(self, inputs, training=False):
+        xs = self._prepare_inputs(inputs)
+        self._check_same_shapes(xs)
         y = xs[0].copy()
         for x in xs[1:]:
             y += x
-        self._out_shape, self._count = y.shape, len(xs)
+        self._out_shape, self._count, self._fused_with = y.shape, len(xs), None
         return y
+
+    def _forward_through(self, consumer, x, training):
+        return _add_relu.forward(self, consumer, x)
+
+    def _backward_through(self, consumer, grad_out, need_input_grad):
+        return _add_relu.backward(self, consumer, grad_out, need_input_grad)
 
     def backward(self, grad_out):
         grad = self._prepare_grad(grad_out, self._out_shape)

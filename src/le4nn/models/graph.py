@@ -137,10 +137,10 @@ class Graph:
             layer = node.layer
             consumer = self._sole_consumer.get(id(node)) if layer._scratch else None
             if consumer is not None:
-                # e.g. Conv2D + ReLU + MaxPooling2D in one pass, without the full-size tensor
-                # between them (see Layer._forward_through); only inside a model step, whose
-                # backward pass fuses the pair the same way.
-                out = layer._forward_through(consumer.layer, args[0], training)
+                # e.g. Conv2D + ReLU + MaxPooling2D or Add + ReLU in one pass, without the
+                # full-size tensor between them (see Layer._forward_through); only inside a model
+                # step, whose backward pass fuses the pair the same way.
+                out = layer._forward_through(consumer.layer, args if layer._multi_input else args[0], training)
                 if out is not NotImplemented:
                     values[consumer.output] = out
                     done.add(id(consumer))
@@ -193,23 +193,29 @@ class Graph:
             if grad is None or isinstance(layer, InputLayer):
                 continue
             producer = self._sole_producer.get(id(node))
-            if producer is not None and node.output not in fused and not producer.layer._multi_input:
-                # e.g. Conv2D + ReLU + MaxPooling2D: both backward passes in one (see _backward_through)
+            if producer is not None and node.output not in fused:
+                # e.g. Conv2D + ReLU + MaxPooling2D, Add + ReLU: both backward passes in one (see
+                # _backward_through); a multi-input producer returns one gradient per input.
                 producer_need = needed[index[id(producer)]]
                 grad_in = producer.layer._backward_through(layer, grad, producer_need)
                 if grad_in is not NotImplemented:
                     if producer_need:
-                        slot = producer.inputs[0]
-                        grads[slot] = grads[slot] + grad_in if slot in grads else grad_in
+                        self._accumulate(grads, producer, grad_in)
                     continue
             if not need:
                 if layer.trainable and layer.params:  # parameter gradients only
                     layer._backward_step(grad, from_logits=node.output in fused, need_input_grad=False)
                 continue
             grad_in = layer._backward_step(grad, from_logits=node.output in fused, need_input_grad=True)
-            grad_ins = grad_in if layer._multi_input else [grad_in]
-            for slot, g in zip(node.inputs, grad_ins, strict=True):
-                if slot in grads:
-                    grads[slot] = grads[slot] + g  # a tensor that feeds several layers
-                else:
-                    grads[slot] = g
+            self._accumulate(grads, node, grad_in)
+
+    @staticmethod
+    def _accumulate(grads: dict[int, np.ndarray], node: Node, grad_in) -> None:
+        """Add ∂E/∂(node's inputs) (a list for a multi-input layer) to ``grads``.  Gradients are only
+        read, never written in place: a layer may return one array for several inputs (Add + ReLU)."""
+        grad_ins = grad_in if node.layer._multi_input else [grad_in]
+        for slot, g in zip(node.inputs, grad_ins, strict=True):
+            if slot in grads:
+                grads[slot] = grads[slot] + g  # a tensor that feeds several layers
+            else:
+                grads[slot] = g

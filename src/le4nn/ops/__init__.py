@@ -69,6 +69,7 @@ OPS = (
     "sgd_update",
     "batchnorm_forward",
     "batchnorm_backward",
+    "add_relu_forward",
 )
 
 class BackendFallbackWarning(UserWarning):

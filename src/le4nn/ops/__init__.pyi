@@ -45,6 +45,7 @@ from le4nn.ops.reference import (
     sgd_update as sgd_update,
     batchnorm_forward as batchnorm_forward,
     batchnorm_backward as batchnorm_backward,
+    add_relu_forward as add_relu_forward,
 )
 
 BACKENDS: tuple[str, ...]

@@ -463,3 +463,20 @@ def check_batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis, relu, tr
     gamma_grad = prepare_out(gamma_grad_out, (C,), x.dtype, op, "gamma_grad_out")
     return axis, relu, training, gamma, beta, dx, gamma_grad, prepare_out(beta_grad_out, (C,), x.dtype, op,
                                                                            "beta_grad_out")
+
+# --- residual blocks ----------------------------------------------------------------------------------------
+
+
+def check_add_relu_forward(inputs, out) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`~le4nn.ops.reference.add_relu_forward`: ``(inputs as a list, y)``: at least two arrays of
+    one shape and dtype (no broadcasting), y shaped like them."""
+    op = "add_relu_forward"
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"{op}: inputs must be a list or tuple of arrays, got {type(inputs).__name__}")
+    if len(inputs) < 2:
+        raise ValueError(f"{op}: inputs must hold at least 2 arrays, got {len(inputs)}")
+    xs = [check_float_array(x, op, f"inputs[{k}]") for k, x in enumerate(inputs)]
+    named = {f"inputs[{k}]": x for k, x in enumerate(xs)}
+    check_same_shape(op, **named)
+    check_same_dtype(op, **named)
+    return xs, prepare_out(out, xs[0].shape, xs[0].dtype, op)

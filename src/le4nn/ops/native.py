@@ -400,3 +400,17 @@ def batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis=-1, relu=False,
         k2 = k3 = np.zeros(C, dtype=x.dtype)
     _bn.backward_apply(g3, x3, mean, a, beta, a, k2, k3, dx.reshape(layout), relu_, threads)
     return dx, gamma_grad, beta_grad
+
+# --- residual blocks ------------------------------------------------------------------------------------------
+
+
+@_same_docs(_ref.add_relu_forward)
+def add_relu_forward(inputs, *, out=None):
+    xs, y = checks.check_add_relu_forward(inputs, out)
+    first = xs[0]
+    if len(xs) > 2:  # (x₀ + x₁ + …) + x_last: the reference's order, so the same bits
+        first = xs[0] + xs[1]
+        for x in xs[2:-1]:
+            first += x
+    _fused.add_relu_forward(first.reshape(-1), xs[-1].reshape(-1), y.reshape(-1), num_threads_now())
+    return y

@@ -665,3 +665,21 @@ def batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis=-1, relu=False,
     dx[...] = inv_std_b * (grad_hat - grad_hat.mean(axis=reduce, keepdims=True)
                            - x_hat * np.mean(grad_hat * x_hat, axis=reduce, keepdims=True))  # eq. 33–35
     return dx, gamma_grad, beta_grad
+
+# Residual blocks
+# ---------------------------------------------------------------------------------------------------
+
+
+def add_relu_forward(inputs, *, out=None):
+    """The end of a residual block: y = max(0, x₀ + x₁ + …), the inputs (two or more, one shape and
+    dtype, no broadcasting) added left to right as the Add layer does, then the ReLU of handout 4.2.
+
+    NaN propagates as in :func:`relu_forward` (and ∞ − ∞ gives NaN, as NumPy's sum).  ``out`` may be
+    one of the inputs.  The gradient is :func:`relu_backward` of ∂E/∂y and y, the same for every input.
+    """
+    xs, y = checks.check_add_relu_forward(inputs, out)
+    total = xs[0] + xs[1]
+    for x in xs[2:]:
+        total += x
+    np.copyto(y, np.where(total <= 0, 0, total))
+    return y
