@@ -32,10 +32,31 @@ import numpy as np
 cdef extern from "le4nn_im2col.h":
     void le4nn_stream_copy(char* dst, const char* src, Py_ssize_t nbytes) noexcept nogil
     void le4nn_store_fence() noexcept nogil
+    void le4nn_gather_s2_f(float* dst, const float* src, Py_ssize_t n) noexcept nogil
+    void le4nn_gather_s2_d(double* dst, const double* src, Py_ssize_t n) noexcept nogil
+    void le4nn_scatter_add_s2_f(float* dst, const float* src, Py_ssize_t n) noexcept nogil
+    void le4nn_scatter_add_s2_d(double* dst, const double* src, Py_ssize_t n) noexcept nogil
+
+
+cdef inline void _gather_s2(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        le4nn_gather_s2_f(dst, src, n)
+    else:
+        le4nn_gather_s2_d(dst, src, n)
+
+
+cdef inline void _scatter_add_s2(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        le4nn_scatter_add_s2_f(dst, src, n)
+    else:
+        le4nn_scatter_add_s2_d(dst, src, n)
 
 # Column matrices at least this large are written with streaming stores (they cannot stay in the
 # cache anyway); smaller ones are written normally so that the GEMM that follows finds them cached.
 cdef Py_ssize_t STREAM_MIN_BYTES = 16 * 1024 * 1024
+# ... unless the segments are short (planes of 8×8 outputs): then the per-segment staging and fence
+# cost more than the streaming saves.
+cdef Py_ssize_t STREAM_MIN_SEGMENT = 256
 
 
 include "windows.pxi"
@@ -78,6 +99,8 @@ cdef void _im2col_segment(const floating* xp, floating* dst, Py_ssize_t H, Py_ss
                 row[ow] = 0
             if sw == 1:
                 memcpy(row + ow_lo, src, n * item)
+            elif sw == 2:
+                _gather_s2(row + ow_lo, src, n)
             else:
                 for t in range(n):
                     row[ow_lo + t] = src[t * sw]
@@ -134,6 +157,8 @@ cdef void _col2im_plane(const floating* src0, floating* xp, Py_ssize_t ld,
                 if sw == 1:
                     for t in range(n):
                         row[t] += src[t]
+                elif sw == 2:
+                    _scatter_add_s2(row, src, n)
                 else:
                     for t in range(n):
                         row[t * sw] += src[t]
@@ -151,7 +176,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
     cdef floating* sp = NULL
     if cols.shape[0] != C * K or ld != B * L:
         raise ValueError("im2col: cols has the wrong shape")
-    if C * K * ld * <Py_ssize_t>sizeof(floating) >= STREAM_MIN_BYTES:
+    if C * K * ld * <Py_ssize_t>sizeof(floating) >= STREAM_MIN_BYTES and L >= STREAM_MIN_SEGMENT:
         # One segment of scratch per thread, indexed by the OpenMP thread number.
         scratch = np.empty((max(num_threads, 1), L), dtype=np.float32 if floating is float else np.float64)
         sp = &scratch[0, 0]

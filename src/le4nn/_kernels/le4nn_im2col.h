@@ -42,4 +42,27 @@ static void le4nn_store_fence(void) {
 #endif
 }
 
+/* ---- stride-2 rows (deinterleave / interleave), float32 and float64 ---------------------------- */
+
+#include "le4nn_clones.h"
+
+/* dst[t] = src[2t], t < n: an im2col row at horizontal stride 2 (the even elements of an input run).
+   With a constant stride the compiler turns the loop into loads and shuffles instead of a scalar
+   gather. */
+#define LE4NN_GATHER_S2(NAME, T)                                                                        \
+static LE4NN_V3_CLONES void NAME(T *restrict dst, const T *restrict src, Py_ssize_t n) {                \
+    for (Py_ssize_t t = 0; t < n; ++t) dst[t] = src[2 * t];                                             \
+}
+LE4NN_GATHER_S2(le4nn_gather_s2_f, float)
+LE4NN_GATHER_S2(le4nn_gather_s2_d, double)
+
+/* dst[2t] += src[t], t < n: a col2im row at horizontal stride 2 (one addition per element, in the
+   caller's order of window offsets). */
+#define LE4NN_SCATTER_ADD_S2(NAME, T)                                                                   \
+static LE4NN_V3_CLONES void NAME(T *restrict dst, const T *restrict src, Py_ssize_t n) {                \
+    for (Py_ssize_t t = 0; t < n; ++t) dst[2 * t] += src[t];                                            \
+}
+LE4NN_SCATTER_ADD_S2(le4nn_scatter_add_s2_f, float)
+LE4NN_SCATTER_ADD_S2(le4nn_scatter_add_s2_d, double)
+
 #endif /* LE4NN_IM2COL_H */
