@@ -14,9 +14,17 @@ rows of ``cols`` and each thread reads or writes kh·kw long sequential streams 
 prefetcher follows.  No output is written by two threads, so results do not depend on the thread
 count.
 
-Within a segment, at stride 1 an output row is a contiguous copy of an input row with zeros for the
-padding; when additionally OW == W ("same" padding) a whole segment is one shifted contiguous copy
-of the plane, after which the few entries that wrapped around a row edge are overwritten with zeros.
+The planes are le4nn_im2col.h's C loops (x86-64-v3 and baseline clones), every loop inline: a ResNet's
+planes are small (8×8 outputs), so a call or a division per row or segment would cost more than the
+data.  Where each window offset reads the input is computed once per call (``_bounds``), and each
+plane prefetches the next one of its thread (C·H·W further on: a new page the hardware prefetcher
+does not anticipate).  Within a segment, at stride 1 an output row is a contiguous copy of an input
+row with zeros for the padding; when additionally OW == W ("same" padding) a whole segment is one
+shifted contiguous copy of the plane, after which the few entries that wrapped around a row edge are
+overwritten with zeros.  At strides up to 2 (3×3 stride 2 and the like), the plane is first split
+into its sh·sw phase planes x[ph::sh, pw::sw] (on the stack), on which every window offset is a
+stride-1 window again, with the same contiguous copies (col2im: sums built up in the phase planes,
+then interleaved back).  Larger strides and planes use strided loops.
 Column matrices of 16 MB or more (the CNN's is 90 MB) cannot stay in the cache anyway: there each
 segment is built in a per-thread scratch segment (L1) and copied out with non-temporal stores, which
 skips the read-for-ownership of the cold destination lines (≈ 1.5× faster).  col2im visits the
@@ -32,24 +40,22 @@ import numpy as np
 cdef extern from "le4nn_im2col.h":
     void le4nn_stream_copy(char* dst, const char* src, Py_ssize_t nbytes) noexcept nogil
     void le4nn_store_fence() noexcept nogil
-    void le4nn_gather_s2_f(float* dst, const float* src, Py_ssize_t n) noexcept nogil
-    void le4nn_gather_s2_d(double* dst, const double* src, Py_ssize_t n) noexcept nogil
-    void le4nn_scatter_add_s2_f(float* dst, const float* src, Py_ssize_t n) noexcept nogil
-    void le4nn_scatter_add_s2_d(double* dst, const double* src, Py_ssize_t n) noexcept nogil
-
-
-cdef inline void _gather_s2(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        le4nn_gather_s2_f(dst, src, n)
-    else:
-        le4nn_gather_s2_d(dst, src, n)
-
-
-cdef inline void _scatter_add_s2(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        le4nn_scatter_add_s2_f(dst, src, n)
-    else:
-        le4nn_scatter_add_s2_d(dst, src, n)
+    void le4nn_im2col_plane_f(const float* xp, float* dst0, Py_ssize_t ld, const float* nxt, float* scratch,
+                              Py_ssize_t H,
+                              Py_ssize_t W,
+                              int kh, int kw, int sh, int sw, int pt, int pl, Py_ssize_t OH,
+                              Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil
+    void le4nn_im2col_plane_d(const double* xp, double* dst0, Py_ssize_t ld, const double* nxt,
+                              double* scratch,
+                              Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
+                              Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil
+    void le4nn_col2im_plane_f(const float* src0, float* xp, Py_ssize_t ld, float* nxt, Py_ssize_t H,
+                              Py_ssize_t W,
+                              int kh, int kw, int sh, int sw, int pt, int pl, Py_ssize_t OW,
+                              const Py_ssize_t* bnd) noexcept nogil
+    void le4nn_col2im_plane_d(const double* src0, double* xp, Py_ssize_t ld, double* nxt, Py_ssize_t H,
+                              Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
+                              Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil
 
 # Column matrices at least this large are written with streaming stores (they cannot stay in the
 # cache anyway); smaller ones are written normally so that the GEMM that follows finds them cached.
@@ -62,106 +68,45 @@ cdef Py_ssize_t STREAM_MIN_SEGMENT = 256
 include "windows.pxi"
 
 
-cdef void _im2col_segment(const floating* xp, floating* dst, Py_ssize_t H, Py_ssize_t W,
-                          Py_ssize_t i, Py_ssize_t j, Py_ssize_t sh, Py_ssize_t sw,
-                          Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    """The L = OH·OW entries of window offset (i, j) for one input plane; padding reads 0."""
-    cdef Py_ssize_t oh_lo = _first_inside(pt, i, sh, OH)
-    cdef Py_ssize_t oh_hi = _first_beyond(H, pt, i, sh, oh_lo, OH)
-    cdef Py_ssize_t ow_lo = _first_inside(pl, j, sw, OW)
-    cdef Py_ssize_t ow_hi = _first_beyond(W, pl, j, sw, ow_lo, OW)
-    cdef Py_ssize_t oh, ow, t, start, end, n = ow_hi - ow_lo
-    cdef floating* row
-    cdef const floating* src
-    cdef size_t item = sizeof(floating)
-    if oh_lo == oh_hi or n == 0:  # the window offset only ever reads padding
-        memset(dst, 0, OH * OW * item)
-        return
-    memset(dst, 0, oh_lo * OW * item)  # output rows above the input
-    if sh == 1 and sw == 1 and OW == W:
-        # Rows are consecutive in both the plane and the segment: one shifted copy, then zero the
-        # border columns (they received the wrapped-around neighbouring row's elements).
-        start = oh_lo * OW + ow_lo
-        end = (oh_hi - 1) * OW + ow_hi
-        memcpy(dst + start, xp + ((oh_lo - pt + i) * W + ow_lo - pl + j), (end - start) * item)
-        if n != OW:
-            for oh in range(oh_lo, oh_hi):
-                row = dst + oh * OW
-                for ow in range(ow_lo):
-                    row[ow] = 0
-                for ow in range(ow_hi, OW):
-                    row[ow] = 0
+cdef Py_ssize_t[:, ::1] _bounds(Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                                Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW):
+    """Where each window offset reads the input, computed once per call (not per plane: the
+    divisions cost as much as copying a small plane's segment): row i < kh holds (oh_lo, oh_hi), the
+    output rows of offset row i inside the input, row kh + j (ow_lo, ow_hi) for offset column j."""
+    cdef Py_ssize_t[:, ::1] bnd = np.empty((kh + kw, 2), dtype=np.intp)
+    cdef Py_ssize_t i, j
+    for i in range(kh):
+        bnd[i, 0] = _first_inside(pt, i, sh, OH)
+        bnd[i, 1] = _first_beyond(H, pt, i, sh, bnd[i, 0], OH)
+    for j in range(kw):
+        bnd[kh + j, 0] = _first_inside(pl, j, sw, OW)
+        bnd[kh + j, 1] = _first_beyond(W, pl, j, sw, bnd[kh + j, 0], OW)
+    return bnd
+
+
+cdef inline void _im2col_plane(const floating* xp, floating* dst0, Py_ssize_t ld, const floating* nxt,
+                               floating* scratch,
+                               Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt,
+                               int pl, Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil:
+    """Write the kh·kw segments (``ld`` apart) of one input plane (le4nn_im2col.h).  With a
+    ``scratch`` segment, each segment is built there (it stays in L1) and then streamed out whole."""
+    if floating is float:
+        le4nn_im2col_plane_f(xp, dst0, ld, nxt, scratch, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd)
     else:
-        for oh in range(oh_lo, oh_hi):
-            row = dst + oh * OW
-            src = xp + ((oh * sh - pt + i) * W + ow_lo * sw - pl + j)
-            for ow in range(ow_lo):
-                row[ow] = 0
-            if sw == 1:
-                memcpy(row + ow_lo, src, n * item)
-            elif sw == 2:
-                _gather_s2(row + ow_lo, src, n)
-            else:
-                for t in range(n):
-                    row[ow_lo + t] = src[t * sw]
-            for ow in range(ow_hi, OW):
-                row[ow] = 0
-    memset(dst + oh_hi * OW, 0, (OH - oh_hi) * OW * item)  # output rows below the input
+        le4nn_im2col_plane_d(xp, dst0, ld, nxt, scratch, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd)
 
 
-cdef void _im2col_plane(const floating* xp, floating* dst0, Py_ssize_t ld, floating* scratch,
-                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
-                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
-                        Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    """Write the kh·kw segments (``ld`` apart) of one input plane.  With a ``scratch`` segment,
-    each segment is built there (it stays in L1) and then streamed out whole."""
-    cdef Py_ssize_t i, j, L = OH * OW
-    cdef floating* dst
-    for i in range(kh):
-        for j in range(kw):
-            dst = dst0 + (i * kw + j) * ld
-            if scratch == NULL:
-                _im2col_segment(xp, dst, H, W, i, j, sh, sw, pt, pl, OH, OW)
-            else:
-                _im2col_segment(xp, scratch, H, W, i, j, sh, sw, pt, pl, OH, OW)
-                le4nn_stream_copy(<char*>dst, <const char*>scratch, L * <Py_ssize_t>sizeof(floating))
-    if scratch != NULL:
-        le4nn_store_fence()
-
-
-cdef void _col2im_plane(const floating* src0, floating* xp, Py_ssize_t ld,
-                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
-                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
-                        Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    """Overwrite one plane with the sum of its kh·kw segments (entries on the padding are dropped).
-
-    The offsets (i, j) are visited in the reference's order, so each element is summed in the same
-    order as there (exact equality with the reference, not only up to rounding).
-    """
-    cdef Py_ssize_t i, j, oh, t, n, oh_lo, oh_hi, ow_lo, ow_hi
-    cdef const floating* seg
-    cdef const floating* src
-    cdef floating* row
-    memset(xp, 0, H * W * sizeof(floating))
-    for i in range(kh):
-        oh_lo = _first_inside(pt, i, sh, OH)
-        oh_hi = _first_beyond(H, pt, i, sh, oh_lo, OH)
-        for j in range(kw):
-            ow_lo = _first_inside(pl, j, sw, OW)
-            ow_hi = _first_beyond(W, pl, j, sw, ow_lo, OW)
-            n = ow_hi - ow_lo
-            seg = src0 + (i * kw + j) * ld
-            for oh in range(oh_lo, oh_hi):
-                src = seg + oh * OW + ow_lo
-                row = xp + ((oh * sh - pt + i) * W + ow_lo * sw - pl + j)
-                if sw == 1:
-                    for t in range(n):
-                        row[t] += src[t]
-                elif sw == 2:
-                    _scatter_add_s2(row, src, n)
-                else:
-                    for t in range(n):
-                        row[t * sw] += src[t]
+cdef inline void _col2im_plane(const floating* src0, floating* xp, Py_ssize_t ld, floating* nxt,
+                               Py_ssize_t H,
+                               Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
+                               Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil:
+    """Overwrite one plane with the sum of its kh·kw segments (le4nn_im2col.h); the offsets (i, j)
+    in the reference's order, so each element is summed in the same order as there (exact equality
+    with the reference, not only up to rounding)."""
+    if floating is float:
+        le4nn_col2im_plane_f(src0, xp, ld, nxt, H, W, kh, kw, sh, sw, pt, pl, OW, bnd)
+    else:
+        le4nn_col2im_plane_d(src0, xp, ld, nxt, H, W, kh, kw, sh, sw, pt, pl, OW, bnd)
 
 
 def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw, int sh, int sw,
@@ -176,6 +121,8 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
     cdef floating* sp = NULL
     if cols.shape[0] != C * K or ld != B * L:
         raise ValueError("im2col: cols has the wrong shape")
+    cdef Py_ssize_t[:, ::1] bnd = _bounds(H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+    cdef const Py_ssize_t* bp = &bnd[0, 0]
     if C * K * ld * <Py_ssize_t>sizeof(floating) >= STREAM_MIN_BYTES and L >= STREAM_MIN_SEGMENT:
         # One segment of scratch per thread, indexed by the OpenMP thread number.
         scratch = np.empty((max(num_threads, 1), L), dtype=np.float32 if floating is float else np.float64)
@@ -187,8 +134,9 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
             c = p // B
             b = p - c * B
             _im2col_plane(xp + (b * C + c) * H * W, cp + c * K * ld + b * L, ld,
+                          xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL,
                           sp + threadid() * L if sp != NULL else NULL,
-                          H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+                          H, W, kh, kw, sh, sw, pt, pl, OH, OW, bp)
 
 
 def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw, int sh, int sw,
@@ -201,10 +149,13 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw
     cdef floating* xp = &x[0, 0, 0, 0]
     if cols.shape[0] != C * K or ld != B * L:
         raise ValueError("col2im: cols has the wrong shape")
+    cdef Py_ssize_t[:, ::1] bnd = _bounds(H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+    cdef const Py_ssize_t* bp = &bnd[0, 0]
     with nogil:
         # c-major plane order: each thread reads kh·kw long sequential streams of cols.
         for p in prange(B * C, schedule="static", num_threads=num_threads):
             c = p // B
             b = p - c * B
             _col2im_plane(cp + c * K * ld + b * L, xp + (b * C + c) * H * W, ld,
-                          H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+                          xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL,
+                          H, W, kh, kw, sh, sw, pt, pl, OW, bp)

@@ -14,7 +14,7 @@
 #include <emmintrin.h>
 #define LE4NN_STREAM 1
 #endif
-static void le4nn_stream_copy(char *dst, const char *src, Py_ssize_t nbytes) {
+static inline void le4nn_stream_copy(char *dst, const char *src, Py_ssize_t nbytes) {
 #ifdef LE4NN_STREAM
     Py_ssize_t head = (Py_ssize_t)((64 - ((uintptr_t)dst & 63)) & 63);
     Py_ssize_t i;
@@ -36,33 +36,227 @@ static void le4nn_stream_copy(char *dst, const char *src, Py_ssize_t nbytes) {
 #endif
 }
 /* Make the streaming stores visible before the OpenMP barrier (they are weakly ordered). */
-static void le4nn_store_fence(void) {
+static inline void le4nn_store_fence(void) {
 #ifdef LE4NN_STREAM
     _mm_sfence();
 #endif
 }
 
-/* ---- stride-2 rows (deinterleave / interleave), float32 and float64 ---------------------------- */
+/* ---- whole planes, float32 and float64 ---------------------------------------------------------- */
 
 #include "le4nn_clones.h"
 
-/* dst[t] = src[2t], t < n: an im2col row at horizontal stride 2 (the even elements of an input run).
-   With a constant stride the compiler turns the loop into loads and shuffles instead of a scalar
-   gather. */
-#define LE4NN_GATHER_S2(NAME, T)                                                                        \
-static LE4NN_V3_CLONES void NAME(T *restrict dst, const T *restrict src, Py_ssize_t n) {                \
-    for (Py_ssize_t t = 0; t < n; ++t) dst[t] = src[2 * t];                                             \
-}
-LE4NN_GATHER_S2(le4nn_gather_s2_f, float)
-LE4NN_GATHER_S2(le4nn_gather_s2_d, double)
+/* The plane loops copy and zero runs of a few elements (8 on a ResNet's 16×16 planes at stride 2):
+   GCC would turn them into memcpy/memset calls, which cost more than the runs themselves. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LE4NN_INLINE_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define LE4NN_INLINE_LOOPS
+#endif
 
-/* dst[2t] += src[t], t < n: a col2im row at horizontal stride 2 (one addition per element, in the
-   caller's order of window offsets). */
-#define LE4NN_SCATTER_ADD_S2(NAME, T)                                                                   \
-static LE4NN_V3_CLONES void NAME(T *restrict dst, const T *restrict src, Py_ssize_t n) {                \
-    for (Py_ssize_t t = 0; t < n; ++t) dst[2 * t] += src[t];                                            \
+/* bnd (from im2col.pyx's _bounds): row i < kh holds (oh_lo, oh_hi), the output rows whose offset
+   row i lies inside the input; row kh + j holds (ow_lo, ow_hi) for offset column j. */
+
+/* Consecutive planes of a thread's work are (b, c), (b + 1, c): C·H·W apart in x, each a new page
+   that the hardware prefetcher does not anticipate, so every plane would start with a dozen cache
+   misses in a row.  So each call prefetches the next plane (its first 16 KB; rw = 1: for writing). */
+#if defined(__GNUC__)
+#define LE4NN_PREFETCH_PLANE(p, nbytes, rw)                                                             \
+    do {                                                                                                \
+        if (p) {                                                                                        \
+            const char *pf_ = (const char *)(p);                                                        \
+            const Py_ssize_t end_ = (nbytes) < 16384 ? (nbytes) : 16384;                                \
+            for (Py_ssize_t b_ = 0; b_ < end_; b_ += 64) __builtin_prefetch(pf_ + b_, rw);              \
+        }                                                                                               \
+    } while (0)
+#else
+#define LE4NN_PREFETCH_PLANE(p, nbytes, rw) ((void)0)
+#endif
+
+/* ---- phase planes (strides 2) ------------------------------------------------------------------- */
+
+/* At vertical and horizontal strides up to 2 (not both 1), a plane of up to this many elements is
+   first split into its sh·sw phase planes, P[ph][pw][r][c] = x[r·sh + ph][c·sw + pw] (zeros beyond
+   the plane), each ceil(H/sh) × ceil(W/sw), on the stack.  Window offset (i, j) then reads phase
+   plane ((i − pt) mod sh, (j − pl) mod sw) at a shift, as at stride 1: every output row is one
+   contiguous run, and where the output is as wide as the phase plane a whole segment is one shifted
+   copy.  (Without the split, a ResNet's 16×16 planes at stride 2 are rows of 8 strided elements:
+   the loop overhead is most of the time.) */
+#define LE4NN_PHASE_MAX 4096
+
+/* Whether a plane takes the phase split (worth it when the kh·kw segments read each phase plane
+   twice or more on average: not for a 1×1 window at stride 2, which reads one phase); the element
+   count of its phase planes. */
+#define LE4NN_PHASED(H, W, kh, kw, sh, sw)                                                              \
+    ((sh) * (sw) > 1 && (sh) <= 2 && (sw) <= 2 && (kh) * (kw) >= 2 * (sh) * (sw)                        \
+     && LE4NN_PHASE_SIZE(H, W, sh, sw) <= LE4NN_PHASE_MAX)
+#define LE4NN_PHASE_SIZE(H, W, sh, sw) (((H) + (sh) - 1) / (sh) * (sh) * (((W) + (sw) - 1) / (sw) * (sw)))
+
+/* Where window offset (i, j) reads, as a stride-1 window on plane P of row length PW: output (oh, ow)
+   reads P[(oh + dr)·PW + ow + dc] (set by LE4NN_OFFSET_PLANE from the plane xp or its phases). */
+#define LE4NN_OFFSET_PLANE(P, PW, dr, dc, base, phases, Hc, Wc, W, i, j, sh, sw, pt, pl)               \
+    do {                                                                                                \
+        if (phases) {                                                                                   \
+            const int ph_ = (((i) - (pt)) % (sh) + (sh)) % (sh), pw_ = (((j) - (pl)) % (sw) + (sw)) % (sw); \
+            P = (phases) + (Py_ssize_t)(ph_ * (sw) + pw_) * (Hc) * (Wc);                                \
+            PW = (Wc);                                                                                  \
+            dr = ((i) - (pt) - ph_) / (sh);                                                             \
+            dc = ((j) - (pl) - pw_) / (sw);                                                             \
+        } else {                                                                                        \
+            P = (base); PW = (W); dr = (i) - (pt); dc = (j) - (pl);                                     \
+        }                                                                                               \
+    } while (0)
+
+/* ---- whole planes, float32 and float64 (the strided fallbacks for larger strides) ---------------- */
+
+/* out[t] = in[t·s], t < n; stride 2 spelled out, so that the compiler vectorizes it (loads and
+   shuffles: the deinterleave). */
+#define LE4NN_STRIDED_ROW(out, in, n, s)                                                                \
+    do {                                                                                                \
+        if ((s) == 2) for (Py_ssize_t t_ = 0; t_ < (n); ++t_) (out)[t_] = (in)[2 * t_];                 \
+        else for (Py_ssize_t t_ = 0; t_ < (n); ++t_) (out)[t_] = (in)[t_ * (s)];                        \
+    } while (0)
+
+/* out[t·s] += in[t], t < n: the col2im twin (one addition per element). */
+#define LE4NN_STRIDED_ADD(out, in, n, s)                                                                \
+    do {                                                                                                \
+        if ((s) == 2) for (Py_ssize_t t_ = 0; t_ < (n); ++t_) (out)[2 * t_] += (in)[t_];                \
+        else for (Py_ssize_t t_ = 0; t_ < (n); ++t_) (out)[t_ * (s)] += (in)[t_];                       \
+    } while (0)
+
+/* The kh·kw segments (ld apart) of one input plane xp (H·W): segment (i, j) holds, for every output
+   (oh, ow), the input at (oh·sh − pt + i, ow·sw − pl + j), 0 on the padding.  With a scratch segment
+   (L1) each segment is built there and streamed out whole (large column matrices).  Everything
+   inline: a ResNet's small planes (8×8 outputs) leave no room for a call per row. */
+#define LE4NN_IM2COL_PLANE(NAME, T)                                                                     \
+static LE4NN_V3_CLONES LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *restrict dst0, Py_ssize_t ld, \
+                                 const T *next, T *restrict scratch, Py_ssize_t H, Py_ssize_t W, int kh, \
+                                 int kw, int sh, int sw, int pt, int pl, Py_ssize_t OH, Py_ssize_t OW,  \
+                                 const Py_ssize_t *bnd)                                                 \
+{                                                                                                       \
+    const Py_ssize_t L = OH * OW;                                                                       \
+    const int phased = LE4NN_PHASED(H, W, kh, kw, sh, sw);                                                      \
+    const Py_ssize_t Hc = (H + sh - 1) / sh, Wc = (W + sw - 1) / sw;                                    \
+    T buf[phased ? LE4NN_PHASE_SIZE(H, W, sh, sw) : 1];                                                 \
+    LE4NN_PREFETCH_PLANE(next, H * W * (Py_ssize_t)sizeof(T), 0);                                       \
+    if (phased) {                                                                                       \
+        for (int ph = 0; ph < sh; ++ph)                                                                 \
+            for (int pw = 0; pw < sw; ++pw) {                                                           \
+                T *restrict q = buf + (Py_ssize_t)(ph * sw + pw) * Hc * Wc;                             \
+                const Py_ssize_t nv = (W - pw + sw - 1) / sw;                                           \
+                for (Py_ssize_t r = 0; r < Hc; ++r) {                                                   \
+                    const Py_ssize_t h = r * sh + ph;                                                   \
+                    T *restrict qr = q + r * Wc;                                                        \
+                    Py_ssize_t c = 0;                                                                   \
+                    if (h < H) {                                                                        \
+                        const T *restrict in = xp + h * W + pw;                                         \
+                        if (sw == 2) for (; c < nv; ++c) qr[c] = in[2 * c];                             \
+                        else for (; c < nv; ++c) qr[c] = in[c];                                         \
+                    }                                                                                   \
+                    for (; c < Wc; ++c) qr[c] = 0;                                                      \
+                }                                                                                       \
+            }                                                                                           \
+    }                                                                                                   \
+    for (int i = 0; i < kh; ++i) {                                                                      \
+        const Py_ssize_t oh_lo = bnd[2 * i], oh_hi = bnd[2 * i + 1];                                    \
+        for (int j = 0; j < kw; ++j) {                                                                  \
+            const Py_ssize_t ow_lo = bnd[2 * (kh + j)], ow_hi = bnd[2 * (kh + j) + 1];                  \
+            const Py_ssize_t n = ow_hi - ow_lo;                                                         \
+            T *restrict dst = scratch ? scratch : dst0 + (Py_ssize_t)(i * kw + j) * ld;                 \
+            const T *P; Py_ssize_t PW, dr, dc;                                                          \
+            LE4NN_OFFSET_PLANE(P, PW, dr, dc, xp, phased ? buf : NULL, Hc, Wc, W, i, j, sh, sw, pt, pl); \
+            if (oh_lo == oh_hi || n == 0) {                                                             \
+                for (Py_ssize_t t = 0; t < L; ++t) dst[t] = 0;                                          \
+            } else if ((phased || (sh == 1 && sw == 1)) && OW == PW) {                                  \
+                /* Rows are consecutive in both the plane and the segment: one shifted copy, then   \
+                   zero the border columns (they received the neighbouring row's elements). */     \
+                const Py_ssize_t start = oh_lo * OW + ow_lo, end = (oh_hi - 1) * OW + ow_hi;           \
+                const T *restrict src = P + (oh_lo + dr) * PW + ow_lo + dc;                             \
+                for (Py_ssize_t t = 0; t < start; ++t) dst[t] = 0;                                      \
+                memcpy(dst + start, src, (size_t)(end - start) * sizeof(T));                            \
+                for (Py_ssize_t t = end; t < L; ++t) dst[t] = 0;                                        \
+                if (n != OW) {                                                                          \
+                    for (Py_ssize_t oh = oh_lo; oh < oh_hi; ++oh) {                                     \
+                        for (Py_ssize_t o = 0; o < ow_lo; ++o) dst[oh * OW + o] = 0;                    \
+                        for (Py_ssize_t o = ow_hi; o < OW; ++o) dst[oh * OW + o] = 0;                   \
+                    }                                                                                   \
+                }                                                                                       \
+            } else {                                                                                    \
+                const int unit = phased || (sh == 1 && sw == 1);                                        \
+                for (Py_ssize_t t = 0; t < oh_lo * OW; ++t) dst[t] = 0;                                 \
+                for (Py_ssize_t oh = oh_lo; oh < oh_hi; ++oh) {                                         \
+                    T *restrict row = dst + oh * OW;                                                    \
+                    for (Py_ssize_t o = 0; o < ow_lo; ++o) row[o] = 0;                                  \
+                    if (unit) {                                                                         \
+                        const T *restrict src = P + (oh + dr) * PW + ow_lo + dc;                        \
+                        for (Py_ssize_t t = 0; t < n; ++t) row[ow_lo + t] = src[t];                     \
+                    } else {                                                                            \
+                        LE4NN_STRIDED_ROW(row + ow_lo, xp + (oh * sh - pt + i) * W + ow_lo * sw - pl + j, \
+                                          n, sw);                                                       \
+                    }                                                                                   \
+                    for (Py_ssize_t o = ow_hi; o < OW; ++o) row[o] = 0;                                 \
+                }                                                                                       \
+                for (Py_ssize_t t = oh_hi * OW; t < L; ++t) dst[t] = 0;                                 \
+            }                                                                                           \
+            if (scratch)                                                                                \
+                le4nn_stream_copy((char *)(dst0 + (Py_ssize_t)(i * kw + j) * ld), (const char *)scratch, \
+                                  L * (Py_ssize_t)sizeof(T));                                           \
+        }                                                                                               \
+    }                                                                                                   \
+    if (scratch) le4nn_store_fence();                                                                   \
 }
-LE4NN_SCATTER_ADD_S2(le4nn_scatter_add_s2_f, float)
-LE4NN_SCATTER_ADD_S2(le4nn_scatter_add_s2_d, double)
+LE4NN_IM2COL_PLANE(le4nn_im2col_plane_f, float)
+LE4NN_IM2COL_PLANE(le4nn_im2col_plane_d, double)
+
+/* Overwrite one plane xp (H·W) with the sum of its kh·kw segments (src0, ld apart); entries on the
+   padding are dropped.  Offsets (i, j) in the reference's order, each element summed from 0 in the
+   same order as there (exact equality with the reference).  At strides up to 2 the sums build up in
+   phase planes (contiguous adds), merged into the plane at the end. */
+#define LE4NN_COL2IM_PLANE(NAME, T)                                                                     \
+static LE4NN_V3_CLONES LE4NN_INLINE_LOOPS void NAME(const T *restrict src0, T *restrict xp, Py_ssize_t ld, \
+                                 T *next, Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw,   \
+                                 int pt, int pl, Py_ssize_t OW, const Py_ssize_t *bnd)                  \
+{                                                                                                       \
+    const int phased = LE4NN_PHASED(H, W, kh, kw, sh, sw);                                                      \
+    const Py_ssize_t Hc = (H + sh - 1) / sh, Wc = (W + sw - 1) / sw;                                    \
+    T buf[phased ? LE4NN_PHASE_SIZE(H, W, sh, sw) : 1];                                                 \
+    T *restrict acc = phased ? buf : xp;                                                                \
+    const Py_ssize_t nacc = phased ? LE4NN_PHASE_SIZE(H, W, sh, sw) : H * W;                            \
+    LE4NN_PREFETCH_PLANE(next, H * W * (Py_ssize_t)sizeof(T), 1);                                       \
+    for (Py_ssize_t t = 0; t < nacc; ++t) acc[t] = 0;                                                   \
+    for (int i = 0; i < kh; ++i) {                                                                      \
+        const Py_ssize_t oh_lo = bnd[2 * i], oh_hi = bnd[2 * i + 1];                                    \
+        for (int j = 0; j < kw; ++j) {                                                                  \
+            const Py_ssize_t ow_lo = bnd[2 * (kh + j)], ow_hi = bnd[2 * (kh + j) + 1];                  \
+            const Py_ssize_t n = ow_hi - ow_lo;                                                         \
+            const T *restrict seg = src0 + (Py_ssize_t)(i * kw + j) * ld;                               \
+            T *P; Py_ssize_t PW, dr, dc;                                                                \
+            LE4NN_OFFSET_PLANE(P, PW, dr, dc, xp, phased ? buf : NULL, Hc, Wc, W, i, j, sh, sw, pt, pl); \
+            for (Py_ssize_t oh = oh_lo; oh < oh_hi; ++oh) {                                             \
+                const T *restrict src = seg + oh * OW + ow_lo;                                          \
+                if (phased || (sh == 1 && sw == 1)) {                                                   \
+                    T *restrict row = P + (oh + dr) * PW + ow_lo + dc;                                  \
+                    for (Py_ssize_t t = 0; t < n; ++t) row[t] += src[t];                                \
+                } else {                                                                                \
+                    LE4NN_STRIDED_ADD(xp + (oh * sh - pt + i) * W + ow_lo * sw - pl + j, src, n, sw);   \
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+    }                                                                                                   \
+    if (phased) {                                                                                       \
+        for (int ph = 0; ph < sh; ++ph)                                                                 \
+            for (int pw = 0; pw < sw; ++pw) {                                                           \
+                const T *restrict q = buf + (Py_ssize_t)(ph * sw + pw) * Hc * Wc;                       \
+                const Py_ssize_t nv = (W - pw + sw - 1) / sw;                                           \
+                for (Py_ssize_t r = 0; r * sh + ph < H; ++r) {                                          \
+                    T *restrict out = xp + (r * sh + ph) * W + pw;                                      \
+                    if (sw == 2) for (Py_ssize_t c = 0; c < nv; ++c) out[2 * c] = q[r * Wc + c];        \
+                    else for (Py_ssize_t c = 0; c < nv; ++c) out[c] = q[r * Wc + c];                    \
+                }                                                                                       \
+            }                                                                                           \
+    }                                                                                                   \
+}
+LE4NN_COL2IM_PLANE(le4nn_col2im_plane_f, float)
+LE4NN_COL2IM_PLANE(le4nn_col2im_plane_d, double)
 
 #endif /* LE4NN_IM2COL_H */
