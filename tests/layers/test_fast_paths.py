@@ -47,6 +47,7 @@ def test_conv2d_fast_paths_equal_channels_first(rng, dtype, channels, filters, k
                                                 activation, chunk_bytes, monkeypatch):
     if chunk_bytes is not None:
         monkeypatch.setattr(Conv2D, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(Conv2D, "CHANNELS_FIRST_VIA_NHWC", False)  # the twin: the handout's path
     shape = (5, 9, 8, channels)
     x = rng.standard_normal(shape).astype(dtype)
     layer = Conv2D(filters, kernel, strides=strides, padding=padding, activation=activation, dtype=dtype)
@@ -64,6 +65,77 @@ def test_conv2d_fast_paths_equal_channels_first(rng, dtype, channels, filters, k
     np.testing.assert_allclose(dx, dx_ref, **tol)
     for name in layer.grads:
         np.testing.assert_allclose(layer.grads[name], twin.grads[name], **tol)
+
+
+def channels_first_layer(rng, dtype, channels, filters, kernel, strides, padding, activation, use_bias):
+    layer = Conv2D(filters, kernel, strides=strides, padding=padding, activation=activation, use_bias=use_bias,
+                   data_format="channels_first", dtype=dtype)
+    layer.build((None, channels, 9, 10))
+    layer.set_weights([rng.standard_normal(w.shape) for w in layer.get_weights()])
+    return layer
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("channels, filters, kernel, strides, padding, activation, use_bias", [
+    (8, 12, (3, 3), (1, 1), "same", "relu", False),     # Winograd (the ResNets' 3×3 stride 1)
+    (8, 5, (3, 3), (1, 1), "same", "sigmoid", True),    # Winograd, another activation
+    (3, 16, (3, 3), (1, 1), "same", "relu", True),      # direct (27 taps: a stem)
+    (1, 4, (2, 3), (1, 2), (1, 0), "tanh", True),       # direct, odd geometry
+    (16, 7, (3, 3), (2, 2), "same", "relu", False),     # im2col + GEMM: 3×3 stride 2, one-sided pad
+    (16, 9, (1, 1), (2, 2), "valid", "linear", False),  # 1×1 stride 2 (a projection)
+    (6, 4, (1, 1), (1, 1), "valid", "relu", True),      # 1×1 stride 1
+])
+def test_channels_first_on_the_channels_last_paths_equals_the_handout_path(
+        rng, monkeypatch, dtype, channels, filters, kernel, strides, padding, activation, use_bias):
+    """channels_first layers transpose to the channels_last paths: the same outputs, input and weight
+    gradients as eq. 59–62 computed on the NCHW arrays."""
+    args = (dtype, channels, filters, kernel, strides, padding, activation, use_bias)
+    fast = channels_first_layer(rng, *args)
+    plain = channels_first_layer(rng, *args)
+    plain.set_weights(fast.get_weights())
+    x = rng.standard_normal((4, channels, 9, 10)).astype(dtype)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == "float64" else dict(rtol=3e-4, atol=3e-4)
+    y = fast.forward(x, training=True)
+    monkeypatch.setattr(Conv2D, "CHANNELS_FIRST_VIA_NHWC", False)
+    y_ref = plain.forward(x, training=True)
+    assert y.shape == y_ref.shape and y.flags.c_contiguous
+    np.testing.assert_allclose(y, y_ref, **tol)
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(fast.backward(dout), plain.backward(dout), **tol)
+    for name in fast.grads:
+        np.testing.assert_allclose(fast.grads[name], plain.grads[name], **tol)
+
+
+def test_channels_first_models_train_alike_on_both_paths(rng, monkeypatch):
+    """Inside a model (scratch buffers, skipped input gradient of the first layer): a few SGD steps
+    of a channels_first CNN end with the same weights on the transposed and the handout path."""
+    from le4nn.utils import set_random_seed
+
+    def model():
+        set_random_seed(3)
+        m = Sequential([
+            Conv2D(8, 3, padding="same", activation="relu", data_format="channels_first", input_shape=(3, 8, 8),
+                   dtype="float64"),
+            Conv2D(8, 3, strides=2, padding="same", activation="relu", data_format="channels_first",
+                   dtype="float64"),
+            Conv2D(6, 1, strides=2, data_format="channels_first", dtype="float64"),
+            Flatten(dtype="float64"),
+            Dense(4, activation="softmax", dtype="float64"),
+        ])
+        m.compile(optimizers.SGD(learning_rate=0.1), loss="sparse_categorical_crossentropy")
+        return m
+
+    x = rng.standard_normal((6, 3, 8, 8))
+    y = rng.integers(0, 4, 6)
+    weights = []
+    for via_nhwc in (True, False):
+        monkeypatch.setattr(Conv2D, "CHANNELS_FIRST_VIA_NHWC", via_nhwc)
+        m = model()
+        for _ in range(3):
+            m.train_on_batch(x, y)
+        weights.append(m.get_weights())
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 def test_direct_and_gemm_paths_agree(rng, monkeypatch):
