@@ -138,6 +138,28 @@ def test_channels_first_models_train_alike_on_both_paths(rng, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("chunk_bytes", [None, 1])
+def test_pointwise_conv_is_a_gemm_on_the_input(rng, monkeypatch, dtype, chunk_bytes):
+    """1×1 stride-1 layers multiply the input itself (no im2col, no col2im): the definition
+    y = x W + b, ∂E/∂x = ∂E/∂z Wᵀ, ∂E/∂W = xᵀ ∂E/∂z, one chunk or one image per chunk."""
+    if chunk_bytes is not None:
+        monkeypatch.setattr(Conv2D, "CHUNK_BYTES", chunk_bytes)
+    layer = Conv2D(7, 1, activation="relu", dtype=dtype)
+    layer.build((None, 5, 6, 40))
+    layer.set_weights([rng.standard_normal(w.shape) for w in layer.get_weights()])
+    x = rng.standard_normal((3, 5, 6, 40)).astype(dtype)
+    kernel, bias = layer.params["kernel"].reshape(40, 7), layer.params["bias"]
+    z = x.reshape(-1, 40) @ kernel + bias
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == "float64" else dict(rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.forward(x, training=True).reshape(-1, 7), np.maximum(z, 0), **tol)
+    dout = rng.standard_normal((3, 5, 6, 7)).astype(dtype)
+    dz = dout.reshape(-1, 7) * (z > 0)
+    np.testing.assert_allclose(layer.backward(dout).reshape(-1, 40), dz @ kernel.T, **tol)
+    np.testing.assert_allclose(layer.grads["kernel"].reshape(40, 7), x.reshape(-1, 40).T @ dz, **tol)
+    np.testing.assert_allclose(layer.grads["bias"], dz.sum(axis=0), **tol)
+
+
 def test_direct_and_gemm_paths_agree(rng, monkeypatch):
     x = rng.standard_normal((4, 10, 10, 1)).astype(np.float64)
     direct = Conv2D(32, (3, 3), padding="same", activation="relu", dtype="float64")
@@ -352,8 +374,15 @@ def test_a_softmax_output_that_feeds_another_layer_stays_a_softmax(rng):
     np.testing.assert_allclose(seen["input"].sum(axis=1), 1.0, rtol=1e-5)  # probabilities, not logits
 
 
-@pytest.mark.parametrize("channels", [5, 16])  # im2col + GEMM, Winograd
-def test_conv2d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, channels):
+@pytest.mark.parametrize("channels, kernel, strides, data_format", [
+    (5, 3, 1, "channels_last"),     # im2col + GEMM
+    (16, 3, 1, "channels_last"),    # Winograd
+    (40, 1, 1, "channels_last"),    # pointwise: a GEMM on the input
+    (16, 3, 2, "channels_first"),   # transposed to the channels_last im2col + GEMM
+    (16, 3, 1, "channels_first"),   # transposed to Winograd
+])
+def test_conv2d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, channels, kernel, strides,
+                                                          data_format):
     """Chunks are shared out among threads (le4nn._threads.run_chunks) with fixed boundaries and
     per-chunk partial sums: bitwise the same results for 1, 2 and 3 threads."""
     import le4nn
@@ -363,14 +392,18 @@ def test_conv2d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, chan
     monkeypatch.setattr(Conv2D, "CHUNK_BYTES", 20_000)
     monkeypatch.setattr(Conv2D, "WINOGRAD_CHUNK_BYTES", 20_000)
     x = rng.standard_normal((9, 10, 10, channels)).astype(np.float32)
-    dout = rng.standard_normal((9, 10, 10, 12)).astype(np.float32)
+    side = 10 // strides
+    dout = rng.standard_normal((9, side, side, 12)).astype(np.float32)
+    if data_format == "channels_first":
+        x, dout = nchw(x), nchw(dout)
     saved = le4nn.get_num_threads()
     results = []
     try:
         for n in (1, 2, 3):
             le4nn.set_num_threads(n)
-            layer = Conv2D(12, 3, padding="same", activation="relu", kernel_initializer="glorot_uniform")
-            layer.build((None, 10, 10, channels))
+            layer = Conv2D(12, kernel, strides=strides, padding="same", activation="relu",
+                           data_format=data_format, kernel_initializer="glorot_uniform")
+            layer.build((None, *x.shape[1:]))
             layer.set_weights([np.linspace(-1, 1, w.size, dtype=np.float32).reshape(w.shape)
                                for w in layer.get_weights()])
             y = layer.forward(x, training=True)
