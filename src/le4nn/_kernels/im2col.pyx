@@ -23,8 +23,8 @@ row with zeros for the padding; when additionally OW == W ("same" padding) a who
 shifted contiguous copy of the plane, after which the few entries that wrapped around a row edge are
 overwritten with zeros.  At strides up to 2 (3×3 stride 2 and the like), the plane is first split
 into its sh·sw phase planes x[ph::sh, pw::sw] (on the stack), on which every window offset is a
-stride-1 window again, with the same contiguous copies (col2im: sums built up in the phase planes,
-then interleaved back).  Larger strides and planes use strided loops.
+stride-1 window again, with the same contiguous copies.  Larger strides and planes use strided
+loops.  col2im stays a Cython loop over each plane's segments (the C version measured slower).
 Column matrices of 16 MB or more (the CNN's is 90 MB) cannot stay in the cache anyway: there each
 segment is built in a per-thread scratch segment (L1) and copied out with non-temporal stores, which
 skips the read-for-ownership of the cold destination lines (≈ 1.5× faster).  col2im visits the
@@ -49,13 +49,6 @@ cdef extern from "le4nn_im2col.h":
                               double* scratch,
                               Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
                               Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil
-    void le4nn_col2im_plane_f(const float* src0, float* xp, Py_ssize_t ld, float* nxt, Py_ssize_t H,
-                              Py_ssize_t W,
-                              int kh, int kw, int sh, int sw, int pt, int pl, Py_ssize_t OW,
-                              const Py_ssize_t* bnd) noexcept nogil
-    void le4nn_col2im_plane_d(const double* src0, double* xp, Py_ssize_t ld, double* nxt, Py_ssize_t H,
-                              Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
-                              Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil
 
 # Column matrices at least this large are written with streaming stores (they cannot stay in the
 # cache anyway); smaller ones are written normally so that the GEMM that follows finds them cached.
@@ -96,17 +89,37 @@ cdef inline void _im2col_plane(const floating* xp, floating* dst0, Py_ssize_t ld
         le4nn_im2col_plane_d(xp, dst0, ld, nxt, scratch, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd)
 
 
-cdef inline void _col2im_plane(const floating* src0, floating* xp, Py_ssize_t ld, floating* nxt,
-                               Py_ssize_t H,
-                               Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
-                               Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil:
-    """Overwrite one plane with the sum of its kh·kw segments (le4nn_im2col.h); the offsets (i, j)
-    in the reference's order, so each element is summed in the same order as there (exact equality
-    with the reference, not only up to rounding)."""
-    if floating is float:
-        le4nn_col2im_plane_f(src0, xp, ld, nxt, H, W, kh, kw, sh, sw, pt, pl, OW, bnd)
-    else:
-        le4nn_col2im_plane_d(src0, xp, ld, nxt, H, W, kh, kw, sh, sw, pt, pl, OW, bnd)
+cdef void _col2im_plane(const floating* src0, floating* xp, Py_ssize_t ld,
+                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
+                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                        Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    """Overwrite one plane with the sum of its kh·kw segments (entries on the padding are dropped).
+
+    The offsets (i, j) are visited in the reference's order, so each element is summed in the same
+    order as there (exact equality with the reference, not only up to rounding).
+    """
+    cdef Py_ssize_t i, j, oh, t, n, oh_lo, oh_hi, ow_lo, ow_hi
+    cdef const floating* seg
+    cdef const floating* src
+    cdef floating* row
+    memset(xp, 0, H * W * sizeof(floating))
+    for i in range(kh):
+        oh_lo = _first_inside(pt, i, sh, OH)
+        oh_hi = _first_beyond(H, pt, i, sh, oh_lo, OH)
+        for j in range(kw):
+            ow_lo = _first_inside(pl, j, sw, OW)
+            ow_hi = _first_beyond(W, pl, j, sw, ow_lo, OW)
+            n = ow_hi - ow_lo
+            seg = src0 + (i * kw + j) * ld
+            for oh in range(oh_lo, oh_hi):
+                src = seg + oh * OW + ow_lo
+                row = xp + ((oh * sh - pt + i) * W + ow_lo * sw - pl + j)
+                if sw == 1:
+                    for t in range(n):
+                        row[t] += src[t]
+                else:
+                    for t in range(n):
+                        row[t * sw] += src[t]
 
 
 def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw, int sh, int sw,
@@ -149,13 +162,10 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw
     cdef floating* xp = &x[0, 0, 0, 0]
     if cols.shape[0] != C * K or ld != B * L:
         raise ValueError("col2im: cols has the wrong shape")
-    cdef Py_ssize_t[:, ::1] bnd = _bounds(H, W, kh, kw, sh, sw, pt, pl, OH, OW)
-    cdef const Py_ssize_t* bp = &bnd[0, 0]
     with nogil:
         # c-major plane order: each thread reads kh·kw long sequential streams of cols.
         for p in prange(B * C, schedule="static", num_threads=num_threads):
             c = p // B
             b = p - c * B
             _col2im_plane(cp + c * K * ld + b * L, xp + (b * C + c) * H * W, ld,
-                          xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL,
-                          H, W, kh, kw, sh, sw, pt, pl, OW, bp)
+                          H, W, kh, kw, sh, sw, pt, pl, OH, OW)

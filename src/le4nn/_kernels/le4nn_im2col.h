@@ -59,7 +59,7 @@ static inline void le4nn_store_fence(void) {
 
 /* Consecutive planes of a thread's work are (b, c), (b + 1, c): C·H·W apart in x, each a new page
    that the hardware prefetcher does not anticipate, so every plane would start with a dozen cache
-   misses in a row.  So each call prefetches the next plane (its first 16 KB; rw = 1: for writing). */
+   misses in a row.  So each call prefetches the next plane (its first 16 KB). */
 #if defined(__GNUC__)
 #define LE4NN_PREFETCH_PLANE(p, nbytes, rw)                                                             \
     do {                                                                                                \
@@ -81,7 +81,8 @@ static inline void le4nn_store_fence(void) {
    plane ((i − pt) mod sh, (j − pl) mod sw) at a shift, as at stride 1: every output row is one
    contiguous run, and where the output is as wide as the phase plane a whole segment is one shifted
    copy.  (Without the split, a ResNet's 16×16 planes at stride 2 are rows of 8 strided elements:
-   the loop overhead is most of the time.) */
+   the loop overhead is most of the time.)  im2col only: col2im measured no faster this way than
+   its plain loops in im2col.pyx. */
 #define LE4NN_PHASE_MAX 4096
 
 /* Whether a plane takes the phase split (worth it when the kh·kw segments read each phase plane
@@ -109,20 +110,20 @@ static inline void le4nn_store_fence(void) {
 
 /* ---- whole planes, float32 and float64 (the strided fallbacks for larger strides) ---------------- */
 
-/* out[t] = in[t·s], t < n; stride 2 spelled out, so that the compiler vectorizes it (loads and
-   shuffles: the deinterleave). */
-#define LE4NN_STRIDED_ROW(out, in, n, s)                                                                \
+/* dst[t] = src[t], t < n, for short runs (a row of 8 to 32 elements): blocks of 8 and 4 (one AVX or
+   SSE operation each), at most 3 scalar steps.  The compiler's own vectorized loop would leave up to
+   7 scalar iterations on a row of 31 (the row beside a padding column). */
+#define LE4NN_COPY_RUN(dst, src, n)                                                                     \
     do {                                                                                                \
-        if ((s) == 2) for (Py_ssize_t t_ = 0; t_ < (n); ++t_) (out)[t_] = (in)[2 * t_];                 \
-        else for (Py_ssize_t t_ = 0; t_ < (n); ++t_) (out)[t_] = (in)[t_ * (s)];                        \
+        Py_ssize_t t_ = 0;                                                                              \
+        for (; t_ + 8 <= (n); t_ += 8) for (int q_ = 0; q_ < 8; ++q_) (dst)[t_ + q_] = (src)[t_ + q_];  \
+        for (; t_ + 4 <= (n); t_ += 4) for (int q_ = 0; q_ < 4; ++q_) (dst)[t_ + q_] = (src)[t_ + q_];  \
+        for (; t_ < (n); ++t_) (dst)[t_] = (src)[t_];                                                   \
     } while (0)
 
-/* out[t·s] += in[t], t < n: the col2im twin (one addition per element). */
-#define LE4NN_STRIDED_ADD(out, in, n, s)                                                                \
-    do {                                                                                                \
-        if ((s) == 2) for (Py_ssize_t t_ = 0; t_ < (n); ++t_) (out)[2 * t_] += (in)[t_];                \
-        else for (Py_ssize_t t_ = 0; t_ < (n); ++t_) (out)[t_ * (s)] += (in)[t_];                       \
-    } while (0)
+/* out[t] = in[t·s], t < n (a plain loop: spelling out stride 2 measured slower on short rows). */
+#define LE4NN_STRIDED_ROW(out, in, n, s)                                                                \
+    do { for (Py_ssize_t t_ = 0; t_ < (n); ++t_) (out)[t_] = (in)[t_ * (s)]; } while (0)
 
 /* The kh·kw segments (ld apart) of one input plane xp (H·W): segment (i, j) holds, for every output
    (oh, ow), the input at (oh·sh − pt + i, ow·sw − pl + j), 0 on the padding.  With a scratch segment
@@ -138,7 +139,8 @@ static LE4NN_V3_CLONES LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *res
     const int phased = LE4NN_PHASED(H, W, kh, kw, sh, sw);                                                      \
     const Py_ssize_t Hc = (H + sh - 1) / sh, Wc = (W + sw - 1) / sw;                                    \
     T buf[phased ? LE4NN_PHASE_SIZE(H, W, sh, sw) : 1];                                                 \
-    LE4NN_PREFETCH_PLANE(next, H * W * (Py_ssize_t)sizeof(T), 0);                                       \
+    if (kh >= sh && kw >= sw) /* the windows read the whole plane (not so a 1×1 at stride 2) */        \
+        LE4NN_PREFETCH_PLANE(next, H * W * (Py_ssize_t)sizeof(T), 0);                                   \
     if (phased) {                                                                                       \
         for (int ph = 0; ph < sh; ++ph)                                                                 \
             for (int pw = 0; pw < sw; ++pw) {                                                           \
@@ -189,7 +191,7 @@ static LE4NN_V3_CLONES LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *res
                     for (Py_ssize_t o = 0; o < ow_lo; ++o) row[o] = 0;                                  \
                     if (unit) {                                                                         \
                         const T *restrict src = P + (oh + dr) * PW + ow_lo + dc;                        \
-                        for (Py_ssize_t t = 0; t < n; ++t) row[ow_lo + t] = src[t];                     \
+                        LE4NN_COPY_RUN(row + ow_lo, src, n);                                            \
                     } else {                                                                            \
                         LE4NN_STRIDED_ROW(row + ow_lo, xp + (oh * sh - pt + i) * W + ow_lo * sw - pl + j, \
                                           n, sw);                                                       \
@@ -208,55 +210,5 @@ static LE4NN_V3_CLONES LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *res
 LE4NN_IM2COL_PLANE(le4nn_im2col_plane_f, float)
 LE4NN_IM2COL_PLANE(le4nn_im2col_plane_d, double)
 
-/* Overwrite one plane xp (H·W) with the sum of its kh·kw segments (src0, ld apart); entries on the
-   padding are dropped.  Offsets (i, j) in the reference's order, each element summed from 0 in the
-   same order as there (exact equality with the reference).  At strides up to 2 the sums build up in
-   phase planes (contiguous adds), merged into the plane at the end. */
-#define LE4NN_COL2IM_PLANE(NAME, T)                                                                     \
-static LE4NN_V3_CLONES LE4NN_INLINE_LOOPS void NAME(const T *restrict src0, T *restrict xp, Py_ssize_t ld, \
-                                 T *next, Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw,   \
-                                 int pt, int pl, Py_ssize_t OW, const Py_ssize_t *bnd)                  \
-{                                                                                                       \
-    const int phased = LE4NN_PHASED(H, W, kh, kw, sh, sw);                                                      \
-    const Py_ssize_t Hc = (H + sh - 1) / sh, Wc = (W + sw - 1) / sw;                                    \
-    T buf[phased ? LE4NN_PHASE_SIZE(H, W, sh, sw) : 1];                                                 \
-    T *restrict acc = phased ? buf : xp;                                                                \
-    const Py_ssize_t nacc = phased ? LE4NN_PHASE_SIZE(H, W, sh, sw) : H * W;                            \
-    LE4NN_PREFETCH_PLANE(next, H * W * (Py_ssize_t)sizeof(T), 1);                                       \
-    for (Py_ssize_t t = 0; t < nacc; ++t) acc[t] = 0;                                                   \
-    for (int i = 0; i < kh; ++i) {                                                                      \
-        const Py_ssize_t oh_lo = bnd[2 * i], oh_hi = bnd[2 * i + 1];                                    \
-        for (int j = 0; j < kw; ++j) {                                                                  \
-            const Py_ssize_t ow_lo = bnd[2 * (kh + j)], ow_hi = bnd[2 * (kh + j) + 1];                  \
-            const Py_ssize_t n = ow_hi - ow_lo;                                                         \
-            const T *restrict seg = src0 + (Py_ssize_t)(i * kw + j) * ld;                               \
-            T *P; Py_ssize_t PW, dr, dc;                                                                \
-            LE4NN_OFFSET_PLANE(P, PW, dr, dc, xp, phased ? buf : NULL, Hc, Wc, W, i, j, sh, sw, pt, pl); \
-            for (Py_ssize_t oh = oh_lo; oh < oh_hi; ++oh) {                                             \
-                const T *restrict src = seg + oh * OW + ow_lo;                                          \
-                if (phased || (sh == 1 && sw == 1)) {                                                   \
-                    T *restrict row = P + (oh + dr) * PW + ow_lo + dc;                                  \
-                    for (Py_ssize_t t = 0; t < n; ++t) row[t] += src[t];                                \
-                } else {                                                                                \
-                    LE4NN_STRIDED_ADD(xp + (oh * sh - pt + i) * W + ow_lo * sw - pl + j, src, n, sw);   \
-                }                                                                                       \
-            }                                                                                           \
-        }                                                                                               \
-    }                                                                                                   \
-    if (phased) {                                                                                       \
-        for (int ph = 0; ph < sh; ++ph)                                                                 \
-            for (int pw = 0; pw < sw; ++pw) {                                                           \
-                const T *restrict q = buf + (Py_ssize_t)(ph * sw + pw) * Hc * Wc;                       \
-                const Py_ssize_t nv = (W - pw + sw - 1) / sw;                                           \
-                for (Py_ssize_t r = 0; r * sh + ph < H; ++r) {                                          \
-                    T *restrict out = xp + (r * sh + ph) * W + pw;                                      \
-                    if (sw == 2) for (Py_ssize_t c = 0; c < nv; ++c) out[2 * c] = q[r * Wc + c];        \
-                    else for (Py_ssize_t c = 0; c < nv; ++c) out[c] = q[r * Wc + c];                    \
-                }                                                                                       \
-            }                                                                                           \
-    }                                                                                                   \
-}
-LE4NN_COL2IM_PLANE(le4nn_col2im_plane_f, float)
-LE4NN_COL2IM_PLANE(le4nn_col2im_plane_d, double)
 
 #endif /* LE4NN_IM2COL_H */
