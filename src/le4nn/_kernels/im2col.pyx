@@ -14,7 +14,7 @@ rows of ``cols`` and each thread reads or writes kh·kw long sequential streams 
 prefetcher follows.  No output is written by two threads, so results do not depend on the thread
 count.
 
-The planes are le4nn_im2col.h's C loops (x86-64-v3 and baseline clones), every loop inline: a ResNet's
+im2col's planes are le4nn_im2col.h's C loops, every loop inline: a ResNet's
 planes are small (8×8 outputs), so a call or a division per row or segment would cost more than the
 data.  Where each window offset reads the input is computed once per call (``_bounds``), and each
 plane prefetches the next one of its thread (C·H·W further on: a new page the hardware prefetcher

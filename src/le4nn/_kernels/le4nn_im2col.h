@@ -44,8 +44,6 @@ static inline void le4nn_store_fence(void) {
 
 /* ---- whole planes, float32 and float64 ---------------------------------------------------------- */
 
-#include "le4nn_clones.h"
-
 /* The plane loops copy and zero runs of a few elements (8 on a ResNet's 16×16 planes at stride 2):
    GCC would turn them into memcpy/memset calls, which cost more than the runs themselves. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -128,9 +126,11 @@ static inline void le4nn_store_fence(void) {
 /* The kh·kw segments (ld apart) of one input plane xp (H·W): segment (i, j) holds, for every output
    (oh, ow), the input at (oh·sh − pt + i, ow·sw − pl + j), 0 on the padding.  With a scratch segment
    (L1) each segment is built there and streamed out whole (large column matrices).  Everything
-   inline: a ResNet's small planes (8×8 outputs) leave no room for a call per row. */
+   inline: a ResNet's small planes (8×8 outputs) leave no room for a call per row.  One baseline
+   build (no x86-64-v3 clone: it measured no faster on these short rows, and slower where AVX2
+   turns a strided row into gathers). */
 #define LE4NN_IM2COL_PLANE(NAME, T)                                                                     \
-static LE4NN_V3_CLONES LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *restrict dst0, Py_ssize_t ld, \
+static LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *restrict dst0, Py_ssize_t ld, \
                                  const T *next, T *restrict scratch, Py_ssize_t H, Py_ssize_t W, int kh, \
                                  int kw, int sh, int sw, int pt, int pl, Py_ssize_t OH, Py_ssize_t OW,  \
                                  const Py_ssize_t *bnd)                                                 \
