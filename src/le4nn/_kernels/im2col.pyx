@@ -33,6 +33,7 @@ offsets in the reference's order, so its sums are bitwise those of the reference
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 import numpy as np
@@ -61,20 +62,19 @@ cdef Py_ssize_t STREAM_MIN_SEGMENT = 256
 include "windows.pxi"
 
 
-cdef Py_ssize_t[:, ::1] _bounds(Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
-                                Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW):
+cdef void _bounds(Py_ssize_t* bnd, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                  Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
     """Where each window offset reads the input, computed once per call (not per plane: the
-    divisions cost as much as copying a small plane's segment): row i < kh holds (oh_lo, oh_hi), the
-    output rows of offset row i inside the input, row kh + j (ow_lo, ow_hi) for offset column j."""
-    cdef Py_ssize_t[:, ::1] bnd = np.empty((kh + kw, 2), dtype=np.intp)
+    divisions cost as much as copying a small plane's segment), into bnd (2·(kh + kw)): entries
+    2i, 2i + 1 hold (oh_lo, oh_hi), the output rows of offset row i inside the input; entries
+    2(kh + j), 2(kh + j) + 1 hold (ow_lo, ow_hi) for offset column j."""
     cdef Py_ssize_t i, j
     for i in range(kh):
-        bnd[i, 0] = _first_inside(pt, i, sh, OH)
-        bnd[i, 1] = _first_beyond(H, pt, i, sh, bnd[i, 0], OH)
+        bnd[2 * i] = _first_inside(pt, i, sh, OH)
+        bnd[2 * i + 1] = _first_beyond(H, pt, i, sh, bnd[2 * i], OH)
     for j in range(kw):
-        bnd[kh + j, 0] = _first_inside(pl, j, sw, OW)
-        bnd[kh + j, 1] = _first_beyond(W, pl, j, sw, bnd[kh + j, 0], OW)
-    return bnd
+        bnd[2 * (kh + j)] = _first_inside(pl, j, sw, OW)
+        bnd[2 * (kh + j) + 1] = _first_beyond(W, pl, j, sw, bnd[2 * (kh + j)], OW)
 
 
 cdef inline void _im2col_plane(const floating* xp, floating* dst0, Py_ssize_t ld, const floating* nxt,
@@ -134,12 +134,15 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
     cdef floating* sp = NULL
     if cols.shape[0] != C * K or ld != B * L:
         raise ValueError("im2col: cols has the wrong shape")
-    cdef Py_ssize_t[:, ::1] bnd = _bounds(H, W, kh, kw, sh, sw, pt, pl, OH, OW)
-    cdef const Py_ssize_t* bp = &bnd[0, 0]
+    cdef Py_ssize_t* bp
     if C * K * ld * <Py_ssize_t>sizeof(floating) >= STREAM_MIN_BYTES and L >= STREAM_MIN_SEGMENT:
         # One segment of scratch per thread, indexed by the OpenMP thread number.
         scratch = np.empty((max(num_threads, 1), L), dtype=np.float32 if floating is float else np.float64)
         sp = &scratch[0, 0]
+    bp = <Py_ssize_t*>malloc(2 * (kh + kw) * sizeof(Py_ssize_t))  # freed below: no Python call between
+    if bp == NULL:
+        raise MemoryError()
+    _bounds(bp, H, W, kh, kw, sh, sw, pt, pl, OH, OW)
     with nogil:
         # Plane order c-major (b fastest): consecutive planes continue the same kh·kw rows of
         # cols, so each thread writes kh·kw long sequential streams.
@@ -150,6 +153,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
                           xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL,
                           sp + threadid() * L if sp != NULL else NULL,
                           H, W, kh, kw, sh, sw, pt, pl, OH, OW, bp)
+    free(bp)
 
 
 def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw, int sh, int sw,

@@ -96,11 +96,12 @@ static inline void le4nn_store_fence(void) {
 #define LE4NN_OFFSET_PLANE(P, PW, dr, dc, base, phases, Hc, Wc, W, i, j, sh, sw, pt, pl)               \
     do {                                                                                                \
         if (phases) {                                                                                   \
-            const int ph_ = (((i) - (pt)) % (sh) + (sh)) % (sh), pw_ = (((j) - (pl)) % (sw) + (sw)) % (sw); \
+            /* strides 1 or 2 here: the phase is the low bit, the shift an exact halving */             \
+            const int ph_ = ((i) - (pt)) & ((sh) - 1), pw_ = ((j) - (pl)) & ((sw) - 1);                 \
             P = (phases) + (Py_ssize_t)(ph_ * (sw) + pw_) * (Hc) * (Wc);                                \
             PW = (Wc);                                                                                  \
-            dr = ((i) - (pt) - ph_) / (sh);                                                             \
-            dc = ((j) - (pl) - pw_) / (sw);                                                             \
+            dr = (sh) == 2 ? ((i) - (pt) - ph_) / 2 : (i) - (pt);                                       \
+            dc = (sw) == 2 ? ((j) - (pl) - pw_) / 2 : (j) - (pl);                                       \
         } else {                                                                                        \
             P = (base); PW = (W); dr = (i) - (pt); dc = (j) - (pl);                                     \
         }                                                                                               \
