@@ -47,6 +47,7 @@ def test_conv2d_fast_paths_equal_channels_first(rng, dtype, channels, filters, k
                                                 activation, chunk_bytes, monkeypatch):
     if chunk_bytes is not None:
         monkeypatch.setattr(Conv2D, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(Conv2D, "CHANNELS_FIRST_VIA_NHWC", False)  # the twin: the handout's path
     shape = (5, 9, 8, channels)
     x = rng.standard_normal(shape).astype(dtype)
     layer = Conv2D(filters, kernel, strides=strides, padding=padding, activation=activation, dtype=dtype)
@@ -64,6 +65,99 @@ def test_conv2d_fast_paths_equal_channels_first(rng, dtype, channels, filters, k
     np.testing.assert_allclose(dx, dx_ref, **tol)
     for name in layer.grads:
         np.testing.assert_allclose(layer.grads[name], twin.grads[name], **tol)
+
+
+def channels_first_layer(rng, dtype, channels, filters, kernel, strides, padding, activation, use_bias):
+    layer = Conv2D(filters, kernel, strides=strides, padding=padding, activation=activation, use_bias=use_bias,
+                   data_format="channels_first", dtype=dtype)
+    layer.build((None, channels, 9, 10))
+    layer.set_weights([rng.standard_normal(w.shape) for w in layer.get_weights()])
+    return layer
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("channels, filters, kernel, strides, padding, activation, use_bias", [
+    (8, 12, (3, 3), (1, 1), "same", "relu", False),     # Winograd (the ResNets' 3×3 stride 1)
+    (8, 5, (3, 3), (1, 1), "same", "sigmoid", True),    # Winograd, another activation
+    (3, 16, (3, 3), (1, 1), "same", "relu", True),      # direct (27 taps: a stem)
+    (1, 4, (2, 3), (1, 2), (1, 0), "tanh", True),       # direct, odd geometry
+    (16, 7, (3, 3), (2, 2), "same", "relu", False),     # im2col + GEMM: 3×3 stride 2, one-sided pad
+    (16, 9, (1, 1), (2, 2), "valid", "linear", False),  # 1×1 stride 2 (a projection)
+    (6, 4, (1, 1), (1, 1), "valid", "relu", True),      # 1×1 stride 1
+])
+def test_channels_first_on_the_channels_last_paths_equals_the_handout_path(
+        rng, monkeypatch, dtype, channels, filters, kernel, strides, padding, activation, use_bias):
+    """channels_first layers transpose to the channels_last paths: the same outputs, input and weight
+    gradients as eq. 59–62 computed on the NCHW arrays."""
+    args = (dtype, channels, filters, kernel, strides, padding, activation, use_bias)
+    fast = channels_first_layer(rng, *args)
+    plain = channels_first_layer(rng, *args)
+    plain.set_weights(fast.get_weights())
+    x = rng.standard_normal((4, channels, 9, 10)).astype(dtype)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == "float64" else dict(rtol=3e-4, atol=3e-4)
+    y = fast.forward(x, training=True)
+    monkeypatch.setattr(Conv2D, "CHANNELS_FIRST_VIA_NHWC", False)
+    y_ref = plain.forward(x, training=True)
+    assert y.shape == y_ref.shape and y.flags.c_contiguous
+    np.testing.assert_allclose(y, y_ref, **tol)
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(fast.backward(dout), plain.backward(dout), **tol)
+    for name in fast.grads:
+        np.testing.assert_allclose(fast.grads[name], plain.grads[name], **tol)
+
+
+def test_channels_first_models_train_alike_on_both_paths(rng, monkeypatch):
+    """Inside a model (scratch buffers, skipped input gradient of the first layer): a few SGD steps
+    of a channels_first CNN end with the same weights on the transposed and the handout path."""
+    from le4nn.utils import set_random_seed
+
+    def model():
+        set_random_seed(3)
+        m = Sequential([
+            Conv2D(8, 3, padding="same", activation="relu", data_format="channels_first", input_shape=(3, 8, 8),
+                   dtype="float64"),
+            Conv2D(8, 3, strides=2, padding="same", activation="relu", data_format="channels_first",
+                   dtype="float64"),
+            Conv2D(6, 1, strides=2, data_format="channels_first", dtype="float64"),
+            Flatten(dtype="float64"),
+            Dense(4, activation="softmax", dtype="float64"),
+        ])
+        m.compile(optimizers.SGD(learning_rate=0.1), loss="sparse_categorical_crossentropy")
+        return m
+
+    x = rng.standard_normal((6, 3, 8, 8))
+    y = rng.integers(0, 4, 6)
+    weights = []
+    for via_nhwc in (True, False):
+        monkeypatch.setattr(Conv2D, "CHANNELS_FIRST_VIA_NHWC", via_nhwc)
+        m = model()
+        for _ in range(3):
+            m.train_on_batch(x, y)
+        weights.append(m.get_weights())
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("chunk_bytes", [None, 1])
+def test_pointwise_conv_is_a_gemm_on_the_input(rng, monkeypatch, dtype, chunk_bytes):
+    """1×1 stride-1 layers multiply the input itself (no im2col, no col2im): the definition
+    y = x W + b, ∂E/∂x = ∂E/∂z Wᵀ, ∂E/∂W = xᵀ ∂E/∂z, one chunk or one image per chunk."""
+    if chunk_bytes is not None:
+        monkeypatch.setattr(Conv2D, "CHUNK_BYTES", chunk_bytes)
+    layer = Conv2D(7, 1, activation="relu", dtype=dtype)
+    layer.build((None, 5, 6, 40))
+    layer.set_weights([rng.standard_normal(w.shape) for w in layer.get_weights()])
+    x = rng.standard_normal((3, 5, 6, 40)).astype(dtype)
+    kernel, bias = layer.params["kernel"].reshape(40, 7), layer.params["bias"]
+    z = x.reshape(-1, 40) @ kernel + bias
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == "float64" else dict(rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.forward(x, training=True).reshape(-1, 7), np.maximum(z, 0), **tol)
+    dout = rng.standard_normal((3, 5, 6, 7)).astype(dtype)
+    dz = dout.reshape(-1, 7) * (z > 0)
+    np.testing.assert_allclose(layer.backward(dout).reshape(-1, 40), dz @ kernel.T, **tol)
+    np.testing.assert_allclose(layer.grads["kernel"].reshape(40, 7), x.reshape(-1, 40).T @ dz, **tol)
+    np.testing.assert_allclose(layer.grads["bias"], dz.sum(axis=0), **tol)
 
 
 def test_direct_and_gemm_paths_agree(rng, monkeypatch):
@@ -280,8 +374,15 @@ def test_a_softmax_output_that_feeds_another_layer_stays_a_softmax(rng):
     np.testing.assert_allclose(seen["input"].sum(axis=1), 1.0, rtol=1e-5)  # probabilities, not logits
 
 
-@pytest.mark.parametrize("channels", [5, 16])  # im2col + GEMM, Winograd
-def test_conv2d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, channels):
+@pytest.mark.parametrize("channels, kernel, strides, data_format", [
+    (5, 3, 1, "channels_last"),     # im2col + GEMM
+    (16, 3, 1, "channels_last"),    # Winograd
+    (40, 1, 1, "channels_last"),    # pointwise: a GEMM on the input
+    (16, 3, 2, "channels_first"),   # transposed to the channels_last im2col + GEMM
+    (16, 3, 1, "channels_first"),   # transposed to Winograd
+])
+def test_conv2d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, channels, kernel, strides,
+                                                          data_format):
     """Chunks are shared out among threads (le4nn._threads.run_chunks) with fixed boundaries and
     per-chunk partial sums: bitwise the same results for 1, 2 and 3 threads."""
     import le4nn
@@ -291,14 +392,18 @@ def test_conv2d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, chan
     monkeypatch.setattr(Conv2D, "CHUNK_BYTES", 20_000)
     monkeypatch.setattr(Conv2D, "WINOGRAD_CHUNK_BYTES", 20_000)
     x = rng.standard_normal((9, 10, 10, channels)).astype(np.float32)
-    dout = rng.standard_normal((9, 10, 10, 12)).astype(np.float32)
+    side = 10 // strides
+    dout = rng.standard_normal((9, side, side, 12)).astype(np.float32)
+    if data_format == "channels_first":
+        x, dout = nchw(x), nchw(dout)
     saved = le4nn.get_num_threads()
     results = []
     try:
         for n in (1, 2, 3):
             le4nn.set_num_threads(n)
-            layer = Conv2D(12, 3, padding="same", activation="relu", kernel_initializer="glorot_uniform")
-            layer.build((None, 10, 10, channels))
+            layer = Conv2D(12, kernel, strides=strides, padding="same", activation="relu",
+                           data_format=data_format, kernel_initializer="glorot_uniform")
+            layer.build((None, *x.shape[1:]))
             layer.set_weights([np.linspace(-1, 1, w.size, dtype=np.float32).reshape(w.shape)
                                for w in layer.get_weights()])
             y = layer.forward(x, training=True)

@@ -54,6 +54,19 @@ def test_conv2d(case, rng):
     assert set(errors) == {"input", "kernel"} | ({"bias"} if use_bias else set())
 
 
+@pytest.mark.parametrize("case", [c for c in CONV_CASES if c["data_format"] == "channels_first"][::5],
+                         ids=lambda c: "-".join(map(str, c.values())).replace(" ", ""))
+def test_conv2d_channels_first_handout_path(case, rng, monkeypatch):
+    """channels_first layers take the channels_last paths between transposes; the handout's own NCHW
+    path (eq. 59–62 as written, ``CHANNELS_FIRST_VIA_NHWC`` off) checked as well."""
+    monkeypatch.setattr(layers.Conv2D, "CHANNELS_FIRST_VIA_NHWC", False)
+    layer = layers.Conv2D(2, activation="tanh", **case, **F64)
+    x = image(rng, case["data_format"])
+    layer.build((None, *x.shape[1:]))
+    randomize(layer, rng)
+    assert set(gradcheck.assert_gradients_close(layer, x)) == {"input", "kernel", "bias"}
+
+
 def test_conv2d_pointwise_and_large_stride(rng):
     gradcheck.assert_gradients_close(layers.Conv2D(3, 1, **F64), image(rng, "channels_last"))
     gradcheck.assert_gradients_close(layers.Conv2D(2, (2, 2), strides=3, padding="same", **F64),

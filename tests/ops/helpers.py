@@ -49,12 +49,15 @@ def output_size(shape, kh, kw, stride, pad) -> tuple[int, int]:
 
 
 @st.composite
-def window_cases(draw, max_batch=8, max_channels=5, max_side=17, long_side=8, channels_last=False):
-    """Random window geometry: batch 1–max_batch, channels 1–max_channels, H and W 1–max_side (half of
-    the time at least ``long_side``: longer rows), kernels 1–5 (non-square), stride 1–3 (int or
-    pair), padding 0–2 (int, pair or asymmetric 4-tuple).  Returns ``(shape, kh, kw, stride, pad,
-    dtype, seed)`` with an NCHW shape, or NHWC with ``channels_last``."""
-    B, C = draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels))
+def window_cases(draw, max_batch=8, max_channels=5, max_side=17, long_side=8, channels_last=False,
+                 channel_choices=None):
+    """Random window geometry: batch 1–max_batch, channels 1–max_channels (or one of
+    ``channel_choices``), H and W 1–max_side (half of the time at least ``long_side``: longer rows),
+    kernels 1–5 (non-square), stride 1–3 (int or pair), padding 0–2 (int, pair or asymmetric 4-tuple).
+    Returns ``(shape, kh, kw, stride, pad, dtype, seed)`` with an NCHW shape, or NHWC with
+    ``channels_last``."""
+    B = draw(st.integers(1, max_batch))
+    C = draw(st.sampled_from(channel_choices) if channel_choices else st.integers(1, max_channels))
     sides = st.integers(1, max_side) | st.integers(long_side, max_side)
     H, W = draw(sides), draw(sides)
     stride = draw(st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3))))

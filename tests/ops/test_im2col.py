@@ -54,6 +54,46 @@ def test_col2im_matches_reference(run_both, case):
     assert_close_to_scale(native, reference)
 
 
+@st.composite
+def stride_two_cases(draw):
+    """Strides 1 or 2 on each axis (the phase-plane path of the kernels, and beside it the plain one),
+    padding on one side only or none, odd and even sides."""
+    sh, sw = draw(st.sampled_from([(2, 2), (2, 1), (1, 2), (2, 2)]))
+    pt, pb, pl, pr = draw(st.sampled_from([(0, 1, 0, 1), (1, 0, 1, 0), (0, 0, 0, 0), (1, 1, 1, 1), (0, 2, 1, 0)]))
+    H, W = draw(st.integers(1, 20)), draw(st.integers(1, 20))
+    kh = draw(st.integers(1, min(4, H + pt + pb)))
+    kw = draw(st.integers(1, min(4, W + pl + pr)))
+    shape = (draw(st.integers(1, 3)), draw(st.sampled_from([1, 3, 16, 17])), H, W)
+    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
+    return shape, kh, kw, (sh, sw), (pt, pb, pl, pr), dtype, draw(st.integers(0, 2**32 - 1))
+
+
+@hypothesis_settings(150)
+@given(case=stride_two_cases(), kind=st.sampled_from(["normal", "extreme"]))
+def test_stride_two_matches_reference_exactly(run_both, case, kind):
+    """im2col copies and col2im sums (in the reference's order) exactly as the reference."""
+    shape, kh, kw, stride, pad, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    x = make_data(rng, shape, dtype, kind)
+    native, reference = run_both("im2col", x, kh, kw, stride, pad)
+    np.testing.assert_array_equal(native, reference)
+    cols = make_data(rng, reference.shape, dtype, kind)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN in both
+        native, reference = run_both("col2im", cols, shape, kh, kw, stride, pad)
+    np.testing.assert_array_equal(native, reference)
+
+
+@pytest.mark.parametrize("stride", [(2, 2), (2, 1), (1, 2)])
+def test_planes_beyond_the_phase_split_match_reference(run_both, rng, stride):
+    """Planes over 4096 elements (66 × 70) take the strided loops instead of phase planes."""
+    x = rng.standard_normal((2, 3, 66, 70)).astype(np.float32)
+    native, reference = run_both("im2col", x, 3, 3, stride, (0, 1, 0, 1))
+    np.testing.assert_array_equal(native, reference)
+    cols = rng.standard_normal(reference.shape).astype(np.float32)
+    native, reference = run_both("col2im", cols, x.shape, 3, 3, stride, (0, 1, 0, 1))
+    np.testing.assert_array_equal(native, reference)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_batch_matches_reference(run_both, rng, dtype):
     """Column matrices of 16 MB and more are written with streaming stores: same result."""
@@ -196,6 +236,19 @@ def test_threads_give_identical_results(native, rng, large):
             results.append((ops.im2col(x, 3, 3, 1, 1), ops.col2im(cols_ref, shape, 3, 3, 1, 1)))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1].tobytes() == results[1][1].tobytes()  # bitwise
+
+
+@pytest.mark.parametrize("kernel, stride, pad", [(3, 2, (0, 1, 0, 1)), (1, 2, 0), (3, 1, 1)])
+def test_threads_give_identical_results_on_resnet_shapes(native, rng, kernel, stride, pad):
+    """The phase-plane (3×3 stride 2), strided (1×1 stride 2) and small-plane (8×8) paths."""
+    x = make_data(rng, (24, 16, 8 if stride == 1 else 16, 8 if stride == 1 else 16), np.float32, "extreme")
+    cols = rng.standard_normal(ops.reference.im2col(x, kernel, kernel, stride, pad).shape).astype(np.float32)
+    results = []
+    for n in (1, 2):
+        with le4nn.backend("native"), num_threads(n):
+            results.append((ops.im2col(x, kernel, kernel, stride, pad).tobytes(),
+                            ops.col2im(cols, x.shape, kernel, kernel, stride, pad).tobytes()))
+    assert results[0] == results[1]
 
 
 # --- validation -----------------------------------------------------------------------------------

@@ -82,6 +82,30 @@ def test_col2im_nhwc_matches_reference_exactly(run_both, case):
     np.testing.assert_array_equal(native, reference)  # same order of additions
 
 
+@hypothesis_settings(60)
+@given(case=window_cases(max_batch=2, max_side=12, long_side=6, channels_last=True,
+                         channel_choices=(1, 3, 4, 16, 17, 20, 32, 64)),
+       kind=st.sampled_from(["normal", "extreme"]))
+def test_col2im_nhwc_wide_channels_match_reference_exactly(run_both, case, kind):
+    """The gather's channel blocks (16, 4, then single channels) against the reference."""
+    shape, kh, kw, stride, pad, dtype, seed = case
+    rows = ops.reference.im2col_nhwc(np.zeros(shape, dtype), kh, kw, stride, pad).shape
+    cols = make_data(np.random.default_rng(seed), rows, dtype, kind)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN in both
+        native, reference = run_both("col2im_nhwc", cols, shape, kh, kw, stride, pad)
+    np.testing.assert_array_equal(native, reference)  # same order of additions
+
+
+@pytest.mark.parametrize("kh, kw", [(17, 1), (1, 17), (17, 17)])
+def test_col2im_nhwc_windows_beyond_the_gather_tables(run_both, rng, kh, kw):
+    """Windows with a side over 16 take the scatter; same sums as the reference."""
+    shape = (2, 18, 19, 3)
+    rows = ops.reference.im2col_nhwc(np.zeros(shape, np.float32), kh, kw, 1, (1, 2, 0, 1)).shape
+    cols = rng.standard_normal(rows).astype(np.float32)
+    native, reference = run_both("col2im_nhwc", cols, shape, kh, kw, 1, (1, 2, 0, 1))
+    np.testing.assert_array_equal(native, reference)
+
+
 @SETTINGS
 @given(case=nhwc_window_cases())
 def test_nhwc_columns_are_the_nchw_columns_rearranged(case):
@@ -303,9 +327,13 @@ def test_results_do_not_depend_on_the_thread_count(native, rng, dtype):
     x = rng.standard_normal((16, 20, 20, 3)).astype(dtype)
     kernel = rng.standard_normal((3, 3, 3, 40)).astype(dtype)
     bias = rng.standard_normal(40).astype(dtype)
+    wide = rng.standard_normal((8, 12, 13, 17)).astype(dtype)  # the gather's 16- and 1-channel blocks
     calls = [
         ("im2col_nhwc", (x, 3, 3, 1, 1)),
         ("col2im_nhwc", (ops.reference.im2col_nhwc(x, 3, 3, 1, 1), x.shape, 3, 3, 1, 1)),
+        ("col2im_nhwc", (ops.reference.im2col_nhwc(wide, 3, 3, 2, (0, 1, 0, 1)), wide.shape, 3, 3, 2,
+                         (0, 1, 0, 1))),
+        ("col2im_nhwc", (ops.reference.im2col_nhwc(wide, 1, 1, 2, 0), wide.shape, 1, 1, 2, 0)),
         ("maxpool2d_nhwc_forward", (x, 2, 2)),
         ("maxpool2d_nhwc_forward", (x, 3, 3, 2, 1)),
         ("conv2d_nhwc_forward", (x, kernel, bias, 1, 1, True)),

@@ -14,9 +14,17 @@ rows of ``cols`` and each thread reads or writes kh·kw long sequential streams 
 prefetcher follows.  No output is written by two threads, so results do not depend on the thread
 count.
 
-Within a segment, at stride 1 an output row is a contiguous copy of an input row with zeros for the
-padding; when additionally OW == W ("same" padding) a whole segment is one shifted contiguous copy
-of the plane, after which the few entries that wrapped around a row edge are overwritten with zeros.
+im2col's planes are le4nn_im2col.h's C loops, every loop inline: a ResNet's
+planes are small (8×8 outputs), so a call or a division per row or segment would cost more than the
+data.  Where each window offset reads the input is computed once per call (``_bounds``), and each
+plane prefetches the next one of its thread (C·H·W further on: a new page the hardware prefetcher
+does not anticipate).  Within a segment, at stride 1 an output row is a contiguous copy of an input
+row with zeros for the padding; when additionally OW == W ("same" padding) a whole segment is one
+shifted contiguous copy of the plane, after which the few entries that wrapped around a row edge are
+overwritten with zeros.  At strides up to 2 (3×3 stride 2 and the like), the plane is first split
+into its sh·sw phase planes x[ph::sh, pw::sw] (on the stack), on which every window offset is a
+stride-1 window again, with the same contiguous copies.  Larger strides and planes use strided
+loops.  col2im stays a Cython loop over each plane's segments (the C version measured slower).
 Column matrices of 16 MB or more (the CNN's is 90 MB) cannot stay in the cache anyway: there each
 segment is built in a per-thread scratch segment (L1) and copied out with non-temporal stores, which
 skips the read-for-ownership of the cold destination lines (≈ 1.5× faster).  col2im visits the
@@ -25,6 +33,7 @@ offsets in the reference's order, so its sums are bitwise those of the reference
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 import numpy as np
@@ -32,78 +41,52 @@ import numpy as np
 cdef extern from "le4nn_im2col.h":
     void le4nn_stream_copy(char* dst, const char* src, Py_ssize_t nbytes) noexcept nogil
     void le4nn_store_fence() noexcept nogil
+    void le4nn_im2col_plane_f(const float* xp, float* dst0, Py_ssize_t ld, const float* nxt, float* scratch,
+                              Py_ssize_t H,
+                              Py_ssize_t W,
+                              int kh, int kw, int sh, int sw, int pt, int pl, Py_ssize_t OH,
+                              Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil
+    void le4nn_im2col_plane_d(const double* xp, double* dst0, Py_ssize_t ld, const double* nxt,
+                              double* scratch,
+                              Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
+                              Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil
 
 # Column matrices at least this large are written with streaming stores (they cannot stay in the
 # cache anyway); smaller ones are written normally so that the GEMM that follows finds them cached.
 cdef Py_ssize_t STREAM_MIN_BYTES = 16 * 1024 * 1024
+# ... unless the segments are short (planes of 8×8 outputs): then the per-segment staging and fence
+# cost more than the streaming saves.
+cdef Py_ssize_t STREAM_MIN_SEGMENT = 256
 
 
 include "windows.pxi"
 
 
-cdef void _im2col_segment(const floating* xp, floating* dst, Py_ssize_t H, Py_ssize_t W,
-                          Py_ssize_t i, Py_ssize_t j, Py_ssize_t sh, Py_ssize_t sw,
-                          Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    """The L = OH·OW entries of window offset (i, j) for one input plane; padding reads 0."""
-    cdef Py_ssize_t oh_lo = _first_inside(pt, i, sh, OH)
-    cdef Py_ssize_t oh_hi = _first_beyond(H, pt, i, sh, oh_lo, OH)
-    cdef Py_ssize_t ow_lo = _first_inside(pl, j, sw, OW)
-    cdef Py_ssize_t ow_hi = _first_beyond(W, pl, j, sw, ow_lo, OW)
-    cdef Py_ssize_t oh, ow, t, start, end, n = ow_hi - ow_lo
-    cdef floating* row
-    cdef const floating* src
-    cdef size_t item = sizeof(floating)
-    if oh_lo == oh_hi or n == 0:  # the window offset only ever reads padding
-        memset(dst, 0, OH * OW * item)
-        return
-    memset(dst, 0, oh_lo * OW * item)  # output rows above the input
-    if sh == 1 and sw == 1 and OW == W:
-        # Rows are consecutive in both the plane and the segment: one shifted copy, then zero the
-        # border columns (they received the wrapped-around neighbouring row's elements).
-        start = oh_lo * OW + ow_lo
-        end = (oh_hi - 1) * OW + ow_hi
-        memcpy(dst + start, xp + ((oh_lo - pt + i) * W + ow_lo - pl + j), (end - start) * item)
-        if n != OW:
-            for oh in range(oh_lo, oh_hi):
-                row = dst + oh * OW
-                for ow in range(ow_lo):
-                    row[ow] = 0
-                for ow in range(ow_hi, OW):
-                    row[ow] = 0
-    else:
-        for oh in range(oh_lo, oh_hi):
-            row = dst + oh * OW
-            src = xp + ((oh * sh - pt + i) * W + ow_lo * sw - pl + j)
-            for ow in range(ow_lo):
-                row[ow] = 0
-            if sw == 1:
-                memcpy(row + ow_lo, src, n * item)
-            else:
-                for t in range(n):
-                    row[ow_lo + t] = src[t * sw]
-            for ow in range(ow_hi, OW):
-                row[ow] = 0
-    memset(dst + oh_hi * OW, 0, (OH - oh_hi) * OW * item)  # output rows below the input
-
-
-cdef void _im2col_plane(const floating* xp, floating* dst0, Py_ssize_t ld, floating* scratch,
-                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
-                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
-                        Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    """Write the kh·kw segments (``ld`` apart) of one input plane.  With a ``scratch`` segment,
-    each segment is built there (it stays in L1) and then streamed out whole."""
-    cdef Py_ssize_t i, j, L = OH * OW
-    cdef floating* dst
+cdef void _bounds(Py_ssize_t* bnd, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                  Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    """Where each window offset reads the input, computed once per call (not per plane: the
+    divisions cost as much as copying a small plane's segment), into bnd (2·(kh + kw)): entries
+    2i, 2i + 1 hold (oh_lo, oh_hi), the output rows of offset row i inside the input; entries
+    2(kh + j), 2(kh + j) + 1 hold (ow_lo, ow_hi) for offset column j."""
+    cdef Py_ssize_t i, j
     for i in range(kh):
-        for j in range(kw):
-            dst = dst0 + (i * kw + j) * ld
-            if scratch == NULL:
-                _im2col_segment(xp, dst, H, W, i, j, sh, sw, pt, pl, OH, OW)
-            else:
-                _im2col_segment(xp, scratch, H, W, i, j, sh, sw, pt, pl, OH, OW)
-                le4nn_stream_copy(<char*>dst, <const char*>scratch, L * <Py_ssize_t>sizeof(floating))
-    if scratch != NULL:
-        le4nn_store_fence()
+        bnd[2 * i] = _first_inside(pt, i, sh, OH)
+        bnd[2 * i + 1] = _first_beyond(H, pt, i, sh, bnd[2 * i], OH)
+    for j in range(kw):
+        bnd[2 * (kh + j)] = _first_inside(pl, j, sw, OW)
+        bnd[2 * (kh + j) + 1] = _first_beyond(W, pl, j, sw, bnd[2 * (kh + j)], OW)
+
+
+cdef inline void _im2col_plane(const floating* xp, floating* dst0, Py_ssize_t ld, const floating* nxt,
+                               floating* scratch,
+                               Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt,
+                               int pl, Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil:
+    """Write the kh·kw segments (``ld`` apart) of one input plane (le4nn_im2col.h).  With a
+    ``scratch`` segment, each segment is built there (it stays in L1) and then streamed out whole."""
+    if floating is float:
+        le4nn_im2col_plane_f(xp, dst0, ld, nxt, scratch, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd)
+    else:
+        le4nn_im2col_plane_d(xp, dst0, ld, nxt, scratch, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd)
 
 
 cdef void _col2im_plane(const floating* src0, floating* xp, Py_ssize_t ld,
@@ -151,10 +134,15 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
     cdef floating* sp = NULL
     if cols.shape[0] != C * K or ld != B * L:
         raise ValueError("im2col: cols has the wrong shape")
-    if C * K * ld * <Py_ssize_t>sizeof(floating) >= STREAM_MIN_BYTES:
+    cdef Py_ssize_t* bp
+    if C * K * ld * <Py_ssize_t>sizeof(floating) >= STREAM_MIN_BYTES and L >= STREAM_MIN_SEGMENT:
         # One segment of scratch per thread, indexed by the OpenMP thread number.
         scratch = np.empty((max(num_threads, 1), L), dtype=np.float32 if floating is float else np.float64)
         sp = &scratch[0, 0]
+    bp = <Py_ssize_t*>malloc(2 * (kh + kw) * sizeof(Py_ssize_t))  # freed below: no Python call between
+    if bp == NULL:
+        raise MemoryError()
+    _bounds(bp, H, W, kh, kw, sh, sw, pt, pl, OH, OW)
     with nogil:
         # Plane order c-major (b fastest): consecutive planes continue the same kh·kw rows of
         # cols, so each thread writes kh·kw long sequential streams.
@@ -162,8 +150,10 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
             c = p // B
             b = p - c * B
             _im2col_plane(xp + (b * C + c) * H * W, cp + c * K * ld + b * L, ld,
+                          xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL,
                           sp + threadid() * L if sp != NULL else NULL,
-                          H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+                          H, W, kh, kw, sh, sw, pt, pl, OH, OW, bp)
+    free(bp)
 
 
 def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw, int sh, int sw,

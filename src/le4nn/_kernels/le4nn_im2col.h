@@ -14,7 +14,7 @@
 #include <emmintrin.h>
 #define LE4NN_STREAM 1
 #endif
-static void le4nn_stream_copy(char *dst, const char *src, Py_ssize_t nbytes) {
+static inline void le4nn_stream_copy(char *dst, const char *src, Py_ssize_t nbytes) {
 #ifdef LE4NN_STREAM
     Py_ssize_t head = (Py_ssize_t)((64 - ((uintptr_t)dst & 63)) & 63);
     Py_ssize_t i;
@@ -36,10 +36,180 @@ static void le4nn_stream_copy(char *dst, const char *src, Py_ssize_t nbytes) {
 #endif
 }
 /* Make the streaming stores visible before the OpenMP barrier (they are weakly ordered). */
-static void le4nn_store_fence(void) {
+static inline void le4nn_store_fence(void) {
 #ifdef LE4NN_STREAM
     _mm_sfence();
 #endif
 }
+
+/* ---- whole planes, float32 and float64 ---------------------------------------------------------- */
+
+/* The plane loops copy and zero runs of a few elements (8 on a ResNet's 16×16 planes at stride 2):
+   GCC would turn them into memcpy/memset calls, which cost more than the runs themselves. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LE4NN_INLINE_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define LE4NN_INLINE_LOOPS
+#endif
+
+/* bnd (from im2col.pyx's _bounds): row i < kh holds (oh_lo, oh_hi), the output rows whose offset
+   row i lies inside the input; row kh + j holds (ow_lo, ow_hi) for offset column j. */
+
+/* Consecutive planes of a thread's work are (b, c), (b + 1, c): C·H·W apart in x, each a new page
+   that the hardware prefetcher does not anticipate, so every plane would start with a dozen cache
+   misses in a row.  So each call prefetches the next plane (its first 16 KB). */
+#if defined(__GNUC__)
+#define LE4NN_PREFETCH_PLANE(p, nbytes, rw)                                                             \
+    do {                                                                                                \
+        if (p) {                                                                                        \
+            const char *pf_ = (const char *)(p);                                                        \
+            const Py_ssize_t end_ = (nbytes) < 16384 ? (nbytes) : 16384;                                \
+            for (Py_ssize_t b_ = 0; b_ < end_; b_ += 64) __builtin_prefetch(pf_ + b_, rw);              \
+        }                                                                                               \
+    } while (0)
+#else
+#define LE4NN_PREFETCH_PLANE(p, nbytes, rw) ((void)0)
+#endif
+
+/* ---- phase planes (strides 2) ------------------------------------------------------------------- */
+
+/* At vertical and horizontal strides up to 2 (not both 1), a plane of up to this many elements is
+   first split into its sh·sw phase planes, P[ph][pw][r][c] = x[r·sh + ph][c·sw + pw] (zeros beyond
+   the plane), each ceil(H/sh) × ceil(W/sw), on the stack.  Window offset (i, j) then reads phase
+   plane ((i − pt) mod sh, (j − pl) mod sw) at a shift, as at stride 1: every output row is one
+   contiguous run, and where the output is as wide as the phase plane a whole segment is one shifted
+   copy.  (Without the split, a ResNet's 16×16 planes at stride 2 are rows of 8 strided elements:
+   the loop overhead is most of the time.)  im2col only: col2im measured no faster this way than
+   its plain loops in im2col.pyx. */
+#define LE4NN_PHASE_MAX 4096
+
+/* Whether a plane takes the phase split (worth it when the kh·kw segments read each phase plane
+   twice or more on average: not for a 1×1 window at stride 2, which reads one phase); the element
+   count of its phase planes. */
+#define LE4NN_PHASED(H, W, kh, kw, sh, sw)                                                              \
+    ((sh) * (sw) > 1 && (sh) <= 2 && (sw) <= 2 && (kh) * (kw) >= 2 * (sh) * (sw)                        \
+     && LE4NN_PHASE_SIZE(H, W, sh, sw) <= LE4NN_PHASE_MAX)
+#define LE4NN_PHASE_SIZE(H, W, sh, sw) (((H) + (sh) - 1) / (sh) * (sh) * (((W) + (sw) - 1) / (sw) * (sw)))
+
+/* Where window offset (i, j) reads, as a stride-1 window on plane P of row length PW: output (oh, ow)
+   reads P[(oh + dr)·PW + ow + dc] (set by LE4NN_OFFSET_PLANE from the plane xp or its phases). */
+#define LE4NN_OFFSET_PLANE(P, PW, dr, dc, base, phases, Hc, Wc, W, i, j, sh, sw, pt, pl)               \
+    do {                                                                                                \
+        if (phases) {                                                                                   \
+            /* strides 1 or 2 here: the phase is the low bit, the shift an exact halving */             \
+            const int ph_ = ((i) - (pt)) & ((sh) - 1), pw_ = ((j) - (pl)) & ((sw) - 1);                 \
+            P = (phases) + (Py_ssize_t)(ph_ * (sw) + pw_) * (Hc) * (Wc);                                \
+            PW = (Wc);                                                                                  \
+            dr = (sh) == 2 ? ((i) - (pt) - ph_) / 2 : (i) - (pt);                                       \
+            dc = (sw) == 2 ? ((j) - (pl) - pw_) / 2 : (j) - (pl);                                       \
+        } else {                                                                                        \
+            P = (base); PW = (W); dr = (i) - (pt); dc = (j) - (pl);                                     \
+        }                                                                                               \
+    } while (0)
+
+/* ---- whole planes, float32 and float64 (the strided fallbacks for larger strides) ---------------- */
+
+/* dst[t] = src[t], t < n, for short runs (a row of 8 to 32 elements): blocks of 8 and 4 (one AVX or
+   SSE operation each), at most 3 scalar steps.  The compiler's own vectorized loop would leave up to
+   7 scalar iterations on a row of 31 (the row beside a padding column). */
+#define LE4NN_COPY_RUN(dst, src, n)                                                                     \
+    do {                                                                                                \
+        Py_ssize_t t_ = 0;                                                                              \
+        for (; t_ + 8 <= (n); t_ += 8) for (int q_ = 0; q_ < 8; ++q_) (dst)[t_ + q_] = (src)[t_ + q_];  \
+        for (; t_ + 4 <= (n); t_ += 4) for (int q_ = 0; q_ < 4; ++q_) (dst)[t_ + q_] = (src)[t_ + q_];  \
+        for (; t_ < (n); ++t_) (dst)[t_] = (src)[t_];                                                   \
+    } while (0)
+
+/* out[t] = in[t·s], t < n (a plain loop: spelling out stride 2 measured slower on short rows). */
+#define LE4NN_STRIDED_ROW(out, in, n, s)                                                                \
+    do { for (Py_ssize_t t_ = 0; t_ < (n); ++t_) (out)[t_] = (in)[t_ * (s)]; } while (0)
+
+/* The kh·kw segments (ld apart) of one input plane xp (H·W): segment (i, j) holds, for every output
+   (oh, ow), the input at (oh·sh − pt + i, ow·sw − pl + j), 0 on the padding.  With a scratch segment
+   (L1) each segment is built there and streamed out whole (large column matrices).  Everything
+   inline: a ResNet's small planes (8×8 outputs) leave no room for a call per row.  One baseline
+   build (no x86-64-v3 clone: it measured no faster on these short rows, and slower where AVX2
+   turns a strided row into gathers). */
+#define LE4NN_IM2COL_PLANE(NAME, T)                                                                     \
+static LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *restrict dst0, Py_ssize_t ld, \
+                                 const T *next, T *restrict scratch, Py_ssize_t H, Py_ssize_t W, int kh, \
+                                 int kw, int sh, int sw, int pt, int pl, Py_ssize_t OH, Py_ssize_t OW,  \
+                                 const Py_ssize_t *bnd)                                                 \
+{                                                                                                       \
+    const Py_ssize_t L = OH * OW;                                                                       \
+    const int phased = LE4NN_PHASED(H, W, kh, kw, sh, sw);                                                      \
+    const Py_ssize_t Hc = (H + sh - 1) / sh, Wc = (W + sw - 1) / sw;                                    \
+    T buf[phased ? LE4NN_PHASE_SIZE(H, W, sh, sw) : 1];                                                 \
+    if (kh >= sh && kw >= sw) /* the windows read the whole plane (not so a 1×1 at stride 2) */        \
+        LE4NN_PREFETCH_PLANE(next, H * W * (Py_ssize_t)sizeof(T), 0);                                   \
+    if (phased) {                                                                                       \
+        for (int ph = 0; ph < sh; ++ph)                                                                 \
+            for (int pw = 0; pw < sw; ++pw) {                                                           \
+                T *restrict q = buf + (Py_ssize_t)(ph * sw + pw) * Hc * Wc;                             \
+                const Py_ssize_t nv = (W - pw + sw - 1) / sw;                                           \
+                for (Py_ssize_t r = 0; r < Hc; ++r) {                                                   \
+                    const Py_ssize_t h = r * sh + ph;                                                   \
+                    T *restrict qr = q + r * Wc;                                                        \
+                    Py_ssize_t c = 0;                                                                   \
+                    if (h < H) {                                                                        \
+                        const T *restrict in = xp + h * W + pw;                                         \
+                        if (sw == 2) for (; c < nv; ++c) qr[c] = in[2 * c];                             \
+                        else for (; c < nv; ++c) qr[c] = in[c];                                         \
+                    }                                                                                   \
+                    for (; c < Wc; ++c) qr[c] = 0;                                                      \
+                }                                                                                       \
+            }                                                                                           \
+    }                                                                                                   \
+    for (int i = 0; i < kh; ++i) {                                                                      \
+        const Py_ssize_t oh_lo = bnd[2 * i], oh_hi = bnd[2 * i + 1];                                    \
+        for (int j = 0; j < kw; ++j) {                                                                  \
+            const Py_ssize_t ow_lo = bnd[2 * (kh + j)], ow_hi = bnd[2 * (kh + j) + 1];                  \
+            const Py_ssize_t n = ow_hi - ow_lo;                                                         \
+            T *restrict dst = scratch ? scratch : dst0 + (Py_ssize_t)(i * kw + j) * ld;                 \
+            const T *P; Py_ssize_t PW, dr, dc;                                                          \
+            LE4NN_OFFSET_PLANE(P, PW, dr, dc, xp, phased ? buf : NULL, Hc, Wc, W, i, j, sh, sw, pt, pl); \
+            if (oh_lo == oh_hi || n == 0) {                                                             \
+                for (Py_ssize_t t = 0; t < L; ++t) dst[t] = 0;                                          \
+            } else if ((phased || (sh == 1 && sw == 1)) && OW == PW) {                                  \
+                /* Rows are consecutive in both the plane and the segment: one shifted copy, then   \
+                   zero the border columns (they received the neighbouring row's elements). */     \
+                const Py_ssize_t start = oh_lo * OW + ow_lo, end = (oh_hi - 1) * OW + ow_hi;           \
+                const T *restrict src = P + (oh_lo + dr) * PW + ow_lo + dc;                             \
+                for (Py_ssize_t t = 0; t < start; ++t) dst[t] = 0;                                      \
+                memcpy(dst + start, src, (size_t)(end - start) * sizeof(T));                            \
+                for (Py_ssize_t t = end; t < L; ++t) dst[t] = 0;                                        \
+                if (n != OW) {                                                                          \
+                    for (Py_ssize_t oh = oh_lo; oh < oh_hi; ++oh) {                                     \
+                        for (Py_ssize_t o = 0; o < ow_lo; ++o) dst[oh * OW + o] = 0;                    \
+                        for (Py_ssize_t o = ow_hi; o < OW; ++o) dst[oh * OW + o] = 0;                   \
+                    }                                                                                   \
+                }                                                                                       \
+            } else {                                                                                    \
+                const int unit = phased || (sh == 1 && sw == 1);                                        \
+                for (Py_ssize_t t = 0; t < oh_lo * OW; ++t) dst[t] = 0;                                 \
+                for (Py_ssize_t oh = oh_lo; oh < oh_hi; ++oh) {                                         \
+                    T *restrict row = dst + oh * OW;                                                    \
+                    for (Py_ssize_t o = 0; o < ow_lo; ++o) row[o] = 0;                                  \
+                    if (unit) {                                                                         \
+                        const T *restrict src = P + (oh + dr) * PW + ow_lo + dc;                        \
+                        LE4NN_COPY_RUN(row + ow_lo, src, n);                                            \
+                    } else {                                                                            \
+                        LE4NN_STRIDED_ROW(row + ow_lo, xp + (oh * sh - pt + i) * W + ow_lo * sw - pl + j, \
+                                          n, sw);                                                       \
+                    }                                                                                   \
+                    for (Py_ssize_t o = ow_hi; o < OW; ++o) row[o] = 0;                                 \
+                }                                                                                       \
+                for (Py_ssize_t t = oh_hi * OW; t < L; ++t) dst[t] = 0;                                 \
+            }                                                                                           \
+            if (scratch)                                                                                \
+                le4nn_stream_copy((char *)(dst0 + (Py_ssize_t)(i * kw + j) * ld), (const char *)scratch, \
+                                  L * (Py_ssize_t)sizeof(T));                                           \
+        }                                                                                               \
+    }                                                                                                   \
+    if (scratch) le4nn_store_fence();                                                                   \
+}
+LE4NN_IM2COL_PLANE(le4nn_im2col_plane_f, float)
+LE4NN_IM2COL_PLANE(le4nn_im2col_plane_d, double)
+
 
 #endif /* LE4NN_IM2COL_H */

@@ -9,9 +9,10 @@ Arrays too small to pay for an OpenMP team run on the calling thread (team.pxi).
 - im2col_nhwc: one row of the column matrix per output pixel; for each window row i the kw·C
   inputs are one contiguous run of the input row, copied at once (zeros for padding).  Each thread
   gets whole output rows (b, oh).
-- col2im_nhwc: each input row (b, h) gathers its contributions, window offsets (i, j) in row-major
-  order as the reference, so the sums are bitwise the reference's for any thread count.  The
-  float32 row is le4nn_nhwc_im2col.h's C loop (compiled for x86-64-v3 and the baseline).
+- col2im_nhwc: each input row (b, h) is one task; each of its pixels gathers its <= kh·kw
+  contributions (C-long runs) in registers, window offsets (i, j) in row-major order from 0 as the
+  reference, so the sums are bitwise the reference's for any thread count, and is written once
+  (le4nn_nhwc_im2col.h's C loops, compiled for x86-64-v3 and the baseline).
 """
 
 from cython cimport floating
@@ -19,9 +20,19 @@ from cython.parallel cimport prange
 from libc.string cimport memcpy
 
 cdef extern from "le4nn_nhwc_im2col.h":
-    void le4nn_col2im_row_f(const float* cb, float* xr, Py_ssize_t W, Py_ssize_t C, int kh, int kw,
-                            int sh, int sw, int pt, int pl, Py_ssize_t h, Py_ssize_t OH,
-                            Py_ssize_t OW) noexcept nogil
+    int LE4NN_COL2IM_MAX_SIDE
+    void le4nn_col2im_gather_row_f(const float* cb, float* xr, Py_ssize_t W, Py_ssize_t C, int kh,
+                                   int kw, int sh, int sw, int pt, int pl, Py_ssize_t h, Py_ssize_t OH,
+                                   Py_ssize_t OW) noexcept nogil
+    void le4nn_col2im_gather_row_d(const double* cb, double* xr, Py_ssize_t W, Py_ssize_t C, int kh,
+                                   int kw, int sh, int sw, int pt, int pl, Py_ssize_t h, Py_ssize_t OH,
+                                   Py_ssize_t OW) noexcept nogil
+    void le4nn_col2im_scatter_row_f(const float* cb, float* xr, Py_ssize_t W, Py_ssize_t C, int kh,
+                                    int kw, int sh, int sw, int pt, int pl, Py_ssize_t h, Py_ssize_t OH,
+                                    Py_ssize_t OW) noexcept nogil
+    void le4nn_col2im_scatter_row_d(const double* cb, double* xr, Py_ssize_t W, Py_ssize_t C, int kh,
+                                    int kw, int sh, int sw, int pt, int pl, Py_ssize_t h, Py_ssize_t OH,
+                                    Py_ssize_t OW) noexcept nogil
 
 
 include "team.pxi"
@@ -72,35 +83,22 @@ def im2col_nhwc(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, i
             _im2col_row(xp + b * H * W * C, cp + r * OW * K, H, W, C, kh, kw, sh, sw, pt, pl, oh, OW)
 
 
-cdef void _col2im_row(const floating* cb, floating* xr, Py_ssize_t W, Py_ssize_t C, int kh, int kw,
-                      int sh, int sw, int pt, int pl, Py_ssize_t h, Py_ssize_t OH,
-                      Py_ssize_t OW) noexcept nogil:
+cdef inline void _col2im_row(const floating* cb, floating* xr, Py_ssize_t W, Py_ssize_t C, int kh, int kw,
+                             int sh, int sw, int pt, int pl, Py_ssize_t h, Py_ssize_t OH,
+                             Py_ssize_t OW) noexcept nogil:
     """Input row h of one image (xr: W·C) as the sum of its window contributions (cb: the image's
-    rows of the column matrix), offsets (i, j) in row-major order as the reference."""
-    cdef Py_ssize_t K = kh * kw * C, t, oh, ow, w, c
-    cdef int i, j
-    cdef const floating* src
-    cdef floating* dst
-    if floating is float:
-        le4nn_col2im_row_f(cb, xr, W, C, kh, kw, sh, sw, pt, pl, h, OH, OW)
+    rows of the column matrix), offsets (i, j) in row-major order as the reference: a gather per
+    pixel where windows overlap (le4nn_nhwc_im2col.h), else (no overlap, e.g. 1×1 at stride 2: a
+    sequential pass) or for windows beyond LE4NN_COL2IM_MAX_SIDE the scatter."""
+    if (kh > sh or kw > sw) and kh <= LE4NN_COL2IM_MAX_SIDE and kw <= LE4NN_COL2IM_MAX_SIDE:
+        if floating is float:
+            le4nn_col2im_gather_row_f(cb, xr, W, C, kh, kw, sh, sw, pt, pl, h, OH, OW)
+        else:
+            le4nn_col2im_gather_row_d(cb, xr, W, C, kh, kw, sh, sw, pt, pl, h, OH, OW)
+    elif floating is float:
+        le4nn_col2im_scatter_row_f(cb, xr, W, C, kh, kw, sh, sw, pt, pl, h, OH, OW)
     else:
-        _zero(xr, W * C)
-        for i in range(kh):
-            t = h + pt - i
-            if t < 0 or t % sh != 0:
-                continue
-            oh = t // sh
-            if oh >= OH:
-                continue
-            for j in range(kw):
-                for ow in range(OW):
-                    w = ow * sw - pl + j
-                    if w < 0 or w >= W:
-                        continue
-                    src = cb + (oh * OW + ow) * K + (i * kw + j) * C
-                    dst = xr + w * C
-                    for c in range(C):
-                        dst[c] += src[c]
+        le4nn_col2im_scatter_row_d(cb, xr, W, C, kh, kw, sh, sw, pt, pl, h, OH, OW)
 
 
 def col2im_nhwc(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw, int sh, int sw,

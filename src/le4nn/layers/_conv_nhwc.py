@@ -8,7 +8,9 @@ see :class:`~le4nn.layers.convolutional.Conv2D` for the handout's own layout).
 X' is built and multiplied a few images at a time (``Conv2D.CHUNK_BYTES`` of X' per chunk), so that it
 is still in the cache when the GEMM reads it; the chunks are shared out among the threads
 (:func:`le4nn._threads.run_chunks`).  The chunk size is fixed, so the results do not depend on the
-thread count.  The chunk helpers here also serve :mod:`le4nn.layers._conv_winograd`.
+thread count.  A pointwise layer (1×1, stride 1, no padding) multiplies the input itself, seen as
+(B·H·W, C): no X' in forward, no col2im in backward.  The chunk helpers here also serve
+:mod:`le4nn.layers._conv_winograd`.
 """
 
 from __future__ import annotations
@@ -46,8 +48,14 @@ def chunk_images(conv, rows: int, taps: int, batch: int) -> int:
     return max(1, min(batch, conv.CHUNK_BYTES // max(per_image, 1)))
 
 
+def pointwise(conv, pad: tuple) -> bool:
+    """A 1×1 stride-1 convolution without padding: X' is the input itself, (B·H·W, C)."""
+    return conv.kernel_size == (1, 1) and conv.strides == (1, 1) and not any(pad)
+
+
 def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool, z: np.ndarray) -> GemmCache:
-    """Z = X' W (+ b, ReLU fused when ``relu``) into the NHWC output ``z``, chunk by chunk."""
+    """Z = X' W (+ b, ReLU fused when ``relu``) into the NHWC output ``z``, chunk by chunk.  A pointwise
+    (1×1 stride-1) convolution is one GEMM on the input itself: no X' is built."""
     batch, _, _, channels = x.shape
     kh, kw = conv.kernel_size
     rows = z.shape[1] * z.shape[2]
@@ -55,11 +63,15 @@ def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool
     bounds = image_chunks(batch, chunk_images(conv, rows, taps, batch))
     kernel_2d = conv.params["kernel"].reshape(taps, conv.filters)
     z_2d = z.reshape(-1, conv.filters)
+    direct = pointwise(conv, pad)
 
     def chunk(i):
         start, stop = bounds[i]
-        cols = worker_buffer(conv, "cols", (bounds[0][1] * rows, taps))[: (stop - start) * rows]
-        ops.im2col_nhwc(x[start:stop], kh, kw, stride=conv.strides, pad=pad, out=cols)  # X', eq. 59
+        if direct:
+            cols = x[start:stop].reshape(-1, taps)
+        else:
+            cols = worker_buffer(conv, "cols", (bounds[0][1] * rows, taps))[: (stop - start) * rows]
+            ops.im2col_nhwc(x[start:stop], kh, kw, stride=conv.strides, pad=pad, out=cols)  # X', eq. 59
         z_chunk = z_2d[start * rows : stop * rows]
         np.matmul(cols, kernel_2d, out=z_chunk)
         if relu:
@@ -68,6 +80,8 @@ def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool
             z_chunk += bias
 
     workers = _threads.run_chunks(chunk, len(bounds))
+    if direct:  # the backward reads X' from x
+        return GemmCache(x, pad, None)
     # One chunk on one thread: keep X' for the backward pass; else it is rebuilt chunk by chunk.
     keep = len(bounds) == 1 and workers == 1
     return GemmCache(x, pad, worker_buffer(conv, "cols", (batch * rows, taps)) if keep else None)
@@ -84,6 +98,7 @@ def backward(conv, x: np.ndarray, pad: tuple, cols: np.ndarray | None, grad_z: n
     grad_z_2d = grad_z.reshape(-1, filters)  # (∂E/∂Y)ᵀ: (B·OH·OW, K)
     taps = kh * kw * x.shape[3]
     rows = grad_z_2d.shape[0] // batch
+    direct = pointwise(conv, pad)  # X' is the input itself (no copy to rebuild)
     bounds = [(0, batch)] if cols is not None else image_chunks(batch, chunk_images(conv, rows, taps, batch))
     kernel_2d = conv.params["kernel"].reshape(taps, filters)
     partial = conv._buffer("grad_w_chunks", (len(bounds), taps, filters)) if filter_grad else None
@@ -93,13 +108,17 @@ def backward(conv, x: np.ndarray, pad: tuple, cols: np.ndarray | None, grad_z: n
         start, stop = bounds[i]
         g = grad_z_2d[start * rows : stop * rows]
         if filter_grad:
-            if cols is None:
+            if direct:
+                chunk_cols = x[start:stop].reshape(-1, taps)
+            elif cols is None:
                 chunk_cols = worker_buffer(conv, "cols", (bounds[0][1] * rows, taps))[: (stop - start) * rows]
                 ops.im2col_nhwc(x[start:stop], kh, kw, stride=conv.strides, pad=pad, out=chunk_cols)
             else:
                 chunk_cols = cols
             np.matmul(chunk_cols.T, g, out=partial[i])
-        if need_input_grad:
+        if need_input_grad and direct:  # pointwise: ∂E/∂X' is ∂E/∂x (no col2im)
+            np.matmul(g, kernel_2d.T, out=grad_x[start:stop].reshape(-1, taps))
+        elif need_input_grad:
             gc = worker_buffer(conv, "grad_cols", (bounds[0][1] * rows, taps))[: (stop - start) * rows]
             np.matmul(g, kernel_2d.T, out=gc)
             ops.col2im_nhwc(gc, (stop - start, *x.shape[1:]), kh, kw, stride=conv.strides, pad=pad,
