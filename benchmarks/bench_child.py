@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from bench_models import SPECS, build_le4nn, build_torch, load_data
+from bench_models import SPECS, build_le4nn, build_torch, channels_first, load_data
 
 
 def _peak_rss_mb() -> float:
@@ -120,7 +120,7 @@ def child_le4nn(job: dict) -> dict:
     le4nn.set_backend(job["backend"])
     set_random_seed(job.get("seed", 0))
     spec = SPECS[job["model"]]
-    x, ytr, xt, yte, note = load_data(job["model"], channels_first=False)
+    x, ytr, xt, yte, note = load_data(job["model"], channels_first=channels_first(job["model"]))
     model = build_le4nn(job["model"])
     batch = job["batch"]
     result = {"data": note, "backend": le4nn.get_backend()}

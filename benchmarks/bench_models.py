@@ -6,7 +6,9 @@ settings).  Models:
 
 - ``mlp``, ``lecture``, ``cnn-b``: the MNIST models of issue 6 (see ``bench_train.py``);
 - ``resnet20``: He et al. 2016's CIFAR ResNet-20 (``le4nn.applications.resnet20``) on 32×32×3;
-- ``resnet``: the digit ResNet (``le4nn.applications.digit_resnet``) on MNIST's 28×28×1.
+- ``resnet``: the digit ResNet (``le4nn.applications.digit_resnet``) on MNIST's 28×28×1;
+- ``resnet20-cf``: ``resnet20`` with ``data_format="channels_first"`` on NCHW images (its PyTorch twin is
+  ``resnet20``'s, NCHW being PyTorch's own layout).
 
 The PyTorch twin of a ResNet computes the same function as the le4nn one: le4nn's ``padding="same"``
 follows Keras, which for a stride-2 3×3 convolution of an even-sized input pads only the bottom row and
@@ -44,7 +46,18 @@ SPECS = {
     "cnn-b": Spec("mnist", 100, 60, 60000, 10000, 1000),
     "resnet20": Spec("cifar10", 128, 12, 50000, 1000, 128),
     "resnet": Spec("mnist", 128, 12, 60000, 1000, 128),
+    "resnet20-cf": Spec("cifar10", 128, 12, 50000, 1000, 128),
 }
+
+
+def channels_first(model: str) -> bool:
+    """Whether le4nn runs ``model`` on NCHW images (``data_format="channels_first"``)."""
+    return model.endswith("-cf")
+
+
+def twin_name(model: str) -> str:
+    """The PyTorch twin's model (the same network: PyTorch is NCHW either way)."""
+    return model.removesuffix("-cf")
 MODELS = tuple(SPECS)
 
 # --------------------------------------------------------------------------------------------------
@@ -183,10 +196,14 @@ def build_le4nn(name: str):
     from le4nn.layers import Conv2D, Dense, Flatten, MaxPooling2D
     from le4nn.models import Sequential
 
-    if name in ("resnet20", "resnet"):
+    if name in ("resnet20", "resnet", "resnet20-cf"):
         from le4nn.applications import digit_resnet, resnet20
 
-        model = resnet20() if name == "resnet20" else digit_resnet()
+        if name == "resnet":
+            model = digit_resnet()
+        else:
+            model = resnet20(input_shape=(3, 32, 32) if channels_first(name) else (32, 32, 3),
+                             data_format="channels_first" if channels_first(name) else "channels_last")
         model.compile(optimizer=optimizers.SGD(learning_rate=0.01, momentum=0.9),
                       loss="sparse_categorical_crossentropy")
         return model
@@ -285,6 +302,7 @@ def build_torch(name: str):
     import torch
     from torch import nn
 
+    name = twin_name(name)
     if name in ("resnet20", "resnet"):
         model = torch_resnet(*torch_resnets()[name])
         return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

@@ -60,11 +60,12 @@ TARGETS = {
     ("lecture", None): 0.5,
     ("resnet20", None): 0.7,
     ("resnet", None): 0.7,
+    ("resnet20-cf", None): 0.7,
 }
 #: le4nn's median / PyTorch's fastest repeat (issue 19: PyTorch's own time is bimodal on the EPYC).
 FASTEST_TARGETS = {("cnn-b", None): 0.5}
 #: le4nn / PyTorch inference time, median of the per-repeat ratios.
-INFER_TARGETS = {"cnn-b": 1.0, "resnet20": 0.5, "resnet": 0.5}
+INFER_TARGETS = {"cnn-b": 1.0, "resnet20": 0.5, "resnet": 0.5, "resnet20-cf": 0.5}
 
 # --------------------------------------------------------------------------------------------------
 # Schedule children
