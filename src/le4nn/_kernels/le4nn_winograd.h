@@ -178,17 +178,28 @@ static LE4NN_V3_CLONES void le4nn_wino_in_row_f(
     if (C < 8) { le4nn_wino_in_row_generic_f(xb, zeros, V, Tn, t0, H, W, C, ty, TW, pt, pl); return; }
     const Py_ssize_t plane = Tn * C;
     const float *rows[4];   /* patch row r: the image row 2·ty + r − pt, or zeros */
+    Py_ssize_t step[4];
     for (int r = 0; r < 4; ++r) {
         Py_ssize_t h = 2 * ty + r - pt;
         rows[r] = (h >= 0 && h < H) ? xb + h * W * C : zeros;
+        step[r] = rows[r] == zeros ? 0 : C;   /* a zero row: every pixel reads the same zeros */
     }
+    /* interior tiles: 0 <= 2·tx − pl and 2·tx − pl + 3 < W */
+    const Py_ssize_t tx_lo = (pl + 1) / 2, tx_hi = (W + pl - 3 + 1) / 2;
     static const int ra[4] = {0, 1, 1, 1}, rb[4] = {2, 2, 2, 3};   /* e[ξ] = ±d[ra] ± d[rb] */
     for (int x = 0; x < 4; ++x) {
         float *o = V + t0 * C + (Py_ssize_t)(x * 4) * plane;
         for (Py_ssize_t tx = 0; tx < TW; ++tx, o += C) {
             const float *pa[4], *pb[4];
-            le4nn_wino_in_cols_f(rows[ra[x]], zeros, W, C, 2 * tx - pl, pa);
-            le4nn_wino_in_cols_f(rows[rb[x]], zeros, W, C, 2 * tx - pl, pb);
+            if (tx >= tx_lo && tx < tx_hi) {   /* interior: 4 columns from the row's pixel w0 */
+                for (int s = 0; s < 4; ++s) {
+                    pa[s] = rows[ra[x]] + (2 * tx - pl + s) * step[ra[x]];
+                    pb[s] = rows[rb[x]] + (2 * tx - pl + s) * step[rb[x]];
+                }
+            } else {
+                le4nn_wino_in_cols_f(rows[ra[x]], zeros, W, C, 2 * tx - pl, pa);
+                le4nn_wino_in_cols_f(rows[rb[x]], zeros, W, C, 2 * tx - pl, pb);
+            }
             for (Py_ssize_t cb = 0; cb < C; cb += 8) {
                 const Py_ssize_t c = cb + 8 <= C ? cb : C - 8;
                 le4nn_w8f e[4];
