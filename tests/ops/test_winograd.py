@@ -53,6 +53,40 @@ def test_transforms_match_reference(run_both, case):
     close(q_n, q_r, dtype)
 
 
+@st.composite
+def wide_cases(draw):
+    """The native loops' branches: channel counts below, at and beyond the 8-wide vectors (a ragged
+    end), rows wide enough for interior tiles between the border ones, one-sided padding."""
+    pt, pb, pl, pr = draw(st.tuples(*[st.integers(0, 2)] * 4))
+    H = draw(st.integers(max(1, 3 - pt - pb), 12))
+    W = draw(st.integers(max(1, 3 - pl - pr), 21))
+    B, C = draw(st.integers(1, 2)), draw(st.sampled_from([1, 3, 8, 16, 17, 32, 64]))
+    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
+    return (B, H, W, C), (pt, pb, pl, pr), dtype, draw(st.integers(0, 2**32 - 1))
+
+
+@SETTINGS
+@given(case=wide_cases())
+def test_input_and_gradient_transforms_per_branch(run_both, case):
+    shape, pad, dtype, seed = case
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    v_n, v_r = run_both("winograd_input_transform", x, pad)
+    close(v_n, v_r, dtype)
+    q_n, q_r = run_both("winograd_gradient_transform", x)
+    close(q_n, q_r, dtype)
+
+
+@pytest.mark.parametrize("shape", [(6, 32, 32, 16), (12, 16, 16, 32), (24, 8, 8, 64)])
+def test_resnet_chunk_shapes(run_both, shape):
+    """Planes 4 KiB apart (the shapes the native loops write 4 planes per pass for)."""
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    for pad in (1, (0, 2, 2, 0)):
+        v_n, v_r = run_both("winograd_input_transform", x, pad)
+        close(v_n, v_r, np.float32)
+    q_n, q_r = run_both("winograd_gradient_transform", x)
+    close(q_n, q_r, np.float32)
+
+
 def conv64(x, kernel, pad):
     pt, pb, pl, pr = pads4(pad)
     xp = np.pad(x.astype(np.float64), ((0, 0), (pt, pb), (pl, pr), (0, 0)))

@@ -4,7 +4,7 @@ Y = Aᵀ [U ⊙ V] A per 2×2 output tile (see :mod:`le4nn.ops.reference`, Winog
 (16, T, C), 16 GEMMs V[ξν] U[ξν] with the transformed kernel U = G g Gᵀ (16, C, K), and the output
 transform with the bias and ReLU fused: 2.25× fewer multiplications than im2col + GEMM.  A few images
 at a time (``Conv2D.WINOGRAD_CHUNK_BYTES``), so that V and the products M stay in the cache, chunks
-shared out among the threads; the V of every chunk is kept for the backward pass.  The data
+shared out among the threads; the backward pass transforms each chunk's input again.  The data
 transforms are ops (``ops.winograd_*``); the kernel side is here (tiny).
 """
 
@@ -18,20 +18,16 @@ from le4nn import _threads, ops
 from le4nn.layers._conv_nhwc import image_chunks, worker_buffer
 
 
-class TileChunk(NamedTuple):
-    """Images ``start:stop`` of the batch and their transformed input tiles V (16, tiles, C)."""
-
-    start: int
-    stop: int
-    V: np.ndarray
-
-
 class WinogradCache(NamedTuple):
-    """What the Winograd forward keeps: the NHWC input, its padding and every chunk's V."""
+    """What the Winograd forward keeps: the NHWC input, its padding and the chunks' image bounds
+    (``start, stop``).  Not V: the backward pass transforms each chunk's input again, into a buffer
+    that the GEMM then reads from the cache (the same bits; keeping every chunk's V cost 16·B·tiles·C
+    values per layer, written to and read back from DRAM)."""
 
     x: np.ndarray
     pad: tuple
-    chunks: list[TileChunk]
+    chunks: list[tuple[int, int]]
+    tiles_per_image: int
 
 
 #: (G ⊗ G): row ξ·4 + ν, column i·3 + j holds G[ξ, i] G[ν, j], so that U = G g Gᵀ for every channel
@@ -68,24 +64,25 @@ def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool
     tiles_per_image = ((z.shape[1] + 1) // 2) * ((z.shape[2] + 1) // 2)
     bounds = image_chunks(batch, chunk_images(conv, tiles_per_image, max(channels, filters), batch))
     U = transformed_kernel(conv.params["kernel"])
-    V_all = conv._buffer("wino_v", (16 * batch * tiles_per_image * channels,))
-    chunks = []
-    for start, stop in bounds:
-        tiles = (stop - start) * tiles_per_image
-        offset = 16 * start * tiles_per_image * channels
-        V = V_all[offset : offset + 16 * tiles * channels].reshape(16, tiles, channels)
-        chunks.append(TileChunk(start, stop, V))
     most = bounds[0][1] * tiles_per_image
 
     def chunk(i):
-        start, stop, V = chunks[i]
-        ops.winograd_input_transform(x[start:stop], pad, out=V)
+        start, stop = bounds[i]
+        V = input_tiles(conv, x, pad, start, stop, tiles_per_image, most)
         M = worker_buffer(conv, "wino_m", (16 * most * filters,))[: 16 * V.shape[1] * filters]
         M = np.matmul(V, U, out=M.reshape(16, V.shape[1], filters))
         ops.winograd_output_transform(M, (stop - start, *z.shape[1:]), bias, relu, out=z[start:stop])
 
-    _threads.run_chunks(chunk, len(chunks))
-    return WinogradCache(x, pad, chunks)
+    _threads.run_chunks(chunk, len(bounds))
+    return WinogradCache(x, pad, bounds, tiles_per_image)
+
+
+def input_tiles(conv, x: np.ndarray, pad: tuple, start: int, stop: int, tiles_per_image: int,
+                most: int) -> np.ndarray:
+    """V (16, tiles, C) of images ``start:stop``, in this worker's buffer (``most`` tiles at most)."""
+    tiles, channels = (stop - start) * tiles_per_image, x.shape[3]
+    V = worker_buffer(conv, "wino_v", (16 * most * channels,))[: 16 * tiles * channels]
+    return ops.winograd_input_transform(x[start:stop], pad, out=V.reshape(16, tiles, channels))
 
 
 def backward(conv, cache: WinogradCache, grad_z: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
@@ -98,23 +95,24 @@ def backward(conv, cache: WinogradCache, grad_z: np.ndarray, need_input_grad: bo
     batch, height, width, channels = x.shape
     filters = conv.filters
     train = conv.trainable
-    most = max(V.shape[1] for _, _, V in chunks)
+    most = max(stop - start for start, stop in chunks) * cache.tiles_per_image
     if train:
         partial = conv._buffer("wino_p", (len(chunks), 16, channels, filters))
     if need_input_grad:
         pt, pb, pl, pr = pad
         back_pad = (2 - pt, 2 - pb, 2 - pl, 2 - pr)
         back_tiles_per_image = ((height + 1) // 2) * ((width + 1) // 2)
-        most_back = max(stop - start for start, stop, _ in chunks) * back_tiles_per_image
+        most_back = max(stop - start for start, stop in chunks) * back_tiles_per_image
         U_back = transformed_kernel(conv.params["kernel"][::-1, ::-1].transpose(0, 1, 3, 2))  # (3, 3, K, C)
         grad_x = conv._out("grad_x", x.shape)
     else:
         grad_x = None
 
     def chunk(i):
-        start, stop, V = chunks[i]
+        start, stop = chunks[i]
         g = grad_z[start:stop]
         if train:
+            V = input_tiles(conv, x, pad, start, stop, cache.tiles_per_image, most)
             Q = worker_buffer(conv, "wino_q", (16 * most * filters,))[: 16 * V.shape[1] * filters]
             Q = ops.winograd_gradient_transform(g, out=Q.reshape(16, V.shape[1], filters))
             np.matmul(V.transpose(0, 2, 1), Q, out=partial[i])
