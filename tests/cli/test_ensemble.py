@@ -97,6 +97,9 @@ def test_two_members_on_the_sample_make_one_model(cli, tmp_path):
                  "mnist,corrupted")
     assert judged.returncode == 0, judged.stderr
     assert f"{100 * results['judging_tta']['mnist']:.2f}%" in judged.stdout
+    predicted = cli("predict", str(run / "model.npz"), input="0\n1\n2\n")
+    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.stdout.split() == [str(c) for c in np.argmax(model.predict(x[:3]), axis=1)]
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "x", "1e9", "1000000000", "2.5", ""])
