@@ -121,14 +121,16 @@ def test_contest_recipe_fills_its_choices():
     recipe = recipes.RECIPES["contest"]
     assert (args.model, args.augment, args.weight_ema, args.judge) == ("cnn-wide", "contest", 0.999, True)
     assert args.epochs == recipe.epochs and args.corrupted_test and args.dataset == "mnist"
+    assert (args.members, args.tta) == (recipe.members, True) and recipe.members > 1
     assert parse_args(["--recipe", "contest", "--weight-ema", "0"]).weight_ema == 0
+    assert parse_args(["--recipe", "contest", "--members", "1"]).members == 1
     plain = parse_args([])
-    assert plain.weight_ema == 0 and not plain.judge
+    assert plain.weight_ema == 0 and not plain.judge and plain.members == 1 and not plain.tta
 
 
 def test_contest_smoke_run_judges_every_set_and_saves_the_average(cli, tmp_path):
     result = cli("train", "--recipe", "contest", "--dataset", "sample", "--subset", "300", "--epochs", "1",
-                 "--output", "run")
+                 "--members", "2", "--output", "run")  # (2 members: the recipe's 3 would only take longer)
     assert result.returncode == 0, result.stderr
     assert "recipe contest" in result.stdout and "judging sets" in result.stdout
     results = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -139,8 +141,12 @@ def test_contest_smoke_run_judges_every_set_and_saves_the_average(cli, tmp_path)
     assert all(0 <= value <= 1 for value in results["judging"].values())
     from le4nn.models import load_model
 
-    averaged, trained = load_model(tmp_path / "run" / "model.npz"), load_model(tmp_path / "run" / "checkpoint.npz")
-    assert any(not np.array_equal(a, t) for a, t in zip(averaged.get_weights(), trained.get_weights(), strict=True))
+    assert results["members"] == 2 and set(results["judging_tta"]) == set(results["judging"])
+    for k in range(1, results["members"] + 1):  # each member is its weights' moving average
+        averaged = load_model(tmp_path / "run" / f"member{k}.npz")
+        trained = load_model(tmp_path / "run" / f"checkpoint-member{k}.npz")
+        assert any(not np.array_equal(a, t) for a, t in zip(averaged.get_weights(), trained.get_weights(),
+                                                            strict=True))
 
 
 @pytest.mark.parametrize(
@@ -148,8 +154,8 @@ def test_contest_smoke_run_judges_every_set_and_saves_the_average(cli, tmp_path)
     [
         (["--weight-ema", "1"], "--weight-ema: must be in"),
         (["--weight-ema", "nan"], "--weight-ema"),
-        (["--model", "dcgan", "--weight-ema", "0.9"], "--weight-ema and --judge go with classifiers"),
-        (["--model", "dcgan", "--judge"], "--weight-ema and --judge go with classifiers"),
+        (["--model", "dcgan", "--weight-ema", "0.9"], "--weight-ema, --judge, --tta and --members go with classifiers"),
+        (["--model", "dcgan", "--judge"], "--weight-ema, --judge, --tta and --members go with classifiers"),
     ],
 )
 def test_bad_averaging_options_give_one_line_errors(cli, args, message):

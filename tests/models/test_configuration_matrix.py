@@ -90,7 +90,8 @@ def test_every_layer_type_is_in_the_matrix(matrix):
     from le4nn.layers import LAYER_CLASSES
 
     covered = {name.split("/")[0] for name in (spec.name for spec in matrix.specs())}
-    structural = {"InputLayer", "Add", "Concatenate"}  # in every model / tested in test_functional.py
+    # in every model / tested in test_functional.py and tests/layers/test_merging.py
+    structural = {"InputLayer", "Add", "Average", "Concatenate"}
     primary = {cls.__name__ for cls in LAYER_CLASSES.values()}
     assert primary - structural <= covered, sorted(primary - structural - covered)
 

@@ -8,7 +8,9 @@ bundled with le4nn, saying which.  The handout's task 3 is
 ``--recipe mnist|fashion-mnist|cifar10`` picks a whole training recipe (data, model, augmentation,
 optimizer, schedule, epochs; see ``le4nn.cli.recipes``); options given explicitly override it.
 ``--augment PRESET`` (``le4nn.augment``), ``--schedule``, ``--warmup`` and ``--label-smoothing`` work
-with or without a recipe.
+with or without a recipe.  ``--members N`` trains N models one after another (seeds seed, seed + 1, ...)
+and saves them as one model averaging their outputs (``le4nn.cli.ensemble``); ``--tta`` adds the
+judging sets' test-time-augmented accuracies to ``--judge``.
 
 Exit status: 0 when the run finished; 2 for a bad option, file, data set or environment variable (one
 line on stderr naming it; also for a write that failed, e.g. a full disk: the previous files stay
@@ -39,7 +41,7 @@ from le4nn import losses, optimizers
 from le4nn._files import write_text
 from le4nn._threads import MAX_THREADS
 from le4nn.callbacks import CSVLogger, ModelCheckpoint, TerminateOnNaN, WeightAverage
-from le4nn.cli import judging, recipes
+from le4nn.cli import ensemble, judging, recipes
 from le4nn.cli.common import (
     EXIT_INTERRUPTED,
     ArgumentParser,
@@ -119,6 +121,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--judge", action="store_true",
                         help="also report accuracy on every judging set (MNIST test, corrupted, corrupted-hard, "
                         "font digits, scikit-learn digits; python -m le4nn.cli.recipes judge)")
+    parser.add_argument("--tta", action="store_true",
+                        help="with --judge: also judge every set with test-time augmentation (the outputs averaged "
+                        "over the image and its 1-pixel shifts)")
+    parser.add_argument("--members", type=int_range(1, ensemble.MAX_MEMBERS), metavar="N",
+                        help="classifiers: train N models one after another (seeds seed, seed+1, ...) and save them "
+                        "as one ensemble averaging their softmax outputs (default 1: one model)")
     parser.add_argument("--weight-ema", type=fraction, metavar="D",
                         help="classifiers: average the weights over the steps with this decay (e.g. 0.999) and "
                         "evaluate and save the average as model.npz (default 0: the trained weights)")
@@ -133,12 +141,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="where to write model.npz, history.csv and plots (default le4nn-output)")
     parser.add_argument("--resume", metavar="CHECKPOINT", help="continue training from a saved checkpoint")
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
-    args = parser.parse_args(argv)
+    return check_options(parser.parse_args(argv), parser)
+
+
+def check_options(args: argparse.Namespace, parser: ArgumentParser) -> argparse.Namespace:
+    """Refuse the option combinations that cannot run (``parser.error``) and fill in the recipe's choices."""
     if args.augment is not None and args.augment not in augment_module.PRESETS:
         parser.error(f"--augment must be one of {', '.join(augment_module.PRESETS)}, got {args.augment!r}")
     if args.model in GAN_MODELS:
-        if args.weight_ema is not None or args.judge:
-            parser.error("--weight-ema and --judge go with classifiers (GANs average with --ema-decay)")
+        if args.weight_ema is not None or args.judge or args.members is not None or args.tta:
+            parser.error("--weight-ema, --judge, --tta and --members go with classifiers (GANs average with "
+                         "--ema-decay)")
         check_gan_options(args, parser.error)
         if args.dataset is None:
             args.dataset = "auto"
@@ -147,6 +160,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         if value is not None:
             parser.error(f"{option} goes with --model dcgan or cdcgan")
     apply_recipe(args)
+    if args.members > 1 and args.resume:
+        parser.error("--resume continues one model; an ensemble (--members > 1) cannot be resumed")
+    if args.tta and not args.judge:
+        parser.error("--tta goes with --judge (or a recipe that judges)")
     return args
 
 
@@ -154,18 +171,20 @@ def apply_recipe(args: argparse.Namespace) -> None:
     """Fill the options not given on the command line from the recipe, then from the defaults."""
     recipe = recipes.get_recipe(args.recipe) if args.recipe else None
     defaults = {"dataset": "auto", "model": "cnn", "batch_size": 100, "validation_split": 0.1, "weight_ema": 0.0,
-                "schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0, "augment": "none"}
+                "schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0, "augment": "none", "members": 1}
     from_recipe = {}
     if recipe is not None:
         from_recipe = {"dataset": recipe.dataset, "model": recipe.model, "batch_size": recipe.batch_size,
                        "validation_split": recipe.validation_split, "schedule": recipe.schedule,
                        "warmup": recipe.warmup, "label_smoothing": recipe.label_smoothing,
                        "augment": recipe.augment, "epochs": recipe.epochs, "optimizer": recipe.optimizer,
-                       "weight_decay": recipe.weight_decay, "weight_ema": recipe.weight_ema}
+                       "weight_decay": recipe.weight_decay, "weight_ema": recipe.weight_ema,
+                       "members": recipe.members}
         if args.optimizer is None or args.optimizer == recipe.optimizer:
             from_recipe["lr"] = recipe.learning_rate
         args.corrupted_test = args.corrupted_test or recipe.corrupted_test
         args.judge = args.judge or recipe.judge
+        args.tta = args.tta or recipe.tta
     for name in set(defaults) | set(from_recipe):
         if getattr(args, name, None) is None:
             setattr(args, name, from_recipe.get(name, defaults.get(name)))
@@ -343,33 +362,46 @@ def main(argv=None) -> int:
     x_train, y_train, x_test, y_test, source = prepare_data(args)
     num_classes = int(max(y_train.max(), y_test.max())) + 1
     epochs = args.epochs or (10 if len(x_train) <= 10000 else 3)
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    model, initial_epoch = start_model(args, x_train, num_classes, epochs)
-
+    Path(args.output).mkdir(parents=True, exist_ok=True)
     say(f"data: {source}: {len(x_train)} training, {len(x_test)} test images of shape {x_train.shape[1:]}")
+    if args.recipe:
+        say(f"recipe {args.recipe}: {recipes.get_recipe(args.recipe).description}")
+    if args.members > 1:
+        return ensemble.train_ensemble(args, (x_train, y_train, x_test, y_test), num_classes, epochs, say,
+                                       fit_member, finish)
+    model, history, pipeline, seconds, checkpoint = fit_member(args, x_train, y_train, num_classes, epochs, say)
+    if model.interrupted:
+        report_interruption(checkpoint.last_saved, argv)
+        return EXIT_INTERRUPTED
+    return finish(args, model, history, (x_train, x_test, y_test), pipeline, seconds, epochs, say)
+
+
+def fit_member(args, x_train, y_train, num_classes: int, epochs: int, say, member: int = 0):
+    """Build (or resume) and train one model; (model, history, augmentation pipeline, seconds, checkpoint
+    callback).  ``member`` k > 0 (an ensemble's) writes history-memberK.csv and checkpoint-memberK.npz
+    instead of history.csv and checkpoint.npz.  A diverged run raises :class:`TrainingDiverged`."""
+    output = Path(args.output)
+    model, initial_epoch = start_model(args, x_train, num_classes, epochs)
     say(f"model: {args.model if not args.resume else args.resume} ({model.count_params():,} parameters); "
         f"optimizer: {model.optimizer!r}")
     pipeline = augment_module.Timed(args.augment) if args.augment != "none" else None
     schedule = make_schedule(args, model, epochs)
-    if args.recipe:
-        say(f"recipe {args.recipe}: {recipes.get_recipe(args.recipe).description}")
     if pipeline is not None or schedule is not None or args.label_smoothing:
         say(f"augmentation: {args.augment}; learning-rate schedule: {args.schedule}"
             f"{f' with {args.warmup:g} warm-up epochs' if args.warmup else ''}; "
             f"label smoothing {args.label_smoothing:g}")
     say(f"training: {epochs} epochs from epoch {initial_epoch + 1}, batch {args.batch_size}, validation split "
-        f"{args.validation_split}, seed {args.seed}, backend {le4nn.get_backend()}, "
+        f"{args.validation_split}, seed {args.seed + max(member - 1, 0)}, backend {le4nn.get_backend()}, "
         f"threads {le4nn.get_num_threads()}; output: {output}/")
-
-    terminate, checkpoint = TerminateOnNaN(), ModelCheckpoint(output / "checkpoint.npz")
-    callbacks = [terminate, CSVLogger(output / "history.csv", append=bool(args.resume)), checkpoint]
+    tag = f"-member{member}" if member else ""
+    terminate, checkpoint = TerminateOnNaN(), ModelCheckpoint(output / f"checkpoint{tag}.npz")
+    callbacks = [terminate, CSVLogger(output / f"history{tag}.csv", append=bool(args.resume)), checkpoint]
     if schedule is not None:
         callbacks.append(ScheduleCallback(schedule, unit="epoch", per_batch=True))
     if args.weight_ema:  # after the checkpoint, which keeps the trained weights for --resume
         callbacks.append(WeightAverage("ema", decay=args.weight_ema))
         say(f"weights: the exponential moving average (decay {args.weight_ema:g} per batch) becomes the "
-            "final model; checkpoint.npz keeps the trained weights")
+            f"final model; checkpoint{tag}.npz keeps the trained weights")
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported once, below
         history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs,
@@ -377,10 +409,7 @@ def main(argv=None) -> int:
                             callbacks=callbacks, verbose=0 if args.quiet else 1, augment=pipeline)
     seconds = time.perf_counter() - start
     report_divergence(terminate, checkpoint, model)
-    if model.interrupted:
-        report_interruption(checkpoint.last_saved, argv)
-        return EXIT_INTERRUPTED
-    return finish(args, model, history, (x_train, x_test, y_test), pipeline, seconds, epochs, say)
+    return model, history, pipeline, seconds, checkpoint
 
 
 def report_interruption(saved, argv) -> None:
@@ -392,8 +421,8 @@ def report_interruption(saved, argv) -> None:
           f"{shlex.join([*rest, '--resume', str(saved)])}", file=sys.stderr)
 
 
-def finish(args, model, history, data, pipeline, seconds: float, epochs: int, say) -> int:
-    """Evaluate, save the model, the plots and results.json, print the test result."""
+def finish(args, model, history, data, pipeline, seconds: float, epochs: int, say, extra: dict | None = None) -> int:
+    """Evaluate, save the model, the plots and results.json (with ``extra``), print the test result."""
     x_train, x_test, y_test = data
     output = Path(args.output)
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
@@ -403,7 +432,8 @@ def finish(args, model, history, data, pipeline, seconds: float, epochs: int, sa
     save_plots(model, history, x_test, y_test, output, say)
     if pipeline is not None:
         save_augmentation_plot(x_train, pipeline, output, args.seed, say, args.augment)
-    results = {"test_loss": test_loss, "test_accuracy": test_accuracy, "train_seconds": seconds, "epochs": epochs}
+    results = {"test_loss": test_loss, "test_accuracy": test_accuracy, "train_seconds": seconds, "epochs": epochs,
+               **(extra or {})}
     if pipeline is not None:
         results["augment_seconds"] = pipeline.seconds
         say(f"augmentation took {pipeline.seconds:.1f} s of the {seconds:.1f} s of training "
@@ -418,21 +448,25 @@ def finish(args, model, history, data, pipeline, seconds: float, epochs: int, sa
         say(f"corrupted test set (noise, stroke width, affine; seed {recipes.CORRUPTION_SEED}): "
             f"accuracy {accuracy:.4f}")
     if args.judge:
-        report_judging(model, x_test, y_test, results, say)
+        report_judging(model, x_test, y_test, results, say, args.tta)
     write_text(output / "results.json", json.dumps(results, indent=2) + "\n")
     print(f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.4f} ({len(x_test)} images)")
     return 0
 
 
-def report_judging(model, x_test, y_test, results: dict, say) -> None:
+def report_judging(model, x_test, y_test, results: dict, say, tta: bool = False) -> None:
     """Accuracies on every judging set (``le4nn.cli.judging``) into ``results["judging"]`` (skipped sets
-    with their reason in ``results["judging_skipped"]``), and the table on stdout."""
+    with their reason in ``results["judging_skipped"]``; with ``tta`` also the test-time-augmented ones
+    in ``results["judging_tta"]``), and the tables on stdout."""
     accuracies, counts, notes = judging.judge(model, x_test, y_test)
     results["judging"] = accuracies
     results["judging_images"] = counts
     if notes:
         results["judging_skipped"] = notes
     say("judging sets (never used in training):\n" + judging.format_table(accuracies, counts, notes))
+    if tta:
+        results["judging_tta"], _, _ = judging.judge(model, x_test, y_test, tta=True)
+        say(judging.format_table(results["judging_tta"], counts, notes, tta=True))
 
 
 def save_augmentation_plot(x_train, pipeline, output: Path, seed: int, say, args_augment=None) -> None:

@@ -18,7 +18,7 @@ from le4nn.layers.convolutional import Conv2D
 from le4nn.layers.core import Dense
 from le4nn.layers.embedding import Embedding
 from le4nn.layers.input import Input, InputLayer
-from le4nn.layers.merging import Add, Concatenate
+from le4nn.layers.merging import Add, Average, Concatenate
 from le4nn.layers.naming import reset_names
 from le4nn.layers.normalization import BatchNormalization
 from le4nn.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
@@ -32,7 +32,7 @@ LAYER_CLASSES = {
     for cls in (
         InputLayer, Dense, Activation, ReLU, Sigmoid, Tanh, Softmax, LeakyReLU, ELU, Conv2D, MaxPooling2D,
         AveragePooling2D, GlobalAveragePooling2D, Flatten, Reshape, Dropout, BatchNormalization, Add,
-        Concatenate, Conv2DTranspose, UpSampling2D, Embedding,
+        Average, Concatenate, Conv2DTranspose, UpSampling2D, Embedding,
     )
 }
 # Keras's aliases.
@@ -77,6 +77,7 @@ __all__ = [
     "LAYER_CLASSES",
     "Activation",
     "Add",
+    "Average",
     "AveragePooling2D",
     "BatchNormalization",
     "Concatenate",

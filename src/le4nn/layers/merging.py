@@ -1,4 +1,4 @@
-"""Layers that merge several inputs (branching models): Add and Concatenate.
+"""Layers that merge several inputs (branching models): Add, Average and Concatenate.
 
 ``forward`` takes a list of arrays and ``backward`` returns a list of gradients, one per input.
 Inside a model, an Add whose output only a ReLU reads runs with it in one pass (:mod:`le4nn.layers._add_relu`).
@@ -23,14 +23,8 @@ class _Merge(Layer):
             raise ValueError(f"{self.describe()} takes a list of at least 2 inputs, got {len(input_shape)}")
 
 
-class Add(_Merge):
-    """The element-wise sum of inputs of one shape; backward passes ∂E/∂y to every input."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._out_shape = None
-        self._count = 0
-        self._fused_with = None  # the ReLU of the last forward, when it was fused (_add_relu)
+class _Elementwise(_Merge):
+    """A merge of inputs of one shape into one of that shape, element by element."""
 
     def compute_output_shape(self, input_shape):
         self._check_count(input_shape)
@@ -51,13 +45,29 @@ class Add(_Merge):
                 f"got {format_shape([x.shape for x in xs])}"
             )
 
-    def forward(self, inputs, training=False):
+    def _sum(self, inputs):
+        """The checked inputs' element-wise sum (a new array), remembering the shape and count."""
         xs = self._prepare_inputs(inputs)
         self._check_same_shapes(xs)
         y = xs[0].copy()
         for x in xs[1:]:
             y += x
-        self._out_shape, self._count, self._fused_with = y.shape, len(xs), None
+        self._out_shape, self._count = y.shape, len(xs)
+        return y
+
+
+class Add(_Elementwise):
+    """The element-wise sum of inputs of one shape; backward passes ∂E/∂y to every input."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._out_shape = None
+        self._count = 0
+        self._fused_with = None  # the ReLU of the last forward, when it was fused (_add_relu)
+
+    def forward(self, inputs, training=False):
+        y = self._sum(inputs)
+        self._fused_with = None
         return y
 
     def _forward_through(self, consumer, x, training):
@@ -68,6 +78,30 @@ class Add(_Merge):
 
     def backward(self, grad_out):
         grad = self._prepare_grad(grad_out, self._out_shape)
+        return [grad] + [grad.copy() for _ in range(self._count - 1)]
+
+
+class Average(_Elementwise):
+    """The element-wise mean y = (x_1 + … + x_n)/n of n ≥ 2 inputs of one shape (``keras.layers.Average``);
+    backward passes ∂E/∂y / n to every input (∂y/∂x_i = 1/n).
+
+    Averaging the softmax outputs of several trained networks makes an ensemble that is one model
+    (``le4nn-train --members N``).  The sum is taken in input order and then divided by n, in the
+    layer's dtype; Keras and PyTorch (``torch.stack(xs).mean(0)``) compute the same mean, up to rounding.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._out_shape = None
+        self._count = 0
+
+    def forward(self, inputs, training=False):
+        y = self._sum(inputs)
+        y /= self._count
+        return y
+
+    def backward(self, grad_out):
+        grad = self._prepare_grad(grad_out, self._out_shape) / self._count
         return [grad] + [grad.copy() for _ in range(self._count - 1)]
 
 
