@@ -113,6 +113,28 @@ def test_backward_matches_the_twin(run_both, case, training):
         close(a, b, dtype)
 
 
+@SETTINGS
+@given(S=st.sampled_from([1, 3, 8, 13, 16, 29, 64]), dtype=st.sampled_from([np.float32, np.float64]),
+       axis=st.sampled_from([1, -1]), training=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_relu_backward_is_the_backward_of_the_masked_gradient(S, dtype, axis, training, seed):
+    """The fused ReLU's mask (v = (x − mean) γ σ⁻¹ + β ≤ 0 stops the gradient, a NaN v passes it)
+    applied inside the native kernels gives the values of masking ∂E/∂y first (features on axis 1: the
+    plane loops' 4-wide lanes and their scalar tail; features last: the row loops)."""
+    rng = np.random.default_rng(seed)
+    shape = (3, 4, S) if axis == 1 else (3, S, 4)
+    x, gamma, beta, dout = operands(shape, axis, dtype, seed, 0.0)
+    x.flat[rng.integers(0, x.size, 2)] = np.nan
+    _, mean, _, inv_std = ops.reference.batchnorm_forward(x, gamma, beta, 1e-3, axis)
+    per = [4 if a == axis % 3 else 1 for a in range(3)]
+    v = (x - mean.reshape(per)) * (gamma * inv_std).reshape(per) + beta.reshape(per)
+    masked = np.where(v <= 0, dtype(0), dout)
+    with le4nn.backend("native"):
+        fused = ops.batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis, True, training)
+        plain = ops.batchnorm_backward(masked, x, gamma, beta, mean, inv_std, axis, False, training)
+    for a, b in zip(fused, plain, strict=True):
+        np.testing.assert_array_equal(a, b)  # the same values (inference may differ in the sign of 0)
+
+
 def test_backward_is_the_gradient_of_the_forward_in_float64():
     """Central differences of E = Σ w·y through the native forward, with and without the ReLU."""
     rng = np.random.default_rng(3)

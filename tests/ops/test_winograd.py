@@ -45,12 +45,25 @@ def test_transforms_match_reference(run_both, case):
     out_shape = (shape[0], shape[1] + pt + pb - 2, shape[2] + pl + pr - 2, K)
     m = rng.standard_normal((16, v_r.shape[1], K)).astype(dtype)
     bias = rng.standard_normal(K).astype(dtype)
+    m_padded = padded(m, draw_pad=int(rng.integers(1, 40)))
     for b, relu in [(None, False), (bias, True), (bias, False)]:
         y_n, y_r = run_both("winograd_output_transform", m, out_shape, b, relu)
         close(y_n, y_r, dtype, 4.0)
+        yp_n, yp_r = run_both("winograd_output_transform", m_padded, out_shape, b, relu)
+        assert yp_n.tobytes() == y_n.tobytes() and yp_r.tobytes() == y_r.tobytes()
     g = rng.standard_normal(out_shape).astype(dtype)
     q_n, q_r = run_both("winograd_gradient_transform", g)
     close(q_n, q_r, dtype)
+
+
+def padded(m: np.ndarray, draw_pad: int) -> np.ndarray:
+    """A copy of m (16, T, K) whose planes lie ``draw_pad`` elements further apart than their size."""
+    _, T, K = m.shape
+    buffer = np.full((16, T * K + draw_pad), np.nan, m.dtype)
+    view = buffer[:, : T * K].reshape(16, T, K)
+    view[...] = m
+    assert not view.flags.c_contiguous or T * K == 0
+    return view
 
 
 @st.composite
@@ -85,6 +98,34 @@ def test_resnet_chunk_shapes(run_both, shape):
         close(v_n, v_r, np.float32)
     q_n, q_r = run_both("winograd_gradient_transform", x)
     close(q_n, q_r, np.float32)
+
+
+@pytest.mark.parametrize("shape", [(6, 32, 32, 16), (12, 16, 16, 32), (24, 8, 8, 64), (2, 7, 9, 12)])
+def test_output_transform_reads_padded_planes(run_both, shape):
+    """m with planes C-contiguous but further apart (Conv2D's padded M: a plane stride off the
+    multiples of 4 KiB) gives the bits of the contiguous m, on both backends."""
+    B, OH, OW, K = shape
+    rng = np.random.default_rng(2)
+    tiles = B * ((OH + 1) // 2) * ((OW + 1) // 2)
+    m = rng.standard_normal((16, tiles, K)).astype(np.float32)
+    bias = rng.standard_normal(K).astype(np.float32)
+    for pad in (16, 48):
+        y_n, y_r = run_both("winograd_output_transform", padded(m, pad), shape, bias, True)
+        c_n, c_r = run_both("winograd_output_transform", m, shape, bias, True)
+        assert y_n.tobytes() == c_n.tobytes() and y_r.tobytes() == c_r.tobytes()
+        close(y_n, y_r, np.float32, 4.0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: m[:, ::2],                                  # tiles not adjacent
+    lambda m: m[:, :, ::2],                               # channels not adjacent
+    lambda m: np.ascontiguousarray(m.transpose(1, 0, 2)).transpose(1, 0, 2),  # planes overlap
+])
+def test_output_transform_rejects_other_strides(make):
+    m = make(np.zeros((16, 8, 8), np.float32))
+    T, K = m.shape[1], m.shape[2]
+    with pytest.raises(ValueError, match="winograd_output_transform: m must be C-contiguous"):
+        ops.winograd_output_transform(m, (T, 1, 2, K))
 
 
 def conv64(x, kernel, pad):

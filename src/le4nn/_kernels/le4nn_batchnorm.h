@@ -160,32 +160,57 @@ static LE4NN_BN_ATTR void le4nn_bn_apply_plane_##S_(const T *x, T mean, T a, T b
     }                                                                                                \
 }                                                                                                    \
                                                                                                      \
-/* out[0] = sum of g', out[1] = sum of g' (x - mean), in double, in lanes as the statistics. */       \
-static LE4NN_BN_ATTR void le4nn_bn_bsums_plane_##S_(const T *restrict g, const T *restrict x,       \
+/* out[0] = sum of g', out[1] = sum of g' (x - mean), in double, in lanes as the statistics.  Lanes  \
+   0-3 and 4-7 are two 4-wide vectors (GCC vector extensions; GCC vectorized neither form of the     \
+   scalar lane loop: `relu ? v : 1` was control flow, and the lane arrays had "no vectype"); each    \
+   lane is the same sequence of operations as the scalar tail, so the same bits. */                  \
+typedef T le4nn_bn_v4##S_ __attribute__((vector_size(4 * sizeof(T))));                               \
+typedef U_ le4nn_bn_u4##S_ __attribute__((vector_size(4 * sizeof(T))));                              \
+typedef double le4nn_bn_v4d##S_ __attribute__((vector_size(32)));                                    \
+static inline __attribute__((always_inline)) LE4NN_NO_CONTRACT void le4nn_bn_bsums_plane_body_##S_(  \
+    const T *restrict g, const T *restrict x, T mean, T a, T beta, Py_ssize_t S, const int relu,     \
+    double *restrict out)                                                                            \
+{                                                                                                    \
+    le4nn_bn_v4d##S_ p1[2] = {{0}}, p2[2] = {{0}};                                                   \
+    const le4nn_bn_v4##S_ zero = {0};                                                                \
+    Py_ssize_t j = 0;                                                                                \
+    for (; j + LE4NN_BN_LANES <= S; j += LE4NN_BN_LANES)                                             \
+        for (int h = 0; h < 2; ++h) {                                                                \
+            le4nn_bn_v4##S_ xv, gv;                                                                  \
+            memcpy(&xv, x + j + 4 * h, sizeof xv);                                                   \
+            memcpy(&gv, g + j + 4 * h, sizeof gv);                                                   \
+            const le4nn_bn_v4##S_ c = xv - mean;                                                     \
+            if (relu) {                                                                              \
+                const le4nn_bn_v4##S_ v = c * a + beta;                                              \
+                gv = (le4nn_bn_v4##S_)((le4nn_bn_u4##S_)gv & (le4nn_bn_u4##S_)~(v <= zero));         \
+            }                                                                                        \
+            const le4nn_bn_v4d##S_ gm = __builtin_convertvector(gv, le4nn_bn_v4d##S_);               \
+            p1[h] += gm;                                                                             \
+            p2[h] += gm * __builtin_convertvector(c, le4nn_bn_v4d##S_);                              \
+        }                                                                                            \
+    double q1[LE4NN_BN_LANES], q2[LE4NN_BN_LANES];                                                   \
+    memcpy(q1, p1, sizeof q1);                                                                       \
+    memcpy(q2, p2, sizeof q2);                                                                       \
+    for (int l = 0; j < S; ++j, ++l) {                                                               \
+        const T c = x[j] - mean;                                                                     \
+        const double gm = relu ? (double)le4nn_bn_mask_##S_(c * a + beta, g[j]) : (double)g[j];      \
+        q1[l] += gm;                                                                                 \
+        q2[l] += gm * (double)c;                                                                     \
+    }                                                                                                \
+    double t1 = 0, t2 = 0;                                                                           \
+    for (int l = 0; l < LE4NN_BN_LANES; ++l) { t1 += q1[l]; t2 += q2[l]; }                           \
+    out[0] = t1;                                                                                     \
+    out[1] = t2;                                                                                     \
+}                                                                                                    \
+                                                                                                     \
+static LE4NN_BN_ATTR void le4nn_bn_bsums_plane_##S_(const T *restrict g, const T *restrict x,        \
                                                     T mean, T a, T beta, Py_ssize_t S, int relu,     \
                                                     double *restrict out)                            \
 {                                                                                                    \
-    double p1[LE4NN_BN_LANES] = {0}, p2[LE4NN_BN_LANES] = {0};                                       \
-    Py_ssize_t j = 0;                                                                                \
-    for (; j + LE4NN_BN_LANES <= S; j += LE4NN_BN_LANES)                                             \
-        for (int l = 0; l < LE4NN_BN_LANES; ++l) {                                                   \
-            const T c = x[j + l] - mean;                                                             \
-            const T v = c * a + beta;                                                                \
-            const double gm = (double)le4nn_bn_mask_##S_(relu ? v : (T)1, g[j + l]);                \
-            p1[l] += gm;                                                                             \
-            p2[l] += gm * (double)c;                                                                 \
-        }                                                                                            \
-    for (int l = 0; j < S; ++j, ++l) {                                                               \
-        const T c = x[j] - mean;                                                                     \
-        const T v = c * a + beta;                                                                    \
-        const double gm = (double)le4nn_bn_mask_##S_(relu ? v : (T)1, g[j]);                            \
-        p1[l] += gm;                                                                                 \
-        p2[l] += gm * (double)c;                                                                     \
-    }                                                                                                \
-    double t1 = 0, t2 = 0;                                                                           \
-    for (int l = 0; l < LE4NN_BN_LANES; ++l) { t1 += p1[l]; t2 += p2[l]; }                           \
-    out[0] = t1;                                                                                     \
-    out[1] = t2;                                                                                     \
+    if (relu)                                                                                        \
+        le4nn_bn_bsums_plane_body_##S_(g, x, mean, a, beta, S, 1, out);                              \
+    else                                                                                             \
+        le4nn_bn_bsums_plane_body_##S_(g, x, mean, a, beta, S, 0, out);                              \
 }                                                                                                    \
                                                                                                      \
 static LE4NN_BN_ATTR void le4nn_bn_bapply_plane_##S_(const T *g, const T *x, T mean, T a, T beta,   \

@@ -51,7 +51,9 @@ static LE4NN_V3_CLONES void le4nn_wino_in_row_##SUF(                            
 /* One row of tiles of the output transform: y rows 2·ty, 2·ty + 1 of image b (yb: OH·OW·K).
    Per tile, first the 2×2 outputs for all K channels into the thread's scratch (4·K), from the
    16 planes of m, then (+ bias, ReLU) copied to the output pixels that exist: two simple loops
-   that GCC vectorizes. */
+   that GCC vectorizes.  Plane ξν of m starts at m + ξν·plane (plane ≥ Tn·K elements): the caller
+   may pad the planes apart so that the 16 read streams of a tile do not share one L1 set (a plane
+   of Tn·K elements is often a multiple of 4 KiB). */
 #define LE4NN_WINO_OUT(T, SUF)                                                                    \
 static inline __attribute__((always_inline)) void le4nn_wino_out_tile_##SUF(                     \
     const T *restrict mt, Py_ssize_t plane, T *restrict o, Py_ssize_t K)                         \
@@ -71,11 +73,10 @@ static inline __attribute__((always_inline)) void le4nn_wino_out_tile_##SUF(    
     }                                                                                             \
 }                                                                                                 \
 static LE4NN_V3_CLONES void le4nn_wino_out_row_##SUF(                                             \
-    const T *restrict m, const T *restrict bias, T *restrict yb, Py_ssize_t Tn, Py_ssize_t t0,   \
+    const T *restrict m, const T *restrict bias, T *restrict yb, Py_ssize_t plane, Py_ssize_t t0,\
     Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t ty, Py_ssize_t TW, int relu,          \
     T *restrict o)                                                                                \
 {                                                                                                 \
-    const Py_ssize_t plane = Tn * K;                                                              \
     for (Py_ssize_t tx = 0; tx < TW; ++tx) {                                                      \
         le4nn_wino_out_tile_##SUF(m + (t0 + tx) * K, plane, o, K);                                \
         for (int i = 0; i < 2; ++i)                                                               \
@@ -217,15 +218,14 @@ static LE4NN_V3_CLONES void le4nn_wino_in_row_f(
 }
 
 static LE4NN_V3_CLONES void le4nn_wino_out_row_f(
-    const float *restrict m, const float *restrict bias, float *restrict yb, Py_ssize_t Tn,
+    const float *restrict m, const float *restrict bias, float *restrict yb, Py_ssize_t plane,
     Py_ssize_t t0, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t ty, Py_ssize_t TW,
     int relu, float *restrict scratch)
 {
     if (K < 8) {
-        le4nn_wino_out_row_generic_f(m, bias, yb, Tn, t0, OH, OW, K, ty, TW, relu, scratch);
+        le4nn_wino_out_row_generic_f(m, bias, yb, plane, t0, OH, OW, K, ty, TW, relu, scratch);
         return;
     }
-    const Py_ssize_t plane = Tn * K;
     const le4nn_w8f zero = {0};
     for (Py_ssize_t tx = 0; tx < TW; ++tx) {
         const float *mt = m + (t0 + tx) * K;

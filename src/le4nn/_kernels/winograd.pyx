@@ -26,10 +26,10 @@ cdef extern from "le4nn_winograd.h":
     void le4nn_wino_in_row_d(const double* xb, const double* zeros, double* V, Py_ssize_t Tn,
                              Py_ssize_t t0, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t ty,
                              Py_ssize_t TW, int pt, int pl) noexcept nogil
-    void le4nn_wino_out_row_f(const float* m, const float* bias, float* yb, Py_ssize_t Tn, Py_ssize_t t0,
+    void le4nn_wino_out_row_f(const float* m, const float* bias, float* yb, Py_ssize_t plane, Py_ssize_t t0,
                               Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t ty, Py_ssize_t TW,
                               int relu, float* scratch) noexcept nogil
-    void le4nn_wino_out_row_d(const double* m, const double* bias, double* yb, Py_ssize_t Tn,
+    void le4nn_wino_out_row_d(const double* m, const double* bias, double* yb, Py_ssize_t plane,
                               Py_ssize_t t0, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t ty,
                               Py_ssize_t TW, int relu, double* scratch) noexcept nogil
     void le4nn_wino_grad_row_f(const float* gb, const float* zeros, float* Q, Py_ssize_t Tn,
@@ -75,15 +75,22 @@ def input_transform(const floating[:, :, :, ::1] x, floating[:, :, ::1] V, int p
                 le4nn_wino_in_row_d(xp + b * H * W * C, zp, vp, Tn, r * TW, H, W, C, ty, TW, pt, pl)
 
 
-def output_transform(const floating[:, :, ::1] m, bias, floating[:, :, :, ::1] y, bint relu,
+def output_transform(const floating[:, :, :] m, bias, floating[:, :, :, ::1] y, bint relu,
                      int num_threads):
-    """y (B, OH, OW, K) = Aᵀ m A per tile (+ bias, ReLU); m (16, B·TH·TW, K)."""
+    """y (B, OH, OW, K) = Aᵀ m A per tile (+ bias, ReLU); m (16, B·TH·TW, K), each plane C-contiguous
+    (the planes may lie further apart: m's first stride is passed on, hence the strided view)."""
     cdef Py_ssize_t B = y.shape[0], OH = y.shape[1], OW = y.shape[2], K = y.shape[3]
     cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, Tn = B * TH * TW, r, b, ty
+    cdef Py_ssize_t plane = m.strides[0] // <Py_ssize_t>sizeof(floating)
     cdef const floating[::1] bias_view
     cdef const floating* bp = NULL
     cdef int team = _team(16 * Tn * K, num_threads)
     _check_planes("winograd_output_transform: m", m.shape[0], m.shape[1], m.shape[2], Tn, K)
+    if Tn * K and ((K > 1 and m.strides[2] != <Py_ssize_t>sizeof(floating))
+                   or (Tn > 1 and m.strides[1] != K * <Py_ssize_t>sizeof(floating))
+                   or plane < Tn * K or m.strides[0] % <Py_ssize_t>sizeof(floating)):
+        raise ValueError("winograd_output_transform: m's planes must each be C-contiguous, apart by "
+                         "at least their size")
     if bias is not None:
         bias_view = bias
         bp = _bias_data(bias_view, K, "winograd_output_transform")
@@ -98,10 +105,10 @@ def output_transform(const floating[:, :, ::1] m, bias, floating[:, :, :, ::1] y
             b = r // TH
             ty = r - b * TH
             if floating is float:
-                le4nn_wino_out_row_f(mp, bp, yp + b * OH * OW * K, Tn, r * TW, OH, OW, K, ty, TW, relu,
+                le4nn_wino_out_row_f(mp, bp, yp + b * OH * OW * K, plane, r * TW, OH, OW, K, ty, TW, relu,
                                      sp + threadid() * 4 * K)
             else:
-                le4nn_wino_out_row_d(mp, bp, yp + b * OH * OW * K, Tn, r * TW, OH, OW, K, ty, TW, relu,
+                le4nn_wino_out_row_d(mp, bp, yp + b * OH * OW * K, plane, r * TW, OH, OW, K, ty, TW, relu,
                                      sp + threadid() * 4 * K)
 
 

@@ -56,6 +56,34 @@ def chunk_images(conv, tiles_per_image: int, width: int, batch: int) -> int:
     return max(1, min(batch, conv.WINOGRAD_CHUNK_BYTES // max(per_image, 1)))
 
 
+#: One cache line (bytes): the planes of M start a whole number of lines apart.
+_LINE = 64
+
+
+def plane_stride(elements: int, itemsize: int) -> int:
+    """The distance (elements) between the 16 planes of M: ``elements`` rounded up to whole cache
+    lines, then up by a line at a time until it is 64·j bytes with 8 ∤ j modulo 4 KiB.  Then planes
+    0..15 start in 16 different L1 sets (64 sets of 64 B lines; likewise in L2), so the output
+    transform's 16 read streams of a tile do not evict each other, as they did when the planes were
+    a multiple of 4 KiB apart (6 images of 32×32×16)."""
+    line = _LINE // itemsize
+    stride = -(-elements // line) * line
+    while ((stride * itemsize // _LINE) % 64) % 8 == 0:
+        stride += line
+    return stride
+
+
+def padded_planes(conv, tag: str, tiles: int, width: int, most: int) -> np.ndarray:
+    """A (16, tiles, width) view of this worker's buffer ``tag`` (``most`` tiles at most) whose planes
+    are each C-contiguous, :func:`plane_stride` apart, for the 16 GEMMs to write."""
+    itemsize = conv.dtype.itemsize
+    line = _LINE // itemsize
+    capacity = -(-most * width // line) * line + 8 * line  # ≥ plane_stride of any tiles ≤ most
+    stride = plane_stride(tiles * width, itemsize)
+    buffer = worker_buffer(conv, tag, (16 * capacity,))
+    return buffer[: 16 * stride].reshape(16, stride)[:, : tiles * width].reshape(16, tiles, width)
+
+
 def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool,
             z: np.ndarray) -> WinogradCache:
     """The NHWC output ``z`` (bias added, ReLU applied when ``relu``), chunk by chunk."""
@@ -69,8 +97,7 @@ def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool
     def chunk(i):
         start, stop = bounds[i]
         V = input_tiles(conv, x, pad, start, stop, tiles_per_image, most)
-        M = worker_buffer(conv, "wino_m", (16 * most * filters,))[: 16 * V.shape[1] * filters]
-        M = np.matmul(V, U, out=M.reshape(16, V.shape[1], filters))
+        M = np.matmul(V, U, out=padded_planes(conv, "wino_m", V.shape[1], filters, most))
         ops.winograd_output_transform(M, (stop - start, *z.shape[1:]), bias, relu, out=z[start:stop])
 
     _threads.run_chunks(chunk, len(bounds))
@@ -120,8 +147,7 @@ def backward(conv, cache: WinogradCache, grad_z: np.ndarray, need_input_grad: bo
             tiles = (stop - start) * back_tiles_per_image
             Vd = worker_buffer(conv, "wino_vd", (16 * most_back * filters,))[: 16 * tiles * filters]
             Vd = ops.winograd_input_transform(g, back_pad, out=Vd.reshape(16, tiles, filters))
-            Md = worker_buffer(conv, "wino_md", (16 * most_back * channels,))[: 16 * tiles * channels]
-            Md = np.matmul(Vd, U_back, out=Md.reshape(16, tiles, channels))
+            Md = np.matmul(Vd, U_back, out=padded_planes(conv, "wino_md", tiles, channels, most_back))
             ops.winograd_output_transform(Md, (stop - start, height, width, channels), out=grad_x[start:stop])
 
     _threads.run_chunks(chunk, len(chunks))

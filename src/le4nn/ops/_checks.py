@@ -235,13 +235,25 @@ def check_winograd_input_transform(x, pad, out) -> tuple[WinogradGeometry, np.nd
 def check_winograd_output_transform(m, out_shape, bias, out) -> tuple[tuple[int, int], np.ndarray | None, np.ndarray]:
     """:func:`~le4nn.ops.reference.winograd_output_transform`: ``((TH, TW), bias, y)``, y (B, OH, OW, K)."""
     op = "winograd_output_transform"
-    m = check_float_array(m, op, "m", ndim=3)
+    m = _check_planes(m, op)
     B, OH, OW, K = check_shape4(out_shape, op, "out_shape")
     TH, TW = (OH + 1) // 2, (OW + 1) // 2
     if m.shape != (16, B * TH * TW, K):
         raise ValueError(f"{op}: m has shape {m.shape}, expected {(16, B * TH * TW, K)} for out_shape {out_shape}")
     bias = check_bias(bias, K, m.dtype, op)
     return (TH, TW), bias, prepare_out(out, (B, OH, OW, K), m.dtype, op)
+
+
+def _check_planes(m, op: str) -> np.ndarray:
+    """``m`` (16, T, K): C-contiguous, or each plane C-contiguous with the planes further apart (a
+    padded plane stride, so that the 16 planes do not start at multiples of 4 KiB)."""
+    if isinstance(m, np.ndarray) and m.ndim == 3 and not m.flags.c_contiguous and m.dtype in FLOAT_DTYPES:
+        _, T, K = m.shape
+        size = m.itemsize
+        if (m.strides[2] == size or K <= 1) and (m.strides[1] == K * size or T <= 1) \
+                and m.strides[0] >= T * K * size and m.strides[0] % size == 0:
+            return m
+    return check_float_array(m, op, "m", ndim=3)
 
 
 def check_winograd_gradient_transform(dout, out) -> tuple[tuple[int, int], np.ndarray]:

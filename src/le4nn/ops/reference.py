@@ -368,7 +368,9 @@ def winograd_input_transform(x, pad=1, *, out=None):
 
 def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
     """Y = Aᵀ m A for every tile: the output side of Winograd F(2×2, 3×3), plus ``bias`` and, with
-    ``relu=True``, the ReLU.  ``m`` is (16, T, K) for an output of ``out_shape`` (B, OH, OW, K)."""
+    ``relu=True``, the ReLU.  ``m`` is (16, T, K) for an output of ``out_shape`` (B, OH, OW, K):
+    C-contiguous, or each plane C-contiguous with the planes further apart (Conv2D pads them off the
+    multiples of 4 KiB, see ``layers._conv_winograd.plane_stride``)."""
     (TH, TW), bias, y = checks.check_winograd_output_transform(m, out_shape, bias, out)
     B, OH, OW, K = y.shape
 
