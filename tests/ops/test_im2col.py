@@ -287,3 +287,14 @@ def test_read_only_inputs_are_accepted(rng):
     cols = ops.im2col(x, 3, 3, 1, 1)
     cols.setflags(write=False)
     assert ops.col2im(cols, x.shape, 3, 3, 1, 1).shape == x.shape
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 8, 8), (2, 16, 7, 9), (1, 1, 1, 1), (4, 3, 32, 32)])
+@pytest.mark.parametrize("stride", [1, 2, 3, (2, 1)])
+@pytest.mark.parametrize("pad", [0, (0, 1, 0, 1), (0, 2, 0, 0), (1, 0, 0, 0)])
+def test_pointwise_windows_match_reference_exactly(run_both, rng, shape, stride, pad):
+    """1×1 windows (ResNet projections): the native op's strided-copy branch (no padding read) and the
+    kernel (padding on the top or left) both give the reference's bits, padded bottom/right included."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    native, reference = run_both("im2col", x, 1, 1, stride, pad)
+    np.testing.assert_array_equal(native, reference)
