@@ -134,3 +134,14 @@ def numerical_gradient(f, x, eps=1e-6):
         flat[k] = saved
         g[k] = (plus - minus) / (2 * eps)
     return grad
+
+
+def normal_data(rng, shape, dtype, specials: bool) -> np.ndarray:
+    """Standard normal values of ``dtype``; with ``specials``, about 5% of them replaced by 0, -0, NaN
+    and ±inf (the elementwise kernels must treat them as NumPy does)."""
+    x = rng.standard_normal(shape).astype(dtype)
+    if specials and x.size:
+        flat = x.reshape(-1)
+        idx = rng.integers(0, x.size, max(1, x.size // 20))
+        flat[idx] = rng.choice(np.array([0.0, -0.0, np.nan, np.inf, -np.inf], dtype), idx.size)
+    return x

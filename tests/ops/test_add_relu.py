@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import le4nn
 from le4nn import ops
-from tests.ops.helpers import hypothesis_settings, num_threads
+from tests.ops.helpers import hypothesis_settings, normal_data, num_threads
 
 SETTINGS = hypothesis_settings(200)
 
@@ -23,15 +23,6 @@ def cases(draw):
     dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
     count = draw(st.integers(2, 4))
     return shape, dtype, count, draw(st.booleans()), draw(st.integers(0, 2**32 - 1))
-
-
-def data(rng, shape, dtype, specials):
-    x = rng.standard_normal(shape).astype(dtype)
-    if specials and x.size:
-        flat = x.reshape(-1)
-        idx = rng.integers(0, x.size, max(1, x.size // 20))
-        flat[idx] = rng.choice(np.array([0.0, -0.0, np.nan, np.inf, -np.inf], dtype), idx.size)
-    return x
 
 
 def numpy_add_relu(xs):
@@ -47,7 +38,7 @@ def numpy_add_relu(xs):
 def test_add_relu_forward_matches_reference_exactly(run_both, case):
     shape, dtype, count, specials, seed = case
     rng = np.random.default_rng(seed)
-    xs = [data(rng, shape, dtype, specials) for _ in range(count)]
+    xs = [normal_data(rng, shape, dtype, specials) for _ in range(count)]
     with np.errstate(invalid="ignore", over="ignore"):
         native, reference = run_both("add_relu_forward", xs)
         expected = numpy_add_relu(xs)

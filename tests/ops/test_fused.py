@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import le4nn
 from le4nn import ops
-from tests.ops.helpers import hypothesis_settings, num_threads
+from tests.ops.helpers import hypothesis_settings, normal_data, num_threads
 
 SETTINGS = hypothesis_settings(200)
 
@@ -24,21 +24,12 @@ def cases(draw):
     return shape, dtype, draw(st.booleans()), draw(st.integers(0, 2**32 - 1))
 
 
-def data(rng, shape, dtype, specials):
-    x = rng.standard_normal(shape).astype(dtype)
-    if specials and x.size:
-        flat = x.reshape(-1)
-        idx = rng.integers(0, x.size, max(1, x.size // 20))
-        flat[idx] = rng.choice(np.array([0.0, -0.0, np.nan, np.inf, -np.inf], dtype), idx.size)
-    return x
-
-
 @SETTINGS
 @given(case=cases())
 def test_bias_relu_forward_matches_reference_exactly(run_both, case):
     shape, dtype, specials, seed = case
     rng = np.random.default_rng(seed)
-    x = data(rng, shape, dtype, specials)
+    x = normal_data(rng, shape, dtype, specials)
     bias = rng.standard_normal(shape[-1]).astype(dtype)
     with np.errstate(invalid="ignore"):
         native, reference = run_both("bias_relu_forward", x, bias)
@@ -52,7 +43,7 @@ def test_bias_relu_forward_matches_reference_exactly(run_both, case):
 def test_relu_backward_bias_matches_reference(run_both, case):
     shape, dtype, specials, seed = case
     rng = np.random.default_rng(seed)
-    y = data(rng, shape, dtype, specials)
+    y = normal_data(rng, shape, dtype, specials)
     dout = rng.standard_normal(shape).astype(dtype)
     (dx_n, db_n), (dx_r, db_r) = run_both("relu_backward_bias", dout, y)
     np.testing.assert_array_equal(dx_n, dx_r)
@@ -70,7 +61,7 @@ def test_sigmoid_backward_bias_matches_reference(run_both, case):
     """dx has the bits of sigmoid_backward (both backends); the bias gradient is dx summed over rows."""
     shape, dtype, specials, seed = case
     rng = np.random.default_rng(seed)
-    y = 1 / (1 + np.exp(-data(rng, shape, dtype, specials)))
+    y = 1 / (1 + np.exp(-normal_data(rng, shape, dtype, specials)))
     dout = rng.standard_normal(shape).astype(dtype)
     (dx_n, db_n), (dx_r, db_r) = run_both("sigmoid_backward_bias", dout, y)
     with le4nn.backend("native"):
