@@ -67,10 +67,12 @@ def test_build_ensemble_refuses_mismatched_members():
 
 def test_two_members_on_the_sample_make_one_model(cli, tmp_path):
     result = cli("train", "--model", "lecture", "--dataset", "sample", "--subset", "300", "--epochs", "2",
-                 "--members", "2", "--weight-ema", "0.9", "--judge", "--tta", "--output", "run")
+                 "--members", "2", "--weight-ema", "0.9", "--judge", "--tta", "--augment", "digits,none",
+                 "--output", "run")
     assert result.returncode == 0, result.stderr
     run = tmp_path / "run"
     assert "member 2 of 2: seed 1" in result.stdout and "test-time augmentation" in result.stdout
+    assert result.stdout.count("augmentation: digits;") == 1  # member 2 trains without augmentation
     model = load_model(run / "model.npz")
     members = [load_model(run / f"member{k}.npz") for k in (1, 2)]
     from le4nn import datasets
@@ -85,6 +87,7 @@ def test_two_members_on_the_sample_make_one_model(cli, tmp_path):
     results = json.loads((run / "results.json").read_text())
     accuracies = [float(np.mean(np.argmax(o, axis=1) == y_test)) for o in outputs]
     assert results["members"] == 2 and results["member_seeds"] == [0, 1]
+    assert results["member_augment"] == ["digits", "none"]
     np.testing.assert_allclose(results["member_test_accuracy"], accuracies)
     assert results["test_accuracy"] == pytest.approx(float(np.mean(np.argmax(model.predict(x), axis=1) == y_test)))
     assert set(results["judging_tta"]) == set(results["judging"])
@@ -114,6 +117,9 @@ def test_hostile_members_values(run_main, value):
         (["--members", "2", "--resume", "checkpoint.npz"], "an ensemble (--members > 1) cannot be resumed"),
         (["--model", "dcgan", "--members", "2"], "--members go with classifiers"),
         (["--tta"], "--tta goes with --judge"),
+        (["--augment", "contest,digits"], "a list of --augment presets goes with --members N > 1"),
+        (["--members", "3", "--augment", "contest,bogus"], "got 'bogus'"),
+        (["--members", "2", "--augment", "contest,"], "got ''"),
     ],
 )
 def test_members_and_tta_refuse_what_they_cannot_do(run_main, args, message):

@@ -3,12 +3,13 @@ one model that averages their softmax outputs.
 
 Member k (k = 1..N) is a fresh model of the run's architecture trained with seed ``seed + k − 1`` (its
 own initial weights, shuffling and augmentation stream, its own weight average when ``--weight-ema`` is
-on), for the run's epochs with the same schedule.  :func:`build_ensemble` then puts copies of the
-trained members side by side in ONE functional :class:`~le4nn.models.Model`: one input feeding every
-member's layers (fresh layers named ``m1_conv2d``, ``m2_conv2d``, ...; the weights and BatchNorm
-statistics copied in layer by layer), the members' outputs averaged by a
-:class:`~le4nn.layers.Average` layer, so model.npz, ``le4nn-predict``, the judging (``--tta`` too) and
-``evaluate`` take it as any other model.  Averaging probabilities, not logits, is what Keras's
+on), for the run's epochs with the same schedule, and with the k-th preset of ``--augment``'s
+comma-separated list (taken in turn: ``contest,digits`` alternates a strong and a mild augmentation).
+:func:`build_ensemble` then puts copies of the trained members side by side in ONE functional
+:class:`~le4nn.models.Model`: one input feeding every member's layers (fresh layers named ``m1_conv2d``,
+``m2_conv2d``, ...; the weights and BatchNorm statistics copied in layer by layer), the members' outputs
+averaged by a :class:`~le4nn.layers.Average` layer, so model.npz, ``le4nn-predict``, the judging (``--tta``
+too) and ``evaluate`` take it as any other model.  Averaging probabilities, not logits, is what Keras's
 ``Average()`` over softmax outputs and the usual "deep ensemble" do.
 
 Files: model.npz (the ensemble), member1.npz … (each member as trained, its weight average when one
@@ -33,6 +34,13 @@ from le4nn.utils import set_random_seed
 
 #: Bound of --members (each member is a whole training run).
 MAX_MEMBERS = 16
+
+
+def member_augment(augment: str, member: int) -> str:
+    """The augmentation preset of ensemble member ``member`` (1, 2, ...; 0: a single model) from
+    ``--augment``'s comma-separated list, taken in turn."""
+    names = augment.split(",")
+    return names[(max(member, 1) - 1) % len(names)]
 
 
 def build_ensemble(members: list, name: str = "ensemble") -> Model:
@@ -100,7 +108,8 @@ def train_ensemble(args, data, num_classes: int, epochs: int, say, fit_member, f
                      loss=members[0].loss, metrics=["accuracy"])
     say(f"ensemble: the mean of the {args.members} members' outputs, {ensemble.count_params():,} parameters")
     extra = {"members": args.members, "member_test_accuracy": accuracies, "member_train_seconds": seconds,
-             "member_seeds": [args.seed + k for k in range(args.members)]}
+             "member_seeds": [args.seed + k for k in range(args.members)],
+             "member_augment": [member_augment(args.augment, k) for k in range(1, args.members + 1)]}
     return finish(args, ensemble, histories[0], (x_train, x_test, y_test), pipeline, sum(seconds), epochs, say,
                   extra=extra)
 

@@ -112,9 +112,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="linear learning-rate warm-up over the first EPOCHS epochs (default 0)")
     parser.add_argument("--label-smoothing", type=fraction, metavar="LS",
                         help="label smoothing of the cross-entropy (default 0)")
-    parser.add_argument("--augment", metavar="PRESET",
+    parser.add_argument("--augment", metavar="PRESET[,PRESET...]",
                         help=f"online augmentation of the training batches: {', '.join(augment_module.PRESETS)} "
-                        "(default none)")
+                        "(default none); with --members, a comma-separated list is taken in turn by the members "
+                        "(member k gets the k-th, the list repeating)")
     parser.add_argument("--corrupted-test", action="store_true",
                         help="also report accuracy on the corrupted MNIST test set (noise, stroke width, "
                         "affine; fixed seed)")
@@ -146,8 +147,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def check_options(args: argparse.Namespace, parser: ArgumentParser) -> argparse.Namespace:
     """Refuse the option combinations that cannot run (``parser.error``) and fill in the recipe's choices."""
-    if args.augment is not None and args.augment not in augment_module.PRESETS:
-        parser.error(f"--augment must be one of {', '.join(augment_module.PRESETS)}, got {args.augment!r}")
+    if args.augment is not None:
+        for name in args.augment.split(","):
+            if name not in augment_module.PRESETS:
+                parser.error(f"--augment must be one of {', '.join(augment_module.PRESETS)} (or a comma-separated "
+                             f"list of them with --members), got {name!r}")
     if args.model in GAN_MODELS:
         if args.weight_ema is not None or args.judge or args.members is not None or args.tta:
             parser.error("--weight-ema, --judge, --tta and --members go with classifiers (GANs average with "
@@ -162,6 +166,8 @@ def check_options(args: argparse.Namespace, parser: ArgumentParser) -> argparse.
     apply_recipe(args)
     if args.members > 1 and args.resume:
         parser.error("--resume continues one model; an ensemble (--members > 1) cannot be resumed")
+    if "," in args.augment and args.members == 1:
+        parser.error("a list of --augment presets goes with --members N > 1 (one preset per member, in turn)")
     if args.tta and not args.judge:
         parser.error("--tta goes with --judge (or a recipe that judges)")
     return args
@@ -384,10 +390,11 @@ def fit_member(args, x_train, y_train, num_classes: int, epochs: int, say, membe
     model, initial_epoch = start_model(args, x_train, num_classes, epochs)
     say(f"model: {args.model if not args.resume else args.resume} ({model.count_params():,} parameters); "
         f"optimizer: {model.optimizer!r}")
-    pipeline = augment_module.Timed(args.augment) if args.augment != "none" else None
+    augment = ensemble.member_augment(args.augment, member)
+    pipeline = augment_module.Timed(augment) if augment != "none" else None
     schedule = make_schedule(args, model, epochs)
     if pipeline is not None or schedule is not None or args.label_smoothing:
-        say(f"augmentation: {args.augment}; learning-rate schedule: {args.schedule}"
+        say(f"augmentation: {augment}; learning-rate schedule: {args.schedule}"
             f"{f' with {args.warmup:g} warm-up epochs' if args.warmup else ''}; "
             f"label smoothing {args.label_smoothing:g}")
     say(f"training: {epochs} epochs from epoch {initial_epoch + 1}, batch {args.batch_size}, validation split "
