@@ -78,6 +78,9 @@ class Profiler:
         self.order.append("optimizer")
         self._wrap(model.optimizer, "apply", "optimizer", "backward")
 
+    def result(self) -> dict:
+        return {"order": self.order, "kinds": self.kinds, "times": [[k[0], k[1], v] for k, v in self.times.items()]}
+
     def _wrap(self, obj, method, name, phase):
         original = getattr(obj, method)
         key = (name, phase)
@@ -98,13 +101,17 @@ class Profiler:
 def _le4nn_infer(model, xt, spec, job, result) -> dict:
     xt = xt[: spec.infer_images]
     model.predict(xt[: spec.infer_batch], batch_size=spec.infer_batch)  # build and warm up
+    clock = time.process_time if job.get("cpu_time") else time.perf_counter
+    profiler = Profiler(model, clock) if job.get("profile") else None
     times = []
     load = OtherLoad()
     for _ in range(job["passes"]):
-        t0 = time.perf_counter()
+        t0 = clock()
         model.predict(xt, batch_size=spec.infer_batch)
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     result.update(seconds=times, peak_rss_mb=_peak_rss_mb(), other_load=load.cores())
+    if profiler is not None:  # per predict pass (print_profile's "step")
+        result.update(step_times=times, total=sum(times), profile=profiler.result())
     return result
 
 
@@ -150,8 +157,7 @@ def child_le4nn(job: dict) -> dict:
     total = clock() - t_all
     result.update(step_times=step_times, total=total, peak_rss_mb=_peak_rss_mb(), other_load=load.cores())
     if profiler is not None:
-        result["profile"] = {"order": profiler.order, "kinds": profiler.kinds,
-                             "times": [[k[0], k[1], v] for k, v in profiler.times.items()]}
+        result["profile"] = profiler.result()
     return result
 
 

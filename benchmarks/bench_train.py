@@ -278,11 +278,17 @@ def run_accuracy(args, models, threads, have_torch: bool) -> None:
 def run_profile(args, models, threads) -> None:
     for m in models:
         for t in threads:
-            job = _job(args, m, kind="train", framework="le4nn", threads=t, steps=args.steps or SPECS[m].steps,
-                       profile=True, cpu_time=args.cpu_time)
+            if args.inference:
+                job = _job(args, m, kind="infer", framework="le4nn", threads=t, passes=args.passes, profile=True,
+                           cpu_time=args.cpu_time)
+                what = f"predict of {SPECS[m].infer_images} images in batches of {SPECS[m].infer_batch} (a 'step')"
+            else:
+                job = _job(args, m, kind="train", framework="le4nn", threads=t, steps=args.steps or SPECS[m].steps,
+                           profile=True, cpu_time=args.cpu_time)
+                what = f"batch {job['batch']}"
             r = run_measured(job, args)
             load = r.get("other_load")
-            print_profile(r, f"le4nn {m}, {t} thread(s), batch {job['batch']}, {r['backend']}"
+            print_profile(r, f"le4nn {m}, {t} thread(s), {what}, {r['backend']}"
                              f"{', CPU time' if args.cpu_time else ''}"
                              f"{'' if load is None else f', other processes {load:.1f} cores'}")
 
@@ -344,6 +350,8 @@ def parse_args(argv):
     parser.add_argument("--passes", type=int, default=3, help="inference passes over the test images per run")
     parser.add_argument("--profile", action="store_true",
                         help="only print each layer's forward/backward time share (native backend)")
+    parser.add_argument("--inference", action="store_true",
+                        help="with --profile: profile predict (inference) instead of a training step")
     parser.add_argument("--cpu-time", action="store_true",
                         help="with --profile: time with the process CPU clock (1 thread: ignores the time "
                              "other processes take the core away)")

@@ -2,7 +2,8 @@
 (layers/_conv_bn.py): predict equals the two layers run apart in both data formats, with and without
 bias, strides 1 and 2, 1×1 and 3×3 kernels (the direct, Winograd and im2col + GEMM paths), in
 Sequential and functional models, after training steps moved the statistics and after
-set_weights/load; training and the pairs that must not fold are left alone.
+set_weights/load; training and the pairs that must not fold are left alone.  In inference a ReLU that
+alone reads the normalization's output is fused into the folded convolution too (the triple).
 
 Tolerance: the folded convolution applies the normalization's scale before the sum over taps and
 the shift as a bias, so results differ by rounding: float32 within 2e-5 of the output's scale
@@ -14,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from le4nn.layers import BatchNormalization, Conv2D, Dense, Flatten, Input, ReLU, _conv_bn
+from le4nn.layers import Activation, BatchNormalization, Conv2D, Dense, Flatten, Input, ReLU, _conv_bn
 from le4nn.models import Model, Sequential, load_model
 from le4nn.utils import set_random_seed
 
@@ -37,7 +38,7 @@ def folds(monkeypatch):
 
 def unfolded_predict(model, x, monkeypatch):
     with monkeypatch.context() as patch:
-        patch.setattr(_conv_bn, "forward", lambda conv, bn, x, training: NotImplemented)
+        patch.setattr(_conv_bn, "forward", lambda conv, bn, x, training, relu=None: NotImplemented)
         return model.predict(x, batch_size=len(x))
 
 
@@ -125,7 +126,7 @@ def test_evaluate_folds_and_gives_the_unfolded_loss(folds, monkeypatch):
     folded = model.evaluate(x, y, verbose=0)
     assert folds
     with monkeypatch.context() as patch:
-        patch.setattr(_conv_bn, "forward", lambda conv, bn, x, training: NotImplemented)
+        patch.setattr(_conv_bn, "forward", lambda conv, bn, x, training, relu=None: NotImplemented)
         apart = model.evaluate(x, y, verbose=0)
     assert abs(folded - apart) < 1e-12
 
@@ -191,3 +192,62 @@ def test_folded_weights_are_the_normalization_composed_with_the_convolution():
     np.testing.assert_allclose(kernel, np.arange(6.0).reshape(1, 1, 2, 3) * scale, rtol=1e-15)
     np.testing.assert_allclose(bias, -np.array([1.0, 2.0, 3.0]) * scale, rtol=1e-15)
     assert conv.params["kernel"][0, 0, 1, 2] == 5.0  # the layer's own weights are untouched
+
+
+@pytest.fixture
+def relu_calls(monkeypatch):
+    """The ReLU layers whose own forward ran (not fused into a folded convolution)."""
+    calls = []
+    original = ReLU.forward
+
+    def spy(self, x, training=False):
+        calls.append(self.name)
+        return original(self, x, training=training)
+
+    monkeypatch.setattr(ReLU, "forward", spy)
+    return calls
+
+
+def conv_bn_relu_graph(also_read, relu_dtype="float32", activation_layer=False):
+    """Input -> Conv2D -> BN -> ReLU (or Activation('relu')) -> Flatten -> Dense, with the ReLU's or the
+    BN's output (``also_read``: "relu-layer", "relu-output", "bn-layer", "bn-output") also read by a
+    second Dense or returned."""
+    inputs = Input(shape=(8, 8, 8), dtype="float32")
+    normalized = BatchNormalization(dtype="float32")(Conv2D(8, 3, padding="same", dtype="float32")(inputs))
+    relu = (Activation("relu", dtype=relu_dtype) if activation_layer else ReLU(dtype=relu_dtype))(normalized)
+    outputs = [Dense(2, dtype="float32")(Flatten(dtype="float32")(relu))]
+    if also_read is not None:
+        tensor = relu if also_read.startswith("relu") else normalized
+        outputs.append(Dense(2, dtype="float32")(Flatten(dtype="float32")(tensor)) if also_read.endswith("layer")
+                       else tensor)
+    model = Model(inputs=inputs, outputs=outputs)
+    randomize_normalization(model, seed=6)
+    return model
+
+
+@pytest.mark.parametrize("also_read, relu_dtype, activation_layer, fused", [
+    (None, "float32", False, True), (None, "float32", True, True), ("relu-layer", "float32", False, True),
+    ("relu-output", "float32", False, True), ("bn-layer", "float32", False, False),
+    ("bn-output", "float32", False, False), (None, "float64", False, False),
+])
+def test_the_relu_fuses_when_it_alone_reads_the_normalization(also_read, relu_dtype, activation_layer, fused, folds,
+                                                              relu_calls, monkeypatch):
+    model = conv_bn_relu_graph(also_read, relu_dtype, activation_layer)
+    x = np.random.default_rng(9).standard_normal((3, 8, 8, 8)).astype("float32")
+    got = model.predict(x)
+    assert folds  # the pair folds either way
+    if not activation_layer:
+        assert bool(relu_calls) != fused
+    expected = unfolded_predict(model, x, monkeypatch)
+    for a, b in zip(got if isinstance(got, list) else [got], expected if isinstance(expected, list) else [expected],
+                    strict=True):
+        assert a.dtype == b.dtype
+        assert_close(a, b, "float32")
+
+
+def test_training_steps_never_fuse_the_triple(folds, relu_calls):
+    model = conv_bn_relu_graph(None)
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(10).standard_normal((3, 8, 8, 8)).astype("float32")
+    model.train_on_batch(x, np.zeros((3, 2), "float32"))
+    assert not folds  # BN + ReLU fuse as a training pair; the convolution runs alone

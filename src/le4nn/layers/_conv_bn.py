@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from le4nn.layers.activation import Activation, ReLU
 from le4nn.layers.normalization import BatchNormalization
 
 
@@ -34,6 +35,12 @@ def _fusable(conv, bn, training: bool) -> bool:
     return (not training and isinstance(bn, BatchNormalization) and bn.built and conv.built
             and bn.axis % 4 == channel_axis and conv.activation.name == "linear" and bn.dtype == conv.dtype
             and bn.state["moving_mean"].shape == (conv.filters,))
+
+
+def _fusable_relu(conv, relu) -> bool:
+    """Whether ``relu`` is a plain ReLU (max(x, 0): a ReLU layer with its defaults, or
+    Activation('relu')) of the convolution's dtype."""
+    return isinstance(relu, (ReLU, Activation)) and relu.activation.name == "relu" and relu.dtype == conv.dtype
 
 
 def folded_weights(conv, bn) -> tuple[np.ndarray, np.ndarray]:
@@ -48,21 +55,28 @@ def folded_weights(conv, bn) -> tuple[np.ndarray, np.ndarray]:
     return kernel.astype(conv.dtype), shift.astype(conv.dtype)
 
 
-def forward(conv, bn, x, training: bool):
+def forward(conv, bn, x, training: bool, relu=None):
     """``bn(conv(x))`` in inference mode as one convolution with the folded weights; or
     ``NotImplemented`` (training mode, an activation on the convolution, another axis or dtype).
+    With ``relu`` (a ReLU layer reading the normalization's output alone, offered by the graph in
+    inference: Conv2D → BatchNormalization → ReLU, the ResNet pattern) the folded convolution takes
+    the ReLU as its activation, fused with the bias where its path can (``relu(bn(conv(x)))``).
 
     The folded convolution runs on a shallow copy of ``conv`` (sharing its scratch buffers) whose
     weights are W' and b': the layer's own weights are never replaced, not even for a moment, so
     ``get_weights`` from another thread sees them as they are.  ``conv``'s backward record is
     cleared (no backward follows an inference forward)."""
-    if not _fusable(conv, bn, training):
+    if not _fusable(conv, bn, training) or (relu is not None and not _fusable_relu(conv, relu)):
         return NotImplemented
     kernel, bias = folded_weights(conv, bn)
     folded = object.__new__(type(conv))
     folded.__dict__.update(conv.__dict__)
     folded.params = {"kernel": kernel, "bias": bias}
     folded.use_bias = True
+    if relu is not None:
+        folded.activation = relu.activation
     y = folded.forward(x, training=False)
+    if relu is not None and not relu.built:
+        relu.build((None, *y.shape[1:]))
     conv._cache, conv._z, conv._y = None, None, None
     return y

@@ -39,7 +39,9 @@ What a model calls (:class:`le4nn.models.graph.Graph`):
   one after the other.  The pairs: Conv2D (ReLU or linear) + channels_last MaxPooling2D
   (:mod:`le4nn.layers._conv_pool`), forward and backward; Add + ReLU (:mod:`le4nn.layers._add_relu`),
   forward and backward; Conv2D (linear) + BatchNormalization on its channel axis, folded into one
-  convolution in inference only (:mod:`le4nn.layers._conv_bn`).
+  convolution in inference only (:mod:`le4nn.layers._conv_bn`), and in inference the triple
+  Conv2D + BatchNormalization + ReLU (``_forward_through_two(consumer, then, x)``), the ReLU fused
+  into the folded convolution.
 - three class attributes: ``_multi_input`` (the layer takes a list: Add, Concatenate), ``_scratch``
   (set by the model while it runs a step, so the layer may return reused arrays, :meth:`Layer._out`)
   and ``_defer_softmax`` (set on a softmax output layer whose softmax the loss computes, eq. 12).
@@ -401,6 +403,13 @@ class Layer:
         :meth:`_backward_through`, which the model then uses), or ``NotImplemented`` to let the model
         run both forward passes.  ``x`` is the list of inputs for a multi-input layer.  The pairs are
         listed in this module's docstring."""
+        return NotImplemented
+
+    def _forward_through_two(self, consumer: Layer, then: Layer, x):
+        """Fused inference forward of this layer, its sole reader ``consumer`` and that one's sole
+        reader ``then`` (the model offers it only when not training, as no backward follows):
+        ``then``'s output, or ``NotImplemented`` to fall back to :meth:`_forward_through`.  The
+        triple: Conv2D + BatchNormalization + ReLU (:mod:`le4nn.layers._conv_bn`)."""
         return NotImplemented
 
     def _backward_through(self, consumer: Layer, grad_out, need_input_grad: bool):

@@ -258,6 +258,11 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         self._z, self._y = None, None  # the convolution's own output was never formed
         return pooled
 
+    def _forward_through_two(self, consumer, then, x):
+        if isinstance(consumer, BatchNormalization):  # folded, the ReLU fused (inference only)
+            return _conv_bn.forward(self, consumer, x, False, relu=then)
+        return NotImplemented
+
     def _backward_through(self, consumer, grad_out, need_input_grad):
         if isinstance(consumer, BatchNormalization):  # folded only in inference: nothing to fuse
             return NotImplemented

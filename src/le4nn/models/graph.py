@@ -140,7 +140,15 @@ class Graph:
                 # e.g. Conv2D + ReLU + MaxPooling2D or Add + ReLU in one pass, without the
                 # full-size tensor between them (see Layer._forward_through); only inside a model
                 # step, whose backward pass fuses the pair the same way.
-                out = layer._forward_through(consumer.layer, args if layer._multi_input else args[0], training)
+                arg = args if layer._multi_input else args[0]
+                then = self._sole_consumer.get(id(consumer)) if not training else None
+                if then is not None:  # a triple, inference only (no backward follows)
+                    out = layer._forward_through_two(consumer.layer, then.layer, arg)
+                    if out is not NotImplemented:
+                        values[then.output] = out
+                        done.update((id(consumer), id(then)))
+                        continue
+                out = layer._forward_through(consumer.layer, arg, training)
                 if out is not NotImplemented:
                     values[consumer.output] = out
                     done.add(id(consumer))
