@@ -67,7 +67,7 @@ class Profiler:
             self.kinds[layer.name] = type(layer).__name__
             # The model calls forward and _backward_step (which may call backward).
             backward = "_backward_step" if hasattr(layer, "_backward_step") else "backward"
-            for method in ("forward", "_forward_through", backward, "_backward_through"):
+            for method in ("forward", "_forward_through", "_forward_through_two", backward, "_backward_through"):
                 if hasattr(layer, method):  # *_through: fused with the next layer (time counted here)
                     self._wrap(layer, method, layer.name, "backward" if "backward" in method else "forward")
         self.order.append("loss")

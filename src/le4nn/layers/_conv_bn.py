@@ -75,7 +75,7 @@ def forward(conv, bn, x, training: bool, relu=None):
     folded.use_bias = True
     if relu is not None:
         folded.activation = relu.activation
-    y = folded.forward(x, training=False)
+    y = type(conv).forward(folded, x, training=False)  # the class's: not a method patched onto conv
     if relu is not None and not relu.built:
         relu.build((None, *y.shape[1:]))
     conv._cache, conv._z, conv._y = None, None, None
