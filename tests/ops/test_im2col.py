@@ -289,12 +289,18 @@ def test_read_only_inputs_are_accepted(rng):
     assert ops.col2im(cols, x.shape, 3, 3, 1, 1).shape == x.shape
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 8, 8), (2, 16, 7, 9), (1, 1, 1, 1), (4, 3, 32, 32)])
-@pytest.mark.parametrize("stride", [1, 2, 3, (2, 1)])
+@pytest.mark.parametrize("shape", [(3, 5, 8, 8), (2, 16, 7, 9), (1, 1, 1, 1), (4, 3, 32, 32), (2, 17, 5, 18)])
+@pytest.mark.parametrize("stride", [1, 2, 3, (2, 1), (1, 2)])
 @pytest.mark.parametrize("pad", [0, (0, 1, 0, 1), (0, 2, 0, 0), (1, 0, 0, 0)])
-def test_pointwise_windows_match_reference_exactly(run_both, rng, shape, stride, pad):
-    """1×1 windows (ResNet projections): the native op's strided-copy branch (no padding read) and the
-    kernel (padding on the top or left) both give the reference's bits, padded bottom/right included."""
-    x = rng.standard_normal(shape).astype(np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_windows_match_reference_exactly(run_both, rng, shape, stride, pad, dtype):
+    """1×1 windows (ResNet projections): the kernels' subsampling branch (no padding read: strided
+    rows, at column stride 2 vector shuffles) and the general plane loops (padding on the top or left)
+    give the reference's bits both ways, padded bottom/right, non-finite values and −0 included."""
+    x = make_data(rng, shape, dtype, "extreme")
     native, reference = run_both("im2col", x, 1, 1, stride, pad)
     np.testing.assert_array_equal(native, reference)
+    cols = make_data(rng, reference.shape, dtype, "extreme")
+    cols.flat[:: 7] = -0.0
+    native, reference = run_both("col2im", cols, shape, 1, 1, stride, pad)
+    assert native.tobytes() == reference.tobytes()  # bitwise: −0 + 0 is +0 in both

@@ -50,6 +50,21 @@ cdef extern from "le4nn_im2col.h":
                               double* scratch,
                               Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
                               Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil
+    bint LE4NN_PHASED(Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw) noexcept nogil
+    void le4nn_col2im_phased_f(const float* src0, float* xp, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                               int kh, int kw, int sh, int sw, int pt, int pl, Py_ssize_t OH, Py_ssize_t OW,
+                               const Py_ssize_t* bnd, float* nxt) noexcept nogil
+    void le4nn_col2im_phased_d(const double* src0, double* xp, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                               int kh, int kw, int sh, int sw, int pt, int pl, Py_ssize_t OH, Py_ssize_t OW,
+                               const Py_ssize_t* bnd, double* nxt) noexcept nogil
+    void le4nn_pointwise_im2col_f(const float* xp, float* dst, Py_ssize_t W, int sh, int sw, Py_ssize_t OH,
+                                  Py_ssize_t OW, const float* nxt) noexcept nogil
+    void le4nn_pointwise_im2col_d(const double* xp, double* dst, Py_ssize_t W, int sh, int sw, Py_ssize_t OH,
+                                  Py_ssize_t OW, const double* nxt) noexcept nogil
+    void le4nn_pointwise_col2im_f(const float* seg, float* xp, Py_ssize_t H, Py_ssize_t W, int sh, int sw,
+                                  Py_ssize_t OH, Py_ssize_t OW, float* nxt) noexcept nogil
+    void le4nn_pointwise_col2im_d(const double* seg, double* xp, Py_ssize_t H, Py_ssize_t W, int sh, int sw,
+                                  Py_ssize_t OH, Py_ssize_t OW, double* nxt) noexcept nogil
 
 # Column matrices at least this large are written with streaming stores (they cannot stay in the
 # cache anyway); smaller ones are written normally so that the GEMM that follows finds them cached.
@@ -87,6 +102,40 @@ cdef inline void _im2col_plane(const floating* xp, floating* dst0, Py_ssize_t ld
         le4nn_im2col_plane_f(xp, dst0, ld, nxt, scratch, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd)
     else:
         le4nn_im2col_plane_d(xp, dst0, ld, nxt, scratch, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd)
+
+
+cdef inline bint _pointwise_inside(Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
+                                   Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    """A 1×1 window that reads no padding (a ResNet's projections): the plane subsampled."""
+    return kh == 1 and kw == 1 and pt == 0 and pl == 0 and (OH - 1) * sh < H and (OW - 1) * sw < W
+
+
+cdef inline void _pointwise_im2col_plane(const floating* xp, floating* dst, Py_ssize_t W, int sh, int sw,
+                                         Py_ssize_t OH, Py_ssize_t OW, const floating* nxt) noexcept nogil:
+    if floating is float:
+        le4nn_pointwise_im2col_f(xp, dst, W, sh, sw, OH, OW, nxt)
+    else:
+        le4nn_pointwise_im2col_d(xp, dst, W, sh, sw, OH, OW, nxt)
+
+
+cdef inline void _pointwise_col2im_plane(const floating* seg, floating* xp, Py_ssize_t H, Py_ssize_t W,
+                                         int sh, int sw, Py_ssize_t OH, Py_ssize_t OW, floating* nxt) noexcept nogil:
+    if floating is float:
+        le4nn_pointwise_col2im_f(seg, xp, H, W, sh, sw, OH, OW, nxt)
+    else:
+        le4nn_pointwise_col2im_d(seg, xp, H, W, sh, sw, OH, OW, nxt)
+
+
+cdef inline void _col2im_phased_plane(const floating* src0, floating* xp, Py_ssize_t ld, Py_ssize_t H,
+                                      Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
+                                      Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* bnd,
+                                      floating* nxt) noexcept nogil:
+    """Strides up to 2 (LE4NN_PHASED): sums on the phase planes, then one interleaved write
+    (le4nn_im2col.h), bitwise the plain loops' and the reference's sums."""
+    if floating is float:
+        le4nn_col2im_phased_f(src0, xp, ld, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd, nxt)
+    else:
+        le4nn_col2im_phased_d(src0, xp, ld, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd, nxt)
 
 
 cdef void _col2im_plane(const floating* src0, floating* xp, Py_ssize_t ld,
@@ -143,16 +192,21 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
     if bp == NULL:
         raise MemoryError()
     _bounds(bp, H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+    cdef bint pointwise = _pointwise_inside(H, W, kh, kw, sh, sw, pt, pl, OH, OW)
     with nogil:
         # Plane order c-major (b fastest): consecutive planes continue the same kh·kw rows of
         # cols, so each thread writes kh·kw long sequential streams.
         for p in prange(B * C, schedule="static", num_threads=num_threads):
             c = p // B
             b = p - c * B
-            _im2col_plane(xp + (b * C + c) * H * W, cp + c * K * ld + b * L, ld,
-                          xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL,
-                          sp + threadid() * L if sp != NULL else NULL,
-                          H, W, kh, kw, sh, sw, pt, pl, OH, OW, bp)
+            if pointwise:
+                _pointwise_im2col_plane(xp + (b * C + c) * H * W, cp + c * ld + b * L, W, sh, sw, OH, OW,
+                                        xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL)
+            else:
+                _im2col_plane(xp + (b * C + c) * H * W, cp + c * K * ld + b * L, ld,
+                              xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL,
+                              sp + threadid() * L if sp != NULL else NULL,
+                              H, W, kh, kw, sh, sw, pt, pl, OH, OW, bp)
     free(bp)
 
 
@@ -166,10 +220,25 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw
     cdef floating* xp = &x[0, 0, 0, 0]
     if cols.shape[0] != C * K or ld != B * L:
         raise ValueError("col2im: cols has the wrong shape")
+    cdef bint pointwise = _pointwise_inside(H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+    cdef bint phased = LE4NN_PHASED(H, W, kh, kw, sh, sw)
+    cdef floating* nxt
+    cdef Py_ssize_t* bp = <Py_ssize_t*>malloc(2 * (kh + kw) * sizeof(Py_ssize_t))  # freed below
+    if bp == NULL:
+        raise MemoryError()
+    _bounds(bp, H, W, kh, kw, sh, sw, pt, pl, OH, OW)
     with nogil:
         # c-major plane order: each thread reads kh·kw long sequential streams of cols.
         for p in prange(B * C, schedule="static", num_threads=num_threads):
             c = p // B
             b = p - c * B
-            _col2im_plane(cp + c * K * ld + b * L, xp + (b * C + c) * H * W, ld,
-                          H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+            nxt = xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL
+            if pointwise:
+                _pointwise_col2im_plane(cp + c * ld + b * L, xp + (b * C + c) * H * W, H, W, sh, sw, OH, OW, nxt)
+            elif phased:
+                _col2im_phased_plane(cp + c * K * ld + b * L, xp + (b * C + c) * H * W, ld,
+                                     H, W, kh, kw, sh, sw, pt, pl, OH, OW, bp, nxt)
+            else:
+                _col2im_plane(cp + c * K * ld + b * L, xp + (b * C + c) * H * W, ld,
+                              H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+    free(bp)
