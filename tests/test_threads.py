@@ -565,9 +565,9 @@ def test_a_failing_chunk_lets_every_other_chunk_finish_before_the_error(fixed_th
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_window_kernels_on_resnet_shapes_give_the_same_bits_at_every_thread_count(native, rng, dtype,
                                                                                   fixed_threads):
-    """The NCHW paths for a ResNet's small planes: col2im summed on phase planes (3×3 stride 2),
-    1×1 stride-2 subsampling both ways (and channels_last im2col), and 2×2 max pooling over groups of 8×8 and 16×16 planes
-    (plane counts that do not fill the last group)."""
+    """The paths for a ResNet's small planes: NCHW col2im summed on phase planes (3×3 stride 2), 1×1
+    stride-2 subsampling both ways (and channels_last im2col), and 2×2 max pooling over groups of
+    8×8 and 16×16 planes (plane counts that do not fill the last group)."""
     calls = []
     for side, channels in ((16, 5), (8, 9)):
         x = rng.standard_normal((3, channels, side, side)).astype(dtype)
