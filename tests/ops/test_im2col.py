@@ -15,6 +15,7 @@ import le4nn
 from le4nn import ops
 from tests.ops.helpers import (
     assert_close_to_scale,
+    assert_same_bits,
     hypothesis_settings,
     make_data,
     num_threads,
@@ -81,6 +82,20 @@ def test_stride_two_matches_reference_exactly(run_both, case, kind):
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN in both
         native, reference = run_both("col2im", cols, shape, kh, kw, stride, pad)
     np.testing.assert_array_equal(native, reference)
+
+
+@pytest.mark.parametrize("shape", [(3, 17, 8, 8), (2, 3, 7, 9), (1, 1, 2, 3), (2, 16, 2, 32), (2, 5, 9, 8)])
+@pytest.mark.parametrize("k, pad", [(3, 1), (3, (0, 1, 0, 1)), (2, 0), (3, (2, 0, 0, 2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stride_one_small_planes_sum_exactly_as_the_reference(run_both, rng, shape, k, pad, dtype):
+    """col2im at stride 1 on planes of up to 64 elements (summed on a copy of the plane on the
+    stack) and just beyond (the plain loops): the reference's sums, bit for bit."""
+    x = make_data(rng, shape, dtype, "extreme")
+    reference = ops.reference.im2col(x, k, k, 1, pad)
+    cols = make_data(rng, reference.shape, dtype, "extreme")
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN in both
+        native, reference = run_both("col2im", cols, shape, k, k, 1, pad)
+    assert_same_bits(native, reference)
 
 
 @pytest.mark.parametrize("stride", [(2, 2), (2, 1), (1, 2)])
@@ -303,4 +318,4 @@ def test_pointwise_windows_match_reference_exactly(run_both, rng, shape, stride,
     cols = make_data(rng, reference.shape, dtype, "extreme")
     cols.flat[:: 7] = -0.0
     native, reference = run_both("col2im", cols, shape, 1, 1, stride, pad)
-    assert native.tobytes() == reference.tobytes()  # bitwise: −0 + 0 is +0 in both
+    assert_same_bits(native, reference)  # −0 + 0 is +0 in both

@@ -72,6 +72,11 @@ cdef Py_ssize_t STREAM_MIN_BYTES = 16 * 1024 * 1024
 # ... unless the segments are short (planes of 8×8 outputs): then the per-segment staging and fence
 # cost more than the streaming saves.
 cdef Py_ssize_t STREAM_MIN_SEGMENT = 256
+# col2im at stride 1 sums planes of up to this many elements on the stack (le4nn_im2col.h) instead of
+# the plain loops: on a ResNet's 8×8 planes the loops' per-row overhead was most of the time (2.6 →
+# 2.1 ms on 128×64×8×8); on 16×16 and 32×32 planes the plain loops measured faster (3.0 vs 3.7–4.7 ms,
+# 5.4 vs 16.9 ms, side by side in alternating processes).
+cdef Py_ssize_t COL2IM_BUFFERED_MAX = 64
 
 
 include "windows.pxi"
@@ -221,7 +226,8 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw
     if cols.shape[0] != C * K or ld != B * L:
         raise ValueError("col2im: cols has the wrong shape")
     cdef bint pointwise = _pointwise_inside(H, W, kh, kw, sh, sw, pt, pl, OH, OW)
-    cdef bint phased = LE4NN_PHASED(H, W, kh, kw, sh, sw)
+    # Strides up to 2, and small planes at stride 1: sums on a copy of the plane on the stack.
+    cdef bint phased = LE4NN_PHASED(H, W, kh, kw, sh, sw) or (sh == 1 and sw == 1 and H * W <= COL2IM_BUFFERED_MAX)
     cdef floating* nxt
     cdef Py_ssize_t* bp = <Py_ssize_t*>malloc(2 * (kh + kw) * sizeof(Py_ssize_t))  # freed below
     if bp == NULL:

@@ -176,7 +176,10 @@ static LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *restrict dst0, Py_s
                 const Py_ssize_t start = oh_lo * OW + ow_lo, end = (oh_hi - 1) * OW + ow_hi;           \
                 const T *restrict src = P + (oh_lo + dr) * PW + ow_lo + dc;                             \
                 for (Py_ssize_t t = 0; t < start; ++t) dst[t] = 0;                                      \
-                memcpy(dst + start, src, (size_t)(end - start) * sizeof(T));                            \
+                if (end - start >= 512) /* a call pays only for long runs (8×8 planes: 9 calls each) */ \
+                    memcpy(dst + start, src, (size_t)(end - start) * sizeof(T));                        \
+                else                                                                                    \
+                    LE4NN_COPY_RUN(dst + start, src, end - start);                                      \
                 for (Py_ssize_t t = end; t < L; ++t) dst[t] = 0;                                        \
                 if (n != OW) {                                                                          \
                     for (Py_ssize_t oh = oh_lo; oh < oh_hi; ++oh) {                                     \
