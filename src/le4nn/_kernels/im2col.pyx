@@ -24,7 +24,13 @@ shifted contiguous copy of the plane, after which the few entries that wrapped a
 overwritten with zeros.  At strides up to 2 (3×3 stride 2 and the like), the plane is first split
 into its sh·sw phase planes x[ph::sh, pw::sw] (on the stack), on which every window offset is a
 stride-1 window again, with the same contiguous copies.  Larger strides and planes use strided
-loops.  col2im stays a Cython loop over each plane's segments (the C version measured slower).
+loops.  1×1 windows that read no padding (a ResNet's stride-2 projections) subsample the plane row by
+row (vector shuffles at column stride 2), the thread's next plane prefetched, both ways.  col2im at
+strides up to 2 adds its segments into the phase planes (contiguous runs), then writes each input
+row once, interleaved from its phase rows (the strided read-modify-write on the plane itself cost one
+scalar step per element); the thread's next plane and segments are prefetched.  At stride 1, planes
+of up to 64 elements are summed the same way on the stack; larger ones stay Cython loops over each
+plane's segments (they measured faster than the C version there).
 Column matrices of 16 MB or more (the CNN's is 90 MB) cannot stay in the cache anyway: there each
 segment is built in a per-thread scratch segment (L1) and copied out with non-temporal stores, which
 skips the read-for-ownership of the cold destination lines (≈ 1.5× faster).  col2im visits the

@@ -239,6 +239,10 @@ static LE4NN_INLINE_LOOPS void NAME(const T *restrict src0, T *restrict xp, Py_s
 {                                                                                                       \
     const Py_ssize_t Hc = (H + sh - 1) / sh, Wc = (W + sw - 1) / sw, HWc = Hc * Wc;                     \
     LE4NN_PREFETCH_PLANE(next, H * W * (Py_ssize_t)sizeof(T), 1); /* the thread's next plane: a new page */ \
+    if (next) /* and the next plane's kh·kw segments (L further on): kh·kw streams, too many for the    \
+                 hardware prefetcher to follow alone */                                                \
+        for (int k_ = 0; k_ < kh * kw; ++k_)                                                            \
+            LE4NN_PREFETCH_PLANE(src0 + (Py_ssize_t)k_ * ld + OH * OW, OH * OW * (Py_ssize_t)sizeof(T), 0); \
     T buf[LE4NN_PHASE_SIZE(H, W, sh, sw)];                                                              \
     for (Py_ssize_t t = 0; t < sh * sw * HWc; ++t) buf[t] = 0;                                          \
     for (int i = 0; i < kh; ++i) {                                                                      \

@@ -16,6 +16,10 @@ threads; no output is written by two threads.
   version mispredicts about half its comparisons on random data); the backward writes every element
   of dx exactly once, 0 or the gradient, so no memset and no scatter.  A ragged row end is done as
   one more vector block that overlaps the previous one, not as a scalar tail.
+- float32 planes whose output rows are 4 wide (8×8 inputs) or a multiple of 8 take 8-wide vector
+  steps (le4nn_pool_planes.h, x86-64-v3 clone and baseline) over groups of planes of about 256
+  outputs (the rows of 4 of two output rows, possibly of two planes, share a step), with the same
+  step rule and the same per-group fallback of the backward; the backward's range check runs per group.
 - Any other geometry (overlapping windows, padding, odd strides) works one output row at a time:
   for each real window offset (i, j), in row-major order, one sweep over the output row updates the
   running max/argmax (or sum) kept in the output row itself (in L1).  The sweeps are unit- or
