@@ -1,7 +1,7 @@
 """Kernel benchmark: the compiled (Cython/OpenMP) kernels against the NumPy reference path.
 
     python benchmarks/bench_kernels.py [--threads 1,2] [--repeat 20] [--dtype float32]
-                                       [--shapes course,resnet20]
+                                       [--shapes course,resnet20] [--only 'col2im NCHW,maxpool']
 
 Two groups of shapes (``--shapes``).  ``course``: the shapes of one step of the course CNN (batch 100,
 MNIST 28×28, 32 channels): im2col and col2im of (100, 32, 28, 28) with a 3×3 kernel and padding 1, 2×2
@@ -317,6 +317,9 @@ def parse_args(argv):
     parser.add_argument("--shapes", default="course,resnet20",
                         help="comma-separated groups of shapes: course, resnet20 (default both)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", default="",
+                        help="comma-separated substrings: time only the cases whose 'op shape' contains one "
+                             "(e.g. 'col2im NCHW,maxpool'; default all)")
     args = parser.parse_args(argv)
     threads = parse_threads(parser, args.threads)
     if args.repeat < 1 or args.ref_repeat < 1:
@@ -342,6 +345,9 @@ def main(argv=None) -> None:
     native, missing = load_native()
     rng = np.random.default_rng(args.seed)
     cases = [case for g in groups for case in GROUPS[g](native, args.dtype, rng)]
+    only = [w.strip() for w in args.only.split(",") if w.strip()]
+    if only:
+        cases = [case for case in cases if any(w in f"{case.op} {case.shape}" for w in only)]
     big_copy = copy_bandwidth()
     print(f"# le4nn {le4nn.__version__} kernel benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}")
     print(f"# command: python {' '.join([os.path.relpath(sys.argv[0])] + sys.argv[1:])}")

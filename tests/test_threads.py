@@ -560,3 +560,22 @@ def test_a_failing_chunk_lets_every_other_chunk_finish_before_the_error(fixed_th
     with pytest.raises(RuntimeError, match="failed"):
         _threads.run_chunks(task, 8)
     assert running == []  # no chunk still running when the error reached the caller
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_window_kernels_on_resnet_shapes_give_the_same_bits_at_every_thread_count(native, rng, dtype,
+                                                                                  fixed_threads):
+    """The paths for a ResNet's small planes: NCHW col2im summed on phase planes (3×3 stride 2), 1×1
+    stride-2 subsampling both ways (and channels_last im2col), and 2×2 max pooling over groups of
+    8×8 and 16×16 planes (plane counts that do not fill the last group)."""
+    calls = []
+    for side, channels in ((16, 5), (8, 9)):
+        x = rng.standard_normal((3, channels, side, side)).astype(dtype)
+        x.flat[::11] = np.nan
+        for k, stride, pad in ((3, 2, (0, 1, 0, 1)), (1, 2, 0)):
+            cols = ops.reference.im2col(x, k, k, stride, pad)
+            calls += [("im2col", (x, k, k, stride, pad)), ("col2im", (cols * 0.5, x.shape, k, k, stride, pad))]
+        pooled, argmax = ops.reference.maxpool2d_forward(x, 2, 2)
+        calls += [("maxpool2d_forward", (x, 2, 2)), ("maxpool2d_backward", (pooled * 0.5, argmax, x.shape)),
+                  ("im2col_nhwc", (np.ascontiguousarray(x.transpose(0, 2, 3, 1)), 1, 1, 2, 0))]
+    assert_same_bits_at_every_thread_count(calls)

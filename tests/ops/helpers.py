@@ -99,6 +99,15 @@ def assert_close_to_scale(actual, expected, rtol=1e-6):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
 
 
+def assert_same_bits(actual, expected):
+    """Equal bit for bit (the sign of zero included), NaN where the expected array has NaN: which
+    NaN an operation on two NaNs or on inf − inf returns depends on the order of its operands
+    inside NumPy's vector loops, so NaN payloads and signs are not compared."""
+    np.testing.assert_array_equal(actual, expected)
+    real = ~np.isnan(expected)
+    assert actual[real].tobytes() == expected[real].tobytes()
+
+
 def assert_close_elementwise(native, reference):
     """Same dtype and shape, each element within :data:`RTOL` relative, NaN where the reference has
     NaN; an absolute slack of the smallest normal number covers results that underflow into the

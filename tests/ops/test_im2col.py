@@ -15,6 +15,7 @@ import le4nn
 from le4nn import ops
 from tests.ops.helpers import (
     assert_close_to_scale,
+    assert_same_bits,
     hypothesis_settings,
     make_data,
     num_threads,
@@ -81,6 +82,20 @@ def test_stride_two_matches_reference_exactly(run_both, case, kind):
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN in both
         native, reference = run_both("col2im", cols, shape, kh, kw, stride, pad)
     np.testing.assert_array_equal(native, reference)
+
+
+@pytest.mark.parametrize("shape", [(3, 17, 8, 8), (2, 3, 7, 9), (1, 1, 2, 3), (2, 16, 2, 32), (2, 5, 9, 8)])
+@pytest.mark.parametrize("k, pad", [(3, 1), (3, (0, 1, 0, 1)), (2, 0), (3, (2, 0, 0, 2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stride_one_small_planes_sum_exactly_as_the_reference(run_both, rng, shape, k, pad, dtype):
+    """col2im at stride 1 on planes of up to 64 elements (summed on a copy of the plane on the
+    stack) and just beyond (the plain loops): the reference's sums, bit for bit."""
+    x = make_data(rng, shape, dtype, "extreme")
+    reference = ops.reference.im2col(x, k, k, 1, pad)
+    cols = make_data(rng, reference.shape, dtype, "extreme")
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN in both
+        native, reference = run_both("col2im", cols, shape, k, k, 1, pad)
+    assert_same_bits(native, reference)
 
 
 @pytest.mark.parametrize("stride", [(2, 2), (2, 1), (1, 2)])
@@ -289,12 +304,18 @@ def test_read_only_inputs_are_accepted(rng):
     assert ops.col2im(cols, x.shape, 3, 3, 1, 1).shape == x.shape
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 8, 8), (2, 16, 7, 9), (1, 1, 1, 1), (4, 3, 32, 32)])
-@pytest.mark.parametrize("stride", [1, 2, 3, (2, 1)])
+@pytest.mark.parametrize("shape", [(3, 5, 8, 8), (2, 16, 7, 9), (1, 1, 1, 1), (4, 3, 32, 32), (2, 17, 5, 18)])
+@pytest.mark.parametrize("stride", [1, 2, 3, (2, 1), (1, 2)])
 @pytest.mark.parametrize("pad", [0, (0, 1, 0, 1), (0, 2, 0, 0), (1, 0, 0, 0)])
-def test_pointwise_windows_match_reference_exactly(run_both, rng, shape, stride, pad):
-    """1×1 windows (ResNet projections): the native op's strided-copy branch (no padding read) and the
-    kernel (padding on the top or left) both give the reference's bits, padded bottom/right included."""
-    x = rng.standard_normal(shape).astype(np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_windows_match_reference_exactly(run_both, rng, shape, stride, pad, dtype):
+    """1×1 windows (ResNet projections): the kernels' subsampling branch (no padding read: strided
+    rows, at column stride 2 vector shuffles) and the general plane loops (padding on the top or left)
+    give the reference's bits both ways, padded bottom/right, non-finite values and −0 included."""
+    x = make_data(rng, shape, dtype, "extreme")
     native, reference = run_both("im2col", x, 1, 1, stride, pad)
     np.testing.assert_array_equal(native, reference)
+    cols = make_data(rng, reference.shape, dtype, "extreme")
+    cols.flat[:: 7] = -0.0
+    native, reference = run_both("col2im", cols, shape, 1, 1, stride, pad)
+    assert_same_bits(native, reference)  # −0 + 0 is +0 in both

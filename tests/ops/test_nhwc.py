@@ -96,6 +96,18 @@ def test_col2im_nhwc_wide_channels_match_reference_exactly(run_both, case, kind)
     np.testing.assert_array_equal(native, reference)  # same order of additions
 
 
+@pytest.mark.parametrize("shape", [(3, 8, 8, 5), (2, 7, 9, 16), (1, 1, 1, 1), (2, 32, 32, 3), (2, 5, 18, 17)])
+@pytest.mark.parametrize("stride", [1, 2, 3, (2, 1), (1, 2)])
+@pytest.mark.parametrize("pad", [0, (0, 1, 0, 1), (1, 0, 0, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_windows_nhwc_match_reference_exactly(run_both, rng, shape, stride, pad, dtype):
+    """1×1 windows (ResNet projections): the subsampling rows (no padding read, the next row
+    prefetched) and the general rows (padding on the top) copy the reference's bits."""
+    x = make_data(rng, shape, dtype, "extreme")
+    native, reference = run_both("im2col_nhwc", x, 1, 1, stride, pad)
+    np.testing.assert_array_equal(native, reference)
+
+
 @pytest.mark.parametrize("kh, kw", [(17, 1), (1, 17), (17, 17)])
 def test_col2im_nhwc_windows_beyond_the_gather_tables(run_both, rng, kh, kw):
     """Windows with a side over 16 take the scatter; same sums as the reference."""

@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 import le4nn
 from le4nn import ops
 from tests.ops import helpers
-from tests.ops.helpers import assert_close_to_scale, hypothesis_settings, num_threads, numerical_gradient, pads4, pairs
+from tests.ops.helpers import (
+    assert_close_to_scale,
+    assert_same_bits,
+    hypothesis_settings,
+    num_threads,
+    numerical_gradient,
+    pads4,
+    pairs,
+)
 
 SETTINGS = hypothesis_settings(300)
 
@@ -121,6 +129,31 @@ def test_2x2_fast_paths_match_reference(run_both, rng, dtype, hw):
     for count_include_pad in (True, False):
         assert_close_to_scale(*run_both("avgpool2d_forward", x, 2, 2, None, 0, count_include_pad))
         assert_close_to_scale(*run_both("avgpool2d_backward", dout, x.shape, 2, 2, None, 0, count_include_pad))
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1, 8, 8), (1, 3, 6, 8), (5, 3, 8, 8), (3, 7, 8, 8), (1, 17, 8, 8), (2, 5, 16, 16), (2, 3, 17, 16),
+     (1, 2, 16, 33), (2, 3, 32, 32), (3, 1, 9, 8)],
+)
+@pytest.mark.parametrize("kind", ["extreme", "ties", "neginf"])
+def test_small_plane_groups_match_reference_exactly(run_both, rng, shape, kind):
+    """The 8-wide float32 2×2 path over groups of planes: output rows of 4 (8×8 planes, two rows per
+    vector across plane boundaries, an odd row count's last row scalar) and of multiples of 8 (16×16,
+    32×32, with unused rows and columns), plane counts below, at and beyond a group; the backward
+    also with −0 gradients (+0 in dx) and with an argmax from another geometry (the scatter-add)."""
+    x = make_data(rng, shape, np.float32, kind)
+    (out_n, arg_n), (out_r, arg_r) = run_both("maxpool2d_forward", x, 2, 2)
+    np.testing.assert_array_equal(out_n, out_r)
+    np.testing.assert_array_equal(arg_n, arg_r)
+    dout = make_data(rng, out_r.shape, np.float32, "extreme")
+    dout.flat[::5] = -0.0
+    native, reference = run_both("maxpool2d_backward", dout, arg_r, shape)
+    assert_same_bits(native, reference)
+    foreign = arg_r.copy()
+    foreign.flat[-1] = 0  # the last plane's last window points at its first element
+    native, reference = run_both("maxpool2d_backward", dout, foreign, shape)
+    assert_same_bits(native, reference)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -24,7 +24,13 @@ shifted contiguous copy of the plane, after which the few entries that wrapped a
 overwritten with zeros.  At strides up to 2 (3×3 stride 2 and the like), the plane is first split
 into its sh·sw phase planes x[ph::sh, pw::sw] (on the stack), on which every window offset is a
 stride-1 window again, with the same contiguous copies.  Larger strides and planes use strided
-loops.  col2im stays a Cython loop over each plane's segments (the C version measured slower).
+loops.  1×1 windows that read no padding (a ResNet's stride-2 projections) subsample the plane row by
+row (vector shuffles at column stride 2), the thread's next plane prefetched, both ways.  col2im at
+strides up to 2 adds its segments into the phase planes (contiguous runs), then writes each input
+row once, interleaved from its phase rows (the strided read-modify-write on the plane itself cost one
+scalar step per element); the thread's next plane and segments are prefetched.  At stride 1, planes
+of up to 64 elements are summed the same way on the stack; larger ones stay Cython loops over each
+plane's segments (they measured faster than the C version there).
 Column matrices of 16 MB or more (the CNN's is 90 MB) cannot stay in the cache anyway: there each
 segment is built in a per-thread scratch segment (L1) and copied out with non-temporal stores, which
 skips the read-for-ownership of the cold destination lines (≈ 1.5× faster).  col2im visits the
@@ -50,6 +56,21 @@ cdef extern from "le4nn_im2col.h":
                               double* scratch,
                               Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
                               Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* bnd) noexcept nogil
+    bint LE4NN_PHASED(Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw) noexcept nogil
+    void le4nn_col2im_phased_f(const float* src0, float* xp, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                               int kh, int kw, int sh, int sw, int pt, int pl, Py_ssize_t OH, Py_ssize_t OW,
+                               const Py_ssize_t* bnd, float* nxt) noexcept nogil
+    void le4nn_col2im_phased_d(const double* src0, double* xp, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                               int kh, int kw, int sh, int sw, int pt, int pl, Py_ssize_t OH, Py_ssize_t OW,
+                               const Py_ssize_t* bnd, double* nxt) noexcept nogil
+    void le4nn_pointwise_im2col_f(const float* xp, float* dst, Py_ssize_t W, int sh, int sw, Py_ssize_t OH,
+                                  Py_ssize_t OW, const float* nxt) noexcept nogil
+    void le4nn_pointwise_im2col_d(const double* xp, double* dst, Py_ssize_t W, int sh, int sw, Py_ssize_t OH,
+                                  Py_ssize_t OW, const double* nxt) noexcept nogil
+    void le4nn_pointwise_col2im_f(const float* seg, float* xp, Py_ssize_t H, Py_ssize_t W, int sh, int sw,
+                                  Py_ssize_t OH, Py_ssize_t OW, float* nxt) noexcept nogil
+    void le4nn_pointwise_col2im_d(const double* seg, double* xp, Py_ssize_t H, Py_ssize_t W, int sh, int sw,
+                                  Py_ssize_t OH, Py_ssize_t OW, double* nxt) noexcept nogil
 
 # Column matrices at least this large are written with streaming stores (they cannot stay in the
 # cache anyway); smaller ones are written normally so that the GEMM that follows finds them cached.
@@ -57,6 +78,11 @@ cdef Py_ssize_t STREAM_MIN_BYTES = 16 * 1024 * 1024
 # ... unless the segments are short (planes of 8×8 outputs): then the per-segment staging and fence
 # cost more than the streaming saves.
 cdef Py_ssize_t STREAM_MIN_SEGMENT = 256
+# col2im at stride 1 sums planes of up to this many elements on the stack (le4nn_im2col.h) instead of
+# the plain loops: on a ResNet's 8×8 planes the loops' per-row overhead was most of the time (2.6 →
+# 2.1 ms on 128×64×8×8); on 16×16 and 32×32 planes the plain loops measured faster (3.0 vs 3.7–4.7 ms,
+# 5.4 vs 16.9 ms, side by side in alternating processes).
+cdef Py_ssize_t COL2IM_BUFFERED_MAX = 64
 
 
 include "windows.pxi"
@@ -87,6 +113,40 @@ cdef inline void _im2col_plane(const floating* xp, floating* dst0, Py_ssize_t ld
         le4nn_im2col_plane_f(xp, dst0, ld, nxt, scratch, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd)
     else:
         le4nn_im2col_plane_d(xp, dst0, ld, nxt, scratch, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd)
+
+
+cdef inline bint _pointwise_inside(Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
+                                   Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    """A 1×1 window that reads no padding (a ResNet's projections): the plane subsampled."""
+    return kh == 1 and kw == 1 and pt == 0 and pl == 0 and (OH - 1) * sh < H and (OW - 1) * sw < W
+
+
+cdef inline void _pointwise_im2col_plane(const floating* xp, floating* dst, Py_ssize_t W, int sh, int sw,
+                                         Py_ssize_t OH, Py_ssize_t OW, const floating* nxt) noexcept nogil:
+    if floating is float:
+        le4nn_pointwise_im2col_f(xp, dst, W, sh, sw, OH, OW, nxt)
+    else:
+        le4nn_pointwise_im2col_d(xp, dst, W, sh, sw, OH, OW, nxt)
+
+
+cdef inline void _pointwise_col2im_plane(const floating* seg, floating* xp, Py_ssize_t H, Py_ssize_t W,
+                                         int sh, int sw, Py_ssize_t OH, Py_ssize_t OW, floating* nxt) noexcept nogil:
+    if floating is float:
+        le4nn_pointwise_col2im_f(seg, xp, H, W, sh, sw, OH, OW, nxt)
+    else:
+        le4nn_pointwise_col2im_d(seg, xp, H, W, sh, sw, OH, OW, nxt)
+
+
+cdef inline void _col2im_phased_plane(const floating* src0, floating* xp, Py_ssize_t ld, Py_ssize_t H,
+                                      Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
+                                      Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* bnd,
+                                      floating* nxt) noexcept nogil:
+    """Strides up to 2 (LE4NN_PHASED): sums on the phase planes, then one interleaved write
+    (le4nn_im2col.h), bitwise the plain loops' and the reference's sums."""
+    if floating is float:
+        le4nn_col2im_phased_f(src0, xp, ld, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd, nxt)
+    else:
+        le4nn_col2im_phased_d(src0, xp, ld, H, W, kh, kw, sh, sw, pt, pl, OH, OW, bnd, nxt)
 
 
 cdef void _col2im_plane(const floating* src0, floating* xp, Py_ssize_t ld,
@@ -143,16 +203,21 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
     if bp == NULL:
         raise MemoryError()
     _bounds(bp, H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+    cdef bint pointwise = _pointwise_inside(H, W, kh, kw, sh, sw, pt, pl, OH, OW)
     with nogil:
         # Plane order c-major (b fastest): consecutive planes continue the same kh·kw rows of
         # cols, so each thread writes kh·kw long sequential streams.
         for p in prange(B * C, schedule="static", num_threads=num_threads):
             c = p // B
             b = p - c * B
-            _im2col_plane(xp + (b * C + c) * H * W, cp + c * K * ld + b * L, ld,
-                          xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL,
-                          sp + threadid() * L if sp != NULL else NULL,
-                          H, W, kh, kw, sh, sw, pt, pl, OH, OW, bp)
+            if pointwise:
+                _pointwise_im2col_plane(xp + (b * C + c) * H * W, cp + c * ld + b * L, W, sh, sw, OH, OW,
+                                        xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL)
+            else:
+                _im2col_plane(xp + (b * C + c) * H * W, cp + c * K * ld + b * L, ld,
+                              xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL,
+                              sp + threadid() * L if sp != NULL else NULL,
+                              H, W, kh, kw, sh, sw, pt, pl, OH, OW, bp)
     free(bp)
 
 
@@ -166,10 +231,26 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] x, int kh, int kw
     cdef floating* xp = &x[0, 0, 0, 0]
     if cols.shape[0] != C * K or ld != B * L:
         raise ValueError("col2im: cols has the wrong shape")
+    cdef bint pointwise = _pointwise_inside(H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+    # Strides up to 2, and small planes at stride 1: sums on a copy of the plane on the stack.
+    cdef bint phased = LE4NN_PHASED(H, W, kh, kw, sh, sw) or (sh == 1 and sw == 1 and H * W <= COL2IM_BUFFERED_MAX)
+    cdef floating* nxt
+    cdef Py_ssize_t* bp = <Py_ssize_t*>malloc(2 * (kh + kw) * sizeof(Py_ssize_t))  # freed below
+    if bp == NULL:
+        raise MemoryError()
+    _bounds(bp, H, W, kh, kw, sh, sw, pt, pl, OH, OW)
     with nogil:
         # c-major plane order: each thread reads kh·kw long sequential streams of cols.
         for p in prange(B * C, schedule="static", num_threads=num_threads):
             c = p // B
             b = p - c * B
-            _col2im_plane(cp + c * K * ld + b * L, xp + (b * C + c) * H * W, ld,
-                          H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+            nxt = xp + (b + 1) * C * H * W + c * H * W if b + 1 < B else NULL
+            if pointwise:
+                _pointwise_col2im_plane(cp + c * ld + b * L, xp + (b * C + c) * H * W, H, W, sh, sw, OH, OW, nxt)
+            elif phased:
+                _col2im_phased_plane(cp + c * K * ld + b * L, xp + (b * C + c) * H * W, ld,
+                                     H, W, kh, kw, sh, sw, pt, pl, OH, OW, bp, nxt)
+            else:
+                _col2im_plane(cp + c * K * ld + b * L, xp + (b * C + c) * H * W, ld,
+                              H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+    free(bp)

@@ -176,7 +176,10 @@ static LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *restrict dst0, Py_s
                 const Py_ssize_t start = oh_lo * OW + ow_lo, end = (oh_hi - 1) * OW + ow_hi;           \
                 const T *restrict src = P + (oh_lo + dr) * PW + ow_lo + dc;                             \
                 for (Py_ssize_t t = 0; t < start; ++t) dst[t] = 0;                                      \
-                memcpy(dst + start, src, (size_t)(end - start) * sizeof(T));                            \
+                if (end - start >= 512) /* a call pays only for long runs (8×8 planes: 9 calls each) */ \
+                    memcpy(dst + start, src, (size_t)(end - start) * sizeof(T));                        \
+                else                                                                                    \
+                    LE4NN_COPY_RUN(dst + start, src, end - start);                                      \
                 for (Py_ssize_t t = end; t < L; ++t) dst[t] = 0;                                        \
                 if (n != OW) {                                                                          \
                     for (Py_ssize_t oh = oh_lo; oh < oh_hi; ++oh) {                                     \
@@ -210,6 +213,158 @@ static LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *restrict dst0, Py_s
 }
 LE4NN_IM2COL_PLANE(le4nn_im2col_plane_f, float)
 LE4NN_IM2COL_PLANE(le4nn_im2col_plane_d, double)
+
+/* ---- col2im on phase planes (strides up to 2) --------------------------------------------------- */
+
+/* dst[t] += src[t], t < n, for short runs (as LE4NN_COPY_RUN). */
+#define LE4NN_ADD_RUN(dst, src, n)                                                                      \
+    do {                                                                                                \
+        Py_ssize_t t_ = 0;                                                                              \
+        for (; t_ + 8 <= (n); t_ += 8) for (int q_ = 0; q_ < 8; ++q_) (dst)[t_ + q_] += (src)[t_ + q_]; \
+        for (; t_ + 4 <= (n); t_ += 4) for (int q_ = 0; q_ < 4; ++q_) (dst)[t_ + q_] += (src)[t_ + q_]; \
+        for (; t_ < (n); ++t_) (dst)[t_] += (src)[t_];                                                  \
+    } while (0)
+
+/* Overwrite one plane xp (H·W) with the sum of its kh·kw segments (src0, ld apart), for the planes
+   that LE4NN_PHASED accepts (strides 1 or 2, the phase planes on the stack).  The segments are
+   added into the zeroed phase planes, where every output row of offset (i, j) is one contiguous run
+   (at stride 2 on the plane itself it would be a strided read-modify-write, one scalar per element);
+   then each input row is written once, interleaved from its phase rows.  The offsets are visited in
+   the reference's row-major order and every sum starts from 0, so each element is summed exactly as
+   the reference sums it (the same bits, −0 + 0 = +0 included). */
+#define LE4NN_COL2IM_PHASED(NAME, T)                                                                    \
+static LE4NN_INLINE_LOOPS void NAME(const T *restrict src0, T *restrict xp, Py_ssize_t ld, Py_ssize_t H, \
+                                    Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,      \
+                                    Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t *bnd, T *next)       \
+{                                                                                                       \
+    const Py_ssize_t Hc = (H + sh - 1) / sh, Wc = (W + sw - 1) / sw, HWc = Hc * Wc;                     \
+    LE4NN_PREFETCH_PLANE(next, H * W * (Py_ssize_t)sizeof(T), 1); /* the thread's next plane: a new page */ \
+    if (next) /* and the next plane's kh·kw segments (L further on): kh·kw streams, too many for the    \
+                 hardware prefetcher to follow alone */                                                \
+        for (int k_ = 0; k_ < kh * kw; ++k_)                                                            \
+            LE4NN_PREFETCH_PLANE(src0 + (Py_ssize_t)k_ * ld + OH * OW, OH * OW * (Py_ssize_t)sizeof(T), 0); \
+    T buf[LE4NN_PHASE_SIZE(H, W, sh, sw)];                                                              \
+    for (Py_ssize_t t = 0; t < sh * sw * HWc; ++t) buf[t] = 0;                                          \
+    for (int i = 0; i < kh; ++i) {                                                                      \
+        const Py_ssize_t oh_lo = bnd[2 * i], oh_hi = bnd[2 * i + 1];                                    \
+        for (int j = 0; j < kw; ++j) {                                                                  \
+            const Py_ssize_t ow_lo = bnd[2 * (kh + j)], ow_hi = bnd[2 * (kh + j) + 1];                  \
+            const Py_ssize_t n = ow_hi - ow_lo;                                                         \
+            const T *restrict seg = src0 + (Py_ssize_t)(i * kw + j) * ld;                               \
+            T *P; Py_ssize_t PW, dr, dc;                                                                \
+            LE4NN_OFFSET_PLANE(P, PW, dr, dc, NULL, buf, Hc, Wc, W, i, j, sh, sw, pt, pl);              \
+            if (n <= 0 || oh_lo == oh_hi) continue;                                                     \
+            if (n == OW && PW == OW) { /* whole rows on both sides: one run */                          \
+                T *restrict d = P + (oh_lo + dr) * PW + dc;                                             \
+                const T *restrict s = seg + oh_lo * OW;                                                 \
+                const Py_ssize_t m = (oh_hi - oh_lo) * OW;                                              \
+                for (Py_ssize_t t = 0; t < m; ++t) d[t] += s[t];                                        \
+                continue;                                                                               \
+            }                                                                                           \
+            for (Py_ssize_t oh = oh_lo; oh < oh_hi; ++oh) {                                             \
+                T *restrict d = P + (oh + dr) * PW + ow_lo + dc;                                        \
+                const T *restrict s = seg + oh * OW + ow_lo;                                            \
+                LE4NN_ADD_RUN(d, s, n);                                                                 \
+            }                                                                                           \
+        }                                                                                               \
+    }                                                                                                   \
+    for (Py_ssize_t h = 0; h < H; ++h) {                                                                \
+        const int ph = (int)(h & (sh - 1));                                                             \
+        const Py_ssize_t r = sh == 2 ? h >> 1 : h;                                                      \
+        T *restrict xr = xp + h * W;                                                                    \
+        const T *restrict q0 = buf + (Py_ssize_t)(ph * sw) * HWc + r * Wc;                              \
+        if (sw == 2) {                                                                                  \
+            const T *restrict q1 = q0 + HWc;                                                            \
+            const Py_ssize_t half = W >> 1;                                                             \
+            for (Py_ssize_t c = 0; c < half; ++c) {                                                     \
+                xr[2 * c] = q0[c];                                                                      \
+                xr[2 * c + 1] = q1[c];                                                                  \
+            }                                                                                           \
+            if (W & 1) xr[W - 1] = q0[half];                                                            \
+        } else {                                                                                        \
+            LE4NN_COPY_RUN(xr, q0, W);                                                                  \
+        }                                                                                               \
+    }                                                                                                   \
+}
+LE4NN_COL2IM_PHASED(le4nn_col2im_phased_f, float)
+LE4NN_COL2IM_PHASED(le4nn_col2im_phased_d, double)
+
+/* ---- 1×1 windows that read no padding (a ResNet's stride-2 projections) ------------------------- */
+
+/* im2col: the segment is the plane subsampled, dst[oh·OW + ow] = xp[oh·sh·W + ow·sw]; at column
+   stride 2 (float32, SSE2) four outputs are one shuffle of two loads.  Rows between the strides
+   are never read. */
+#define LE4NN_POINTWISE_IM2COL(NAME, T, VEC2)                                                           \
+static LE4NN_INLINE_LOOPS void NAME(const T *restrict xp, T *restrict dst, Py_ssize_t W, int sh,       \
+                                    int sw, Py_ssize_t OH, Py_ssize_t OW, const T *next)                \
+{                                                                                                       \
+    if (next) /* the rows of the thread's next plane that it reads (a new page, see above) */           \
+        for (Py_ssize_t oh = 0; oh < OH; ++oh)                                                          \
+            LE4NN_PREFETCH_PLANE(next + oh * sh * W, (Py_ssize_t)((OW - 1) * sw + 1) * (Py_ssize_t)sizeof(T), 0); \
+    for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                                            \
+        const T *restrict in = xp + oh * sh * W;                                                        \
+        T *restrict out = dst + oh * OW;                                                                \
+        Py_ssize_t ow = 0;                                                                              \
+        if (sw == 2) {                                                                                  \
+            VEC2                                                                                        \
+            for (; ow < OW; ++ow) out[ow] = in[2 * ow];                                                 \
+        } else if (sw == 1) {                                                                           \
+            LE4NN_COPY_RUN(out, in, OW);                                                                \
+        } else {                                                                                        \
+            LE4NN_STRIDED_ROW(out, in, OW, sw);                                                         \
+        }                                                                                               \
+    }                                                                                                   \
+}
+#ifdef LE4NN_STREAM
+#define LE4NN_DEINTERLEAVE_F                                                                            \
+    for (; ow + 4 <= OW && 2 * ow + 8 <= W; ow += 4) {                                                  \
+        const __m128 a_ = _mm_loadu_ps(in + 2 * ow), b_ = _mm_loadu_ps(in + 2 * ow + 4);                \
+        _mm_storeu_ps(out + ow, _mm_shuffle_ps(a_, b_, _MM_SHUFFLE(2, 0, 2, 0)));                       \
+    }
+#define LE4NN_INTERLEAVE_F                                                                              \
+    for (; ow + 4 <= OW && 2 * ow + 8 <= W; ow += 4) {                                                  \
+        const __m128 v_ = _mm_add_ps(_mm_loadu_ps(src + ow), _mm_setzero_ps());                         \
+        _mm_storeu_ps(out + 2 * ow, _mm_unpacklo_ps(v_, _mm_setzero_ps()));                             \
+        _mm_storeu_ps(out + 2 * ow + 4, _mm_unpackhi_ps(v_, _mm_setzero_ps()));                         \
+    }
+#else
+#define LE4NN_DEINTERLEAVE_F
+#define LE4NN_INTERLEAVE_F
+#endif
+LE4NN_POINTWISE_IM2COL(le4nn_pointwise_im2col_f, float, LE4NN_DEINTERLEAVE_F)
+LE4NN_POINTWISE_IM2COL(le4nn_pointwise_im2col_d, double, )
+
+/* col2im: the plane is 0 except x[oh·sh][ow·sw] = 0 + segment[oh·OW + ow] (the reference adds the
+   segment into zeros: −0 becomes +0); every element written once, no read-modify-write. */
+#define LE4NN_POINTWISE_COL2IM(NAME, T, VEC2)                                                           \
+static LE4NN_INLINE_LOOPS void NAME(const T *restrict seg, T *restrict xp, Py_ssize_t H, Py_ssize_t W, \
+                                    int sh, int sw, Py_ssize_t OH, Py_ssize_t OW, T *next)              \
+{                                                                                                       \
+    LE4NN_PREFETCH_PLANE(next, H * W * (Py_ssize_t)sizeof(T), 1); /* the thread's next plane: a new page */ \
+    for (Py_ssize_t h = 0; h < H; ++h) {                                                                \
+        T *restrict out = xp + h * W;                                                                   \
+        const Py_ssize_t oh = h / sh;                                                                   \
+        if (h != oh * sh || oh >= OH) {                                                                 \
+            for (Py_ssize_t w = 0; w < W; ++w) out[w] = 0;                                              \
+            continue;                                                                                   \
+        }                                                                                               \
+        const T *restrict src = seg + oh * OW;                                                          \
+        Py_ssize_t ow = 0;                                                                              \
+        if (sw == 2) {                                                                                  \
+            VEC2                                                                                        \
+            for (; ow < OW; ++ow) {                                                                     \
+                out[2 * ow] = src[ow] + (T)0;                                                           \
+                if (2 * ow + 1 < W) out[2 * ow + 1] = 0;                                                \
+            }                                                                                           \
+            for (Py_ssize_t w = 2 * OW; w < W; ++w) out[w] = 0;                                         \
+        } else {                                                                                        \
+            for (Py_ssize_t w = 0; w < W; ++w) out[w] = 0;                                              \
+            for (; ow < OW; ++ow) out[ow * sw] = src[ow] + (T)0;                                        \
+        }                                                                                               \
+    }                                                                                                   \
+}
+LE4NN_POINTWISE_COL2IM(le4nn_pointwise_col2im_f, float, LE4NN_INTERLEAVE_F)
+LE4NN_POINTWISE_COL2IM(le4nn_pointwise_col2im_d, double, )
 
 
 #endif /* LE4NN_IM2COL_H */

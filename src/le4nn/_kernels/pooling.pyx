@@ -16,6 +16,10 @@ threads; no output is written by two threads.
   version mispredicts about half its comparisons on random data); the backward writes every element
   of dx exactly once, 0 or the gradient, so no memset and no scatter.  A ragged row end is done as
   one more vector block that overlaps the previous one, not as a scalar tail.
+- float32 planes whose output rows are 4 wide (8×8 inputs) or a multiple of 8 take 8-wide vector
+  steps (le4nn_pool_planes.h, x86-64-v3 clone and baseline) over groups of planes of about 256
+  outputs (the rows of 4 of two output rows, possibly of two planes, share a step), with the same
+  step rule and the same per-group fallback of the backward; the backward's range check runs per group.
 - Any other geometry (overlapping windows, padding, odd strides) works one output row at a time:
   for each real window offset (i, j), in row-major order, one sweep over the output row updates the
   running max/argmax (or sum) kept in the output row itself (in L1).  The sweeps are unit- or
@@ -85,6 +89,20 @@ cdef extern from "le4nn_pooling.h":
                                  Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
 
 
+cdef extern from "le4nn_pool_planes.h":
+    bint LE4NN_POOL_PLANES_OK(Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
+    void le4nn_maxpool_planes_f(const float* xp, float* op, int* ap, Py_ssize_t n, Py_ssize_t H, Py_ssize_t W,
+                                Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
+    int le4nn_maxpool_bwd_planes_f(const float* dp, const int* ap, float* xp, Py_ssize_t n, Py_ssize_t H,
+                                   Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
+
+
+cdef inline Py_ssize_t _group(Py_ssize_t L) noexcept nogil:
+    """Planes per unit of work on the 8-wide 2×2 path: about 256 outputs (16 planes of 8×8 inputs,
+    4 of 16×16), so that small planes share their loops.  A function of the shape only."""
+    return 256 // L if 0 < L < 256 else 1
+
+
 # --- max pooling ---------------------------------------------------------------------------------
 
 cdef inline void _maxpool_plane_2x2(const floating* xp, floating* op, int* ap,
@@ -138,6 +156,15 @@ def maxpool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     cdef const Py_ssize_t* cr = &ranges[0]
     if out.shape[0] != B or out.shape[1] != C or not _same4(argmax.shape, out.shape):
         raise ValueError("maxpool2d_forward: out/argmax have the wrong shape")
+    cdef Py_ssize_t G = _group(L), g, p0
+    if floating is float:
+        if fast and L > 0 and LE4NN_POOL_PLANES_OK(H, W, OH, OW):
+            with nogil:
+                for g in prange((B * C + G - 1) // G, schedule="static", num_threads=num_threads):
+                    p0 = g * G
+                    le4nn_maxpool_planes_f(xp + p0 * HW, op + p0 * L, ap + p0 * L,
+                                           G if p0 + G <= B * C else B * C - p0, H, W, OH, OW)
+            return
     with nogil:
         for p in prange(B * C, schedule="static", num_threads=num_threads):
             if fast:
@@ -191,7 +218,8 @@ def maxpool2d_backward(const floating[:, :, :, ::1] dout, const int[:, :, :, ::1
     cdef const floating* dp = &dout[0, 0, 0, 0]
     cdef const int* ap = &argmax[0, 0, 0, 0]
     cdef floating* xp = &dx[0, 0, 0, 0]
-    cdef unsigned char[::1] flags = np.zeros(planes, dtype=np.uint8)
+    cdef Py_ssize_t G = _group(L), ngroups = (planes + G - 1) // G, g, p0, n, q
+    cdef unsigned char[::1] flags = np.zeros(ngroups, dtype=np.uint8)
     cdef bint bad = False
     cdef bint fast = 2 * OH <= H and 2 * OW <= W
     cdef double[:, ::1] scratch
@@ -199,15 +227,26 @@ def maxpool2d_backward(const floating[:, :, :, ::1] dout, const int[:, :, :, ::1
     if dout.shape[0] != B or dout.shape[1] != C or not _same4(argmax.shape, dout.shape):
         raise ValueError("maxpool2d_backward: dout/argmax/dx shapes do not match")
     with nogil:
-        for p in prange(planes, schedule="static", num_threads=num_threads):
-            flags[p] = _outside(ap + p * L, L, HW)
-        for p in range(planes):
+        for p in prange(ngroups, schedule="static", num_threads=num_threads):  # groups of planes
+            flags[p] = _outside(ap + p * G * L, (G if (p + 1) * G <= planes else planes - p * G) * L, HW)
+        for p in range(ngroups):
             bad |= flags[p]
     if bad:
         raise ValueError(f"maxpool2d_backward: argmax holds indices outside the {H}x{W} input plane")
     if floating is float:  # one float64 accumulation plane per thread for the general path
         scratch = np.empty((max(num_threads, 1), HW), dtype=np.float64)
         acc = &scratch[0, 0]
+    if floating is float:
+        if fast and L > 0 and LE4NN_POOL_PLANES_OK(H, W, OH, OW):
+            with nogil:
+                for g in prange(ngroups, schedule="static", num_threads=num_threads):
+                    p0 = g * G
+                    n = G if p0 + G <= planes else planes - p0
+                    if le4nn_maxpool_bwd_planes_f(dp + p0 * L, ap + p0 * L, xp + p0 * HW, n, H, W, OH, OW):
+                        for q in range(p0, p0 + n):  # indices of another geometry: the scatter-add
+                            _maxpool_backward_plane(dp + q * L, ap + q * L, xp + q * HW,
+                                                    acc + threadid() * HW, HW, L)
+            return
     with nogil:
         for p in prange(planes, schedule="static", num_threads=num_threads):
             if not fast or _maxpool_backward_plane_2x2(dp + p * L, ap + p * L, xp + p * HW,
