@@ -38,10 +38,8 @@ What a model calls (:class:`le4nn.models.graph.Graph`):
   multi-input layer) run both layers at once or return ``NotImplemented``, and the model runs them
   one after the other.  The pairs: Conv2D (ReLU or linear) + channels_last MaxPooling2D
   (:mod:`le4nn.layers._conv_pool`), forward and backward; Add + ReLU (:mod:`le4nn.layers._add_relu`),
-  forward and backward; Conv2D (linear) + BatchNormalization on its channel axis, folded into one
-  convolution in inference only (:mod:`le4nn.layers._conv_bn`), and in inference the triple
-  Conv2D + BatchNormalization + ReLU (``_forward_through_two(consumer, then, x)``), the ReLU fused
-  into the folded convolution.
+  forward and backward; Conv2D (linear) + BatchNormalization on its channel axis, folded in inference
+  only (:mod:`le4nn.layers._conv_bn`; with a ReLU after it, a triple: ``_forward_through_two``).
 - three class attributes: ``_multi_input`` (the layer takes a list: Add, Concatenate), ``_scratch``
   (set by the model while it runs a step, so the layer may return reused arrays, :meth:`Layer._out`)
   and ``_defer_softmax`` (set on a softmax output layer whose softmax the loss computes, eq. 12).
@@ -406,10 +404,8 @@ class Layer:
         return NotImplemented
 
     def _forward_through_two(self, consumer: Layer, then: Layer, x):
-        """Fused inference forward of this layer, its sole reader ``consumer`` and that one's sole
-        reader ``then`` (the model offers it only when not training, as no backward follows):
-        ``then``'s output, or ``NotImplemented`` to fall back to :meth:`_forward_through`.  The
-        triple: Conv2D + BatchNormalization + ReLU (:mod:`le4nn.layers._conv_bn`)."""
+        """Inference only (no backward follows): this layer, its sole reader ``consumer`` and that
+        one's sole reader ``then`` at once (``then``'s output), or ``NotImplemented``."""
         return NotImplemented
 
     def _backward_through(self, consumer: Layer, grad_out, need_input_grad: bool):
