@@ -79,9 +79,9 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
 
     channels_first: the layer transposes its input to NHWC, takes the channels_last paths above
     (Winograd, direct or chunked im2col + GEMM), and transposes the output back (∂E/∂y and ∂E/∂x the
-    same way in backward, :meth:`_forward_transposed`): four transposes of a few copies' cost each
-    buy the Winograd and direct convolutions, which have no NCHW twin (ResNet-20 in channels_first:
-    1.7× the channels_last step time on the handout's path, about the same this way).  With
+    same way in backward, :meth:`_forward_transposed`; ``ops.nchw_to_nhwc``/``nhwc_to_nchw``, the NHWC
+    output and gradients in scratch arrays shared by the thread's layers): four transposes of about a
+    copy's cost each buy the Winograd and direct convolutions, which have no NCHW twin.  With
     ``CHANNELS_FIRST_VIA_NHWC`` False a channels_first layer takes the handout's algorithm as written
     (:meth:`_forward_im2col`), which the tests use as the reference.  Forward (eq. 59):
     ``ops.im2col`` unfolds every kh × kw window of the (padded) batch into a column of X'
