@@ -55,6 +55,22 @@ def test_nhwc_to_nchw_matches_numpy_bit_for_bit(run_both, case):
     assert same_bits(native, expected) and same_bits(reference, expected)
 
 
+@pytest.mark.parametrize("shape, dtype", [
+    ((2, 16, 32, 32), np.float32), ((3, 9, 32, 32), np.float32), ((1, 20, 16, 64), np.float32),
+    ((2, 3, 64, 64), np.float32), ((1, 67, 32, 64), np.float32), ((2, 12, 16, 32), np.float64),
+    ((1, 5, 8, 64), np.float64), ((2, 33, 32, 32), np.float64),
+])
+def test_planes_of_4_kilobytes_match_numpy(run_both, rng, shape, dtype):
+    """H·W a multiple of 4 kB: NHWC -> NCHW goes through the kernel's row buffer (le4nn_layout.h),
+    with full and ragged channel blocks."""
+    x = rng.standard_normal(shape).astype(dtype)
+    nhwc = np.ascontiguousarray(x.transpose(TO_NHWC))
+    native, reference = run_both("nhwc_to_nchw", nhwc)
+    assert same_bits(native, x) and same_bits(reference, x)
+    native, reference = run_both("nchw_to_nhwc", x)
+    assert same_bits(native, nhwc) and same_bits(reference, nhwc)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "native"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_round_trip_keeps_nan_payloads_and_signed_zeros(native, backend, dtype):
