@@ -3,7 +3,9 @@ them for its NHWC output and gradients (instead of three activation-sized buffer
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -13,32 +15,50 @@ from le4nn.layers import Conv2D, _shared_scratch
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scratch_has_the_shape_and_dtype_asked_for(dtype):
-    a = _shared_scratch.scratch("test/a", (2, 3, 5), dtype)
+    a = _shared_scratch.scratch("test/a", (2, 3, 5), dtype, {})
     assert a.shape == (2, 3, 5) and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
     assert a.ctypes.data % np.dtype(dtype).itemsize == 0
 
 
 def test_one_tag_reuses_its_memory_and_grows_to_the_largest_request():
-    small = _shared_scratch.scratch("test/grow", (10,), np.float32)
-    again = _shared_scratch.scratch("test/grow", (2, 5), np.float32)
+    first, second = {}, {}  # two layers' buffer dicts
+    small = _shared_scratch.scratch("test/grow", (10,), np.float32, first)
+    again = _shared_scratch.scratch("test/grow", (2, 5), np.float32, second)
     assert np.shares_memory(small, again)
-    large = _shared_scratch.scratch("test/grow", (1000,), np.float64)
-    assert large.shape == (1000,)
-    assert np.shares_memory(large, _shared_scratch.scratch("test/grow", (7,), np.float32))
+    large = _shared_scratch.scratch("test/grow", (1000,), np.float64, first)
+    assert large.shape == (1000,) and not np.shares_memory(large, small)
+    assert np.shares_memory(large, _shared_scratch.scratch("test/grow", (7,), np.float32, second))
+    assert first["shared:test/grow"] is second["shared:test/grow"]
+
+
+def test_the_arrays_go_with_the_last_holder():
+    """The thread holds its arrays weakly: once no layer keeps one, it is freed (as a layer's own
+    buffers are with the layer), and the next request allocates afresh."""
+    holder = {}
+    _shared_scratch.scratch("test/lifetime", (1000,), np.float32, holder)
+    ref = weakref.ref(holder["shared:test/lifetime"])
+    del holder
+    gc.collect()
+    assert ref() is None
+    again = {}
+    assert _shared_scratch.scratch("test/lifetime", (10,), np.float32, again).shape == (10,)
+    assert again["shared:test/lifetime"].size >= 5
 
 
 def test_tags_and_threads_never_share_memory():
-    here = _shared_scratch.scratch("test/one", (100,), np.float32)
-    assert not np.shares_memory(here, _shared_scratch.scratch("test/two", (100,), np.float32))
+    holder = {}
+    here = _shared_scratch.scratch("test/one", (100,), np.float32, holder)
+    assert not np.shares_memory(here, _shared_scratch.scratch("test/two", (100,), np.float32, holder))
     there = []
-    worker = threading.Thread(target=lambda: there.append(_shared_scratch.scratch("test/one", (100,), np.float32)))
+    worker = threading.Thread(
+        target=lambda: there.append(_shared_scratch.scratch("test/one", (100,), np.float32, {})))
     worker.start()
     worker.join()
     assert not np.shares_memory(here, there[0])
 
 
 def test_empty_shapes_are_allowed():
-    assert _shared_scratch.scratch("test/empty", (0, 4), np.float32).shape == (0, 4)
+    assert _shared_scratch.scratch("test/empty", (0, 4), np.float32, {}).shape == (0, 4)
 
 
 @pytest.mark.parametrize("kernel, strides", [(3, 1), (1, 2), (3, 2)])  # Winograd, 1×1 shortcut, im2col

@@ -200,7 +200,8 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         batch, _, height, width = x_nchw.shape
         out_h, out_w = self._output_spatial(height, width)
         x = ops.nchw_to_nhwc(x_nchw, out=self._buffer("x_nhwc", (batch, height, width, x_nchw.shape[1])))
-        z_nhwc = _shared_scratch.scratch("conv/nhwc", (batch, out_h, out_w, self.filters), self.dtype)
+        z_nhwc = _shared_scratch.scratch("conv/nhwc", (batch, out_h, out_w, self.filters), self.dtype,
+                                         self._buffers)
         relu = self._convolve_nhwc(x, z_nhwc)
         self._cache = TransposedCache(self._cache)
         z = ops.nhwc_to_nchw(z_nhwc, out=self._out("z", (batch, self.filters, out_h, out_w)))
@@ -228,11 +229,12 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         are scratch arrays shared by the thread's layers (the paths' own ``grad_x`` buffer is lent
         the shared one for the call)."""
         batch, filters, out_h, out_w = grad_z.shape
-        g = _shared_scratch.scratch("conv/nhwc", (batch, out_h, out_w, filters), self.dtype)
+        g = _shared_scratch.scratch("conv/nhwc", (batch, out_h, out_w, filters), self.dtype, self._buffers)
         ops.nchw_to_nhwc(np.ascontiguousarray(grad_z), out=g)
         x_shape = cache.inner.x.shape
         if self._scratch and need_input_grad:
-            self._buffers["grad_x"] = _shared_scratch.scratch("conv/grad_x_nhwc", x_shape, self.dtype)
+            self._buffers["grad_x"] = _shared_scratch.scratch("conv/grad_x_nhwc", x_shape, self.dtype,
+                                                              self._buffers)
         try:
             grad_x = self._backward_nhwc(cache.inner, g, need_input_grad, False)
         finally:
