@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -176,6 +177,8 @@ def all_op_calls(rng, dtype):
         ("batchnorm_backward", (x_nhwc * 0.5, x_nhwc, None, None, *bn_nhwc[1::2], -1, True)),
         ("batchnorm_backward", (x * 0.5, x, bn_gamma, None, *bn_nchw[1::2], 1, False)),
         ("batchnorm_backward", (x * 0.5, x, bn_gamma, None, *bn_nchw[1::2], 1, True, False)),
+        ("nchw_to_nhwc", (x,)),
+        ("nhwc_to_nchw", (x_nhwc,)),
     ]
 
 
@@ -579,3 +582,51 @@ def test_window_kernels_on_resnet_shapes_give_the_same_bits_at_every_thread_coun
         calls += [("maxpool2d_forward", (x, 2, 2)), ("maxpool2d_backward", (pooled * 0.5, argmax, x.shape)),
                   ("im2col_nhwc", (np.ascontiguousarray(x.transpose(0, 2, 3, 1)), 1, 1, 2, 0))]
     assert_same_bits_at_every_thread_count(calls)
+
+
+def channels_first_resnet(seed: int):
+    """A small channels_first ResNet (seeded) and its data: every Conv2D runs between the layout
+    transposes, on the shared NHWC scratch arrays (Winograd, 1×1 stride-2 shortcuts, a 3-channel stem)."""
+    from le4nn.applications import ResNet
+
+    le4nn.utils.set_random_seed(seed)
+    model = ResNet((8, 16), 1, (3, 16, 16), 4, data_format="channels_first")
+    model.compile(optimizer="momentum", loss="sparse_categorical_crossentropy")
+    data = np.random.default_rng(seed)
+    return model, data.standard_normal((64, 3, 16, 16)).astype(np.float32), data.integers(0, 4, 64)
+
+
+def train_two_steps(model, x, y) -> list[np.ndarray]:
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    return model.get_weights()
+
+
+def test_channels_first_training_gives_the_same_bits_at_1_and_2_threads(native, fixed_threads):
+    le4nn.set_num_threads(1)
+    one = train_two_steps(*channels_first_resnet(3))
+    le4nn.set_num_threads(2)
+    two = train_two_steps(*channels_first_resnet(3))
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_channels_first_models_trained_at_once_in_two_threads_give_their_own_bits(native, fixed_threads):
+    """Two models training at the same time on two Python threads: each thread has its own NHWC
+    scratch arrays (layers/_shared_scratch.py), so each gets the bits it gets alone."""
+    alone = [train_two_steps(*channels_first_resnet(seed)) for seed in (3, 4)]
+    setups = {seed: channels_first_resnet(seed) for seed in (3, 4)}  # built here: one global generator
+    results = {}
+    barrier = threading.Barrier(2)
+
+    def run(seed):
+        barrier.wait()
+        results[seed] = train_two_steps(*setups[seed])
+
+    workers = [threading.Thread(target=run, args=(seed,)) for seed in (3, 4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for seed, expected in zip((3, 4), alone, strict=True):
+        for a, b in zip(expected, results[seed], strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -437,6 +437,16 @@ BAD_CALLS = [
     ("add_relu_forward", ([a((2, 3)), [1.0, 2.0, 3.0]],), {}, TypeError, ["inputs[1]", "NumPy array"]),
     ("add_relu_forward", ([a((2, 3)), a((3, 2)).T],), {}, ValueError, ["inputs[1]", "C-contiguous"]),
     ("add_relu_forward", ([a((2, 3)), a((2, 3))],), {"out": a((3, 2))}, ValueError, ["out", "(2, 3)"]),
+    ("nchw_to_nhwc", (a((2, 3, 4)),), {}, ValueError, ["x", "4-D", "(2, 3, 4)"]),
+    ("nchw_to_nhwc", (a((2, 3, 4, 5), np.int32),), {}, TypeError, ["x", "float32"]),
+    ("nchw_to_nhwc", (a((2, 5, 4, 3)).transpose(0, 3, 2, 1),), {}, ValueError, ["x", "C-contiguous"]),
+    ("nchw_to_nhwc", (a((2, 3, 4, 5)),), {"out": a((2, 3, 4, 5))}, ValueError, ["out", "(2, 4, 5, 3)"]),
+    ("nchw_to_nhwc", (a((2, 3, 4, 5)),), {"out": a((2, 4, 5, 3), f64)}, TypeError, ["out", "dtype"]),
+    ("nhwc_to_nchw", ([[[[1.0]]]],), {}, TypeError, ["x", "NumPy array"]),
+    ("nhwc_to_nchw", (a((2, 4, 5, 3)),), {"out": a((2, 3, 4, 5)).transpose(0, 1, 3, 2)}, ValueError,
+     ["out", "(2, 3, 4, 5)"]),
+    ("nhwc_to_nchw", (a((2, 4, 4, 4)),), {"out": np.zeros((2, 4, 4, 4), np.float32)[:, ::-1]}, ValueError,
+     ["out", "C-contiguous"]),
 ]
 
 

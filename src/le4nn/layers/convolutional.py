@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from le4nn import activations, ops
-from le4nn.layers import _conv_bn, _conv_direct, _conv_nhwc, _conv_pool, _conv_winograd, _windows
+from le4nn.layers import _conv_bn, _conv_direct, _conv_nhwc, _conv_pool, _conv_winograd, _shared_scratch, _windows
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._affine import AffineWeights
 from le4nn.layers._arguments import (
@@ -79,9 +79,9 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
 
     channels_first: the layer transposes its input to NHWC, takes the channels_last paths above
     (Winograd, direct or chunked im2col + GEMM), and transposes the output back (∂E/∂y and ∂E/∂x the
-    same way in backward, :meth:`_forward_transposed`): four transposes of a few copies' cost each
-    buy the Winograd and direct convolutions, which have no NCHW twin (ResNet-20 in channels_first:
-    1.7× the channels_last step time on the handout's path, about the same this way).  With
+    same way in backward, :meth:`_forward_transposed`; ``ops.nchw_to_nhwc``/``nhwc_to_nchw``, the NHWC
+    output and gradients in scratch arrays shared by the thread's layers): four transposes of about a
+    copy's cost each buy the Winograd and direct convolutions, which have no NCHW twin.  With
     ``CHANNELS_FIRST_VIA_NHWC`` False a channels_first layer takes the handout's algorithm as written
     (:meth:`_forward_im2col`), which the tests use as the reference.  Forward (eq. 59):
     ``ops.im2col`` unfolds every kh × kw window of the (padded) batch into a column of X'
@@ -194,17 +194,17 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         return relu
 
     def _forward_transposed(self, x_nchw):
-        """channels_first on the channels_last paths: x to NHWC, convolve (ReLU fused), the result
-        back to NCHW, then the activation (unless fused)."""
+        """channels_first on the channels_last paths: x to NHWC (``ops.nchw_to_nhwc``, into a buffer
+        the backward reads), convolve (ReLU fused) into a scratch array shared by the thread's layers,
+        the result back to NCHW, then the activation (unless fused)."""
         batch, _, height, width = x_nchw.shape
         out_h, out_w = self._output_spatial(height, width)
-        x = self._buffer("x_nhwc", (batch, height, width, x_nchw.shape[1]))
-        np.copyto(x, x_nchw.transpose(0, 2, 3, 1))
-        z_nhwc = self._buffer("z_nhwc", (batch, out_h, out_w, self.filters))
+        x = ops.nchw_to_nhwc(x_nchw, out=self._buffer("x_nhwc", (batch, height, width, x_nchw.shape[1])))
+        z_nhwc = _shared_scratch.scratch("conv/nhwc", (batch, out_h, out_w, self.filters), self.dtype,
+                                         self._buffers)
         relu = self._convolve_nhwc(x, z_nhwc)
         self._cache = TransposedCache(self._cache)
-        z = self._out("z", (batch, self.filters, out_h, out_w))
-        np.copyto(z, z_nhwc.transpose(0, 3, 1, 2))
+        z = ops.nhwc_to_nchw(z_nhwc, out=self._out("z", (batch, self.filters, out_h, out_w)))
         if relu:
             self._z, self._y = None, z
             return z
@@ -225,16 +225,23 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         return self._backward_nhwc(cache, grad_z, need_input_grad, bias_done)
 
     def _backward_transposed(self, cache: TransposedCache, grad_z, need_input_grad: bool):
-        """∂E/∂z to NHWC, the channels_last backward, ∂E/∂x back to NCHW."""
+        """∂E/∂z to NHWC, the channels_last backward, ∂E/∂x back to NCHW.  The NHWC ∂E/∂z and ∂E/∂x
+        are scratch arrays shared by the thread's layers (the paths' own ``grad_x`` buffer is lent
+        the shared one for the call)."""
         batch, filters, out_h, out_w = grad_z.shape
-        g = self._buffer("grad_z_nhwc", (batch, out_h, out_w, filters))
-        np.copyto(g, grad_z.transpose(0, 2, 3, 1))
-        grad_x = self._backward_nhwc(cache.inner, g, need_input_grad, False)
+        g = _shared_scratch.scratch("conv/nhwc", (batch, out_h, out_w, filters), self.dtype, self._buffers)
+        ops.nchw_to_nhwc(np.ascontiguousarray(grad_z), out=g)
+        x_shape = cache.inner.x.shape
+        if self._scratch and need_input_grad:
+            self._buffers["grad_x"] = _shared_scratch.scratch("conv/grad_x_nhwc", x_shape, self.dtype,
+                                                              self._buffers)
+        try:
+            grad_x = self._backward_nhwc(cache.inner, g, need_input_grad, False)
+        finally:
+            self._buffers.pop("grad_x", None)
         if grad_x is None:
             return None
-        out = self._out("grad_x_nchw", (batch, grad_x.shape[3], *grad_x.shape[1:3]))
-        np.copyto(out, grad_x.transpose(0, 3, 1, 2))
-        return out
+        return ops.nhwc_to_nchw(grad_x, out=self._out("grad_x_nchw", (batch, x_shape[3], *x_shape[1:3])))
 
     def _backward_nhwc(self, cache, grad_z, need_input_grad: bool, bias_done: bool):
         """The channels_last paths' backward from the NHWC ∂E/∂z."""

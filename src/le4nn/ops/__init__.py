@@ -70,6 +70,8 @@ OPS = (
     "batchnorm_forward",
     "batchnorm_backward",
     "add_relu_forward",
+    "nchw_to_nhwc",
+    "nhwc_to_nchw",
 )
 
 class BackendFallbackWarning(UserWarning):

@@ -46,6 +46,8 @@ from le4nn.ops.reference import (
     batchnorm_forward as batchnorm_forward,
     batchnorm_backward as batchnorm_backward,
     add_relu_forward as add_relu_forward,
+    nchw_to_nhwc as nchw_to_nhwc,
+    nhwc_to_nchw as nhwc_to_nchw,
 )
 
 BACKENDS: tuple[str, ...]

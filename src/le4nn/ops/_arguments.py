@@ -310,3 +310,14 @@ def winograd_geometry(x_shape, pad, op: str) -> WinogradGeometry:
     if OH < 1 or OW < 1:
         raise ValueError(f"{op}: the 3x3 kernel is larger than the padded input ({H + pt + pb}, {W + pl + pr})")
     return WinogradGeometry(B, H, W, C, pt, pb, pl, pr, OH, OW, (OH + 1) // 2, (OW + 1) // 2)
+
+
+def check_layout_transpose(x, out, op: str, axes: tuple[int, int, int, int]) -> np.ndarray:
+    """The image layout transposes (``nchw_to_nhwc``: axes (0, 2, 3, 1), ``nhwc_to_nchw``: (0, 3, 1, 2)):
+    x a 4-D C-contiguous float array; returns ``out`` of shape x.shape permuted by ``axes``, which may
+    not overlap x (a transpose cannot run in place)."""
+    x = check_float_array(x, op, "x", ndim=4)
+    out = prepare_out(out, tuple(x.shape[a] for a in axes), x.dtype, op)
+    if np.may_share_memory(x, out) and x.size:  # both contiguous: the bounds overlap iff the memory does
+        raise ValueError(f"{op}: out must not overlap x (a transpose cannot run in place)")
+    return out

@@ -32,6 +32,7 @@ from le4nn.ops._arguments import (
     check_epilogue_activation,
     check_float_array,
     check_labels,
+    check_layout_transpose,  # noqa: F401 (nchw_to_nhwc, nhwc_to_nchw: this file is at its size limit)
     check_same_dtype,
     check_same_shape,
     check_shape4,

@@ -19,6 +19,7 @@ from le4nn._kernels import activations as _act
 from le4nn._kernels import batchnorm as _bn
 from le4nn._kernels import fused as _fused
 from le4nn._kernels import im2col as _im2col
+from le4nn._kernels import layout as _layout
 from le4nn._kernels import nhwc_conv as _nhwc_conv
 from le4nn._kernels import nhwc_im2col as _nhwc_im2col
 from le4nn._kernels import nhwc_pool as _nhwc_pool
@@ -414,3 +415,24 @@ def add_relu_forward(inputs, *, out=None):
             first += x
     _fused.add_relu_forward(first.reshape(-1), xs[-1].reshape(-1), y.reshape(-1), num_threads_now())
     return y
+
+
+# --- image layouts --------------------------------------------------------------------------------------------
+
+
+def _batched_transpose(x, out, rows: int, cols: int):
+    """out[b] = x[b]ᵀ with x[b] seen as a (rows, cols) matrix (layout.pyx)."""
+    _layout.transpose(x.reshape(x.shape[0], rows, cols), out.reshape(x.shape[0], cols, rows), num_threads_now())
+    return out
+
+
+@_same_docs(_ref.nchw_to_nhwc)
+def nchw_to_nhwc(x, *, out=None):
+    out = checks.check_layout_transpose(x, out, "nchw_to_nhwc", (0, 2, 3, 1))
+    return _batched_transpose(x, out, x.shape[1], x.shape[2] * x.shape[3])
+
+
+@_same_docs(_ref.nhwc_to_nchw)
+def nhwc_to_nchw(x, *, out=None):
+    out = checks.check_layout_transpose(x, out, "nhwc_to_nchw", (0, 3, 1, 2))
+    return _batched_transpose(x, out, x.shape[1] * x.shape[2], x.shape[3])
