@@ -70,6 +70,18 @@ def tiles_per_image(height: int, width: int, tile: int) -> int:
     return -(-height // tile) * -(-width // tile)
 
 
+def best_tile(preferred: int, height: int, width: int) -> int:
+    """4 (F(4×4, 3×3)) when ``preferred`` is 4 and its tiles of a height × width output hold fewer
+    transformed values than F(2×2, 3×3)'s (36 per 4×4 tile against 16 per 2×2 tile: the GEMMs' work
+    and the transforms' traffic scale with it), else 2.  F(4×4, 3×3) loses only where 4×4 tiles
+    waste most (5 or 6 outputs a side: equal counts, so the more accurate F(2×2, 3×3)).  Measured at
+    1 thread, batch 128, forward + backward: 0.64–0.78× F(2×2, 3×3)'s time at 32×32×16, 16×16×32,
+    8×8×64, 7×7×64, 4×4×128, 0.96–1.06× at 6×6×64 and 5×5×64."""
+    if preferred != 4:
+        return 2
+    return 4 if 36 * tiles_per_image(height, width, 4) < 16 * tiles_per_image(height, width, 2) else 2
+
+
 def chunk_images(conv, tiles_per_image: int, width: int, batch: int, tile: int = 2) -> int:
     """Images per chunk: the larger of V and M (n² · tiles · width per image) within
     ``conv.WINOGRAD_CHUNK_BYTES``."""

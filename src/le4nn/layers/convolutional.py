@@ -66,8 +66,8 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
     X' W is the NHWC output and X'ᵀ ∂E/∂Y the kernel gradient in the Keras layout, a few images at a
     time, the chunks shared out among the threads.  Two shapes of layer take another path:
 
-    - 3×3 stride-1 layers with 8 or more input channels: Winograd F(4×4, 3×3) on outputs of 8×8
-      or more, else F(2×2, 3×3) (:mod:`~le4nn.layers._conv_winograd`, 4× or 2.25× fewer
+    - 3×3 stride-1 layers with 8 or more input channels: Winograd F(4×4, 3×3) (F(2×2, 3×3) on
+      outputs of 5 or 6 rows and columns) (:mod:`~le4nn.layers._conv_winograd`, 4× or 2.25× fewer
       multiplications; ``WINOGRAD_TILE``), chunked the same way;
     - layers with few input taps (C·kh·kw ≤ 27, e.g. a first layer on gray images): convolved
       directly (:mod:`~le4nn.layers._conv_direct`, bias and ReLU fused); when nothing before the
@@ -137,12 +137,10 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
 
     #: The Winograd output tile: 4 = F(4×4, 3×3) (36 GEMMs, 0.56× the multiplications of F(2×2, 3×3),
     #: 2.25× instead of 4× the data through the transforms; ~5× its float32 rounding error, see
-    #: ``ops.reference_winograd``) where the output is at least ``WINOGRAD4_MIN_SIZE`` on each side,
-    #: else 2 = F(2×2, 3×3); 2 everywhere when set to 2.
+    #: ``ops.reference_winograd``) on the output sizes where its tiles waste less than F(2×2, 3×3)'s
+    #: gain (all but 5 and 6: :func:`~le4nn.layers._conv_winograd.best_tile`), else 2 = F(2×2, 3×3);
+    #: 2 everywhere when set to 2.
     WINOGRAD_TILE = 4
-
-    #: F(4×4, 3×3) from outputs of this size up (smaller maps waste too much of the 4×4 tiles).
-    WINOGRAD4_MIN_SIZE = 8
 
     #: Bytes of the larger of V and M per chunk of images in the Winograd path: measured best
     #: between 1 and 1.5 MB (the transformed tiles are 4× the input and 2× the output tiles).
@@ -198,7 +196,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         if self._use_direct(channels):
             self._cache = _conv_direct.forward(self, x, pad, bias, relu, z)
         elif self._use_winograd(channels, pad):
-            tile = 4 if self.WINOGRAD_TILE == 4 and min(z.shape[1:3]) >= self.WINOGRAD4_MIN_SIZE else 2
+            tile = _conv_winograd.best_tile(self.WINOGRAD_TILE, *z.shape[1:3])
             self._cache = _conv_winograd.forward(self, x, pad, bias, relu, z, tile)
         else:
             relu = relu and bias is not None
