@@ -74,9 +74,10 @@ def best_tile(preferred: int, height: int, width: int) -> int:
     """4 (F(4×4, 3×3)) when ``preferred`` is 4 and its tiles of a height × width output hold fewer
     transformed values than F(2×2, 3×3)'s (36 per 4×4 tile against 16 per 2×2 tile: the GEMMs' work
     and the transforms' traffic scale with it), else 2.  F(4×4, 3×3) loses only where 4×4 tiles
-    waste most (5 or 6 outputs a side: equal counts, so the more accurate F(2×2, 3×3)).  Measured at
-    1 thread, batch 128, forward + backward: 0.64–0.78× F(2×2, 3×3)'s time at 32×32×16, 16×16×32,
-    8×8×64, 7×7×64, 4×4×128, 0.96–1.06× at 6×6×64 and 5×5×64."""
+    waste most (5 or 6 outputs a side: equal counts, so the more accurate F(2×2, 3×3)).  Measured
+    (AMD EPYC Zen 4, batch 128, min of 12–15; forward and backward each): F(4×4, 3×3) takes 0.67–0.79×
+    F(2×2, 3×3)'s time at 32×32×16, 16×16×32 and 8×8×64 (1 and 2 threads), 0.60–0.64× at 7×7×64,
+    0.80–0.83× at 4×4×128, 0.96–1.00× at 6×6×64 and 5×5×64 (1 thread)."""
     if preferred != 4:
         return 2
     return 4 if 36 * tiles_per_image(height, width, 4) < 16 * tiles_per_image(height, width, 2) else 2

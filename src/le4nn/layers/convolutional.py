@@ -143,7 +143,8 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
     WINOGRAD_TILE = 4
 
     #: Bytes of the larger of V and M per chunk of images in the Winograd path: measured best
-    #: between 1 and 1.5 MB (the transformed tiles are 4× the input and 2× the output tiles).
+    #: between 1 and 1.5 MB for F(2×2, 3×3) (the transformed tiles are 4× the input and 2× the output
+    #: tiles) and alike between 1 and 2 MB for F(4×4, 3×3) (2.25×).
     WINOGRAD_CHUNK_BYTES = 1536 * 1024
 
     #: Bytes of X' per chunk of images (channels_last im2col + GEMM): about half the L2 + L3 share
