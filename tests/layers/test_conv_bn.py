@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from le4nn.layers import Activation, BatchNormalization, Conv2D, Dense, Flatten, Input, ReLU, _conv_bn
+from le4nn.layers import Activation, BatchNormalization, Conv2D, Dense, Flatten, Input, ReLU, _conv_bn, _conv_winograd
 from le4nn.models import Model, Sequential, load_model
 from le4nn.utils import set_random_seed
 
@@ -86,6 +86,30 @@ def test_folded_predict_equals_the_two_layers(dtype, data_format, channels, kern
     x = np.random.default_rng(1).standard_normal((5, *model.input_shape[1:])).astype(dtype)
     folded = model.predict(x, batch_size=5)
     assert len(folds) == 2  # both Conv2D + BatchNormalization pairs
+    assert_close(folded, unfolded_predict(model, x, monkeypatch), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("tile", [2, 4])
+def test_folded_predict_takes_the_winograd_tile_in_force(dtype, tile, folds, monkeypatch):
+    """The folded convolution runs on Conv2D's own Winograd path: F(4×4, 3×3) on these 9×9 maps, or
+    F(2×2, 3×3) where ``WINOGRAD_TILE`` asks for it; the same tolerance (the two layers apart run the
+    same Winograd path, so only the folding's rounding differs)."""
+    tiles = []
+    forward = _conv_winograd.forward
+
+    def spy(conv, *args):
+        tiles.append(args[-1])
+        return forward(conv, *args)
+
+    monkeypatch.setattr(_conv_winograd, "forward", spy)
+    monkeypatch.setattr(Conv2D, "WINOGRAD_TILE", tile)
+    set_random_seed(5)
+    model = conv_bn_model(False, "channels_last", 8, 3, 1, True, dtype)
+    randomize_normalization(model)
+    x = np.random.default_rng(1).standard_normal((5, 9, 9, 8)).astype(dtype)
+    folded = model.predict(x, batch_size=5)
+    assert len(folds) == 2 and tiles == [tile] * 2  # the first Conv2D's 8 channels in: Winograd as well
     assert_close(folded, unfolded_predict(model, x, monkeypatch), dtype)
 
 

@@ -77,18 +77,21 @@ def channels_first_layer(rng, dtype, channels, filters, kernel, strides, padding
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("channels, filters, kernel, strides, padding, activation, use_bias", [
-    (8, 12, (3, 3), (1, 1), "same", "relu", False),     # Winograd (the ResNets' 3×3 stride 1)
+    (8, 12, (3, 3), (1, 1), "same", "relu", False),     # Winograd F(4×4, 3×3) (the ResNets' 3×3 stride 1)
     (8, 5, (3, 3), (1, 1), "same", "sigmoid", True),    # Winograd, another activation
+    (8, 6, (3, 3), (1, 1), (2, 0, 1, 0), "relu", True),  # Winograd, one-sided padding (11 × 9 outputs)
     (3, 16, (3, 3), (1, 1), "same", "relu", True),      # direct (27 taps: a stem)
     (1, 4, (2, 3), (1, 2), (1, 0), "tanh", True),       # direct, odd geometry
     (16, 7, (3, 3), (2, 2), "same", "relu", False),     # im2col + GEMM: 3×3 stride 2, one-sided pad
     (16, 9, (1, 1), (2, 2), "valid", "linear", False),  # 1×1 stride 2 (a projection)
     (6, 4, (1, 1), (1, 1), "valid", "relu", True),      # 1×1 stride 1
 ])
+@pytest.mark.parametrize("winograd_tile", [4, 2])
 def test_channels_first_on_the_channels_last_paths_equals_the_handout_path(
-        rng, monkeypatch, dtype, channels, filters, kernel, strides, padding, activation, use_bias):
+        rng, monkeypatch, dtype, channels, filters, kernel, strides, padding, activation, use_bias, winograd_tile):
     """channels_first layers transpose to the channels_last paths: the same outputs, input and weight
-    gradients as eq. 59–62 computed on the NCHW arrays."""
+    gradients as eq. 59–62 computed on the NCHW arrays (Winograd with either tile)."""
+    monkeypatch.setattr(Conv2D, "WINOGRAD_TILE", winograd_tile)
     args = (dtype, channels, filters, kernel, strides, padding, activation, use_bias)
     fast = channels_first_layer(rng, *args)
     plain = channels_first_layer(rng, *args)

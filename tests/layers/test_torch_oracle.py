@@ -13,32 +13,33 @@ import pytest
 
 from le4nn import layers
 from le4nn.layers import _windows
+from le4nn.layers._conv_winograd import WinogradCache, best_tile
 
 F64 = {"dtype": "float64"}
 RTOL = 1e-6
 
 
-def assert_close(actual, expected, what=""):
+def assert_close(actual, expected, what="", rtol=RTOL):
     expected = expected.detach().numpy() if hasattr(expected, "detach") else np.asarray(expected)
     scale = max(np.max(np.abs(expected)), 1e-300)
     error = np.max(np.abs(np.asarray(actual) - expected)) / scale
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    assert error <= RTOL, f"{what}: relative error {error:.3e}"
+    assert error <= rtol, f"{what}: relative error {error:.3e}"
 
 
-def compare_with_torch(layer, x, torch_fn, rng, training=False):
+def compare_with_torch(layer, x, torch_fn, rng, training=False, rtol=RTOL):
     """Forward and backward through ``layer`` and ``torch_fn`` (a function of the torch input tensor)."""
     import torch
 
     y = layer.forward(x, training=training)
-    projection = rng.standard_normal(y.shape)
+    projection = rng.standard_normal(y.shape).astype(y.dtype)
     grad_x = layer.backward(projection)
 
     tx = torch.tensor(x, requires_grad=True)
     ty = torch_fn(tx)
     (ty * torch.tensor(projection)).sum().backward()
-    assert_close(y, ty, "output")
-    assert_close(grad_x, tx.grad, "input gradient")
+    assert_close(y, ty, "output", rtol)
+    assert_close(grad_x, tx.grad, "input gradient", rtol)
     return ty
 
 
@@ -149,6 +150,51 @@ def test_conv2d(kernel_size, strides, padding, hw, data_format, torch, rng):
     if padding == "same":  # Keras: output size ceil(n / stride)
         out_hw = ty.shape[1:3] if data_format == "channels_last" else ty.shape[2:]
         assert tuple(out_hw) == tuple(-(-n // s) for n, s in zip(hw, strides, strict=True))
+
+
+WINOGRAD_CASES = [
+    # channels, filters, padding, input (H, W): 3×3 stride 1 with 8+ channels in, the Winograd paths
+    (8, 6, "same", (9, 10)),
+    (16, 5, "valid", (7, 13)),
+    (9, 17, (0, 2, 1, 0), (11, 8)),
+    (17, 8, (2, 1), (4, 6)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("channels, filters, padding, hw", WINOGRAD_CASES, ids=case_id)
+def test_conv2d_winograd(channels, filters, padding, hw, tile, dtype, torch, rng, monkeypatch):
+    """F(2×2, 3×3) and F(4×4, 3×3) against PyTorch's convolution (no Winograd on its CPU path): float64
+    to 1e-6 as above; float32 to 1e-4 of the largest value for F(4×4, 3×3) (its rounding error measured
+    up to 5.7e-5 of the output's rms, see le4nn/ops/reference_winograd.py), 1e-5 for F(2×2, 3×3)."""
+    monkeypatch.setattr(layers.Conv2D, "WINOGRAD_TILE", tile)
+    rtol = RTOL if dtype == "float64" else (1e-4 if tile == 4 else 1e-5)
+    layer = layers.Conv2D(filters, 3, padding=padding, activation="relu", dtype=dtype)
+    x = rng.standard_normal((3, *hw, channels)).astype(dtype)
+    layer.build((None, *x.shape[1:]))
+    layer.set_weights([(rng.standard_normal((3, 3, channels, filters)) * np.sqrt(2 / (9 * channels))).astype(dtype),
+                       rng.standard_normal(filters).astype(dtype) * 0.1])
+    kernel, bias = (torch_param(w) for w in layer.get_weights())
+    pad = _windows.resolve_padding(layer.padding, *hw, (3, 3), (1, 1))
+    cache = []
+    monkeypatch.setattr(layers.Conv2D, "backward", _keep_cache(layers.Conv2D.backward, cache))
+    ty = compare_with_torch(layer, x, lambda tx: torch.relu(torch_conv(torch, tx, kernel.permute(3, 2, 0, 1), bias,
+                                                                       (1, 1), pad, "channels_last")), rng,
+                            rtol=rtol)
+    assert isinstance(cache[0], WinogradCache) and cache[0].tile == best_tile(tile, *ty.shape[1:3])
+    assert_close(layer.grads["kernel"], kernel.grad, "kernel gradient", rtol)
+    assert_close(layer.grads["bias"], bias.grad, "bias gradient", rtol)
+
+
+def _keep_cache(backward, kept: list):
+    """Conv2D.backward that first notes the forward's record (which backward clears)."""
+
+    def wrapped(self, *args, **kwargs):
+        kept.append(self._cache)
+        return backward(self, *args, **kwargs)
+
+    return wrapped
 
 
 # --- pooling ------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ This file holds the handout's algorithm (eq. 59–62, :meth:`Conv2D._forward_im2
 :meth:`Conv2D._backward_im2col`) and the choice of path; each fast path has its own module beside it:
 
 - :mod:`le4nn.layers._conv_nhwc`: channels_last im2col + GEMM, chunked (the default path);
-- :mod:`le4nn.layers._conv_winograd`: Winograd F(2×2, 3×3) for 3×3 stride-1 layers;
+- :mod:`le4nn.layers._conv_winograd`: Winograd F(4×4, 3×3) / F(2×2, 3×3) for 3×3 stride-1 layers;
 - :mod:`le4nn.layers._conv_direct`: the direct convolution of layers with few input taps;
 - :mod:`le4nn.layers._conv_pool`: a convolution fused with the MaxPooling2D after it, in a model;
 - :mod:`le4nn.layers._conv_bn`: a convolution folded with the BatchNormalization after it, for inference.
@@ -66,8 +66,9 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
     X' W is the NHWC output and X'ᵀ ∂E/∂Y the kernel gradient in the Keras layout, a few images at a
     time, the chunks shared out among the threads.  Two shapes of layer take another path:
 
-    - 3×3 stride-1 layers with 8 or more input channels: Winograd F(2×2, 3×3)
-      (:mod:`~le4nn.layers._conv_winograd`, 2.25× fewer multiplications), chunked the same way;
+    - 3×3 stride-1 layers with 8 or more input channels: Winograd F(4×4, 3×3) (F(2×2, 3×3) on
+      outputs of 5 or 6 rows and columns) (:mod:`~le4nn.layers._conv_winograd`, 4× or 2.25× fewer
+      multiplications; ``WINOGRAD_TILE``), chunked the same way;
     - layers with few input taps (C·kh·kw ≤ 27, e.g. a first layer on gray images): convolved
       directly (:mod:`~le4nn.layers._conv_direct`, bias and ReLU fused); when nothing before the
       layer needs a gradient (a model's first layer), its backward is one pass, without ∂E/∂x.
@@ -129,12 +130,21 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
     #: and the direct kernel needs no column matrix and fuses the bias and ReLU.
     DIRECT_MAX_TAPS = 27
 
-    #: 3×3 stride-1 convolutions with at least this many input channels use Winograd F(2×2, 3×3)
-    #: (``ops.winograd_*``): 16 GEMMs with 2.25× fewer multiplications than im2col + GEMM.
+    #: 3×3 stride-1 convolutions with at least this many input channels use Winograd
+    #: (``ops.winograd_*``, ``ops.winograd4_*``): GEMMs with 2.25× (F(2×2, 3×3)) or 4× (F(4×4, 3×3))
+    #: fewer multiplications than im2col + GEMM.
     WINOGRAD_MIN_CHANNELS = 8
 
+    #: The Winograd output tile: 4 = F(4×4, 3×3) (36 GEMMs, 0.56× the multiplications of F(2×2, 3×3),
+    #: 2.25× instead of 4× the data through the transforms; ~5× its float32 rounding error, see
+    #: ``ops.reference_winograd``) on the output sizes where its tiles waste less than F(2×2, 3×3)'s
+    #: gain (all but 5 and 6: :func:`~le4nn.layers._conv_winograd.best_tile`), else 2 = F(2×2, 3×3);
+    #: 2 everywhere when set to 2.
+    WINOGRAD_TILE = 4
+
     #: Bytes of the larger of V and M per chunk of images in the Winograd path: measured best
-    #: between 1 and 1.5 MB (the transformed tiles are 4× the input and 2× the output tiles).
+    #: between 1 and 1.5 MB for F(2×2, 3×3) (the transformed tiles are 4× the input and 2× the output
+    #: tiles) and alike between 1 and 2 MB for F(4×4, 3×3) (2.25×).
     WINOGRAD_CHUNK_BYTES = 1536 * 1024
 
     #: Bytes of X' per chunk of images (channels_last im2col + GEMM): about half the L2 + L3 share
@@ -187,7 +197,8 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         if self._use_direct(channels):
             self._cache = _conv_direct.forward(self, x, pad, bias, relu, z)
         elif self._use_winograd(channels, pad):
-            self._cache = _conv_winograd.forward(self, x, pad, bias, relu, z)
+            tile = _conv_winograd.best_tile(self.WINOGRAD_TILE, *z.shape[1:3])
+            self._cache = _conv_winograd.forward(self, x, pad, bias, relu, z, tile)
         else:
             relu = relu and bias is not None
             self._cache = _conv_nhwc.forward(self, x, pad, bias, relu, z)

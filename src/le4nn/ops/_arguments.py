@@ -296,12 +296,12 @@ def check_argmax_range(argmax: np.ndarray, plane_h: int, plane_w: int, op: str, 
 
 
 #: A 3×3 stride-1 convolution of an NHWC input (B, H, W, C) with padding (pt, pb, pl, pr): OH × OW
-#: outputs in TH × TW tiles of 2×2 (the last row/column of tiles may stick out).
+#: outputs in TH × TW tiles of 2×2 or 4×4 (the last row/column of tiles may stick out).
 WinogradGeometry = collections.namedtuple("WinogradGeometry", "B H W C pt pb pl pr OH OW TH TW")
 
 
-def winograd_geometry(x_shape, pad, op: str) -> WinogradGeometry:
-    """Check an NHWC input shape and a padding of at most 2 per side for Winograd F(2×2, 3×3)."""
+def winograd_geometry(x_shape, pad, op: str, tile: int = 2) -> WinogradGeometry:
+    """Check an NHWC input shape and a padding of at most 2 per side for Winograd F(tile×tile, 3×3)."""
     B, C, H, W = check_shape4(nchw_shape(x_shape), op, "x shape")
     pt, pb, pl, pr = as_padding(pad, op)
     if max(pt, pb, pl, pr) > 2:
@@ -309,7 +309,7 @@ def winograd_geometry(x_shape, pad, op: str) -> WinogradGeometry:
     OH, OW = H + pt + pb - 2, W + pl + pr - 2
     if OH < 1 or OW < 1:
         raise ValueError(f"{op}: the 3x3 kernel is larger than the padded input ({H + pt + pb}, {W + pl + pr})")
-    return WinogradGeometry(B, H, W, C, pt, pb, pl, pr, OH, OW, (OH + 1) // 2, (OW + 1) // 2)
+    return WinogradGeometry(B, H, W, C, pt, pb, pl, pr, OH, OW, -(-OH // tile), -(-OW // tile))
 
 
 def check_layout_transpose(x, out, op: str, axes: tuple[int, int, int, int]) -> np.ndarray:

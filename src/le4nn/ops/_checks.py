@@ -222,32 +222,37 @@ def check_conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride
     return g, *_filter_grads(op, g, K, x.dtype, out, bias_grad_out)
 
 
-# --- Winograd F(2×2, 3×3) transforms ----------------------------------------------------------------------
+# --- Winograd F(2×2, 3×3) and F(4×4, 3×3) transforms (``tile`` 2 or 4: the ops winograd_*, winograd4_*) ----
 
 
-def check_winograd_input_transform(x, pad, out) -> tuple[WinogradGeometry, np.ndarray]:
-    """:func:`~le4nn.ops.reference.winograd_input_transform`: ``(geometry, V)``, V (16, B·TH·TW, C)."""
-    op = "winograd_input_transform"
+def _winograd_op(name: str, tile: int) -> str:
+    return f"winograd{'' if tile == 2 else tile}_{name}"
+
+
+def check_winograd_input_transform(x, pad, out, tile: int = 2) -> tuple[WinogradGeometry, np.ndarray]:
+    """:func:`~le4nn.ops.reference.winograd_input_transform`: ``(geometry, V)``, V ((tile+2)², B·TH·TW, C)."""
+    op = _winograd_op("input_transform", tile)
     x = check_float_array(x, op, "x", ndim=4)
-    w = winograd_geometry(x.shape, pad, op)
-    return w, prepare_out(out, (16, w.B * w.TH * w.TW, w.C), x.dtype, op)
+    w = winograd_geometry(x.shape, pad, op, tile)
+    return w, prepare_out(out, ((tile + 2) ** 2, w.B * w.TH * w.TW, w.C), x.dtype, op)
 
 
-def check_winograd_output_transform(m, out_shape, bias, out) -> tuple[tuple[int, int], np.ndarray | None, np.ndarray]:
+def check_winograd_output_transform(m, out_shape, bias, out, tile: int = 2):
     """:func:`~le4nn.ops.reference.winograd_output_transform`: ``((TH, TW), bias, y)``, y (B, OH, OW, K)."""
-    op = "winograd_output_transform"
+    op = _winograd_op("output_transform", tile)
     m = _check_planes(m, op)
     B, OH, OW, K = check_shape4(out_shape, op, "out_shape")
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
-    if m.shape != (16, B * TH * TW, K):
-        raise ValueError(f"{op}: m has shape {m.shape}, expected {(16, B * TH * TW, K)} for out_shape {out_shape}")
+    TH, TW = -(-OH // tile), -(-OW // tile)
+    if m.shape != ((tile + 2) ** 2, B * TH * TW, K):
+        raise ValueError(f"{op}: m has shape {m.shape}, expected {((tile + 2) ** 2, B * TH * TW, K)} "
+                         f"for out_shape {out_shape}")
     bias = check_bias(bias, K, m.dtype, op)
     return (TH, TW), bias, prepare_out(out, (B, OH, OW, K), m.dtype, op)
 
 
 def _check_planes(m, op: str) -> np.ndarray:
-    """``m`` (16, T, K): C-contiguous, or each plane C-contiguous with the planes further apart (a
-    padded plane stride, so that the 16 planes do not start at multiples of 4 KiB)."""
+    """``m`` (n², T, K): C-contiguous, or each plane C-contiguous with the planes further apart (a
+    padded plane stride, so that the planes do not start at multiples of 4 KiB)."""
     if isinstance(m, np.ndarray) and m.ndim == 3 and not m.flags.c_contiguous and m.dtype in FLOAT_DTYPES:
         _, T, K = m.shape
         size = m.itemsize
@@ -257,13 +262,13 @@ def _check_planes(m, op: str) -> np.ndarray:
     return check_float_array(m, op, "m", ndim=3)
 
 
-def check_winograd_gradient_transform(dout, out) -> tuple[tuple[int, int], np.ndarray]:
-    """:func:`~le4nn.ops.reference.winograd_gradient_transform`: ``((TH, TW), Q)``, Q (16, B·TH·TW, K)."""
-    op = "winograd_gradient_transform"
+def check_winograd_gradient_transform(dout, out, tile: int = 2) -> tuple[tuple[int, int], np.ndarray]:
+    """:func:`~le4nn.ops.reference.winograd_gradient_transform`: ``((TH, TW), Q)``, Q ((tile+2)², B·TH·TW, K)."""
+    op = _winograd_op("gradient_transform", tile)
     dout = check_float_array(dout, op, "dout", ndim=4)
     B, OH, OW, K = dout.shape
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
-    return (TH, TW), prepare_out(out, (16, B * TH * TW, K), dout.dtype, op)
+    TH, TW = -(-OH // tile), -(-OW // tile)
+    return (TH, TW), prepare_out(out, ((tile + 2) ** 2, B * TH * TW, K), dout.dtype, op)
 
 
 # --- activations, softmax, cross-entropy, bias + activation ------------------------------------------------

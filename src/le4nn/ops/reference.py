@@ -14,8 +14,6 @@ every function takes an optional preallocated ``out=`` array.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from le4nn.ops import _checks as checks
@@ -316,86 +314,24 @@ def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pa
 
 
 # ---------------------------------------------------------------------------------------------------
-# Winograd F(2×2, 3×3): 3×3 stride-1 convolutions with 2.25× fewer multiplications
-#
-# Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016).  The output is cut into
-# 2×2 tiles; tile t of the output needs the 4×4 input patch d_t (rows 2·ty .. 2·ty + 3 of the padded
-# input) and is  Y_t = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d_t B) ] A  for one channel pair.  Over channels the ⊙
-# becomes 16 matrix products, one per position (ξ, ν) of the 4×4 transformed tile:
-#     M[ξν] (T, K) = V[ξν] (T, C) · U[ξν] (C, K),  V = Bᵀ d B (input),  U = G g Gᵀ (kernel),
-# 4·4·C·K multiplications per tile instead of 2·2·9·C·K.  The backward pass uses the same pieces:
-# ∂E/∂x is the same kind of convolution of ∂E/∂z (padded by 2 − p) with the kernel rotated by 180°
-# and its channels swapped; ∂E/∂W = Gᵀ [ Σ_t (Bᵀ d_t B) ⊙ (A ∂E/∂Y_t Aᵀ) ] G, i.e. 16 products
-# V[ξν]ᵀ Q[ξν] with Q = A ∂E/∂Y Aᵀ.  The kernel transforms are tiny and live in the Conv2D layer;
-# these ops are the three transforms of the data.
+# Winograd F(2×2, 3×3) and F(4×4, 3×3): 3×3 stride-1 convolutions with 2.25× / 4× fewer multiplications
+# (the maths and the ops are in :mod:`le4nn.ops.reference_winograd`; re-exported here, in this order)
 # ---------------------------------------------------------------------------------------------------
 
-WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])  # Bᵀ
-WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])  # G
-WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])  # Aᵀ
-
-
-def _combine(matrix: np.ndarray, stack: np.ndarray, axis: int) -> np.ndarray:
-    """``matrix`` applied along ``axis`` of ``stack``: out[i] = Σ_j matrix[i, j] stack[j], summing only the
-    terms whose coefficient is nonzero (as the native kernels do: an inf or NaN in the data reaches
-    exactly the transformed entries whose formula uses it, never through a 0 · inf = NaN)."""
-    stack = np.moveaxis(stack, axis, 0)
-    rows = []
-    for coefficients in matrix:
-        terms = [c * stack[j] if c not in (1, -1) else (stack[j] if c == 1 else -stack[j])
-                 for j, c in enumerate(coefficients) if c != 0]
-        rows.append(functools.reduce(np.add, terms))
-    return np.moveaxis(np.stack(rows), 0, axis)
-
-
-def winograd_input_transform(x, pad=1, *, out=None):
-    """V = Bᵀ d B for every 4×4 input patch d of an NHWC batch: the input side of Winograd F(2×2, 3×3).
-
-    ``pad`` is the convolution's padding (int, pair or (top, bottom, left, right), each at most 2).
-    Returns V of shape (16, T, C), T = B·TH·TW tiles in (image, tile row, tile column) order, entry
-    ``ξ·4 + ν`` the position in the transformed tile.  Patches reaching beyond the input read zeros.
-    """
-    (B, H, W, C, pt, pb, pl, pr, OH, OW, TH, TW), V = checks.check_winograd_input_transform(x, pad, out)
-
-    x_padded = np.zeros((B, 2 * TH + 2, 2 * TW + 2, C), dtype=x.dtype)
-    x_padded[:, pt : pt + H, pl : pl + W] = x
-    # d[r, s] (B, TH, TW, C): element (r, s) of every tile's 4×4 patch.
-    d = np.stack([np.stack([x_padded[:, r : r + 2 * TH : 2, s : s + 2 * TW : 2] for s in range(4)])
-                  for r in range(4)])
-    V.reshape(4, 4, B, TH, TW, C)[...] = _combine(WINOGRAD_BT, _combine(WINOGRAD_BT, d, 0), 1)  # Bᵀ d B
-    return V
-
-
-def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
-    """Y = Aᵀ m A for every tile: the output side of Winograd F(2×2, 3×3), plus ``bias`` and, with
-    ``relu=True``, the ReLU.  ``m`` is (16, T, K) for an output of ``out_shape`` (B, OH, OW, K):
-    C-contiguous, or each plane C-contiguous with the planes further apart (Conv2D pads them off the
-    multiples of 4 KiB, see ``layers._conv_winograd.plane_stride``)."""
-    (TH, TW), bias, y = checks.check_winograd_output_transform(m, out_shape, bias, out)
-    B, OH, OW, K = y.shape
-
-    aman = _combine(WINOGRAD_AT, _combine(WINOGRAD_AT, m.reshape(4, 4, B, TH, TW, K), 0), 1)  # Aᵀ m A
-    tiles = aman.transpose(2, 3, 0, 4, 1, 5)  # (B, TH, 2, TW, 2, K)
-    y[...] = tiles.reshape(B, 2 * TH, 2 * TW, K)[:, :OH, :OW]
-    if bias is not None:
-        y += bias
-    if relu:
-        relu_forward(y, out=y)
-    return y
-
-
-def winograd_gradient_transform(dout, *, out=None):
-    """Q = A g Aᵀ for every 2×2 output tile g of ∂E/∂Y (B, OH, OW, K): the ∂E/∂Y side of the filter
-    gradient of Winograd F(2×2, 3×3) (∂E/∂W = Gᵀ [Σ_t V_t ⊙ Q_t] G).  Returns (16, T, K)."""
-    (TH, TW), Q = checks.check_winograd_gradient_transform(dout, out)
-    B, OH, OW, K = dout.shape
-
-    padded = np.zeros((B, 2 * TH, 2 * TW, K), dtype=dout.dtype)
-    padded[:, :OH, :OW] = dout
-    g = np.stack([np.stack([padded[:, i::2, j::2] for j in range(2)]) for i in range(2)])
-    Q.reshape(4, 4, B, TH, TW, K)[...] = _combine(WINOGRAD_AT.T, _combine(WINOGRAD_AT.T, g, 0), 1)  # A g Aᵀ
-    return Q
-
+from le4nn.ops.reference_winograd import (  # noqa: E402, I001 (the order of OPS)
+    WINOGRAD4_AT as WINOGRAD4_AT,
+    WINOGRAD4_BT as WINOGRAD4_BT,
+    WINOGRAD4_G as WINOGRAD4_G,
+    WINOGRAD_AT as WINOGRAD_AT,
+    WINOGRAD_BT as WINOGRAD_BT,
+    WINOGRAD_G as WINOGRAD_G,
+    winograd_input_transform as winograd_input_transform,
+    winograd_output_transform as winograd_output_transform,
+    winograd_gradient_transform as winograd_gradient_transform,
+    winograd4_input_transform as winograd4_input_transform,
+    winograd4_output_transform as winograd4_output_transform,
+    winograd4_gradient_transform as winograd4_gradient_transform,
+)
 
 # ---------------------------------------------------------------------------------------------------
 # Activations
