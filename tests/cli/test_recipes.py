@@ -129,8 +129,10 @@ def test_contest_recipe_fills_its_choices():
 
 
 def test_contest_smoke_run_judges_every_set_and_saves_the_average(cli, tmp_path):
+    # 2 members: the recipe's 3 would only take longer; the native backend also in the NumPy test pass (the
+    # CLI is under test here, and judging ~37000 images twice on the NumPy twins takes minutes)
     result = cli("train", "--recipe", "contest", "--dataset", "sample", "--subset", "300", "--epochs", "1",
-                 "--members", "2", "--output", "run")  # (2 members: the recipe's 3 would only take longer)
+                 "--members", "2", "--backend", "native", "--output", "run")
     assert result.returncode == 0, result.stderr
     assert "recipe contest" in result.stdout and "judging sets" in result.stdout
     results = json.loads((tmp_path / "run" / "results.json").read_text())
