@@ -635,3 +635,31 @@ def test_channels_first_models_trained_at_once_in_two_threads_give_their_own_bit
     for seed, expected in zip((3, 4), alone, strict=True):
         for a, b in zip(expected, results[seed], strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("state", ["ignore", "raise"])
+def test_chunks_run_under_the_callers_floating_point_error_state(fixed_threads, state):
+    """np.errstate lives in a context variable: helper threads run their chunks in a copy of the
+    caller's context, so an overflow in a chunk is ignored (no warning line from a worker) or raised
+    as the caller asked, whichever thread took the chunk."""
+    import warnings
+
+    le4nn.set_num_threads(3)
+    seen = []
+
+    def task(i):
+        seen.append((_threads.worker_index(), np.geterr()["over"]))
+        time.sleep(0.02)  # long enough for every helper to take a chunk
+        if state == "raise":
+            np.float32(3e38) * np.float32(10)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning from any thread would fail the chunk
+        with np.errstate(over=state):
+            if state == "raise":
+                with pytest.raises(FloatingPointError):
+                    _threads.run_chunks(task, 6)
+            else:
+                _threads.run_chunks(task, 6)
+    assert {worker for worker, _ in seen} != {0}  # helpers took chunks
+    assert {over for _, over in seen} == {state}

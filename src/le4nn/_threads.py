@@ -34,6 +34,7 @@ threads, and calls on one model (or on models sharing a layer) run one step at a
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import operator
 import os
@@ -409,7 +410,10 @@ def _run_shared(task, count: int, workers: int) -> None:
         finally:
             _local.worker = None
 
-    futures = [pool.submit(work, k) for k in range(1, workers)]
+    # Each helper runs in a copy of the caller's context: NumPy's floating-point error state
+    # (np.errstate) lives in a context variable, so a helper's overflow is ignored, warned about or
+    # raised as the caller asked, not by NumPy's defaults.
+    futures = [pool.submit(contextvars.copy_context().run, work, k) for k in range(1, workers)]
     error = None
     try:
         work(0)

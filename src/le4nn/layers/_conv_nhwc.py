@@ -33,8 +33,20 @@ class GemmCache(NamedTuple):
 
 
 def image_chunks(batch: int, step: int) -> list[tuple[int, int]]:
-    """[(start, stop), ...]: the batch cut into runs of ``step`` images."""
-    return [(start, min(start + step, batch)) for start in range(0, batch, step)]
+    """[(start, stop), ...]: the batch cut into runs of at most ``step`` images, as equal as they can be
+    and an even number of them (two threads then finish together: 128 images in runs of 42 were
+    42, 42, 42, 2, three runs for one thread and one short run for the other).  Fixed by ``batch`` and
+    ``step`` only, never by the thread count, so that results do not depend on it."""
+    count = -(-batch // max(step, 1))
+    if count % 2 and count < batch:
+        count += 1
+    base, extra = divmod(batch, count)
+    bounds, start = [], 0
+    for k in range(count):
+        stop = start + base + (k < extra)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
 
 
 def worker_buffer(conv, tag: str, shape) -> np.ndarray:
