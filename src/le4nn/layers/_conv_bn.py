@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from le4nn.layers.activation import Activation, ReLU
-from le4nn.layers.normalization import BatchNormalization
+from le4nn.layers.normalization import BatchNormalization, is_plain_relu
 
 
 def _fusable(conv, bn, training: bool) -> bool:
@@ -35,12 +34,6 @@ def _fusable(conv, bn, training: bool) -> bool:
     return (not training and isinstance(bn, BatchNormalization) and bn.built and conv.built
             and bn.axis % 4 == channel_axis and conv.activation.name == "linear" and bn.dtype == conv.dtype
             and bn.state["moving_mean"].shape == (conv.filters,))
-
-
-def _fusable_relu(conv, relu) -> bool:
-    """Whether ``relu`` is a plain ReLU (max(x, 0): a ReLU layer with its defaults, or
-    Activation('relu')) of the convolution's dtype."""
-    return isinstance(relu, (ReLU, Activation)) and relu.activation.name == "relu" and relu.dtype == conv.dtype
 
 
 def folded_weights(conv, bn) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +59,9 @@ def forward(conv, bn, x, training: bool, relu=None):
     weights are W' and b': the layer's own weights are never replaced, not even for a moment, so
     ``get_weights`` from another thread sees them as they are.  ``conv``'s backward record is
     cleared (no backward follows an inference forward)."""
-    if not _fusable(conv, bn, training) or (relu is not None and not _fusable_relu(conv, relu)):
+    if not _fusable(conv, bn, training):
+        return NotImplemented
+    if relu is not None and not (is_plain_relu(relu) and relu.dtype == conv.dtype):
         return NotImplemented
     kernel, bias = folded_weights(conv, bn)
     folded = object.__new__(type(conv))

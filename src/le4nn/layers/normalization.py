@@ -29,7 +29,7 @@ class _Cache(NamedTuple):
     relu: bool
 
 
-def _plain_relu(layer) -> bool:
+def is_plain_relu(layer) -> bool:
     """Whether ``layer`` is ReLU or Activation('relu'): max(x, 0), nothing else."""
     return isinstance(layer, (ReLU, Activation)) and layer.activation.name == "relu"
 
@@ -154,7 +154,7 @@ class BatchNormalization(Layer):
     # --- BatchNormalization + ReLU in one pass each way (the fused pair protocol, see layers/base.py) ---
 
     def _forward_through(self, consumer, x, training):
-        if not _plain_relu(consumer) or consumer.dtype != self.dtype:
+        if not is_plain_relu(consumer) or consumer.dtype != self.dtype:
             return NotImplemented
         x = self._prepare_input(x)
         if not consumer.built:
@@ -162,7 +162,7 @@ class BatchNormalization(Layer):
         return self._normalize(x, training, relu=True)
 
     def _backward_through(self, consumer, grad_out, need_input_grad):
-        if self._cache is None or not self._cache.relu or not _plain_relu(consumer):
+        if self._cache is None or not self._cache.relu or not is_plain_relu(consumer):
             return NotImplemented  # the forward ran the two layers apart
         dx = self._gradient(grad_out, relu=True)
         return dx if need_input_grad else None
