@@ -6,6 +6,7 @@
 - output transform: y (2×2 per tile) = Aᵀ m_t A, plus bias and an optional ReLU;
 - gradient transform: Q[ξν, t, k] = (A g_t Aᵀ)[ξ, ν] for every 2×2 tile g_t of ∂E/∂Y.
 
+Each transform takes the tile size m (2 or 4) and picks the row kernel of that size and dtype.
 The wrappers in :mod:`le4nn.ops.native` validate the arguments.  Every tile is independent: threads
 take whole rows of tiles (image, tile row), statically, and no output is written by two threads, so
 results do not depend on the thread count.  The matrices Bᵀ, Aᵀ hold only 0 and ±1, so each
@@ -65,106 +66,77 @@ include "team.pxi"
 include "bias.pxi"
 
 
-cdef int _check_planes(str what, Py_ssize_t n16, Py_ssize_t tiles, Py_ssize_t channels, Py_ssize_t Tn,
-                       Py_ssize_t C, Py_ssize_t n=16) except -1:
-    """The transform planes have shape (n, Tn, C) (n = 16, or 36 for F(4×4, 3×3)); ``what`` names them."""
-    if n16 != n or tiles != Tn or channels != C:
+cdef int _check_planes(str what, Py_ssize_t planes, Py_ssize_t tiles, Py_ssize_t channels, Py_ssize_t Tn,
+                       Py_ssize_t C, int tile) except -1:
+    """The transform planes have shape ((tile + 2)², Tn, C); ``what`` names them."""
+    if planes != (tile + 2) * (tile + 2) or tiles != Tn or channels != C:
         raise ValueError(f"{what} has the wrong shape")
     return 0
 
 
+cdef int _check_tile(int tile) except -1:
+    if tile != 2 and tile != 4:
+        raise ValueError(f"winograd: the tile must be 2 or 4, got {tile}")
+    return 0
+
+
+# --- one row of tiles (image b, tile row ty) of each transform, by tile size and dtype; E: the F(4×4, 3×3)
+# kernels' per-thread scratch (6 row-transformed columns) ---
+
+cdef inline void _in_row(const floating* xb, const floating* zp, floating* vp, Py_ssize_t Tn, Py_ssize_t t0,
+                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t ty, Py_ssize_t TW, int pt,
+                         int pl, int tile, floating* E) noexcept nogil:
+    if floating is float:
+        if tile == 4:
+            le4nn_wino4_in_row_f(xb, zp, vp, Tn, t0, H, W, C, ty, TW, pt, pl, E)
+        else:
+            le4nn_wino_in_row_f(xb, zp, vp, Tn, t0, H, W, C, ty, TW, pt, pl)
+    else:
+        if tile == 4:
+            le4nn_wino4_in_row_d(xb, zp, vp, Tn, t0, H, W, C, ty, TW, pt, pl, E)
+        else:
+            le4nn_wino_in_row_d(xb, zp, vp, Tn, t0, H, W, C, ty, TW, pt, pl)
+
+
+cdef inline void _out_row(const floating* mp, const floating* bp, floating* yb, Py_ssize_t plane,
+                          Py_ssize_t t0, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t ty,
+                          Py_ssize_t TW, bint relu, int tile, floating* scratch) noexcept nogil:
+    if floating is float:
+        if tile == 4:
+            le4nn_wino4_out_row_f(mp, bp, yb, plane, t0, OH, OW, K, ty, TW, relu, scratch)
+        else:
+            le4nn_wino_out_row_f(mp, bp, yb, plane, t0, OH, OW, K, ty, TW, relu, scratch)
+    else:
+        if tile == 4:
+            le4nn_wino4_out_row_d(mp, bp, yb, plane, t0, OH, OW, K, ty, TW, relu, scratch)
+        else:
+            le4nn_wino_out_row_d(mp, bp, yb, plane, t0, OH, OW, K, ty, TW, relu, scratch)
+
+
+cdef inline void _grad_row(const floating* gb, const floating* zp, floating* qp, Py_ssize_t Tn, Py_ssize_t t0,
+                           Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t ty, Py_ssize_t TW, int tile,
+                           floating* E) noexcept nogil:
+    if floating is float:
+        if tile == 4:
+            le4nn_wino4_grad_row_f(gb, zp, qp, Tn, t0, OH, OW, K, ty, TW, E)
+        else:
+            le4nn_wino_grad_row_f(gb, zp, qp, Tn, t0, OH, OW, K, ty, TW)
+    else:
+        if tile == 4:
+            le4nn_wino4_grad_row_d(gb, zp, qp, Tn, t0, OH, OW, K, ty, TW, E)
+        else:
+            le4nn_wino_grad_row_d(gb, zp, qp, Tn, t0, OH, OW, K, ty, TW)
+
+
 def input_transform(const floating[:, :, :, ::1] x, floating[:, :, ::1] V, int pt, int pl, int TH, int TW,
-                    int num_threads):
-    """V (16, B·TH·TW, C) = Bᵀ d B of every tile's 4×4 patch of x (B, H, W, C)."""
+                    int tile, int num_threads):
+    """V ((tile + 2)², B·TH·TW, C) = Bᵀ d B of every tile's (tile + 2)² patch of x (B, H, W, C)."""
+    _check_tile(tile)
     cdef Py_ssize_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
-    cdef Py_ssize_t Tn = <Py_ssize_t>B * TH * TW, r, b, ty
-    cdef int team = _team(16 * Tn * C, num_threads)
-    _check_planes("winograd_input_transform: V", V.shape[0], V.shape[1], V.shape[2], Tn, C)
-    if Tn * C == 0:
-        return
-    cdef floating[::1] zeros = np.zeros(C, dtype=np.asarray(V).dtype)
-    cdef const floating* xp = &x[0, 0, 0, 0]
-    cdef floating* vp = &V[0, 0, 0]
-    cdef floating* zp = &zeros[0]
-    with nogil:
-        for r in prange(B * TH, schedule="static", num_threads=team):
-            b = r // TH
-            ty = r - b * TH
-            if floating is float:
-                le4nn_wino_in_row_f(xp + b * H * W * C, zp, vp, Tn, r * TW, H, W, C, ty, TW, pt, pl)
-            else:
-                le4nn_wino_in_row_d(xp + b * H * W * C, zp, vp, Tn, r * TW, H, W, C, ty, TW, pt, pl)
-
-
-def output_transform(const floating[:, :, :] m, bias, floating[:, :, :, ::1] y, bint relu,
-                     int num_threads):
-    """y (B, OH, OW, K) = Aᵀ m A per tile (+ bias, ReLU); m (16, B·TH·TW, K), each plane C-contiguous
-    (the planes may lie further apart: m's first stride is passed on, hence the strided view)."""
-    cdef Py_ssize_t B = y.shape[0], OH = y.shape[1], OW = y.shape[2], K = y.shape[3]
-    cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, Tn = B * TH * TW, r, b, ty
-    cdef Py_ssize_t plane = m.strides[0] // <Py_ssize_t>sizeof(floating)
-    cdef const floating[::1] bias_view
-    cdef const floating* bp = NULL
-    cdef int team = _team(16 * Tn * K, num_threads)
-    _check_planes("winograd_output_transform: m", m.shape[0], m.shape[1], m.shape[2], Tn, K)
-    if Tn * K and ((K > 1 and m.strides[2] != <Py_ssize_t>sizeof(floating))
-                   or (Tn > 1 and m.strides[1] != K * <Py_ssize_t>sizeof(floating))
-                   or plane < Tn * K or m.strides[0] % <Py_ssize_t>sizeof(floating)):
-        raise ValueError("winograd_output_transform: m's planes must each be C-contiguous, apart by "
-                         "at least their size")
-    if bias is not None:
-        bias_view = bias
-        bp = _bias_data(bias_view, K, "winograd_output_transform")
-    if Tn * K == 0:
-        return
-    cdef floating[:, ::1] scratch = np.empty((max(team, 1), 4 * K), dtype=np.asarray(y).dtype)
-    cdef const floating* mp = &m[0, 0, 0]
-    cdef floating* yp = &y[0, 0, 0, 0]
-    cdef floating* sp = &scratch[0, 0]
-    with nogil:
-        for r in prange(B * TH, schedule="static", num_threads=team):
-            b = r // TH
-            ty = r - b * TH
-            if floating is float:
-                le4nn_wino_out_row_f(mp, bp, yp + b * OH * OW * K, plane, r * TW, OH, OW, K, ty, TW, relu,
-                                     sp + threadid() * 4 * K)
-            else:
-                le4nn_wino_out_row_d(mp, bp, yp + b * OH * OW * K, plane, r * TW, OH, OW, K, ty, TW, relu,
-                                     sp + threadid() * 4 * K)
-
-
-def gradient_transform(const floating[:, :, :, ::1] dout, floating[:, :, ::1] Q, int num_threads):
-    """Q (16, B·TH·TW, K) = A g Aᵀ of every 2×2 tile g of dout (B, OH, OW, K)."""
-    cdef Py_ssize_t B = dout.shape[0], OH = dout.shape[1], OW = dout.shape[2], K = dout.shape[3]
-    cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, Tn = B * TH * TW, r, b, ty
-    cdef int team = _team(16 * Tn * K, num_threads)
-    _check_planes("winograd_gradient_transform: Q", Q.shape[0], Q.shape[1], Q.shape[2], Tn, K)
-    if Tn * K == 0:
-        return
-    cdef floating[::1] zeros = np.zeros(K, dtype=np.asarray(Q).dtype)
-    cdef const floating* gp = &dout[0, 0, 0, 0]
-    cdef floating* qp = &Q[0, 0, 0]
-    cdef floating* zp = &zeros[0]
-    with nogil:
-        for r in prange(B * TH, schedule="static", num_threads=team):
-            b = r // TH
-            ty = r - b * TH
-            if floating is float:
-                le4nn_wino_grad_row_f(gp + b * OH * OW * K, zp, qp, Tn, r * TW, OH, OW, K, ty, TW)
-            else:
-                le4nn_wino_grad_row_d(gp + b * OH * OW * K, zp, qp, Tn, r * TW, OH, OW, K, ty, TW)
-
-
-# --- F(4×4, 3×3): 36 planes, 4×4 output tiles; per thread a scratch row E of 6 row-transformed columns ---
-
-
-def input_transform4(const floating[:, :, :, ::1] x, floating[:, :, ::1] V, int pt, int pl, int TH, int TW,
-                     int num_threads):
-    """V (36, B·TH·TW, C) = Bᵀ d B of every tile's 6×6 patch of x (B, H, W, C)."""
-    cdef Py_ssize_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
-    cdef Py_ssize_t Tn = <Py_ssize_t>B * TH * TW, r, b, ty, es = 6 * (4 * TW + 2) * C
-    cdef int team = _team(36 * Tn * C, num_threads)
-    _check_planes("winograd4_input_transform: V", V.shape[0], V.shape[1], V.shape[2], Tn, C, 36)
+    cdef Py_ssize_t Tn = <Py_ssize_t>B * TH * TW, r, b, ty, n = tile + 2
+    cdef Py_ssize_t es = 6 * (4 * TW + 2) * C if tile == 4 else 1
+    cdef int team = _team(n * n * Tn * C, num_threads)
+    _check_planes("winograd_input_transform: V", V.shape[0], V.shape[1], V.shape[2], Tn, C, tile)
     if Tn * C == 0:
         return
     cdef floating[::1] zeros = np.zeros(C, dtype=np.asarray(V).dtype)
@@ -177,35 +149,34 @@ def input_transform4(const floating[:, :, :, ::1] x, floating[:, :, ::1] V, int 
         for r in prange(B * TH, schedule="static", num_threads=team):
             b = r // TH
             ty = r - b * TH
-            if floating is float:
-                le4nn_wino4_in_row_f(xp + b * H * W * C, zp, vp, Tn, r * TW, H, W, C, ty, TW, pt, pl,
-                                     sp + threadid() * es)
-            else:
-                le4nn_wino4_in_row_d(xp + b * H * W * C, zp, vp, Tn, r * TW, H, W, C, ty, TW, pt, pl,
-                                     sp + threadid() * es)
+            _in_row(xp + b * H * W * C, zp, vp, Tn, r * TW, H, W, C, ty, TW, pt, pl, tile, sp + threadid() * es)
 
 
-def output_transform4(const floating[:, :, :] m, bias, floating[:, :, :, ::1] y, bint relu, int num_threads):
-    """y (B, OH, OW, K) = Aᵀ m A per 4×4 tile (+ bias, ReLU); m (36, B·TH·TW, K), planes as in
-    :func:`output_transform`."""
-    cdef Py_ssize_t B = y.shape[0], OH = y.shape[1], OW = y.shape[2], K = y.shape[3]
-    cdef Py_ssize_t TH = (OH + 3) // 4, TW = (OW + 3) // 4, Tn = B * TH * TW, r, b, ty
+def output_transform(const floating[:, :, :] m, bias, floating[:, :, :, ::1] y, bint relu, int tile,
+                     int num_threads):
+    """y (B, OH, OW, K) = Aᵀ m A per tile × tile output tile (+ bias, ReLU); m ((tile + 2)², B·TH·TW, K),
+    each plane C-contiguous (the planes may lie further apart: m's first stride is passed on, hence the
+    strided view)."""
+    _check_tile(tile)
+    cdef Py_ssize_t B = y.shape[0], OH = y.shape[1], OW = y.shape[2], K = y.shape[3], n = tile + 2
+    cdef Py_ssize_t TH = (OH + tile - 1) // tile, TW = (OW + tile - 1) // tile, Tn = B * TH * TW, r, b, ty
     cdef Py_ssize_t plane = m.strides[0] // <Py_ssize_t>sizeof(floating)
+    cdef Py_ssize_t es = 4 * K if tile == 2 else K  # the F(2×2, 3×3) kernel stages a tile here
     cdef const floating[::1] bias_view
     cdef const floating* bp = NULL
-    cdef int team = _team(36 * Tn * K, num_threads)
-    _check_planes("winograd4_output_transform: m", m.shape[0], m.shape[1], m.shape[2], Tn, K, 36)
+    cdef int team = _team(n * n * Tn * K, num_threads)
+    _check_planes("winograd_output_transform: m", m.shape[0], m.shape[1], m.shape[2], Tn, K, tile)
     if Tn * K and ((K > 1 and m.strides[2] != <Py_ssize_t>sizeof(floating))
                    or (Tn > 1 and m.strides[1] != K * <Py_ssize_t>sizeof(floating))
                    or plane < Tn * K or m.strides[0] % <Py_ssize_t>sizeof(floating)):
-        raise ValueError("winograd4_output_transform: m's planes must each be C-contiguous, apart by "
+        raise ValueError("winograd_output_transform: m's planes must each be C-contiguous, apart by "
                          "at least their size")
     if bias is not None:
         bias_view = bias
-        bp = _bias_data(bias_view, K, "winograd4_output_transform")
+        bp = _bias_data(bias_view, K, "winograd_output_transform")
     if Tn * K == 0:
         return
-    cdef floating[:, ::1] scratch = np.empty((max(team, 1), K), dtype=np.asarray(y).dtype)
+    cdef floating[:, ::1] scratch = np.empty((max(team, 1), es), dtype=np.asarray(y).dtype)
     cdef const floating* mp = &m[0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef floating* sp = &scratch[0, 0]
@@ -213,20 +184,18 @@ def output_transform4(const floating[:, :, :] m, bias, floating[:, :, :, ::1] y,
         for r in prange(B * TH, schedule="static", num_threads=team):
             b = r // TH
             ty = r - b * TH
-            if floating is float:
-                le4nn_wino4_out_row_f(mp, bp, yp + b * OH * OW * K, plane, r * TW, OH, OW, K, ty, TW, relu,
-                                      sp + threadid() * K)
-            else:
-                le4nn_wino4_out_row_d(mp, bp, yp + b * OH * OW * K, plane, r * TW, OH, OW, K, ty, TW, relu,
-                                      sp + threadid() * K)
+            _out_row(mp, bp, yp + b * OH * OW * K, plane, r * TW, OH, OW, K, ty, TW, relu, tile,
+                     sp + threadid() * es)
 
 
-def gradient_transform4(const floating[:, :, :, ::1] dout, floating[:, :, ::1] Q, int num_threads):
-    """Q (36, B·TH·TW, K) = A g Aᵀ of every 4×4 tile g of dout (B, OH, OW, K)."""
-    cdef Py_ssize_t B = dout.shape[0], OH = dout.shape[1], OW = dout.shape[2], K = dout.shape[3]
-    cdef Py_ssize_t TH = (OH + 3) // 4, TW = (OW + 3) // 4, Tn = B * TH * TW, r, b, ty, es = 6 * 4 * TW * K
-    cdef int team = _team(36 * Tn * K, num_threads)
-    _check_planes("winograd4_gradient_transform: Q", Q.shape[0], Q.shape[1], Q.shape[2], Tn, K, 36)
+def gradient_transform(const floating[:, :, :, ::1] dout, floating[:, :, ::1] Q, int tile, int num_threads):
+    """Q ((tile + 2)², B·TH·TW, K) = A g Aᵀ of every tile × tile tile g of dout (B, OH, OW, K)."""
+    _check_tile(tile)
+    cdef Py_ssize_t B = dout.shape[0], OH = dout.shape[1], OW = dout.shape[2], K = dout.shape[3], n = tile + 2
+    cdef Py_ssize_t TH = (OH + tile - 1) // tile, TW = (OW + tile - 1) // tile, Tn = B * TH * TW, r, b, ty
+    cdef Py_ssize_t es = 6 * 4 * TW * K if tile == 4 else 1
+    cdef int team = _team(n * n * Tn * K, num_threads)
+    _check_planes("winograd_gradient_transform: Q", Q.shape[0], Q.shape[1], Q.shape[2], Tn, K, tile)
     if Tn * K == 0:
         return
     cdef floating[::1] zeros = np.zeros(K, dtype=np.asarray(Q).dtype)
@@ -239,9 +208,4 @@ def gradient_transform4(const floating[:, :, :, ::1] dout, floating[:, :, ::1] Q
         for r in prange(B * TH, schedule="static", num_threads=team):
             b = r // TH
             ty = r - b * TH
-            if floating is float:
-                le4nn_wino4_grad_row_f(gp + b * OH * OW * K, zp, qp, Tn, r * TW, OH, OW, K, ty, TW,
-                                       sp + threadid() * es)
-            else:
-                le4nn_wino4_grad_row_d(gp + b * OH * OW * K, zp, qp, Tn, r * TW, OH, OW, K, ty, TW,
-                                       sp + threadid() * es)
+            _grad_row(gp + b * OH * OW * K, zp, qp, Tn, r * TW, OH, OW, K, ty, TW, tile, sp + threadid() * es)

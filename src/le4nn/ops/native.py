@@ -176,42 +176,42 @@ def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pa
 @_same_docs(_ref.winograd_input_transform)
 def winograd_input_transform(x, pad=1, *, out=None):
     w, V = checks.check_winograd_input_transform(x, pad, out)
-    _winograd.input_transform(x, V, w.pt, w.pl, w.TH, w.TW, num_threads_now())
+    _winograd.input_transform(x, V, w.pt, w.pl, w.TH, w.TW, 2, num_threads_now())
     return V
 
 
 @_same_docs(_ref.winograd_output_transform)
 def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
     _, bias, y = checks.check_winograd_output_transform(m, out_shape, bias, out)
-    _winograd.output_transform(m, bias, y, bool(relu), num_threads_now())
+    _winograd.output_transform(m, bias, y, bool(relu), 2, num_threads_now())
     return y
 
 
 @_same_docs(_ref.winograd_gradient_transform)
 def winograd_gradient_transform(dout, *, out=None):
     _, Q = checks.check_winograd_gradient_transform(dout, out)
-    _winograd.gradient_transform(dout, Q, num_threads_now())
+    _winograd.gradient_transform(dout, Q, 2, num_threads_now())
     return Q
 
 
 @_same_docs(_ref.winograd4_input_transform)
 def winograd4_input_transform(x, pad=1, *, out=None):
     w, V = checks.check_winograd_input_transform(x, pad, out, 4)
-    _winograd.input_transform4(x, V, w.pt, w.pl, w.TH, w.TW, num_threads_now())
+    _winograd.input_transform(x, V, w.pt, w.pl, w.TH, w.TW, 4, num_threads_now())
     return V
 
 
 @_same_docs(_ref.winograd4_output_transform)
 def winograd4_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
     _, bias, y = checks.check_winograd_output_transform(m, out_shape, bias, out, 4)
-    _winograd.output_transform4(m, bias, y, bool(relu), num_threads_now())
+    _winograd.output_transform(m, bias, y, bool(relu), 4, num_threads_now())
     return y
 
 
 @_same_docs(_ref.winograd4_gradient_transform)
 def winograd4_gradient_transform(dout, *, out=None):
     _, Q = checks.check_winograd_gradient_transform(dout, out, 4)
-    _winograd.gradient_transform4(dout, Q, num_threads_now())
+    _winograd.gradient_transform(dout, Q, 4, num_threads_now())
     return Q
 
 
