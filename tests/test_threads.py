@@ -111,6 +111,7 @@ def all_op_calls(rng, dtype):
     pooled_nhwc, argmax_nhwc = ops.reference.maxpool2d_nhwc_forward(x_nhwc, 3, 3, 2, 1)
     pooled2_nhwc, argmax2_nhwc = ops.reference.maxpool2d_nhwc_forward(x_nhwc, 2, 2)
     kernel = rng.standard_normal((3, 3, 16, 8)).astype(dtype)
+    kernel_wide = rng.standard_normal((3, 3, 48, 48)).astype(dtype)  # enough work for an OpenMP team
     bias = rng.standard_normal(8).astype(dtype)
     conv = ops.reference.conv2d_nhwc_forward(x_nhwc, kernel, bias, 1, 1, True)
     dconv = rng.standard_normal(conv.shape).astype(dtype)
@@ -151,6 +152,9 @@ def all_op_calls(rng, dtype):
         ("winograd4_output_transform", (ops.reference.winograd4_input_transform(x_nhwc, 1), x_nhwc.shape,
                                         x_nhwc[0, 0, 0], True)),
         ("winograd4_gradient_transform", (x_nhwc,)),
+        ("winograd_kernel_transform", (kernel_wide, 4, True)),
+        ("winograd_kernel_transform", (kernel_wide, 2)),
+        ("winograd_filter_gradient", (np.stack([ops.reference.winograd_kernel_transform(kernel_wide, 4)] * 3), 4)),
         ("im2col", (x, 3, 3, 1, 1)),
         ("im2col", (x, 2, 4, (2, 1), (0, 1, 2, 1))),
         ("col2im", (cols, x.shape, 3, 3, 1, 1)),

@@ -170,15 +170,14 @@ def conv64(x, kernel, pad):
 @SETTINGS
 @given(case=cases())
 def test_pipeline_is_the_convolution(tile, case):
-    """Transforms + the n² products give the convolution, its ∂E/∂x and its ∂E/∂W."""
+    """The data and kernel transforms + the n² products give the convolution, its ∂E/∂x and its ∂E/∂W."""
     shape, K, pad, dtype, seed = case
     input_transform, output_transform, gradient_transform = (getattr(ops, name) for name in NAMES[tile])
     rtol = 1e-4 if tile == 4 and dtype == np.float32 else None  # see the module docstring
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
     kernel = rng.standard_normal((3, 3, shape[3], K)).astype(dtype)
-    g2 = np.kron(G[tile], G[tile])
-    U = (g2 @ kernel.reshape(9, -1).astype(np.float64)).astype(dtype).reshape(PLANES[tile], shape[3], K)
+    U = ops.winograd_kernel_transform(kernel, tile)
     V = input_transform(x, pad)
     y_expected = conv64(x, kernel, pad)
     y = output_transform(np.matmul(V, U), y_expected.shape)
@@ -186,8 +185,7 @@ def test_pipeline_is_the_convolution(tile, case):
 
     dz = rng.standard_normal(y.shape).astype(dtype)
     pt, pb, pl, pr = pads4(pad)
-    flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
-    U_back = (g2 @ flipped.reshape(9, -1).astype(np.float64)).astype(dtype).reshape(PLANES[tile], K, shape[3])
+    U_back = ops.winograd_kernel_transform(kernel, tile, flip=True)  # (n², K, C)
     Vd = input_transform(dz, (2 - pt, 2 - pb, 2 - pl, 2 - pr))
     dx = output_transform(np.matmul(Vd, U_back), shape)
     cols = ops.reference.im2col_nhwc(np.zeros(shape), 3, 3, 1, pad).shape
@@ -197,8 +195,10 @@ def test_pipeline_is_the_convolution(tile, case):
     close(dx, dx_expected, dtype, 10.0, rtol)
 
     Q = gradient_transform(dz)
-    P = np.matmul(V.transpose(0, 2, 1), Q)
-    dW = (g2.T @ P.reshape(PLANES[tile], -1).astype(np.float64)).astype(dtype).reshape(kernel.shape)
+    half = V.shape[1] // 2  # ∂E/∂W from two parts of the tiles, as Conv2D sums its chunks
+    P = np.stack([np.matmul(V[:, :half].transpose(0, 2, 1), Q[:, :half]),
+                  np.matmul(V[:, half:].transpose(0, 2, 1), Q[:, half:])])
+    dW = ops.winograd_filter_gradient(P, tile)
     cols = ops.reference.im2col_nhwc(x.astype(np.float64), 3, 3, 1, pad)
     dW_expected = (cols.T @ dz.reshape(-1, K).astype(np.float64)).reshape(kernel.shape)
     close(dW, dW_expected, dtype, 10.0 * np.sqrt(dz.size), rtol)

@@ -62,6 +62,19 @@ cdef extern from "le4nn_winograd4.h":
                                 Py_ssize_t TW, double* E) noexcept nogil
 
 
+cdef extern from "le4nn_winograd_kernel.h":
+    void le4nn_wino_kernel_rows_f(const float* W, float* U, Py_ssize_t C, Py_ssize_t K, Py_ssize_t c0,
+                                  Py_ssize_t cb, int n, int flip, void* scratch) noexcept nogil
+    void le4nn_wino_kernel_rows_d(const double* W, double* U, Py_ssize_t C, Py_ssize_t K, Py_ssize_t c0,
+                                  Py_ssize_t cb, int n, int flip, void* scratch) noexcept nogil
+    void le4nn_wino_filter_grad_row_f(const float* partials, float* dW, Py_ssize_t S, Py_ssize_t C,
+                                      Py_ssize_t K, Py_ssize_t c, int n, void* scratch) noexcept nogil
+    void le4nn_wino_filter_grad_row_d(const double* partials, double* dW, Py_ssize_t S, Py_ssize_t C,
+                                      Py_ssize_t K, Py_ssize_t c, int n, void* scratch) noexcept nogil
+    Py_ssize_t le4nn_wino_kernel_scratch_bytes(int n, Py_ssize_t K, Py_ssize_t itemsize) noexcept nogil
+    enum: LE4NN_WK_CB
+
+
 include "team.pxi"
 include "bias.pxi"
 
@@ -209,3 +222,63 @@ def gradient_transform(const floating[:, :, :, ::1] dout, floating[:, :, ::1] Q,
             b = r // TH
             ty = r - b * TH
             _grad_row(gp + b * OH * OW * K, zp, qp, Tn, r * TW, OH, OW, K, ty, TW, tile, sp + threadid() * es)
+
+
+cdef inline char* _aligned(char* p) noexcept:
+    """``p`` rounded up to a multiple of 64 bytes (the scratch rows hold doubles)."""
+    return p + (-(<size_t>p)) % 64
+
+
+# --- the kernel side: U = G g Gᵀ of every channel pair, and ∂E/∂W = Gᵀ P G (double inside, rounded once) ---
+
+
+def kernel_transform(const floating[:, :, :, ::1] kernel, floating[:, :, ::1] U, int tile, bint flip,
+                     int num_threads):
+    """U ((tile + 2)², C, K) = G g Gᵀ of every (c, k) of the 3×3 kernel (3, 3, C, K); with ``flip``, of
+    the input gradient's kernel (rotated by 180°, channels swapped): U ((tile + 2)², K, C).  Threads take
+    blocks of input channels."""
+    _check_tile(tile)
+    cdef Py_ssize_t C = kernel.shape[2], K = kernel.shape[3], n = tile + 2, blk, c0
+    cdef Py_ssize_t rows = K if flip else C, cols = C if flip else K
+    if kernel.shape[0] != 3 or kernel.shape[1] != 3 or U.shape[0] != n * n or U.shape[1] != rows or U.shape[2] != cols:
+        raise ValueError("winograd_kernel_transform: shapes do not match")
+    if C * K == 0:
+        return
+    cdef Py_ssize_t per = LE4NN_WK_CB if flip else 1, blocks = (C + per - 1) // per
+    cdef int team = _team(n * n * C * K, num_threads)
+    cdef Py_ssize_t es = le4nn_wino_kernel_scratch_bytes(<int>n, K, sizeof(floating))
+    cdef char[:, ::1] scratch = np.empty((max(team, 1), es + 64), dtype=np.int8)
+    cdef char* sp = _aligned(&scratch[0, 0])
+    cdef const floating* wp = &kernel[0, 0, 0, 0]
+    cdef floating* up = &U[0, 0, 0]
+    with nogil:
+        for blk in prange(blocks, schedule="static", num_threads=team):
+            c0 = blk * per
+            if floating is float:
+                le4nn_wino_kernel_rows_f(wp, up, C, K, c0, min(per, C - c0), <int>n, flip, sp + threadid() * es)
+            else:
+                le4nn_wino_kernel_rows_d(wp, up, C, K, c0, min(per, C - c0), <int>n, flip, sp + threadid() * es)
+
+
+def filter_gradient(const floating[:, :, :, ::1] partials, floating[:, :, :, ::1] dW, int tile, int num_threads):
+    """dW (3, 3, C, K) = Gᵀ P G with P = Σ_s partials[s] ((tile + 2)², C, K), s in order; threads take
+    input channels."""
+    _check_tile(tile)
+    cdef Py_ssize_t S = partials.shape[0], C = partials.shape[2], K = partials.shape[3], c, n = tile + 2
+    if (partials.shape[1] != n * n or dW.shape[0] != 3 or dW.shape[1] != 3 or dW.shape[2] != C
+            or dW.shape[3] != K):
+        raise ValueError("winograd_filter_gradient: shapes do not match")
+    if C * K == 0:
+        return
+    cdef int team = _team(S * n * n * C * K, num_threads)
+    cdef Py_ssize_t es = le4nn_wino_kernel_scratch_bytes(<int>n, K, sizeof(floating))
+    cdef char[:, ::1] scratch = np.empty((max(team, 1), es + 64), dtype=np.int8)
+    cdef char* sp = _aligned(&scratch[0, 0])
+    cdef const floating* pp = &partials[0, 0, 0, 0] if S else NULL
+    cdef floating* dp = &dW[0, 0, 0, 0]
+    with nogil:
+        for c in prange(C, schedule="static", num_threads=team):
+            if floating is float:
+                le4nn_wino_filter_grad_row_f(pp, dp, S, C, K, c, <int>n, sp + threadid() * es)
+            else:
+                le4nn_wino_filter_grad_row_d(pp, dp, S, C, K, c, <int>n, sp + threadid() * es)

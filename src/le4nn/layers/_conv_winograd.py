@@ -6,8 +6,9 @@ Y = Aᵀ [U ⊙ V] A per m×m output tile (see :mod:`le4nn.ops.reference_winogra
 output transform with the bias and ReLU fused: 2.25× (m = 2) or 4× (m = 4) fewer multiplications than
 im2col + GEMM.  A few images at a time (``Conv2D.WINOGRAD_CHUNK_BYTES``), so that V and the products M
 stay in the cache, chunks shared out among the threads; the backward pass transforms each chunk's
-input again.  The data transforms are ops (``ops.winograd_*``, ``ops.winograd4_*``); the kernel side
-is here (tiny; computed in float64 and rounded once, as F(4×4, 3×3)'s G holds thirds and fifteenths).
+input again.  The transforms are ops: of the data ``ops.winograd_*`` and ``ops.winograd4_*``, of the
+kernel ``ops.winograd_kernel_transform`` and ``ops.winograd_filter_gradient`` (in float64, rounded
+once, as F(4×4, 3×3)'s G holds thirds and fifteenths); the GEMMs are here.
 """
 
 from __future__ import annotations
@@ -33,11 +34,6 @@ class WinogradCache(NamedTuple):
     tile: int = 2
 
 
-#: (G ⊗ G) per tile size: row ξ·n + ν, column i·3 + j holds G[ξ, i] G[ν, j], so that U = G g Gᵀ for
-#: every channel pair at once is one product (n², 9) · (9, C·K).
-_G2 = {2: np.kron(ops.reference.WINOGRAD_G, ops.reference.WINOGRAD_G),
-       4: np.kron(ops.reference.WINOGRAD4_G, ops.reference.WINOGRAD4_G)}
-
 #: The three data transforms per tile size.
 _TRANSFORMS = {
     2: (ops.winograd_input_transform, ops.winograd_output_transform, ops.winograd_gradient_transform),
@@ -45,24 +41,13 @@ _TRANSFORMS = {
 }
 
 
-def transformed_kernel(kernel: np.ndarray, tile: int = 2) -> np.ndarray:
-    """U[ξν] = (G g Gᵀ)[ξ, ν] for a (3, 3, C, K) kernel: (n², C, K), n = tile + 2."""
-    _, _, channels, filters = kernel.shape
-    g2 = _G2[tile]
-    if tile == 2:  # G holds 0, ±1/2, 1: exact in the kernel's dtype
-        return (g2.astype(kernel.dtype) @ kernel.reshape(9, channels * filters)).reshape(16, channels, filters)
-    U = g2 @ kernel.reshape(9, channels * filters).astype(np.float64)
-    return U.astype(kernel.dtype).reshape(len(g2), channels, filters)
-
-
-def filter_gradient(P: np.ndarray, out: np.ndarray, tile: int = 2) -> np.ndarray:
-    """∂E/∂W[i, j] = Σ_{ξν} G[ξ, i] G[ν, j] P[ξν]: (Gᵀ P G) for every channel pair, into ``out`` (3, 3, C, K)."""
-    g2 = _G2[tile]
-    if tile == 2:
-        np.matmul(g2.T.astype(P.dtype), P.reshape(16, -1), out=out.reshape(9, -1))
-    else:
-        out.reshape(9, -1)[...] = g2.T @ P.reshape(len(g2), -1).astype(np.float64)
-    return out
+def transformed_kernel(conv, tile: int, flip: bool = False) -> np.ndarray:
+    """U[ξν] = (G g Gᵀ)[ξ, ν] of the layer's (3, 3, C, K) kernel into its buffer: (n², C, K), n = tile + 2;
+    with ``flip``, of the input gradient's kernel (rotated by 180°, channels swapped): (n², K, C)."""
+    kernel = conv.params["kernel"]
+    channels = kernel.shape[:1:-1] if flip else kernel.shape[2:]
+    out = conv._buffer(f"wino_u{tile}{'f' if flip else ''}", ((tile + 2) ** 2, *channels))
+    return ops.winograd_kernel_transform(kernel, tile, flip, out=out)
 
 
 def tiles_per_image(height: int, width: int, tile: int) -> int:
@@ -126,7 +111,7 @@ def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool
     filters = conv.filters
     per_image = tiles_per_image(z.shape[1], z.shape[2], tile)
     bounds = image_chunks(batch, chunk_images(conv, per_image, max(channels, filters), batch, tile))
-    U = transformed_kernel(conv.params["kernel"], tile)
+    U = transformed_kernel(conv, tile)
     most = bounds[0][1] * per_image
     output_transform = _TRANSFORMS[tile][1]
 
@@ -167,7 +152,7 @@ def backward(conv, cache: WinogradCache, grad_z: np.ndarray, need_input_grad: bo
         back_pad = (2 - pt, 2 - pb, 2 - pl, 2 - pr)
         back_per_image = tiles_per_image(height, width, tile)
         most_back = max(stop - start for start, stop in chunks) * back_per_image
-        U_back = transformed_kernel(conv.params["kernel"][::-1, ::-1].transpose(0, 1, 3, 2), tile)  # (3, 3, K, C)
+        U_back = transformed_kernel(conv, tile, flip=True)  # (n², K, C)
         grad_x = conv._out("grad_x", x.shape)
     else:
         grad_x = None
@@ -188,10 +173,7 @@ def backward(conv, cache: WinogradCache, grad_z: np.ndarray, need_input_grad: bo
             output_transform(Md, (stop - start, height, width, channels), out=grad_x[start:stop])
 
     _threads.run_chunks(chunk, len(chunks))
-    if train:
-        P = partial[0]
-        for k in range(1, len(chunks)):
-            P += partial[k]
-        filter_gradient(P, conv.grads["kernel"], tile)
+    if train:  # Gᵀ [Σ over the chunks, in order] G
+        ops.winograd_filter_gradient(partial, tile, out=conv.grads["kernel"])
         conv._add_regularization_gradients()
     return grad_x

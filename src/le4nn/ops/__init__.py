@@ -56,6 +56,8 @@ OPS = (
     "winograd4_input_transform",
     "winograd4_output_transform",
     "winograd4_gradient_transform",
+    "winograd_kernel_transform",
+    "winograd_filter_gradient",
     "sigmoid_forward",
     "sigmoid_backward",
     "relu_forward",

@@ -32,6 +32,8 @@ from le4nn.ops.reference import (
     winograd4_input_transform as winograd4_input_transform,
     winograd4_output_transform as winograd4_output_transform,
     winograd4_gradient_transform as winograd4_gradient_transform,
+    winograd_kernel_transform as winograd_kernel_transform,
+    winograd_filter_gradient as winograd_filter_gradient,
     sigmoid_forward as sigmoid_forward,
     sigmoid_backward as sigmoid_backward,
     relu_forward as relu_forward,

@@ -8,7 +8,8 @@ call fails on both with the same error class, the same message (naming the op an
 the same check firing first.
 
 The ops are listed in the order of :mod:`le4nn.ops.reference`; the checks of single arguments they
-are built from are in :mod:`le4nn.ops._arguments`.  Where a native kernel checks something in its
+are built from are in :mod:`le4nn.ops._arguments`; the Winograd ops' checks are in
+:mod:`le4nn.ops._checks_winograd`.  Where a native kernel checks something in its
 own pass over the data (class labels, max-pooling winners), the check takes ``check_range`` and the
 native twin passes ``False``.
 """
@@ -22,7 +23,6 @@ import numpy as np
 from le4nn.ops._arguments import (
     FLOAT_DTYPES,
     Geometry,
-    WinogradGeometry,
     check_argmax,
     check_argmax_range,
     check_bias,
@@ -35,12 +35,10 @@ from le4nn.ops._arguments import (
     check_layout_transpose,  # noqa: F401 (nchw_to_nhwc, nhwc_to_nchw: this file is at its size limit)
     check_same_dtype,
     check_same_shape,
-    check_shape4,
     nchw_shape,
     pool_geometry,
     prepare_out,
     window_geometry,
-    winograd_geometry,
 )
 
 # --- im2col / col2im (handout eq. 59, 62) -------------------------------------------------------------
@@ -220,55 +218,6 @@ def check_conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride
     check_argmax_range(argmax, g.OH, g.OW, op, "convolution output plane")
     _check_like_dout(op, dout, pooled, "pooled")
     return g, *_filter_grads(op, g, K, x.dtype, out, bias_grad_out)
-
-
-# --- Winograd F(2×2, 3×3) and F(4×4, 3×3) transforms (``tile`` 2 or 4: the ops winograd_*, winograd4_*) ----
-
-
-def _winograd_op(name: str, tile: int) -> str:
-    return f"winograd{'' if tile == 2 else tile}_{name}"
-
-
-def check_winograd_input_transform(x, pad, out, tile: int = 2) -> tuple[WinogradGeometry, np.ndarray]:
-    """:func:`~le4nn.ops.reference.winograd_input_transform`: ``(geometry, V)``, V ((tile+2)², B·TH·TW, C)."""
-    op = _winograd_op("input_transform", tile)
-    x = check_float_array(x, op, "x", ndim=4)
-    w = winograd_geometry(x.shape, pad, op, tile)
-    return w, prepare_out(out, ((tile + 2) ** 2, w.B * w.TH * w.TW, w.C), x.dtype, op)
-
-
-def check_winograd_output_transform(m, out_shape, bias, out, tile: int = 2):
-    """:func:`~le4nn.ops.reference.winograd_output_transform`: ``((TH, TW), bias, y)``, y (B, OH, OW, K)."""
-    op = _winograd_op("output_transform", tile)
-    m = _check_planes(m, op)
-    B, OH, OW, K = check_shape4(out_shape, op, "out_shape")
-    TH, TW = -(-OH // tile), -(-OW // tile)
-    if m.shape != ((tile + 2) ** 2, B * TH * TW, K):
-        raise ValueError(f"{op}: m has shape {m.shape}, expected {((tile + 2) ** 2, B * TH * TW, K)} "
-                         f"for out_shape {out_shape}")
-    bias = check_bias(bias, K, m.dtype, op)
-    return (TH, TW), bias, prepare_out(out, (B, OH, OW, K), m.dtype, op)
-
-
-def _check_planes(m, op: str) -> np.ndarray:
-    """``m`` (n², T, K): C-contiguous, or each plane C-contiguous with the planes further apart (a
-    padded plane stride, so that the planes do not start at multiples of 4 KiB)."""
-    if isinstance(m, np.ndarray) and m.ndim == 3 and not m.flags.c_contiguous and m.dtype in FLOAT_DTYPES:
-        _, T, K = m.shape
-        size = m.itemsize
-        if (m.strides[2] == size or K <= 1) and (m.strides[1] == K * size or T <= 1) \
-                and m.strides[0] >= T * K * size and m.strides[0] % size == 0:
-            return m
-    return check_float_array(m, op, "m", ndim=3)
-
-
-def check_winograd_gradient_transform(dout, out, tile: int = 2) -> tuple[tuple[int, int], np.ndarray]:
-    """:func:`~le4nn.ops.reference.winograd_gradient_transform`: ``((TH, TW), Q)``, Q ((tile+2)², B·TH·TW, K)."""
-    op = _winograd_op("gradient_transform", tile)
-    dout = check_float_array(dout, op, "dout", ndim=4)
-    B, OH, OW, K = dout.shape
-    TH, TW = -(-OH // tile), -(-OW // tile)
-    return (TH, TW), prepare_out(out, ((tile + 2) ** 2, B * TH * TW, K), dout.dtype, op)
 
 
 # --- activations, softmax, cross-entropy, bias + activation ------------------------------------------------

@@ -30,6 +30,7 @@ from le4nn._kernels import sparse as _sparse
 from le4nn._kernels import winograd as _winograd
 from le4nn._threads import num_threads_now  # the threads to use now: fewer while other processes load the CPU
 from le4nn.ops import _checks as checks
+from le4nn.ops import _checks_winograd as wchecks
 from le4nn.ops import reference as _ref
 
 
@@ -175,44 +176,58 @@ def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pa
 
 @_same_docs(_ref.winograd_input_transform)
 def winograd_input_transform(x, pad=1, *, out=None):
-    w, V = checks.check_winograd_input_transform(x, pad, out)
+    w, V = wchecks.check_winograd_input_transform(x, pad, out)
     _winograd.input_transform(x, V, w.pt, w.pl, w.TH, w.TW, 2, num_threads_now())
     return V
 
 
 @_same_docs(_ref.winograd_output_transform)
 def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
-    _, bias, y = checks.check_winograd_output_transform(m, out_shape, bias, out)
+    _, bias, y = wchecks.check_winograd_output_transform(m, out_shape, bias, out)
     _winograd.output_transform(m, bias, y, bool(relu), 2, num_threads_now())
     return y
 
 
 @_same_docs(_ref.winograd_gradient_transform)
 def winograd_gradient_transform(dout, *, out=None):
-    _, Q = checks.check_winograd_gradient_transform(dout, out)
+    _, Q = wchecks.check_winograd_gradient_transform(dout, out)
     _winograd.gradient_transform(dout, Q, 2, num_threads_now())
     return Q
 
 
 @_same_docs(_ref.winograd4_input_transform)
 def winograd4_input_transform(x, pad=1, *, out=None):
-    w, V = checks.check_winograd_input_transform(x, pad, out, 4)
+    w, V = wchecks.check_winograd_input_transform(x, pad, out, 4)
     _winograd.input_transform(x, V, w.pt, w.pl, w.TH, w.TW, 4, num_threads_now())
     return V
 
 
 @_same_docs(_ref.winograd4_output_transform)
 def winograd4_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
-    _, bias, y = checks.check_winograd_output_transform(m, out_shape, bias, out, 4)
+    _, bias, y = wchecks.check_winograd_output_transform(m, out_shape, bias, out, 4)
     _winograd.output_transform(m, bias, y, bool(relu), 4, num_threads_now())
     return y
 
 
 @_same_docs(_ref.winograd4_gradient_transform)
 def winograd4_gradient_transform(dout, *, out=None):
-    _, Q = checks.check_winograd_gradient_transform(dout, out, 4)
+    _, Q = wchecks.check_winograd_gradient_transform(dout, out, 4)
     _winograd.gradient_transform(dout, Q, 4, num_threads_now())
     return Q
+
+
+@_same_docs(_ref.winograd_kernel_transform)
+def winograd_kernel_transform(kernel, tile=2, flip=False, *, out=None):
+    tile, U = wchecks.check_winograd_kernel_transform(kernel, tile, flip, out)
+    _winograd.kernel_transform(kernel, U, tile, bool(flip), num_threads_now())
+    return U
+
+
+@_same_docs(_ref.winograd_filter_gradient)
+def winograd_filter_gradient(partials, tile=2, *, out=None):
+    tile, dW = wchecks.check_winograd_filter_gradient(partials, tile, out)
+    _winograd.filter_gradient(partials, dW, tile, num_threads_now())
+    return dW
 
 
 # --- activations (elementwise, any shape: the kernels see the flat arrays) ------------------------

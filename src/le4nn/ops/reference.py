@@ -331,6 +331,8 @@ from le4nn.ops.reference_winograd import (  # noqa: E402, I001 (the order of OPS
     winograd4_input_transform as winograd4_input_transform,
     winograd4_output_transform as winograd4_output_transform,
     winograd4_gradient_transform as winograd4_gradient_transform,
+    winograd_kernel_transform as winograd_kernel_transform,
+    winograd_filter_gradient as winograd_filter_gradient,
 )
 
 # ---------------------------------------------------------------------------------------------------

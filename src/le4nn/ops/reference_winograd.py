@@ -11,8 +11,9 @@ the transformed tile:
 n²·C·K multiplications per tile instead of m²·9·C·K: 2.25× fewer for F(2, 3), 4× fewer for F(4, 3).
 The backward pass uses the same pieces: ∂E/∂x is the same kind of convolution of ∂E/∂z (padded by
 2 − p) with the kernel rotated by 180° and its channels swapped; ∂E/∂W = Gᵀ [ Σ_t (Bᵀ d_t B) ⊙
-(A ∂E/∂Y_t Aᵀ) ] G, i.e. n² products V[ξν]ᵀ Q[ξν] with Q = A ∂E/∂Y Aᵀ.  The kernel transforms are tiny
-and live in the Conv2D layer; these ops are the three transforms of the data.
+(A ∂E/∂Y_t Aᵀ) ] G, i.e. n² products V[ξν]ᵀ Q[ξν] with Q = A ∂E/∂Y Aᵀ.  The ops are the three
+transforms of the data and the two of the kernel side (U = G g Gᵀ and ∂E/∂W = Gᵀ P G), the matrix
+products are the Conv2D layer's (``layers._conv_winograd``).
 
 The matrices come from Toom–Cook interpolation at n − 1 finite points and ∞.  F(2, 3): the points 0,
 ±1 (Lavin & Gray's matrices, with 0 and ±1 only in Bᵀ and Aᵀ).  F(4, 3): the points 0, ±1, 1/2, −2
@@ -46,7 +47,7 @@ import functools
 
 import numpy as np
 
-from le4nn.ops import _checks as checks
+from le4nn.ops import _checks_winograd as wchecks
 
 WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])  # Bᵀ
 WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])  # G
@@ -93,7 +94,7 @@ def _combine(matrix: np.ndarray, stack: np.ndarray, axis: int) -> np.ndarray:
 
 def _input(x, pad, out, tile: int):
     """V = Bᵀ d B of every (tile + 2)² patch (the F(tile×tile, 3×3) input transform)."""
-    (B, H, W, C, pt, pb, pl, pr, OH, OW, TH, TW), V = checks.check_winograd_input_transform(x, pad, out, tile)
+    (B, H, W, C, pt, pb, pl, pr, OH, OW, TH, TW), V = wchecks.check_winograd_input_transform(x, pad, out, tile)
     BT, n = (WINOGRAD_BT if tile == 2 else WINOGRAD4_BT), tile + 2
     x_padded = np.zeros((B, tile * TH + 2, tile * TW + 2, C), dtype=x.dtype)
     x_padded[:, pt : pt + H, pl : pl + W] = x
@@ -106,7 +107,7 @@ def _input(x, pad, out, tile: int):
 
 def _output(m, out_shape, bias, relu, out, tile: int):
     """Y = Aᵀ m A per tile (+ bias, ReLU; NaN passes the ReLU as in ``relu_forward``)."""
-    (TH, TW), bias, y = checks.check_winograd_output_transform(m, out_shape, bias, out, tile)
+    (TH, TW), bias, y = wchecks.check_winograd_output_transform(m, out_shape, bias, out, tile)
     B, OH, OW, K = y.shape
     AT, n = (WINOGRAD_AT if tile == 2 else WINOGRAD4_AT), tile + 2
     aman = _combine(AT, _combine(AT, m.reshape(n, n, B, TH, TW, K), 0), 1)  # Aᵀ m A
@@ -121,7 +122,7 @@ def _output(m, out_shape, bias, relu, out, tile: int):
 
 def _gradient(dout, out, tile: int):
     """Q = A g Aᵀ of every tile g of ∂E/∂Y (zeros beyond its edges)."""
-    (TH, TW), Q = checks.check_winograd_gradient_transform(dout, out, tile)
+    (TH, TW), Q = wchecks.check_winograd_gradient_transform(dout, out, tile)
     B, OH, OW, K = dout.shape
     AT, n = (WINOGRAD_AT if tile == 2 else WINOGRAD4_AT), tile + 2
     padded = np.zeros((B, tile * TH, tile * TW, K), dtype=dout.dtype)
@@ -174,3 +175,31 @@ def winograd4_gradient_transform(dout, *, out=None):
     """Q = A g Aᵀ for every 4×4 output tile g of ∂E/∂Y (B, OH, OW, K), zeros beyond its edges: the ∂E/∂Y
     side of the filter gradient of Winograd F(4×4, 3×3).  Returns (36, T, K)."""
     return _gradient(dout, out, 4)
+
+
+def winograd_kernel_transform(kernel, tile=2, flip=False, *, out=None):
+    """U = G g Gᵀ for every channel pair (c, k) of a 3×3 kernel (3, 3, C, K): the kernel side of
+    Winograd F(tile×tile, 3×3) (``tile`` 2: :data:`WINOGRAD_G`, 4: :data:`WINOGRAD4_G`).  Returns U
+    ((tile + 2)², C, K), entry ``ξ·n + ν``.  With ``flip``, the kernel of the input gradient instead:
+    rotated by 180° with its channels swapped (g[i, j] = kernel[2 − i, 2 − j]ᵀ), U ((tile + 2)², K, C).
+    Computed in float64 and rounded once to the kernel's dtype (F(4×4, 3×3)'s G holds thirds and
+    fifteenths), summing only the nonzero terms as the data transforms do."""
+    tile, U = wchecks.check_winograd_kernel_transform(kernel, tile, flip, out)
+    G, n = (WINOGRAD_G if tile == 2 else WINOGRAD4_G), tile + 2
+    g = (kernel[::-1, ::-1].transpose(0, 1, 3, 2) if flip else kernel).astype(np.float64)
+    U.reshape(n, n, *g.shape[2:])[...] = _combine(G, _combine(G, g, 0), 1)  # G g Gᵀ
+    return U
+
+
+def winograd_filter_gradient(partials, tile=2, *, out=None):
+    """∂E/∂W = Gᵀ P G for every channel pair, with P = Σ_s partials[s] the transformed filter gradient
+    (Σ over the tiles of V[ξν]ᵀ Q[ξν]) summed over S parts (e.g. one per chunk of images) in order:
+    ``partials`` (S, (tile + 2)², C, K) → (3, 3, C, K).  In float64, rounded once to the dtype."""
+    tile, dW = wchecks.check_winograd_filter_gradient(partials, tile, out)
+    G, n = (WINOGRAD_G if tile == 2 else WINOGRAD4_G), tile + 2
+    P = np.zeros(partials.shape[1:], dtype=np.float64)
+    for part in partials:
+        P += part
+    P = P.reshape(n, n, *partials.shape[2:])
+    dW[...] = _combine(G.T, _combine(G.T, P, 0), 1)  # Gᵀ P G
+    return dW
