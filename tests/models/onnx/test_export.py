@@ -328,3 +328,25 @@ def test_importing_le4nn_does_not_import_onnx():
                         "print(sorted(m for m in ('onnx', 'onnxruntime') if m in sys.modules))")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_unknown_image_sizes_and_repeated_outputs(tmp_path):
+    """Input(shape=(None, None, C)): "same" windows take auto_pad SAME_UPPER (Keras's rule); an output that
+    is the input itself, or twice the same tensor, gets its own name."""
+    require_onnx()
+    image = Input(shape=(None, None, 2), name="image")
+    x = Conv2D(3, (3, 4), strides=2, padding="same", activation="relu")(image)
+    x = AveragePooling2D(3, strides=2, padding="same")(x)
+    x = MaxPooling2D((2, 3), strides=(1, 2), padding="same")(x)
+    pooled = AveragePooling2D(3, strides=2, padding="same", count_include_pad=True, name="pooled")(x)
+    logits = Dense(4, name="logits")(GlobalAveragePooling2D()(pooled))
+    model = Model(image, [logits, logits, image, pooled])
+    sess = session(model.export(tmp_path / "model.onnx"))
+    assert [o.name for o in sess.get_outputs()] == ["logits", "logits_1", "image_output", "pooled"]
+    assert sess.get_inputs()[0].shape[:2] == ["batch", "image_dim1"]
+    rng = np.random.default_rng(2)
+    for n, size in zip(BATCHES, [(5, 7), (16, 13)], strict=True):
+        assert_agrees(model, sess, [rng.random((n, *size, 2), dtype=np.float32)], f"size {size}")
+    transposed = Sequential([Conv2DTranspose(2, 3, strides=2, input_shape=(None, 5, 1), name="up")])
+    with pytest.raises(ValueError, match="Conv2DTranspose layer 'up': needs known spatial sizes"):
+        transposed.export(tmp_path / "t.onnx")

@@ -172,14 +172,15 @@ def _output_names(model, graph, builder: GraphBuilder, input_names: set[str]) ->
 def _finish_outputs(builder: GraphBuilder, values: list[Value], names: list[str], inputs: set[str]) -> None:
     """Give each output value its graph output name, in le4nn's element order."""
     initializers = {t.name for t in builder.initializers}
-    renamed: set[str] = set()
+    renamed: dict[str, str] = {}  # value -> the output name it took (a second output of it is an Identity)
     for value, name in zip(values, names, strict=True):
         value = builder.plain(value)
         if value.name in inputs or value.name in initializers or value.name in renamed:
-            builder.nodes.append(builder.helper.make_node("Identity", [value.name], [name], name=name))
+            source = renamed.get(value.name, value.name)
+            builder.nodes.append(builder.helper.make_node("Identity", [source], [name], name=name))
         else:
             builder.rename(value.name, name)
-            renamed.add(value.name)
+            renamed[value.name] = name
 
 
 def export_model(model, filepath, format: str = "onnx", opset: int | None = None,

@@ -7,7 +7,8 @@ NCHW values, so a chain of them runs without transposes; a channels_first layer 
 own NCHW.  Where Keras, PyTorch and ONNX differ:
 
 - "same" padding is Keras's (TensorFlow's) rule: the extra row/column at the bottom/right.  ONNX gets
-  the explicit pads (``auto_pad="SAME_UPPER"`` is the same rule; explicit pads are what every runtime reads).
+  the explicit pads where the image size is known, else ``auto_pad="SAME_UPPER"`` (the same rule; PyTorch
+  has no such mode and pads symmetrically).
 - AveragePooling2D: le4nn's default ``count_include_pad=False`` (Keras: a window is divided by the real
   inputs it covers) is ONNX's ``count_include_pad=0``; PyTorch's default is 1.
 - Conv2DTranspose: ONNX's (and PyTorch's) ConvTranspose with the crop of Keras's rule as ``pads`` and the
@@ -202,18 +203,19 @@ def _same_pads(size: int, k: int, s: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _window_pads(layer, kernel, strides) -> list[int]:
-    """ONNX ``pads`` of a window layer (Conv2D, pooling) with le4nn's ``padding``."""
+def _window_pads(layer, kernel, strides) -> dict:
+    """The padding attribute of a window layer (Conv2D, pooling) with le4nn's ``padding``: explicit
+    ``pads``, or ``auto_pad="SAME_UPPER"`` (Keras's "same" rule) where the spatial sizes are unknown."""
     padding = layer.padding
     if padding == "valid":
-        return [0, 0, 0, 0]
+        return {"pads": [0, 0, 0, 0]}
     if padding == "same":
         height, width = _spatial(layer)
         if height is None or width is None:
-            raise OnnxExportError(f"{layer.describe()}: 'same' padding needs known spatial sizes, got input shape "
-                                  f"{layer.input_shape}")
-        return onnx_pads(*_same_pads(height, kernel[0], strides[0]), *_same_pads(width, kernel[1], strides[1]))
-    return onnx_pads(*padding)
+            return {"auto_pad": "SAME_UPPER"}
+        return {"pads": onnx_pads(*_same_pads(height, kernel[0], strides[0]), *_same_pads(width, kernel[1],
+                                                                                             strides[1]))}
+    return {"pads": onnx_pads(*padding)}
 
 
 def _image_output(layer, name: str) -> Value:
@@ -226,7 +228,7 @@ def _conv2d(b, layer, inputs):
     if layer.use_bias:
         args.append(b.constant(f"{layer.name}/bias", layer.params["bias"]))
     z = b.node("Conv", args, f"{layer.name}/Conv", kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
-               pads=_window_pads(layer, layer.kernel_size, layer.strides))
+               **_window_pads(layer, layer.kernel_size, layer.strides))
     return emit_activation(b, layer, layer.activation, _image_output(layer, z))
 
 
@@ -259,7 +261,7 @@ def _conv2d_transpose(b, layer, inputs):
 def _pooling(b, layer, inputs):
     x = _image_input(b, layer, inputs[0])
     attributes = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides),
-                  "pads": _window_pads(layer, layer.pool_size, layer.strides)}
+                  **_window_pads(layer, layer.pool_size, layer.strides)}
     if isinstance(layer, AveragePooling2D):
         out = b.node("AveragePool", [x.name], f"{layer.name}/AveragePool",
                      count_include_pad=int(layer.count_include_pad), **attributes)
