@@ -265,6 +265,24 @@ def test_default_and_explicit_opset(tmp_path):
     assert onnx.load(str(model.export(tmp_path / "b.onnx", opset=17))).opset_import[0].version == 17
 
 
+def test_activations_stay_finite_on_extreme_inputs(tmp_path):
+    """The stable sigmoid and softmax: ONNX Runtime's agree with le4nn's at ±1000, without overflow."""
+    require_onnx()
+    inputs = Input(shape=(6,))
+    names = ["sigmoid", "softmax", "tanh", "elu", "leaky_relu", "relu"]
+    model = Model(inputs, [Activation(name, name=name)(inputs) for name in names])
+    sess = session(model.export(tmp_path / "model.onnx"))
+    x = np.array([[-1000, -90, -1e-7, 0, 88.8, 1000]] * 37, dtype=np.float32)
+    assert_agrees(model, sess, [x], "extreme inputs")
+    assert_agrees(model, sess, [x[:1] / 1000], "small inputs")
+
+
+def _swish():
+    from le4nn.activations import ActivationFunction
+
+    return ActivationFunction("swish", lambda x: x / (1 + np.exp(-x)), lambda g, x, y: g)
+
+
 class _Doubling(Layer):
     def forward(self, x, training=False):
         return 2 * x
@@ -278,6 +296,8 @@ class _FancyDense(Dense):
     (lambda: Sequential([Flatten(input_shape=MNIST), _Doubling(name="doubler")]), "_Doubling layer 'doubler'"),
     (lambda: Sequential([Flatten(input_shape=MNIST), _FancyDense(3, name="fancy")]), "_FancyDense layer 'fancy'"),
     (lambda: Sequential([Dense(3)]), "not built"),
+    (lambda: Sequential([Dense(3, activation=_swish(), input_shape=(4,), name="d")]),
+     "Dense layer 'd': the activation 'swish' has no ONNX export"),
     (lambda: Sequential([Dense(3, dtype="float64", input_shape=(4,))]), "float32"),
 ])
 def test_layers_without_an_onnx_form_are_refused_by_name(build, message, tmp_path):
