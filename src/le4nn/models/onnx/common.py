@@ -68,12 +68,21 @@ def _runtime_runs(opset: int) -> bool:
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe",
                               [helper.make_tensor_value_info("x", float_type, [1])],
                               [helper.make_tensor_value_info("y", float_type, [1])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model = make_model(graph, opset)
     try:
         ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     except Exception:  # any refusal (unsupported opset, IR version) means "not this opset"
         return False
     return True
+
+
+def make_model(graph, opset: int, **fields):
+    """``onnx.helper.make_model`` of the default domain's ``opset``, with the lowest IR version that opset
+    needs (not the installed onnx's newest), so that older runtimes load the file."""
+    helper = import_onnx().helper
+    opsets = [helper.make_opsetid("", opset)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets),
+                             **fields)
 
 
 @functools.lru_cache(maxsize=1)
@@ -118,5 +127,5 @@ def le4nn_pads(pads) -> tuple[int, int, int, int]:
 __all__ = [
     "BATCH_DIM", "CLASS_NAMES_KEY", "LE4NN_VERSION_KEY", "MIN_OPSET", "NCHW_TO_NHWC", "NHWC_TO_NCHW", "PRODUCER",
     "OnnxUnavailableError", "conv_kernel_from_onnx", "conv_kernel_to_onnx", "default_opset", "import_onnx",
-    "import_onnxruntime", "le4nn_pads", "onnx_pads",
+    "import_onnxruntime", "le4nn_pads", "make_model", "onnx_pads",
 ]

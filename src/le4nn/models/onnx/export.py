@@ -40,6 +40,7 @@ from le4nn.models.onnx.common import (
     PRODUCER,
     default_opset,
     import_onnx,
+    make_model,
 )
 from le4nn.models.onnx.export_graph import GraphBuilder, OnnxExportError, Value
 from le4nn.models.onnx.export_layers import emit_layer
@@ -143,9 +144,8 @@ def to_onnx(model, opset: int | None = None, class_names: Sequence[str] | None =
         [_value_info(helper, elem_type, name, shape) for name, shape in zip(output_names, output_shapes, strict=True)],
         initializer=builder.initializers,
     )
-    proto = helper.make_model(proto_graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name=PRODUCER, producer_version=__version__,
-                              doc_string=f"le4nn model {model.name!r}")
+    proto = make_model(proto_graph, opset, producer_name=PRODUCER, producer_version=__version__,
+                       doc_string=f"le4nn model {model.name!r}")
     metadata = {LE4NN_VERSION_KEY: __version__}
     if names is not None:
         metadata[CLASS_NAMES_KEY] = json.dumps(names)
