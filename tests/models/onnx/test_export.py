@@ -327,6 +327,12 @@ def test_bad_arguments(tmp_path):
         model.export(tmp_path / "m.onnx", class_names="0123456789")
     with pytest.raises(ValueError, match="is a folder"):
         model.export(tmp_path)
+    from le4nn.models.onnx import export
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(export, "MAX_PROTO_BYTES", 1000)
+        with pytest.raises(ValueError, match="bytes of weights exceed what one ONNX file"):
+            model.export(tmp_path / "m.onnx")
     model.layers[1].params["kernel"][0, 0] = np.inf
     with pytest.raises(ValueError, match="NaN or infinity .*dense"):
         model.export(tmp_path / "m.onnx")
