@@ -208,6 +208,21 @@ class Model(Trainer):
         """Architecture, weights and optimizer state in one ``.npz`` file (written atomically)."""
         save_model(self, filepath)
 
+    def export(self, filepath, format: str = "onnx", opset: int | None = None, class_names=None):
+        """Write the model for another engine, as Keras 3's ``model.export(filepath, format="onnx")``;
+        returns the path.
+
+        ``format``: only ``"onnx"`` (Keras 3 also has ``"tf_saved_model"``); ``opset``: the ONNX opset
+        (default: the highest the installed onnx knows and ONNX Runtime runs, at least 17);
+        ``class_names``: stored in the file's metadata.  The graph runs as ``predict`` does (inference
+        mode), takes the model's inputs in le4nn's layout (NHWC images stay NHWC) with a dynamic batch
+        size, and is written atomically (:mod:`le4nn.models.onnx.export`).  Needs ``pip install
+        "le4nn[onnx]"``; a layer the export cannot express raises an ``OnnxExportError`` naming it.
+        """
+        from le4nn.models.onnx.export import export_model
+
+        return export_model(self, filepath, format=format, opset=opset, class_names=class_names)
+
     def save_weights(self, filepath) -> None:
         save_weights(self, filepath)
 
