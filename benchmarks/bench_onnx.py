@@ -6,8 +6,8 @@ PyTorch, at batch 1 and batch 1000, the same thread count for each (issue 17).
 
 The parent builds the ``cnn`` preset (``le4nn.cli.presets.build_preset``, seed 0), trains it one short
 epoch on MNIST so that its BatchNorm statistics are real, saves it (``model.npz``), exports it with
-``model.export(path, format="onnx")`` and writes a PyTorch twin (NCHW, the same weights; its Flatten
-permutes to le4nn's channels_last element order) as a state dict.  It checks that the three agree on 100
+``model.export(path, format="onnx")`` and writes the weights of a PyTorch twin (NCHW, the same
+weights; its Flatten permutes to le4nn's channels_last element order).  It checks that the three agree on 100
 test images, then runs every measurement in a fresh child process (this file with ``--child``), the
 frameworks alternating and their order flipping every repeat:
 
@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from bench_machine import machine_line, parse_threads
 from bench_models import ROOT, load_mnist
 
@@ -42,8 +43,6 @@ SINGLE_IMAGES = 500  # batch 1: this many images, one at a time
 
 
 def test_images(count: int | None = None):
-    import numpy as np
-
     _, _, x_test, _, note = load_mnist()
     x = (x_test[..., None].astype(np.float32) / np.float32(255))[:count]
     return np.ascontiguousarray(x), note
@@ -54,39 +53,53 @@ def test_images(count: int | None = None):
 # --------------------------------------------------------------------------------------------------
 
 
-def torch_twin(model):
-    """The ``cnn`` preset in PyTorch (NCHW) with ``model``'s weights; its output equals ``predict``'s."""
+def twin_weights(model) -> dict:
+    """The ``cnn`` preset's weights as plain arrays for :func:`torch_twin` (the PyTorch child does not
+    import le4nn, whose thread settings would be PyTorch's too)."""
+    arrays, counts = {}, {"Conv2D": 0, "BatchNormalization": 0, "Dense": 0}
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind not in counts:
+            continue
+        prefix, counts[kind] = f"{kind}{counts[kind]}", counts[kind] + 1
+        for name, value in {**layer.params, **getattr(layer, "state", {})}.items():
+            arrays[f"{prefix}/{name}"] = value
+        if kind == "BatchNormalization":
+            arrays[f"{prefix}/epsilon"] = np.float64(layer.epsilon)
+    return arrays
+
+
+def torch_twin(weights: dict):
+    """The ``cnn`` preset in PyTorch (NCHW) with these weights; its output equals ``predict``'s."""
     import torch
     from torch import nn
+
+    def tensor(name):
+        return torch.from_numpy(np.ascontiguousarray(weights[name]))
 
     class Twin(nn.Module):
         def __init__(self):
             super().__init__()
-            convs, norms, channels = [], [], 1
-            for layer in model.layers:
-                if type(layer).__name__ == "Conv2D":
-                    kernel = layer.params["kernel"]
-                    conv = nn.Conv2d(channels, kernel.shape[3], 3, padding=1)
-                    conv.weight.data = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy())
-                    conv.bias.data = torch.from_numpy(layer.params["bias"].copy())
-                    convs.append(conv)
-                    channels = kernel.shape[3]
-                elif type(layer).__name__ == "BatchNormalization":
-                    size = layer.params["gamma"].shape[0]
-                    bn = nn.BatchNorm2d(size, eps=layer.epsilon) if len(norms) < 3 else nn.BatchNorm1d(
-                        size, eps=layer.epsilon)
-                    bn.weight.data = torch.from_numpy(layer.params["gamma"].copy())
-                    bn.bias.data = torch.from_numpy(layer.params["beta"].copy())
-                    bn.running_mean.data = torch.from_numpy(layer.state["moving_mean"].copy())
-                    bn.running_var.data = torch.from_numpy(layer.state["moving_variance"].copy())
-                    norms.append(bn)
-            dense = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
-            self.convs, self.norms = nn.ModuleList(convs), nn.ModuleList(norms)
-            self.fcs = nn.ModuleList()
-            for layer in dense:
-                fc = nn.Linear(*layer.params["kernel"].shape)
-                fc.weight.data = torch.from_numpy(layer.params["kernel"].T.copy())
-                fc.bias.data = torch.from_numpy(layer.params["bias"].copy())
+            self.convs, self.norms, self.fcs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+            for k in range(3):
+                kernel = weights[f"Conv2D{k}/kernel"]
+                conv = nn.Conv2d(kernel.shape[2], kernel.shape[3], 3, padding=1)
+                conv.weight.data = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy())
+                conv.bias.data = tensor(f"Conv2D{k}/bias")
+                self.convs.append(conv)
+            for k in range(4):
+                gamma = tensor(f"BatchNormalization{k}/gamma")
+                eps = float(weights[f"BatchNormalization{k}/epsilon"])
+                bn = (nn.BatchNorm2d if k < 3 else nn.BatchNorm1d)(len(gamma), eps=eps)
+                bn.weight.data, bn.bias.data = gamma, tensor(f"BatchNormalization{k}/beta")
+                bn.running_mean.data = tensor(f"BatchNormalization{k}/moving_mean")
+                bn.running_var.data = tensor(f"BatchNormalization{k}/moving_variance")
+                self.norms.append(bn)
+            for k in range(2):
+                kernel = weights[f"Dense{k}/kernel"]
+                fc = nn.Linear(*kernel.shape)
+                fc.weight.data = torch.from_numpy(kernel.T.copy())
+                fc.bias.data = tensor(f"Dense{k}/bias")
                 self.fcs.append(fc)
 
         def forward(self, x):  # x: NCHW
@@ -101,7 +114,6 @@ def torch_twin(model):
 
 def prepare(workdir: Path) -> dict:
     """Train, save, export and twin the model in ``workdir``; return the agreement figures."""
-    import numpy as np
     import torch
 
     import le4nn
@@ -118,8 +130,9 @@ def prepare(workdir: Path) -> dict:
     model.fit(x, y, batch_size=100, epochs=1, verbose=0)
     model.save(workdir / "model.npz")
     model.export(workdir / "model.onnx", format="onnx")
-    twin = torch_twin(model)
-    torch.save(twin, workdir / "twin.pt")
+    weights = twin_weights(model)
+    np.savez(workdir / "twin.npz", **weights)
+    twin = torch_twin(weights)
 
     import onnxruntime as ort
 
@@ -143,8 +156,6 @@ def _input_name(workdir: Path) -> str:
 
 
 def child(job: dict) -> dict:
-    import numpy as np
-
     workdir, threads, batch = Path(job["workdir"]), job["threads"], job["batch"]
     images, _ = test_images(SINGLE_IMAGES if batch == 1 else None)
     framework = job["framework"]
@@ -171,7 +182,8 @@ def child(job: dict) -> dict:
         import torch
 
         torch.set_num_threads(threads)
-        twin = torch.load(workdir / "twin.pt", weights_only=False)
+        with np.load(workdir / "twin.npz") as weights:
+            twin = torch_twin(dict(weights))
         nchw = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
 
         def run():
