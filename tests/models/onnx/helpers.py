@@ -59,6 +59,7 @@ def save_graph(graph, path: Path, opset: int = 17) -> Path:
 
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
     model.ir_version = 8
+    model = onnx.shape_inference.infer_shapes(model)  # the output types (the checker wants their shapes)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
