@@ -57,9 +57,9 @@ def load_onnx(path: str | os.PathLike, allow_nonfinite: bool = False) -> Model:
     graph = proto.graph
     ctx = ImportContext(path, graph, default_opset(path, proto), allow_nonfinite)
     _check_operators(ctx, graph)
-    _check_structure(ctx, proto)
     for tensor in graph.initializer:
         ctx.values[tensor.name] = Value(const=ctx.const_array(tensor, f"initializer {short(tensor.name, 60)}"))
+    _check_structure(ctx, proto)
     inputs = [_graph_input(ctx, item) for item in graph.input if item.name not in ctx.values]
     if not inputs:
         raise ctx.fail("the graph has no data input")
