@@ -92,6 +92,14 @@ UNSUPPORTED = {
                                (4, 4, 2)), ("graph output 'y'", "transposed")),
     "add-constant": (graph([helper.make_node("Add", ["x", "c"], ["y"], name="plus")], (6,),
                            {"c": np.ones(6, np.float32)}), ("'plus'", "adds a constant")),
+    "constant-folding-bomb": (graph([helper.make_node("Mul", ["a", "b"], ["m"], name="bomb"),
+                                     helper.make_node("Relu", ["x"], ["y"], name="r")], (6,),
+                                    {"a": np.ones((2000, 1), np.float32), "b": np.ones((1, 2000), np.float32)}),
+                              ("'bomb'", "4000000 elements")),
+    "shape-index-out-of-range": (graph([helper.make_node("Shape", ["x"], ["s"], name="shape"),
+                                        helper.make_node("Gather", ["s", "i"], ["g"], name="pick"),
+                                        helper.make_node("Relu", ["x"], ["y"], name="r")], (6,),
+                                       {"i": np.array(5, np.int64)}), ("'pick'", "out of range")),
     "float64-weights": (graph([gemm(("x", "W"))], (6,), {"W": W.astype(np.float64)}), ("'the_gemm'", "float64")),
 }
 

@@ -15,7 +15,7 @@ from le4nn.layers import Input
 from le4nn.models.file_format import ModelFileError, clip, short
 from le4nn.models.model import Model
 from le4nn.models.onnx.common import import_onnx
-from le4nn.models.onnx.load_context import ImportContext, Value, tensor_value
+from le4nn.models.onnx.load_context import ImportContext, Value, layer_name_from, tensor_value
 from le4nn.models.onnx.load_ops import LAYER_CONVERTERS
 from le4nn.models.onnx.load_proto import default_opset, read_model_proto
 from le4nn.models.onnx.load_shapes import SHAPE_CONVERTERS
@@ -114,7 +114,7 @@ def _graph_input(ctx: ImportContext, item):
             raise ctx.fail(f"{what}: dimension {axis} is {label}; le4nn needs every dimension but the batch fixed "
                            f"(1..{MAX_DIMENSION})")
         dims.append(int(dim.dim_value))
-    name = ctx.unique(item.name.strip("/").replace("/", ".")[:120] or "input")
+    name = ctx.unique(layer_name_from(item.name) or "input")
     tensor = Input(shape=tuple(dims), name=name)
     ctx.values[item.name] = tensor_value(tensor)
     return tensor
@@ -133,7 +133,7 @@ def _graph_output(ctx: ImportContext, name: str):
 
 
 def _model_name(name: str) -> str | None:
-    return name.strip().replace("/", ".")[:120] or None
+    return layer_name_from(name) or None
 
 
 __all__ = ["ModelFileError", "load_onnx"]

@@ -14,6 +14,7 @@ and the graph outputs need the identity (le4nn's element order is the ONNX one t
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,9 +182,8 @@ class ImportContext:
 
     def layer_name(self, node) -> str:
         """A unique le4nn layer name from the node's name ("/c/Conv" -> "c.Conv"; le4nn names have no '/')."""
-        base = node.name.strip("/").replace("/", ".") if node.name else ""
-        base = base or f"{node.op_type.lower()}_{len(self.names)}"
-        return self.unique(base[:120])
+        base = layer_name_from(node.name) or f"{node.op_type.lower()}_{len(self.names)}"
+        return self.unique(base)
 
     def unique(self, base: str) -> str:
         name, k = base, 1
@@ -214,6 +214,12 @@ class ImportContext:
         except (ValueError, TypeError) as exc:
             raise self.node_fail(node, clip(str(exc), 300)) from None
         return output
+
+
+def layer_name_from(name: str) -> str:
+    """A le4nn layer name from an ONNX name: "/c/Conv" -> "c.Conv" (no '/', no spaces or control
+    characters; at most 120 characters)."""
+    return re.sub(r"[^\w.\-]", "_", name.strip("/").replace("/", "."))[:120]
 
 
 def check_weight_fits(ctx: ImportContext, node, what: str, actual: int, expected) -> None:

@@ -17,6 +17,9 @@ from le4nn.models.file_format import short
 from le4nn.models.onnx.load_context import Value, tensor_value
 from le4nn.models.onnx.load_ops import concat_tensors, convert_embedding
 
+#: The most elements a folded constant may have beyond its inputs' (a broadcast or gather of two
+#: constants could otherwise ask for far more memory than the file holds).
+MAX_FOLDED_ELEMENTS = 2**20
 #: ONNX element types a Cast may fold to (on constants and shape vectors).
 _CAST_TYPES = {1: np.float32, 11: np.float64, 6: np.int32, 7: np.int64}
 
@@ -34,6 +37,12 @@ def _as_list(ctx, node, value: Value, what: str) -> list:
     if value.const is None or value.const.ndim > 1 or value.const.dtype.kind not in "iu":
         raise ctx.node_fail(node, f"the {what} must be a constant vector of integers")
     return [int(v) for v in value.const.reshape(-1)]
+
+
+def _check_folded_size(ctx, node, count: int, *inputs: np.ndarray) -> None:
+    if count > MAX_FOLDED_ELEMENTS + sum(a.size for a in inputs):
+        raise ctx.node_fail(node, f"folding its constant inputs would make {count} elements; le4nn folds only small "
+                            "shape computations")
 
 
 def convert_identity(ctx, node) -> None:
@@ -76,14 +85,20 @@ def convert_gather(ctx, node) -> None:
         return
     axis = ctx.attributes(node, {"axis": "int"}).get("axis", 0)
     index = ctx.constant(node, 1, "indices")
-    if data is not None and data.dims is not None and axis == 0 and index.ndim <= 1:
+    if data is not None and data.dims is not None and axis == 0 and index.ndim <= 1 and index.dtype.kind in "iu":
+        if not all(-len(data.dims) <= i < len(data.dims) for i in index.reshape(-1).tolist()):
+            raise ctx.node_fail(node, f"indices {short(index.tolist(), 60)} are out of range for a shape of "
+                                f"{len(data.dims)} entries")
         picked = tuple(data.dims[int(i)] for i in index.reshape(-1))
         ctx.set_outputs(node, Value(dims=picked, scalar=index.ndim == 0))
         return
     array = ctx.constant(node, 0, "data")
+    if array.ndim == 0 or not -array.ndim <= axis < array.ndim:
+        raise ctx.node_fail(node, f"axis {axis} is out of range for data of shape {array.shape}")
+    _check_folded_size(ctx, node, array.size // max(array.shape[axis], 1) * index.size, array, index)
     try:
         ctx.set_outputs(node, Value(const=np.take(array, index, axis=axis)))
-    except (IndexError, ValueError, np.exceptions.AxisError) as exc:
+    except (IndexError, ValueError) as exc:
         raise ctx.node_fail(node, str(exc)) from None
 
 
@@ -103,7 +118,7 @@ def convert_unsqueeze(ctx, node) -> None:
     array = ctx.constant(node, 0, "data")
     try:
         ctx.set_outputs(node, Value(const=np.expand_dims(array, tuple(axes))))
-    except (ValueError, np.exceptions.AxisError) as exc:
+    except (ValueError, IndexError) as exc:
         raise ctx.node_fail(node, str(exc)) from None
 
 
@@ -126,7 +141,7 @@ def convert_concat(ctx, node) -> None:
         return
     try:
         ctx.set_outputs(node, Value(const=np.concatenate([v.const for v in values], axis=axis)))
-    except (ValueError, TypeError, np.exceptions.AxisError) as exc:
+    except (ValueError, TypeError, IndexError) as exc:
         raise ctx.node_fail(node, str(exc)) from None
 
 
@@ -152,6 +167,11 @@ def convert_mul(ctx, node) -> None:
     ctx.attributes(node, {})
     a, b = ctx.value(node, 0), ctx.value(node, 1)
     if a is not None and b is not None and a.const is not None and b.const is not None:
+        try:
+            shape = np.broadcast_shapes(a.const.shape, b.const.shape)
+        except ValueError as exc:
+            raise ctx.node_fail(node, str(exc)) from None
+        _check_folded_size(ctx, node, int(np.prod(shape, dtype=object)), a.const, b.const)
         ctx.set_outputs(node, Value(const=np.multiply(a.const, b.const)))
         return
     raise ctx.node_fail(node, "multiplies data; le4nn imports Mul only as the constant scale 1 - ratio right "
@@ -166,7 +186,10 @@ def convert_transpose(ctx, node) -> None:
         raise ctx.node_fail(node, "input 0 is missing")
     if value.tensor is None:
         array = ctx.constant(node, 0, "data")
-        ctx.set_outputs(node, Value(const=np.ascontiguousarray(np.transpose(array, attrs.get("perm")))))
+        try:
+            ctx.set_outputs(node, Value(const=np.ascontiguousarray(np.transpose(array, attrs.get("perm")))))
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ctx.node_fail(node, str(exc)) from None
         return
     rank = len(value.perm)
     perm = list(attrs.get("perm", range(rank - 1, -1, -1)))
