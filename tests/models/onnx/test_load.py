@@ -73,6 +73,12 @@ CASES = {
     "averagepool-include-pad": ([node("AveragePool", ["x"], kernel_shape=[3, 2], strides=[2, 2],
                                       pads=[1, 0, 1, 0], count_include_pad=1)], (2, 6, 6), {}),
     "global-average-pool": (chain(("GlobalAveragePool", ["x"], {}), "Flatten"), (3, 5, 4), {}),
+    "reduce-mean": ([node("ReduceMean", ["x"], axes=[2, 3], keepdims=0)], (3, 5, 4), {}),
+    "squeeze-after-global-pool": ([helper.make_node("GlobalAveragePool", ["x"], ["p"], name="gap"),
+                                   node("Squeeze", ["p", "a"])], (3, 5, 4), {"a": np.array([2, 3], np.int64)}),
+    "nhwc-global-pool-flatten": ([helper.make_node("Transpose", ["x"], ["t"], name="to_nchw", perm=[0, 3, 1, 2]),
+                                  helper.make_node("GlobalAveragePool", ["t"], ["p"], name="gap"),
+                                  node("Flatten", ["p"])], (5, 4, 3), {}),
     "batch-normalization": ([node("BatchNormalization", ["x", "g", "b", "m", "v"], epsilon=1e-3)], (3, 4, 4),
                             {"g": weights(3), "b": weights(3), "m": weights(3), "v": weights(3, low=0.5, high=2)}),
     "activations": (chain(("Relu", ["x"], {}), "Sigmoid", "Tanh"), (5,), {}),
@@ -122,6 +128,8 @@ def test_operator_matches_onnxruntime(case, tmp_path):
         assert len(model.layers) == 2  # the input and the Dropout: the Mul is folded into it
     if case.startswith("matmul-add"):
         assert kinds == {layers.InputLayer, layers.Dense}
+    if case.startswith("nhwc"):
+        assert [layer.data_format for layer in model.layers if hasattr(layer, "data_format")] == ["channels_last"]
     if case.startswith(("conv", "maxpool", "averagepool", "resize")):
         assert all(getattr(layer, "data_format", "channels_first") == "channels_first" for layer in model.layers)
 

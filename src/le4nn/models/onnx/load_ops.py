@@ -269,6 +269,24 @@ def convert_global_average_pool(ctx, node) -> None:
     _single(ctx, node, x, layer)
 
 
+def convert_reduce_mean(ctx, node) -> None:
+    """ReduceMean over the two spatial axes of an image -> GlobalAveragePooling2D (keepdims as given)."""
+    attrs = ctx.attributes(node, {"axes": "ints", "keepdims": "int", "noop_with_empty_axes": "int"})
+    x = ctx.tensor(node, 0)
+    rank = len(x.perm)
+    axes = attrs.get("axes")
+    if axes is None:
+        axes = ctx.constant(node, 1, "axes").reshape(-1).tolist() if ctx.value(node, 1) is not None else []
+    le4nn_axes = sorted(x.perm[a % rank] for a in axes if -rank <= a < rank)
+    formats = {(1, 2): "channels_last", (2, 3): "channels_first"}
+    if rank != 4 or len(le4nn_axes) != len(axes) or tuple(le4nn_axes) not in formats:
+        raise ctx.node_fail(node, f"a mean over axes {list(axes)} of a rank-{rank} tensor is not a global average "
+                            "pooling of an image (le4nn has no other ReduceMean)")
+    keepdims = bool(attrs.get("keepdims", 1))
+    layer = ctx.make(node, GlobalAveragePooling2D, data_format=formats[tuple(le4nn_axes)], keepdims=keepdims)
+    _single(ctx, node, x, layer, perm=None if keepdims else (0, 1))
+
+
 def convert_resize(ctx, node) -> None:
     """Resize by whole scales -> UpSampling2D: "nearest" (asymmetric + floor, or half-pixel + round) or
     "bilinear" ("linear" with half_pixel / pytorch_half_pixel coordinates, edges clamped)."""
@@ -418,6 +436,7 @@ def convert_embedding(ctx, node) -> None:
 LAYER_CONVERTERS = {
     "Gemm": convert_gemm, "MatMul": convert_matmul, "Conv": convert_conv, "ConvTranspose": convert_conv_transpose,
     "MaxPool": convert_pool, "AveragePool": convert_pool, "GlobalAveragePool": convert_global_average_pool,
+    "ReduceMean": convert_reduce_mean,
     "Resize": convert_resize, "BatchNormalization": convert_batch_normalization, "Relu": convert_activation,
     "Sigmoid": convert_activation, "Tanh": convert_activation, "LeakyRelu": convert_activation,
     "Softmax": convert_softmax, "Add": convert_add, "Dropout": convert_dropout,

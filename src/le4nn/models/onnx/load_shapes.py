@@ -24,10 +24,6 @@ MAX_FOLDED_ELEMENTS = 2**20
 _CAST_TYPES = {1: np.float32, 11: np.float64, 6: np.int32, 7: np.int64}
 
 
-def _identity(perm: tuple) -> bool:
-    return perm == tuple(range(len(perm)))
-
-
 def _as_list(ctx, node, value: Value, what: str) -> list:
     """A 1-D constant or shape vector as a list (None for the batch)."""
     if value is None:
@@ -199,13 +195,36 @@ def convert_transpose(ctx, node) -> None:
     ctx.set_outputs(node, tensor_value(value.tensor, tuple(value.perm[i] for i in perm)))
 
 
+def same_order(value: Value) -> bool:
+    """Whether the le4nn tensor holds its elements in the ONNX (row-major) order: the perm is the
+    identity up to axes of size 1 (a global-pooled (N, 1, 1, C) held for an ONNX (N, C, 1, 1))."""
+    sized = [axis for axis in value.perm if value.tensor.shape[axis] != 1]
+    return sized == sorted(sized)
+
+
 def _same_layout(ctx, node) -> Value:
     x = ctx.tensor(node, 0)
-    if not _identity(x.perm):
+    if not same_order(x):
         raise ctx.node_fail(node, f"its input is held by le4nn transposed by {x.perm} (NHWC where ONNX sees NCHW); "
                             "the graph must transpose back before it (as le4nn's exporter does), so that the "
                             "element order is le4nn's")
     return x
+
+
+def convert_squeeze(ctx, node) -> None:
+    """Squeeze of size-1 axes (a global pool's (N, C, 1, 1) -> (N, C)): a Flatten or a Reshape."""
+    attrs = ctx.attributes(node, {"axes": "ints"})
+    x = _same_layout(ctx, node)
+    rank = len(x.perm)
+    given = "axes" in attrs or ctx.value(node, 1) is not None
+    axes = {a % rank for a in _axes(ctx, node, attrs)} if given else {a for a in range(1, rank) if x.shape[a] == 1}
+    if 0 in axes or any(x.shape[a] != 1 for a in axes if a < rank):
+        raise ctx.node_fail(node, f"axes {sorted(axes)} are not size-1 feature axes of shape {x.shape}")
+    rest = tuple(d for a, d in enumerate(x.shape) if a not in axes)
+    if len(rest) < 2:
+        raise ctx.node_fail(node, "squeezes every feature axis; le4nn keeps one")
+    layer = ctx.make(node, Flatten) if len(rest) == 2 else ctx.make(node, Reshape, target_shape=rest[1:])
+    ctx.set_outputs(node, tensor_value(ctx.call(node, layer, x.tensor)))
 
 
 def convert_flatten(ctx, node) -> None:
@@ -240,4 +259,5 @@ SHAPE_CONVERTERS = {
     "Identity": convert_identity, "Constant": convert_constant, "Shape": convert_shape, "Gather": convert_gather,
     "Unsqueeze": convert_unsqueeze, "Concat": convert_concat, "Cast": convert_cast, "Mul": convert_mul,
     "Transpose": convert_transpose, "Flatten": convert_flatten, "Reshape": convert_reshape,
+    "Squeeze": convert_squeeze,
 }
