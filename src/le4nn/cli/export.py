@@ -49,14 +49,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     from le4nn.models import load_model
-    from le4nn.models.onnx.common import OnnxUnavailableError
+    from le4nn.models.onnx.common import OnnxNotInstalledError
     from le4nn.models.onnx.export import OnnxExportError, export_model
 
     args = parse_args(argv)
     model = load_model(args.model, compile=False)
     try:
         path = export_model(model, args.output, opset=args.opset, class_names=args.class_names)
-    except (OnnxExportError, OnnxUnavailableError) as exc:
+    except (OnnxExportError, OnnxNotInstalledError) as exc:
         raise CLIError(f"{args.model}: {exc}") from None
     print(f"wrote {path} (model {model.name!r}, {model.count_params()} weights)", file=sys.stderr)
     return 0

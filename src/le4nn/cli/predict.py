@@ -1,5 +1,9 @@
 """``le4nn-predict``: classify MNIST test images by index (handout tasks 1 and 4), or whole files (contest).
 
+MODEL is a ``.npz`` file saved by le4nn-train, or an ``.onnx`` model (e.g. exported from PyTorch, read by
+:func:`le4nn.models.load_onnx`; its images are arranged in the model's input layout, (N, 1, 28, 28) for
+an NCHW model).
+
 - ``le4nn-predict MODEL``: reads integers i from standard input (with a prompt on a terminal) and prints
   the predicted digit of MNIST test image i; ``--show`` also saves the image as a PNG.
 - ``le4nn-predict --random-init --seed S``: the same with the handout's 3-layer network and its random
@@ -44,7 +48,8 @@ TEST_SETS = ("auto", "mnist", "fashion-mnist", "kmnist", "sample")
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(prog="le4nn-predict", description=__doc__.splitlines()[0])
-    parser.add_argument("model", nargs="?", help="a model file saved by le4nn-train (model.npz)")
+    parser.add_argument("model", nargs="?", help="a model file saved by le4nn-train (model.npz), or an ONNX model "
+                        "(model.onnx, e.g. exported from PyTorch; needs pip install \"le4nn[onnx]\")")
     parser.add_argument("--random-init", action="store_true",
                         help="use the handout's 3-layer network with random initial weights instead of a model")
     parser.add_argument("--seed", type=seed, default=0, help="seed of --random-init and --generate (default 0)")
@@ -97,8 +102,22 @@ def load_classifier(args):
     if args.random_init:
         set_random_seed(args.seed)
         return build_preset("mlp", (28, 28, 1), 10)
+    if str(args.model).lower().endswith(".onnx"):
+        return load_onnx_classifier(args.model)
     model = load_model(args.model, compile=False)
     return model
+
+
+def load_onnx_classifier(path):
+    """An ``.onnx`` model through :func:`le4nn.models.load_onnx` (a missing onnx package is a CLIError).
+    A PyTorch (NCHW) model takes (N, 1, 28, 28) images: :func:`check_fits` arranges the images in the
+    layout of the model's input shape."""
+    from le4nn.models import OnnxNotInstalledError, load_onnx
+
+    try:
+        return load_onnx(path)
+    except OnnxNotInstalledError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def check_one_input_and_output(model, path) -> None:

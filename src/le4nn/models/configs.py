@@ -40,6 +40,12 @@ def register_model_class(class_name: str, cls: type) -> None:
     _MODEL_CLASSES[class_name] = cls
 
 
+def model_class(class_name: str) -> type:
+    """The model class registered under ``class_name`` (e.g. "Functional", for builders of models
+    other than from configs, such as the ONNX import, which therefore need not import the class)."""
+    return _MODEL_CLASSES[class_name]
+
+
 def sequential_config(model) -> dict:
     """``Sequential.get_config()``: the name, the input shape and every layer's config."""
     shape = model.input_shape

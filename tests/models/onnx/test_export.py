@@ -342,13 +342,13 @@ def test_bad_arguments(tmp_path):
 def test_missing_onnx_names_the_extra(monkeypatch, tmp_path):
     import sys
 
-    from le4nn.models.onnx.common import OnnxUnavailableError
+    from le4nn.models.onnx.common import OnnxNotInstalledError
 
     monkeypatch.setitem(sys.modules, "onnx", None)  # "import onnx" raises ImportError
     model = build_preset("mlp", MNIST, 10, hidden=4)
-    with pytest.raises(OnnxUnavailableError, match=r'pip install "le4nn\[onnx\]"'):
+    with pytest.raises(OnnxNotInstalledError, match=r'pip install "le4nn\[onnx\]"'):
         model.export(tmp_path / "m.onnx")
-    assert issubclass(OnnxUnavailableError, ImportError)
+    assert issubclass(OnnxNotInstalledError, ImportError)
 
 
 def test_importing_le4nn_does_not_import_onnx():

@@ -37,25 +37,25 @@ NCHW_TO_NHWC = (0, 2, 3, 1)
 _INSTALL_HINT = 'pip install "le4nn[onnx]"'
 
 
-class OnnxUnavailableError(ImportError):
+class OnnxNotInstalledError(ImportError):
     """``onnx`` or ``onnxruntime`` is not installed; the message says how to install it."""
 
 
 def import_onnx():
-    """The ``onnx`` module, or an :class:`OnnxUnavailableError` saying how to install it."""
+    """The ``onnx`` module, or an :class:`OnnxNotInstalledError` saying how to install it."""
     try:
         import onnx
     except ImportError as exc:
-        raise OnnxUnavailableError(f"ONNX support needs the onnx package ({_INSTALL_HINT}): {exc}") from None
+        raise OnnxNotInstalledError(f"ONNX support needs the onnx package ({_INSTALL_HINT}): {exc}") from None
     return onnx
 
 
 def import_onnxruntime():
-    """The ``onnxruntime`` module, or an :class:`OnnxUnavailableError` saying how to install it."""
+    """The ``onnxruntime`` module, or an :class:`OnnxNotInstalledError` saying how to install it."""
     try:
         import onnxruntime
     except ImportError as exc:
-        raise OnnxUnavailableError(
+        raise OnnxNotInstalledError(
             f"running ONNX models needs the onnxruntime package ({_INSTALL_HINT}): {exc}") from None
     return onnxruntime
 
@@ -94,7 +94,7 @@ def default_opset() -> int:
     highest = onnx.defs.onnx_opset_version()
     try:
         import_onnxruntime()
-    except OnnxUnavailableError:
+    except OnnxNotInstalledError:
         return max(highest, MIN_OPSET)
     for opset in range(highest, MIN_OPSET - 1, -1):
         if _runtime_runs(opset):
@@ -126,6 +126,6 @@ def le4nn_pads(pads) -> tuple[int, int, int, int]:
 
 __all__ = [
     "BATCH_DIM", "CLASS_NAMES_KEY", "LE4NN_VERSION_KEY", "MIN_OPSET", "NCHW_TO_NHWC", "NHWC_TO_NCHW", "PRODUCER",
-    "OnnxUnavailableError", "conv_kernel_from_onnx", "conv_kernel_to_onnx", "default_opset", "import_onnx",
+    "OnnxNotInstalledError", "conv_kernel_from_onnx", "conv_kernel_to_onnx", "default_opset", "import_onnx",
     "import_onnxruntime", "le4nn_pads", "make_model", "onnx_pads",
 ]

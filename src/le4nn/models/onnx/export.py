@@ -190,7 +190,7 @@ def export_model(model, filepath, format: str = "onnx", opset: int | None = None
     ``opset``: the ONNX opset (default: the highest the installed onnx knows and ONNX Runtime runs, at
     least 17).  ``class_names``: stored in the file's metadata (default: ``model.class_names`` if the
     model has them).  Raises :class:`OnnxExportError` (a ValueError) for a bad argument or a model it
-    cannot express, and :class:`~le4nn.models.onnx.common.OnnxUnavailableError` (an ImportError) when
+    cannot express, and :class:`~le4nn.models.onnx.common.OnnxNotInstalledError` (an ImportError) when
     onnx is not installed.
     """
     if not isinstance(format, str) or format.lower() not in FORMATS:
