@@ -85,3 +85,20 @@ def test_missing_onnx_package_says_what_to_install(cli, tmp_path, torch_classifi
                  env={"PYTHONPATH": os.pathsep.join([str(fake.parent), src])})
     assert result.returncode == 2
     assert 'pip install "le4nn[onnx]"' in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_model_exported_by_le4nn_answers_as_its_npz(cli, tmp_path):
+    """le4nn-export, then le4nn-predict on the .onnx file: the digits of the .npz model (the import of
+    le4nn's own export keeps every weight bit for bit, so the argmax is the same)."""
+    from le4nn.cli.presets import build_preset
+
+    le4nn.utils.set_random_seed(8)
+    model = build_preset("cnn", (28, 28, 1), 10)
+    model.save(tmp_path / "cnn.npz")
+    exported = cli("export", "cnn.npz", "cnn.onnx")
+    assert exported.returncode == 0, exported.stderr
+    images = np.random.default_rng(2).integers(0, 256, (37, 28, 28), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", images)
+    answers = [cli("predict", name, "--input", "images.npy") for name in ("cnn.npz", "cnn.onnx")]
+    assert all(result.returncode == 0 for result in answers), [result.stderr for result in answers]
+    assert answers[0].stdout == answers[1].stdout and len(answers[0].stdout.split()) == 37

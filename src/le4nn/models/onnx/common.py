@@ -22,6 +22,9 @@ import numpy as np
 #: The smallest opset the export writes (and the import reads): Softmax's per-axis form (13), Reshape's
 #: ``allowzero`` (14), BatchNormalization-15.
 MIN_OPSET = 17
+#: The highest opset le4nn writes and reads: the operators it uses are defined as it uses them up to
+#: here (a later opset may change an operator le4nn has not been checked against).
+MAX_OPSET = 23
 #: The name of the dynamic batch dimension of every graph input and output.
 BATCH_DIM = "batch"
 #: ``metadata_props`` keys of an exported model.
@@ -87,11 +90,11 @@ def make_model(graph, opset: int, **fields):
 
 @functools.lru_cache(maxsize=1)
 def default_opset() -> int:
-    """The highest opset the installed ``onnx`` knows and the installed ONNX Runtime runs (probed with a
-    one-node graph, once per process); without ONNX Runtime, the highest ``onnx`` knows.  At least
-    :data:`MIN_OPSET`."""
+    """The highest opset up to :data:`MAX_OPSET` that the installed ``onnx`` knows and the installed ONNX
+    Runtime runs (probed with a one-node graph, once per process); without ONNX Runtime, the highest
+    ``onnx`` knows.  At least :data:`MIN_OPSET`."""
     onnx = import_onnx()
-    highest = onnx.defs.onnx_opset_version()
+    highest = min(onnx.defs.onnx_opset_version(), MAX_OPSET)
     try:
         import_onnxruntime()
     except OnnxNotInstalledError:

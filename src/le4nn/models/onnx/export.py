@@ -36,6 +36,7 @@ from le4nn.models.onnx.common import (
     BATCH_DIM,
     CLASS_NAMES_KEY,
     LE4NN_VERSION_KEY,
+    MAX_OPSET,
     MIN_OPSET,
     PRODUCER,
     default_opset,
@@ -94,12 +95,12 @@ def _check_model(model) -> None:
 
 def _check_opset(opset) -> int:
     onnx = import_onnx()
-    highest = onnx.defs.onnx_opset_version()
+    highest = min(onnx.defs.onnx_opset_version(), MAX_OPSET)
     if opset is None:
         return default_opset()
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not MIN_OPSET <= opset <= highest:
-        raise OnnxExportError(f"opset must be an integer from {MIN_OPSET} to {highest} (the highest the installed "
-                              f"onnx {onnx.__version__} knows), got {opset!r}")
+        raise OnnxExportError(f"opset must be an integer from {MIN_OPSET} to {highest} (the highest that le4nn "
+                              f"writes and the installed onnx {onnx.__version__} knows), got {opset!r}")
     return int(opset)
 
 

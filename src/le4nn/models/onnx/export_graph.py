@@ -56,7 +56,7 @@ class GraphBuilder:
         if array.dtype.kind == "f":
             array = array.astype(self.dtype, copy=False)
         name = self.fresh(base)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.array(array, order="C"), name))  # keeps 0-d
         return name
 
     def node(self, op: str, inputs: Sequence[str], base: str, **attributes) -> str:

@@ -15,8 +15,9 @@ own NCHW.  Where Keras, PyTorch and ONNX differ:
   rows past the uncropped end as ``output_padding``.
 - UpSampling2D: nearest is Resize(nearest, ``asymmetric``, ``floor``); bilinear is Resize(linear,
   ``half_pixel``): TensorFlow's half-pixel centres with clamped edges, PyTorch's ``align_corners=False``.
-- Dropout: the handout's inference-time Mul by (1 − rate) (``mode="handout"``); nothing for the
-  inverted kind (Keras, PyTorch).
+- Dropout: a Dropout node (the identity at inference; it carries the rate back on import), then for
+  ``mode="handout"`` the handout's inference-time Mul by (1 − rate); nothing more for the inverted kind
+  (Keras, PyTorch).
 """
 
 from __future__ import annotations
@@ -115,11 +116,15 @@ def _reshape(b, layer, inputs):
 
 
 def _dropout(b, layer, inputs):
+    """A Dropout node (the identity at inference, kept so that the rate and the layer come back on
+    import), then for the handout's mode the inference-time Mul by (1 − rate) (handout eq. 27)."""
     x = inputs[0]
-    if layer.mode != "handout" or layer.rate == 0:
-        return x  # the identity at inference
-    scale = b.constant(f"{layer.name}/keep", np.array(1 - layer.rate, dtype=b.dtype))  # handout eq. 27
-    return Value(b.node("Mul", [x.name, scale], f"{layer.name}/Mul"), x.rank, x.nchw)
+    ratio = b.constant(f"{layer.name}/ratio", np.array(layer.rate, dtype=b.dtype))
+    out = b.node("Dropout", [x.name, ratio], f"{layer.name}/Dropout")
+    if layer.mode == "handout":
+        scale = b.constant(f"{layer.name}/keep", np.array(1 - layer.rate, dtype=b.dtype))
+        out = b.node("Mul", [out, scale], f"{layer.name}/Mul")
+    return Value(out, x.rank, x.nchw)
 
 
 def _input_layer(b, layer, inputs):
@@ -163,14 +168,14 @@ def _same_layout(b, layer, inputs: list[Value]) -> list[Value]:
 
 
 def _add(b, layer, inputs):
-    """x1 + x2 + ... summed in input order, as le4nn sums; Average then divides by the count."""
+    """x1 + x2 + ... summed in input order, as le4nn sums; Average is ONNX's Mean (the sum over the
+    count, as le4nn computes it)."""
     xs = _same_layout(b, layer, inputs)
+    if isinstance(layer, Average):
+        return Value(b.node("Mean", [x.name for x in xs], f"{layer.name}/Mean"), xs[0].rank, xs[0].nchw)
     total = xs[0].name
     for k, x in enumerate(xs[1:], start=1):
         total = b.node("Add", [total, x.name], f"{layer.name}/Add{k}")
-    if isinstance(layer, Average):
-        count = b.constant(f"{layer.name}/count", np.array(len(xs), dtype=b.dtype))
-        total = b.node("Div", [total, count], f"{layer.name}/Div")
     return Value(total, xs[0].rank, xs[0].nchw)
 
 

@@ -23,7 +23,9 @@ import itertools
 import numpy as np
 
 from le4nn.layers import (
+    ELU,
     Add,
+    Average,
     AveragePooling2D,
     BatchNormalization,
     Concatenate,
@@ -344,10 +346,14 @@ def convert_batch_normalization(ctx, node) -> None:
 
 
 def convert_activation(ctx, node) -> None:
-    """Relu, Sigmoid, Tanh, LeakyRelu (``alpha``, default 0.01 as PyTorch; Keras's is 0.3)."""
+    """Relu, Sigmoid, Tanh, LeakyRelu (``alpha``, default 0.01 as PyTorch; Keras's is 0.3), Elu
+    (``alpha``, default 1)."""
     if node.op_type == "LeakyRelu":
         alpha = ctx.attributes(node, {"alpha": "float"}).get("alpha", 0.01)
         layer = ctx.make(node, LeakyReLU, negative_slope=shortest_float(alpha))
+    elif node.op_type == "Elu":
+        alpha = ctx.attributes(node, {"alpha": "float"}).get("alpha", 1.0)
+        layer = ctx.make(node, ELU, alpha=shortest_float(alpha))
     else:
         ctx.attributes(node, {})
         layer = ctx.make(node, {"Relu": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh}[node.op_type])
@@ -380,6 +386,19 @@ def convert_add(ctx, node) -> None:
         raise ctx.node_fail(node, f"its inputs are held in different layouts ({a.perm} and {b.perm})")
     out = ctx.call(node, ctx.make(node, Add), [a.tensor, b.tensor])
     ctx.set_outputs(node, tensor_value(out, a.perm))
+
+
+def convert_mean(ctx, node) -> None:
+    """Mean of two or more tensors in one layout: an Average layer (le4nn sums in input order and
+    divides by the count)."""
+    ctx.attributes(node, {})
+    values = [ctx.value(node, k) for k in range(len(node.input))]
+    if len(values) < 2 or any(v is None or v.tensor is None for v in values):
+        raise ctx.node_fail(node, "averages constants or fewer than two tensors; le4nn's Average takes 2 or more")
+    if len({v.perm for v in values}) != 1:
+        raise ctx.node_fail(node, f"its inputs are held in different layouts ({sorted({v.perm for v in values})})")
+    out = ctx.call(node, ctx.make(node, Average), [v.tensor for v in values])
+    ctx.set_outputs(node, tensor_value(out, values[0].perm))
 
 
 def concat_tensors(ctx, node, values: list[Value], axis: int) -> None:
@@ -439,5 +458,6 @@ LAYER_CONVERTERS = {
     "ReduceMean": convert_reduce_mean,
     "Resize": convert_resize, "BatchNormalization": convert_batch_normalization, "Relu": convert_activation,
     "Sigmoid": convert_activation, "Tanh": convert_activation, "LeakyRelu": convert_activation,
-    "Softmax": convert_softmax, "Add": convert_add, "Dropout": convert_dropout,
+    "Elu": convert_activation, "Softmax": convert_softmax, "Add": convert_add, "Mean": convert_mean,
+    "Dropout": convert_dropout,
 }

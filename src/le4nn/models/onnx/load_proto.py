@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from le4nn.models.file_format import ModelFileError, clip, short
-from le4nn.models.onnx.common import import_onnx
+from le4nn.models.onnx.common import MAX_OPSET, import_onnx
 
 #: protobuf cannot hold more than 2 GiB in one message.
 MAX_ONNX_BYTES = 2**31 - 1
@@ -27,7 +27,7 @@ MAX_ONNX_BYTES = 2**31 - 1
 MAX_TENSOR_ELEMENTS = 2**31
 #: The opsets of the default ONNX domain the importer knows (the operators' meanings are checked
 #: for these versions).
-MIN_OPSET, MAX_OPSET = 7, 23
+OLDEST_OPSET = 7  # the oldest opset read (PyTorch and older exporters); the newest is common.MAX_OPSET
 
 # ONNX TensorProto.DataType -> (NumPy dtype, the typed field holding the values when raw_data is empty).
 TENSOR_TYPES = {
@@ -80,9 +80,9 @@ def default_opset(path: Path, proto) -> int:
 
 def _check_opsets(path: Path, proto) -> None:
     version = default_opset(path, proto)
-    if not MIN_OPSET <= version <= MAX_OPSET:
+    if not OLDEST_OPSET <= version <= MAX_OPSET:
         raise ModelFileError(f"{path}: ONNX opset {version} is not supported (le4nn reads opsets "
-                             f"{MIN_OPSET}-{MAX_OPSET}; convert it with onnx.version_converter)")
+                             f"{OLDEST_OPSET}-{MAX_OPSET}; convert it with onnx.version_converter)")
 
 
 def _tensors(proto):
