@@ -200,13 +200,9 @@ def load_training_data(dataset: str):
     """((x_train, y_train), (x_test, y_test), description of the source)."""
     from le4nn import datasets
 
-    if dataset == "auto":
-        try:
-            data = datasets.load("mnist", download=False)
-            return (*data, f"MNIST ({datasets.find('mnist', download=False)})")
-        except datasets.DatasetNotFoundError:
-            return (*datasets.load("sample"), "the MNIST sample bundled with le4nn (full MNIST not found locally; "
-                    "set LE4NN_DATA to use it)")
+    if dataset == "auto":  # the rule of mnist.load_data(), without downloading
+        data, source, note = datasets.mnist.load_full_or_sample(download=False)
+        return (*data, source if note is None else f"{source} ({note})")
     if dataset in DATASETS:
         return (*datasets.load(dataset), f"{dataset} ({datasets.find(dataset) if dataset != 'sample' else 'bundled'})")
     path = Path(dataset)
