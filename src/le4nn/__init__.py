@@ -2,6 +2,23 @@
 
 A NumPy reference path that students can read, Cython/OpenMP kernels that make it fast, and a
 Keras-style API on top.  See README.md and docs/design.md.
+
+Keras 3's top-level namespace is here too, so that keras.io's examples run with ``import le4nn as keras``::
+
+    import le4nn as keras
+    from le4nn import layers
+
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.Flatten(), layers.Dense(10)])
+    (x_train, y_train), _ = keras.datasets.mnist.load_data()
+    y_train = keras.utils.to_categorical(y_train)
+
+``Sequential``, ``Model``, ``Input``, ``Layer`` and the submodules (``layers``, ``models``, ``datasets``,
+``utils``, ``callbacks``, ``optimizers``, ``losses``, ``metrics``, ``activations``, ``initializers``,
+``regularizers``, ``applications``, and le4nn's own ``gan``, ``augment``, ``schedules``, ``plot``, ...) are
+imported on first use (PEP 562), so ``import le4nn`` loads only the kernels' dispatch (``le4nn.ops``) and
+stays fast.  Where Keras and le4nn differ: ``docs/keras-differences.md``; in particular ``le4nn.ops`` is
+the handout's kernels (im2col, pooling, softmax + cross-entropy, ...), not Keras 3's NumPy-like
+``keras.ops``.
 """
 
 from le4nn._threads import configure_runtime_environment
@@ -9,13 +26,83 @@ from le4nn._threads import configure_runtime_environment
 configure_runtime_environment()  # before NumPy/OpenBLAS and OpenMP start (see le4nn._threads)
 
 from le4nn._threads import apply_env_thread_count, get_num_threads, set_num_threads  # noqa: E402
+from le4nn._version import __version__  # noqa: E402
 from le4nn.ops import backend, get_backend, native_available, set_backend  # noqa: E402
-
-__version__ = "0.1.0"
 
 apply_env_thread_count()
 
+#: The public submodules reachable as attributes of ``le4nn`` without importing them first.
+SUBMODULES = ("activations", "applications", "augment", "callbacks", "clustering", "datasets", "gan",
+              "gradcheck", "initializers", "layers", "losses", "metrics", "models", "optimizers", "plot",
+              "regularizers", "schedules", "utils")
+#: Keras 3's top-level classes: name -> the submodule that defines it.
+_CLASSES = {"Sequential": "models", "Model": "models", "Input": "layers", "Layer": "layers"}
+
+
+def version() -> str:
+    """le4nn's version string (``keras.version()``)."""
+    return __version__
+
+
+def __getattr__(name: str):
+    """Import a submodule (``le4nn.layers``) or a Keras top-level class (``le4nn.Sequential``) on first use."""
+    if name in _CLASSES:
+        return getattr(_import_submodule(_CLASSES[name]), name)
+    if name in SUBMODULES:
+        return _import_submodule(name)
+    raise AttributeError(f"module 'le4nn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *SUBMODULES, *_CLASSES})
+
+
+def _import_submodule(name: str):
+    """The submodule ``le4nn.<name>``, imported by a plain import statement (so import-linter sees the
+    dependency; ``import a.b`` rather than ``from a import b``, which would call this module's
+    ``__getattr__`` again)."""
+    if name == "activations":
+        import le4nn.activations as module
+    elif name == "applications":
+        import le4nn.applications as module
+    elif name == "augment":
+        import le4nn.augment as module
+    elif name == "callbacks":
+        import le4nn.callbacks as module
+    elif name == "clustering":
+        import le4nn.clustering as module
+    elif name == "datasets":
+        import le4nn.datasets as module
+    elif name == "gan":
+        import le4nn.gan as module
+    elif name == "gradcheck":
+        import le4nn.gradcheck as module
+    elif name == "initializers":
+        import le4nn.initializers as module
+    elif name == "layers":
+        import le4nn.layers as module
+    elif name == "losses":
+        import le4nn.losses as module
+    elif name == "metrics":
+        import le4nn.metrics as module
+    elif name == "models":
+        import le4nn.models as module
+    elif name == "optimizers":
+        import le4nn.optimizers as module
+    elif name == "plot":
+        import le4nn.plot as module
+    elif name == "regularizers":
+        import le4nn.regularizers as module
+    elif name == "schedules":
+        import le4nn.schedules as module
+    else:
+        import le4nn.utils as module
+    return module
+
+
+# The lazily imported names are left out, so that ``from le4nn import *`` stays as light as ``import le4nn``.
 __all__ = [
+    "SUBMODULES",
     "__version__",
     "backend",
     "get_backend",
@@ -23,4 +110,5 @@ __all__ = [
     "native_available",
     "set_backend",
     "set_num_threads",
+    "version",
 ]

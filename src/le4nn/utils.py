@@ -1,6 +1,9 @@
-"""Small helpers users reach for: seeding and label encoding."""
+"""Small helpers users reach for: seeding, label encoding, and (Keras's place for it) ``plot_model``."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -54,3 +57,40 @@ def get_rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     """Restore a state from :func:`get_rng_state`."""
     _rng.bit_generator.state = state
+
+
+#: ``plot_model`` and ``model_to_dot`` of :mod:`le4nn.models.visualize`, registered there when
+#: ``le4nn.models`` is imported.  This module sits below the models in le4nn's import layers
+#: (``pyproject.toml``), so it cannot import them; and no model exists before ``le4nn.models`` is imported.
+_drawing: dict[str, Callable] = {}
+
+
+def register_model_drawing(plot_model: Callable, model_to_dot: Callable) -> None:
+    """Called by :mod:`le4nn.models.visualize` on import: the functions behind :func:`plot_model` and
+    :func:`model_to_dot` here."""
+    _drawing.update(plot_model=plot_model, model_to_dot=model_to_dot)
+
+
+def _drawing_function(name: str, model) -> Callable:
+    if name not in _drawing:  # nothing has imported le4nn.models, so ``model`` cannot be an le4nn model
+        raise TypeError(f"{name}: expected an le4nn model (le4nn.models.Sequential or Model), got "
+                        f"{type(model).__name__}")
+    return _drawing[name]
+
+
+def plot_model(model, to_file: str | Path = "model.png", show_shapes: bool = True) -> Path:
+    """Draw the model's layer graph to ``to_file`` with Graphviz: :func:`le4nn.models.plot_model`, also
+    here, where Keras has it (``keras.utils.plot_model``).
+
+    Differs from Keras: ``show_shapes`` defaults to True (Keras: False), and Keras's other options
+    (``show_dtype``, ``rankdir``, ``dpi``, ``expand_nested``, ...) are not taken.
+    """
+    return _drawing_function("plot_model", model)(model, to_file=to_file, show_shapes=show_shapes)
+
+
+def model_to_dot(model, show_shapes: bool = True) -> str:
+    """The layer graph in Graphviz's DOT language (:func:`le4nn.models.model_to_dot`).
+
+    Differs from Keras: the DOT text as a string, where ``keras.utils.model_to_dot`` returns a pydot graph.
+    """
+    return _drawing_function("model_to_dot", model)(model, show_shapes=show_shapes)

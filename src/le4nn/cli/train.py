@@ -2,7 +2,9 @@
 
 With no arguments it trains the default CNN on the full MNIST when its files are found locally
 (``$LE4NN_DATA``, the cache, ...; see ``le4nn.datasets``) and otherwise on the small MNIST sample
-bundled with le4nn, saying which.  The handout's task 3 is
+bundled with le4nn, saying which, and writes into ``le4nn-output/cnn/``: each model (recipe, GAN) gets
+a folder of its own by default, so the course's commands do not overwrite each other
+(``le4nn.cli.outputs``).  The handout's task 3 is
 ``le4nn-train --model mlp --epochs 10 --batch-size 100 --lr 0.01 --optimizer sgd``.
 
 ``--recipe mnist|fashion-mnist|cifar10`` picks a whole training recipe (data, model, augmentation,
@@ -41,7 +43,7 @@ from le4nn import losses, optimizers
 from le4nn._files import write_text
 from le4nn._threads import MAX_THREADS
 from le4nn.callbacks import CSVLogger, ModelCheckpoint, TerminateOnNaN, WeightAverage
-from le4nn.cli import ensemble, judging, recipes
+from le4nn.cli import ensemble, judging, outputs, recipes
 from le4nn.cli.common import (
     EXIT_INTERRUPTED,
     ArgumentParser,
@@ -138,11 +140,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int_range(1, MAX_THREADS),
                         help="threads for the kernels and BLAS (default: all cores)")
     parser.add_argument("--backend", choices=("native", "numpy"), help="kernel backend (default native)")
-    parser.add_argument("--output", type=output_folder, default="le4nn-output", metavar="DIR",
-                        help="where to write model.npz, history.csv and plots (default le4nn-output)")
+    parser.add_argument("--output", type=output_folder, metavar="DIR",
+                        help="where to write model.npz, history.csv and plots (default: a folder of its own for "
+                        "what is trained, le4nn-output/<model or recipe-NAME>[-<data set>]; with --resume the "
+                        "checkpoint's folder; see le4nn.cli.outputs)")
     parser.add_argument("--resume", metavar="CHECKPOINT", help="continue training from a saved checkpoint")
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
-    return check_options(parser.parse_args(argv), parser)
+    args = parser.parse_args(argv)
+    outputs.fill_default_output(args, parser.error)  # from the options as given, before a recipe fills in
+    return check_options(args, parser)
 
 
 def check_options(args: argparse.Namespace, parser: ArgumentParser) -> argparse.Namespace:
@@ -200,13 +206,9 @@ def load_training_data(dataset: str):
     """((x_train, y_train), (x_test, y_test), description of the source)."""
     from le4nn import datasets
 
-    if dataset == "auto":
-        try:
-            data = datasets.load("mnist", download=False)
-            return (*data, f"MNIST ({datasets.find('mnist', download=False)})")
-        except datasets.DatasetNotFoundError:
-            return (*datasets.load("sample"), "the MNIST sample bundled with le4nn (full MNIST not found locally; "
-                    "set LE4NN_DATA to use it)")
+    if dataset == "auto":  # the rule of mnist.load_data(), without downloading
+        data, source, note = datasets.mnist.load_full_or_sample(download=False)
+        return (*data, source if note is None else f"{source} ({note})")
     if dataset in DATASETS:
         return (*datasets.load(dataset), f"{dataset} ({datasets.find(dataset) if dataset != 'sample' else 'bundled'})")
     path = Path(dataset)

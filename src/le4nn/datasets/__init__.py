@@ -12,6 +12,13 @@ Where files are looked for (explicit ``path=``, ``$LE4NN_DATA``, the cache ``~/.
 ``download=False``): see :mod:`le4nn.datasets.locate`.  Every loader raises :class:`DatasetError` (a
 ``ValueError``) with a one-line message naming the file for bad files, and :class:`DatasetNotFoundError`
 (a ``DatasetError``) listing the places looked at when no copy exists.
+
+Offline-first: ``mnist.load_data()`` (the Keras entry point) returns the bundled MNIST sample, with a
+:class:`SampleDataWarning` saying why and how to get the full set, when the full MNIST is neither found
+nor downloaded (rule: :func:`le4nn.datasets.mnist.load_data`).  :func:`load` by name is strict (it is what
+the command lines use to load exactly the data set asked for): ``load("mnist")`` raises
+:class:`DatasetNotFoundError` then.  Fashion-MNIST, KMNIST and CIFAR-10 have no bundled sample: their
+``load_data()`` raises :class:`DatasetNotFoundError` saying how to supply the files.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from pathlib import Path
 
 from le4nn.datasets import cifar10, fashion_mnist, kmnist, locate, mnist, sample
 from le4nn.datasets.contest import load_contest
-from le4nn.datasets.errors import DatasetError, DatasetNotFoundError, PartialDatasetWarning
+from le4nn.datasets.errors import DatasetError, DatasetNotFoundError, PartialDatasetWarning, SampleDataWarning
 from le4nn.datasets.idx import load_idx, save_idx
 
 #: canonical dataset names accepted by :func:`load` and :func:`find`
@@ -52,10 +59,13 @@ def find(name: str, path=None, download: bool | None = None) -> Path:
 
 
 def load(name: str, path=None, download: bool | None = None):
-    """``(x_train, y_train), (x_test, y_test)`` of the dataset ``name`` (one of :data:`NAMES`)."""
+    """``(x_train, y_train), (x_test, y_test)`` of the dataset ``name`` (one of :data:`NAMES`); strict: the
+    full data set or :class:`DatasetNotFoundError`, never the sample in its place (``"sample"`` asks for it)."""
     key = canonical_name(name)
     if key == "sample":
         return sample.load_data(path)
+    if key == "mnist":
+        return mnist.load_data(path, download=download, fallback=False)
     return _MODULES[key].load_data(path, download=download)
 
 
@@ -89,6 +99,7 @@ __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
     "PartialDatasetWarning",
+    "SampleDataWarning",
     "canonical_name",
     "cifar10",
     "class_names",

@@ -1,4 +1,4 @@
-"""The exceptions and the warning of ``le4nn.datasets``."""
+"""The exceptions and the warnings of ``le4nn.datasets``."""
 
 from __future__ import annotations
 
@@ -27,3 +27,12 @@ class DatasetNotFoundError(DatasetError):
 
 class PartialDatasetWarning(UserWarning):
     """A dataset was loaded, but only part of it was there (missing or shortened files)."""
+
+
+class SampleDataWarning(UserWarning):
+    """``mnist.load_data()`` found no full MNIST and returned the small sample bundled with le4nn instead.
+
+    The message says why (not found locally; downloads off, or the download failed) and how to get the
+    full set.  ``warnings.simplefilter("error", SampleDataWarning)`` (or ``load_data(fallback=False)``)
+    turns the fallback into an error.
+    """

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from le4nn import __version__, losses, optimizers
+from le4nn import losses, optimizers
 from le4nn._files import atomic_write, make_parent_folder
+from le4nn._version import __version__
 from le4nn.models.configs import functional_config, model_config, model_from_config, sequential_config
 from le4nn.models.file_format import (
     FORMAT_VERSION,

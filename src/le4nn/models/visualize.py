@@ -1,4 +1,8 @@
-"""``plot_model``: the layer graph as a picture, drawn by Graphviz's ``dot`` program."""
+"""``plot_model``: the layer graph as a picture, drawn by Graphviz's ``dot`` program.
+
+Also reachable as ``le4nn.utils.plot_model`` / ``model_to_dot`` (Keras's place), which this module
+registers with :mod:`le4nn.utils` when imported (utils sits below the models and cannot import them).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from le4nn import utils
 from le4nn.layers import InputLayer
 from le4nn.layers.shapes import format_shape
+from le4nn.models.model import Model
 
 
 def model_to_dot(model, show_shapes: bool = True) -> str:
     """The model's layer graph in Graphviz's DOT language."""
+    if not isinstance(model, Model):
+        raise TypeError(f"model_to_dot: expected an le4nn model (Sequential or Model), got {type(model).__name__}")
     lines = ["digraph model {", '  rankdir="TB";', '  node [shape=record, fontname="Helvetica", fontsize=10];']
     producer = {}
     for index, node in enumerate(model.graph.nodes):
@@ -37,6 +45,8 @@ def plot_model(model, to_file="model.png", show_shapes: bool = True) -> Path:
     ``conda install graphviz``); without it a RuntimeError says so, and :func:`model_to_dot` still gives
     the graph as text.
     """
+    if not isinstance(model, Model):
+        raise TypeError(f"plot_model: expected an le4nn model (Sequential or Model), got {type(model).__name__}")
     dot = shutil.which("dot")
     if dot is None:
         raise RuntimeError(
@@ -50,3 +60,6 @@ def plot_model(model, to_file="model.png", show_shapes: bool = True) -> Path:
     if result.returncode != 0:
         raise RuntimeError(f"Graphviz failed to draw {path}: {result.stderr.strip()}")
     return path
+
+
+utils.register_model_drawing(plot_model, model_to_dot)
