@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from le4nn import __version__
 from le4nn._files import make_parent_folder, write_bytes
+from le4nn._version import __version__
 from le4nn.models.onnx.common import (
     BATCH_DIM,
     CLASS_NAMES_KEY,
