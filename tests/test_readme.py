@@ -31,6 +31,8 @@ DOCS_WITH_CODE = (README, ROOT / "docs" / "keras-differences.md")
 #: Commands of the README that build, install, test or benchmark le4nn (not the course's): not run here.
 NOT_COURSE = re.compile(r"^(\S+=\S+ )*(pip install|python -m pytest|python tools/|python benchmarks/|bash \.ci/run"
                         r"|python -m le4nn$)")
+#: Optional packages an example may import: it is skipped where one is not installed.
+OPTIONAL_MODULES = ("onnxruntime", "onnx", "torch")
 #: Training images per shortened run: classifiers, GANs (two batches of 64).
 SUBSET, GAN_SUBSET = 300, 128
 
@@ -61,6 +63,9 @@ def test_the_documents_have_examples():
 
 @pytest.mark.parametrize(("path", "code"), _python_blocks())
 def test_python_block_runs_offline_on_the_bundled_sample(path, code, tmp_path):
+    for module in OPTIONAL_MODULES:
+        if re.search(rf"^\s*(import|from) .*\b{module}\b", code, re.M):
+            pytest.importorskip(module, reason=f"this example of {path.name} needs {module} (an optional extra)")
     home = tmp_path / "home"
     (home / "data").mkdir(parents=True)
     env = {**os.environ, "HOME": str(home), "LE4NN_DATA": str(home / "data"), "LE4NN_OFFLINE": "1",
@@ -91,10 +96,14 @@ def readme_commands() -> list[list[str]]:
 def _shortened(command: list[str]):
     """A function running one README command, made short for the test, in this process; it returns the
     command's exit status."""
-    from le4nn.cli import gan, predict, train
+    from le4nn.cli import export, gan, predict, train
     from le4nn.cli.common import run
 
     program, args = command[0], command[1:]
+    if any(arg.endswith(".onnx") for arg in args) and not _onnx_installed():
+        return lambda: 0  # le4nn[onnx] is an optional extra: its commands are run where it is installed
+    if program == "le4nn-export":
+        return lambda: run(export.main, program, args)
     if program == "le4nn-train":
         subset = GAN_SUBSET if "gan" in " ".join(args) else SUBSET
         return lambda: run(train.main, program, [*args, "--epochs", "1", "--subset", str(subset)])
@@ -103,6 +112,14 @@ def _shortened(command: list[str]):
     if command[:4] == ["python", "-m", "le4nn.cli.gan", "judge"]:
         return lambda: gan.judge_main([*command[3:], "--per-class", "10"])
     raise AssertionError(f"README.md has a command this test does not know how to run: {shlex.join(command)}")
+
+
+def _onnx_installed() -> bool:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -148,6 +165,8 @@ def test_readme_commands_run_in_order_offline(fresh_machine, monkeypatch, capsys
     assert any(type(layer).__name__ == "Conv2D" for layer in load_model(out / "cnn" / "model.npz").layers)
     assert not any(type(layer).__name__ == "Conv2D" for layer in load_model(out / "mlp" / "model.npz").layers)
     assert len((fresh_machine / "predict.txt").read_text().split()) == 50
+    if _onnx_installed():  # the contest from the exported ONNX file answers as from the .npz model
+        assert (fresh_machine / "predict-onnx.txt").read_text() == (fresh_machine / "predict.txt").read_text()
     assert (fresh_machine / "sevens.png").is_file()
     assert np.load(fresh_machine / "threes.npy").shape == (1000, 28, 28)
     for gan_folder in ("cdcgan", "dcgan", "dcgan-clusters30"):
