@@ -82,3 +82,29 @@ def test_gan_generators_come_back(architecture, classes, tmp_path):
     if classes:
         xs.append(np.eye(classes, dtype=np.float32)[rng.integers(0, classes, 6)])
     assert_round_trip(model, xs, tmp_path)
+
+
+def test_class_names_come_back_and_go_out_again(tmp_path):
+    require_onnx()
+    import onnx
+
+    model = build_preset("mlp", MNIST, 3, hidden=4)
+    back = load_onnx(model.export(tmp_path / "a.onnx", class_names=["cat", "dog", "ünïcode"]))
+    assert back.class_names == ["cat", "dog", "ünïcode"]
+    again = onnx.load(str(back.export(tmp_path / "b.onnx")))
+    assert {p.key: p.value for p in again.metadata_props}["class_names"] == '["cat", "dog", "\\u00fcn\\u00efcode"]'
+    assert not hasattr(load_onnx(model.export(tmp_path / "c.onnx")), "class_names")
+
+
+@pytest.mark.parametrize("text", ['not json', '{"a": 1}', '["a", 2]'])
+def test_broken_class_names_metadata_is_one_clear_error(text, tmp_path):
+    require_onnx()
+    import onnx
+
+    from le4nn.models import ModelFileError
+
+    proto = onnx.load(str(build_preset("mlp", MNIST, 3, hidden=4).export(tmp_path / "a.onnx", class_names=["x"] * 3)))
+    next(p for p in proto.metadata_props if p.key == "class_names").value = text
+    onnx.save(proto, str(tmp_path / "bad.onnx"))
+    with pytest.raises(ModelFileError, match=r"bad\.onnx.*'class_names' metadata is not a JSON list of strings"):
+        load_onnx(tmp_path / "bad.onnx")

@@ -9,12 +9,13 @@ computation (:mod:`le4nn.models.onnx.load_shapes`).  Any problem is one
 
 from __future__ import annotations
 
+import json
 import os
 
 from le4nn.layers import Input
 from le4nn.models.configs import model_class
 from le4nn.models.file_format import ModelFileError, clip, short
-from le4nn.models.onnx.common import import_onnx
+from le4nn.models.onnx.common import CLASS_NAMES_KEY, import_onnx
 from le4nn.models.onnx.load_context import ImportContext, Value, layer_name_from, tensor_value
 from le4nn.models.onnx.load_ops import LAYER_CONVERTERS
 from le4nn.models.onnx.load_proto import default_opset, read_model_proto
@@ -51,6 +52,7 @@ def load_onnx(path: str | os.PathLike, allow_nonfinite: bool = False):
     value le4nn has no layer for (dilations, groups, ``ceil_mode``, ``SAME_LOWER``, ...), shapes that
     disagree with the weights, tensors declaring more data than they hold, and (unless
     ``allow_nonfinite=True``, as :func:`~le4nn.models.load_model`) weights holding NaN or infinity.
+    The ``class_names`` metadata of le4nn's export, when present, becomes the model's ``class_names``.
     Needs the ``onnx`` package (``pip install "le4nn[onnx]"``).
     """
     path, proto = read_model_proto(path)
@@ -76,7 +78,24 @@ def load_onnx(path: str | os.PathLike, allow_nonfinite: bool = False):
         raise ctx.fail(f"the graph is not a le4nn model ({clip(str(exc), 300)})") from None
     if not allow_nonfinite:
         check_finite_weights(model, source=path)
+    names = _class_names(ctx, proto)
+    if names is not None:
+        model.class_names = names  # le4nn's export writes them back (Model.export's class_names)
     return model
+
+
+def _class_names(ctx: ImportContext, proto) -> list[str] | None:
+    """The ``class_names`` metadata (a JSON list of strings, as le4nn's export writes), or None."""
+    text = next((p.value for p in proto.metadata_props if p.key == CLASS_NAMES_KEY), None)
+    if text is None:
+        return None
+    try:
+        names = json.loads(text) if len(text) <= 1_000_000 else None
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ctx.fail(f"its {CLASS_NAMES_KEY!r} metadata is not a JSON list of strings")
+    return names
 
 
 def _check_operators(ctx: ImportContext, graph) -> None:
