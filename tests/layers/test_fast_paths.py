@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from le4nn import layers, losses, optimizers
-from le4nn.layers import Conv2D, Dense, Flatten, MaxPooling2D
+from le4nn.layers import Conv2D, Dense, Flatten, MaxPooling2D, _conv_winograd
 from le4nn.layers._conv_nhwc import GemmCache
 from le4nn.layers._conv_winograd import WinogradCache
 from le4nn.models import Sequential
@@ -394,6 +394,7 @@ def test_conv2d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, chan
     monkeypatch.setattr(_threads, "_adaptive", False)
     monkeypatch.setattr(Conv2D, "CHUNK_BYTES", 20_000)
     monkeypatch.setattr(Conv2D, "WINOGRAD_CHUNK_BYTES", 20_000)
+    monkeypatch.setattr(_conv_winograd, "MIN_TILES_PER_CHUNK", 1)  # several Winograd chunks, too
     x = rng.standard_normal((9, 10, 10, channels)).astype(np.float32)
     side = 10 // strides
     dout = rng.standard_normal((9, side, side, 12)).astype(np.float32)
