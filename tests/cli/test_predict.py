@@ -67,11 +67,42 @@ def test_npy_and_png_inputs(cli, trained_model, tmp_path):
     assert both.stdout.split() == npy.stdout.split() + channels.stdout.split() + png.stdout.split()[:1]
 
 
-def test_show_saves_the_image(cli, trained_model, tmp_path):
-    pytest.importorskip("matplotlib", reason="matplotlib is not installed")
+def test_show_saves_the_image_and_reads_it_back(cli, trained_model, tmp_path):
+    """--show writes the test image alone, 10× enlarged; --input reads that PNG back (another size than
+    the model's: prepared the MNIST way) and answers the same digit."""
+    pytest.importorskip("matplotlib", reason="reading PNG files needs matplotlib")
     result = cli("predict", str(trained_model), "--show", input="12\n")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "le4nn-image-12.png").exists()
+    digit = result.stdout.split()[0]
+    path = tmp_path / f"le4nn-image-12-predicted-{digit}.png"
+    assert path.exists() and f"(image saved to {path.name})" in result.stderr
+    from le4nn.datasets.inputs import png_size
+
+    assert png_size(path, path.read_bytes()[:24]) == (280, 280)
+    again = cli("predict", str(trained_model), "--input", path.name)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == [digit]
+
+
+def test_a_photo_of_handwriting_is_prepared_the_mnist_way(cli, trained_model, tmp_path):
+    """Dark digits on light, noisy paper, 12× enlarged and off centre in a 420×360 picture, as a phone
+    photo of handwriting: le4nn-predict answers as for the 28×28 test images themselves."""
+    from le4nn import datasets
+    from le4nn.plot import save_png
+
+    (_, _), (x_test, _) = datasets.load("sample")
+    rng = np.random.default_rng(4)
+    for i in range(6):
+        picture = np.full((420, 360), 230.0)
+        top, left = rng.integers(0, 420 - 336), rng.integers(0, 360 - 336)
+        picture[top : top + 336, left : left + 336] -= 0.8 * np.kron(x_test[i], np.ones((12, 12)))
+        picture += rng.normal(0, 6, picture.shape)
+        save_png(np.clip(np.rint(picture), 0, 255).astype(np.uint8), tmp_path / f"photo{i}.png")
+    np.save(tmp_path / "originals.npy", x_test[:6])
+    photos = cli("predict", str(trained_model), "--input", *[f"photo{i}.png" for i in range(6)])
+    originals = cli("predict", str(trained_model), "--input", "originals.npy")
+    assert photos.returncode == 0 and originals.returncode == 0, photos.stderr + originals.stderr
+    assert photos.stdout.split() == originals.stdout.split()
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ MODEL is a ``.npz`` file saved by le4nn-train, or an ``.onnx`` model (e.g. expor
 an NCHW model).
 
 - ``le4nn-predict MODEL``: reads integers i from standard input (with a prompt on a terminal) and prints
-  the predicted digit of MNIST test image i; ``--show`` also saves the image as a PNG.
+  the predicted digit of MNIST test image i; ``--show`` also saves the image as a PNG (10× enlarged,
+  which ``--input`` reads back).
 - ``le4nn-predict --random-init --seed S``: the same with the handout's 3-layer network and its random
   initial weights (task 1); the same seed gives the same answers.
 - ``le4nn-predict MODEL --input FILE... --output predict.txt``: FILE is a contest dump (a pickled array
@@ -61,7 +62,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--labels", metavar="FILE",
                         help="true labels for --input (idx, .npy or one integer per line): print accuracy "
                         "and the confusion matrix")
-    parser.add_argument("--show", action="store_true", help="with indices: save each image to a PNG file")
+    parser.add_argument("--show", action="store_true",
+                        help="with indices: save each image, 10x enlarged, to le4nn-image-<i>-predicted-<digit>.png")
     parser.add_argument("--dataset", default="auto", choices=TEST_SETS,
                         help="test images to index: mnist, fashion-mnist, kmnist, sample or auto (default: "
                         "MNIST if found locally, else the bundled sample's 1000 test images)")
@@ -240,10 +242,13 @@ def load_test_images(dataset: str):
 
 
 def save_image(image: np.ndarray, index: int, prediction: int) -> str:
-    from le4nn.plot import plot_images
+    """The test image alone, 10× enlarged (each pixel a 10×10 square), as the model sees it, so that
+    ``le4nn-predict MODEL --input`` reads it back (a PNG of another size than the model's input is
+    prepared the MNIST way); the prediction is printed, and kept in the file name."""
+    from le4nn.plot import image_grid, save_png
 
-    path = f"le4nn-image-{index}.png"
-    plot_images(image[None], predictions=[prediction], columns=1, path=path, title=f"test image {index}")
+    path = f"le4nn-image-{index}-predicted-{prediction}.png"
+    save_png(image_grid(image[None], columns=1, padding=0, scale=10), path)
     return path
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from le4nn._numbers import all_whole_numbers
 from le4nn.datasets.contest import image_batch, read_contest_array
+from le4nn.datasets.digit_images import prepare_digit
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.idx import load_idx
 from le4nn.datasets.limits import GZIP_MAGIC, max_image_pixels, max_input_bytes, read_file_bounded
@@ -51,15 +52,15 @@ def png_size(path: Path, head: bytes) -> tuple[int, int]:
 def read_png(path: Path, image_shape: tuple[int, int] | None = None) -> np.ndarray:
     """A PNG image as grey pixels (H, W) in [0, 1] (colour is averaged), after checking its declared size.
 
-    The header's width × height must not exceed ``$LE4NN_MAX_IMAGE_PIXELS`` and, when ``image_shape``
-    (H, W) is given, must equal it; both are checked before the image is decoded.
+    The header's width × height must not exceed ``$LE4NN_MAX_IMAGE_PIXELS`` (checked before the image is
+    decoded).  When ``image_shape`` (H, W) is given and the PNG has another size, it is taken as a picture
+    of one handwritten digit (a photo, a scan, a PNG of ``le4nn-predict --show``) and prepared the way
+    MNIST's digits were (:func:`le4nn.datasets.digit_images.prepare_digit`: white on black, the digit in a
+    20×20 box, centred by its centre of mass); a PNG of exactly that size is read as it is.
     """
     with open(path, "rb") as f:
         head = f.read(24)
     height, width = png_size(path, head)
-    if image_shape is not None and (height, width) != tuple(image_shape):
-        raise DatasetError(f"{path}: the PNG image is {width}×{height} pixels, the model takes "
-                           f"{image_shape[1]}×{image_shape[0]}")
     if height * width > max_image_pixels():
         raise DatasetError(f"{path}: the PNG image declares {width}×{height} pixels, more than the limit of "
                            f"{max_image_pixels()} (LE4NN_MAX_IMAGE_PIXELS)")
@@ -75,7 +76,10 @@ def read_png(path: Path, image_shape: tuple[int, int] | None = None) -> np.ndarr
         image = image[..., :3].mean(axis=-1)
     if image.shape != (height, width):
         raise DatasetError(f"{path}: the decoded PNG image has shape {image.shape}, its header says {height}×{width}")
-    return to_unit_pixels(image, str(path))
+    image = to_unit_pixels(image, str(path))
+    if image_shape is not None and (height, width) != tuple(image_shape):
+        image = prepare_digit(image, tuple(image_shape), str(path))
+    return image
 
 
 def read_images(path: str | os.PathLike, image_shape: tuple[int, int] | None = None) -> np.ndarray:
