@@ -108,3 +108,19 @@ def test_broken_class_names_metadata_is_one_clear_error(text, tmp_path):
     onnx.save(proto, str(tmp_path / "bad.onnx"))
     with pytest.raises(ModelFileError, match=r"bad\.onnx.*'class_names' metadata is not a JSON list of strings"):
         load_onnx(tmp_path / "bad.onnx")
+
+
+def test_embedding_and_several_inputs_and_outputs_come_back(tmp_path):
+    """The export casts an Embedding's float indices to int64 before its Gather; the import takes that
+    Cast back as le4nn's Embedding (which reads whole-number floats)."""
+    require_onnx()
+    from le4nn.layers import Concatenate, Dense, Embedding, Flatten, Input
+    from le4nn.models import Model
+
+    le4nn.utils.set_random_seed(9)
+    indices, features = Input(shape=(6,), name="tokens"), Input(shape=(5,), name="features")
+    merged = Concatenate()([Flatten()(Embedding(20, 4)(indices)), Dense(8, activation="relu")(features)])
+    model = Model([indices, features], [Dense(3, activation="softmax")(merged), Dense(4)(features)])
+    rng = np.random.default_rng(0)
+    assert_round_trip(model, [rng.integers(0, 20, (7, 6)).astype(np.float32),
+                              rng.normal(size=(7, 5)).astype(np.float32)], tmp_path)

@@ -141,15 +141,23 @@ def convert_concat(ctx, node) -> None:
         raise ctx.node_fail(node, str(exc)) from None
 
 
+def _indexes_a_table(ctx, node) -> bool:
+    """Whether a Cast's output is only the indices of a Gather from a constant table (an Embedding: le4nn's
+    export casts the float indices to int64 there; le4nn's Embedding takes them as whole floats)."""
+    reader = ctx.sole_consumer(node.output[0])
+    return (reader is not None and reader.op_type == "Gather" and len(reader.input) == 2
+            and reader.input[1] == node.output[0] and reader.input[0] != node.output[0])
+
+
 def convert_cast(ctx, node) -> None:
     to = ctx.attributes(node, {"to": "int", "saturate": "int"}).get("to")
     value = ctx.value(node, 0)
     if to not in _CAST_TYPES or value is None:
         raise ctx.node_fail(node, f"a cast to element type {to} is not supported")
     if value.tensor is not None:
-        if to != 1:
+        if to != 1 and not (to in (6, 7) and _indexes_a_table(ctx, node)):
             raise ctx.node_fail(node, "casts data to a type other than float32; le4nn computes in float32")
-        ctx.set_outputs(node, value)
+        ctx.set_outputs(node, value)  # float32 already; or indices an Embedding takes as whole floats
     elif value.dims is not None:
         if to not in (6, 7):
             raise ctx.node_fail(node, "casts a shape to floats")
