@@ -30,7 +30,7 @@ README = ROOT / "README.md"
 DOCS_WITH_CODE = (README, ROOT / "docs" / "keras-differences.md")
 #: Commands of the README that build, install, test or benchmark le4nn (not the course's): not run here.
 NOT_COURSE = re.compile(r"^(\S+=\S+ )*(pip install|python -m pytest|python tools/|python benchmarks/|bash \.ci/run"
-                        r"|python -m le4nn$)")
+                        r"|python -m le4nn$|mkdocs build)")
 #: Optional packages an example may import: it is skipped where one is not installed.
 OPTIONAL_MODULES = ("onnxruntime", "onnx", "torch")
 #: Training images per shortened run: classifiers, GANs (two batches of 64).
