@@ -30,7 +30,7 @@ README = ROOT / "README.md"
 DOCS_WITH_CODE = (README, ROOT / "docs" / "keras-differences.md")
 #: Commands of the README that build, install, test or benchmark le4nn (not the course's): not run here.
 NOT_COURSE = re.compile(r"^(\S+=\S+ )*(pip install|python -m pytest|python tools/|python benchmarks/|bash \.ci/run"
-                        r"|python -m le4nn$)")
+                        r"|python -m le4nn$|mkdocs build)")
 #: Optional packages an example may import: it is skipped where one is not installed.
 OPTIONAL_MODULES = ("onnxruntime", "onnx", "torch")
 #: Training images per shortened run: classifiers, GANs (two batches of 64).
@@ -63,6 +63,12 @@ def test_the_documents_have_examples():
 
 @pytest.mark.parametrize(("path", "code"), _python_blocks())
 def test_python_block_runs_offline_on_the_bundled_sample(path, code, tmp_path):
+    run_python_block(path, code, tmp_path)
+
+
+def run_python_block(path: Path, code: str, tmp_path: Path) -> None:
+    """Run one example in a fresh interpreter in ``tmp_path``, offline, with only the bundled MNIST sample
+    (skipped when it imports an optional package that is not installed); fail with its stderr."""
     for module in OPTIONAL_MODULES:
         if re.search(rf"^\s*(import|from) .*\b{module}\b", code, re.M):
             pytest.importorskip(module, reason=f"this example of {path.name} needs {module} (an optional extra)")
