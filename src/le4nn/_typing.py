@@ -1,0 +1,35 @@
+"""The type aliases of le4nn's hints, in one place so that signatures stay short and readable.
+
+Arrays are NumPy arrays (``numpy.typing.NDArray``); the layers compute in float32 (the handout's
+networks), but the reference ops accept any floating dtype, so the hints say "floating", not float32.
+This module imports only NumPy: it sits in the bottom layer of the import contract (``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+#: Any NumPy array (the dtype is not part of the contract).
+Array: TypeAlias = NDArray[Any]
+#: A floating-point array: activations, weights, gradients (float32 in the layers).
+FloatArray: TypeAlias = NDArray[np.floating[Any]]
+#: An integer array: class labels, indices (e.g. the argmax of max pooling).
+IntArray: TypeAlias = NDArray[np.integer[Any]]
+#: A shape, batch axis excluded or included as the function says.
+Shape: TypeAlias = tuple[int, ...]
+#: A shape as Keras accepts it: ``None`` for an axis not known before the data comes.
+PartialShape: TypeAlias = tuple[int | None, ...]
+#: A JSON-serializable configuration (``get_config`` / ``from_config``).
+Config: TypeAlias = dict[str, Any]
+#: A loss or metric as the Keras API takes it: a name (``"categorical_crossentropy"``) or a callable.
+LossLike: TypeAlias = str | Callable[..., Any]
+#: A file system path.
+PathLike: TypeAlias = str | os.PathLike[str]
+
+__all__ = ["Array", "ArrayLike", "Config", "DTypeLike", "FloatArray", "IntArray", "LossLike", "PartialShape",
+           "PathLike", "Shape"]
