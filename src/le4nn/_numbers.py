@@ -23,7 +23,7 @@ class ByteBudget:
     """How many more bytes may be read or allocated: :meth:`charge` takes ``nbytes`` from what is
     left, or refuses (returns False, leaving it unchanged) when that is more than what is left."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int) -> None:
         self.left = int(limit)
 
     def charge(self, nbytes: int) -> bool:

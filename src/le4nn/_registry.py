@@ -39,7 +39,7 @@ class Registry:
     found by its ``__name__``.  The classes implement ``get_config()`` and ``from_config(config)``.
     """
 
-    def __init__(self, kind: str, module: str, base: type, names: dict[str, type]):
+    def __init__(self, kind: str, module: str, base: type, names: dict[str, type]) -> None:
         self.kind = kind
         self.module = module
         self.base = base
@@ -77,7 +77,7 @@ class Registry:
             raise TypeError(f"{self.module}: the 'config' of a {self.kind} must be a dict, got {arguments!r:.80}")
         return self.lookup(config["class_name"]).from_config(dict(arguments))
 
-    def get(self, identifier, *, accepts: Callable[[Any], bool] | None = None, hint: str | None = None) -> Any:
+    def get(self, identifier: Any, *, accepts: Callable[[Any], bool] | None = None, hint: str | None = None) -> Any:
         """An instance from an instance (returned as is), a name, a config dict or a subclass (built
         with its defaults).  Anything else is returned as is when ``accepts(identifier)`` says so, or
         refused with a ValueError: "could not interpret <kind> identifier ...", or with ``hint`` (what

@@ -28,8 +28,18 @@ PartialShape: TypeAlias = tuple[int | None, ...]
 Config: TypeAlias = dict[str, Any]
 #: A loss or metric as the Keras API takes it: a name (``"categorical_crossentropy"``) or a callable.
 LossLike: TypeAlias = str | Callable[..., Any]
+#: An initializer as the layers take it: a name (``"he_normal"``), a config dict, or an
+#: :class:`le4nn.initializers.Initializer` (any callable ``(shape, dtype) -> array``).
+InitializerLike: TypeAlias = str | Config | Callable[..., Any]
+#: A regularizer: a name (``"l2"``), a config dict, a :class:`le4nn.regularizers.Regularizer`, or ``None``.
+RegularizerLike: TypeAlias = str | Config | Callable[..., Any] | None
+#: An activation: a name (``"relu"``), a config dict, an :class:`le4nn.activations.ActivationFunction`,
+#: or ``None`` (linear).
+ActivationLike: TypeAlias = str | Config | Callable[..., Any] | None
+#: The ``logs`` dictionary that callbacks receive (metric name -> value).
+Logs: TypeAlias = dict[str, Any]
 #: A file system path.
 PathLike: TypeAlias = str | os.PathLike[str]
 
-__all__ = ["Array", "ArrayLike", "Config", "DTypeLike", "FloatArray", "IntArray", "LossLike", "PartialShape",
-           "PathLike", "Shape"]
+__all__ = ["ActivationLike", "Array", "ArrayLike", "Config", "DTypeLike", "FloatArray", "InitializerLike", "IntArray",
+           "Logs", "LossLike", "PartialShape", "PathLike", "RegularizerLike", "Shape"]

@@ -25,10 +25,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from le4nn import ops
+from le4nn._typing import FloatArray
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def sigmoid(x):
     return ops.sigmoid_forward(x)
 
 
-def sigmoid_backward(grad_y, x, y):
+def sigmoid_backward(grad_y: FloatArray, x, y):
     """∂E/∂x = ∂E/∂y · y (1 − y)."""
     return ops.sigmoid_backward(grad_y, y)
 
@@ -67,7 +69,7 @@ def relu(x):
     return ops.relu_forward(x)
 
 
-def relu_backward(grad_y, x, y):
+def relu_backward(grad_y: FloatArray, x, y):
     """∂E/∂x = ∂E/∂y where x > 0, else 0 (the derivative at 0 is 0, docs/design.md §3 "The handout's semantics")."""
     return ops.relu_backward(grad_y, y)
 
@@ -77,7 +79,7 @@ def tanh(x):
     return np.tanh(x)
 
 
-def tanh_backward(grad_y, x, y):
+def tanh_backward(grad_y: FloatArray, x, y):
     """∂E/∂x = ∂E/∂y · (1 − y²)."""
     return grad_y * (1 - y * y)
 
@@ -88,7 +90,7 @@ def softmax(x):
     return ops.softmax_forward(x)
 
 
-def softmax_backward(grad_y, x, y):
+def softmax_backward(grad_y: FloatArray, x, y):
     """Vector–Jacobian product of the softmax: ∂E/∂x_k = y_k (∂E/∂y_k − Σ_j ∂E/∂y_j y_j).
 
     When softmax meets cross-entropy, models skip this and use the fused gradient (y − t)/B of
@@ -102,26 +104,26 @@ def linear(x):
     return x
 
 
-def linear_backward(grad_y, x, y):
+def linear_backward(grad_y: FloatArray, x, y):
     return grad_y
 
 
-def leaky_relu(x, negative_slope=0.2):
+def leaky_relu(x, negative_slope: float = 0.2):
     """x for x > 0, ``negative_slope``·x otherwise."""
     return np.where(x > 0, x, x * x.dtype.type(negative_slope))
 
 
-def leaky_relu_backward(grad_y, x, y, negative_slope=0.2):
+def leaky_relu_backward(grad_y: FloatArray, x, y, negative_slope: float = 0.2):
     """∂E/∂y where x > 0, ``negative_slope``·∂E/∂y otherwise (at 0: the slope, as PyTorch)."""
     return np.where(x > 0, grad_y, grad_y * grad_y.dtype.type(negative_slope))
 
 
-def elu(x, alpha=1.0):
+def elu(x, alpha: float = 1.0):
     """x for x > 0, α (exp(x) − 1) otherwise (exp is taken of min(x, 0) only, so it never overflows)."""
     return np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
 
 
-def elu_backward(grad_y, x, y, alpha=1.0):
+def elu_backward(grad_y: FloatArray, x, y, alpha: float = 1.0):
     """∂E/∂y where x > 0, ∂E/∂y · α exp(x) = ∂E/∂y · (y + α) otherwise."""
     return np.where(x > 0, grad_y, grad_y * (y + y.dtype.type(alpha)))
 
@@ -141,7 +143,7 @@ _FUNCTIONS: dict[str, tuple[Callable, Callable, dict]] = {
 NAMES = tuple(_FUNCTIONS)
 
 
-def get(identifier=None, **params) -> ActivationFunction:
+def get(identifier=None, **params: Any) -> ActivationFunction:
     """The activation called ``identifier``: a name, ``None`` (linear), an :class:`ActivationFunction`
     (returned as is) or what :func:`serialize` returns (``{"class_name": name, "config": params}``).
     ``params`` set the parameters of ``leaky_relu`` (``negative_slope``) and ``elu`` (``alpha``).

@@ -45,6 +45,7 @@ which a training-mode forward updates) are restored afterwards.
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class GradientCheck(dict):
     """The per-tensor relative errors (a dict: "input" or "input_0", ..., then parameters), with the
     gradients compared in ``analytic`` and ``numeric`` (entries that were not checked are NaN)."""
 
-    def __init__(self, errors, analytic, numeric):
+    def __init__(self, errors, analytic, numeric) -> None:
         super().__init__(errors)
         self.analytic = analytic
         self.numeric = numeric
@@ -115,7 +116,7 @@ def numerical_gradient(f, array: np.ndarray, eps: float = DEFAULT_EPS, indices=N
 # --------------------------------------------------------------------------------------------------
 
 
-def check_layer(layer: Layer, x, *, training=True, eps=DEFAULT_EPS, seed=0,
+def check_layer(layer: Layer, x, *, training: bool = True, eps=DEFAULT_EPS, seed: int = 0,
                 max_entries=None) -> GradientCheck:
     """Gradient check of one layer on input ``x`` (a list of arrays for Add/Concatenate).
 
@@ -128,7 +129,7 @@ def check_layer(layer: Layer, x, *, training=True, eps=DEFAULT_EPS, seed=0,
     return _check([layer], x, None, None, training, eps, seed, max_entries, prefix_params=False)
 
 
-def check_model(layers, x, y=None, loss=None, *, training=True, eps=DEFAULT_EPS, seed=0,
+def check_model(layers, x, y=None, loss=None, *, training: bool = True, eps=DEFAULT_EPS, seed: int = 0,
                 max_entries=None) -> GradientCheck:
     """Gradient check of a list of layers applied in sequence (the first may take a list of inputs).
 
@@ -144,7 +145,7 @@ def check_model(layers, x, y=None, loss=None, *, training=True, eps=DEFAULT_EPS,
     return _check(layers, x, y, loss, training, eps, seed, max_entries, prefix_params=True)
 
 
-def assert_gradients_close(layers, x, y=None, loss=None, *, tol=DEFAULT_TOL, **kwargs) -> GradientCheck:
+def assert_gradients_close(layers, x, y=None, loss=None, *, tol=DEFAULT_TOL, **kwargs: Any) -> GradientCheck:
     """Run :func:`check_layer` (one layer) or :func:`check_model` (a list) and raise an ``AssertionError``
     listing every tensor's error when one exceeds ``tol``.  Returns the check on success."""
     if isinstance(layers, Layer) and loss is None:

@@ -38,11 +38,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
 from le4nn import utils
 from le4nn._registry import Configurable, Registry
+from le4nn._typing import DTypeLike
 
 # Standard deviation of a standard normal truncated to [-2, 2] (Keras's constant).
 _TRUNCATED_STD = 0.87962566103423978
@@ -89,33 +91,33 @@ def _check_seed(seed, name: str):
 class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype="float32")``, ``get_config()``, ``from_config(config)``."""
 
-    def __call__(self, shape, dtype="float32") -> np.ndarray:
+    def __call__(self, shape, dtype: DTypeLike = "float32") -> np.ndarray:
         raise NotImplementedError
 
 
 class Zeros(Initializer):
     """All zeros."""
 
-    def __call__(self, shape, dtype="float32"):
+    def __call__(self, shape, dtype: DTypeLike = "float32"):
         return np.zeros(_as_shape(shape), dtype=dtype)
 
 
 class Ones(Initializer):
     """All ones."""
 
-    def __call__(self, shape, dtype="float32"):
+    def __call__(self, shape, dtype: DTypeLike = "float32"):
         return np.ones(_as_shape(shape), dtype=dtype)
 
 
 class Constant(Initializer):
     """Every entry equal to ``value``."""
 
-    def __init__(self, value=0.0):
+    def __init__(self, value: float = 0.0) -> None:
         if not isinstance(value, numbers.Real):
             raise TypeError(f"Constant: value must be a real number, got {value!r}")
         self.value = float(value)
 
-    def __call__(self, shape, dtype="float32"):
+    def __call__(self, shape, dtype: DTypeLike = "float32"):
         return np.full(_as_shape(shape), self.value, dtype=dtype)
 
     def get_config(self):
@@ -125,13 +127,13 @@ class Constant(Initializer):
 class RandomInitializer(Initializer):
     """An initializer that draws random numbers: seeded (same values every call) or from the global rng."""
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         self.seed = _check_seed(seed, type(self).__name__)
 
     def _rng(self) -> np.random.Generator:
         return utils.get_rng() if self.seed is None else np.random.default_rng(self.seed)
 
-    def __call__(self, shape, dtype="float32"):
+    def __call__(self, shape, dtype: DTypeLike = "float32"):
         dt = _float_dtype(dtype, type(self).__name__)
         shape = _as_shape(shape)
         return self._draw(self._rng(), shape).astype(dt, copy=False)
@@ -156,7 +158,7 @@ def _truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: floa
 class RandomNormal(RandomInitializer):
     """Normal distribution N(mean, stddev²) (Keras defaults mean 0, stddev 0.05)."""
 
-    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
         if stddev < 0:
             raise ValueError(f"RandomNormal: stddev must be >= 0, got {stddev}")
@@ -179,7 +181,7 @@ class TruncatedNormal(RandomNormal):
 class RandomUniform(RandomInitializer):
     """Uniform distribution on [minval, maxval) (Keras defaults ±0.05)."""
 
-    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+    def __init__(self, minval=-0.05, maxval: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
         if maxval < minval:
             raise ValueError(f"RandomUniform: maxval ({maxval}) must be >= minval ({minval})")
@@ -202,7 +204,8 @@ class VarianceScaling(RandomInitializer):
     MODES = ("fan_in", "fan_out", "fan_avg")
     DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "normal", "uniform")
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal",
+                 seed: int | None = None) -> None:
         super().__init__(seed)
         name = type(self).__name__
         if not scale > 0:
@@ -239,7 +242,7 @@ class _Preset(VarianceScaling):
 
     _preset: tuple[float, str, str] = (1.0, "fan_in", "truncated_normal")
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         super().__init__(*self._preset, seed=seed)
 
     def get_config(self):
@@ -328,7 +331,7 @@ def deserialize(config: dict) -> Initializer:
     return _REGISTRY.deserialize(config)
 
 
-def get(identifier):
+def get(identifier: Any):
     """An initializer from a name ("he_normal"), a class name, an instance, a config dict or a callable.
 
     ``None`` returns ``None``.  Unknown names raise a ValueError listing the valid ones.

@@ -51,7 +51,7 @@ def _as_images(images) -> np.ndarray:
     return images
 
 
-def _show(ax, image):
+def _show(ax, image) -> None:
     if image.ndim == 2:
         ax.imshow(image, cmap="gray_r" if image.max() > 0 else "gray", interpolation="nearest")
     else:
@@ -79,7 +79,7 @@ def plot_history(history, path=None):
     return _finish(fig, path)
 
 
-def plot_images(images, labels=None, predictions=None, class_names=None, columns=10, path=None, title=None):
+def plot_images(images, labels=None, predictions=None, class_names=None, columns: int = 10, path=None, title=None):
     """A grid of images titled with their labels (and predictions); misclassified ones in red."""
     images = _as_images(images)
     rows = math.ceil(len(images) / columns)
@@ -108,7 +108,7 @@ def plot_images(images, labels=None, predictions=None, class_names=None, columns
     return _finish(fig, path)
 
 
-def plot_misclassified(images, labels, predictions, class_names=None, limit=50, path=None):
+def plot_misclassified(images, labels, predictions, class_names=None, limit: int = 50, path=None):
     """The first ``limit`` misclassified images with their true and predicted labels."""
     labels, predictions = np.asarray(labels).astype(int), np.asarray(predictions).astype(int)
     wrong = np.flatnonzero(labels != predictions)[:limit]
@@ -137,7 +137,7 @@ def _first_conv_kernel(source) -> np.ndarray:
     return np.asarray(source)
 
 
-def plot_filters(kernel, path=None, columns=8):
+def plot_filters(kernel, path=None, columns: int = 8):
     """Learned convolution filters, one image per output channel (input channels averaged, or shown in
     colour when there are three).  ``kernel``: a Keras-layout kernel (kh, kw, in, out), a Conv2D layer,
     or a model (its first convolution layer)."""
@@ -188,7 +188,7 @@ def plot_confusion_matrix(labels, predictions, class_names=None, path=None):
     return _finish(fig, path)
 
 
-def plot_augmented(images, augment, repeats=3, rng=0, labels=None, path=None, title=None):
+def plot_augmented(images, augment, repeats: int = 3, rng: int = 0, labels=None, path=None, title=None):
     """What an augmentation pipeline does: the original ``images`` in the first row, and below them
     ``repeats`` rows of independently augmented versions (one column per image).
 

@@ -12,6 +12,7 @@ Keras 3).  For plain SGD, L2(l2) is equivalent to weight_decay = 2·l2; for adap
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class Regularizer(Configurable):
 class L1L2(Regularizer):
     """penalty = l1·Σ|w| + l2·Σw²;  gradient = l1·sign(w) + 2·l2·w."""
 
-    def __init__(self, l1=0.0, l2=0.0):
+    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
         name = type(self).__name__
         self.l1 = _factor(l1, name, "l1")
         self.l2 = _factor(l2, name, "l2")
@@ -70,7 +71,7 @@ class L1L2(Regularizer):
 class L1(L1L2):
     """penalty = l1·Σ|w|;  gradient = l1·sign(w) (0 where w = 0).  Keras default l1 = 0.01."""
 
-    def __init__(self, l1=0.01):
+    def __init__(self, l1: float = 0.01) -> None:
         super().__init__(l1=l1, l2=0.0)
 
     def get_config(self):
@@ -80,7 +81,7 @@ class L1(L1L2):
 class L2(L1L2):
     """penalty = l2·Σw²;  gradient = 2·l2·w.  Keras default l2 = 0.01."""
 
-    def __init__(self, l2=0.01):
+    def __init__(self, l2: float = 0.01) -> None:
         super().__init__(l1=0.0, l2=l2)
 
     def get_config(self):
@@ -91,7 +92,7 @@ _NAMES: dict[str, type[Regularizer]] = {"l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2
 _REGISTRY = Registry("regularizer", "regularizers", Regularizer, _NAMES)
 
 
-def l1_l2(l1=0.01, l2=0.01) -> L1L2:
+def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
     """Keras's shortcut ``regularizers.l1_l2`` (both factors default to 0.01)."""
     return L1L2(l1=l1, l2=l2)
 
@@ -106,7 +107,7 @@ def deserialize(config: dict) -> Regularizer:
     return _REGISTRY.deserialize(config)
 
 
-def get(identifier):
+def get(identifier: Any):
     """A regularizer from a name ("l1", "l2", "l1_l2"), an instance, a config dict or a callable.
 
     ``None`` returns ``None``.

@@ -29,7 +29,9 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+from typing import Any
 
+from le4nn._typing import Logs
 from le4nn.callbacks import Callback
 
 __all__ = [
@@ -74,7 +76,7 @@ class Schedule:
 class Constant(Schedule):
     """The same learning rate throughout."""
 
-    def __init__(self, learning_rate: float):
+    def __init__(self, learning_rate: float) -> None:
         self.learning_rate = _positive(learning_rate, "Constant", "learning_rate", allow_zero=True)
 
     def value(self, t):
@@ -84,7 +86,7 @@ class Constant(Schedule):
 class StepDecay(Schedule):
     """lr · factor^floor(t / step_size): multiply by ``factor`` every ``step_size`` epochs (or steps)."""
 
-    def __init__(self, initial_learning_rate: float, step_size: float, factor: float = 0.1):
+    def __init__(self, initial_learning_rate: float, step_size: float, factor: float = 0.1) -> None:
         self.initial_learning_rate = _positive(initial_learning_rate, "StepDecay", "initial_learning_rate",
                                                allow_zero=True)
         self.step_size = _positive(step_size, "StepDecay", "step_size")
@@ -100,7 +102,7 @@ class PiecewiseConstant(Schedule):
     Keras's ``PiecewiseConstantDecay`` switches *after* a boundary (t > b); here t = b already takes the
     next value, so that "boundaries=[10]" means "from epoch 10 on" with epoch-wise schedules."""
 
-    def __init__(self, boundaries, values):
+    def __init__(self, boundaries, values) -> None:
         self.boundaries = [float(b) for b in boundaries]
         self.values = [_positive(v, "PiecewiseConstant", "values", allow_zero=True) for v in values]
         if len(self.values) != len(self.boundaries) + 1:
@@ -119,7 +121,8 @@ class PiecewiseConstant(Schedule):
 class ExponentialDecay(Schedule):
     """lr · decay_rate^(t / decay_steps) (Keras's); with ``staircase`` the exponent is floored."""
 
-    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase=False):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool = False) -> None:
         self.initial_learning_rate = _positive(initial_learning_rate, "ExponentialDecay", "initial_learning_rate",
                                                allow_zero=True)
         self.decay_steps = _positive(decay_steps, "ExponentialDecay", "decay_steps")
@@ -140,7 +143,7 @@ class CosineDecay(Schedule):
     lr(t) = peak · ((1 − alpha) · ½ (1 + cos(π · min(t', T) / T)) + alpha), t' = t − warmup_steps."""
 
     def __init__(self, initial_learning_rate: float, decay_steps: float, alpha: float = 0.0,
-                 warmup_target: float | None = None, warmup_steps: float = 0.0):
+                 warmup_target: float | None = None, warmup_steps: float = 0.0) -> None:
         self.initial_learning_rate = _positive(initial_learning_rate, "CosineDecay", "initial_learning_rate",
                                                allow_zero=True)
         self.decay_steps = _positive(decay_steps, "CosineDecay", "decay_steps")
@@ -166,7 +169,7 @@ class Warmup(Schedule):
     """A linear warm-up from ``start`` (default 0) up to ``schedule(0)`` over ``warmup_steps``, then
     ``schedule(t − warmup_steps)``: any schedule with a warm-up in front."""
 
-    def __init__(self, schedule, warmup_steps: float, start: float = 0.0):
+    def __init__(self, schedule, warmup_steps: float, start: float = 0.0) -> None:
         if not callable(schedule):
             raise TypeError(f"Warmup: schedule must be a schedule or a function of t, got {schedule!r}")
         self.schedule = schedule
@@ -180,7 +183,7 @@ class Warmup(Schedule):
         return float(self.schedule(t - self.warmup_steps))
 
 
-def get(identifier) -> Schedule | None:
+def get(identifier: Any) -> Schedule | None:
     """A schedule from a Schedule, a number (constant), a function ``f(t)`` or None."""
     if identifier is None or isinstance(identifier, Schedule):
         return identifier
@@ -203,7 +206,7 @@ class ScheduleCallback(Callback):
     The learning rate in effect at the end of each epoch is in the logs as ``lr`` (what fit records).
     """
 
-    def __init__(self, schedule, unit: str = "epoch", per_batch: bool = False, verbose: int = 0):
+    def __init__(self, schedule, unit: str = "epoch", per_batch: bool = False, verbose: int = 0) -> None:
         super().__init__()
         if unit not in ("epoch", "step"):
             raise ValueError(f"ScheduleCallback: unit must be 'epoch' or 'step', got {unit!r}")
@@ -222,14 +225,14 @@ class ScheduleCallback(Callback):
         self.model.optimizer.learning_rate = lr
         return lr
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch, logs: Logs | None = None) -> None:
         self._epoch = epoch
         if not self.per_batch:
             lr = self._set(epoch)
             if self.verbose:
                 print(f"Epoch {epoch + 1}: learning rate {lr:.6g}", file=sys.stderr)
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch, logs: Logs | None = None) -> None:
         if not self.per_batch:
             return
         steps = self.params.get("steps") or 1

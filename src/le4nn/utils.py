@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from le4nn._typing import DTypeLike
+
 _rng = np.random.default_rng()
 
 
@@ -26,7 +28,7 @@ def get_rng() -> np.random.Generator:
     return _rng
 
 
-def to_categorical(y, num_classes: int | None = None, dtype="float32") -> np.ndarray:
+def to_categorical(y, num_classes: int | None = None, dtype: DTypeLike = "float32") -> np.ndarray:
     """One-hot encode integer class labels: shape (..., num_classes), like ``keras.utils.to_categorical``."""
     labels = np.asarray(y)
     if labels.dtype.kind == "f":

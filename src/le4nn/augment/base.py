@@ -7,14 +7,16 @@ from __future__ import annotations
 import numbers
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.random import Generator
 
 from le4nn.augment._params import as_batch
 from le4nn.utils import get_rng
 
 
-def as_rng(rng=None) -> np.random.Generator:
+def as_rng(rng: Generator | None = None) -> np.random.Generator:
     """A Generator from a Generator, an int seed, or None (le4nn's global generator)."""
     if rng is None:
         return get_rng()
@@ -32,12 +34,12 @@ class Transform:
     #: Whether the transform changes the labels (only MixUp does).
     changes_labels = False
 
-    def __init__(self, p: float = 1.0):
+    def __init__(self, p: float = 1.0) -> None:
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
             raise ValueError(f"{type(self).__name__}: p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
 
-    def __call__(self, x, y=None, rng=None):
+    def __call__(self, x, y=None, rng: Generator | None = None):
         rng = as_rng(rng)
         batch, squeezed = as_batch(x, type(self).__name__)
         out, y_out = self._transform(batch, y, rng)
@@ -80,7 +82,7 @@ class Transform:
 class Compose(Transform):
     """Apply ``transforms`` in order (the whole pipeline with probability ``p`` per image)."""
 
-    def __init__(self, transforms, p: float = 1.0):
+    def __init__(self, transforms, p: float = 1.0) -> None:
         super().__init__(p)
         self.transforms = [get(t) for t in transforms]
         for t in self.transforms:
@@ -117,7 +119,7 @@ class Timed(Transform):
     """Wrap a transform and add up the seconds spent in it (``.seconds``, ``.calls``): what
     ``le4nn-train`` uses to report the share of the training time that augmentation takes."""
 
-    def __init__(self, transform):
+    def __init__(self, transform) -> None:
         super().__init__()
         self.transform = get(transform)
         self.seconds = 0.0
@@ -142,7 +144,7 @@ class Timed(Transform):
 class Lambda(Transform):
     """Wrap a function ``f(batch) -> batch`` (or ``f(batch, rng)`` with ``takes_rng=True``)."""
 
-    def __init__(self, function, takes_rng: bool = False, p: float = 1.0):
+    def __init__(self, function, takes_rng: bool = False, p: float = 1.0) -> None:
         super().__init__(p)
         if not callable(function):
             raise TypeError(f"Lambda: {function!r} is not callable")
@@ -170,7 +172,7 @@ def preset(name: str) -> Compose:
         raise ValueError(f"unknown augmentation preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
-def get(identifier) -> Transform | None:
+def get(identifier: Any) -> Transform | None:
     """A transform from a preset name, a Transform (returned as is), a function ``f(batch) -> batch``
     (wrapped in :class:`Lambda`), or None (no augmentation)."""
     if identifier is None or isinstance(identifier, Transform):

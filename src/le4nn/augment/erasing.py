@@ -16,7 +16,8 @@ class RandomErasing(Transform):
     ``scale`` with aspect ratio (h/w) log-uniform in ``ratio`` is set to ``value`` (a number, or
     "random" for uniform noise in ``value_range``).  Applied with probability ``p`` (default 0.5)."""
 
-    def __init__(self, scale=(0.02, 0.2), ratio=(0.3, 3.3), value=0.0, value_range=(0.0, 1.0), p: float = 0.5):
+    def __init__(self, scale=(0.02, 0.2), ratio=(0.3, 3.3), value: float = 0.0, value_range=(0.0, 1.0),
+                 p: float = 0.5) -> None:
         super().__init__(p)
         name = type(self).__name__
         self.scale = check_range(scale, name, "scale", symmetric=False, low=0, high=1)
@@ -59,7 +60,7 @@ class Cutout(Transform):
     """Cutout (DeVries and Taylor, 2017): a ``size``×``size`` square centred at a uniformly random pixel
     (it may extend past the border) is set to ``value``."""
 
-    def __init__(self, size: int = 8, value=0.0, value_range=(0.0, 1.0), p: float = 1.0):
+    def __init__(self, size: int = 8, value: float = 0.0, value_range=(0.0, 1.0), p: float = 1.0) -> None:
         super().__init__(p)
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 0:
             raise ValueError(f"Cutout: size must be an int >= 0, got {size!r}")

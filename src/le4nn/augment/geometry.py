@@ -93,8 +93,9 @@ class RandomAffine(Transform):
     - ``fill``: the value read outside the source image (0: black background).
     """
 
-    def __init__(self, rotation=0.0, scale=0.0, shear=0.0, translate=0.0, keep_inside=True,
-                 ink_threshold=0.1, fill=0.0, aspect=0.0, p: float = 1.0):
+    def __init__(self, rotation: float = 0.0, scale: float = 0.0, shear: float = 0.0, translate: float = 0.0,
+                 keep_inside: bool = True,
+                 ink_threshold: float = 0.1, fill: float = 0.0, aspect: float = 0.0, p: float = 1.0) -> None:
         super().__init__(p)
         name = type(self).__name__
         self.rotation = check_range(rotation, name, "rotation", symmetric=True, low=-180, high=180)
@@ -196,7 +197,7 @@ class ElasticDistortion(Transform):
     (the paper's values for 28×28 digits: alpha 34, sigma 4).  ``alpha`` may be a (low, high) range
     drawn per image.  The smoothing is done as two small matrix products per field."""
 
-    def __init__(self, alpha=34.0, sigma=4.0, fill=0.0, p: float = 1.0):
+    def __init__(self, alpha: float = 34.0, sigma: float = 4.0, fill: float = 0.0, p: float = 1.0) -> None:
         super().__init__(p)
         name = type(self).__name__
         self.alpha = check_range(alpha, name, "alpha", symmetric=False, low=0)
@@ -221,7 +222,7 @@ class RandomCrop(Transform):
     of up to ± ``padding`` pixels per axis (the CIFAR "pad 4 and crop" augmentation).  ``mode`` is
     ``np.pad``'s: "constant" (``fill``), "reflect", "edge", ..."""
 
-    def __init__(self, padding: int = 4, mode: str = "constant", fill: float = 0.0, p: float = 1.0):
+    def __init__(self, padding: int = 4, mode: str = "constant", fill: float = 0.0, p: float = 1.0) -> None:
         super().__init__(p)
         if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
             raise ValueError(f"RandomCrop: padding must be an int >= 0, got {padding!r}")
@@ -247,7 +248,7 @@ class RandomCrop(Transform):
 class HorizontalFlip(Transform):
     """Mirror each image left–right with probability ``p`` (default 0.5).  For photos; not for digits."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5) -> None:
         super().__init__(p)
 
     def apply(self, x, rng):

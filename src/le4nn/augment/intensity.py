@@ -12,7 +12,7 @@ from le4nn.augment.base import Transform
 
 
 class _Noise(Transform):
-    def __init__(self, sigma, clip, value_range, p):
+    def __init__(self, sigma, clip, value_range, p) -> None:
         super().__init__(p)
         self.sigma = check_range(sigma, type(self).__name__, "sigma", symmetric=False, low=0)
         self.clip = bool(clip)
@@ -32,7 +32,7 @@ class GaussianNoise(_Noise):
     """Additive Gaussian noise x + σ·N(0, 1) (σ a number or a (low, high) range drawn per image),
     clipped to ``value_range`` unless ``clip=False``."""
 
-    def __init__(self, sigma=0.1, clip=True, value_range=(0.0, 1.0), p: float = 1.0):
+    def __init__(self, sigma: float = 0.1, clip: bool = True, value_range=(0.0, 1.0), p: float = 1.0) -> None:
         super().__init__(sigma, clip, value_range, p)
 
     def apply(self, x, rng):
@@ -42,7 +42,7 @@ class GaussianNoise(_Noise):
 class MultiplicativeNoise(_Noise):
     """Multiplicative Gaussian noise with mean 1: x · (1 + σ·N(0, 1)) (the course report's), clipped."""
 
-    def __init__(self, sigma=0.2, clip=True, value_range=(0.0, 1.0), p: float = 1.0):
+    def __init__(self, sigma: float = 0.2, clip: bool = True, value_range=(0.0, 1.0), p: float = 1.0) -> None:
         super().__init__(sigma, clip, value_range, p)
 
     def apply(self, x, rng):
@@ -53,7 +53,7 @@ class SaltAndPepper(Transform):
     """Set a fraction ``amount`` of the pixels (all channels of a pixel together) to the high value
     (salt, a fraction ``salt`` of them) or to the low value (pepper).  ``amount`` may be a range."""
 
-    def __init__(self, amount=0.05, salt=0.5, value_range=(0.0, 1.0), p: float = 1.0):
+    def __init__(self, amount: float = 0.05, salt: float = 0.5, value_range=(0.0, 1.0), p: float = 1.0) -> None:
         super().__init__(p)
         self.amount = check_range(amount, type(self).__name__, "amount", symmetric=False, low=0, high=1)
         if not 0 <= salt <= 1:
@@ -76,7 +76,7 @@ class SaltAndPepper(Transform):
 class Clip(Transform):
     """Clip values to ``value_range`` (default [0, 1])."""
 
-    def __init__(self, value_range=(0.0, 1.0), p: float = 1.0):
+    def __init__(self, value_range=(0.0, 1.0), p: float = 1.0) -> None:
         super().__init__(p)
         self.value_range = tuple(float(v) for v in value_range)
 
@@ -106,7 +106,7 @@ class StrokeWidth(Transform):
     s > 0 gives x + s·(dilate(x) − x), s < 0 gives x + s·(x − erode(x)), s = 0 the image itself.
     ``footprint="cross"`` uses a plus-shaped window (gentler than the square)."""
 
-    def __init__(self, strength=(-1.0, 1.0), size: int = 3, footprint: str = "square", p: float = 1.0):
+    def __init__(self, strength=(-1.0, 1.0), size: int = 3, footprint: str = "square", p: float = 1.0) -> None:
         super().__init__(p)
         name = type(self).__name__
         self.strength = check_range(strength, name, "strength", symmetric=True, low=-1, high=1)

@@ -20,7 +20,7 @@ class MixUp(Transform):
 
     changes_labels = True
 
-    def __init__(self, alpha: float = 0.2, num_classes: int | None = None, p: float = 1.0):
+    def __init__(self, alpha: float = 0.2, num_classes: int | None = None, p: float = 1.0) -> None:
         super().__init__(p)
         self.alpha = nonnegative(alpha, "MixUp", "alpha")
         self.num_classes = num_classes

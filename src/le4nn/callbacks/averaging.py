@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from le4nn._typing import Logs
 from le4nn.callbacks.core import Callback
 
 
@@ -34,7 +35,7 @@ class WeightAverage(Callback):
     """
 
     def __init__(self, mode: str = "ema", decay: float = 0.999, start_epoch: int = 0, warmup: bool = True,
-                 swap_on_end: bool = True):
+                 swap_on_end: bool = True) -> None:
         super().__init__()
         if mode not in ("ema", "swa"):
             raise ValueError(f"WeightAverage: mode must be 'ema' or 'swa', got {mode!r}")
@@ -52,15 +53,15 @@ class WeightAverage(Callback):
     def _arrays(self) -> list[np.ndarray]:
         return [w for layer in self.model.layers for w in layer.weights]
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         self.average, self.updates = None, 0
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch, logs: Logs | None = None) -> None:
         self._epoch = epoch
         if self.mode == "ema" and epoch >= self.start_epoch and self.average is None:
             self.average = [w.copy() for w in self._arrays()]
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch, logs: Logs | None = None) -> None:
         if self.mode != "ema" or self.average is None:
             return
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates)) if self.warmup else self.decay
@@ -68,7 +69,7 @@ class WeightAverage(Callback):
             a += (1 - decay) * (w - a)
         self.updates += 1
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
         if self.mode != "swa" or epoch < self.start_epoch:
             return
         if self.average is None:
@@ -78,7 +79,7 @@ class WeightAverage(Callback):
                 a += (w - a) / (self.updates + 1)
         self.updates += 1
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         if self.swap_on_end and self.average is not None and self.updates and not (logs or {}).get("interrupted"):
             self.swap()
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from le4nn._typing import Logs
+
 
 class Callback:
     """Base class; every hook does nothing by default."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.model = None
         self.params: dict = {}
 
@@ -16,12 +18,12 @@ class Callback:
     def set_params(self, params: dict) -> None:
         self.params = params
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
-    def on_epoch_begin(self, epoch, logs=None): ...
-    def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+    def on_train_begin(self, logs: Logs | None = None) -> None: ...
+    def on_train_end(self, logs: Logs | None = None) -> None: ...
+    def on_epoch_begin(self, epoch, logs: Logs | None = None) -> None: ...
+    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None: ...
+    def on_train_batch_begin(self, batch, logs: Logs | None = None) -> None: ...
+    def on_train_batch_end(self, batch, logs: Logs | None = None) -> None: ...
 
 
 def callback_sequence(callbacks) -> list:
@@ -36,7 +38,7 @@ def callback_sequence(callbacks) -> list:
 class CallbackList(Callback):
     """Several callbacks called in order."""
 
-    def __init__(self, callbacks=(), model=None, params=None):
+    def __init__(self, callbacks=(), model=None, params=None) -> None:
         super().__init__()
         self.callbacks = list(callbacks)
         for callback in self.callbacks:
@@ -47,35 +49,35 @@ class CallbackList(Callback):
         if params is not None:
             self.set_params(params)
 
-    def set_model(self, model):
+    def set_model(self, model) -> None:
         for callback in self.callbacks:
             callback.set_model(model)
 
-    def set_params(self, params):
+    def set_params(self, params) -> None:
         for callback in self.callbacks:
             callback.set_params(params)
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         for callback in self.callbacks:
             callback.on_train_begin(logs)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         for callback in self.callbacks:
             callback.on_train_end(logs)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch, logs: Logs | None = None) -> None:
         for callback in self.callbacks:
             callback.on_epoch_begin(epoch, logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch, logs: Logs | None = None) -> None:
         for callback in self.callbacks:
             callback.on_train_batch_begin(batch, logs)
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch, logs: Logs | None = None) -> None:
         for callback in self.callbacks:
             callback.on_train_batch_end(batch, logs)
 
@@ -83,12 +85,12 @@ class CallbackList(Callback):
 class History(Callback):
     """Records each epoch's logs: ``history.history["loss"]``, ``["val_accuracy"]``, …"""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)

@@ -37,6 +37,7 @@ import numpy as np
 
 from le4nn import schedules
 from le4nn._files import atomic_write, write_text
+from le4nn._typing import PathLike
 from le4nn.cli import judging
 from le4nn.cli.common import ArgumentParser, CLIError, run
 from le4nn.cli.common import seed as seed_option
@@ -227,7 +228,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def save_corrupted_grid(model, clean, corrupted, labels, path, count: int = 10) -> None:
+def save_corrupted_grid(model, clean, corrupted, labels, path: PathLike, count: int = 10) -> None:
     """The first ``count`` test digits (top row) over their corrupted versions (bottom row), each titled
     "label →prediction" (red when wrong)."""
     from le4nn import plot

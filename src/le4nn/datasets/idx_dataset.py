@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from le4nn._typing import PathLike
 from le4nn.datasets import locate
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.idx import load_idx
@@ -85,5 +86,5 @@ def load_folder(folder: Path, image_shape: tuple[int, int] = (28, 28), num_class
     return (arrays[0], arrays[1]), (arrays[2], arrays[3])
 
 
-def load(spec: locate.DatasetSpec, path=None, download: bool | None = None):
+def load(spec: locate.DatasetSpec, path: PathLike | None = None, download: bool | None = None):
     return load_folder(locate.find(spec, path, download))

@@ -59,7 +59,7 @@ class DtypeSpec:
 
     __slots__ = ("name", "byteorder", "built", "used")
 
-    def __init__(self, name: str):
+    def __init__(self, name: str) -> None:
         self.name = name
         self.byteorder = "="
         self.built = False
@@ -99,7 +99,7 @@ class ArraySpec:
 
     __slots__ = ("view",)
 
-    def __init__(self, view: np.ndarray | None = None):
+    def __init__(self, view: np.ndarray | None = None) -> None:
         self.view = view
 
     def __setstate__(self, state):
@@ -142,7 +142,7 @@ def _brief(value) -> str:
 class _Walk:
     """What :func:`materialize` has left to spend, and what it has already rebuilt."""
 
-    def __init__(self, byte_limit: int):
+    def __init__(self, byte_limit: int) -> None:
         self.bytes = ByteBudget(byte_limit)
         self.nodes_left = MAX_NODES
         self.done: dict[int, object] = {}  # id(pickled object) -> its rebuilt value (shared parts once)

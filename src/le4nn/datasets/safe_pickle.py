@@ -51,7 +51,7 @@ class AllowedGlobal:
 
     __slots__ = ("name", "function")
 
-    def __init__(self, name: str, function):
+    def __init__(self, name: str, function) -> None:
         self.name = name
         self.function = function
 
@@ -79,7 +79,7 @@ def _reconstruct(subtype, shape, typecode):
     return ArraySpec()
 
 
-def _dtype(name, align=False, copy=True):
+def _dtype(name, align: bool = False, copy: bool = True):
     """``numpy.dtype(name, False, True)`` of a plain numeric dtype."""
     name = text_arg(name, "a dtype's name")
     if name not in PLAIN_DTYPES:
@@ -96,7 +96,7 @@ def _frombuffer(buffer, dtype, shape, order):
     return ArraySpec(array_view(shape, dtype, buffer, order))
 
 
-def _latin1_encode(text, encoding="utf-8", errors="strict"):
+def _latin1_encode(text, encoding: str = "utf-8", errors: str = "strict"):
     """``_codecs.encode`` as protocols 0–2 use it for ``bytes``: latin-1 text to bytes, nothing else."""
     try:
         latin1 = isinstance(encoding, str) and codecs.lookup(encoding).name == "iso8859-1"
@@ -152,7 +152,7 @@ def container_globals() -> dict[tuple[str, str], AllowedGlobal]:
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that resolves only the globals in ``allowed`` ((module, name) -> object)."""
 
-    def __init__(self, file, *, allowed: dict[tuple[str, str], object], source: str):
+    def __init__(self, file, *, allowed: dict[tuple[str, str], object], source: str) -> None:
         super().__init__(file, encoding="bytes")
         self._allowed = allowed
         self._source = source

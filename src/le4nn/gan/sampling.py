@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from le4nn._typing import FloatArray
 from le4nn.clustering import kmeans
 from le4nn.gan.spec import generator_spec
 from le4nn.utils import get_rng, to_categorical
@@ -37,7 +38,7 @@ def cluster_labels(x, k: int, seed: int | None = 0) -> np.ndarray:
     return kmeans(flat, k, seed=seed).labels
 
 
-def to_uint8(images) -> np.ndarray:
+def to_uint8(images: FloatArray) -> np.ndarray:
     """Generator outputs in [-1, 1] → uint8 images (N, H, W) (one channel) or (N, H, W, C)."""
     x = np.asarray(images, dtype=np.float64)
     if x.ndim == 4 and x.shape[-1] == 1:
@@ -56,7 +57,7 @@ def labels_one_hot(labels, num_classes: int, n: int) -> np.ndarray:
     return one_hot
 
 
-def generate(generator, n: int, digit=None, labels=None, seed=None, noise=None, batch_size: int = 500):
+def generate(generator, n: int, digit=None, labels=None, seed: int | None = None, noise=None, batch_size: int = 500):
     """``n`` images from ``generator`` as uint8 (N, H, W) (inference mode: BatchNormalization uses its
     moving statistics).  Conditional generators need ``digit`` (one class for all) or ``labels`` (one
     per image); ``seed`` makes the noise reproducible (default: le4nn's global generator)."""
@@ -65,7 +66,8 @@ def generate(generator, n: int, digit=None, labels=None, seed=None, noise=None, 
                            spec=spec))
 
 
-def sample(generator, n: int, digit=None, labels=None, seed=None, noise=None, batch_size: int = 500, spec=None):
+def sample(generator, n: int, digit=None, labels=None, seed: int | None = None, noise=None, batch_size: int = 500,
+           spec=None):
     """Like :func:`generate` but returns the raw float outputs (N, H, W, C) in [-1, 1].  A cluster-conditioned
     generator takes cluster indices as ``labels``; without them every image gets a random cluster."""
     spec = spec or generator_spec(generator)

@@ -9,8 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from numpy.random import Generator
 
 from le4nn import metrics as metrics_module
+from le4nn._typing import Array, FloatArray, Logs, PathLike
 from le4nn.callbacks import Callback, CallbackList, CSVLogger, History, ProgressBar
 from le4nn.gan.sampling import labels_one_hot, scale_images
 from le4nn.gan.spec import combined_model, generator_spec, model_inputs
@@ -29,11 +31,11 @@ class _DiscriminatorAccuracy(metrics_module.Metric):
     """The discriminator's accuracy on the real (target > 0.5) or on the generated samples of a batch:
     logit > 0 means "real"."""
 
-    def __init__(self, real: bool):
+    def __init__(self, real: bool) -> None:
         self.real = real
         super().__init__("real_accuracy" if real else "fake_accuracy")
 
-    def batch_values(self, y_true, y_pred):
+    def batch_values(self, y_true: Array, y_pred: Array):
         is_real = y_true.reshape(-1) > 0.5
         chosen = is_real if self.real else ~is_real
         return ((y_pred.reshape(-1)[chosen] > 0) == self.real).astype(np.float64)
@@ -42,11 +44,11 @@ class _DiscriminatorAccuracy(metrics_module.Metric):
 class _EpochFunction(Callback):
     """A plain function ``f(epoch, logs)`` as a per-epoch callback."""
 
-    def __init__(self, function):
+    def __init__(self, function) -> None:
         super().__init__()
         self.function = function
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
         self.function(epoch, logs)
 
 
@@ -77,7 +79,7 @@ class GANTrainer:
 
     def __init__(self, generator, discriminator, g_learning_rate: float = 2e-4, d_learning_rate: float = 2e-4,
                  beta_1: float = 0.5, real_label: float = 0.9, g_optimizer=None, d_optimizer=None,
-                 ema_decay: float | None = None):
+                 ema_decay: float | None = None) -> None:
         if not 0.5 < real_label <= 1:
             raise ValueError(f"real_label must be in (0.5, 1], got {real_label}")
         if ema_decay is not None and not 0 <= ema_decay < 1:
@@ -103,7 +105,7 @@ class GANTrainer:
 
     # --- one step ---------------------------------------------------------------------------------
 
-    def _noise_and_labels(self, n: int, rng=None):
+    def _noise_and_labels(self, n: int, rng: Generator | None = None):
         rng = get_rng() if rng is None else rng
         noise = rng.standard_normal((n, self.spec.latent_dim), dtype=np.float32)
         one_hot = None
@@ -202,7 +204,7 @@ class GANTrainer:
                 for key, copy in state.items():
                     layer.state[key][...] = copy
 
-    def _d_inputs(self, images, one_hot):
+    def _d_inputs(self, images: FloatArray, one_hot):
         """The discriminator's inputs in its order (image and label told apart by rank)."""
         if not self.spec.conditional:
             return images
@@ -227,7 +229,7 @@ class GANTrainer:
             self._fixed = ((seed, columns), inputs)
         return self._fixed[1]
 
-    def sample_grid(self, path=None, seed: int = 0, columns: int = 10, scale: int = 2) -> np.ndarray:
+    def sample_grid(self, path: PathLike | None = None, seed: int = 0, columns: int = 10, scale: int = 2) -> np.ndarray:
         """The generator's images for the fixed inputs (:meth:`fixed_inputs`) tiled into one uint8 picture
         (written as a PNG to ``path`` if given; no matplotlib needed)."""
         from le4nn.plot import image_grid, save_png
@@ -242,7 +244,7 @@ class GANTrainer:
     # --- fit --------------------------------------------------------------------------------------
 
     def fit(self, x, y=None, epochs: int = 1, batch_size: int = 128, output_dir=None, callbacks=None,
-            verbose=1, sample_seed: int = 0, initial_epoch: int = 0) -> dict[str, list[float]]:
+            verbose: int = 1, sample_seed: int = 0, initial_epoch: int = 0) -> dict[str, list[float]]:
         """Train for ``epochs`` epochs (each: the shuffled data in ``len(x) // batch_size`` full batches).
 
         ``x``: uint8 images (scaled to [-1, 1] here) or floats already in [-1, 1]; ``y``: class labels
@@ -303,7 +305,7 @@ class GANTrainer:
         with self.averaged_weights():
             self.generator.save(output / self.GENERATOR_FILE)
 
-    def save_loss_plot(self, path) -> Path | None:
+    def save_loss_plot(self, path: PathLike) -> Path | None:
         """The loss plot (:func:`le4nn.plot.plot_gan_history`); None when matplotlib is missing or there is
         no completed epoch."""
         if not self.history.get("d_loss"):
@@ -323,7 +325,7 @@ class _GANEpochs:
     ``len(images) // batch_size`` full batches of the shuffled images, one :meth:`GANTrainer.train_step` each."""
 
     def __init__(self, trainer: GANTrainer, images: np.ndarray, labels: np.ndarray | None, batch_size: int,
-                 output: Path | None, sample_seed: int, initial_epoch: int):
+                 output: Path | None, sample_seed: int, initial_epoch: int) -> None:
         self.trainer = trainer
         self.images = images
         self.labels = labels

@@ -15,9 +15,12 @@ in place on the layer's own z, as their derivatives need only y.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from le4nn import ops
+from le4nn._typing import FloatArray
 from le4nn.layers._arguments import get_activation
 
 
@@ -38,7 +41,7 @@ class ActivationOutput:
     #: to the loss (``loss.softmax_fused`` computes it anyway), so it is not computed twice.
     _defer_softmax = False
 
-    def _init_activation(self, activation, **params) -> None:
+    def _init_activation(self, activation, **params: Any) -> None:
         self.activation = get_activation(self, activation, **params)
         self._z = None
         self._y = None
@@ -83,11 +86,11 @@ class ActivationOutput:
         self._z, self._y = z, y
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         """∂E/∂inputs from ∂E/∂outputs; parameter gradients go to ``grads``."""
         return self._backward_step(grad_out, from_logits=False, need_input_grad=True)
 
-    def backward_from_logits(self, grad_logits):
+    def backward_from_logits(self, grad_logits: FloatArray):
         """Backward from ∂E/∂z, the gradient w.r.t. the pre-softmax logits (fused softmax + cross-entropy)."""
         self._require_softmax()
         return self._backward_step(grad_logits, from_logits=True, need_input_grad=True)
@@ -98,7 +101,7 @@ class ActivationOutput:
                 f"{self.describe()} does not end in a softmax (activation {self.activation.name!r})"
             )
 
-    def _backward_step(self, grad_out, *, from_logits: bool, need_input_grad: bool):
+    def _backward_step(self, grad_out: FloatArray, *, from_logits: bool, need_input_grad: bool):
         """∂E/∂z through the activation (skipped when ``from_logits``), then the layer's hook."""
         if from_logits:
             self._require_softmax()

@@ -4,6 +4,7 @@ and the argument, and resolving initializer/regularizer/activation identifiers."
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 from le4nn import activations, initializers, regularizers
 
@@ -35,7 +36,7 @@ def check_data_format(layer, value) -> str:
     return value
 
 
-def get_activation(layer, value, argument: str = "activation", **params) -> activations.ActivationFunction:
+def get_activation(layer, value, argument: str = "activation", **params: Any) -> activations.ActivationFunction:
     try:
         return activations.get(value, **params)
     except (ValueError, TypeError) as exc:

@@ -77,7 +77,7 @@ def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool
     z_2d = z.reshape(-1, conv.filters)
     direct = pointwise(conv, pad)
 
-    def chunk(i):
+    def chunk(i) -> None:
         start, stop = bounds[i]
         if direct:
             cols = x[start:stop].reshape(-1, taps)
@@ -116,7 +116,7 @@ def backward(conv, x: np.ndarray, pad: tuple, cols: np.ndarray | None, grad_z: n
     partial = conv._buffer("grad_w_chunks", (len(bounds), taps, filters)) if filter_grad else None
     grad_x = conv._out("grad_x", x.shape) if need_input_grad else None
 
-    def chunk(i):
+    def chunk(i) -> None:
         start, stop = bounds[i]
         g = grad_z_2d[start * rows : stop * rows]
         if filter_grad:

@@ -67,7 +67,7 @@ def resolve_padding(padding, height: int, width: int, kernel, strides) -> tuple[
     )
 
 
-def output_spatial(layer, padding, height, width, kernel, strides, what="kernel") -> tuple:
+def output_spatial(layer, padding, height, width, kernel, strides, what: str = "kernel") -> tuple:
     """(OH, OW) = floor((n + pads − k) / s) + 1 per axis (docs/design.md §2); None where the size is unknown.
 
     Raises a ValueError naming the layer when the window does not fit into the (padded) input.

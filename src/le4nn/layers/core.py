@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from le4nn import _gemm, activations, ops
+from le4nn._typing import ActivationLike, InitializerLike, RegularizerLike
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._affine import AffineWeights
 from le4nn.layers._arguments import positive_int
@@ -39,9 +42,11 @@ class Dense(ActivationOutput, AffineWeights, Layer):
     _SPARSE_DENSITY = 0.25
     _DENSITY_EVERY = 64
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="handout_normal",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, input_dim=None,
-                 **kwargs):
+    def __init__(self, units, activation: ActivationLike = None, use_bias: bool = True,
+                 kernel_initializer: InitializerLike = "handout_normal",
+                 bias_initializer: InitializerLike = "zeros", kernel_regularizer: RegularizerLike = None,
+                 bias_regularizer: RegularizerLike = None, input_dim=None,
+                 **kwargs: Any) -> None:
         if input_dim is not None and "input_shape" not in kwargs:
             kwargs["input_shape"] = (input_dim,)
         super().__init__(**kwargs)
@@ -67,7 +72,7 @@ class Dense(ActivationOutput, AffineWeights, Layer):
 
     _bias_last_axis = True  # z is (B, units): the bias and ReLU passes can be fused
 
-    def forward(self, x, training=False):
+    def forward(self, x, training: bool = False):
         x = self._prepare_input(x)
         self._x = x
         kernel = self.params["kernel"]

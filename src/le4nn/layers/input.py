@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from le4nn._typing import DTypeLike, FloatArray
 from le4nn.layers.base import Layer
 from le4nn.layers.shapes import normalize_shape
 from le4nn.layers.symbolic import SymbolicTensor
@@ -13,7 +16,7 @@ class InputLayer(Layer):
     ``shape`` excludes the batch dimension (``batch_shape`` includes it); a ``None`` size accepts any.
     """
 
-    def __init__(self, shape=None, batch_size=None, batch_shape=None, **kwargs):
+    def __init__(self, shape=None, batch_size: int | None = None, batch_shape=None, **kwargs: Any) -> None:
         if (shape is None) == (batch_shape is None):
             raise ValueError(
                 "InputLayer: give shape (without the batch size) or batch_shape, "
@@ -26,12 +29,12 @@ class InputLayer(Layer):
         self.build(self.batch_input_shape)
         self.output = SymbolicTensor(self.batch_input_shape, self, (), self.dtype)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training: bool = False):
         x = self._prepare_input(x)
         self._out_shape = x.shape
         return x
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         return self._prepare_grad(grad_out, self._out_shape)
 
     def _call_symbolic(self, inputs):
@@ -43,7 +46,8 @@ class InputLayer(Layer):
         return config
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None) -> SymbolicTensor:
+def Input(shape=None, batch_size: int | None = None, dtype: DTypeLike | None = None, name: str | None = None,
+          batch_shape=None) -> SymbolicTensor:
     """A symbolic model input of the given ``shape`` (without the batch dimension), as ``keras.Input``.
 
     >>> x = Input(shape=(784,))

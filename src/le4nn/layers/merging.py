@@ -7,9 +7,11 @@ Inside a model, an Add whose output only a ReLU reads runs with it in one pass (
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
+from le4nn._typing import FloatArray
 from le4nn.layers import _add_relu
 from le4nn.layers.base import Layer
 from le4nn.layers.shapes import format_shape, shapes_compatible
@@ -59,13 +61,13 @@ class _Elementwise(_Merge):
 class Add(_Elementwise):
     """The element-wise sum of inputs of one shape; backward passes ∂E/∂y to every input."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._out_shape = None
         self._count = 0
         self._fused_with = None  # the ReLU of the last forward, when it was fused (_add_relu)
 
-    def forward(self, inputs, training=False):
+    def forward(self, inputs, training: bool = False):
         y = self._sum(inputs)
         self._fused_with = None
         return y
@@ -73,10 +75,10 @@ class Add(_Elementwise):
     def _forward_through(self, consumer, x, training):
         return _add_relu.forward(self, consumer, x)
 
-    def _backward_through(self, consumer, grad_out, need_input_grad):
+    def _backward_through(self, consumer, grad_out: FloatArray, need_input_grad):
         return _add_relu.backward(self, consumer, grad_out, need_input_grad)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         grad = self._prepare_grad(grad_out, self._out_shape)
         return [grad] + [grad.copy() for _ in range(self._count - 1)]
 
@@ -90,17 +92,17 @@ class Average(_Elementwise):
     layer's dtype; Keras and PyTorch (``torch.stack(xs).mean(0)``) compute the same mean, up to rounding.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._out_shape = None
         self._count = 0
 
-    def forward(self, inputs, training=False):
+    def forward(self, inputs, training: bool = False):
         y = self._sum(inputs)
         y /= self._count
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         grad = self._prepare_grad(grad_out, self._out_shape) / self._count
         return [grad] + [grad.copy() for _ in range(self._count - 1)]
 
@@ -109,7 +111,7 @@ class Concatenate(_Merge):
     """Joins inputs along ``axis`` (default -1: features, or channels for channels_last images); the
     other sizes must agree.  Backward splits ∂E/∂y into the inputs' parts."""
 
-    def __init__(self, axis=-1, **kwargs):
+    def __init__(self, axis=-1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise ValueError(f"{self.describe()}: axis must be an int, got {axis!r}")
@@ -140,7 +142,7 @@ class Concatenate(_Merge):
                     out[i] = b
         return tuple(out)
 
-    def forward(self, inputs, training=False):
+    def forward(self, inputs, training: bool = False):
         xs = self._prepare_inputs(inputs)
         self.compute_output_shape([x.shape for x in xs])
         axis = self.axis % xs[0].ndim
@@ -148,7 +150,7 @@ class Concatenate(_Merge):
         self._cache = (np.cumsum([x.shape[axis] for x in xs])[:-1], axis, y.shape)
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[2])
         splits, axis, _ = self._cache
         return [np.ascontiguousarray(part) for part in np.split(grad, splits, axis=axis)]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from le4nn import ops
+from le4nn._typing import FloatArray
 from le4nn.layers import _windows
 from le4nn.layers._arguments import check_data_format, int_pair
 from le4nn.layers.base import Layer
@@ -26,7 +27,7 @@ class _Pooling2D(Layer):
     """Shared arguments: ``pool_size`` (int or pair), ``strides`` (default: the pool size), ``padding``
     ("valid", "same" with Keras's rule, or explicit sizes smaller than the pool), ``data_format``."""
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+    def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", data_format=None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pool_size = int_pair(self, "pool_size", pool_size)
         self.strides = self.pool_size if strides is None else int_pair(self, "strides", strides)
@@ -68,7 +69,7 @@ class MaxPooling2D(_Pooling2D):
     each output's gradient to the element that won (the first maximum on ties, as PyTorch).  Padding
     never wins."""
 
-    def forward(self, x, training=False):
+    def forward(self, x, training: bool = False):
         kh, kw = self.pool_size
         if self.data_format == "channels_last":  # NHWC kernels: no transpose
             x = self._prepare_input(x)
@@ -103,7 +104,7 @@ class MaxPooling2D(_Pooling2D):
         self._cache = MaxPoolCache(argmax, tuple(x_shape), y.shape, y)
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache.y_shape)
         argmax, x_shape = self._cache.argmax, self._cache.x_shape
         if self.data_format == "channels_last":
@@ -120,12 +121,12 @@ class AveragePooling2D(_Pooling2D):
     ``padding="same"``.  ``True`` divides by the pool area (PyTorch's default for explicit padding).
     """
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
-                 count_include_pad=False, **kwargs):
+    def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", data_format=None,
+                 count_include_pad: bool = False, **kwargs: Any) -> None:
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
         self.count_include_pad = bool(count_include_pad)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training: bool = False):
         x_nchw, pad = self._nchw_input(x)
         kh, kw = self.pool_size
         y = ops.avgpool2d_forward(x_nchw, kh, kw, stride=self.strides, pad=pad,
@@ -134,7 +135,7 @@ class AveragePooling2D(_Pooling2D):
         self._cache = (x_nchw.shape, pad, y.shape)
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[2])
         x_shape, pad, _ = self._cache
         kh, kw = self.pool_size
@@ -152,7 +153,7 @@ class GlobalAveragePooling2D(Layer):
     """The mean over the spatial positions of each channel: (B, H, W, C) -> (B, C) (channels_last), or
     (B, 1, 1, C) with ``keepdims=True``.  Backward: each position gets ∂E/∂y / (H·W)."""
 
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
+    def __init__(self, data_format=None, keepdims: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data_format = check_data_format(self, data_format)
         self.keepdims = bool(keepdims)
@@ -168,13 +169,13 @@ class GlobalAveragePooling2D(Layer):
             return _windows.image_output_shape(input_shape[0], channels, 1, 1, self.data_format)
         return (input_shape[0], channels)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training: bool = False):
         x = self._prepare_input(x)
         y = x.mean(axis=self._spatial_axes, keepdims=self.keepdims)
         self._cache = (x.shape, y.shape)
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[1])
         x_shape, _ = self._cache
         h, w = (x_shape[i] for i in self._spatial_axes)

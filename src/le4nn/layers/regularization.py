@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
 from le4nn import utils
+from le4nn._typing import FloatArray
 from le4nn.layers.base import Layer
 
 MODES = ("handout", "inverted")
@@ -32,7 +34,7 @@ class Dropout(Layer):
     what a gradient check needs (``le4nn.gradcheck`` sets it during a check).
     """
 
-    def __init__(self, rate, mode="handout", seed=None, **kwargs):
+    def __init__(self, rate, mode: str = "handout", seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(f"{self.describe()}: rate must be a number with 0 <= rate < 1, got {rate!r}")
@@ -64,7 +66,7 @@ class Dropout(Layer):
             np.put_along_axis(mask, dropped, 0, axis=1)
         return mask.reshape(shape)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training: bool = False):
         x = self._prepare_input(x)
         self._out_shape = x.shape
         if training and self.rate > 0:
@@ -77,7 +79,7 @@ class Dropout(Layer):
             self._scale = None
         return x if self._scale is None else x * self._scale
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         grad = self._prepare_grad(grad_out, self._out_shape)
         return grad if self._scale is None else grad * self._scale
 

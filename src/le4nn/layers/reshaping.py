@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
+from le4nn._typing import FloatArray
 from le4nn.layers import _windows
 from le4nn.layers._arguments import check_data_format, int_pair
 from le4nn.layers.base import Layer
@@ -18,7 +20,7 @@ class Flatten(Layer):
     """(B, d1, d2, ...) -> (B, d1·d2·...), in row-major order (so channels_last images flatten as
     Keras's do).  Backward reshapes the gradient back."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._x_shape = None
         self._y_shape = None
@@ -26,14 +28,14 @@ class Flatten(Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], known_size(input_shape[1:]))
 
-    def forward(self, x, training=False):
+    def forward(self, x, training: bool = False):
         x = self._prepare_input(x)
         self._x_shape = x.shape
         y = x.reshape(x.shape[0], math.prod(x.shape[1:]))
         self._y_shape = y.shape
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         grad = self._prepare_grad(grad_out, self._y_shape)
         return grad.reshape(self._x_shape)
 
@@ -41,7 +43,7 @@ class Flatten(Layer):
 class Reshape(Layer):
     """Reshape each sample to ``target_shape`` (without the batch dimension; one entry may be -1)."""
 
-    def __init__(self, target_shape, **kwargs):
+    def __init__(self, target_shape, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         dims = tuple(target_shape) if isinstance(target_shape, (list, tuple)) else (target_shape,)
         if not dims or not all(
@@ -75,14 +77,14 @@ class Reshape(Layer):
             f"to target_shape {self.target_shape}"
         )
 
-    def forward(self, x, training=False):
+    def forward(self, x, training: bool = False):
         x = self._prepare_input(x)
         self._x_shape = x.shape
         y = x.reshape(x.shape[0], *self.compute_output_shape((None, *x.shape[1:]))[1:])
         self._y_shape = y.shape
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         grad = self._prepare_grad(grad_out, self._y_shape)
         return grad.reshape(self._x_shape)
 
@@ -123,7 +125,7 @@ class UpSampling2D(Layer):
 
     INTERPOLATIONS = ("nearest", "bilinear")
 
-    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+    def __init__(self, size=(2, 2), data_format=None, interpolation: str = "nearest", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.size = int_pair(self, "size", size)
         self.data_format = check_data_format(self, data_format)
@@ -155,7 +157,7 @@ class UpSampling2D(Layer):
                                    bilinear_matrix(width, self.size[1]).astype(self.dtype))
         return self._matrices[key]
 
-    def forward(self, x, training=False):
+    def forward(self, x, training: bool = False):
         x = self._prepare_input(x)
         out_shape = self.compute_output_shape(x.shape)
         self._x_shape, self._y_shape = x.shape, out_shape
@@ -179,7 +181,7 @@ class UpSampling2D(Layer):
             np.matmul(np.matmul(a_h, x), a_w.T, out=y)
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray):
         grad = self._prepare_grad(grad_out, self._y_shape)
         x_shape = self._x_shape
         grad_x = self._out("grad_x", x_shape)

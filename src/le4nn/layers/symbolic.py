@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from le4nn._typing import DTypeLike
 from le4nn.layers.shapes import normalize_shape
 
 
@@ -15,7 +16,7 @@ class SymbolicTensor:
     back to its inputs.
     """
 
-    def __init__(self, shape, layer=None, inputs=(), dtype="float32", name=None):
+    def __init__(self, shape, layer=None, inputs=(), dtype: DTypeLike = "float32", name: str | None = None) -> None:
         self.shape = normalize_shape(shape)
         self.layer = layer
         self.inputs = tuple(inputs)

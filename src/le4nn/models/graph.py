@@ -29,7 +29,7 @@ class Node:
 class Graph:
     """Nodes in topological order, the slots fed by the model's inputs and those it returns."""
 
-    def __init__(self, nodes: list[Node], input_slots: list[int], output_slots: list[int]):
+    def __init__(self, nodes: list[Node], input_slots: list[int], output_slots: list[int]) -> None:
         self.nodes = nodes
         self._layers = [node.layer for node in nodes]
         #: Held around each step on this graph: its layers' locks, and BLAS on one thread.

@@ -40,7 +40,7 @@ class Model(Trainer):
     >>> model = Model(inputs=inputs, outputs=outputs)
     """
 
-    def __init__(self, inputs=None, outputs=None, name: str | None = None):
+    def __init__(self, inputs=None, outputs=None, name: str | None = None) -> None:
         self.name = name or self._default_name()
         self.optimizer = None
         self.stop_training = False
@@ -169,7 +169,7 @@ class Model(Trainer):
         except ValueError:  # a model without a graph yet has no layers to freeze
             return []
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training: bool = False):
         """Run the model on arrays (eager).  A model cannot be called on symbolic tensors (used as a
         layer of another model); build the bigger model from the same layer objects instead, e.g.
         ``Sequential([*generator.layers, *discriminator.layers])``."""

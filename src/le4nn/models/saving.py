@@ -30,6 +30,7 @@ import numpy as np
 
 from le4nn import losses, optimizers
 from le4nn._files import atomic_write, make_parent_folder
+from le4nn._typing import PathLike
 from le4nn._version import __version__
 from le4nn.models.configs import functional_config, model_config, model_from_config, sequential_config
 from le4nn.models.file_format import (
@@ -60,7 +61,7 @@ _INTEGER_SLOTS = {"t"}
 _MAX_EPOCHS = 10**9
 
 
-def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
+def write_archive(path: PathLike, header: dict, arrays: dict[str, np.ndarray]) -> Path:
     """Atomically write ``header`` (JSON) and ``arrays`` into an ``.npz`` file at ``path``."""
     path = normalize_path(path)
     make_parent_folder(path)
@@ -120,7 +121,7 @@ def check_finite_weights(model, source=None) -> None:
         raise _nonfinite_error(source, f"{', '.join(bad[:3])}{more}")
 
 
-def _match_layers(model, file_layers: dict[str, list[str]], path) -> list[tuple]:
+def _match_layers(model, file_layers: dict[str, list[str]], path: PathLike) -> list[tuple]:
     """(model layer, file layer name) pairs: by name when every model layer with weights has its name
     in the file, else by position (see :func:`_restore_weights`)."""
     model_layers = [layer for layer in model.layers if layer.weight_names]
@@ -179,12 +180,12 @@ def _check_kind(archive: ModelArchive) -> str:
     return kind
 
 
-def save_weights(model, filepath) -> Path:
+def save_weights(model, filepath: PathLike) -> Path:
     """Only the weights (``model.save_weights``)."""
     return write_archive(filepath, _header(kind="weights"), _weight_arrays(model))
 
 
-def load_weights(model, filepath, allow_nonfinite: bool = False) -> None:
+def load_weights(model, filepath: PathLike, allow_nonfinite: bool = False) -> None:
     """Load weights saved by :func:`save_weights` or :func:`save_model` into ``model`` (non-finite
     weights are refused unless ``allow_nonfinite``)."""
     with open_archive(filepath) as archive:
@@ -197,7 +198,7 @@ def load_weights(model, filepath, allow_nonfinite: bool = False) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def save_model(model, filepath) -> Path:
+def save_model(model, filepath: PathLike) -> Path:
     """Architecture, weights, optimizer state and the training position in one file (atomically)."""
     arrays = _weight_arrays(model)
     compile_config = model.compile_config()
@@ -310,7 +311,7 @@ def _model_from_archive(archive: ModelArchive):
                              max_weight_bytes=min(weight_bytes, archive.read_budget))
 
 
-def load_model(filepath, compile: bool = True, allow_nonfinite: bool = False):
+def load_model(filepath: PathLike, compile: bool = True, allow_nonfinite: bool = False):
     """A model saved by ``model.save``: architecture, weights and (with ``compile=True``) optimizer
     state.  The global random generator is restored too, so that ``fit(..., initial_epoch=...)``
     continues exactly as the interrupted run would have.

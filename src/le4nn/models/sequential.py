@@ -23,7 +23,7 @@ class Sequential(Model):
 
     summary_connections = False  # a chain: each layer reads the one above it
 
-    def __init__(self, layers=None, name: str | None = None):
+    def __init__(self, layers=None, name: str | None = None) -> None:
         super().__init__(name=name)
         self._layers: list[Layer] = []
         self._input_shape: tuple | None = None

@@ -23,6 +23,7 @@ from le4nn import losses as losses_module
 from le4nn import metrics as metrics_module
 from le4nn import optimizers as optimizers_module
 from le4nn._threads import num_threads_now
+from le4nn._typing import ArrayLike
 from le4nn.callbacks import CallbackList, History, ProgressBar, callback_sequence
 from le4nn.models import data as data_utils
 from le4nn.models.training import run_epochs
@@ -44,7 +45,7 @@ class Trainer:
 
     # --- compile ----------------------------------------------------------------------------------
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer: str = "rmsprop", loss=None, metrics=None, loss_weights=None):
         """Choose the optimizer, the loss (one, or one per output) and the metrics (names or objects)."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='categorical_crossentropy'")
@@ -169,7 +170,7 @@ class Trainer:
             for metric in group
         }
 
-    def _train_step(self, xs, ys, sample_weight=None) -> float:
+    def _train_step(self, xs, ys, sample_weight: ArrayLike | None = None) -> float:
         graph = self.graph
         num_threads_now()  # the kernels on the cores other processes leave free (le4nn._threads)
         with graph.guard:  # one step at a time on these layers (threads)
@@ -214,7 +215,8 @@ class Trainer:
             stacklevel=4,
         )
 
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+    def train_on_batch(self, x, y, sample_weight: ArrayLike | None = None, class_weight=None,
+                       return_dict: bool = False):
         """One training step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         xs, ys = self._prepare(x, y, targets_for="train_on_batch")
@@ -227,7 +229,7 @@ class Trainer:
             logs = {"loss": loss, **self._metric_logs()}
         return self._result(logs, return_dict)
 
-    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+    def test_on_batch(self, x, y, sample_weight: ArrayLike | None = None, return_dict: bool = False):
         """Loss (and metrics) of one batch in inference mode, without updating anything."""
         self._require_compiled("test_on_batch")
         xs, ys = self._prepare(x, y, targets_for="test_on_batch")
@@ -255,9 +257,11 @@ class Trainer:
 
     # --- fit --------------------------------------------------------------------------------------
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, validation_batch_size=None, augment=None) -> History:
+    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1, verbose: int | str = "auto",
+            callbacks=None,
+            validation_split: float = 0.0, validation_data=None, shuffle: bool = True, class_weight=None,
+            sample_weight: ArrayLike | None = None, initial_epoch: int = 0, validation_batch_size=None,
+            augment=None) -> History:
         """Train for ``epochs`` epochs (counting from ``initial_epoch``); returns a :class:`History`.
 
         Each epoch runs :meth:`train_on_batch`'s step (eq. 12–14) on shuffled mini-batches inside the
@@ -295,8 +299,9 @@ class Trainer:
 
     # --- evaluate / predict -----------------------------------------------------------------------
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose: int | str = "auto",
+                 sample_weight: ArrayLike | None = None,
+                 return_dict: bool = False):
         """Loss and metrics over the whole data in inference mode (batched)."""
         self._require_compiled("evaluate")
         data_utils.check_verbose("evaluate", verbose)
@@ -326,7 +331,7 @@ class Trainer:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), file=sys.stderr)
         return self._result(logs, return_dict)
 
-    def predict(self, x, batch_size=None, verbose=0):
+    def predict(self, x, batch_size: int | None = None, verbose: int = 0):
         """Outputs for every sample, computed in batches in inference mode (Dropout off, BatchNorm
         with its moving statistics)."""
         batch_size = data_utils.check_batch_size(batch_size)
@@ -356,7 +361,7 @@ class _FitSteps:
     """What :meth:`Trainer.fit` does in each epoch and batch of :func:`~le4nn.models.training.run_epochs`."""
 
     def __init__(self, model: Trainer, data: data_utils.FitData, batch_size: int, shuffle: bool, augment,
-                 validation_batch_size: int):
+                 validation_batch_size: int) -> None:
         self.model = model
         self.data = data
         self.batch_size = batch_size

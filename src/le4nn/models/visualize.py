@@ -38,7 +38,7 @@ def model_to_dot(model, show_shapes: bool = True) -> str:
     return "\n".join(lines)
 
 
-def plot_model(model, to_file="model.png", show_shapes: bool = True) -> Path:
+def plot_model(model, to_file: str = "model.png", show_shapes: bool = True) -> Path:
     """Draw the layer graph to ``to_file`` (format from its extension: png, svg, pdf, ...).
 
     Needs Graphviz's ``dot`` on the PATH (``apt-get install graphviz``, ``brew install graphviz``,

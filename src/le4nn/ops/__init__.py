@@ -29,6 +29,7 @@ import inspect
 import os
 import sys
 import warnings
+from typing import Any
 
 from le4nn.ops import reference
 
@@ -191,7 +192,7 @@ def _make_dispatcher(name: str):
     docstring (the editors' view of it is ``__init__.pyi``: the reference function itself)."""
     ref = getattr(reference, name)
 
-    def dispatch(*args, **kwargs):
+    def dispatch(*args, **kwargs: Any):
         return getattr(_current(), name)(*args, **kwargs)
 
     dispatch.__name__ = name

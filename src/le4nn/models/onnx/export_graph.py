@@ -29,7 +29,7 @@ class Value:
 class GraphBuilder:
     """Collects the nodes and initializers of the graph under unique names."""
 
-    def __init__(self, onnx, dtype: np.dtype):
+    def __init__(self, onnx, dtype: np.dtype) -> None:
         self.onnx = onnx
         self.helper = onnx.helper
         self.dtype = np.dtype(dtype)

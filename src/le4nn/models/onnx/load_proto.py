@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from le4nn._typing import PathLike
 from le4nn.models.file_format import ModelFileError, clip, short
 from le4nn.models.onnx.common import MAX_OPSET, import_onnx
 
@@ -38,7 +39,7 @@ TENSOR_TYPES = {
 }
 
 
-def read_model_proto(path) -> tuple[Path, object]:
+def read_model_proto(path: PathLike) -> tuple[Path, object]:
     """``(path, ModelProto)`` of an ``.onnx`` file, its size, structure and opset checked."""
     onnx = import_onnx()
     from google.protobuf.message import DecodeError
