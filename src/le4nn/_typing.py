@@ -8,7 +8,7 @@ This module imports only NumPy: it sits in the bottom layer of the import contra
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -22,6 +22,10 @@ FloatArray: TypeAlias = NDArray[np.floating[Any]]
 IntArray: TypeAlias = NDArray[np.integer[Any]]
 #: A shape, batch axis excluded or included as the function says.
 Shape: TypeAlias = tuple[int, ...]
+#: A stride: one int for both axes, or (vertical, horizontal).
+Stride: TypeAlias = int | tuple[int, int]
+#: Padding: one int for all sides, (vertical, horizontal), or (top, bottom, left, right).
+Padding: TypeAlias = int | Sequence[int]
 #: A shape as Keras accepts it: ``None`` for an axis not known before the data comes.
 PartialShape: TypeAlias = tuple[int | None, ...]
 #: A JSON-serializable configuration (``get_config`` / ``from_config``).
@@ -42,4 +46,4 @@ Logs: TypeAlias = dict[str, Any]
 PathLike: TypeAlias = str | os.PathLike[str]
 
 __all__ = ["ActivationLike", "Array", "ArrayLike", "Config", "DTypeLike", "FloatArray", "InitializerLike", "IntArray",
-           "Logs", "LossLike", "PartialShape", "PathLike", "RegularizerLike", "Shape"]
+           "Logs", "LossLike", "PartialShape", "Padding", "PathLike", "RegularizerLike", "Shape", "Stride"]

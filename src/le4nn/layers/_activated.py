@@ -15,7 +15,7 @@ in place on the layer's own z, as their derivatives need only y.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,8 +23,13 @@ from le4nn import ops
 from le4nn._typing import FloatArray
 from le4nn.layers._arguments import get_activation
 
+if TYPE_CHECKING:  # for the type checker, a mixin of Layer (at run time a plain mixin class)
+    from le4nn.layers.base import Layer as _LayerBase
+else:
+    _LayerBase = object
 
-class ActivationOutput:
+
+class ActivationOutput(_LayerBase):
     """Mixin for a :class:`~le4nn.layers.base.Layer` whose output is ``activation(z)``.
 
     The layer calls :meth:`_init_activation` in its constructor, returns ``self._activate(z)`` from
@@ -34,7 +39,9 @@ class ActivationOutput:
     ``_bias_last_axis`` to True to get the fused bias passes.
     """
 
-    _bias_last_axis = False
+    @property
+    def _bias_last_axis(self) -> bool:
+        return False
 
     #: Set by a model for the duration of a training step when this layer's softmax output feeds a
     #: fused softmax + cross-entropy loss: forward then returns the logits and leaves the softmax
@@ -43,8 +50,8 @@ class ActivationOutput:
 
     def _init_activation(self, activation, **params: Any) -> None:
         self.activation = get_activation(self, activation, **params)
-        self._z = None
-        self._y = None
+        self._z: Any = None
+        self._y: Any = None
 
     @property
     def output_softmax(self) -> bool:

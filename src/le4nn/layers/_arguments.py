@@ -19,7 +19,7 @@ def int_pair(layer, argument: str, value, minimum: int = 1) -> tuple[int, int]:
     """An int or a pair of ints (vertical, horizontal), each >= ``minimum``."""
     pair = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
     if len(pair) != 2 or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum for v in pair
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= minimum for v in pair
     ):
         raise ValueError(
             f"{layer.describe()}: {argument} must be an int or a pair of ints >= {minimum}, got {value!r}"

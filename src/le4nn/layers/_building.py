@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from le4nn.layers.shapes import format_shape, shapes_compatible
 
+_BuildT = TypeVar("_BuildT", bound=Callable[[Any, Any], None])
 
-def build_once(build: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+
+def build_once(build: _BuildT) -> _BuildT:
     """Wrap a layer's ``build`` so that it checks the shape first, runs once, and marks the layer built.
 
     Calling ``build`` on a built layer only checks that the shape fits; a layer declared with
@@ -34,4 +36,4 @@ def build_once(build: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
         self._build_input_shape = input_shape
         self.built = True
 
-    return wrapper
+    return cast(_BuildT, wrapper)

@@ -51,7 +51,8 @@ def forward(conv, pool, x):
 
     def conv_and_pool(pool_pad, out, argmax):
         pooled, _ = ops.conv2d_nhwc_pool_forward(x, conv.params["kernel"], bias, conv.strides, pad, relu,
-                                                 *pool.pool_size, pool.strides, pool_pad, out=out, argmax_out=argmax)
+                                                 pool.pool_size[0], pool.pool_size[1], pool.strides, pool_pad,
+                                                 out=out, argmax_out=argmax)
         return pooled
 
     pooled = pool._pool_nhwc(conv_shape, conv_and_pool)

@@ -28,7 +28,7 @@ def normalize_padding(layer, padding):
         elif not isinstance(values, (list, tuple)):
             values = (values,) * 4
         if len(values) == 4 and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in values
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 0 for v in values
         ):
             return tuple(int(v) for v in values)
     raise ValueError(
@@ -72,7 +72,7 @@ def output_spatial(layer, padding, height, width, kernel, strides, what: str = "
 
     Raises a ValueError naming the layer when the window does not fit into the (padded) input.
     """
-    sizes = []
+    sizes: list[int | None] = []
     for axis, n in enumerate((height, width)):
         if n is None:
             sizes.append(None)

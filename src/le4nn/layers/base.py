@@ -51,7 +51,7 @@ public names are re-exported here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -64,7 +64,6 @@ from le4nn._typing import (
     FloatArray,
     InitializerLike,
     PartialShape,
-    RegularizerLike,
 )
 from le4nn.layers._arguments import get_initializer
 from le4nn.layers._building import build_once as _build_once
@@ -74,6 +73,7 @@ from le4nn.layers.naming import reset_names, to_snake_case, unique_name
 from le4nn.layers.shapes import format_shape, known_size, normalize_shape, shapes_compatible
 from le4nn.layers.symbolic import SymbolicTensor, is_symbolic, record_call
 from le4nn.layers.weight_budget import reserve_weight
+from le4nn.regularizers import Regularizer
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LayerT = TypeVar("_LayerT", bound="Layer")
@@ -120,7 +120,7 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
-        self._regularizers: dict[str, Callable[..., Any]] = {}
+        self._regularizers: dict[str, Regularizer] = {}
         self._buffers: dict[str, np.ndarray | None] = {}
         self.built = False
         self._build_input_shape: Any = None
@@ -156,7 +156,7 @@ class Layer:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "build" in cls.__dict__:
-            cls.build = _build_once(cls.__dict__["build"])  # type: ignore[method-assign]
+            cls.build = _build_once(cls.__dict__["build"])  # type: ignore[method-assign]  # wrapped, same signature
 
     # --- description and errors -------------------------------------------------------------------
 
@@ -171,9 +171,9 @@ class Layer:
         if dtype is None:
             return np.dtype(np.float32)
         try:
-            dt = np.dtype(dtype)
+            dt: np.dtype | None = np.dtype(dtype)
         except (TypeError, ValueError, KeyError):  # what NumPy raises for strings, dicts, lists it cannot read
-            dt = None  # type: ignore[assignment]
+            dt = None
         if dt is None or dt not in FLOAT_DTYPES:  # (dtype == None is True in NumPy: None means float64)
             raise ValueError(f"{self.describe()}: dtype must be 'float32' or 'float64', got {dtype!r}")
         return dt
@@ -241,7 +241,7 @@ class Layer:
     # --- weights ----------------------------------------------------------------------------------
 
     def add_weight(self, name: str, shape: Sequence[int], initializer: InitializerLike = "zeros",
-                   regularizer: RegularizerLike = None, trainable: bool = True) -> np.ndarray:
+                   regularizer: Regularizer | None = None, trainable: bool = True) -> np.ndarray:
         """Create a weight with ``initializer(shape, dtype)``; trainable ones go to ``params`` (with a
         zero gradient buffer in ``grads``), others to ``state``."""
         shape = tuple(int(s) for s in shape)
@@ -258,7 +258,7 @@ class Layer:
         else:
             self.state[name] = value
         if regularizer is not None:
-            self._regularizers[name] = regularizer  # type: ignore[assignment]  (resolved by the layer)
+            self._regularizers[name] = regularizer
         return value
 
     @property
@@ -487,4 +487,4 @@ class Layer:
         return cls(**config)
 
 
-Layer.build = _build_once(Layer.build)  # type: ignore[method-assign]
+Layer.build = _build_once(Layer.build)  # type: ignore[method-assign]  # wrapped, same signature

@@ -131,7 +131,7 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
         self.data_format = check_data_format(self, data_format)
         self._init_activation(activation)
         self._init_affine(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
-        self._cache = None
+        self._cache: Any = None
 
     # --- shapes and weights -------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ class Im2colCache(NamedTuple):
 class TransposedCache(NamedTuple):
     """A channels_first layer run on the channels_last fast paths: the NHWC path's own cache."""
 
-    inner: object
+    inner: Any  # DirectCache, WinogradCache or GemmCache
 
 
 class Conv2D(ActivationOutput, AffineWeights, Layer):
@@ -108,7 +108,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         self.data_format = check_data_format(self, data_format)
         self._init_activation(activation)
         self._init_affine(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
-        self._cache = None
+        self._cache: Any = None
 
     # --- shapes and weights -------------------------------------------------------------------------
 

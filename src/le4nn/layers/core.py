@@ -53,7 +53,7 @@ class Dense(ActivationOutput, AffineWeights, Layer):
         self.units = positive_int(self, "units", units)
         self._init_activation(activation)
         self._init_affine(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
-        self._x = None
+        self._x: Any = None
         self._sparse_input = False  # whether the last forward took the sparse product
         self._density_countdown = 0  # batches until the input's density is measured again
         self._sparse_density = 1.0

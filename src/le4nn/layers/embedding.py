@@ -54,7 +54,7 @@ class Embedding(Layer):
         self.input_length = None if input_length is None else positive_int(self, "input_length", input_length)
         self.embeddings_initializer = get_initializer(self, "embeddings_initializer", embeddings_initializer)
         self.embeddings_regularizer = get_regularizer(self, "embeddings_regularizer", embeddings_regularizer)
-        self._indices = None
+        self._indices: Any = None
 
     # --- shapes and weights -------------------------------------------------------------------------
 

@@ -63,9 +63,9 @@ class Add(_Elementwise):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._out_shape = None
+        self._out_shape: Any = None
         self._count = 0
-        self._fused_with = None  # the ReLU of the last forward, when it was fused (_add_relu)
+        self._fused_with: Any = None  # the ReLU of the last forward, when it was fused (_add_relu)
 
     def forward(self, inputs, training: bool = False):
         y = self._sum(inputs)
@@ -94,7 +94,7 @@ class Average(_Elementwise):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._out_shape = None
+        self._out_shape: Any = None
         self._count = 0
 
     def forward(self, inputs, training: bool = False):
@@ -116,7 +116,7 @@ class Concatenate(_Merge):
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise ValueError(f"{self.describe()}: axis must be an int, got {axis!r}")
         self.axis = int(axis)
-        self._cache = None
+        self._cache: Any = None
 
     def compute_output_shape(self, input_shape):
         self._check_count(input_shape)

@@ -80,7 +80,7 @@ class BatchNormalization(Layer):
         )
         self.beta_regularizer = get_regularizer(self, "beta_regularizer", beta_regularizer)
         self.gamma_regularizer = get_regularizer(self, "gamma_regularizer", gamma_regularizer)
-        self._cache = None
+        self._cache: Any = None
 
     def _feature_axis(self, input_shape) -> int:
         ndim = len(input_shape)

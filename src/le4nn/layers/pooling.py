@@ -39,7 +39,7 @@ class _Pooling2D(Layer):
                 f"{self.describe()}: padding {padding!r} must be smaller than pool_size {self.pool_size}"
             )
         self.data_format = check_data_format(self, data_format)
-        self._cache = None
+        self._cache: Any = None
 
     def compute_output_shape(self, input_shape):
         channels, height, width = _windows.image_shape(self, input_shape, self.data_format)
@@ -51,7 +51,8 @@ class _Pooling2D(Layer):
     def _nchw_input(self, x):
         x = self._prepare_input(x)
         x_nchw = _windows.to_nchw(x, self.data_format)
-        pad = _windows.resolve_padding(self.padding, *x_nchw.shape[2:], self.pool_size, self.strides)
+        height, width = x_nchw.shape[2:]
+        pad = _windows.resolve_padding(self.padding, height, width, self.pool_size, self.strides)
         return x_nchw, pad
 
     def get_config(self) -> dict:
@@ -80,7 +81,8 @@ class MaxPooling2D(_Pooling2D):
 
             return self._pool_nhwc(x.shape, pool)
         x_nchw, pad = self._nchw_input(x)
-        out_shape = (*x_nchw.shape[:2], *_windows.output_spatial(self, self.padding, *x_nchw.shape[2:],
+        height, width = x_nchw.shape[2:]
+        out_shape = (*x_nchw.shape[:2], *_windows.output_spatial(self, self.padding, height, width,
                                                                  self.pool_size, self.strides))
         argmax = self._buffer("argmax", out_shape, np.int32)
         y, _ = ops.maxpool2d_forward(x_nchw, kh, kw, stride=self.strides, pad=pad, argmax_out=argmax)
@@ -157,7 +159,7 @@ class GlobalAveragePooling2D(Layer):
         super().__init__(**kwargs)
         self.data_format = check_data_format(self, data_format)
         self.keepdims = bool(keepdims)
-        self._cache = None
+        self._cache: Any = None
 
     @property
     def _spatial_axes(self):

@@ -36,7 +36,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, mode: str = "handout", seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= float(rate) < 1:
             raise ValueError(f"{self.describe()}: rate must be a number with 0 <= rate < 1, got {rate!r}")
         if mode not in MODES:
             raise ValueError(
@@ -49,9 +49,10 @@ class Dropout(Layer):
         self.seed = None if seed is None else int(seed)
         self._rng = None if seed is None else np.random.default_rng(self.seed)
         self.fixed_mask = False
-        self.mask = None  # the last training mask (1 = kept, scaled in inverted mode), shape of the input
-        self._scale = None  # what backward multiplies by: the mask, a scalar, or None (identity)
-        self._out_shape = None
+        #: The last training mask (1 = kept, scaled in inverted mode), shape of the input.
+        self.mask: np.ndarray | None = None
+        self._scale: Any = None  # what backward multiplies by: the mask, a scalar, or None (identity)
+        self._out_shape: Any = None
 
     def _draw_mask(self, shape) -> np.ndarray:
         rng = self._rng if self._rng is not None else utils.get_rng()

@@ -22,8 +22,8 @@ class Flatten(Layer):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._x_shape = None
-        self._y_shape = None
+        self._x_shape: Any = None
+        self._y_shape: Any = None
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], known_size(input_shape[1:]))
@@ -47,15 +47,15 @@ class Reshape(Layer):
         super().__init__(**kwargs)
         dims = tuple(target_shape) if isinstance(target_shape, (list, tuple)) else (target_shape,)
         if not dims or not all(
-            isinstance(d, numbers.Integral) and not isinstance(d, bool) and (d > 0 or d == -1) for d in dims
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and (int(d) > 0 or d == -1) for d in dims
         ) or dims.count(-1) > 1:
             raise ValueError(
                 f"{self.describe()}: target_shape must be positive ints with at most one -1, "
                 f"got {target_shape!r}"
             )
         self.target_shape = tuple(int(d) for d in dims)
-        self._x_shape = None
-        self._y_shape = None
+        self._x_shape: Any = None
+        self._y_shape: Any = None
 
     def compute_output_shape(self, input_shape):
         size = known_size(input_shape[1:])
@@ -134,9 +134,9 @@ class UpSampling2D(Layer):
                 f"{self.describe()}: interpolation must be 'nearest' or 'bilinear', got {interpolation!r}"
             )
         self.interpolation = interpolation
-        self._x_shape = None
-        self._y_shape = None
-        self._matrices = {}
+        self._x_shape: Any = None
+        self._y_shape: Any = None
+        self._matrices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def compute_output_shape(self, input_shape):
         channels, height, width = _windows.image_shape(self, input_shape, self.data_format)

@@ -68,7 +68,7 @@ def write_archive(path: PathLike, header: dict, arrays: dict[str, np.ndarray]) -
     payload = {HEADER_KEY: np.array(json.dumps(header))}
     payload.update({key: np.asarray(value, order="C") for key, value in arrays.items()})
     with atomic_write(path, "wb") as tmp:
-        np.savez(tmp, **payload)
+        np.savez(tmp, **payload)  # type: ignore[arg-type]  # NumPy's stub types **kwds as allow_pickle
     return path
 
 

@@ -16,6 +16,8 @@ import math
 import sys
 import threading
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -29,9 +31,29 @@ from le4nn.models import data as data_utils
 from le4nn.models.training import run_epochs
 from le4nn.utils import get_rng
 
+if TYPE_CHECKING:  # the graph side of the model (Model subclasses Trainer and sets these)
+    from le4nn.layers import Layer
+    from le4nn.models.graph import Graph
+
 
 class Trainer:
     """``compile``/``fit``/``evaluate``/``predict`` and the steps under them, for :class:`~le4nn.models.Model`."""
+
+    # What :class:`~le4nn.models.Model` provides, declared for the type checker.
+    name: str
+    epochs_done: int
+    optimizer: optimizers_module.Optimizer | None
+    history: History | None
+    _ensure_built: Callable[[list[np.ndarray]], None]
+    if TYPE_CHECKING:  # Model's read-only properties
+        @property
+        def graph(self) -> Graph: ...
+        @property
+        def layers(self) -> list[Layer]: ...
+        @property
+        def built(self) -> bool: ...
+        @property
+        def dtype(self) -> np.dtype: ...
 
     def _trainable(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The trainable parameters and their gradients, keyed "<layer>/<param>" (trainable layers only)."""
@@ -134,15 +156,17 @@ class Trainer:
             loss, weight = self._losses[k], self._loss_weights[k]
             is_fused = self._fused(k)
             if is_fused:
-                logits = self.graph.output_nodes[k].layer.logits
+                node = self.graph.output_nodes[k]
+                assert node is not None  # _fused(k): output k is a layer's output
+                logits = node.layer.logits
                 if with_grads and k in deferred:
-                    value, probs, grad = loss.softmax_fused_with_gradient(y, logits, sample_weight)
+                    value, probs, grad = cast(Any, loss).softmax_fused_with_gradient(y, logits, sample_weight)
                     outputs[k] = probs
                 else:
-                    value, probs = loss.softmax_fused(y, logits, sample_weight)
+                    value, probs = cast(Any, loss).softmax_fused(y, logits, sample_weight)
                     if k in deferred:
                         outputs[k] = out = probs
-                    grad = loss.softmax_fused_gradient(y, out, sample_weight) if with_grads else None
+                    grad = cast(Any, loss).softmax_fused_gradient(y, out, sample_weight) if with_grads else None
             else:
                 value = loss(y, out, sample_weight)
                 grad = loss.gradient(y, out, sample_weight) if with_grads else None
@@ -196,6 +220,7 @@ class Trainer:
             params, param_grads = self._trainable()
             if not params:
                 self._warn_all_frozen()
+            assert self.optimizer is not None  # compiled
             self.optimizer.apply(params, param_grads)
             self._update_metrics(outputs, ys)
         finally:
@@ -285,8 +310,7 @@ class Trainer:
         xs, ys = self._prepare(x, y, targets_for="fit")
         data = data_utils.fit_data(xs, ys, sample_weight, class_weight, validation_split, validation_data)
         steps = math.ceil(data.n / batch_size)
-        if data_utils.check_verbose("fit", verbose) == "auto":
-            verbose = 1
+        verbose = 1 if data_utils.check_verbose("fit", verbose) == "auto" else int(verbose)
         self.history = History()
         callback_list = CallbackList(
             [self.history, *callback_sequence(callbacks), ProgressBar(verbose)],
@@ -396,9 +420,10 @@ class _FitSteps:
         logs = {"loss": self.loss_sum / max(self.seen, 1), **model._metric_logs()}
         val = self.data.validation
         if val is not None:
-            val_logs = model.evaluate(*val[:2], sample_weight=val[2] if len(val) == 3 else None,
+            val_logs = model.evaluate(val[0], val[1], sample_weight=val[2] if len(val) == 3 else None,
                                       batch_size=self.validation_batch_size, verbose=0, return_dict=True)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        assert model.optimizer is not None  # fit requires a compiled model
         logs["lr"] = float(model.optimizer.learning_rate)
         model.epochs_done = epoch + 1
         return logs

@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from le4nn.callbacks import CallbackList
 
@@ -54,7 +54,7 @@ class GracefulInterrupt:
         self.requested = True
         print(f"\n{name}: stopping after this batch (send again to abort at once)", file=sys.stderr)
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         return False

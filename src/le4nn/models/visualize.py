@@ -21,7 +21,7 @@ def model_to_dot(model, show_shapes: bool = True) -> str:
     if not isinstance(model, Model):
         raise TypeError(f"model_to_dot: expected an le4nn model (Sequential or Model), got {type(model).__name__}")
     lines = ["digraph model {", '  rankdir="TB";', '  node [shape=record, fontname="Helvetica", fontsize=10];']
-    producer = {}
+    producer: dict[int, int] = {}  # output slot -> index of the node that writes it
     for index, node in enumerate(model.graph.nodes):
         layer = node.layer
         label = f"{layer.name}|{type(layer).__name__}"

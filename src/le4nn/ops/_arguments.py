@@ -64,7 +64,8 @@ def as_pair(value, op: str, name: str) -> tuple[int, int]:
 def as_padding(value, op: str) -> tuple[int, int, int, int]:
     """Padding as (top, bottom, left, right): an int, a pair (vertical, horizontal) or four ints."""
     if isinstance(value, (tuple, list)) and len(value) == 4:
-        pads = tuple(_as_int(v, op, "pad") for v in value)
+        top, bottom, left, right = (_as_int(v, op, "pad") for v in value)
+        pads = (top, bottom, left, right)
     elif isinstance(value, (tuple, list)) and len(value) == 2:
         ph, pw = as_pair(value, op, "pad")
         pads = (ph, ph, pw, pw)

@@ -65,8 +65,8 @@ def check_col2im(cols, x_shape: Shape, kh: int, kw: int, stride, pad, out) -> tu
 # --- pooling (handout eq. 63–64) ------------------------------------------------------------------------
 
 
-def check_maxpool2d_forward(x, kh: int, kw: int, stride, pad, out, argmax_out) -> tuple[Geometry, np.ndarray,
-                            np.ndarray]:
+def check_maxpool2d_forward(x, kh: int, kw: int, stride, pad, out,
+                            argmax_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
     """:func:`~le4nn.ops.reference.maxpool2d_forward`: ``(geometry, out, argmax)``, (B, C, OH, OW)."""
     op = "maxpool2d_forward"
     x = check_float_array(x, op, "x", ndim=4)
@@ -94,8 +94,8 @@ def check_avgpool2d_forward(x, kh: int, kw: int, stride, pad, out) -> tuple[Geom
     return g, prepare_out(out, (g.B, g.C, g.OH, g.OW), x.dtype, op)
 
 
-def check_avgpool2d_backward(dout: FloatArray, x_shape: Shape, kh: int, kw: int, stride, pad, out) -> tuple[Geometry,
-                             np.ndarray]:
+def check_avgpool2d_backward(dout: FloatArray, x_shape: Shape, kh: int, kw: int, stride, pad,
+                             out) -> tuple[Geometry, np.ndarray]:
     """:func:`~le4nn.ops.reference.avgpool2d_backward`: ``(geometry, dx)``, dx (B, C, H, W)."""
     op = "avgpool2d_backward"
     dout = check_float_array(dout, op, "dout", ndim=4)
@@ -125,8 +125,8 @@ def check_col2im_nhwc(cols, x_shape: Shape, kh: int, kw: int, stride, pad, out) 
     return g, prepare_out(out, (g.B, g.H, g.W, g.C), cols.dtype, op)
 
 
-def check_maxpool2d_nhwc_forward(x, kh: int, kw: int, stride, pad, out, argmax_out) -> tuple[Geometry, np.ndarray,
-                                 np.ndarray]:
+def check_maxpool2d_nhwc_forward(x, kh: int, kw: int, stride, pad, out,
+                                 argmax_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
     """:func:`~le4nn.ops.reference.maxpool2d_nhwc_forward`: ``(geometry, out, argmax)``, (B, OH, OW, C)."""
     op = "maxpool2d_nhwc_forward"
     x = check_float_array(x, op, "x", ndim=4)
@@ -182,14 +182,15 @@ def _check_like_dout(op: str, dout: np.ndarray, array, name: str) -> None:
         check_same_dtype(op, dout=dout, **{name: array})
 
 
-def _filter_grads(op: str, g: Geometry, K: int, dtype, out, bias_grad_out: FloatArray) -> tuple[np.ndarray, np.ndarray]:
+def _filter_grads(op: str, g: Geometry, K: int, dtype: np.dtype, out: FloatArray | None,
+                  bias_grad_out: FloatArray | None) -> tuple[np.ndarray, np.ndarray]:
     """The kernel gradient (kh, kw, C, K) and the bias gradient (K,)."""
     kernel_grad = prepare_out(out, (g.kh, g.kw, g.C, K), dtype, op)
     return kernel_grad, prepare_out(bias_grad_out, (K,), dtype, op, "bias_grad_out")
 
 
 def check_conv2d_nhwc_filter_grad(x, dout: FloatArray, kh: int, kw: int, stride, pad, y, out,
-                                  bias_grad_out: FloatArray) -> tuple[Geometry, np.ndarray, np.ndarray]:
+                                  bias_grad_out: FloatArray | None) -> tuple[Geometry, np.ndarray, np.ndarray]:
     """:func:`~le4nn.ops.reference.conv2d_nhwc_filter_grad`: ``(geometry, kernel_grad, bias_grad)``."""
     op = "conv2d_nhwc_filter_grad"
     g = _check_filter_grad(op, x, dout, kh, kw, stride, pad)
@@ -213,7 +214,7 @@ def check_conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, pool_kh, pool_k
 
 
 def check_conv2d_nhwc_filter_grad_pooled(x, dout: FloatArray, argmax, pooled, kh: int, kw: int, stride, pad, out,
-                                         bias_grad_out: FloatArray) -> tuple[Geometry, np.ndarray, np.ndarray]:
+                                         bias_grad_out: FloatArray | None) -> tuple[Geometry, np.ndarray, np.ndarray]:
     """:func:`~le4nn.ops.reference.conv2d_nhwc_filter_grad_pooled`: ``(geometry, kernel_grad,
     bias_grad)``; argmax indexes the convolution's OH × OW output planes."""
     op = "conv2d_nhwc_filter_grad_pooled"
@@ -267,7 +268,7 @@ def check_cross_entropy(op: str, scores, name: str, labels, out,
     return targets, is_index, prepare_out(out, scores.shape, scores.dtype, op)
 
 
-def check_softmax_cross_entropy(logits: FloatArray, labels, out, grad_out: FloatArray,
+def check_softmax_cross_entropy(logits: FloatArray, labels, out, grad_out: FloatArray | None,
                                 check_range: bool = True) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
     """:func:`~le4nn.ops.reference.softmax_cross_entropy`: ``(targets, is_index, probs, grad)``."""
     op = "softmax_cross_entropy"
@@ -284,7 +285,8 @@ def check_bias_relu_forward(x, bias, out) -> tuple[np.ndarray, np.ndarray]:
     return bias, prepare_out(out, x.shape, x.dtype, op)
 
 
-def check_backward_bias(op: str, dout: FloatArray, y, out, bias_grad_out: FloatArray) -> tuple[np.ndarray, np.ndarray]:
+def check_backward_bias(op: str, dout: FloatArray, y, out,
+                        bias_grad_out: FloatArray | None) -> tuple[np.ndarray, np.ndarray]:
     """``relu_backward_bias``, ``sigmoid_backward_bias``: ``(dx, bias_grad)``, dx shaped like y (..., K),
     bias_grad (K,)."""
     _check_dout_y(op, dout, y)

@@ -14,9 +14,11 @@ every function takes an optional preallocated ``out=`` array.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from le4nn._typing import ActivationLike, FloatArray, Shape
+from le4nn._typing import Array, FloatArray, IntArray, Padding, Shape, Stride
 from le4nn.ops import _checks as checks
 
 # ---------------------------------------------------------------------------------------------------
@@ -32,7 +34,8 @@ def _window_slices(g, i, j):
     )
 
 
-def im2col(x, kh: int, kw: int, stride: int = 1, pad: int = 0, *, out: FloatArray | None = None):
+def im2col(x: FloatArray, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+           out: FloatArray | None = None) -> FloatArray:
     """Unfold the windows of an NCHW batch into the columns of a matrix (handout eq. 59).
 
     Returns X' of shape (C·kh·kw, B·OH·OW): row ``c·kh·kw + i·kw + j`` holds input channel c at
@@ -50,7 +53,8 @@ def im2col(x, kh: int, kw: int, stride: int = 1, pad: int = 0, *, out: FloatArra
     return cols
 
 
-def col2im(cols, x_shape: Shape, kh: int, kw: int, stride: int = 1, pad: int = 0, *, out: FloatArray | None = None):
+def col2im(cols: FloatArray, x_shape: Shape, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+           out: FloatArray | None = None) -> FloatArray:
     """Fold columns back into an NCHW batch: the adjoint of :func:`im2col` (handout eq. 62).
 
     Where windows overlap, their contributions are summed (scatter-add), so that
@@ -82,8 +86,9 @@ def _window_positions(g):
     return rows, cols, valid
 
 
-def maxpool2d_forward(x, kh: int, kw: int, stride=None, pad: int = 0, *, out: FloatArray | None = None,
-                      argmax_out=None):
+def maxpool2d_forward(x: FloatArray, kh: int, kw: int, stride: Stride | None = None, pad: Padding = 0, *,
+                      out: FloatArray | None = None,
+                      argmax_out: IntArray | None = None) -> tuple[FloatArray, IntArray]:
     """Max pooling (handout eq. 63): each output is the maximum of its kh × kw window.
 
     Returns ``(out, argmax)``; ``argmax`` (int32, shape of ``out``) is the flat index ``h·W + w``
@@ -112,7 +117,8 @@ def maxpool2d_forward(x, kh: int, kw: int, stride=None, pad: int = 0, *, out: Fl
     return out, argmax
 
 
-def maxpool2d_backward(dout: FloatArray, argmax, x_shape: Shape, *, out: FloatArray | None = None):
+def maxpool2d_backward(dout: FloatArray, argmax: IntArray, x_shape: Shape, *,
+                       out: FloatArray | None = None) -> FloatArray:
     """Gradient of max pooling (handout eq. 64): each output's gradient goes to its window's winner.
 
     Overlapping windows that share a winner add their gradients.
@@ -133,8 +139,9 @@ def _avgpool_divisor(g, count_include_pad, dtype):
     return valid.sum(axis=0).astype(dtype)  # (OH, OW)
 
 
-def avgpool2d_forward(x, kh: int, kw: int, stride=None, pad: int = 0, count_include_pad: bool = True, *,
-                      out: FloatArray | None = None):
+def avgpool2d_forward(x: FloatArray, kh: int, kw: int, stride: Stride | None = None, pad: Padding = 0,
+                      count_include_pad: bool = True, *,
+                      out: FloatArray | None = None) -> FloatArray:
     """Average pooling: each output is the mean of its kh × kw window (handout eq. 63 with the mean in
     place of the maximum).
 
@@ -153,8 +160,9 @@ def avgpool2d_forward(x, kh: int, kw: int, stride=None, pad: int = 0, count_incl
     return out
 
 
-def avgpool2d_backward(dout: FloatArray, x_shape: Shape, kh: int, kw: int, stride=None, pad: int = 0,
-                       count_include_pad: bool = True, *, out: FloatArray | None = None):
+def avgpool2d_backward(dout: FloatArray, x_shape: Shape, kh: int, kw: int, stride: Stride | None = None,
+                       pad: Padding = 0,
+                       count_include_pad: bool = True, *, out: FloatArray | None = None) -> FloatArray:
     """Gradient of average pooling: each window spreads its gradient evenly over its elements (the
     counterpart of handout eq. 64)."""
     g, dx = checks.check_avgpool2d_backward(dout, x_shape, kh, kw, stride, pad, out)
@@ -178,7 +186,8 @@ def avgpool2d_backward(dout: FloatArray, x_shape: Shape, kh: int, kw: int, strid
 # ---------------------------------------------------------------------------------------------------
 
 
-def im2col_nhwc(x, kh: int, kw: int, stride: int = 1, pad: int = 0, *, out: FloatArray | None = None):
+def im2col_nhwc(x: FloatArray, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+                out: FloatArray | None = None) -> FloatArray:
     """Unfold the windows of an NHWC batch into the rows of a matrix (handout eq. 59, channels last).
 
     Returns X' of shape (B·OH·OW, kh·kw·C): row ``b·OH·OW + oh·OW + ow`` is the window of image b at
@@ -196,8 +205,8 @@ def im2col_nhwc(x, kh: int, kw: int, stride: int = 1, pad: int = 0, *, out: Floa
     return cols
 
 
-def col2im_nhwc(cols, x_shape: Shape, kh: int, kw: int, stride: int = 1, pad: int = 0, *,
-                out: FloatArray | None = None):
+def col2im_nhwc(cols: FloatArray, x_shape: Shape, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+                out: FloatArray | None = None) -> FloatArray:
     """Fold rows back into an NHWC batch: the adjoint of :func:`im2col_nhwc` (handout eq. 62).
 
     ``x_shape`` is (B, H, W, C).  Where windows overlap their contributions are summed (in the order
@@ -214,8 +223,9 @@ def col2im_nhwc(cols, x_shape: Shape, kh: int, kw: int, stride: int = 1, pad: in
     return x
 
 
-def maxpool2d_nhwc_forward(x, kh: int, kw: int, stride=None, pad: int = 0, *, out: FloatArray | None = None,
-                           argmax_out=None):
+def maxpool2d_nhwc_forward(x: FloatArray, kh: int, kw: int, stride: Stride | None = None, pad: Padding = 0, *,
+                           out: FloatArray | None = None,
+                           argmax_out: IntArray | None = None) -> tuple[FloatArray, IntArray]:
     """Max pooling of an NHWC batch (handout eq. 63): :func:`maxpool2d_forward` with channels last.
 
     Returns ``(out, argmax)``, both (B, OH, OW, C); ``argmax`` (int32) is the flat spatial index
@@ -232,7 +242,8 @@ def maxpool2d_nhwc_forward(x, kh: int, kw: int, stride=None, pad: int = 0, *, ou
     return out, argmax
 
 
-def maxpool2d_nhwc_backward(dout: FloatArray, argmax, x_shape: Shape, *, out: FloatArray | None = None):
+def maxpool2d_nhwc_backward(dout: FloatArray, argmax: IntArray, x_shape: Shape, *,
+                            out: FloatArray | None = None) -> FloatArray:
     """Gradient of NHWC max pooling (handout eq. 64): each output's gradient goes to its window's
     winner ``argmax`` (flat spatial index); overlapping windows that share a winner add up."""
     dx = checks.check_maxpool2d_nhwc_backward(dout, argmax, x_shape, out)
@@ -245,8 +256,9 @@ def maxpool2d_nhwc_backward(dout: FloatArray, argmax, x_shape: Shape, *, out: Fl
     return dx
 
 
-def conv2d_nhwc_forward(x, kernel, bias=None, stride: int = 1, pad: int = 0, relu: bool = False, *,
-                        out: FloatArray | None = None):
+def conv2d_nhwc_forward(x: FloatArray, kernel: FloatArray, bias: FloatArray | None = None, stride: Stride = 1,
+                        pad: Padding = 0, relu: bool = False, *,
+                        out: FloatArray | None = None) -> FloatArray:
     """2-D convolution of an NHWC batch with a Keras kernel (kh, kw, C, K), plus ``bias`` (K,) and,
     with ``relu=True``, the ReLU: y = max(0, X' W + b) of shape (B, OH, OW, K) (handout eq. 59).
 
@@ -266,9 +278,10 @@ def conv2d_nhwc_forward(x, kernel, bias=None, stride: int = 1, pad: int = 0, rel
     return y
 
 
-def conv2d_nhwc_filter_grad(x, dout: FloatArray, kh: int, kw: int, stride: int = 1, pad: int = 0, y=None, *,
+def conv2d_nhwc_filter_grad(x: FloatArray, dout: FloatArray, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0,
+                            y: FloatArray | None = None, *,
                             out: FloatArray | None = None,
-                            bias_grad_out=None):
+                            bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray | None]:
     """∂E/∂kernel and ∂E/∂bias of :func:`conv2d_nhwc_forward` (handout eq. 60–61), without ∂E/∂x.
 
     ``dout`` (B, OH, OW, K) is ∂E/∂y.  With ``y`` (the forward output of a ``relu=True`` call) the
@@ -287,8 +300,11 @@ def conv2d_nhwc_filter_grad(x, dout: FloatArray, kh: int, kw: int, stride: int =
     return kernel_grad, bias_grad
 
 
-def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_kw, pool_stride=None, pool_pad: int = 0,
-                             *, out: FloatArray | None = None, argmax_out=None):
+def conv2d_nhwc_pool_forward(x: FloatArray, kernel: FloatArray, bias: FloatArray | None, stride: Stride, pad: Padding,
+                             relu: bool, pool_kh: int, pool_kw: int, pool_stride: Stride | None = None,
+                             pool_pad: Padding = 0,
+                             *, out: FloatArray | None = None,
+                             argmax_out: IntArray | None = None) -> tuple[FloatArray, IntArray]:
     """Convolution (+ bias, ReLU; handout eq. 59) followed by max pooling (eq. 63), without the convolution's full-size
     output: :func:`conv2d_nhwc_forward` then :func:`maxpool2d_nhwc_forward` (whose ``argmax``
     indexes the convolution's OH × OW output planes).  Returns ``(pooled, argmax)``; the backward
@@ -300,9 +316,11 @@ def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_k
                                   out=out, argmax_out=argmax)
 
 
-def conv2d_nhwc_filter_grad_pooled(x, dout: FloatArray, argmax, pooled, kh: int, kw: int, stride: int = 1,
-                                   pad: int = 0, *, out: FloatArray | None = None,
-                                   bias_grad_out=None):
+def conv2d_nhwc_filter_grad_pooled(x: FloatArray, dout: FloatArray, argmax: IntArray, pooled: FloatArray | None,
+                                   kh: int,
+                                   kw: int, stride: Stride = 1,
+                                   pad: Padding = 0, *, out: FloatArray | None = None,
+                                   bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray | None]:
     """∂E/∂kernel and ∂E/∂bias of a convolution followed by a ReLU and a max pooling, from ∂E/∂(the
     pooled output; handout eq. 64, then eq. 60–61): one pass instead of the pooling's backward, the ReLU's and
     :func:`conv2d_nhwc_filter_grad` (for a first layer, whose ∂E/∂x nobody needs).
@@ -349,7 +367,7 @@ from le4nn.ops.reference_winograd import (  # noqa: E402, I001 (the order of OPS
 # ---------------------------------------------------------------------------------------------------
 
 
-def sigmoid_forward(x, *, out: FloatArray | None = None):
+def sigmoid_forward(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """Sigmoid σ(x) = 1 / (1 + exp(−x)) (handout 4.2), in a form that never overflows.
 
     With e = exp(−|x|) ∈ (0, 1]: σ(x) = 1 / (1 + e) for x ≥ 0 and e / (1 + e) for x < 0.
@@ -360,21 +378,21 @@ def sigmoid_forward(x, *, out: FloatArray | None = None):
     return y
 
 
-def sigmoid_backward(dout: FloatArray, y, *, out: FloatArray | None = None):
+def sigmoid_backward(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """Gradient of the sigmoid from its output (handout 4.2): ∂E/∂x = ∂E/∂y · y (1 − y)."""
     dx = checks.check_elementwise_backward("sigmoid_backward", dout, y, out)
     np.multiply(dout, y * (1 - y), out=dx)
     return dx
 
 
-def relu_forward(x, *, out: FloatArray | None = None):
+def relu_forward(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """ReLU a(x) = max(0, x).  NaN propagates (a NaN input gives a NaN output)."""
     y = checks.check_elementwise("relu_forward", x, out)
     np.copyto(y, np.where(x <= 0, 0, x))
     return y
 
 
-def relu_backward(dout: FloatArray, y, *, out: FloatArray | None = None):
+def relu_backward(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """Gradient of ReLU: ∂E/∂x = ∂E/∂y where x > 0, else 0 (the derivative at 0 is 0).
 
     ``y`` is the forward output (the input works as well: y > 0 exactly where x > 0).
@@ -389,7 +407,7 @@ def relu_backward(dout: FloatArray, y, *, out: FloatArray | None = None):
 # ---------------------------------------------------------------------------------------------------
 
 
-def softmax_forward(x, *, out: FloatArray | None = None):
+def softmax_forward(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """Softmax over the last axis with the max subtraction of handout eq. (5)–(6):
     y_k = exp(a_k − α) / Σ_j exp(a_j − α), α = max_j a_j.
     """
@@ -400,7 +418,8 @@ def softmax_forward(x, *, out: FloatArray | None = None):
     return y
 
 
-def softmax_cross_entropy_forward(logits: FloatArray, labels, *, out: FloatArray | None = None):
+def softmax_cross_entropy_forward(logits: FloatArray, labels: Array, *,
+                                  out: FloatArray | None = None) -> tuple[float, FloatArray]:
     """Softmax (eq. 5–6) fused with the cross-entropy averaged over the mini-batch (eq. 8).
 
     E = −(1/B) Σ_b Σ_k t_bk log y_bk, with log y computed as (a − α) − log Σ exp(a − α) so that the
@@ -425,7 +444,7 @@ def softmax_cross_entropy_forward(logits: FloatArray, labels, *, out: FloatArray
     return float(losses.sum(dtype=np.float64) / B) if B else 0.0, probs
 
 
-def softmax_cross_entropy_backward(probs, labels, *, out: FloatArray | None = None):
+def softmax_cross_entropy_backward(probs: FloatArray, labels: Array, *, out: FloatArray | None = None) -> FloatArray:
     """Gradient of the mean cross-entropy w.r.t. the logits (handout eq. 12): (y − t) / B."""
     targets, is_index, dx = checks.check_cross_entropy("softmax_cross_entropy_backward", probs, "probs",
                                                        labels, out)
@@ -440,7 +459,8 @@ def softmax_cross_entropy_backward(probs, labels, *, out: FloatArray | None = No
     return dx
 
 
-def softmax_cross_entropy(logits: FloatArray, labels, *, out: FloatArray | None = None, grad_out=None):
+def softmax_cross_entropy(logits: FloatArray, labels: Array, *, out: FloatArray | None = None,
+                          grad_out: FloatArray | None = None) -> tuple[float, FloatArray, FloatArray]:
     """A training step's whole loss: :func:`softmax_cross_entropy_forward` and
     :func:`softmax_cross_entropy_backward` of its probabilities in one call (the labels checked once).
     Returns ``(loss, probs, grad)`` with grad = ∂E/∂logits = (y − t) / B (handout eq. 12); ``out``
@@ -456,7 +476,7 @@ def softmax_cross_entropy(logits: FloatArray, labels, *, out: FloatArray | None 
 # ---------------------------------------------------------------------------------------------------
 
 
-def bias_relu_forward(x, bias, *, out: FloatArray | None = None):
+def bias_relu_forward(x: FloatArray, bias: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """y = max(0, x + bias), with ``bias`` (K,) added along the last axis of x (..., K).
 
     NaN propagates, as in :func:`relu_forward`.  ``out`` may be ``x`` (in place).
@@ -466,7 +486,8 @@ def bias_relu_forward(x, bias, *, out: FloatArray | None = None):
     return relu_forward(y, out=y)
 
 
-def relu_backward_bias(dout: FloatArray, y, *, out: FloatArray | None = None, bias_grad_out=None):
+def relu_backward_bias(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None,
+                       bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
     """The gradient of :func:`bias_relu_forward`: ∂E/∂x = ∂E/∂y where y > 0, else 0, and
     ∂E/∂bias = the sum of ∂E/∂x over every axis but the last.  Returns ``(dx, bias_grad)``."""
     dx, bias_grad = checks.check_backward_bias("relu_backward_bias", dout, y, out, bias_grad_out)
@@ -475,7 +496,8 @@ def relu_backward_bias(dout: FloatArray, y, *, out: FloatArray | None = None, bi
     return dx, bias_grad
 
 
-def sigmoid_backward_bias(dout: FloatArray, y, *, out: FloatArray | None = None, bias_grad_out=None):
+def sigmoid_backward_bias(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None,
+                          bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
     """The gradient of the sigmoid from its output, ∂E/∂x = ∂E/∂y · y (1 − y), together with
     ∂E/∂bias = the sum of ∂E/∂x over every axis but the last (the bias of the affine map before the
     sigmoid: handout 4.2).  Returns ``(dx, bias_grad)``."""
@@ -490,7 +512,8 @@ def sigmoid_backward_bias(dout: FloatArray, y, *, out: FloatArray | None = None,
 # ---------------------------------------------------------------------------------------------------
 
 
-def sparse_matmul(x, w, *, bias=None, activation: ActivationLike = None, out: FloatArray | None = None):
+def sparse_matmul(x: FloatArray, w: FloatArray, *, bias: FloatArray | None = None, activation: str | None = None,
+                  out: FloatArray | None = None) -> FloatArray:
     """z = x · W for x (B, N) and W (N, K): z[b, k] = Σ_i x[b, i] W[i, k] (the Dense layer's affine map,
     handout 4.2), for an x that is mostly zeros, e.g. a batch of MNIST images (≈ 80 % zero pixels);
     then, if given, y = activation(z + bias) with ``bias`` (K,) and ``activation`` ``"relu"`` or
@@ -516,7 +539,7 @@ def sparse_matmul(x, w, *, bias=None, activation: ActivationLike = None, out: Fl
     return z
 
 
-def sparse_matmul_tn(x, d, *, out: FloatArray | None = None):
+def sparse_matmul_tn(x: FloatArray, d: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """∂E/∂W = xᵀ · ∂E/∂z for x (B, N) and d = ∂E/∂z (B, K): g[i, k] = Σ_b x[b, i] d[b, k] (the Dense
     layer's kernel gradient, handout 4.2), for a mostly-zero x; see :func:`sparse_matmul`."""
     g = checks.check_sparse_matmul_tn(x, d, out)
@@ -528,7 +551,8 @@ def sparse_matmul_tn(x, d, *, out: FloatArray | None = None):
 # ---------------------------------------------------------------------------------------------------
 
 
-def sgd_update(param, grad, learning_rate, momentum: float = 0.0, velocity=None, nesterov: bool = False):
+def sgd_update(param: FloatArray, grad: FloatArray, learning_rate: float, momentum: float = 0.0,
+               velocity: FloatArray | None = None, nesterov: bool = False) -> FloatArray:
     """One SGD step on ``param`` in place (and on ``velocity``, the momentum's Δw); returns ``param``.
 
     - momentum 0: w ← w − η ∂E/∂w.
@@ -564,8 +588,9 @@ def _per_feature(x: np.ndarray, axis: int, *vectors: np.ndarray) -> list[np.ndar
     return [v.reshape(shape) for v in vectors]
 
 
-def batchnorm_forward(x, gamma, beta, epsilon, axis=-1, relu: bool = False, mean=None, variance=None, *,
-                      out: FloatArray | None = None):
+def batchnorm_forward(x: FloatArray, gamma: FloatArray | None, beta: FloatArray | None, epsilon: float, axis: int = -1,
+                      relu: bool = False, mean: FloatArray | None = None, variance: FloatArray | None = None, *,
+                      out: FloatArray | None = None) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """y = γ x̂ + β with x̂ = (x − μ) / √(σ² + ε) per feature (``axis``; the statistics run over every
     other axis), then max(y, 0) if ``relu``.  Returns ``(y, mean, variance, inv_std)``, the last
     1/√(σ² + ε), all but y of shape (C,).
@@ -591,9 +616,12 @@ def batchnorm_forward(x, gamma, beta, epsilon, axis=-1, relu: bool = False, mean
     return y, mean, variance, inv_std
 
 
-def batchnorm_backward(dout: FloatArray, x, gamma, beta, mean, inv_std, axis=-1, relu: bool = False,
+def batchnorm_backward(dout: FloatArray, x: FloatArray, gamma: FloatArray | None, beta: FloatArray | None,
+                       mean: FloatArray,
+                       inv_std: FloatArray, axis: int = -1, relu: bool = False,
                        training: bool = True, *, out: FloatArray | None = None,
-                       gamma_grad_out=None, beta_grad_out=None):
+                       gamma_grad_out: FloatArray | None = None,
+                       beta_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The gradient of :func:`batchnorm_forward` from its input ``x`` and the ``mean`` and ``inv_std`` it
     returned.  Returns ``(dx, gamma_grad, beta_grad)``.
 
@@ -621,7 +649,7 @@ def batchnorm_backward(dout: FloatArray, x, gamma, beta, mean, inv_std, axis=-1,
 # ---------------------------------------------------------------------------------------------------
 
 
-def add_relu_forward(inputs, *, out: FloatArray | None = None):
+def add_relu_forward(inputs: Sequence[FloatArray], *, out: FloatArray | None = None) -> FloatArray:
     """The end of a residual block: y = max(0, x₀ + x₁ + …), the inputs (two or more, one shape and
     dtype, no broadcasting) added left to right as the Add layer does, then the ReLU of handout 4.2.
 

@@ -43,6 +43,7 @@ class Value:
     @property
     def shape(self) -> tuple:
         """The ONNX shape of a tensor value (None for the batch)."""
+        assert self.tensor is not None, "not a tensor value"
         return tuple(self.tensor.shape[p] for p in self.perm)
 
 
