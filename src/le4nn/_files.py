@@ -63,7 +63,7 @@ def remove_stale_temporaries(target) -> list[Path]:
     target = Path(os.fspath(target))
     folder = target.parent if str(target.parent) else Path(".")
     pattern = _temp_pattern(target)
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(folder)
     except OSError:

@@ -61,12 +61,13 @@ class Registry:
             raise ValueError(f"unknown {self.kind} {name!r}: valid names are {self.valid_names()}")
         return cls
 
-    def serialize(self, obj) -> dict:
+    def serialize(self, obj: Any) -> dict[str, Any]:
         """``{"class_name": ..., "config": {...}}`` of an instance of the base class."""
         if not isinstance(obj, self.base):
             article = "an" if self.base.__name__[0] in "AEIOU" else "a"
             raise TypeError(f"{self.module}.serialize: expected {article} {self.base.__name__}, got {obj!r}")
-        return {"class_name": type(obj).__name__, "config": obj.get_config()}
+        configurable: Any = obj  # an instance of the base class, which has get_config
+        return {"class_name": type(obj).__name__, "config": configurable.get_config()}
 
     def deserialize(self, config: dict) -> Any:
         """The inverse of :meth:`serialize`."""
@@ -75,7 +76,8 @@ class Registry:
         arguments = config.get("config") or {}
         if not isinstance(arguments, dict):
             raise TypeError(f"{self.module}: the 'config' of a {self.kind} must be a dict, got {arguments!r:.80}")
-        return self.lookup(config["class_name"]).from_config(dict(arguments))
+        cls: Any = self.lookup(config["class_name"])  # a subclass of the base, which has from_config
+        return cls.from_config(dict(arguments))
 
     def get(self, identifier: Any, *, accepts: Callable[[Any], bool] | None = None, hint: str | None = None) -> Any:
         """An instance from an instance (returned as is), a name, a config dict or a subclass (built

@@ -26,6 +26,9 @@ Shape: TypeAlias = tuple[int, ...]
 Stride: TypeAlias = int | tuple[int, int]
 #: Padding: one int for all sides, (vertical, horizontal), or (top, bottom, left, right).
 Padding: TypeAlias = int | Sequence[int]
+#: A random-augmentation parameter: a number (a symmetric range, or a fixed value, as each transform
+#: says) or a (low, high) range drawn from uniformly.
+Range: TypeAlias = float | tuple[float, float]
 #: A shape as Keras accepts it: ``None`` for an axis not known before the data comes.
 PartialShape: TypeAlias = tuple[int | None, ...]
 #: A JSON-serializable configuration (``get_config`` / ``from_config``).
@@ -42,8 +45,13 @@ RegularizerLike: TypeAlias = str | Config | Callable[..., Any] | None
 ActivationLike: TypeAlias = str | Config | Callable[..., Any] | None
 #: The ``logs`` dictionary that callbacks receive (metric name -> value).
 Logs: TypeAlias = dict[str, Any]
+#: A model's input or target data: one array, or a list of arrays for a model with several inputs or outputs.
+ModelData: TypeAlias = ArrayLike | Sequence[ArrayLike]
+#: What ``evaluate``/``train_on_batch`` return: the loss alone, [loss, metrics...], or a dict (``return_dict``).
+Scores: TypeAlias = float | list[float] | dict[str, float]
 #: A file system path.
 PathLike: TypeAlias = str | os.PathLike[str]
 
 __all__ = ["ActivationLike", "Array", "ArrayLike", "Config", "DTypeLike", "FloatArray", "InitializerLike", "IntArray",
-           "Logs", "LossLike", "PartialShape", "Padding", "PathLike", "RegularizerLike", "Shape", "Stride"]
+           "Logs", "LossLike", "ModelData", "PartialShape", "Padding", "PathLike", "Range", "RegularizerLike",
+           "Scores", "Shape", "Stride"]

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from le4nn import utils
+from le4nn._numbers import is_integer, is_real
 from le4nn._registry import Configurable, Registry
 from le4nn._typing import DTypeLike
 
@@ -81,7 +82,7 @@ def _float_dtype(dtype, name: str) -> np.dtype:
 
 
 def _check_seed(seed, name: str):
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+    if seed is not None and (not is_integer(seed)):
         raise TypeError(f"{name}: seed must be an integer or None, got {seed!r}")
     if seed is not None and seed < 0:
         raise ValueError(f"{name}: seed must be >= 0, got {seed}")
@@ -113,7 +114,7 @@ class Constant(Initializer):
     """Every entry equal to ``value``."""
 
     def __init__(self, value: float = 0.0) -> None:
-        if not isinstance(value, numbers.Real):
+        if not (is_real(value) or isinstance(value, bool)):  # any numbers.Real
             raise TypeError(f"Constant: value must be a real number, got {value!r}")
         self.value = float(value)
 

@@ -26,12 +26,12 @@ needs no clipping and stays exact where the unfused path (softmax, then the clip
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from le4nn import ops
+from le4nn._numbers import is_real
 from le4nn._registry import Configurable, Registry
 from le4nn._typing import Array, ArrayLike, FloatArray
 
@@ -102,7 +102,7 @@ def _match_targets(y_true: Array, y_pred: np.ndarray, name: str) -> np.ndarray:
 
 
 def _check_fraction(value, owner: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+    if not is_real(value) or not 0 <= value <= 1:
         raise ValueError(f"{owner}: {name} must be a number in [0, 1], got {value!r}")
     return float(value)
 

@@ -23,12 +23,12 @@ Where the handout, PyTorch and Keras differ, le4nn follows the handout; see each
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from le4nn import ops
+from le4nn._numbers import is_real
 from le4nn._registry import Configurable, Registry
 
 # ---------------------------------------------------------------------------------------------------
@@ -39,7 +39,7 @@ from le4nn._registry import Configurable, Registry
 def _number(value, owner: str, name: str, *, low: float = 0.0, high=math.inf, low_open: bool = False,
             high_open: bool = False):
     """A real number in [low, high] (bounds optionally open), or a ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
     value = float(value)
     too_low = value <= low if low_open else value < low

@@ -11,16 +11,16 @@ Keras 3).  For plain SGD, L2(l2) is equivalent to weight_decay = 2·l2; for adap
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
+from le4nn._numbers import is_real
 from le4nn._registry import Configurable, Registry
 
 
 def _factor(value, owner: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
     value = float(value)
     if not np.isfinite(value) or value < 0:

@@ -27,10 +27,10 @@ too):
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 from typing import Any
 
+from le4nn._numbers import is_real
 from le4nn._typing import Logs
 from le4nn.callbacks import Callback
 
@@ -41,7 +41,7 @@ __all__ = [
 
 
 def _positive(value, owner: str, name: str, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_real(value) and math.isfinite(value)
     if not ok or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{owner}: {name} must be a {'non-negative' if allow_zero else 'positive'} number, "
                          f"got {value!r}")
@@ -187,7 +187,7 @@ def get(identifier: Any) -> Schedule | None:
     """A schedule from a Schedule, a number (constant), a function ``f(t)`` or None."""
     if identifier is None or isinstance(identifier, Schedule):
         return identifier
-    if isinstance(identifier, numbers.Real) and not isinstance(identifier, bool):
+    if is_real(identifier):
         return Constant(identifier)
     if callable(identifier):
         return identifier
@@ -210,9 +210,10 @@ class ScheduleCallback(Callback):
         super().__init__()
         if unit not in ("epoch", "step"):
             raise ValueError(f"ScheduleCallback: unit must be 'epoch' or 'step', got {unit!r}")
-        self.schedule = get(schedule)
-        if self.schedule is None:
+        resolved = get(schedule)
+        if resolved is None:
             raise ValueError("ScheduleCallback: schedule is None")
+        self.schedule: Schedule = resolved
         self.unit = unit
         self.per_batch = per_batch or unit == "step"
         self.verbose = verbose
@@ -225,14 +226,14 @@ class ScheduleCallback(Callback):
         self.model.optimizer.learning_rate = lr
         return lr
 
-    def on_epoch_begin(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch = epoch
         if not self.per_batch:
             lr = self._set(epoch)
             if self.verbose:
                 print(f"Epoch {epoch + 1}: learning rate {lr:.6g}", file=sys.stderr)
 
-    def on_train_batch_begin(self, batch, logs: Logs | None = None) -> None:
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         if not self.per_batch:
             return
         steps = self.params.get("steps") or 1

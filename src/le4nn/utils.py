@@ -53,7 +53,7 @@ def to_categorical(y, num_classes: int | None = None, dtype: DTypeLike = "float3
 def get_rng_state() -> dict:
     """The global generator's state (JSON-serializable), saved with models so that resumed training
     continues the same random stream."""
-    return _rng.bit_generator.state
+    return dict(_rng.bit_generator.state)
 
 
 def set_rng_state(state: dict) -> None:

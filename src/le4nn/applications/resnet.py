@@ -40,9 +40,9 @@ with ``set_weights(get_weights())``.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
+from le4nn._numbers import is_integer
 from le4nn._typing import DTypeLike
 from le4nn.layers import (
     Add,
@@ -64,7 +64,7 @@ _DATA_FORMATS = ("channels_last", "channels_first")
 
 
 def _positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if not is_integer(value) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
@@ -81,7 +81,7 @@ def _check_arguments(stage_widths, blocks_per_stage, input_shape, num_classes, s
                      data_format, name):
     """The checked arguments of :func:`ResNet` (a ValueError naming the argument for any bad one)."""
     widths = _positive_ints("stage_widths", stage_widths)
-    if isinstance(blocks_per_stage, numbers.Integral) and not isinstance(blocks_per_stage, bool):
+    if is_integer(blocks_per_stage):
         blocks = (_positive_int("blocks_per_stage", blocks_per_stage),) * len(widths)
     else:
         blocks = _positive_ints("blocks_per_stage", blocks_per_stage, len(widths))

@@ -4,25 +4,25 @@
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.random import Generator
 
+from le4nn._numbers import is_integer, is_real
 from le4nn.augment._params import as_batch
 from le4nn.utils import get_rng
 
 
-def as_rng(rng: Generator | None = None) -> np.random.Generator:
+def as_rng(rng: int | Generator | None = None) -> np.random.Generator:
     """A Generator from a Generator, an int seed, or None (le4nn's global generator)."""
     if rng is None:
         return get_rng()
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+    if is_integer(rng):
         return np.random.default_rng(int(rng))
     raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
 
@@ -35,7 +35,7 @@ class Transform:
     changes_labels = False
 
     def __init__(self, p: float = 1.0) -> None:
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+        if not is_real(p) or not 0 <= float(p) <= 1:
             raise ValueError(f"{type(self).__name__}: p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
 
@@ -84,7 +84,7 @@ class Compose(Transform):
 
     def __init__(self, transforms, p: float = 1.0) -> None:
         super().__init__(p)
-        self.transforms = [get(t) for t in transforms]
+        self.transforms = cast("list[Transform]", [get(t) for t in transforms])  # None refused below
         for t in self.transforms:
             if t is None:
                 raise ValueError("Compose: None is not a transform")
@@ -121,7 +121,7 @@ class Timed(Transform):
 
     def __init__(self, transform) -> None:
         super().__init__()
-        self.transform = get(transform)
+        self.transform = cast(Transform, get(transform))
         self.seconds = 0.0
         self.calls = 0
 
@@ -161,7 +161,7 @@ class Lambda(Transform):
 
 #: Preset name -> a function building a fresh pipeline.  :mod:`le4nn.augment.presets` fills it (the
 #: package imports that module), so that :class:`Compose` here can take preset names without importing it.
-PRESETS: dict[str, Callable[[], Transform]] = {}
+PRESETS: dict[str, Callable[[], Compose]] = {}
 
 
 def preset(name: str) -> Compose:

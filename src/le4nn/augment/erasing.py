@@ -7,6 +7,8 @@ import numbers
 
 import numpy as np
 
+from le4nn._numbers import is_integer
+from le4nn._typing import Range
 from le4nn.augment._params import check_range, uniform
 from le4nn.augment.base import Transform
 
@@ -16,7 +18,8 @@ class RandomErasing(Transform):
     ``scale`` with aspect ratio (h/w) log-uniform in ``ratio`` is set to ``value`` (a number, or
     "random" for uniform noise in ``value_range``).  Applied with probability ``p`` (default 0.5)."""
 
-    def __init__(self, scale=(0.02, 0.2), ratio=(0.3, 3.3), value: float = 0.0, value_range=(0.0, 1.0),
+    def __init__(self, scale: Range = (0.02, 0.2), ratio: Range = (0.3, 3.3), value: float | str = 0.0,
+                 value_range: tuple[float, float] = (0.0, 1.0),
                  p: float = 0.5) -> None:
         super().__init__(p)
         name = type(self).__name__
@@ -60,9 +63,10 @@ class Cutout(Transform):
     """Cutout (DeVries and Taylor, 2017): a ``size``×``size`` square centred at a uniformly random pixel
     (it may extend past the border) is set to ``value``."""
 
-    def __init__(self, size: int = 8, value: float = 0.0, value_range=(0.0, 1.0), p: float = 1.0) -> None:
+    def __init__(self, size: int = 8, value: float | str = 0.0, value_range: tuple[float, float] = (0.0, 1.0),
+                 p: float = 1.0) -> None:
         super().__init__(p)
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 0:
+        if not is_integer(size) or size < 0:
             raise ValueError(f"Cutout: size must be an int >= 0, got {size!r}")
         self.size = int(size)
         self.value = value

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-import numbers
 from functools import lru_cache
+from typing import Any, cast
 
 import numpy as np
 
+from le4nn._numbers import is_integer
+from le4nn._typing import Range
 from le4nn.augment._params import check_range, nonnegative, uniform
 from le4nn.augment.base import Transform
 
@@ -93,9 +95,9 @@ class RandomAffine(Transform):
     - ``fill``: the value read outside the source image (0: black background).
     """
 
-    def __init__(self, rotation: float = 0.0, scale: float = 0.0, shear: float = 0.0, translate: float = 0.0,
+    def __init__(self, rotation: Range = 0.0, scale: Range = 0.0, shear: Range = 0.0, translate: Range = 0.0,
                  keep_inside: bool = True,
-                 ink_threshold: float = 0.1, fill: float = 0.0, aspect: float = 0.0, p: float = 1.0) -> None:
+                 ink_threshold: float = 0.1, fill: float = 0.0, aspect: Range = 0.0, p: float = 1.0) -> None:
         super().__init__(p)
         name = type(self).__name__
         self.rotation = check_range(rotation, name, "rotation", symmetric=True, low=-180, high=180)
@@ -197,7 +199,7 @@ class ElasticDistortion(Transform):
     (the paper's values for 28×28 digits: alpha 34, sigma 4).  ``alpha`` may be a (low, high) range
     drawn per image.  The smoothing is done as two small matrix products per field."""
 
-    def __init__(self, alpha: float = 34.0, sigma: float = 4.0, fill: float = 0.0, p: float = 1.0) -> None:
+    def __init__(self, alpha: Range = 34.0, sigma: float = 4.0, fill: float = 0.0, p: float = 1.0) -> None:
         super().__init__(p)
         name = type(self).__name__
         self.alpha = check_range(alpha, name, "alpha", symmetric=False, low=0)
@@ -224,7 +226,7 @@ class RandomCrop(Transform):
 
     def __init__(self, padding: int = 4, mode: str = "constant", fill: float = 0.0, p: float = 1.0) -> None:
         super().__init__(p)
-        if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
+        if not is_integer(padding) or padding < 0:
             raise ValueError(f"RandomCrop: padding must be an int >= 0, got {padding!r}")
         self.padding = int(padding)
         self.mode = mode
@@ -237,7 +239,7 @@ class RandomCrop(Transform):
             return x.copy()
         widths = ((0, 0), (pad, pad), (pad, pad), (0, 0))
         kwargs = {"constant_values": self.fill} if self.mode == "constant" else {}
-        padded = np.pad(x, widths, mode=self.mode, **kwargs)
+        padded = np.pad(x, widths, mode=cast(Any, self.mode), **kwargs)  # a mode name checked in __init__
         top = rng.integers(0, 2 * pad + 1, n)
         left = rng.integers(0, 2 * pad + 1, n)
         rows = top[:, None] + np.arange(h)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from le4nn._typing import Logs
 
 
@@ -9,24 +12,26 @@ class Callback:
     """Base class; every hook does nothing by default."""
 
     def __init__(self) -> None:
-        self.model = None
-        self.params: dict = {}
+        #: The model being trained (set by ``fit``); typed Any because callbacks sit below the models
+        #: in le4nn's import layers (docs/design.md §1).
+        self.model: Any = None
+        self.params: dict[str, Any] = {}
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: Any) -> None:
         self.model = model
 
-    def set_params(self, params: dict) -> None:
+    def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
 
     def on_train_begin(self, logs: Logs | None = None) -> None: ...
     def on_train_end(self, logs: Logs | None = None) -> None: ...
-    def on_epoch_begin(self, epoch, logs: Logs | None = None) -> None: ...
-    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None: ...
-    def on_train_batch_begin(self, batch, logs: Logs | None = None) -> None: ...
-    def on_train_batch_end(self, batch, logs: Logs | None = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None: ...
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None: ...
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None: ...
 
 
-def callback_sequence(callbacks) -> list:
+def callback_sequence(callbacks: Sequence[Callback] | None) -> list[Callback]:
     """``fit``'s ``callbacks`` argument as a list (None is none); anything but a list or tuple is a TypeError."""
     if callbacks is None:
         return []
@@ -38,7 +43,8 @@ def callback_sequence(callbacks) -> list:
 class CallbackList(Callback):
     """Several callbacks called in order."""
 
-    def __init__(self, callbacks=(), model=None, params=None) -> None:
+    def __init__(self, callbacks: Iterable[Callback] = (), model: Any = None,
+                 params: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.callbacks = list(callbacks)
         for callback in self.callbacks:
@@ -49,11 +55,11 @@ class CallbackList(Callback):
         if params is not None:
             self.set_params(params)
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: Any) -> None:
         for callback in self.callbacks:
             callback.set_model(model)
 
-    def set_params(self, params) -> None:
+    def set_params(self, params: dict[str, Any]) -> None:
         for callback in self.callbacks:
             callback.set_params(params)
 
@@ -65,19 +71,19 @@ class CallbackList(Callback):
         for callback in self.callbacks:
             callback.on_train_end(logs)
 
-    def on_epoch_begin(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         for callback in self.callbacks:
             callback.on_epoch_begin(epoch, logs)
 
-    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
 
-    def on_train_batch_begin(self, batch, logs: Logs | None = None) -> None:
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         for callback in self.callbacks:
             callback.on_train_batch_begin(batch, logs)
 
-    def on_train_batch_end(self, batch, logs: Logs | None = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         for callback in self.callbacks:
             callback.on_train_batch_end(batch, logs)
 
@@ -90,7 +96,7 @@ class History(Callback):
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
 
-    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)

@@ -42,7 +42,7 @@ class CSVLogger(Callback):
         if self.append and os.path.exists(self.filename):
             self._read_existing()
 
-    def on_epoch_begin(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         if self._first_epoch_seen:
             return
         self._first_epoch_seen = True
@@ -50,7 +50,7 @@ class CSVLogger(Callback):
             column = self._header.index("epoch")
             self._rows = [row for row in self._rows if not _epoch_at_least(row, column, epoch)]
 
-    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         row = {"epoch": epoch, **(logs or {})}
         if self._header is None:
             self._header = list(row)

@@ -72,7 +72,7 @@ class EarlyStopping(Callback):
         if self.baseline is not None:
             self._monitor.best = self.baseline
 
-    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         value = self._monitor.value(logs, "EarlyStopping")
         if value is None or epoch < self.start_from_epoch:
             return
@@ -120,7 +120,7 @@ class ModelCheckpoint(Callback):
         self.save_on_interrupt = save_on_interrupt
         self.last_saved: str | None = None
 
-    def _path(self, epoch: int, logs: dict) -> str:
+    def _path(self, epoch: int, logs: Logs | None) -> str:
         try:
             return self.filepath.format(epoch=epoch + 1, **(logs or {}))
         except (KeyError, IndexError, ValueError) as exc:
@@ -136,7 +136,7 @@ class ModelCheckpoint(Callback):
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}", file=sys.stderr)
 
-    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
             print(f"ModelCheckpoint: epoch {epoch + 1} ended with loss {loss}; not saved", file=sys.stderr)
@@ -175,7 +175,7 @@ class LearningRateScheduler(Callback):
         self.schedule = schedule
         self.verbose = verbose
 
-    def on_epoch_begin(self, epoch, logs: Logs | None = None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None):
         value = self.schedule(epoch, float(self.model.optimizer.learning_rate))
         try:
             lr = float(value)
@@ -210,7 +210,7 @@ class ReduceLROnPlateau(Callback):
         self.cooldown_counter = 0
         self._monitor.best = math.inf if self._monitor.mode == "min" else -math.inf
 
-    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         value = self._monitor.value(logs, "ReduceLROnPlateau")
         if value is None:
             return

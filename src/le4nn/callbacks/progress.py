@@ -30,7 +30,7 @@ class ProgressBar(Callback):
     def _live(self) -> bool:
         return self.verbose == 1 and getattr(self._out(), "isatty", lambda: False)()
 
-    def on_epoch_begin(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch_start = time.perf_counter()
         self._epoch = epoch
         if self._live():
@@ -46,13 +46,13 @@ class ProgressBar(Callback):
                 dynamic_ncols=True,
             )
 
-    def on_train_batch_end(self, batch, logs: Logs | None = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         if self._bar is not None:
             self._bar.update(1)
             if batch % self.refresh_every == 0 and logs:
                 self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
 
-    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         seconds = time.perf_counter() - self._epoch_start
         if self._bar is not None:
             self._bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items() if k != "lr"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -28,10 +29,11 @@ class TerminateOnNaN(Callback):
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.stopped = False
-        self.stopped_epoch = self.stopped_batch = None
-        self.restored_epoch = None
+        self.stopped_epoch: int | None = None
+        self.stopped_batch: int | None = None
+        self.restored_epoch: int | None = None
         self._epoch = 0
-        self._snapshot = None
+        self._snapshot: tuple[list[np.ndarray], Any] | None = None
         self._snapshot_epoch = getattr(self.model, "epochs_done", 0)
         if self.restore_last_finite:
             self._take_snapshot()
@@ -45,16 +47,16 @@ class TerminateOnNaN(Callback):
         self._snapshot = (weights, state)
         self._snapshot_epoch = getattr(self.model, "epochs_done", self._epoch)
 
-    def on_epoch_begin(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs: Logs | None = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
         if self.stopped or loss is None or np.isfinite(loss):
             return
         self._stop(f"Batch {batch}: invalid loss {loss}, terminating training", batch)
 
-    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if not self.stopped and not _all_finite(self.model.get_weights()):
             # The loss can stay finite while weights overflow (saturated sigmoids): checked once per epoch.
             self._stop(f"Epoch {epoch + 1}: weights are not finite, terminating training", None)

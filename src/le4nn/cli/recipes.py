@@ -134,7 +134,7 @@ def parse_schedule(spec: str, learning_rate: float, epochs: int, warmup: float =
     decay_epochs = max(epochs - warmup, 1e-9)
     if kind == "constant":
         numbers(0, 0)
-        schedule = schedules.Constant(learning_rate)
+        schedule: schedules.Schedule = schedules.Constant(learning_rate)
     elif kind == "cosine":
         (alpha,) = numbers(0, 1) or [0.0]
         schedule = schedules.CosineDecay(learning_rate, decay_steps=decay_epochs, alpha=alpha)

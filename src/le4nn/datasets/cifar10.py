@@ -118,7 +118,9 @@ def _read_archive(archive: Path) -> dict[str, bytes]:
                 if member.isfile() and name in (*TRAIN_BATCHES, TEST_BATCH) and name not in contents:
                     if member.size > max_input_bytes():
                         raise too_large(f"{archive}:{member.name}", "a batch", member.size, max_input_bytes())
-                    contents[name] = tar.extractfile(member).read()
+                    stream = tar.extractfile(member)
+                    assert stream is not None  # (a regular file member)
+                    contents[name] = stream.read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise DatasetError(f"{archive}: not a readable CIFAR-10 archive: {exc}") from exc
     if not contents:

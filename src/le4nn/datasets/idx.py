@@ -20,7 +20,7 @@ from le4nn.datasets.limits import max_input_bytes, open_input, read_up_to, too_l
 from le4nn.datasets.pickled_arrays import MAX_NDIM
 
 #: idx element type code -> NumPy dtype (big-endian as stored in the file)
-IDX_TYPES = {
+IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype("u1"),
     0x09: np.dtype("i1"),
     0x0B: np.dtype(">i2"),
@@ -31,7 +31,7 @@ IDX_TYPES = {
 _TYPE_CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items()}
 
 
-def _hex(data: bytes) -> str:
+def _hex(data: bytes | bytearray) -> str:
     return " ".join(f"{byte:02x}" for byte in data)
 
 

@@ -18,6 +18,7 @@ built by :func:`materialize` from validated pieces (native byte order, C order, 
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class DtypeSpec:
     def numpy_dtype(self) -> np.dtype:
         self.used = True
         dtype = np.dtype(self.name)
-        return dtype if self.byteorder in "|=" else dtype.newbyteorder(self.byteorder)
+        return dtype if self.byteorder in "|=" else dtype.newbyteorder(cast(Any, self.byteorder))  # "<" or ">"
 
 
 class ArraySpec:
@@ -131,7 +132,7 @@ def array_view(shape, dtype, rawdata, order: str) -> np.ndarray:
         raise PickleRefused(f"an array of shape {shape} and dtype {dtype.name} needs {needed} bytes, its data "
                             f"holds {len(rawdata)}")
     flat = np.frombuffer(rawdata, dtype=numpy_dtype, count=count) if count else np.empty(0, numpy_dtype)
-    return flat.reshape(shape, order=order)
+    return flat.reshape(shape, order=cast(Any, order))  # "C" or "F", checked by the caller
 
 
 def _brief(value) -> str:

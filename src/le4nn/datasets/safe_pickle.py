@@ -26,6 +26,7 @@ import io
 import pickle
 import pickletools
 import struct
+from collections.abc import Mapping
 
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.limits import max_input_bytes
@@ -152,7 +153,7 @@ def container_globals() -> dict[tuple[str, str], AllowedGlobal]:
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that resolves only the globals in ``allowed`` ((module, name) -> object)."""
 
-    def __init__(self, file, *, allowed: dict[tuple[str, str], object], source: str) -> None:
+    def __init__(self, file, *, allowed: Mapping[tuple[str, str], object], source: str) -> None:
         super().__init__(file, encoding="bytes")
         self._allowed = allowed
         self._source = source
@@ -190,7 +191,7 @@ def _opcodes(data: bytes):
         code = stream.read(1)
         if not code:
             raise ValueError("the pickle is exhausted before its STOP opcode (truncated)")
-        opcode = pickletools.code2op.get(code.decode("latin-1"))
+        opcode = pickletools.code2op.get(code.decode("latin-1"))  # type: ignore[attr-defined]  # not in typeshed
         if opcode is None:
             raise ValueError(f"unknown opcode {code!r} at byte {position}")
         argument = opcode.arg

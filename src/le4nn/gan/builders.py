@@ -114,6 +114,7 @@ def build_discriminator(num_classes: int | None = None, width: int = DISCRIMINAT
         x = image
         if label is not None:
             if label_mode == "channels":
+                assert num_classes is not None  # (a label input exists)
                 planes = Reshape((1, 1, int(num_classes)))(label)
                 planes = UpSampling2D(size=(height, width_px))(planes)
             else:

@@ -31,6 +31,7 @@ def judge(generator, classifier, per_class: int = 1000, samples: int = 10000, se
         return probs.argmax(axis=1), probs.max(axis=1), probs.shape[1]
 
     if spec.conditional and not spec.clustered:
+        assert spec.num_classes is not None
         correct, confidence = [], []
         for digit in range(spec.num_classes):
             noise = rng.standard_normal((per_class, spec.latent_dim), dtype=np.float32)

@@ -31,7 +31,8 @@ class GeneratorSpec:
         """The model's input list (or single input) for this noise and these one-hot labels."""
         if not self.conditional:
             return noise
-        xs = [None, None]
+        xs: list[np.ndarray | None] = [None, None]
+        assert self.noise_index is not None and self.label_index is not None  # (conditional)
         xs[self.noise_index], xs[self.label_index] = noise, one_hot
         return xs
 

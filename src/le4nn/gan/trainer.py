@@ -7,6 +7,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from numpy.random import Generator
@@ -48,7 +49,7 @@ class _EpochFunction(Callback):
         super().__init__()
         self.function = function
 
-    def on_epoch_end(self, epoch, logs: Logs | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         self.function(epoch, logs)
 
 
@@ -101,7 +102,7 @@ class GANTrainer:
         self.batch_losses: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
         self.epochs_done = 0
         self.output_dir: Path | None = None
-        self._fixed = None
+        self._fixed: tuple[tuple[int, int], Any] | None = None  # ((seed, columns), the inputs)
 
     # --- one step ---------------------------------------------------------------------------------
 
@@ -135,6 +136,7 @@ class GANTrainer:
         if spec.conditional:
             if real_labels is None:
                 raise ValueError("a conditional GAN needs the labels of the real images")
+            assert spec.num_classes is not None  # (conditional)
             real_one_hot = labels_one_hot(real_labels, spec.num_classes, batch)
         noise, fake_one_hot = self._noise_and_labels(batch)
         fake = self.generator(spec.inputs(noise, fake_one_hot), training=True)
@@ -158,7 +160,7 @@ class GANTrainer:
         finally:
             self.discriminator.trainable = True
         self._update_average()
-        return float(loss)
+        return float(cast(float, loss))  # (one output, no metrics: the loss alone)
 
     # --- the averaged generator -------------------------------------------------------------------
 
@@ -220,6 +222,7 @@ class GANTrainer:
             rng = np.random.default_rng(seed)  # its own generator: the grids do not disturb training
             spec = self.spec
             if spec.conditional:
+                assert spec.num_classes is not None
                 noise = np.tile(rng.standard_normal((columns, spec.latent_dim), dtype=np.float32),
                                 (spec.num_classes, 1))
                 labels = np.repeat(np.arange(spec.num_classes), columns)
@@ -269,6 +272,7 @@ class GANTrainer:
         if self.spec.conditional:
             if y is None:
                 raise ValueError("a conditional GAN needs the labels y of the training images")
+            assert self.spec.num_classes is not None  # (conditional)
             labels = labels_one_hot(y, self.spec.num_classes, len(images))
         n = len(images)
         if n == 0:
@@ -280,7 +284,7 @@ class GANTrainer:
             output.mkdir(parents=True, exist_ok=True)
         user_callbacks = [c if isinstance(c, Callback) else _EpochFunction(c) for c in (callbacks or [])]
         history = History()
-        internal = [history]
+        internal: list[Callback] = [history]
         if output is not None:
             internal.append(CSVLogger(output / self.LOSSES_CSV, append=initial_epoch > 0))
         callback_list = CallbackList(

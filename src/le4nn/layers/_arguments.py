@@ -3,14 +3,14 @@ and the argument, and resolving initializer/regularizer/activation identifiers."
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 from le4nn import activations, initializers, regularizers
+from le4nn._numbers import is_integer
 
 
 def positive_int(layer, argument: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+    if not is_integer(value) or value <= 0:
         raise ValueError(f"{layer.describe()}: {argument} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -19,7 +19,7 @@ def int_pair(layer, argument: str, value, minimum: int = 1) -> tuple[int, int]:
     """An int or a pair of ints (vertical, horizontal), each >= ``minimum``."""
     pair = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
     if len(pair) != 2 or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= minimum for v in pair
+        is_integer(v) and int(v) >= minimum for v in pair
     ):
         raise ValueError(
             f"{layer.describe()}: {argument} must be an int or a pair of ints >= {minimum}, got {value!r}"

@@ -6,11 +6,11 @@ Inside a model, an Add whose output only a ReLU reads runs with it in one pass (
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
+from le4nn._numbers import is_integer
 from le4nn._typing import FloatArray
 from le4nn.layers import _add_relu
 from le4nn.layers.base import Layer
@@ -113,7 +113,7 @@ class Concatenate(_Merge):
 
     def __init__(self, axis=-1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        if not is_integer(axis):
             raise ValueError(f"{self.describe()}: axis must be an int, got {axis!r}")
         self.axis = int(axis)
         self._cache: Any = None

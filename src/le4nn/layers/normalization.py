@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from le4nn import ops
+from le4nn._numbers import is_integer, is_real
 from le4nn._typing import FloatArray, InitializerLike, RegularizerLike
 from le4nn.layers._arguments import (
     get_initializer,
@@ -63,7 +63,7 @@ class BatchNormalization(Layer):
                  gamma_regularizer: RegularizerLike = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        if not is_integer(axis):
             raise ValueError(f"{self.describe()}: axis must be an int, got {axis!r}")
         self.axis = int(axis)
         self.momentum = _number_in(self, "momentum", momentum, 0, 1, closed_high=True)
@@ -189,7 +189,7 @@ class BatchNormalization(Layer):
 
 
 def _number_in(layer, argument, value, low, high, closed_low: bool = True, closed_high: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = is_real(value)
     if ok:
         value = float(value)
         above = value >= low if closed_low else value > low

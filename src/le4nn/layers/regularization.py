@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from le4nn import utils
+from le4nn._numbers import is_integer, is_real
 from le4nn._typing import FloatArray
 from le4nn.layers.base import Layer
 
@@ -36,13 +36,13 @@ class Dropout(Layer):
 
     def __init__(self, rate, mode: str = "handout", seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= float(rate) < 1:
+        if not is_real(rate) or not 0 <= float(rate) < 1:
             raise ValueError(f"{self.describe()}: rate must be a number with 0 <= rate < 1, got {rate!r}")
         if mode not in MODES:
             raise ValueError(
                 f"{self.describe()}: mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        if seed is not None and (not is_integer(seed)):
             raise ValueError(f"{self.describe()}: seed must be an int or None, got {seed!r}")
         self.rate = float(rate)
         self.mode = mode

@@ -4,11 +4,11 @@ enlarge images by integer factors (nearest neighbour or bilinear)."""
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
+from le4nn._numbers import is_integer
 from le4nn._typing import FloatArray
 from le4nn.layers import _windows
 from le4nn.layers._arguments import check_data_format, int_pair
@@ -47,7 +47,7 @@ class Reshape(Layer):
         super().__init__(**kwargs)
         dims = tuple(target_shape) if isinstance(target_shape, (list, tuple)) else (target_shape,)
         if not dims or not all(
-            isinstance(d, numbers.Integral) and not isinstance(d, bool) and (int(d) > 0 or d == -1) for d in dims
+            is_integer(d) and (int(d) > 0 or d == -1) for d in dims
         ) or dims.count(-1) > 1:
             raise ValueError(
                 f"{self.describe()}: target_shape must be positive ints with at most one -1, "

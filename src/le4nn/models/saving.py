@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 from pathlib import Path
 
 import numpy as np
 
 from le4nn import losses, optimizers
 from le4nn._files import atomic_write, make_parent_folder
+from le4nn._numbers import is_real
 from le4nn._typing import PathLike
 from le4nn._version import __version__
 from le4nn.models.configs import functional_config, model_config, model_from_config, sequential_config
@@ -228,7 +228,7 @@ def _compile(model, config, archive: ModelArchive) -> None:
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise archive.fail(f"compile: the metrics must be a list of names, got {short(metrics)}")
     if weights is not None and not (isinstance(weights, list) and all(
-            isinstance(w, numbers.Real) and not isinstance(w, bool) and math.isfinite(w) for w in weights)):
+            is_real(w) and math.isfinite(w) for w in weights)):
         raise archive.fail(f"compile: loss_weights must be a list of finite numbers, got {short(weights)}")
     try:
         model.compile(optimizer=optimizers.deserialize(config["optimizer"]),

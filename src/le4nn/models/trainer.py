@@ -16,7 +16,7 @@ import math
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -25,8 +25,8 @@ from le4nn import losses as losses_module
 from le4nn import metrics as metrics_module
 from le4nn import optimizers as optimizers_module
 from le4nn._threads import num_threads_now
-from le4nn._typing import ArrayLike
-from le4nn.callbacks import CallbackList, History, ProgressBar, callback_sequence
+from le4nn._typing import ArrayLike, Config, LossLike, ModelData, Scores
+from le4nn.callbacks import Callback, CallbackList, History, ProgressBar, callback_sequence
 from le4nn.models import data as data_utils
 from le4nn.models.training import run_epochs
 from le4nn.utils import get_rng
@@ -67,7 +67,10 @@ class Trainer:
 
     # --- compile ----------------------------------------------------------------------------------
 
-    def compile(self, optimizer: str = "rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer: str | optimizers_module.Optimizer | Config = "rmsprop",
+                loss: LossLike | Sequence[LossLike] | None = None,
+                metrics: Sequence[str | metrics_module.Metric] | None = None,
+                loss_weights: Sequence[float] | None = None) -> None:
         """Choose the optimizer, the loss (one, or one per output) and the metrics (names or objects)."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='categorical_crossentropy'")
@@ -240,8 +243,8 @@ class Trainer:
             stacklevel=4,
         )
 
-    def train_on_batch(self, x, y, sample_weight: ArrayLike | None = None, class_weight=None,
-                       return_dict: bool = False):
+    def train_on_batch(self, x: ModelData, y: ModelData, sample_weight: ArrayLike | None = None,
+                       class_weight: Mapping[int, float] | None = None, return_dict: bool = False) -> Scores:
         """One training step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         xs, ys = self._prepare(x, y, targets_for="train_on_batch")
@@ -254,7 +257,8 @@ class Trainer:
             logs = {"loss": loss, **self._metric_logs()}
         return self._result(logs, return_dict)
 
-    def test_on_batch(self, x, y, sample_weight: ArrayLike | None = None, return_dict: bool = False):
+    def test_on_batch(self, x: ModelData, y: ModelData, sample_weight: ArrayLike | None = None,
+                      return_dict: bool = False) -> Scores:
         """Loss (and metrics) of one batch in inference mode, without updating anything."""
         self._require_compiled("test_on_batch")
         xs, ys = self._prepare(x, y, targets_for="test_on_batch")
@@ -274,7 +278,7 @@ class Trainer:
         return self._result(logs, return_dict)
 
     @staticmethod
-    def _result(logs: dict, return_dict: bool):
+    def _result(logs: dict[str, float], return_dict: bool) -> Scores:
         if return_dict:
             return logs
         values = list(logs.values())
@@ -282,11 +286,12 @@ class Trainer:
 
     # --- fit --------------------------------------------------------------------------------------
 
-    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1, verbose: int | str = "auto",
-            callbacks=None,
-            validation_split: float = 0.0, validation_data=None, shuffle: bool = True, class_weight=None,
-            sample_weight: ArrayLike | None = None, initial_epoch: int = 0, validation_batch_size=None,
-            augment=None) -> History:
+    def fit(self, x: ModelData | None = None, y: ModelData | None = None, batch_size: int | None = None,
+            epochs: int = 1, verbose: int | str = "auto", callbacks: Sequence[Callback] | None = None,
+            validation_split: float = 0.0, validation_data: tuple[Any, ...] | None = None, shuffle: bool = True,
+            class_weight: Mapping[int, float] | None = None, sample_weight: ArrayLike | None = None,
+            initial_epoch: int = 0, validation_batch_size: int | None = None,
+            augment: str | Callable[..., Any] | None = None) -> History:
         """Train for ``epochs`` epochs (counting from ``initial_epoch``); returns a :class:`History`.
 
         Each epoch runs :meth:`train_on_batch`'s step (eq. 12–14) on shuffled mini-batches inside the
@@ -323,9 +328,9 @@ class Trainer:
 
     # --- evaluate / predict -----------------------------------------------------------------------
 
-    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose: int | str = "auto",
-                 sample_weight: ArrayLike | None = None,
-                 return_dict: bool = False):
+    def evaluate(self, x: ModelData | None = None, y: ModelData | None = None, batch_size: int | None = None,
+                 verbose: int | str = "auto", sample_weight: ArrayLike | None = None,
+                 return_dict: bool = False) -> Scores:
         """Loss and metrics over the whole data in inference mode (batched)."""
         self._require_compiled("evaluate")
         data_utils.check_verbose("evaluate", verbose)
@@ -355,7 +360,8 @@ class Trainer:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), file=sys.stderr)
         return self._result(logs, return_dict)
 
-    def predict(self, x, batch_size: int | None = None, verbose: int = 0):
+    def predict(self, x: ModelData, batch_size: int | None = None,
+                verbose: int | str = 0) -> np.ndarray | list[np.ndarray]:
         """Outputs for every sample, computed in batches in inference mode (Dropout off, BatchNorm
         with its moving statistics)."""
         batch_size = data_utils.check_batch_size(batch_size)
@@ -422,7 +428,7 @@ class _FitSteps:
         if val is not None:
             val_logs = model.evaluate(val[0], val[1], sample_weight=val[2] if len(val) == 3 else None,
                                       batch_size=self.validation_batch_size, verbose=0, return_dict=True)
-            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            logs.update({f"val_{k}": v for k, v in cast(dict, val_logs).items()})  # (return_dict)
         assert model.optimizer is not None  # fit requires a compiled model
         logs["lr"] = float(model.optimizer.learning_rate)
         model.epochs_done = epoch + 1

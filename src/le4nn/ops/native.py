@@ -344,6 +344,7 @@ def sgd_update(param: FloatArray, grad: FloatArray, learning_rate: float, moment
     grad = np.ascontiguousarray(grad)
     flat = param.reshape(-1)
     if uses_velocity:
+        assert velocity is not None  # (the check requires it with momentum)
         _optim.sgd_momentum_update(flat, grad.reshape(-1), velocity.reshape(-1), lr, m, bool(nesterov),
                                    num_threads_now())
     else:
