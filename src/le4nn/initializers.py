@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,13 +46,13 @@ import numpy as np
 from le4nn import utils
 from le4nn._numbers import is_integer, is_real
 from le4nn._registry import Configurable, Registry
-from le4nn._typing import DTypeLike
+from le4nn._typing import Config, DTypeLike
 
 # Standard deviation of a standard normal truncated to [-2, 2] (Keras's constant).
 _TRUNCATED_STD = 0.87962566103423978
 
 
-def compute_fans(shape) -> tuple[int, int]:
+def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
     """(fan_in, fan_out): 2-D (in, out); conv (kh, kw, in, out) → (kh·kw·in, kh·kw·out); 1-D (n, n)."""
     shape = tuple(int(d) for d in shape)
     if len(shape) == 0:
@@ -92,21 +93,21 @@ def _check_seed(seed, name: str):
 class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype="float32")``, ``get_config()``, ``from_config(config)``."""
 
-    def __call__(self, shape, dtype: DTypeLike = "float32") -> np.ndarray:
+    def __call__(self, shape: int | Sequence[int], dtype: DTypeLike = "float32") -> np.ndarray:
         raise NotImplementedError
 
 
 class Zeros(Initializer):
     """All zeros."""
 
-    def __call__(self, shape, dtype: DTypeLike = "float32"):
+    def __call__(self, shape: int | Sequence[int], dtype: DTypeLike = "float32") -> np.ndarray:
         return np.zeros(_as_shape(shape), dtype=dtype)
 
 
 class Ones(Initializer):
     """All ones."""
 
-    def __call__(self, shape, dtype: DTypeLike = "float32"):
+    def __call__(self, shape: int | Sequence[int], dtype: DTypeLike = "float32") -> np.ndarray:
         return np.ones(_as_shape(shape), dtype=dtype)
 
 
@@ -118,10 +119,10 @@ class Constant(Initializer):
             raise TypeError(f"Constant: value must be a real number, got {value!r}")
         self.value = float(value)
 
-    def __call__(self, shape, dtype: DTypeLike = "float32"):
+    def __call__(self, shape: int | Sequence[int], dtype: DTypeLike = "float32") -> np.ndarray:
         return np.full(_as_shape(shape), self.value, dtype=dtype)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"value": self.value}
 
 
@@ -134,7 +135,7 @@ class RandomInitializer(Initializer):
     def _rng(self) -> np.random.Generator:
         return utils.get_rng() if self.seed is None else np.random.default_rng(self.seed)
 
-    def __call__(self, shape, dtype: DTypeLike = "float32"):
+    def __call__(self, shape: int | Sequence[int], dtype: DTypeLike = "float32") -> np.ndarray:
         dt = _float_dtype(dtype, type(self).__name__)
         shape = _as_shape(shape)
         return self._draw(self._rng(), shape).astype(dt, copy=False)
@@ -142,7 +143,7 @@ class RandomInitializer(Initializer):
     def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         raise NotImplementedError
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"seed": self.seed}
 
 
@@ -168,7 +169,7 @@ class RandomNormal(RandomInitializer):
     def _draw(self, rng, shape):
         return rng.normal(self.mean, self.stddev, shape)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
@@ -182,7 +183,7 @@ class TruncatedNormal(RandomNormal):
 class RandomUniform(RandomInitializer):
     """Uniform distribution on [minval, maxval) (Keras defaults ±0.05)."""
 
-    def __init__(self, minval=-0.05, maxval: float = 0.05, seed: int | None = None) -> None:
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
         if maxval < minval:
             raise ValueError(f"RandomUniform: maxval ({maxval}) must be >= minval ({minval})")
@@ -191,7 +192,7 @@ class RandomUniform(RandomInitializer):
     def _draw(self, rng, shape):
         return rng.uniform(self.minval, self.maxval, shape)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
@@ -234,7 +235,7 @@ class VarianceScaling(RandomInitializer):
             return rng.normal(0.0, math.sqrt(variance), shape)
         return _truncated_normal(rng, shape, 0.0, math.sqrt(variance) / _TRUNCATED_STD)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
 
 
@@ -246,7 +247,7 @@ class _Preset(VarianceScaling):
     def __init__(self, seed: int | None = None) -> None:
         super().__init__(*self._preset, seed=seed)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"seed": self.seed}
 
 
@@ -322,7 +323,7 @@ _NAMES: dict[str, type[Initializer]] = {
 _REGISTRY = Registry("initializer", "initializers", Initializer, _NAMES)
 
 
-def serialize(initializer) -> dict:
+def serialize(initializer: Initializer) -> Config:
     """``{"class_name": ..., "config": {...}}`` of an initializer (JSON-friendly)."""
     return _REGISTRY.serialize(initializer)
 
@@ -332,7 +333,7 @@ def deserialize(config: dict) -> Initializer:
     return _REGISTRY.deserialize(config)
 
 
-def get(identifier: Any):
+def get(identifier: Any) -> Initializer | Callable[..., np.ndarray] | None:
     """An initializer from a name ("he_normal"), a class name, an instance, a config dict or a callable.
 
     ``None`` returns ``None``.  Unknown names raise a ValueError listing the valid ones.

@@ -33,7 +33,7 @@ import numpy as np
 from le4nn import ops
 from le4nn._numbers import is_real
 from le4nn._registry import Configurable, Registry
-from le4nn._typing import Array, ArrayLike, FloatArray
+from le4nn._typing import Array, ArrayLike, Config, FloatArray
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the clip of probabilities before the log
 
@@ -135,7 +135,7 @@ class _SoftmaxCrossentropy(Loss):
         self.from_logits = bool(from_logits)
         self.label_smoothing = _check_fraction(label_smoothing, type(self).__name__, "label_smoothing")
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
     # -- targets ------------------------------------------------------------------------------------
@@ -175,11 +175,13 @@ class _SoftmaxCrossentropy(Loss):
         return targets, y_pred, _as_weights(sample_weight, y_pred.shape[0], name)
 
     # -- the fused softmax + cross-entropy (eq. 5–6, 8, 12) ------------------------------------------
-    def softmax_fused(self, y_true: Array, logits: FloatArray, sample_weight: ArrayLike | None = None):
+    def softmax_fused(self, y_true: Array, logits: FloatArray,
+                      sample_weight: ArrayLike | None = None) -> tuple[float, FloatArray]:
         """Softmax of ``logits`` fused with this cross-entropy: returns ``(loss, probs)``."""
         return self._fused_loss(*self._prepare(y_true, logits, sample_weight))
 
-    def softmax_fused_with_gradient(self, y_true: Array, logits: FloatArray, sample_weight: ArrayLike | None = None):
+    def softmax_fused_with_gradient(self, y_true: Array, logits: FloatArray,
+                                    sample_weight: ArrayLike | None = None) -> tuple[float, FloatArray, FloatArray]:
         """:meth:`softmax_fused` and :meth:`softmax_fused_gradient` of the probabilities it returns, with
         the targets checked once (a training step): returns ``(loss, probs, ∂loss/∂logits)``."""
         if (sample_weight is None and not self.label_smoothing and type(y_true) is np.ndarray
@@ -206,7 +208,8 @@ class _SoftmaxCrossentropy(Loss):
             loss = _weighted_mean(per_sample, weights)
         return loss, probs
 
-    def softmax_fused_gradient(self, y_true: Array, probs, sample_weight: ArrayLike | None = None):
+    def softmax_fused_gradient(self, y_true: Array, probs: FloatArray,
+                               sample_weight: ArrayLike | None = None) -> FloatArray:
         """∂loss/∂logits = (y − t)/B (handout eq. 12), times the sample weights if given."""
         targets, probs, weights = self._prepare(y_true, probs, sample_weight)
         return _scale_rows(ops.softmax_cross_entropy_backward(probs, targets), weights)
@@ -258,7 +261,7 @@ class SparseCategoricalCrossentropy(_SoftmaxCrossentropy):
     def __init__(self, from_logits: bool = False) -> None:
         super().__init__(from_logits=from_logits, label_smoothing=0.0)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"from_logits": self.from_logits}
 
 
@@ -301,7 +304,7 @@ class BinaryCrossentropy(_ElementwiseLoss):
         self.from_logits = bool(from_logits)
         self.label_smoothing = _check_fraction(label_smoothing, type(self).__name__, "label_smoothing")
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
     def _prepare(self, y_true: Array, y_pred: Array, sample_weight):
@@ -344,7 +347,7 @@ _NAMES: dict[str, type[Loss]] = {
 _REGISTRY = Registry("loss", "losses", Loss, _NAMES)
 
 
-def serialize(loss) -> dict:
+def serialize(loss: Loss) -> dict:
     """``{"class_name": ..., "config": {...}}`` of a loss."""
     return _REGISTRY.serialize(loss)
 

@@ -57,7 +57,7 @@ class CategoricalAccuracy(Metric):
 
     name = "categorical_accuracy"
 
-    def batch_values(self, y_true: Array, y_pred: Array):
+    def batch_values(self, y_true: Array, y_pred: Array) -> np.ndarray:
         return (np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)).astype(np.float64)
 
 
@@ -66,7 +66,7 @@ class SparseCategoricalAccuracy(Metric):
 
     name = "sparse_categorical_accuracy"
 
-    def batch_values(self, y_true: Array, y_pred: Array):
+    def batch_values(self, y_true: Array, y_pred: Array) -> np.ndarray:
         labels = y_true.reshape(y_pred.shape[:-1]).astype(np.intp)
         return (np.argmax(y_pred, axis=-1) == labels).astype(np.float64)
 
@@ -77,7 +77,7 @@ class Accuracy(Metric):
 
     name = "accuracy"
 
-    def batch_values(self, y_true: Array, y_pred: Array):
+    def batch_values(self, y_true: Array, y_pred: Array) -> np.ndarray:
         if y_pred.ndim >= 2 and y_pred.shape[-1] > 1:
             return (np.argmax(y_pred, axis=-1) == _class_indices(y_true, y_pred)).astype(np.float64)
         return BinaryAccuracy.batch_values(cast(BinaryAccuracy, self), y_true, y_pred)  # its rule, on this metric
@@ -92,7 +92,7 @@ class BinaryAccuracy(Metric):
         self.threshold = threshold
         super().__init__(name)
 
-    def batch_values(self, y_true: Array, y_pred: Array):
+    def batch_values(self, y_true: Array, y_pred: Array) -> np.ndarray:
         threshold = getattr(self, "threshold", 0.5)
         hits = (y_pred.reshape(y_true.shape) > threshold) == (y_true > 0.5)
         return hits.reshape(hits.shape[0], -1).mean(axis=1)
@@ -101,7 +101,7 @@ class BinaryAccuracy(Metric):
 class MeanSquaredError(Metric):
     name = "mean_squared_error"
 
-    def batch_values(self, y_true: Array, y_pred: Array):
+    def batch_values(self, y_true: Array, y_pred: Array) -> np.ndarray:
         diff = (y_pred - y_true.reshape(y_pred.shape)).reshape(y_pred.shape[0], -1)
         return np.mean(diff.astype(np.float64) ** 2, axis=1)
 
@@ -109,7 +109,7 @@ class MeanSquaredError(Metric):
 class MeanAbsoluteError(Metric):
     name = "mean_absolute_error"
 
-    def batch_values(self, y_true: Array, y_pred: Array):
+    def batch_values(self, y_true: Array, y_pred: Array) -> np.ndarray:
         diff = (y_pred - y_true.reshape(y_pred.shape)).reshape(y_pred.shape[0], -1)
         return np.mean(np.abs(diff.astype(np.float64)), axis=1)
 

@@ -30,6 +30,7 @@ import numpy as np
 from le4nn import ops
 from le4nn._numbers import is_real
 from le4nn._registry import Configurable, Registry
+from le4nn._typing import Config
 
 # ---------------------------------------------------------------------------------------------------
 # Argument checks
@@ -64,8 +65,9 @@ class Optimizer(Configurable):
 
     SLOTS: tuple[str, ...] = ()
 
-    def __init__(self, learning_rate, *, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 weight_decay=None) -> None:  # fmt: skip
+    def __init__(self, learning_rate: float, *, clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None,
+                 weight_decay: float | None = None) -> None:  # fmt: skip
         name = type(self).__name__
         self.learning_rate = learning_rate
         self.clipnorm = _optional(clipnorm, name, "clipnorm")
@@ -220,7 +222,7 @@ class SGD(Optimizer):
         velocity = self._slot("velocity", key, p) if self.momentum or self.nesterov else None  # Δw
         ops.sgd_update(p, g, lr, self.momentum, velocity, self.nesterov)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
@@ -241,7 +243,7 @@ class Nesterov(SGD):
         kwargs.pop("nesterov", None)
         super().__init__(learning_rate, momentum=momentum, nesterov=True, **kwargs)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["nesterov"]
         return config
@@ -277,7 +279,7 @@ class AdaGrad(Optimizer):
             denominator += self.epsilon
         p -= lr * g / denominator  # eq. (43)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "initial_accumulator_value": self.initial_accumulator_value,
@@ -307,7 +309,7 @@ class RMSProp(Optimizer):
         h += (1 - self.rho) * (g * g)  # eq. (44)
         p -= lr * g / (np.sqrt(h) + self.epsilon)  # eq. (45)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
@@ -359,7 +361,7 @@ class AdaDelta(Optimizer):
         s += (1 - self.rho) * (delta * delta)  # eq. (48)
         p += lr * delta  # eq. (49)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon, "form": self.form}
 
 
@@ -397,7 +399,7 @@ class Adam(Optimizer):
         v_hat = v / (1 - self.beta_2**t)  # eq. (54)
         p -= lr * m_hat / (np.sqrt(v_hat) + self.epsilon)  # eq. (55)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "beta_1": self.beta_1,
@@ -413,7 +415,7 @@ class AdamW(Adam):
 
     def __init__(self, learning_rate: float = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8,
-                 **kwargs) -> None:  # fmt: skip
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay=weight_decay, **kwargs)
 
 
@@ -440,7 +442,7 @@ _NAMES: dict[str, type[Optimizer]] = {
 _REGISTRY = Registry("optimizer", "optimizers", Optimizer, _NAMES)
 
 
-def serialize(optimizer) -> dict:
+def serialize(optimizer: Optimizer) -> dict:
     """``{"class_name": ..., "config": {...}}`` of an optimizer (its hyper-parameters, not its state)."""
     return _REGISTRY.serialize(optimizer)
 

@@ -11,12 +11,14 @@ Keras 3).  For plain SGD, L2(l2) is equivalent to weight_decay = 2·l2; for adap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from le4nn._numbers import is_real
 from le4nn._registry import Configurable, Registry
+from le4nn._typing import Config
 
 
 def _factor(value, owner: str, name: str) -> float:
@@ -31,10 +33,10 @@ def _factor(value, owner: str, name: str) -> float:
 class Regularizer(Configurable):
     """Base class: ``__call__(w) -> float``, ``gradient(w) -> ndarray`` (same shape and dtype as w)."""
 
-    def __call__(self, w) -> float:
+    def __call__(self, w: np.ndarray) -> float:
         raise NotImplementedError
 
-    def gradient(self, w) -> np.ndarray:
+    def gradient(self, w: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -46,7 +48,7 @@ class L1L2(Regularizer):
         self.l1 = _factor(l1, name, "l1")
         self.l2 = _factor(l2, name, "l2")
 
-    def __call__(self, w) -> float:
+    def __call__(self, w: np.ndarray) -> float:
         w = np.asarray(w)
         penalty = 0.0
         if self.l1:
@@ -55,7 +57,7 @@ class L1L2(Regularizer):
             penalty += self.l2 * float(np.square(w, dtype=np.float64).sum())
         return penalty
 
-    def gradient(self, w) -> np.ndarray:
+    def gradient(self, w: np.ndarray) -> np.ndarray:
         w = np.asarray(w)
         grad = np.zeros_like(w)
         if self.l1:
@@ -64,7 +66,7 @@ class L1L2(Regularizer):
             grad += (2 * self.l2 * w).astype(w.dtype, copy=False)
         return grad
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"l1": self.l1, "l2": self.l2}
 
 
@@ -74,7 +76,7 @@ class L1(L1L2):
     def __init__(self, l1: float = 0.01) -> None:
         super().__init__(l1=l1, l2=0.0)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"l1": self.l1}
 
 
@@ -84,7 +86,7 @@ class L2(L1L2):
     def __init__(self, l2: float = 0.01) -> None:
         super().__init__(l1=0.0, l2=l2)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"l2": self.l2}
 
 
@@ -97,7 +99,7 @@ def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
     return L1L2(l1=l1, l2=l2)
 
 
-def serialize(regularizer) -> dict:
+def serialize(regularizer: Regularizer) -> Config:
     """``{"class_name": ..., "config": {...}}`` of a regularizer."""
     return _REGISTRY.serialize(regularizer)
 
@@ -107,7 +109,7 @@ def deserialize(config: dict) -> Regularizer:
     return _REGISTRY.deserialize(config)
 
 
-def get(identifier: Any):
+def get(identifier: Any) -> Regularizer | Callable[..., Any] | None:
     """A regularizer from a name ("l1", "l2", "l1_l2"), an instance, a config dict or a callable.
 
     ``None`` returns ``None``.

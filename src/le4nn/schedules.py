@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from le4nn._numbers import is_real
@@ -51,7 +52,7 @@ def _positive(value, owner: str, name: str, *, allow_zero: bool = False) -> floa
 class Schedule:
     """Base class: ``schedule(t) -> learning rate`` for t >= 0 (epochs or steps)."""
 
-    def __call__(self, t, lr=None) -> float:
+    def __call__(self, t: float, lr: float | None = None) -> float:
         t = float(t)
         if not math.isfinite(t) or t < 0:
             raise ValueError(f"{type(self).__name__}: time must be >= 0, got {t!r}")
@@ -79,7 +80,7 @@ class Constant(Schedule):
     def __init__(self, learning_rate: float) -> None:
         self.learning_rate = _positive(learning_rate, "Constant", "learning_rate", allow_zero=True)
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         return self.learning_rate
 
 
@@ -92,7 +93,7 @@ class StepDecay(Schedule):
         self.step_size = _positive(step_size, "StepDecay", "step_size")
         self.factor = _positive(factor, "StepDecay", "factor", allow_zero=True)
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         return self.initial_learning_rate * self.factor ** math.floor(t / self.step_size + 1e-9)
 
 
@@ -102,7 +103,7 @@ class PiecewiseConstant(Schedule):
     Keras's ``PiecewiseConstantDecay`` switches *after* a boundary (t > b); here t = b already takes the
     next value, so that "boundaries=[10]" means "from epoch 10 on" with epoch-wise schedules."""
 
-    def __init__(self, boundaries, values) -> None:
+    def __init__(self, boundaries: Sequence[float], values: Sequence[float]) -> None:
         self.boundaries = [float(b) for b in boundaries]
         self.values = [_positive(v, "PiecewiseConstant", "values", allow_zero=True) for v in values]
         if len(self.values) != len(self.boundaries) + 1:
@@ -111,7 +112,7 @@ class PiecewiseConstant(Schedule):
         if any(b1 <= b0 for b0, b1 in zip(self.boundaries, self.boundaries[1:], strict=False)):
             raise ValueError(f"PiecewiseConstant: boundaries must increase, got {self.boundaries}")
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         for boundary, value in zip(self.boundaries, self.values, strict=False):
             if t < boundary:
                 return value
@@ -129,7 +130,7 @@ class ExponentialDecay(Schedule):
         self.decay_rate = _positive(decay_rate, "ExponentialDecay", "decay_rate", allow_zero=True)
         self.staircase = bool(staircase)
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         exponent = t / self.decay_steps
         if self.staircase:
             exponent = math.floor(exponent + 1e-9)
@@ -154,7 +155,7 @@ class CosineDecay(Schedule):
             warmup_target, "CosineDecay", "warmup_target", allow_zero=True)
         self.warmup_steps = _positive(warmup_steps, "CosineDecay", "warmup_steps", allow_zero=True)
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         peak = self.initial_learning_rate
         if self.warmup_target is not None:
             if t < self.warmup_steps:
@@ -169,14 +170,14 @@ class Warmup(Schedule):
     """A linear warm-up from ``start`` (default 0) up to ``schedule(0)`` over ``warmup_steps``, then
     ``schedule(t − warmup_steps)``: any schedule with a warm-up in front."""
 
-    def __init__(self, schedule, warmup_steps: float, start: float = 0.0) -> None:
+    def __init__(self, schedule: Schedule | Callable[[float], float], warmup_steps: float, start: float = 0.0) -> None:
         if not callable(schedule):
             raise TypeError(f"Warmup: schedule must be a schedule or a function of t, got {schedule!r}")
         self.schedule = schedule
         self.warmup_steps = _positive(warmup_steps, "Warmup", "warmup_steps", allow_zero=True)
         self.start = _positive(start, "Warmup", "start", allow_zero=True)
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         if t < self.warmup_steps:
             target = float(self.schedule(0))
             return self.start + (target - self.start) * t / self.warmup_steps
@@ -206,7 +207,8 @@ class ScheduleCallback(Callback):
     The learning rate in effect at the end of each epoch is in the logs as ``lr`` (what fit records).
     """
 
-    def __init__(self, schedule, unit: str = "epoch", per_batch: bool = False, verbose: int = 0) -> None:
+    def __init__(self, schedule: Schedule | Callable[[float], float], unit: str = "epoch", per_batch: bool = False,
+                 verbose: int = 0) -> None:
         super().__init__()
         if unit not in ("epoch", "step"):
             raise ValueError(f"ScheduleCallback: unit must be 'epoch' or 'step', got {unit!r}")

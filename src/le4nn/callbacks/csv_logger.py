@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from le4nn._files import write_text
-from le4nn._typing import Logs
+from le4nn._typing import Logs, PathLike
 from le4nn.callbacks.core import Callback
 
 
@@ -20,7 +20,7 @@ class CSVLogger(Callback):
     again are dropped first (a run resumed from an older checkpoint does not duplicate rows).
     """
 
-    def __init__(self, filename, separator: str = ",", append: bool = False) -> None:
+    def __init__(self, filename: PathLike, separator: str = ",", append: bool = False) -> None:
         super().__init__()
         self.filename = os.fspath(filename)
         self.separator = separator

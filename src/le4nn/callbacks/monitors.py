@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
                  mode: str = "auto",
-                 baseline=None, restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
+                 baseline: float | None = None, restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         super().__init__()
         self._monitor = _Monitor(monitor, mode, min_delta)
         self.monitor = monitor
@@ -168,14 +169,14 @@ class ModelCheckpoint(Callback):
 class LearningRateScheduler(Callback):
     """Set the optimizer's learning rate at the start of each epoch to ``schedule(epoch, lr)``."""
 
-    def __init__(self, schedule, verbose: int = 0) -> None:
+    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0) -> None:
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"LearningRateScheduler: schedule must be a function (epoch, lr) -> lr, got {schedule!r}")
         self.schedule = schedule
         self.verbose = verbose
 
-    def on_epoch_begin(self, epoch: int, logs: Logs | None = None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         value = self.schedule(epoch, float(self.model.optimizer.learning_rate))
         try:
             lr = float(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TextIO
 
 from le4nn._typing import Logs
 from le4nn.callbacks.core import Callback
@@ -17,7 +18,7 @@ class ProgressBar(Callback):
     """A tqdm progress bar per epoch with live loss/metrics and ETA (``verbose=1`` on a terminal);
     one line per epoch with ``verbose=2`` or when the output is not a terminal; silent with 0."""
 
-    def __init__(self, verbose: int = 1, stream=None, refresh_every: int = 10) -> None:
+    def __init__(self, verbose: int = 1, stream: TextIO | None = None, refresh_every: int = 10) -> None:
         super().__init__()
         self.verbose = verbose
         self.stream = stream

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from le4nn._typing import ArrayLike
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.limits import max_input_bytes, open_input, read_up_to, too_large
 from le4nn.datasets.pickled_arrays import MAX_NDIM
@@ -127,7 +128,7 @@ def gzip_bytes(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def save_idx(path: str | os.PathLike, array) -> Path:
+def save_idx(path: str | os.PathLike, array: ArrayLike) -> Path:
     """Write ``array`` as an idx file; gzipped (deterministically) when the name ends with ``.gz``."""
     from le4nn._files import write_bytes
 

@@ -58,7 +58,7 @@ class ActivationOutput(_LayerBase):
         return self.activation.name == "softmax"
 
     @property
-    def logits(self):
+    def logits(self) -> FloatArray | None:
         """The pre-activation z of the last forward (the logits when ``output_softmax``), or None
         (when the activation was computed in place, as ReLU and sigmoid are in Dense and Conv2D)."""
         return self._z
@@ -93,11 +93,11 @@ class ActivationOutput(_LayerBase):
         self._z, self._y = z, y
         return y
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         """∂E/∂inputs from ∂E/∂outputs; parameter gradients go to ``grads``."""
         return self._backward_step(grad_out, from_logits=False, need_input_grad=True)
 
-    def backward_from_logits(self, grad_logits: FloatArray):
+    def backward_from_logits(self, grad_logits: FloatArray) -> np.ndarray:
         """Backward from ∂E/∂z, the gradient w.r.t. the pre-softmax logits (fused softmax + cross-entropy)."""
         self._require_softmax()
         return self._backward_step(grad_logits, from_logits=True, need_input_grad=True)

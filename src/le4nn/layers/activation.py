@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from le4nn import activations, ops
-from le4nn._typing import FloatArray
+from le4nn._typing import ActivationLike, ArrayLike, FloatArray, PartialShape
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers.base import Layer
 
@@ -20,7 +20,7 @@ from le4nn.layers.base import Layer
 class _ActivationLayer(ActivationOutput, Layer):
     """y = f(x) with f from :mod:`le4nn.activations`; no weights."""
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         return self._activate(x)
 
@@ -32,7 +32,7 @@ class Activation(_ActivationLayer):
     """Applies the activation ``activation`` ('sigmoid', 'relu', 'tanh', 'softmax', 'linear',
     'leaky_relu', 'elu'); an unknown name raises a ``ValueError`` listing the valid ones."""
 
-    def __init__(self, activation, **kwargs: Any) -> None:
+    def __init__(self, activation: ActivationLike, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._init_activation(activation)
 
@@ -98,7 +98,7 @@ class Softmax(_ActivationLayer):
     (``output_softmax`` is True); over another axis it moves that axis last for the kernel.
     """
 
-    def __init__(self, axis=-1, **kwargs: Any) -> None:
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ValueError(f"{self.describe()}: axis must be an int, got {axis!r}")
@@ -108,7 +108,7 @@ class Softmax(_ActivationLayer):
         else:
             self._init_activation(_softmax_along(self.axis))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         if not -len(input_shape) <= self.axis < len(input_shape) or self.axis % len(input_shape) == 0:
             raise ValueError(
                 f"{self.describe()}: axis {self.axis} is not a feature axis of inputs of shape {input_shape}"
@@ -122,11 +122,11 @@ class Softmax(_ActivationLayer):
 def _softmax_along(axis: int) -> activations.ActivationFunction:
     """Softmax over any axis (the kernel works on the last one)."""
 
-    def forward(x):
+    def forward(x: FloatArray) -> np.ndarray:
         moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
         return np.ascontiguousarray(np.moveaxis(ops.softmax_forward(moved), -1, axis))
 
-    def backward(grad_y: FloatArray, x, y):
+    def backward(grad_y: FloatArray, x: ArrayLike, y) -> np.ndarray:
         return y * (grad_y - np.sum(grad_y * y, axis=axis, keepdims=True))
 
     return activations.ActivationFunction(f"softmax(axis={axis})", forward, backward, {"axis": axis})

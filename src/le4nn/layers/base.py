@@ -104,7 +104,8 @@ class Layer:
     _scratch = False
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype: DTypeLike | None = None,
-                 input_shape: PartialShape | None = None, batch_input_shape: PartialShape | None = None,
+                 input_shape: Sequence[int | None] | None = None,
+                 batch_input_shape: Sequence[int | None] | None = None,
                  **kwargs: Any) -> None:
         cls = type(self).__name__
         if kwargs:

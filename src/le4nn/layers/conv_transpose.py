@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from le4nn import activations, ops
-from le4nn._typing import ActivationLike, InitializerLike, RegularizerLike
+from le4nn._typing import ActivationLike, ArrayLike, InitializerLike, PartialShape, RegularizerLike
 from le4nn.layers import _windows
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._affine import AffineWeights
@@ -103,8 +103,10 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
     no transposed convolution).
     """
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding: str = "valid", output_padding=None,
-                 data_format=None, dilation_rate=(1, 1), activation: ActivationLike = None, use_bias: bool = True,
+    def __init__(self, filters: int, kernel_size: int | tuple[int, int], strides: int | tuple[int, int] = (1, 1),
+                 padding: str = "valid", output_padding: int | tuple[int, int] | None = None,
+                 data_format: str | None = None, dilation_rate: int | tuple[int, int] = (1, 1),
+                 activation: ActivationLike = None, use_bias: bool = True,
                  kernel_initializer: InitializerLike = "glorot_uniform", bias_initializer: InitializerLike = "zeros",
                  kernel_regularizer: RegularizerLike = None,
                  bias_regularizer: RegularizerLike = None, **kwargs: Any) -> None:
@@ -149,12 +151,12 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
             sizes.append(size)
         return tuple(sizes)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         _, height, width = _windows.image_shape(self, input_shape, self.data_format)
         out_h, out_w = self._output_spatial(height, width)
         return _windows.image_output_shape(input_shape[0], self.filters, out_h, out_w, self.data_format)
 
-    def build(self, input_shape) -> None:
+    def build(self, input_shape: PartialShape) -> None:
         channels, _, _ = _windows.image_shape(self, input_shape, self.data_format)
         channels = _windows.require_channels(self, channels, input_shape)
         kh, kw = self.kernel_size
@@ -174,7 +176,7 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
     def _bias_last_axis(self) -> bool:
         return self.data_format == "channels_last"
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         if self.data_format == "channels_last":
             return self._forward_nhwc(x)

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from le4nn import activations, ops
-from le4nn._typing import ActivationLike, FloatArray, InitializerLike, RegularizerLike
+from le4nn._typing import ActivationLike, ArrayLike, FloatArray, InitializerLike, PartialShape, RegularizerLike
 from le4nn.layers import _conv_bn, _conv_direct, _conv_nhwc, _conv_pool, _conv_winograd, _shared_scratch, _windows
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._affine import AffineWeights
@@ -95,7 +95,8 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
     products in another layout or order.
     """
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding: str = "valid", data_format=None,
+    def __init__(self, filters: int, kernel_size: int | tuple[int, int], strides: int | tuple[int, int] = (1, 1),
+                 padding: str = "valid", data_format: str | None = None,
                  activation: ActivationLike = None, use_bias: bool = True,
                  kernel_initializer: InitializerLike = "handout_normal",
                  bias_initializer: InitializerLike = "zeros", kernel_regularizer: RegularizerLike = None,
@@ -112,7 +113,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
 
     # --- shapes and weights -------------------------------------------------------------------------
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         channels, height, width = _windows.image_shape(self, input_shape, self.data_format)
         out_h, out_w = self._output_spatial(height, width)
         return _windows.image_output_shape(input_shape[0], self.filters, out_h, out_w, self.data_format)
@@ -120,7 +121,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
     def _output_spatial(self, height, width):
         return _windows.output_spatial(self, self.padding, height, width, self.kernel_size, self.strides)
 
-    def build(self, input_shape) -> None:
+    def build(self, input_shape: PartialShape) -> None:
         channels, _, _ = _windows.image_shape(self, input_shape, self.data_format)
         channels = _windows.require_channels(self, channels, input_shape)
         kh, kw = self.kernel_size
@@ -171,7 +172,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         return (self.kernel_size == (3, 3) and self.strides == (1, 1) and max(pad) <= 2
                 and channels >= self.WINOGRAD_MIN_CHANNELS and channels * 9 > self.DIRECT_MAX_TAPS)
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         if self.data_format == "channels_last":
             return self._forward_nhwc(x)

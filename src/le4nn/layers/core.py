@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from le4nn import _gemm, activations, ops
-from le4nn._typing import ActivationLike, InitializerLike, RegularizerLike
+from le4nn._typing import ActivationLike, ArrayLike, InitializerLike, PartialShape, RegularizerLike
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._affine import AffineWeights
 from le4nn.layers._arguments import positive_int
@@ -42,10 +42,10 @@ class Dense(ActivationOutput, AffineWeights, Layer):
     _SPARSE_DENSITY = 0.25
     _DENSITY_EVERY = 64
 
-    def __init__(self, units, activation: ActivationLike = None, use_bias: bool = True,
+    def __init__(self, units: int, activation: ActivationLike = None, use_bias: bool = True,
                  kernel_initializer: InitializerLike = "handout_normal",
                  bias_initializer: InitializerLike = "zeros", kernel_regularizer: RegularizerLike = None,
-                 bias_regularizer: RegularizerLike = None, input_dim=None,
+                 bias_regularizer: RegularizerLike = None, input_dim: int | None = None,
                  **kwargs: Any) -> None:
         if input_dim is not None and "input_shape" not in kwargs:
             kwargs["input_shape"] = (input_dim,)
@@ -58,11 +58,11 @@ class Dense(ActivationOutput, AffineWeights, Layer):
         self._density_countdown = 0  # batches until the input's density is measured again
         self._sparse_density = 1.0
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         shape = self._require_rank(input_shape, 2, "(batch, features)", "put a Flatten layer before it")
         return (shape[0], self.units)
 
-    def build(self, input_shape):
+    def build(self, input_shape: PartialShape) -> None:
         in_features = input_shape[-1]
         if in_features is None:
             raise ValueError(
@@ -72,7 +72,7 @@ class Dense(ActivationOutput, AffineWeights, Layer):
 
     _bias_last_axis = True  # z is (B, units): the bias and ReLU passes can be fused
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         self._x = x
         kernel = self.params["kernel"]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from le4nn._numbers import whole_number_mask
-from le4nn._typing import FloatArray, InitializerLike, RegularizerLike
+from le4nn._typing import ArrayLike, FloatArray, InitializerLike, PartialShape, RegularizerLike
 from le4nn.layers._arguments import (
     get_initializer,
     get_regularizer,
@@ -42,9 +42,9 @@ class Embedding(Layer):
     shape.
     """
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer: InitializerLike = "uniform",
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: InitializerLike = "uniform",
                  embeddings_regularizer: RegularizerLike = None,
-                 input_length=None, **kwargs: Any) -> None:
+                 input_length: int | None = None, **kwargs: Any) -> None:
         if (input_length is not None and kwargs.get("input_shape") is None
                 and kwargs.get("batch_input_shape") is None):
             kwargs["input_shape"] = (input_length,)
@@ -58,7 +58,7 @@ class Embedding(Layer):
 
     # --- shapes and weights -------------------------------------------------------------------------
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         if self.input_length is not None:
             shape = self._require_rank(input_shape, 2, f"(batch, input_length={self.input_length})")
             if shape[1] is not None and shape[1] != self.input_length:
@@ -68,7 +68,7 @@ class Embedding(Layer):
                 )
         return (*input_shape, self.output_dim)
 
-    def build(self, input_shape) -> None:
+    def build(self, input_shape: PartialShape) -> None:
         self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
                         self.embeddings_regularizer)
 
@@ -103,7 +103,7 @@ class Embedding(Layer):
                 )
         return np.ascontiguousarray(arr, dtype=np.intp)
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         indices = self._as_indices(x)
         self.build((None, *indices.shape[1:]))
         y = self._out("y", (*indices.shape, self.output_dim))
@@ -126,7 +126,7 @@ class Embedding(Layer):
             out[ordered[starts]] = np.add.reduceat(grad.reshape(-1, self.output_dim)[order], starts, axis=0)
         self._add_regularization_gradients()
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         """Fills ``grads["embeddings"]``; returns zeros of the input's shape (indices have no gradient)."""
         self._parameter_gradient(grad_out)
         return np.zeros(self._indices.shape, dtype=self.dtype)

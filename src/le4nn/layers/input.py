@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from le4nn._typing import Array, ArrayLike, DTypeLike, FloatArray, PartialShape
@@ -18,8 +19,8 @@ class InputLayer(Layer):
 
     batch_input_shape: PartialShape  # always declared
 
-    def __init__(self, shape: PartialShape | None = None, batch_size: int | None = None,
-                 batch_shape: PartialShape | None = None, **kwargs: Any) -> None:
+    def __init__(self, shape: Sequence[int | None] | None = None, batch_size: int | None = None,
+                 batch_shape: Sequence[int | None] | None = None, **kwargs: Any) -> None:
         if (shape is None) == (batch_shape is None):
             raise ValueError(
                 "InputLayer: give shape (without the batch size) or batch_shape, "
@@ -50,8 +51,9 @@ class InputLayer(Layer):
         return config
 
 
-def Input(shape=None, batch_size: int | None = None, dtype: DTypeLike | None = None, name: str | None = None,
-          batch_shape=None) -> SymbolicTensor:
+def Input(shape: Sequence[int | None] | None = None, batch_size: int | None = None, dtype: DTypeLike | None = None,
+          name: str | None = None,
+          batch_shape: Sequence[int | None] | None = None) -> SymbolicTensor:
     """A symbolic model input of the given ``shape`` (without the batch dimension), as ``keras.Input``.
 
     >>> x = Input(shape=(784,))

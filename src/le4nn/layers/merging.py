@@ -6,12 +6,13 @@ Inside a model, an Add whose output only a ReLU reads runs with it in one pass (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from le4nn._numbers import is_integer
-from le4nn._typing import FloatArray
+from le4nn._typing import ArrayLike, FloatArray, PartialShape
 from le4nn.layers import _add_relu
 from le4nn.layers.base import Layer
 from le4nn.layers.shapes import format_shape, shapes_compatible
@@ -28,7 +29,7 @@ class _Merge(Layer):
 class _Elementwise(_Merge):
     """A merge of inputs of one shape into one of that shape, element by element."""
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: list[PartialShape]) -> PartialShape:
         self._check_count(input_shape)
         out = tuple(input_shape[0])
         for shape in input_shape[1:]:
@@ -67,7 +68,7 @@ class Add(_Elementwise):
         self._count = 0
         self._fused_with: Any = None  # the ReLU of the last forward, when it was fused (_add_relu)
 
-    def forward(self, inputs, training: bool = False):
+    def forward(self, inputs: Sequence[ArrayLike], training: bool = False) -> np.ndarray:
         y = self._sum(inputs)
         self._fused_with = None
         return y
@@ -78,7 +79,7 @@ class Add(_Elementwise):
     def _backward_through(self, consumer, grad_out: FloatArray, need_input_grad):
         return _add_relu.backward(self, consumer, grad_out, need_input_grad)
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> list[np.ndarray]:
         grad = self._prepare_grad(grad_out, self._out_shape)
         return [grad] + [grad.copy() for _ in range(self._count - 1)]
 
@@ -97,12 +98,12 @@ class Average(_Elementwise):
         self._out_shape: Any = None
         self._count = 0
 
-    def forward(self, inputs, training: bool = False):
+    def forward(self, inputs: Sequence[ArrayLike], training: bool = False) -> np.ndarray:
         y = self._sum(inputs)
         y /= self._count
         return y
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> list[np.ndarray]:
         grad = self._prepare_grad(grad_out, self._out_shape) / self._count
         return [grad] + [grad.copy() for _ in range(self._count - 1)]
 
@@ -111,14 +112,14 @@ class Concatenate(_Merge):
     """Joins inputs along ``axis`` (default -1: features, or channels for channels_last images); the
     other sizes must agree.  Backward splits ∂E/∂y into the inputs' parts."""
 
-    def __init__(self, axis=-1, **kwargs: Any) -> None:
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not is_integer(axis):
             raise ValueError(f"{self.describe()}: axis must be an int, got {axis!r}")
         self.axis = int(axis)
         self._cache: Any = None
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: list[PartialShape]) -> PartialShape:
         self._check_count(input_shape)
         shapes = [tuple(s) for s in input_shape]
         ndim = len(shapes[0])
@@ -142,7 +143,7 @@ class Concatenate(_Merge):
                     out[i] = b
         return tuple(out)
 
-    def forward(self, inputs, training: bool = False):
+    def forward(self, inputs: Sequence[ArrayLike], training: bool = False) -> np.ndarray:
         xs = self._prepare_inputs(inputs)
         self.compute_output_shape([x.shape for x in xs])
         axis = self.axis % xs[0].ndim
@@ -150,7 +151,7 @@ class Concatenate(_Merge):
         self._cache = (np.cumsum([x.shape[axis] for x in xs])[:-1], axis, y.shape)
         return y
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> list[np.ndarray]:
         grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[2])
         splits, axis, _ = self._cache
         return [np.ascontiguousarray(part) for part in np.split(grad, splits, axis=axis)]

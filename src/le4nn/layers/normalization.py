@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
 from le4nn import ops
 from le4nn._numbers import is_integer, is_real
-from le4nn._typing import FloatArray, InitializerLike, RegularizerLike
+from le4nn._typing import ArrayLike, FloatArray, InitializerLike, PartialShape, RegularizerLike
 from le4nn.layers._arguments import (
     get_initializer,
     get_regularizer,
@@ -56,7 +56,8 @@ class BatchNormalization(Layer):
     Keras average σ² itself.  As in Keras, a layer with ``trainable = False`` runs in inference mode.
     """
 
-    def __init__(self, axis=-1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True,
                  beta_initializer: InitializerLike = "zeros", gamma_initializer: InitializerLike = "ones",
                  moving_mean_initializer: InitializerLike = "zeros",
                  moving_variance_initializer: InitializerLike = "ones", beta_regularizer: RegularizerLike = None,
@@ -91,7 +92,7 @@ class BatchNormalization(Layer):
             )
         return self.axis % ndim
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         axis = self._feature_axis(input_shape)
         if input_shape[axis] is None:
             raise ValueError(
@@ -100,8 +101,8 @@ class BatchNormalization(Layer):
             )
         return input_shape
 
-    def build(self, input_shape) -> None:
-        features = (input_shape[self._feature_axis(input_shape)],)
+    def build(self, input_shape: PartialShape) -> None:
+        features = (cast(int, input_shape[self._feature_axis(input_shape)]),)  # (known: compute_output_shape checks)
         if self.scale:
             self.add_weight("gamma", features, self.gamma_initializer, self.gamma_regularizer)
         if self.center:
@@ -109,7 +110,7 @@ class BatchNormalization(Layer):
         self.add_weight("moving_mean", features, self.moving_mean_initializer, trainable=False)
         self.add_weight("moving_variance", features, self.moving_variance_initializer, trainable=False)
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         return self._normalize(self._prepare_input(x), training, relu=False)
 
     def _normalize(self, x: np.ndarray, training, relu: bool) -> np.ndarray:
@@ -135,7 +136,7 @@ class BatchNormalization(Layer):
         self._cache = _Cache(x, mean, inv_std, training, relu)
         return y
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         return self._gradient(grad_out, relu=False)
 
     def _gradient(self, grad_out: FloatArray, relu: bool):

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from le4nn import ops
-from le4nn._typing import FloatArray
+from le4nn._typing import ArrayLike, FloatArray, PartialShape
 from le4nn.layers import _windows
 from le4nn.layers._arguments import check_data_format, int_pair
 from le4nn.layers.base import Layer
@@ -27,7 +27,8 @@ class _Pooling2D(Layer):
     """Shared arguments: ``pool_size`` (int or pair), ``strides`` (default: the pool size), ``padding``
     ("valid", "same" with Keras's rule, or explicit sizes smaller than the pool), ``data_format``."""
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", data_format=None, **kwargs: Any) -> None:
+    def __init__(self, pool_size: int | tuple[int, int] = (2, 2), strides: int | tuple[int, int] | None = None,
+                 padding: str = "valid", data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pool_size = int_pair(self, "pool_size", pool_size)
         self.strides = self.pool_size if strides is None else int_pair(self, "strides", strides)
@@ -41,7 +42,7 @@ class _Pooling2D(Layer):
         self.data_format = check_data_format(self, data_format)
         self._cache: Any = None
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         channels, height, width = _windows.image_shape(self, input_shape, self.data_format)
         out_h, out_w = _windows.output_spatial(
             self, self.padding, height, width, self.pool_size, self.strides, what="pool_size"
@@ -70,7 +71,7 @@ class MaxPooling2D(_Pooling2D):
     each output's gradient to the element that won (the first maximum on ties, as PyTorch).  Padding
     never wins."""
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         kh, kw = self.pool_size
         if self.data_format == "channels_last":  # NHWC kernels: no transpose
             x = self._prepare_input(x)
@@ -106,7 +107,7 @@ class MaxPooling2D(_Pooling2D):
         self._cache = MaxPoolCache(argmax, tuple(x_shape), y.shape, y)
         return y
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache.y_shape)
         argmax, x_shape = self._cache.argmax, self._cache.x_shape
         if self.data_format == "channels_last":
@@ -123,12 +124,13 @@ class AveragePooling2D(_Pooling2D):
     ``padding="same"``.  ``True`` divides by the pool area (PyTorch's default for explicit padding).
     """
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", data_format=None,
+    def __init__(self, pool_size: int | tuple[int, int] = (2, 2), strides: int | tuple[int, int] | None = None,
+                 padding: str = "valid", data_format: str | None = None,
                  count_include_pad: bool = False, **kwargs: Any) -> None:
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
         self.count_include_pad = bool(count_include_pad)
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x_nchw, pad = self._nchw_input(x)
         kh, kw = self.pool_size
         y = ops.avgpool2d_forward(x_nchw, kh, kw, stride=self.strides, pad=pad,
@@ -137,7 +139,7 @@ class AveragePooling2D(_Pooling2D):
         self._cache = (x_nchw.shape, pad, y.shape)
         return y
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[2])
         x_shape, pad, _ = self._cache
         kh, kw = self.pool_size
@@ -155,7 +157,7 @@ class GlobalAveragePooling2D(Layer):
     """The mean over the spatial positions of each channel: (B, H, W, C) -> (B, C) (channels_last), or
     (B, 1, 1, C) with ``keepdims=True``.  Backward: each position gets ∂E/∂y / (H·W)."""
 
-    def __init__(self, data_format=None, keepdims: bool = False, **kwargs: Any) -> None:
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data_format = check_data_format(self, data_format)
         self.keepdims = bool(keepdims)
@@ -165,19 +167,19 @@ class GlobalAveragePooling2D(Layer):
     def _spatial_axes(self):
         return (1, 2) if self.data_format == "channels_last" else (2, 3)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         channels, _, _ = _windows.image_shape(self, input_shape, self.data_format)
         if self.keepdims:
             return _windows.image_output_shape(input_shape[0], channels, 1, 1, self.data_format)
         return (input_shape[0], channels)
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         y = x.mean(axis=self._spatial_axes, keepdims=self.keepdims)
         self._cache = (x.shape, y.shape)
         return y
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, None if self._cache is None else self._cache[1])
         x_shape, _ = self._cache
         h, w = (x_shape[i] for i in self._spatial_axes)

@@ -9,7 +9,7 @@ import numpy as np
 
 from le4nn import utils
 from le4nn._numbers import is_integer, is_real
-from le4nn._typing import FloatArray
+from le4nn._typing import ArrayLike, FloatArray
 from le4nn.layers.base import Layer
 
 MODES = ("handout", "inverted")
@@ -34,7 +34,7 @@ class Dropout(Layer):
     what a gradient check needs (``le4nn.gradcheck`` sets it during a check).
     """
 
-    def __init__(self, rate, mode: str = "handout", seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, rate: float, mode: str = "handout", seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not is_real(rate) or not 0 <= float(rate) < 1:
             raise ValueError(f"{self.describe()}: rate must be a number with 0 <= rate < 1, got {rate!r}")
@@ -67,7 +67,7 @@ class Dropout(Layer):
             np.put_along_axis(mask, dropped, 0, axis=1)
         return mask.reshape(shape)
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         self._out_shape = x.shape
         if training and self.rate > 0:
@@ -80,7 +80,7 @@ class Dropout(Layer):
             self._scale = None
         return x if self._scale is None else x * self._scale
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, self._out_shape)
         return grad if self._scale is None else grad * self._scale
 

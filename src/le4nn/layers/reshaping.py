@@ -4,12 +4,13 @@ enlarge images by integer factors (nearest neighbour or bilinear)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
 from le4nn._numbers import is_integer
-from le4nn._typing import FloatArray
+from le4nn._typing import ArrayLike, FloatArray, PartialShape
 from le4nn.layers import _windows
 from le4nn.layers._arguments import check_data_format, int_pair
 from le4nn.layers.base import Layer
@@ -25,17 +26,17 @@ class Flatten(Layer):
         self._x_shape: Any = None
         self._y_shape: Any = None
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         return (input_shape[0], known_size(input_shape[1:]))
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         self._x_shape = x.shape
         y = x.reshape(x.shape[0], math.prod(x.shape[1:]))
         self._y_shape = y.shape
         return y
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, self._y_shape)
         return grad.reshape(self._x_shape)
 
@@ -43,7 +44,7 @@ class Flatten(Layer):
 class Reshape(Layer):
     """Reshape each sample to ``target_shape`` (without the batch dimension; one entry may be -1)."""
 
-    def __init__(self, target_shape, **kwargs: Any) -> None:
+    def __init__(self, target_shape: Sequence[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         dims = tuple(target_shape) if isinstance(target_shape, (list, tuple)) else (target_shape,)
         if not dims or not all(
@@ -57,7 +58,7 @@ class Reshape(Layer):
         self._x_shape: Any = None
         self._y_shape: Any = None
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         size = known_size(input_shape[1:])
         target = self.target_shape
         known = math.prod(d for d in target if d != -1)
@@ -77,14 +78,14 @@ class Reshape(Layer):
             f"to target_shape {self.target_shape}"
         )
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         self._x_shape = x.shape
         y = x.reshape(x.shape[0], *self.compute_output_shape((None, *x.shape[1:]))[1:])
         self._y_shape = y.shape
         return y
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, self._y_shape)
         return grad.reshape(self._x_shape)
 
@@ -125,7 +126,8 @@ class UpSampling2D(Layer):
 
     INTERPOLATIONS = ("nearest", "bilinear")
 
-    def __init__(self, size=(2, 2), data_format=None, interpolation: str = "nearest", **kwargs: Any) -> None:
+    def __init__(self, size: int | tuple[int, int] = (2, 2), data_format: str | None = None,
+                 interpolation: str = "nearest", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.size = int_pair(self, "size", size)
         self.data_format = check_data_format(self, data_format)
@@ -138,7 +140,7 @@ class UpSampling2D(Layer):
         self._y_shape: Any = None
         self._matrices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         channels, height, width = _windows.image_shape(self, input_shape, self.data_format)
         out_h = None if height is None else height * self.size[0]
         out_w = None if width is None else width * self.size[1]
@@ -157,9 +159,9 @@ class UpSampling2D(Layer):
                                    bilinear_matrix(width, self.size[1]).astype(self.dtype))
         return self._matrices[key]
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
-        out_shape = self.compute_output_shape(x.shape)
+        out_shape = cast("tuple[int, ...]", self.compute_output_shape(x.shape))  # (every size known)
         self._x_shape, self._y_shape = x.shape, out_shape
         y = self._out("y", out_shape)
         sh, sw = self.size
@@ -181,7 +183,7 @@ class UpSampling2D(Layer):
             np.matmul(np.matmul(a_h, x), a_w.T, out=y)
         return y
 
-    def backward(self, grad_out: FloatArray):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, self._y_shape)
         x_shape = self._x_shape
         grad_x = self._out("grad_x", x_shape)

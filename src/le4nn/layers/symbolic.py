@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from le4nn._typing import DTypeLike
@@ -16,7 +19,8 @@ class SymbolicTensor:
     back to its inputs.
     """
 
-    def __init__(self, shape, layer=None, inputs=(), dtype: DTypeLike = "float32", name: str | None = None) -> None:
+    def __init__(self, shape: Sequence[int | None], layer: Any = None, inputs=(), dtype: DTypeLike = "float32",
+                 name: str | None = None) -> None:
         self.shape = normalize_shape(shape)
         self.layer = layer
         self.inputs = tuple(inputs)
@@ -44,7 +48,7 @@ def is_symbolic(inputs: object) -> bool:
     return False
 
 
-def record_call(layer, inputs) -> SymbolicTensor:
+def record_call(layer: Any, inputs: Any) -> SymbolicTensor:
     """``layer(inputs)`` on symbolic tensors: build the layer for their shapes, record the call (the
     layer's ``input`` and ``output``) and return the output's symbolic tensor.  A layer is called at
     most once in a graph."""

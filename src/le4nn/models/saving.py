@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from le4nn.models.file_format import (
     short,
 )
 from le4nn.utils import get_rng, get_rng_state, set_rng_state
+
+if TYPE_CHECKING:  # (model.py imports this module)
+    from le4nn.models.model import Model
 
 __all__ = [
     "FORMAT_VERSION", "HEADER_KEY", "ModelFileError", "check_finite_weights", "functional_config",
@@ -180,12 +184,12 @@ def _check_kind(archive: ModelArchive) -> str:
     return kind
 
 
-def save_weights(model, filepath: PathLike) -> Path:
+def save_weights(model: Model, filepath: PathLike) -> Path:
     """Only the weights (``model.save_weights``)."""
     return write_archive(filepath, _header(kind="weights"), _weight_arrays(model))
 
 
-def load_weights(model, filepath: PathLike, allow_nonfinite: bool = False) -> None:
+def load_weights(model: Model, filepath: PathLike, allow_nonfinite: bool = False) -> None:
     """Load weights saved by :func:`save_weights` or :func:`save_model` into ``model`` (non-finite
     weights are refused unless ``allow_nonfinite``)."""
     with open_archive(filepath) as archive:
@@ -311,7 +315,7 @@ def _model_from_archive(archive: ModelArchive):
                              max_weight_bytes=min(weight_bytes, archive.read_budget))
 
 
-def load_model(filepath: PathLike, compile: bool = True, allow_nonfinite: bool = False):
+def load_model(filepath: PathLike, compile: bool = True, allow_nonfinite: bool = False) -> Model:
     """A model saved by ``model.save``: architecture, weights and (with ``compile=True``) optimizer
     state.  The global random generator is restored too, so that ``fit(..., initial_epoch=...)``
     continues exactly as the interrupted run would have.

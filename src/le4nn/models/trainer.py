@@ -94,7 +94,7 @@ class Trainer:
         """The ``compile`` settings as a JSON-ready dict (Keras 3's ``get_compile_config``): the
         optimizer's config, one loss config per output, ``loss_weights`` and the metrics' names;
         None before ``compile``.  ``save`` stores it, ``load_model`` compiles with it."""
-        if not self._compiled:
+        if not self._compiled or self.optimizer is None:
             return None
         return {
             "optimizer": optimizers_module.serialize(self.optimizer),

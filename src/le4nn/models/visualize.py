@@ -16,7 +16,7 @@ from le4nn.layers.shapes import format_shape
 from le4nn.models.model import Model
 
 
-def model_to_dot(model, show_shapes: bool = True) -> str:
+def model_to_dot(model: Model, show_shapes: bool = True) -> str:
     """The model's layer graph in Graphviz's DOT language."""
     if not isinstance(model, Model):
         raise TypeError(f"model_to_dot: expected an le4nn model (Sequential or Model), got {type(model).__name__}")
@@ -38,7 +38,7 @@ def model_to_dot(model, show_shapes: bool = True) -> str:
     return "\n".join(lines)
 
 
-def plot_model(model, to_file: str = "model.png", show_shapes: bool = True) -> Path:
+def plot_model(model: Model, to_file: str = "model.png", show_shapes: bool = True) -> Path:
     """Draw the layer graph to ``to_file`` (format from its extension: png, svg, pdf, ...).
 
     Needs Graphviz's ``dot`` on the PATH (``apt-get install graphviz``, ``brew install graphviz``,

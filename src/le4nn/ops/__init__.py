@@ -29,6 +29,7 @@ import inspect
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from le4nn.ops import reference
@@ -166,7 +167,7 @@ def get_backend() -> str:
 
 
 @contextlib.contextmanager
-def backend(name: str):
+def backend(name: str) -> Iterator[None]:
     """Use the given backend inside a ``with`` block, then restore the previous one."""
     global _requested, _impl
     saved = (_requested, _impl)
