@@ -12,7 +12,9 @@ This module imports nothing from le4nn: it sits below every module that uses it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+_C = TypeVar("_C", bound="Configurable")
 
 
 class Configurable:
@@ -24,7 +26,7 @@ class Configurable:
         return {}
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls: type[_C], config: dict[str, Any]) -> _C:
         return cls(**config)
 
     def __repr__(self) -> str:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from le4nn._typing import ArrayLike
+
 #: Rows per block of the distance computation (bounds the (block, k) distance matrix).
 BLOCK_ROWS = 16384
 
@@ -77,7 +79,7 @@ def _seed_centers(x: np.ndarray, squared_norms: np.ndarray, k: int, rng) -> np.n
     return centers
 
 
-def kmeans(x, k: int, iterations: int = 100, seed: int | None = 0) -> KMeansResult:
+def kmeans(x: ArrayLike, k: int, iterations: int = 100, seed: int | None = 0) -> KMeansResult:
     """Cluster the rows of ``x`` (N, D) into ``k`` groups: k-means++ seeding, then Lloyd iterations
     (assign every row to its nearest center, move every center to the mean of its rows) until no
     assignment changes or ``iterations`` have run.  A cluster that loses all its rows is restarted at

@@ -45,11 +45,14 @@ which a training-mode forward updates) are restored afterwards.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from le4nn._typing import ArrayLike
 from le4nn.layers.base import Layer
+from le4nn.losses import Loss
 
 DEFAULT_EPS = 1e-6
 DEFAULT_TOL = 1e-6
@@ -59,7 +62,8 @@ class GradientCheck(dict):
     """The per-tensor relative errors (a dict: "input" or "input_0", ..., then parameters), with the
     gradients compared in ``analytic`` and ``numeric`` (entries that were not checked are NaN)."""
 
-    def __init__(self, errors, analytic, numeric) -> None:
+    def __init__(self, errors: dict[str, float], analytic: dict[str, np.ndarray] | np.ndarray,
+                 numeric: dict[str, np.ndarray] | np.ndarray) -> None:
         super().__init__(errors)
         self.analytic = analytic
         self.numeric = numeric
@@ -73,7 +77,8 @@ class GradientCheck(dict):
         return "\n".join(f"  {name:<{width}}  {err:.3e}" for name, err in self.items())
 
 
-def relative_error(analytic, numeric, floor: float = 0.0) -> float:
+def relative_error(analytic: dict[str, np.ndarray] | np.ndarray, numeric: dict[str, np.ndarray] | np.ndarray,
+                   floor: float = 0.0) -> float:
     """max |a − n| / max(max |a|, max |n|, floor): the largest deviation relative to the tensor's scale
     (0 when both gradients and ``floor`` are 0)."""
     a = np.asarray(analytic, dtype=np.float64)
@@ -90,7 +95,8 @@ def _scale(a) -> float:
     return float(np.max(np.abs(a))) if np.size(a) else 0.0
 
 
-def numerical_gradient(f, array: np.ndarray, eps: float = DEFAULT_EPS, indices=None) -> np.ndarray:
+def numerical_gradient(f: Callable[[], float], array: np.ndarray, eps: float = DEFAULT_EPS,
+                       indices: Iterable[tuple[int, ...]] | None = None) -> np.ndarray:
     """Central differences (f(v + ε) − f(v − ε)) / 2ε of the scalar function ``f()`` w.r.t. the entries of
     ``array`` (a C-contiguous array that ``f`` reads; perturbed in place and restored).
 
@@ -116,8 +122,8 @@ def numerical_gradient(f, array: np.ndarray, eps: float = DEFAULT_EPS, indices=N
 # --------------------------------------------------------------------------------------------------
 
 
-def check_layer(layer: Layer, x, *, training: bool = True, eps=DEFAULT_EPS, seed: int = 0,
-                max_entries=None) -> GradientCheck:
+def check_layer(layer: Layer, x: ArrayLike, *, training: bool = True, eps: float = DEFAULT_EPS, seed: int = 0,
+                max_entries: int | None = None) -> GradientCheck:
     """Gradient check of one layer on input ``x`` (a list of arrays for Add/Concatenate).
 
     Returns the relative error of ∂E/∂x ("input", or "input_0", "input_1", ...) and of every trainable
@@ -129,8 +135,9 @@ def check_layer(layer: Layer, x, *, training: bool = True, eps=DEFAULT_EPS, seed
     return _check([layer], x, None, None, training, eps, seed, max_entries, prefix_params=False)
 
 
-def check_model(layers, x, y=None, loss=None, *, training: bool = True, eps=DEFAULT_EPS, seed: int = 0,
-                max_entries=None) -> GradientCheck:
+def check_model(layers: Layer | Sequence[Layer], x: ArrayLike, y: ArrayLike | None = None,
+                loss: Loss | str | None = None, *, training: bool = True, eps: float = DEFAULT_EPS, seed: int = 0,
+                max_entries: int | None = None) -> GradientCheck:
     """Gradient check of a list of layers applied in sequence (the first may take a list of inputs).
 
     Without ``loss``, E = Σ output · R; with a loss object (``loss(y, output)``, ``loss.gradient``, and
@@ -145,7 +152,8 @@ def check_model(layers, x, y=None, loss=None, *, training: bool = True, eps=DEFA
     return _check(layers, x, y, loss, training, eps, seed, max_entries, prefix_params=True)
 
 
-def assert_gradients_close(layers, x, y=None, loss=None, *, tol=DEFAULT_TOL, **kwargs: Any) -> GradientCheck:
+def assert_gradients_close(layers: Layer | Sequence[Layer], x: ArrayLike, y: ArrayLike | None = None,
+                           loss: Loss | str | None = None, *, tol: float = DEFAULT_TOL, **kwargs: Any) -> GradientCheck:
     """Run :func:`check_layer` (one layer) or :func:`check_model` (a list) and raise an ``AssertionError``
     listing every tensor's error when one exceeds ``tol``.  Returns the check on success."""
     if isinstance(layers, Layer) and loss is None:

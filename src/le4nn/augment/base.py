@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -39,7 +39,8 @@ class Transform:
             raise ValueError(f"{type(self).__name__}: p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
 
-    def __call__(self, x, y=None, rng: Generator | None = None):
+    def __call__(self, x: np.ndarray, y: np.ndarray | None = None,
+                 rng: Generator | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         rng = as_rng(rng)
         batch, squeezed = as_batch(x, type(self).__name__)
         out, y_out = self._transform(batch, y, rng)
@@ -67,7 +68,8 @@ class Transform:
         """Transform every image of ``x`` (N, H, W, C); return a new array (x is not modified)."""
         raise NotImplementedError
 
-    def apply_with_labels(self, x, y, rng, selected):  # pragma: no cover - only label transforms
+    def apply_with_labels(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,  # pragma: no cover
+                          selected: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:  # (label transforms only)
         raise NotImplementedError
 
     def _params(self) -> dict:
@@ -82,7 +84,7 @@ class Transform:
 class Compose(Transform):
     """Apply ``transforms`` in order (the whole pipeline with probability ``p`` per image)."""
 
-    def __init__(self, transforms, p: float = 1.0) -> None:
+    def __init__(self, transforms: Sequence[Transform | str | Callable[..., Any]], p: float = 1.0) -> None:
         super().__init__(p)
         self.transforms = cast("list[Transform]", [get(t) for t in transforms])  # None refused below
         for t in self.transforms:
@@ -119,7 +121,7 @@ class Timed(Transform):
     """Wrap a transform and add up the seconds spent in it (``.seconds``, ``.calls``): what
     ``le4nn-train`` uses to report the share of the training time that augmentation takes."""
 
-    def __init__(self, transform) -> None:
+    def __init__(self, transform: Transform | str) -> None:
         super().__init__()
         self.transform = cast(Transform, get(transform))
         self.seconds = 0.0
@@ -144,14 +146,14 @@ class Timed(Transform):
 class Lambda(Transform):
     """Wrap a function ``f(batch) -> batch`` (or ``f(batch, rng)`` with ``takes_rng=True``)."""
 
-    def __init__(self, function, takes_rng: bool = False, p: float = 1.0) -> None:
+    def __init__(self, function: Callable[..., np.ndarray], takes_rng: bool = False, p: float = 1.0) -> None:
         super().__init__(p)
         if not callable(function):
             raise TypeError(f"Lambda: {function!r} is not callable")
         self.function = function
         self.takes_rng = bool(takes_rng)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = self.function(x, rng) if self.takes_rng else self.function(x)
         out = np.asarray(out)
         if out.shape != x.shape:

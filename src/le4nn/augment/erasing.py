@@ -40,7 +40,7 @@ class RandomErasing(Transform):
         left = np.floor(rng.random(n) * (w - ew + 1)).astype(np.intp)
         return top, top + eh, left, left + ew
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, h, w, _ = x.shape
         top, bottom, left, right = self._boxes(n, h, w, rng)
         return _fill_boxes(x, top, bottom, left, right, self.value, self.value_range, rng)
@@ -72,7 +72,7 @@ class Cutout(Transform):
         self.value = value
         self.value_range = tuple(float(v) for v in value_range)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, h, w, _ = x.shape
         cy = rng.integers(0, h, n)
         cx = rng.integers(0, w, n)

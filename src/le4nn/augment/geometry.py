@@ -163,7 +163,7 @@ class RandomAffine(Transform):
             shift = np.clip(0.0, t_min, t_max)
         return linear, shift
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, h, w, _ = x.shape
         linear, shift = self.matrices(x, rng)
         inverse = np.linalg.inv(linear)
@@ -208,7 +208,7 @@ class ElasticDistortion(Transform):
             raise ValueError(f"{name}: sigma must be > 0")
         self.fill = float(fill)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, h, w, _ = x.shape
         alpha = uniform(rng, *self.alpha, n)[:, None, None]
         gh = _gaussian_matrix(h, self.sigma)
@@ -232,7 +232,7 @@ class RandomCrop(Transform):
         self.mode = mode
         self.fill = float(fill)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, h, w, _ = x.shape
         pad = self.padding
         if pad == 0:
@@ -240,8 +240,8 @@ class RandomCrop(Transform):
         widths = ((0, 0), (pad, pad), (pad, pad), (0, 0))
         kwargs = {"constant_values": self.fill} if self.mode == "constant" else {}
         padded = np.pad(x, widths, mode=cast(Any, self.mode), **kwargs)  # a mode name checked in __init__
-        top = rng.integers(0, 2 * pad + 1, n)
-        left = rng.integers(0, 2 * pad + 1, n)
+        top = rng.integers(0, 2 * pad + 1, size=(n,))
+        left = rng.integers(0, 2 * pad + 1, size=(n,))
         rows = top[:, None] + np.arange(h)
         cols = left[:, None] + np.arange(w)
         return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
@@ -253,5 +253,5 @@ class HorizontalFlip(Transform):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__(p)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return x[:, :, ::-1].copy()

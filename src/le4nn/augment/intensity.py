@@ -36,7 +36,7 @@ class GaussianNoise(_Noise):
                  p: float = 1.0) -> None:
         super().__init__(sigma, clip, value_range, p)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self._finish(x + self._noise(x, rng))
 
 
@@ -47,7 +47,7 @@ class MultiplicativeNoise(_Noise):
                  p: float = 1.0) -> None:
         super().__init__(sigma, clip, value_range, p)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self._finish(x * (1 + self._noise(x, rng)))
 
 
@@ -64,7 +64,7 @@ class SaltAndPepper(Transform):
         self.salt = float(salt)
         self.value_range = tuple(float(v) for v in value_range)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, h, w, _ = x.shape
         amount = uniform(rng, *self.amount, n)[:, None, None]
         u = rng.random((n, h, w))
@@ -83,7 +83,7 @@ class Clip(Transform):
         super().__init__(p)
         self.value_range = tuple(float(v) for v in value_range)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return np.clip(x, self.value_range[0], self.value_range[1])
 
 
@@ -121,7 +121,7 @@ class StrokeWidth(Transform):
         self.size = int(size)
         self.footprint = footprint
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n = len(x)
         s = uniform(rng, *self.strength, n).astype(x.dtype).reshape(n, 1, 1, 1)
         lo, hi = self.strength

@@ -25,7 +25,7 @@ class MixUp(Transform):
         self.alpha = nonnegative(alpha, "MixUp", "alpha")
         self.num_classes = num_classes
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         raise ValueError("MixUp changes the labels: call it as t(x, y)")
 
     def _one_hot(self, y, n, dtype):
@@ -39,7 +39,8 @@ class MixUp(Transform):
             raise ValueError("MixUp: integer labels need num_classes=K to become soft one-hot targets")
         return np.eye(self.num_classes, dtype=dtype)[labels.astype(np.intp)]
 
-    def apply_with_labels(self, x, y, rng, selected):
+    def apply_with_labels(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                          selected: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         n = len(x)
         targets = self._one_hot(y, n, x.dtype)
         if len(targets) != n:

@@ -37,7 +37,7 @@ class Blur(Transform):
             raise ValueError(f"{name}: passes must be an int >= 1, got {passes!r}")
         self.passes = int(passes)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n = len(x)
         s = uniform(rng, *self.strength, n).astype(x.dtype).reshape(n, 1, 1, 1)
         return x + s * (binomial_blur(x, self.passes) - x)
@@ -54,7 +54,7 @@ class Contrast(Transform):
         self.ink = check_range(ink, name, "ink", symmetric=False, low=0, high=1)
         self.background = check_range(background, name, "background", symmetric=False, low=0, high=1)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n = len(x)
         ink = uniform(rng, *self.ink, n).astype(x.dtype).reshape(n, 1, 1, 1)
         background = uniform(rng, *self.background, n).astype(x.dtype).reshape(n, 1, 1, 1)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+from le4nn.models import Model
 
-def epoch_flops(generator, discriminator, n: int = 60000) -> float:
+
+def epoch_flops(generator: Model, discriminator: Model, n: int = 60000) -> float:
     """A rough count of the floating-point operations of one epoch of ``n`` images (multiply-adds × 2 of
     the Dense and convolution layers; forward ×3 for forward + backward), for choosing widths."""
     def forward_flops(model) -> float:

@@ -6,9 +6,10 @@ import numpy as np
 
 from le4nn.gan.sampling import sample, to_uint8
 from le4nn.gan.spec import generator_spec
+from le4nn.models import Model
 
 
-def judge(generator, classifier, per_class: int = 1000, samples: int = 10000, seed: int = 0,
+def judge(generator: Model, classifier: Model, per_class: int = 1000, samples: int = 10000, seed: int = 0,
           batch_size: int = 500) -> dict:
     """How a classifier (e.g. a le4nn MNIST model with ≥ 99 % test accuracy, input (N, 28, 28, 1) in
     [0, 1], output class probabilities) sees the generator's images — the quality measure of issue 8.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -19,8 +20,9 @@ from le4nn.gan.sampling import labels_one_hot, scale_images
 from le4nn.gan.spec import combined_model, generator_spec, model_inputs
 from le4nn.layers import BatchNormalization
 from le4nn.losses import BinaryCrossentropy
+from le4nn.models import Model
 from le4nn.models.training import run_epochs
-from le4nn.optimizers import Adam
+from le4nn.optimizers import Adam, Optimizer
 from le4nn.utils import get_rng, to_categorical
 
 #: A decay for the generator's weight average (:class:`GANTrainer` ``ema_decay``, off by default): about
@@ -45,7 +47,7 @@ class _DiscriminatorAccuracy(metrics_module.Metric):
 class _EpochFunction(Callback):
     """A plain function ``f(epoch, logs)`` as a per-epoch callback."""
 
-    def __init__(self, function) -> None:
+    def __init__(self, function: Callable[..., np.ndarray]) -> None:
         super().__init__()
         self.function = function
 
@@ -78,8 +80,10 @@ class GANTrainer:
     LOSSES_CSV = "gan_losses.csv"
     LOSSES_PLOT = "gan_losses.png"
 
-    def __init__(self, generator, discriminator, g_learning_rate: float = 2e-4, d_learning_rate: float = 2e-4,
-                 beta_1: float = 0.5, real_label: float = 0.9, g_optimizer=None, d_optimizer=None,
+    def __init__(self, generator: Model, discriminator: Model, g_learning_rate: float = 2e-4,
+                 d_learning_rate: float = 2e-4,
+                 beta_1: float = 0.5, real_label: float = 0.9, g_optimizer: Optimizer | None = None,
+                 d_optimizer: Optimizer | None = None,
                  ema_decay: float | None = None) -> None:
         if not 0.5 < real_label <= 1:
             raise ValueError(f"real_label must be in (0.5, 1], got {real_label}")
@@ -114,7 +118,7 @@ class GANTrainer:
             one_hot = to_categorical(rng.integers(0, self.spec.num_classes, n), self.spec.num_classes)
         return noise, one_hot
 
-    def train_step(self, real_images, real_labels=None) -> dict[str, float]:
+    def train_step(self, real_images: np.ndarray, real_labels: np.ndarray | None = None) -> dict[str, float]:
         """One discriminator step (:meth:`discriminator_step`) and one generator step
         (:meth:`generator_step`) on a batch of the same size.  Returns ``d_loss``, ``g_loss``,
         ``d_acc_real``, ``d_acc_fake``."""
@@ -122,7 +126,7 @@ class GANTrainer:
         logs["g_loss"] = self.generator_step(len(real_images))
         return logs
 
-    def discriminator_step(self, real_images, real_labels=None) -> dict:
+    def discriminator_step(self, real_images: np.ndarray, real_labels: np.ndarray | None = None) -> dict:
         """The discriminator (trainable) learns on the real batch (targets ``real_label``) and as many
         generated images (targets 0) in one batch; the generator runs in training mode (batch statistics,
         as in its own step) but its weights do not change.
@@ -145,7 +149,7 @@ class GANTrainer:
                                   np.zeros((batch, 1), np.float32)])
         one_hot = None if real_one_hot is None else np.concatenate([real_one_hot, fake_one_hot])
         self.discriminator.trainable = True
-        logs = self.discriminator.train_on_batch(self._d_inputs(images, one_hot), targets, return_dict=True)
+        logs = cast(dict, self.discriminator.train_on_batch(self._d_inputs(images, one_hot), targets, return_dict=True))
         return {"d_loss": float(logs["loss"]), "d_acc_real": float(logs["real_accuracy"]),
                 "d_acc_fake": float(logs["fake_accuracy"])}
 
@@ -177,7 +181,7 @@ class GANTrainer:
             average += rate * (value - average)
 
     @contextmanager
-    def averaged_weights(self, calibration_samples: int = 2048):
+    def averaged_weights(self, calibration_samples: int = 2048) -> Iterator[Model]:
         """Within the block the generator holds its averaged weights (nothing changes without averaging or
         before the first step).  Its BatchNormalization moving statistics are measured anew on them: one
         training-mode pass over ``calibration_samples`` fresh noise vectors (their exact batch mean and
@@ -215,7 +219,7 @@ class GANTrainer:
 
     # --- samples ----------------------------------------------------------------------------------
 
-    def fixed_inputs(self, seed: int = 0, columns: int = 10):
+    def fixed_inputs(self, seed: int = 0, columns: int = 10) -> np.ndarray | list[np.ndarray]:
         """The fixed noise (and labels) of the sample grids: for a conditional generator one row per class
         (0, 1, ...) with the same ``columns`` noise vectors in every row; otherwise ``columns``² images."""
         if self._fixed is None or self._fixed[0] != (seed, columns):
@@ -238,7 +242,7 @@ class GANTrainer:
         from le4nn.plot import image_grid, save_png
 
         with self.averaged_weights():
-            images = self.generator.predict(self.fixed_inputs(seed, columns), batch_size=500)
+            images = cast(np.ndarray, self.generator.predict(self.fixed_inputs(seed, columns), batch_size=500))
         grid = image_grid(images, columns=columns, padding=2, scale=scale, value_range=(-1, 1))
         if path is not None:
             save_png(grid, path)
@@ -246,7 +250,8 @@ class GANTrainer:
 
     # --- fit --------------------------------------------------------------------------------------
 
-    def fit(self, x, y=None, epochs: int = 1, batch_size: int = 128, output_dir=None, callbacks=None,
+    def fit(self, x: np.ndarray, y: np.ndarray | None = None, epochs: int = 1, batch_size: int = 128,
+            output_dir: PathLike | None = None, callbacks: Sequence[Callback] | None = None,
             verbose: int = 1, sample_seed: int = 0, initial_epoch: int = 0) -> dict[str, list[float]]:
         """Train for ``epochs`` epochs (each: the shuffled data in ``len(x) // batch_size`` full batches).
 

@@ -19,7 +19,8 @@ class SymbolicTensor:
     back to its inputs.
     """
 
-    def __init__(self, shape: Sequence[int | None], layer: Any = None, inputs=(), dtype: DTypeLike = "float32",
+    def __init__(self, shape: Sequence[int | None], layer: Any = None, inputs: Sequence[SymbolicTensor] = (),
+                 dtype: DTypeLike = "float32",
                  name: str | None = None) -> None:
         self.shape = normalize_shape(shape)
         self.layer = layer
