@@ -49,9 +49,11 @@ Logs: TypeAlias = dict[str, Any]
 ModelData: TypeAlias = ArrayLike | Sequence[ArrayLike]
 #: What ``evaluate``/``train_on_batch`` return: the loss alone, [loss, metrics...], or a dict (``return_dict``).
 Scores: TypeAlias = float | list[float] | dict[str, float]
+#: What a data set's ``load_data()`` returns: ``(x_train, y_train), (x_test, y_test)``.
+TrainTest: TypeAlias = tuple[tuple[NDArray[Any], NDArray[Any]], tuple[NDArray[Any], NDArray[Any]]]
 #: A file system path.
 PathLike: TypeAlias = str | os.PathLike[str]
 
 __all__ = ["ActivationLike", "Array", "ArrayLike", "Config", "DTypeLike", "FloatArray", "InitializerLike", "IntArray",
            "Logs", "LossLike", "ModelData", "PartialShape", "Padding", "PathLike", "Range", "RegularizerLike",
-           "Scores", "Shape", "Stride"]
+           "Scores", "Shape", "Stride", "TrainTest"]

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from le4nn._typing import PathLike
+from le4nn._typing import PathLike, TrainTest
 from le4nn.datasets import cifar10, fashion_mnist, kmnist, locate, mnist, sample
 from le4nn.datasets.contest import load_contest
 from le4nn.datasets.errors import DatasetError, DatasetNotFoundError, PartialDatasetWarning, SampleDataWarning
@@ -62,7 +60,7 @@ def find(name: str, path: PathLike | None = None, download: bool | None = None) 
 
 
 def load(name: str, path: PathLike | None = None,
-         download: bool | None = None) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+         download: bool | None = None) -> TrainTest:
     """``(x_train, y_train), (x_test, y_test)`` of the dataset ``name`` (one of :data:`NAMES`); strict: the
     full data set or :class:`DatasetNotFoundError`, never the sample in its place (``"sample"`` asks for it)."""
     key = canonical_name(name)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from le4nn._typing import PathLike
+from le4nn._typing import PathLike, TrainTest
 from le4nn.datasets import locate
 from le4nn.datasets.errors import DatasetError, PartialDatasetWarning
 from le4nn.datasets.limits import max_input_bytes, read_file_bounded, too_large
@@ -133,7 +133,8 @@ def _to_images(flat: np.ndarray, channels_first: bool) -> np.ndarray:
     return images if channels_first else np.ascontiguousarray(images.transpose(0, 2, 3, 1))
 
 
-def load_data(path: PathLike | None = None, channels_first: bool = False, download: bool | None = None):
+def load_data(path: PathLike | None = None, channels_first: bool = False,
+              download: bool | None = None) -> TrainTest:
     """``(x_train, y_train), (x_test, y_test)``: x uint8 (N, 32, 32, 3) (or (N, 3, 32, 32) with
     ``channels_first``), y uint8 (N, 1), as ``keras.datasets.cifar10.load_data()``.
 

@@ -27,6 +27,7 @@ import pickle
 import pickletools
 import struct
 from collections.abc import Mapping
+from typing import Any
 
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.limits import max_input_bytes
@@ -218,7 +219,7 @@ def scan_opcodes(data: bytes, source: str) -> None:
         raise DatasetError(f"{source}: {kind}: {exc}") from None
 
 
-def restricted_loads(data: bytes, *, source: str, containers: bool = False, limit: int | None = None):
+def restricted_loads(data: bytes, *, source: str, containers: bool = False, limit: int | None = None) -> Any:
     """Unpickle ``data`` with :class:`RestrictedUnpickler`; every failure becomes a :class:`DatasetError`.
 
     ``source`` names the file in error messages; ``containers`` also allows builtin dict/list/tuple/bytes/
