@@ -180,5 +180,8 @@ def test_mypy_checks_the_whole_package():
     assert not any(o.get("ignore_errors") for o in [mypy, *overrides])
     ignored = {m for o in overrides if o.get("ignore_missing_imports") for m in o["module"]}
     assert not any(m.startswith("le4nn") and not m.startswith("le4nn._kernels") for m in ignored)
+    strict = {m for o in overrides if o.get("disallow_untyped_defs") for m in o["module"]}
+    for module in ("le4nn.layers.base", "le4nn.models.model", "le4nn.ops.reference", "le4nn.losses", "le4nn.utils"):
+        assert module in strict, f"{module}: every function must be annotated (disallow_untyped_defs)"
     assert "python -m mypy" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 

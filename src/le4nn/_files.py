@@ -57,7 +57,7 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(target) -> list[Path]:
+def remove_stale_temporaries(target: PathLike) -> list[Path]:
     """Delete the temporary files a killed writer of ``target`` left behind (only files that match our
     own naming pattern for this very target and whose process no longer runs); returns them."""
     target = Path(os.fspath(target))

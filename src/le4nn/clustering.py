@@ -35,7 +35,7 @@ class KMeansResult:
     converged: bool  # whether the assignments stopped changing
 
 
-def _check(x, k: int, iterations: int) -> np.ndarray:
+def _check(x: ArrayLike, k: int, iterations: int) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"kmeans: the data must be a 2-D array (samples, features), got shape {x.shape}")
@@ -64,7 +64,7 @@ def _nearest(x: np.ndarray, squared_norms: np.ndarray, centers: np.ndarray) -> t
     return labels, distances
 
 
-def _seed_centers(x: np.ndarray, squared_norms: np.ndarray, k: int, rng) -> np.ndarray:
+def _seed_centers(x: np.ndarray, squared_norms: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k-means++: each next center drawn with probability proportional to the squared distance to the
     nearest center chosen so far (Arthur & Vassilvitskii 2007)."""
     centers = np.empty((k, x.shape[1]), x.dtype)

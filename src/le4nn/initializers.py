@@ -63,7 +63,7 @@ def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
     return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
-def _as_shape(shape) -> tuple[int, ...]:
+def _as_shape(shape: Any) -> tuple[int, ...]:  # (an int or a sequence of ints, checked)
     if isinstance(shape, numbers.Integral):
         shape = (shape,)
     try:
@@ -75,14 +75,14 @@ def _as_shape(shape) -> tuple[int, ...]:
     return dims
 
 
-def _float_dtype(dtype, name: str) -> np.dtype:
+def _float_dtype(dtype: DTypeLike, name: str) -> np.dtype:
     dt = np.dtype(dtype)
     if dt.kind != "f":
         raise TypeError(f"{name}: dtype must be a float type, got {dt}")
     return dt
 
 
-def _check_seed(seed, name: str):
+def _check_seed(seed: Any, name: str) -> int | None:
     if seed is not None and (not is_integer(seed)):
         raise TypeError(f"{name}: seed must be an integer or None, got {seed!r}")
     if seed is not None and seed < 0:
@@ -147,7 +147,7 @@ class RandomInitializer(Initializer):
         return {"seed": self.seed}
 
 
-def _truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: float) -> np.ndarray:
+def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], mean: float, stddev: float) -> np.ndarray:
     """Normal(mean, stddev) with every value beyond 2 stddev redrawn (Keras/TensorFlow's truncated normal)."""
     z = rng.standard_normal(shape)
     bad = np.abs(z) > 2
@@ -166,7 +166,7 @@ class RandomNormal(RandomInitializer):
             raise ValueError(f"RandomNormal: stddev must be >= 0, got {stddev}")
         self.mean, self.stddev = float(mean), float(stddev)
 
-    def _draw(self, rng, shape):
+    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return rng.normal(self.mean, self.stddev, shape)
 
     def get_config(self) -> Config:
@@ -176,7 +176,7 @@ class RandomNormal(RandomInitializer):
 class TruncatedNormal(RandomNormal):
     """Normal N(mean, stddev²) with values beyond two standard deviations redrawn (as Keras)."""
 
-    def _draw(self, rng, shape):
+    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return _truncated_normal(rng, shape, self.mean, self.stddev)
 
 
@@ -189,7 +189,7 @@ class RandomUniform(RandomInitializer):
             raise ValueError(f"RandomUniform: maxval ({maxval}) must be >= minval ({minval})")
         self.minval, self.maxval = float(minval), float(maxval)
 
-    def _draw(self, rng, shape):
+    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return rng.uniform(self.minval, self.maxval, shape)
 
     def get_config(self) -> Config:
@@ -221,12 +221,12 @@ class VarianceScaling(RandomInitializer):
         self.scale, self.mode = float(scale), mode
         self.distribution = "truncated_normal" if distribution == "normal" else distribution
 
-    def _variance(self, shape) -> float:
+    def _variance(self, shape: tuple[int, ...]) -> float:
         fan_in, fan_out = compute_fans(shape)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         return self.scale / max(1.0, n)
 
-    def _draw(self, rng, shape):
+    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         variance = self._variance(shape)
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * variance)

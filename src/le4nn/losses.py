@@ -54,7 +54,7 @@ def _as_pred(y_pred: Array, name: str) -> np.ndarray:
     return np.ascontiguousarray(y)
 
 
-def _as_weights(sample_weight, batch: int, name: str):
+def _as_weights(sample_weight: ArrayLike | None, batch: int, name: str) -> np.ndarray | None:
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight, dtype=np.float64)
@@ -65,7 +65,7 @@ def _as_weights(sample_weight, batch: int, name: str):
     return w
 
 
-def _weighted_mean(per_sample: np.ndarray, weights) -> float:
+def _weighted_mean(per_sample: np.ndarray, weights: np.ndarray | None) -> float:
     """(1/B) Σ_b w_b ℓ_b as a Python float (accumulated in float64)."""
     per_sample = per_sample.astype(np.float64, copy=False)
     if weights is not None:
@@ -81,7 +81,7 @@ def _indices_below(t: np.ndarray, K: int) -> bool:
     return bool(t.min() >= 0 and t.max() < K)
 
 
-def _scale_rows(grad: np.ndarray, weights) -> np.ndarray:
+def _scale_rows(grad: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     """Multiply each sample's gradient by its weight (in place, keeping the dtype)."""
     if weights is not None:
         grad *= weights.astype(grad.dtype).reshape((-1,) + (1,) * (grad.ndim - 1))
@@ -101,7 +101,7 @@ def _match_targets(y_true: Array, y_pred: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(t, dtype=y_pred.dtype)
 
 
-def _check_fraction(value, owner: str, name: str) -> float:
+def _check_fraction(value: Any, owner: str, name: str) -> float:
     if not is_real(value) or not 0 <= value <= 1:
         raise ValueError(f"{owner}: {name} must be a number in [0, 1], got {value!r}")
     return float(value)
@@ -139,7 +139,7 @@ class _SoftmaxCrossentropy(Loss):
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
     # -- targets ------------------------------------------------------------------------------------
-    def _targets(self, y_true: Array, y_pred: np.ndarray):
+    def _targets(self, y_true: Array, y_pred: np.ndarray) -> np.ndarray:
         """Class indices (B,) as intp, or (smoothed) targets (B, K) in y_pred's dtype."""
         name = type(self).__name__
         if y_pred.ndim != 2:
@@ -168,7 +168,8 @@ class _SoftmaxCrossentropy(Loss):
             t = t * (1 - self.label_smoothing) + self.label_smoothing / K
         return t
 
-    def _prepare(self, y_true: Array, y_pred: Array, sample_weight):
+    def _prepare(self, y_true: Array, y_pred: Array,
+                 sample_weight: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         name = type(self).__name__
         y_pred = _as_pred(y_pred, name)
         targets = self._targets(y_true, y_pred)
@@ -197,7 +198,8 @@ class _SoftmaxCrossentropy(Loss):
         loss, probs = self._fused_loss(targets, logits, weights)
         return loss, probs, _scale_rows(ops.softmax_cross_entropy_backward(probs, targets), weights)
 
-    def _fused_loss(self, targets, logits: FloatArray, weights):
+    def _fused_loss(self, targets: np.ndarray, logits: FloatArray,
+                    weights: np.ndarray | None) -> tuple[float, np.ndarray]:
         loss, probs = ops.softmax_cross_entropy_forward(logits, targets)
         if weights is not None:  # the kernel returns the plain mean: recompute ℓ_b from log-softmax
             log_probs = _log_softmax(logits)
@@ -268,7 +270,8 @@ class SparseCategoricalCrossentropy(_SoftmaxCrossentropy):
 class _ElementwiseLoss(Loss):
     """A loss that is a mean over each sample's outputs: targets have y_pred's shape."""
 
-    def _prepare(self, y_true: Array, y_pred: Array, sample_weight):
+    def _prepare(self, y_true: Array, y_pred: Array,
+                 sample_weight: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         name = type(self).__name__
         y_pred = _as_pred(y_pred, name)
         targets = _match_targets(y_true, y_pred, name)
@@ -307,7 +310,8 @@ class BinaryCrossentropy(_ElementwiseLoss):
     def get_config(self) -> Config:
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
-    def _prepare(self, y_true: Array, y_pred: Array, sample_weight):
+    def _prepare(self, y_true: Array, y_pred: Array,
+                 sample_weight: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         targets, y_pred, weights = super()._prepare(y_true, y_pred, sample_weight)
         if self.label_smoothing:
             targets = targets * (1 - self.label_smoothing) + 0.5 * self.label_smoothing

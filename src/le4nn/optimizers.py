@@ -37,8 +37,8 @@ from le4nn._typing import Config
 # ---------------------------------------------------------------------------------------------------
 
 
-def _number(value, owner: str, name: str, *, low: float = 0.0, high=math.inf, low_open: bool = False,
-            high_open: bool = False):
+def _number(value: Any, owner: str, name: str, *, low: float = 0.0, high: float = math.inf, low_open: bool = False,
+            high_open: bool = False) -> float:
     """A real number in [low, high] (bounds optionally open), or a ValueError naming the argument."""
     if not is_real(value):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
@@ -51,7 +51,7 @@ def _number(value, owner: str, name: str, *, low: float = 0.0, high=math.inf, lo
     return value
 
 
-def _optional(value, owner: str, name: str):
+def _optional(value: Any, owner: str, name: str) -> float | None:
     return None if value is None else _number(value, owner, name, low_open=True)
 
 
@@ -85,7 +85,7 @@ class Optimizer(Configurable):
         return self._learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, value) -> None:
+    def learning_rate(self, value: Any) -> None:
         self._learning_rate = _number(value, type(self).__name__, "learning_rate")
 
     # -- the update --------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ class SGD(Optimizer):
         self.momentum = _number(momentum, type(self).__name__, "momentum", high=1.0)
         self.nesterov = bool(nesterov)
 
-    def _update(self, key, p, g, lr) -> None:
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         # ops.sgd_update: eq. (40) Δw ← αΔw − η ∂E/∂w, eq. (41) w ← w + Δw, in one pass (native)
         velocity = self._slot("velocity", key, p) if self.momentum or self.nesterov else None  # Δw
         ops.sgd_update(p, g, lr, self.momentum, velocity, self.nesterov)
@@ -271,7 +271,7 @@ class AdaGrad(Optimizer):
                 f"{name}: initial_accumulator_value and epsilon cannot both be 0 (division by 0)"
             )
 
-    def _update(self, key, p, g, lr) -> None:
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         h = self._slot("accumulator", key, p, fill=self.initial_accumulator_value)
         h += g * g  # eq. (42)
         denominator = np.sqrt(h)
@@ -303,7 +303,7 @@ class RMSProp(Optimizer):
         self.rho = _number(rho, name, "rho", high=1.0)
         self.epsilon = _number(epsilon, name, "epsilon", low_open=True)
 
-    def _update(self, key, p, g, lr) -> None:
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         h = self._slot("h", key, p)
         h *= self.rho
         h += (1 - self.rho) * (g * g)  # eq. (44)
@@ -349,7 +349,7 @@ class AdaDelta(Optimizer):
             raise ValueError(f"{name}: form must be one of {', '.join(map(repr, ADADELTA_FORMS))}, got {form!r}")
         self.form = form
 
-    def _update(self, key, p, g, lr) -> None:
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         h, s = self._slot("h", key, p), self._slot("s", key, p)
         h *= self.rho
         h += (1 - self.rho) * (g * g)  # eq. (46)
@@ -386,7 +386,7 @@ class Adam(Optimizer):
         self.beta_2 = _number(beta_2, name, "beta_2", high=1.0, high_open=True)
         self.epsilon = _number(epsilon, name, "epsilon", low_open=True)
 
-    def _update(self, key, p, g, lr) -> None:
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         m, v = self._slot("m", key, p), self._slot("v", key, p)
         t_slot = self._slots["t"].setdefault(key, np.zeros((), dtype=np.int64))
         t_slot += 1  # eq. (50)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # hints only: plot sits beside augment and below the layers (
     from le4nn.layers import Layer
 
 
-def _figure(figsize):
+def _figure(figsize: tuple[float, float]) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -38,7 +38,7 @@ def _figure(figsize):
     return Figure(figsize=figsize, layout="constrained")
 
 
-def _finish(fig, path):
+def _finish(fig: Figure, path: PathLike | None) -> Figure:
     """Save ``fig`` at ``path`` (atomically; the format from the file's extension, PNG without one)."""
     if path is not None:
         path = Path(os.fspath(path))
@@ -48,7 +48,7 @@ def _finish(fig, path):
     return fig
 
 
-def _as_images(images) -> np.ndarray:
+def _as_images(images: Any) -> np.ndarray:  # (array-like)
     """(N, H, W), (N, H, W, 1|3) or (N, 1|3, H, W) → (N, H, W) or (N, H, W, 3) for imshow."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
@@ -60,7 +60,7 @@ def _as_images(images) -> np.ndarray:
     return images
 
 
-def _show(ax, image) -> None:
+def _show(ax: Any, image: np.ndarray) -> None:
     if image.ndim == 2:
         ax.imshow(image, cmap="gray_r" if image.max() > 0 else "gray", interpolation="nearest")
     else:
@@ -135,7 +135,7 @@ def plot_misclassified(images: np.ndarray, labels: np.ndarray, predictions: np.n
                        columns=min(10, len(wrong)), path=path, title=title)
 
 
-def _first_conv_kernel(source) -> np.ndarray:
+def _first_conv_kernel(source: Any) -> np.ndarray:
     """The kernel of a Conv2D layer, of a model's first Conv2D layer, or the array itself."""
     if hasattr(source, "layers"):  # a model
         for layer in source.layers:

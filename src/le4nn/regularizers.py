@@ -21,7 +21,7 @@ from le4nn._registry import Configurable, Registry
 from le4nn._typing import Config
 
 
-def _factor(value, owner: str, name: str) -> float:
+def _factor(value: Any, owner: str, name: str) -> float:
     if not is_real(value):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
     value = float(value)

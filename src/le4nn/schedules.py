@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-def _positive(value, owner: str, name: str, *, allow_zero: bool = False) -> float:
+def _positive(value: Any, owner: str, name: str, *, allow_zero: bool = False) -> float:
     ok = is_real(value) and math.isfinite(value)
     if not ok or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{owner}: {name} must be a {'non-negative' if allow_zero else 'positive'} number, "

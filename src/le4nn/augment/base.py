@@ -48,7 +48,7 @@ class Transform:
             out = out[..., 0]
         return out if y is None else (out, y_out)
 
-    def _transform(self, x: np.ndarray, y, rng: np.random.Generator):
+    def _transform(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         """Apply to each image with probability p; returns (x', y)."""
         if self.changes_labels and y is None:
             raise ValueError(f"{type(self).__name__} changes the labels: call it as t(x, y)")
@@ -95,7 +95,7 @@ class Compose(Transform):
     def changes_labels(self) -> bool:  # type: ignore[override]
         return any(t.changes_labels for t in self.transforms)
 
-    def _transform(self, x, y, rng):
+    def _transform(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         if self.p >= 1.0 or not len(x):
             return self._chain(x, y, rng)
         selected = np.flatnonzero(rng.random(len(x)) < self.p)
@@ -106,7 +106,7 @@ class Compose(Transform):
             out[selected] = self._chain(x[selected], None, rng)[0]
         return out, y
 
-    def _chain(self, x, y, rng):
+    def _chain(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         for t in self.transforms:
             x, y = t._transform(x, y, rng)
         return (x if self.transforms else x.copy()), y
@@ -131,7 +131,7 @@ class Timed(Transform):
     def changes_labels(self) -> bool:  # type: ignore[override]
         return self.transform.changes_labels
 
-    def _transform(self, x, y, rng):
+    def _transform(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         start = time.perf_counter()
         try:
             return self.transform._transform(x, y, rng)

@@ -30,7 +30,7 @@ class RandomErasing(Transform):
         self.value = value
         self.value_range = tuple(float(v) for v in value_range)
 
-    def _boxes(self, n, h, w, rng):
+    def _boxes(self, n: int, h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         area = uniform(rng, *self.scale, n) * h * w
         log_ratio = uniform(rng, math.log(self.ratio[0]), math.log(self.ratio[1]), n)
         ratio = np.exp(log_ratio)
@@ -46,14 +46,15 @@ class RandomErasing(Transform):
         return _fill_boxes(x, top, bottom, left, right, self.value, self.value_range, rng)
 
 
-def _fill_boxes(x, top, bottom, left, right, value, value_range, rng):
+def _fill_boxes(x: np.ndarray, top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.ndarray,
+               value: float | str, value_range: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
     n, h, w, _ = x.shape
     rows = np.arange(h)
     cols = np.arange(w)
     inside = (((rows >= top[:, None]) & (rows < bottom[:, None]))[:, :, None]
               & ((cols >= left[:, None]) & (cols < right[:, None]))[:, None, :])[..., None]
     if value == "random":
-        fill = rng.uniform(*value_range, x.shape).astype(x.dtype)
+        fill = rng.uniform(value_range[0], value_range[1], x.shape).astype(x.dtype)
     else:
         fill = np.asarray(value, dtype=x.dtype)
     return np.where(inside, fill, x)

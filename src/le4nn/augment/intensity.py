@@ -18,13 +18,13 @@ class _Noise(Transform):
         self.clip = bool(clip)
         self.value_range = tuple(float(v) for v in value_range)
 
-    def _noise(self, x, rng):
+    def _noise(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n = len(x)
         sigma = uniform(rng, *self.sigma, n).astype(x.dtype).reshape(n, 1, 1, 1)
         return sigma * rng.standard_normal(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64)
                                            else np.float64)
 
-    def _finish(self, out):
+    def _finish(self, out: np.ndarray) -> np.ndarray:
         return np.clip(out, *self.value_range, out=out) if self.clip else out
 
 
@@ -87,7 +87,7 @@ class Clip(Transform):
         return np.clip(x, self.value_range[0], self.value_range[1])
 
 
-def _window_extreme(x: np.ndarray, size: int, footprint: str, fn) -> np.ndarray:
+def _window_extreme(x: np.ndarray, size: int, footprint: str, fn: np.ufunc) -> np.ndarray:
     """Max (``np.maximum``) or min over a size×size window (or a plus-shaped one) of each pixel, per
     channel, with the border repeated: grey dilation / erosion of the whole batch at once."""
     r = size // 2

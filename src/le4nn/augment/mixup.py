@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from le4nn._typing import ArrayLike, DTypeLike
 from le4nn.augment._params import nonnegative
 from le4nn.augment.base import Transform
 
@@ -28,7 +29,7 @@ class MixUp(Transform):
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         raise ValueError("MixUp changes the labels: call it as t(x, y)")
 
-    def _one_hot(self, y, n, dtype):
+    def _one_hot(self, y: ArrayLike, n: int, dtype: DTypeLike) -> np.ndarray:
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] > 1:
             return y.astype(dtype)

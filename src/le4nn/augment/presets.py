@@ -88,7 +88,7 @@ def fit_hook(augment: Transform | str | Callable[..., Any] | None) -> Callable[[
     if transform is None:
         return None
 
-    def hook(xs, ys):
+    def hook(xs: list[Any], ys: list[Any]) -> tuple[list[Any], list[Any]]:
         if len(xs) != 1:
             raise ValueError(f"augment= works on models with one input, this one has {len(xs)}")
         if transform.changes_labels:

@@ -73,5 +73,5 @@ def _epoch_at_least(row: list[str], column: int, epoch: int) -> bool:
         return False
 
 
-def _csv_value(value) -> str:
+def _csv_value(value: object) -> str:
     return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from le4nn._typing import Logs, PathLike
 from le4nn.callbacks.core import Callback
 
 
-def _non_negative_int(owner: str, name: str, value) -> int:
+def _non_negative_int(owner: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{owner}: {name} must be an integer >= 0, got {value!r}")
     return int(value)
@@ -34,7 +35,7 @@ class _Monitor:
         self.min_delta = abs(min_delta)
         self.best = math.inf if mode == "min" else -math.inf
 
-    def value(self, logs, owner: str):
+    def value(self, logs: Logs | None, owner: str) -> float | None:
         value = (logs or {}).get(self.monitor)
         if value is None:
             available = ", ".join(sorted(logs or {})) or "none"

@@ -25,7 +25,7 @@ class ProgressBar(Callback):
         self.refresh_every = refresh_every
         self._bar = None
 
-    def _out(self):
+    def _out(self) -> TextIO:
         return self.stream if self.stream is not None else sys.stderr
 
     def _live(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -78,5 +79,5 @@ class TerminateOnNaN(Callback):
             print(f"Restored the last finite state (after {self.restored_epoch} epochs)", file=sys.stderr)
 
 
-def _all_finite(arrays) -> bool:
+def _all_finite(arrays: Iterable[np.ndarray]) -> bool:
     return all(all_finite(a) for a in arrays)

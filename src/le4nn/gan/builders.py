@@ -34,7 +34,7 @@ ARCHITECTURES = ("conv", "dense")
 LABEL_NAMES = ("label", "cluster")
 
 
-def _init():
+def _init() -> RandomNormal:
     """The DCGAN paper's initialization: normal(0, 0.02)."""
     return RandomNormal(mean=0.0, stddev=0.02)
 

@@ -24,7 +24,7 @@ def judge(generator: Model, classifier: Model, per_class: int = 1000, samples: i
     spec = generator_spec(generator)
     rng = np.random.default_rng(seed)
 
-    def classify(images: np.ndarray):
+    def classify(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         x = to_uint8(images).astype(np.float32)[..., None] / np.float32(255)
         probs = np.asarray(classifier.predict(x, batch_size=batch_size))
         if probs.ndim != 2:

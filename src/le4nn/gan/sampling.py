@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
-from le4nn._typing import FloatArray
+from le4nn._typing import ArrayLike, FloatArray
 from le4nn.clustering import kmeans
 from le4nn.gan.spec import GeneratorSpec, generator_spec
 from le4nn.models import Model
@@ -49,7 +49,7 @@ def to_uint8(images: FloatArray) -> np.ndarray:
     return np.clip(np.rint((x + 1) * 127.5), 0, 255).astype(np.uint8)
 
 
-def labels_one_hot(labels, num_classes: int, n: int) -> np.ndarray:
+def labels_one_hot(labels: ArrayLike, num_classes: int, n: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == num_classes:
         one_hot = labels.astype(np.float32)
@@ -108,7 +108,7 @@ def sample(generator: Model, n: int, digit: int | None = None, labels: np.ndarra
     return cast(np.ndarray, generator.predict(spec.inputs(noise, one_hot), batch_size=batch_size))  # (one output)
 
 
-def _check_class(digit, num_classes: int) -> int:
+def _check_class(digit: Any, num_classes: int) -> int:
     if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or not 0 <= digit < num_classes:
         raise ValueError(f"digit must be an integer in 0..{num_classes - 1}, got {digit!r}")
     return int(digit)

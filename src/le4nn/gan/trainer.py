@@ -38,7 +38,7 @@ class _DiscriminatorAccuracy(metrics_module.Metric):
         self.real = real
         super().__init__("real_accuracy" if real else "fake_accuracy")
 
-    def batch_values(self, y_true: Array, y_pred: Array):
+    def batch_values(self, y_true: Array, y_pred: Array) -> np.ndarray:
         is_real = y_true.reshape(-1) > 0.5
         chosen = is_real if self.real else ~is_real
         return ((y_pred.reshape(-1)[chosen] > 0) == self.real).astype(np.float64)
@@ -110,7 +110,7 @@ class GANTrainer:
 
     # --- one step ---------------------------------------------------------------------------------
 
-    def _noise_and_labels(self, n: int, rng: Generator | None = None):
+    def _noise_and_labels(self, n: int, rng: Generator | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         rng = get_rng() if rng is None else rng
         noise = rng.standard_normal((n, self.spec.latent_dim), dtype=np.float32)
         one_hot = None
@@ -210,7 +210,7 @@ class GANTrainer:
                 for key, copy in state.items():
                     layer.state[key][...] = copy
 
-    def _d_inputs(self, images: FloatArray, one_hot):
+    def _d_inputs(self, images: FloatArray, one_hot: np.ndarray | None) -> np.ndarray | list[Any]:
         """The discriminator's inputs in its order (image and label told apart by rank)."""
         if not self.spec.conditional:
             return images

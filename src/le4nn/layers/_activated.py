@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from le4nn import ops
-from le4nn._typing import FloatArray
+from le4nn._typing import ActivationLike, FloatArray
 from le4nn.layers._arguments import get_activation
 
 if TYPE_CHECKING:  # for the type checker, a mixin of Layer (at run time a plain mixin class)
@@ -48,7 +48,7 @@ class ActivationOutput(_LayerBase):
     #: to the loss (``loss.softmax_fused`` computes it anyway), so it is not computed twice.
     _defer_softmax = False
 
-    def _init_activation(self, activation, **params: Any) -> None:
+    def _init_activation(self, activation: ActivationLike, **params: Any) -> None:
         self.activation = get_activation(self, activation, **params)
         self._z: Any = None
         self._y: Any = None
@@ -108,7 +108,7 @@ class ActivationOutput(_LayerBase):
                 f"{self.describe()} does not end in a softmax (activation {self.activation.name!r})"
             )
 
-    def _backward_step(self, grad_out: FloatArray, *, from_logits: bool, need_input_grad: bool):
+    def _backward_step(self, grad_out: FloatArray, *, from_logits: bool, need_input_grad: bool) -> Any:
         """∂E/∂z through the activation (skipped when ``from_logits``), then the layer's hook."""
         if from_logits:
             self._require_softmax()
@@ -143,7 +143,7 @@ class ActivationOutput(_LayerBase):
         (``ops.relu_backward_bias``, ``ops.sigmoid_backward_bias``)."""
         return self._bias_last_axis and self.trainable and "bias" in self.grads
 
-    def _pre_activation_backward(self, grad_z: np.ndarray, need_input_grad: bool, bias_done: bool):
+    def _pre_activation_backward(self, grad_z: np.ndarray, need_input_grad: bool, bias_done: bool) -> Any:
         """The hook a layer implements: from ∂E/∂z, fill ``grads`` (the bias gradient is already
         there when ``bias_done``; regularizer terms included) and return ∂E/∂inputs, or None when
         ``need_input_grad`` is False (the model discards it)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from le4nn._typing import InitializerLike, RegularizerLike
 from le4nn.layers._arguments import (
     get_initializer,
     get_regularizer,
@@ -21,8 +22,8 @@ else:
 class AffineWeights(_LayerBase):
     """Mixin for a :class:`~le4nn.layers.base.Layer` with a ``kernel`` and (``use_bias``) a ``bias``."""
 
-    def _init_affine(self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-                     bias_regularizer) -> None:
+    def _init_affine(self, use_bias: bool, kernel_initializer: InitializerLike, bias_initializer: InitializerLike,
+                     kernel_regularizer: RegularizerLike, bias_regularizer: RegularizerLike) -> None:
         self.use_bias = bool(use_bias)
         self.kernel_initializer = get_initializer(self, "kernel_initializer", kernel_initializer)
         self.bias_initializer = get_initializer(self, "bias_initializer", bias_initializer)

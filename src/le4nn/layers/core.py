@@ -101,7 +101,7 @@ class Dense(ActivationOutput, AffineWeights, Layer):
         self._density_countdown -= 1
         return self._sparse_density <= self._SPARSE_DENSITY
 
-    def _pre_activation_backward(self, grad_z, need_input_grad: bool, bias_done: bool):
+    def _pre_activation_backward(self, grad_z: np.ndarray, need_input_grad: bool, bias_done: bool) -> Any:
         kernel = self.params["kernel"]
         if self.trainable:
             if self._sparse_input and grad_z.dtype == self._x.dtype and grad_z.flags.c_contiguous:

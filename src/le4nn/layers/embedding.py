@@ -74,7 +74,7 @@ class Embedding(Layer):
 
     # --- forward / backward -------------------------------------------------------------------------
 
-    def _as_indices(self, x) -> np.ndarray:
+    def _as_indices(self, x: ArrayLike) -> np.ndarray:
         """``x`` as an intp array of indices in [0, input_dim), or a clear error."""
         if isinstance(x, SymbolicTensor):
             raise TypeError(f"{self.describe()}: forward takes arrays; call the layer on symbolic tensors")
@@ -131,7 +131,7 @@ class Embedding(Layer):
         self._parameter_gradient(grad_out)
         return np.zeros(self._indices.shape, dtype=self.dtype)
 
-    def _backward_step(self, grad_out: FloatArray, *, from_logits: bool, need_input_grad: bool):
+    def _backward_step(self, grad_out: FloatArray, *, from_logits: bool, need_input_grad: bool) -> Any:
         if from_logits:
             return self.backward_from_logits(grad_out)  # raises: no softmax here
         self._parameter_gradient(grad_out)

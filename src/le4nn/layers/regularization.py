@@ -54,7 +54,7 @@ class Dropout(Layer):
         self._scale: Any = None  # what backward multiplies by: the mask, a scalar, or None (identity)
         self._out_shape: Any = None
 
-    def _draw_mask(self, shape) -> np.ndarray:
+    def _draw_mask(self, shape: tuple[int, ...]) -> np.ndarray:
         rng = self._rng if self._rng is not None else utils.get_rng()
         if self.mode == "inverted":
             keep = rng.random(shape) >= self.rate

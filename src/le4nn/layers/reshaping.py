@@ -72,7 +72,7 @@ class Reshape(Layer):
             self._mismatch(input_shape)
         return (input_shape[0], *target)
 
-    def _mismatch(self, input_shape):
+    def _mismatch(self, input_shape: PartialShape) -> ValueError:
         raise ValueError(
             f"{self.describe()}: cannot reshape inputs of shape {format_shape(input_shape)} "
             f"to target_shape {self.target_shape}"
@@ -146,10 +146,10 @@ class UpSampling2D(Layer):
         out_w = None if width is None else width * self.size[1]
         return _windows.image_output_shape(input_shape[0], channels, out_h, out_w, self.data_format)
 
-    def _spatial(self, shape) -> tuple[int, int]:
+    def _spatial(self, shape: Sequence[Any]) -> tuple[int, int]:
         return (shape[1], shape[2]) if self.data_format == "channels_last" else (shape[2], shape[3])
 
-    def _interpolation_matrices(self, height: int, width: int):
+    def _interpolation_matrices(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """(A_h, A_w) in the layer's dtype, kept per input size."""
         key = (height, width)
         if key not in self._matrices:

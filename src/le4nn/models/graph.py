@@ -12,6 +12,7 @@ which holds the locks of all its layers, so two threads' steps on layers they sh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -218,7 +219,7 @@ class Graph:
             self._accumulate(grads, node, grad_in)
 
     @staticmethod
-    def _accumulate(grads: dict[int, np.ndarray], node: Node, grad_in) -> None:
+    def _accumulate(grads: dict[int, np.ndarray], node: Node, grad_in: Any) -> None:
         """Add ∂E/∂(node's inputs) (a list for a multi-input layer) to ``grads``.  Gradients are only
         read, never written in place: a layer may return one array for several inputs (Add + ReLU)."""
         grad_ins = grad_in if node.layer._multi_input else [grad_in]

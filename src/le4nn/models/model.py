@@ -171,7 +171,7 @@ class Model(Trainer):
         return all(layer.trainable for layer in self._layers_if_built())
 
     @trainable.setter
-    def trainable(self, value) -> None:
+    def trainable(self, value: bool) -> None:
         for layer in self._layers_if_built():
             layer.trainable = bool(value)
 

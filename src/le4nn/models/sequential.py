@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import numpy as np
+
 from le4nn._typing import PartialShape
 from le4nn.layers import InputLayer, Layer, SymbolicTensor
 from le4nn.layers.shapes import format_shape, normalize_shape, shapes_compatible
@@ -76,14 +78,14 @@ class Sequential(Model):
         self._input_shape = (None, *normalize_shape(input_shape)[1:])
         self._build_chain(self._input_shape)
 
-    def _build_chain(self, input_shape) -> None:
+    def _build_chain(self, input_shape: Sequence[int | None]) -> None:
         shape = input_shape
         for layer in self._layers:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
         self._graph = Graph.chain(self._layers)
 
-    def _ensure_built(self, xs) -> None:
+    def _ensure_built(self, xs: list[np.ndarray]) -> None:
         if self._graph is None:
             with _FIRST_BUILD:  # two threads' first calls: one builds, the other finds it built
                 if self._graph is None:

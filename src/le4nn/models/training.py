@@ -47,7 +47,7 @@ class GracefulInterrupt:
                     pass
         return self
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: object) -> None:
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if self.requested:
             raise TrainingAborted(f"training aborted by a second {name}")

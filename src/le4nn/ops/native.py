@@ -437,7 +437,7 @@ def add_relu_forward(inputs: Sequence[FloatArray], *, out: FloatArray | None = N
 # --- image layouts --------------------------------------------------------------------------------------------
 
 
-def _batched_transpose(x, out, rows: int, cols: int):
+def _batched_transpose(x: FloatArray, out: FloatArray, rows: int, cols: int) -> FloatArray:
     """out[b] = x[b]ᵀ with x[b] seen as a (rows, cols) matrix (layout.pyx)."""
     _layout.transpose(x.reshape(x.shape[0], rows, cols), out.reshape(x.shape[0], cols, rows), num_threads_now())
     return out

@@ -20,13 +20,14 @@ import numpy as np
 
 from le4nn._typing import Array, FloatArray, IntArray, Padding, Shape, Stride
 from le4nn.ops import _checks as checks
+from le4nn.ops._arguments import Geometry
 
 # ---------------------------------------------------------------------------------------------------
 # im2col / col2im (handout 5.7.5, eq. 59–62)
 # ---------------------------------------------------------------------------------------------------
 
 
-def _window_slices(g, i, j):
+def _window_slices(g: Geometry, i: int, j: int) -> tuple[slice, slice]:
     """Slices of the padded input that offset (i, j) of every window reads."""
     return (
         slice(i, i + g.sh * (g.OH - 1) + 1, g.sh),
@@ -77,7 +78,7 @@ def col2im(cols: FloatArray, x_shape: Shape, kh: int, kw: int, stride: Stride = 
 # ---------------------------------------------------------------------------------------------------
 
 
-def _window_positions(g):
+def _window_positions(g: Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each window offset k = i·kw + j and output position: the input row, column and validity."""
     i, j = np.divmod(np.arange(g.kh * g.kw), g.kw)
     rows = np.arange(g.OH)[None, :, None] * g.sh - g.pt + i[:, None, None]  # (k, OH, 1)
@@ -131,7 +132,7 @@ def maxpool2d_backward(dout: FloatArray, argmax: IntArray, x_shape: Shape, *,
     return dx
 
 
-def _avgpool_divisor(g, count_include_pad, dtype):
+def _avgpool_divisor(g: Geometry, count_include_pad: bool, dtype: np.dtype) -> FloatArray:
     """How many elements each window averages: kh·kw, or only the real (non-padding) ones."""
     if count_include_pad:
         return np.full((g.OH, g.OW), g.kh * g.kw, dtype=dtype)
