@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # hints only: plot sits beside augment and below the layers (
 
     from le4nn.augment import Transform
     from le4nn.layers import Layer
+    from le4nn.models import Model
 
 
 def _figure(figsize: tuple[float, float]) -> Figure:
@@ -151,7 +152,7 @@ def _first_conv_kernel(source: Any) -> np.ndarray:
     return np.asarray(source)
 
 
-def plot_filters(kernel: ArrayLike | Layer | Any, path: PathLike | None = None, columns: int = 8) -> Figure:
+def plot_filters(kernel: ArrayLike | Layer | Model, path: PathLike | None = None, columns: int = 8) -> Figure:
     """Learned convolution filters, one image per output channel (input channels averaged, or shown in
     colour when there are three).  ``kernel``: a Keras-layout kernel (kh, kw, in, out), a Conv2D layer,
     or a model (its first convolution layer)."""
