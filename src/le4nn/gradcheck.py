@@ -45,7 +45,7 @@ which a training-mode forward updates) are restored afterwards.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,7 +91,7 @@ def relative_error(analytic: dict[str, np.ndarray] | np.ndarray, numeric: dict[s
     return float(np.max(np.abs(a - n)) / scale)
 
 
-def _scale(a) -> float:
+def _scale(a: np.ndarray) -> float:
     return float(np.max(np.abs(a))) if np.size(a) else 0.0
 
 
@@ -168,7 +168,8 @@ def assert_gradients_close(layers: Layer | Sequence[Layer], x: ArrayLike, y: Arr
     return result
 
 
-def _check(layers, x, y, loss, training, eps, seed, max_entries, prefix_params) -> GradientCheck:
+def _check(layers: Sequence[Layer], x: Any, y: Any, loss: Any, training: bool, eps: float, seed: int,
+           max_entries: int | None, prefix_params: bool) -> GradientCheck:
     layers = [_float64_version(layer) for layer in layers]
     multi = isinstance(x, (list, tuple))
     inputs = [np.array(xi, dtype=np.float64, order="C", copy=True) for xi in (x if multi else [x])]
@@ -180,7 +181,7 @@ def _check(layers, x, y, loss, training, eps, seed, max_entries, prefix_params) 
         grad_inputs = _backward(layers, out, y, loss, projection)
         grad_inputs = grad_inputs if multi else [grad_inputs]
 
-        def objective():
+        def objective() -> float:
             result = _forward(layers, inputs, multi, training)
             value = float(np.sum(result * projection)) if loss is None else float(loss(y, result))
             return value + sum(layer.regularization_loss() for layer in layers)
@@ -209,14 +210,14 @@ def _check(layers, x, y, loss, training, eps, seed, max_entries, prefix_params) 
     return GradientCheck(errors, analytic, numeric)
 
 
-def _forward(layers, inputs, multi, training):
+def _forward(layers: Sequence[Layer], inputs: Any, multi: bool, training: bool) -> Any:
     out = inputs if multi else inputs[0]
     for layer in layers:
         out = layer.forward(out, training=training)
     return out
 
 
-def _backward(layers, out, y, loss, projection):
+def _backward(layers: Sequence[Layer], out: np.ndarray, y: Any, loss: Any, projection: Any) -> Any:
     """Back-propagate through all layers; returns ∂E/∂input (a list for a multi-input first layer)."""
     last = layers[-1]
     if loss is None:
@@ -249,7 +250,7 @@ def _float64_version(layer: Layer) -> Layer:
 
 
 @contextlib.contextmanager
-def _deterministic(layers):
+def _deterministic(layers: Sequence[Layer]) -> Iterator[None]:
     """Fix random masks and restore every layer's weights and state afterwards."""
     saved = [(layer, layer.get_weights() if layer.built else None) for layer in layers]
     masks = [(layer, layer.fixed_mask) for layer in layers if hasattr(layer, "fixed_mask")]

@@ -24,7 +24,7 @@ class _ActivationLayer(ActivationOutput, Layer):
         x = self._prepare_input(x)
         return self._activate(x)
 
-    def _pre_activation_backward(self, grad_z, need_input_grad: bool, bias_done: bool):
+    def _pre_activation_backward(self, grad_z: np.ndarray, need_input_grad: bool, bias_done: bool) -> Any:
         return grad_z
 
 
@@ -126,13 +126,13 @@ def _softmax_along(axis: int) -> activations.ActivationFunction:
         moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
         return np.ascontiguousarray(np.moveaxis(ops.softmax_forward(moved), -1, axis))
 
-    def backward(grad_y: FloatArray, x: ArrayLike, y) -> np.ndarray:
+    def backward(grad_y: FloatArray, x: ArrayLike, y: FloatArray) -> np.ndarray:
         return y * (grad_y - np.sum(grad_y * y, axis=axis, keepdims=True))
 
     return activations.ActivationFunction(f"softmax(axis={axis})", forward, backward, {"axis": axis})
 
 
-def _finite_float(layer, argument, value) -> float:
+def _finite_float(layer: Layer, argument: str, value: Any) -> float:
     try:
         result = float(value)
     except (TypeError, ValueError):

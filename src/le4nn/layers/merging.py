@@ -21,7 +21,7 @@ from le4nn.layers.shapes import format_shape, shapes_compatible
 class _Merge(Layer):
     _multi_input = True
 
-    def _check_count(self, input_shape) -> None:
+    def _check_count(self, input_shape: list[PartialShape]) -> None:
         if len(input_shape) < 2:
             raise ValueError(f"{self.describe()} takes a list of at least 2 inputs, got {len(input_shape)}")
 
@@ -41,14 +41,14 @@ class _Elementwise(_Merge):
             out = tuple(a if a is not None else b for a, b in zip(out, shape, strict=True))
         return out
 
-    def _check_same_shapes(self, xs) -> None:
+    def _check_same_shapes(self, xs: Sequence[np.ndarray]) -> None:
         if len({x.shape for x in xs}) > 1:
             raise ValueError(
                 f"{self.describe()}: inputs must have the same shape, "
                 f"got {format_shape([x.shape for x in xs])}"
             )
 
-    def _sum(self, inputs):
+    def _sum(self, inputs: Any) -> np.ndarray:
         """The checked inputs' element-wise sum (a new array), remembering the shape and count."""
         xs = self._prepare_inputs(inputs)
         self._check_same_shapes(xs)
@@ -73,10 +73,10 @@ class Add(_Elementwise):
         self._fused_with = None
         return y
 
-    def _forward_through(self, consumer, x, training):
+    def _forward_through(self, consumer: Layer, x: Any, training: bool) -> Any:
         return _add_relu.forward(self, consumer, x)
 
-    def _backward_through(self, consumer, grad_out: FloatArray, need_input_grad):
+    def _backward_through(self, consumer: Layer, grad_out: FloatArray, need_input_grad: bool) -> Any:
         return _add_relu.backward(self, consumer, grad_out, need_input_grad)
 
     def backward(self, grad_out: FloatArray) -> list[np.ndarray]:

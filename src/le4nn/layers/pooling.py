@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -49,7 +50,7 @@ class _Pooling2D(Layer):
         )
         return _windows.image_output_shape(input_shape[0], channels, out_h, out_w, self.data_format)
 
-    def _nchw_input(self, x):
+    def _nchw_input(self, x: ArrayLike) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         x = self._prepare_input(x)
         x_nchw = _windows.to_nchw(x, self.data_format)
         height, width = x_nchw.shape[2:]
@@ -76,7 +77,7 @@ class MaxPooling2D(_Pooling2D):
         if self.data_format == "channels_last":  # NHWC kernels: no transpose
             x = self._prepare_input(x)
 
-            def pool(pad, out, argmax):
+            def pool(pad: Any, out: np.ndarray, argmax: np.ndarray) -> np.ndarray:
                 return ops.maxpool2d_nhwc_forward(x, kh, kw, stride=self.strides, pad=pad, out=out,
                                                   argmax_out=argmax)[0]
 
@@ -90,7 +91,7 @@ class MaxPooling2D(_Pooling2D):
         self._cache = MaxPoolCache(argmax, x_nchw.shape, y.shape, y)
         return y
 
-    def _pool_nhwc(self, x_shape: tuple, pool) -> np.ndarray:
+    def _pool_nhwc(self, x_shape: tuple, pool: Callable[..., np.ndarray]) -> np.ndarray:
         """The channels_last forward around a pooling kernel, the one place its cache is written.
 
         ``pool(pad, out, argmax)`` fills ``out`` with the pooled values of an input of ``x_shape``
@@ -164,7 +165,7 @@ class GlobalAveragePooling2D(Layer):
         self._cache: Any = None
 
     @property
-    def _spatial_axes(self):
+    def _spatial_axes(self) -> tuple[int, int]:
         return (1, 2) if self.data_format == "channels_last" else (2, 3)
 
     def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
