@@ -21,6 +21,10 @@ the handout's kernels (im2col, pooling, softmax + cross-entropy, ...), not Keras
 ``keras.ops``.
 """
 
+import sys
+import types
+from typing import Any
+
 from le4nn._threads import configure_runtime_environment
 
 configure_runtime_environment()  # before NumPy/OpenBLAS and OpenMP start (see le4nn._threads)
@@ -44,7 +48,7 @@ def version() -> str:
     return __version__
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """Import a submodule (``le4nn.layers``) or a Keras top-level class (``le4nn.Sequential``) on first use."""
     if name in _CLASSES:
         return getattr(_import_submodule(_CLASSES[name]), name)
@@ -57,47 +61,49 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *SUBMODULES, *_CLASSES})
 
 
-def _import_submodule(name: str):
+def _import_submodule(name: str) -> types.ModuleType:
     """The submodule ``le4nn.<name>``, imported by a plain import statement (so import-linter sees the
     dependency; ``import a.b`` rather than ``from a import b``, which would call this module's
     ``__getattr__`` again)."""
     if name == "activations":
-        import le4nn.activations as module
+        import le4nn.activations
     elif name == "applications":
-        import le4nn.applications as module
+        import le4nn.applications
     elif name == "augment":
-        import le4nn.augment as module
+        import le4nn.augment
     elif name == "callbacks":
-        import le4nn.callbacks as module
+        import le4nn.callbacks
     elif name == "clustering":
-        import le4nn.clustering as module
+        import le4nn.clustering
     elif name == "datasets":
-        import le4nn.datasets as module
+        import le4nn.datasets
     elif name == "gan":
-        import le4nn.gan as module
+        import le4nn.gan
     elif name == "gradcheck":
-        import le4nn.gradcheck as module
+        import le4nn.gradcheck
     elif name == "initializers":
-        import le4nn.initializers as module
+        import le4nn.initializers
     elif name == "layers":
-        import le4nn.layers as module
+        import le4nn.layers
     elif name == "losses":
-        import le4nn.losses as module
+        import le4nn.losses
     elif name == "metrics":
-        import le4nn.metrics as module
+        import le4nn.metrics
     elif name == "models":
-        import le4nn.models as module
+        import le4nn.models
     elif name == "optimizers":
-        import le4nn.optimizers as module
+        import le4nn.optimizers
     elif name == "plot":
-        import le4nn.plot as module
+        import le4nn.plot
     elif name == "regularizers":
-        import le4nn.regularizers as module
+        import le4nn.regularizers
     elif name == "schedules":
-        import le4nn.schedules as module
+        import le4nn.schedules
     else:
-        import le4nn.utils as module
-    return module
+        import le4nn.utils
+
+        return le4nn.utils
+    return sys.modules[f"le4nn.{name}"]  # the module a branch above imported
 
 
 # The lazily imported names are left out, so that ``from le4nn import *`` stays as light as ``import le4nn``.

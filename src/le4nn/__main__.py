@@ -63,7 +63,7 @@ def main(argv=None) -> int:
 
     print(f"le4nn {le4nn.__version__}  backend: {le4nn.get_backend()}  threads: {le4nn.get_num_threads()}")
     if ops.native_available():
-        from le4nn._kernels import threads
+        import le4nn._kernels.threads as threads
 
         print(f"compiled kernels: yes (OpenMP: {'yes' if threads.openmp_enabled() else 'no'})")
     else:

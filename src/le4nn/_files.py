@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from le4nn._typing import PathLike
+
 TEMP_SUFFIX = ".tmp"
 
 
@@ -55,13 +57,13 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(target) -> list[Path]:
+def remove_stale_temporaries(target: PathLike) -> list[Path]:
     """Delete the temporary files a killed writer of ``target`` left behind (only files that match our
     own naming pattern for this very target and whose process no longer runs); returns them."""
     target = Path(os.fspath(target))
     folder = target.parent if str(target.parent) else Path(".")
     pattern = _temp_pattern(target)
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -76,7 +78,7 @@ def remove_stale_temporaries(target) -> list[Path]:
     return removed
 
 
-def make_parent_folder(path) -> Path:
+def make_parent_folder(path: PathLike) -> Path:
     """Create the folder ``path`` goes into (and its parents); a part of it that is a file, not a
     folder, is a NotADirectoryError naming that file (``mkdir``'s own error says only "File exists")."""
     folder = Path(os.fspath(path)).parent
@@ -90,7 +92,7 @@ def make_parent_folder(path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
+def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
                  ) -> Iterator[IO]:
     """``with atomic_write(path) as f: f.write(...)``: ``f`` is a temporary file next to ``path`` that
     replaces ``path`` only when the block ends without an error (``mode`` ``"w"`` or ``"wb"``)."""
@@ -120,14 +122,14 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline:
         raise
 
 
-def write_text(path, text: str) -> Path:
+def write_text(path: PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
     with atomic_write(path, "w") as f:
         f.write(text)
     return Path(os.fspath(path))
 
 
-def write_bytes(path, data: bytes) -> Path:
+def write_bytes(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
     with atomic_write(path, "wb") as f:
         f.write(data)

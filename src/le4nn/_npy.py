@@ -10,6 +10,7 @@ The callers check the shape and size against what they expect before they read a
 from __future__ import annotations
 
 import tokenize
+from typing import IO
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -28,7 +29,7 @@ class NpyHeaderError(ValueError):
     """A ``.npy`` header that cannot be read (the message says why, the caller names the file)."""
 
 
-def read_header(stream, max_header_size: int = MAX_HEADER_SIZE) -> tuple[tuple, bool, np.dtype]:
+def read_header(stream: IO[bytes], max_header_size: int = MAX_HEADER_SIZE) -> tuple[tuple, bool, np.dtype]:
     """``(shape, fortran_order, dtype)`` of the ``.npy`` data at ``stream``'s position, which is left
     at the first byte of the data."""
     try:

@@ -12,7 +12,9 @@ This module imports nothing from le4nn: it sits below every module that uses it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+_C = TypeVar("_C", bound="Configurable")
 
 
 class Configurable:
@@ -24,7 +26,7 @@ class Configurable:
         return {}
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls: type[_C], config: dict[str, Any]) -> _C:
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -39,7 +41,7 @@ class Registry:
     found by its ``__name__``.  The classes implement ``get_config()`` and ``from_config(config)``.
     """
 
-    def __init__(self, kind: str, module: str, base: type, names: dict[str, type]):
+    def __init__(self, kind: str, module: str, base: type, names: dict[str, type]) -> None:
         self.kind = kind
         self.module = module
         self.base = base
@@ -61,12 +63,13 @@ class Registry:
             raise ValueError(f"unknown {self.kind} {name!r}: valid names are {self.valid_names()}")
         return cls
 
-    def serialize(self, obj) -> dict:
+    def serialize(self, obj: Any) -> dict[str, Any]:
         """``{"class_name": ..., "config": {...}}`` of an instance of the base class."""
         if not isinstance(obj, self.base):
             article = "an" if self.base.__name__[0] in "AEIOU" else "a"
             raise TypeError(f"{self.module}.serialize: expected {article} {self.base.__name__}, got {obj!r}")
-        return {"class_name": type(obj).__name__, "config": obj.get_config()}
+        configurable: Any = obj  # an instance of the base class, which has get_config
+        return {"class_name": type(obj).__name__, "config": configurable.get_config()}
 
     def deserialize(self, config: dict) -> Any:
         """The inverse of :meth:`serialize`."""
@@ -75,9 +78,10 @@ class Registry:
         arguments = config.get("config") or {}
         if not isinstance(arguments, dict):
             raise TypeError(f"{self.module}: the 'config' of a {self.kind} must be a dict, got {arguments!r:.80}")
-        return self.lookup(config["class_name"]).from_config(dict(arguments))
+        cls: Any = self.lookup(config["class_name"])  # a subclass of the base, which has from_config
+        return cls.from_config(dict(arguments))
 
-    def get(self, identifier, *, accepts: Callable[[Any], bool] | None = None, hint: str | None = None) -> Any:
+    def get(self, identifier: Any, *, accepts: Callable[[Any], bool] | None = None, hint: str | None = None) -> Any:
         """An instance from an instance (returned as is), a name, a config dict or a subclass (built
         with its defaults).  Anything else is returned as is when ``accepts(identifier)`` says so, or
         refused with a ValueError: "could not interpret <kind> identifier ...", or with ``hint`` (what

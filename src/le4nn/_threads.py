@@ -320,7 +320,7 @@ class StepGuard:
 
     __slots__ = ("_locks",)
 
-    def __init__(self, layers):
+    def __init__(self, layers) -> None:
         unique = {id(layer): layer for layer in layers}.values()
         self._locks = tuple(layer._lock for layer in sorted(unique, key=lambda layer: layer._serial))
 

@@ -25,10 +25,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from le4nn import ops
+from le4nn._typing import FloatArray
 
 
 @dataclass(frozen=True)
@@ -52,43 +54,43 @@ class ActivationFunction:
 # --- the functions ----------------------------------------------------------------------------------
 
 
-def sigmoid(x):
+def sigmoid(x: FloatArray) -> FloatArray:
     """σ(x) = 1 / (1 + exp(−x)) (handout 4.2), overflow-free (the ``ops.sigmoid_forward`` kernel)."""
     return ops.sigmoid_forward(x)
 
 
-def sigmoid_backward(grad_y, x, y):
+def sigmoid_backward(grad_y: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
     """∂E/∂x = ∂E/∂y · y (1 − y)."""
     return ops.sigmoid_backward(grad_y, y)
 
 
-def relu(x):
+def relu(x: FloatArray) -> FloatArray:
     """ReLU a(x) = max(0, x) (the ``ops.relu_forward`` kernel)."""
     return ops.relu_forward(x)
 
 
-def relu_backward(grad_y, x, y):
+def relu_backward(grad_y: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
     """∂E/∂x = ∂E/∂y where x > 0, else 0 (the derivative at 0 is 0, docs/design.md §3 "The handout's semantics")."""
     return ops.relu_backward(grad_y, y)
 
 
-def tanh(x):
+def tanh(x: FloatArray) -> FloatArray:
     """Hyperbolic tangent."""
     return np.tanh(x)
 
 
-def tanh_backward(grad_y, x, y):
+def tanh_backward(grad_y: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
     """∂E/∂x = ∂E/∂y · (1 − y²)."""
     return grad_y * (1 - y * y)
 
 
-def softmax(x):
+def softmax(x: FloatArray) -> FloatArray:
     """Softmax over the last axis with the max subtraction of handout eq. (5)–(6);
     the ``ops.softmax_forward`` kernel."""
     return ops.softmax_forward(x)
 
 
-def softmax_backward(grad_y, x, y):
+def softmax_backward(grad_y: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
     """Vector–Jacobian product of the softmax: ∂E/∂x_k = y_k (∂E/∂y_k − Σ_j ∂E/∂y_j y_j).
 
     When softmax meets cross-entropy, models skip this and use the fused gradient (y − t)/B of
@@ -97,31 +99,31 @@ def softmax_backward(grad_y, x, y):
     return y * (grad_y - np.sum(grad_y * y, axis=-1, keepdims=True))
 
 
-def linear(x):
+def linear(x: FloatArray) -> FloatArray:
     """The identity (no activation)."""
     return x
 
 
-def linear_backward(grad_y, x, y):
+def linear_backward(grad_y: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
     return grad_y
 
 
-def leaky_relu(x, negative_slope=0.2):
+def leaky_relu(x: FloatArray, negative_slope: float = 0.2) -> FloatArray:
     """x for x > 0, ``negative_slope``·x otherwise."""
     return np.where(x > 0, x, x * x.dtype.type(negative_slope))
 
 
-def leaky_relu_backward(grad_y, x, y, negative_slope=0.2):
+def leaky_relu_backward(grad_y: FloatArray, x: FloatArray, y: FloatArray, negative_slope: float = 0.2) -> FloatArray:
     """∂E/∂y where x > 0, ``negative_slope``·∂E/∂y otherwise (at 0: the slope, as PyTorch)."""
     return np.where(x > 0, grad_y, grad_y * grad_y.dtype.type(negative_slope))
 
 
-def elu(x, alpha=1.0):
+def elu(x: FloatArray, alpha: float = 1.0) -> FloatArray:
     """x for x > 0, α (exp(x) − 1) otherwise (exp is taken of min(x, 0) only, so it never overflows)."""
     return np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
 
 
-def elu_backward(grad_y, x, y, alpha=1.0):
+def elu_backward(grad_y: FloatArray, x: FloatArray, y: FloatArray, alpha: float = 1.0) -> FloatArray:
     """∂E/∂y where x > 0, ∂E/∂y · α exp(x) = ∂E/∂y · (y + α) otherwise."""
     return np.where(x > 0, grad_y, grad_y * (y + y.dtype.type(alpha)))
 
@@ -141,7 +143,7 @@ _FUNCTIONS: dict[str, tuple[Callable, Callable, dict]] = {
 NAMES = tuple(_FUNCTIONS)
 
 
-def get(identifier=None, **params) -> ActivationFunction:
+def get(identifier: Any = None, **params: Any) -> ActivationFunction:
     """The activation called ``identifier``: a name, ``None`` (linear), an :class:`ActivationFunction`
     (returned as is) or what :func:`serialize` returns (``{"class_name": name, "config": params}``).
     ``params`` set the parameters of ``leaky_relu`` (``negative_slope``) and ``elu`` (``alpha``).
@@ -180,7 +182,7 @@ def get(identifier=None, **params) -> ActivationFunction:
     )
 
 
-def serialize(activation) -> str | dict:
+def serialize(activation: ActivationFunction | str) -> str | dict:
     """What layer configs store: the name, or ``{"class_name": name, "config": params}`` when the
     parameters differ from the defaults (e.g. ``leaky_relu`` with another slope)."""
     activation = get(activation)

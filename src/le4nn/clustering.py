@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from le4nn._typing import ArrayLike
+
 #: Rows per block of the distance computation (bounds the (block, k) distance matrix).
 BLOCK_ROWS = 16384
 
@@ -33,7 +35,7 @@ class KMeansResult:
     converged: bool  # whether the assignments stopped changing
 
 
-def _check(x, k: int, iterations: int) -> np.ndarray:
+def _check(x: ArrayLike, k: int, iterations: int) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"kmeans: the data must be a 2-D array (samples, features), got shape {x.shape}")
@@ -62,7 +64,7 @@ def _nearest(x: np.ndarray, squared_norms: np.ndarray, centers: np.ndarray) -> t
     return labels, distances
 
 
-def _seed_centers(x: np.ndarray, squared_norms: np.ndarray, k: int, rng) -> np.ndarray:
+def _seed_centers(x: np.ndarray, squared_norms: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k-means++: each next center drawn with probability proportional to the squared distance to the
     nearest center chosen so far (Arthur & Vassilvitskii 2007)."""
     centers = np.empty((k, x.shape[1]), x.dtype)
@@ -77,7 +79,7 @@ def _seed_centers(x: np.ndarray, squared_norms: np.ndarray, k: int, rng) -> np.n
     return centers
 
 
-def kmeans(x, k: int, iterations: int = 100, seed: int | None = 0) -> KMeansResult:
+def kmeans(x: ArrayLike, k: int, iterations: int = 100, seed: int | None = 0) -> KMeansResult:
     """Cluster the rows of ``x`` (N, D) into ``k`` groups: k-means++ seeding, then Lloyd iterations
     (assign every row to its nearest center, move every center to the mean of its rows) until no
     assignment changes or ``iterations`` have run.  A cluster that loses all its rows is restarted at

@@ -45,10 +45,14 @@ which a training-mode forward updates) are restored afterwards.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
+from le4nn._typing import ArrayLike
 from le4nn.layers.base import Layer
+from le4nn.losses import Loss
 
 DEFAULT_EPS = 1e-6
 DEFAULT_TOL = 1e-6
@@ -58,7 +62,8 @@ class GradientCheck(dict):
     """The per-tensor relative errors (a dict: "input" or "input_0", ..., then parameters), with the
     gradients compared in ``analytic`` and ``numeric`` (entries that were not checked are NaN)."""
 
-    def __init__(self, errors, analytic, numeric):
+    def __init__(self, errors: dict[str, float], analytic: dict[str, np.ndarray] | np.ndarray,
+                 numeric: dict[str, np.ndarray] | np.ndarray) -> None:
         super().__init__(errors)
         self.analytic = analytic
         self.numeric = numeric
@@ -72,7 +77,8 @@ class GradientCheck(dict):
         return "\n".join(f"  {name:<{width}}  {err:.3e}" for name, err in self.items())
 
 
-def relative_error(analytic, numeric, floor: float = 0.0) -> float:
+def relative_error(analytic: dict[str, np.ndarray] | np.ndarray, numeric: dict[str, np.ndarray] | np.ndarray,
+                   floor: float = 0.0) -> float:
     """max |a − n| / max(max |a|, max |n|, floor): the largest deviation relative to the tensor's scale
     (0 when both gradients and ``floor`` are 0)."""
     a = np.asarray(analytic, dtype=np.float64)
@@ -85,11 +91,12 @@ def relative_error(analytic, numeric, floor: float = 0.0) -> float:
     return float(np.max(np.abs(a - n)) / scale)
 
 
-def _scale(a) -> float:
+def _scale(a: np.ndarray) -> float:
     return float(np.max(np.abs(a))) if np.size(a) else 0.0
 
 
-def numerical_gradient(f, array: np.ndarray, eps: float = DEFAULT_EPS, indices=None) -> np.ndarray:
+def numerical_gradient(f: Callable[[], float], array: np.ndarray, eps: float = DEFAULT_EPS,
+                       indices: Iterable[tuple[int, ...]] | None = None) -> np.ndarray:
     """Central differences (f(v + ε) − f(v − ε)) / 2ε of the scalar function ``f()`` w.r.t. the entries of
     ``array`` (a C-contiguous array that ``f`` reads; perturbed in place and restored).
 
@@ -115,8 +122,8 @@ def numerical_gradient(f, array: np.ndarray, eps: float = DEFAULT_EPS, indices=N
 # --------------------------------------------------------------------------------------------------
 
 
-def check_layer(layer: Layer, x, *, training=True, eps=DEFAULT_EPS, seed=0,
-                max_entries=None) -> GradientCheck:
+def check_layer(layer: Layer, x: ArrayLike, *, training: bool = True, eps: float = DEFAULT_EPS, seed: int = 0,
+                max_entries: int | None = None) -> GradientCheck:
     """Gradient check of one layer on input ``x`` (a list of arrays for Add/Concatenate).
 
     Returns the relative error of ∂E/∂x ("input", or "input_0", "input_1", ...) and of every trainable
@@ -128,8 +135,9 @@ def check_layer(layer: Layer, x, *, training=True, eps=DEFAULT_EPS, seed=0,
     return _check([layer], x, None, None, training, eps, seed, max_entries, prefix_params=False)
 
 
-def check_model(layers, x, y=None, loss=None, *, training=True, eps=DEFAULT_EPS, seed=0,
-                max_entries=None) -> GradientCheck:
+def check_model(layers: Layer | Sequence[Layer], x: ArrayLike, y: ArrayLike | None = None,
+                loss: Loss | str | None = None, *, training: bool = True, eps: float = DEFAULT_EPS, seed: int = 0,
+                max_entries: int | None = None) -> GradientCheck:
     """Gradient check of a list of layers applied in sequence (the first may take a list of inputs).
 
     Without ``loss``, E = Σ output · R; with a loss object (``loss(y, output)``, ``loss.gradient``, and
@@ -144,7 +152,8 @@ def check_model(layers, x, y=None, loss=None, *, training=True, eps=DEFAULT_EPS,
     return _check(layers, x, y, loss, training, eps, seed, max_entries, prefix_params=True)
 
 
-def assert_gradients_close(layers, x, y=None, loss=None, *, tol=DEFAULT_TOL, **kwargs) -> GradientCheck:
+def assert_gradients_close(layers: Layer | Sequence[Layer], x: ArrayLike, y: ArrayLike | None = None,
+                           loss: Loss | str | None = None, *, tol: float = DEFAULT_TOL, **kwargs: Any) -> GradientCheck:
     """Run :func:`check_layer` (one layer) or :func:`check_model` (a list) and raise an ``AssertionError``
     listing every tensor's error when one exceeds ``tol``.  Returns the check on success."""
     if isinstance(layers, Layer) and loss is None:
@@ -159,7 +168,8 @@ def assert_gradients_close(layers, x, y=None, loss=None, *, tol=DEFAULT_TOL, **k
     return result
 
 
-def _check(layers, x, y, loss, training, eps, seed, max_entries, prefix_params) -> GradientCheck:
+def _check(layers: Sequence[Layer], x: Any, y: Any, loss: Any, training: bool, eps: float, seed: int,
+           max_entries: int | None, prefix_params: bool) -> GradientCheck:
     layers = [_float64_version(layer) for layer in layers]
     multi = isinstance(x, (list, tuple))
     inputs = [np.array(xi, dtype=np.float64, order="C", copy=True) for xi in (x if multi else [x])]
@@ -171,7 +181,7 @@ def _check(layers, x, y, loss, training, eps, seed, max_entries, prefix_params) 
         grad_inputs = _backward(layers, out, y, loss, projection)
         grad_inputs = grad_inputs if multi else [grad_inputs]
 
-        def objective():
+        def objective() -> float:
             result = _forward(layers, inputs, multi, training)
             value = float(np.sum(result * projection)) if loss is None else float(loss(y, result))
             return value + sum(layer.regularization_loss() for layer in layers)
@@ -200,14 +210,14 @@ def _check(layers, x, y, loss, training, eps, seed, max_entries, prefix_params) 
     return GradientCheck(errors, analytic, numeric)
 
 
-def _forward(layers, inputs, multi, training):
+def _forward(layers: Sequence[Layer], inputs: Any, multi: bool, training: bool) -> Any:
     out = inputs if multi else inputs[0]
     for layer in layers:
         out = layer.forward(out, training=training)
     return out
 
 
-def _backward(layers, out, y, loss, projection):
+def _backward(layers: Sequence[Layer], out: np.ndarray, y: Any, loss: Any, projection: Any) -> Any:
     """Back-propagate through all layers; returns ∂E/∂input (a list for a multi-input first layer)."""
     last = layers[-1]
     if loss is None:
@@ -240,7 +250,7 @@ def _float64_version(layer: Layer) -> Layer:
 
 
 @contextlib.contextmanager
-def _deterministic(layers):
+def _deterministic(layers: Sequence[Layer]) -> Iterator[None]:
     """Fix random masks and restore every layer's weights and state afterwards."""
     saved = [(layer, layer.get_weights() if layer.built else None) for layer in layers]
     masks = [(layer, layer.fixed_mask) for layer in layers if hasattr(layer, "fixed_mask")]

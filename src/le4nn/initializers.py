@@ -38,17 +38,21 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from le4nn import utils
+from le4nn._numbers import is_integer, is_real
 from le4nn._registry import Configurable, Registry
+from le4nn._typing import Config, DTypeLike
 
 # Standard deviation of a standard normal truncated to [-2, 2] (Keras's constant).
 _TRUNCATED_STD = 0.87962566103423978
 
 
-def compute_fans(shape) -> tuple[int, int]:
+def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
     """(fan_in, fan_out): 2-D (in, out); conv (kh, kw, in, out) → (kh·kw·in, kh·kw·out); 1-D (n, n)."""
     shape = tuple(int(d) for d in shape)
     if len(shape) == 0:
@@ -59,7 +63,7 @@ def compute_fans(shape) -> tuple[int, int]:
     return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
-def _as_shape(shape) -> tuple[int, ...]:
+def _as_shape(shape: Any) -> tuple[int, ...]:  # (an int or a sequence of ints, checked)
     if isinstance(shape, numbers.Integral):
         shape = (shape,)
     try:
@@ -71,15 +75,15 @@ def _as_shape(shape) -> tuple[int, ...]:
     return dims
 
 
-def _float_dtype(dtype, name: str) -> np.dtype:
+def _float_dtype(dtype: DTypeLike, name: str) -> np.dtype:
     dt = np.dtype(dtype)
     if dt.kind != "f":
         raise TypeError(f"{name}: dtype must be a float type, got {dt}")
     return dt
 
 
-def _check_seed(seed, name: str):
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+def _check_seed(seed: Any, name: str) -> int | None:
+    if seed is not None and (not is_integer(seed)):
         raise TypeError(f"{name}: seed must be an integer or None, got {seed!r}")
     if seed is not None and seed < 0:
         raise ValueError(f"{name}: seed must be >= 0, got {seed}")
@@ -89,49 +93,49 @@ def _check_seed(seed, name: str):
 class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype="float32")``, ``get_config()``, ``from_config(config)``."""
 
-    def __call__(self, shape, dtype="float32") -> np.ndarray:
+    def __call__(self, shape: int | Sequence[int], dtype: DTypeLike = "float32") -> np.ndarray:
         raise NotImplementedError
 
 
 class Zeros(Initializer):
     """All zeros."""
 
-    def __call__(self, shape, dtype="float32"):
+    def __call__(self, shape: int | Sequence[int], dtype: DTypeLike = "float32") -> np.ndarray:
         return np.zeros(_as_shape(shape), dtype=dtype)
 
 
 class Ones(Initializer):
     """All ones."""
 
-    def __call__(self, shape, dtype="float32"):
+    def __call__(self, shape: int | Sequence[int], dtype: DTypeLike = "float32") -> np.ndarray:
         return np.ones(_as_shape(shape), dtype=dtype)
 
 
 class Constant(Initializer):
     """Every entry equal to ``value``."""
 
-    def __init__(self, value=0.0):
-        if not isinstance(value, numbers.Real):
+    def __init__(self, value: float = 0.0) -> None:
+        if not (is_real(value) or isinstance(value, bool)):  # any numbers.Real
             raise TypeError(f"Constant: value must be a real number, got {value!r}")
         self.value = float(value)
 
-    def __call__(self, shape, dtype="float32"):
+    def __call__(self, shape: int | Sequence[int], dtype: DTypeLike = "float32") -> np.ndarray:
         return np.full(_as_shape(shape), self.value, dtype=dtype)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"value": self.value}
 
 
 class RandomInitializer(Initializer):
     """An initializer that draws random numbers: seeded (same values every call) or from the global rng."""
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         self.seed = _check_seed(seed, type(self).__name__)
 
     def _rng(self) -> np.random.Generator:
         return utils.get_rng() if self.seed is None else np.random.default_rng(self.seed)
 
-    def __call__(self, shape, dtype="float32"):
+    def __call__(self, shape: int | Sequence[int], dtype: DTypeLike = "float32") -> np.ndarray:
         dt = _float_dtype(dtype, type(self).__name__)
         shape = _as_shape(shape)
         return self._draw(self._rng(), shape).astype(dt, copy=False)
@@ -139,11 +143,11 @@ class RandomInitializer(Initializer):
     def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         raise NotImplementedError
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"seed": self.seed}
 
 
-def _truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: float) -> np.ndarray:
+def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], mean: float, stddev: float) -> np.ndarray:
     """Normal(mean, stddev) with every value beyond 2 stddev redrawn (Keras/TensorFlow's truncated normal)."""
     z = rng.standard_normal(shape)
     bad = np.abs(z) > 2
@@ -156,39 +160,39 @@ def _truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: floa
 class RandomNormal(RandomInitializer):
     """Normal distribution N(mean, stddev²) (Keras defaults mean 0, stddev 0.05)."""
 
-    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
         if stddev < 0:
             raise ValueError(f"RandomNormal: stddev must be >= 0, got {stddev}")
         self.mean, self.stddev = float(mean), float(stddev)
 
-    def _draw(self, rng, shape):
+    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return rng.normal(self.mean, self.stddev, shape)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
 class TruncatedNormal(RandomNormal):
     """Normal N(mean, stddev²) with values beyond two standard deviations redrawn (as Keras)."""
 
-    def _draw(self, rng, shape):
+    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return _truncated_normal(rng, shape, self.mean, self.stddev)
 
 
 class RandomUniform(RandomInitializer):
     """Uniform distribution on [minval, maxval) (Keras defaults ±0.05)."""
 
-    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
         if maxval < minval:
             raise ValueError(f"RandomUniform: maxval ({maxval}) must be >= minval ({minval})")
         self.minval, self.maxval = float(minval), float(maxval)
 
-    def _draw(self, rng, shape):
+    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return rng.uniform(self.minval, self.maxval, shape)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
@@ -202,7 +206,8 @@ class VarianceScaling(RandomInitializer):
     MODES = ("fan_in", "fan_out", "fan_avg")
     DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "normal", "uniform")
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal",
+                 seed: int | None = None) -> None:
         super().__init__(seed)
         name = type(self).__name__
         if not scale > 0:
@@ -216,12 +221,12 @@ class VarianceScaling(RandomInitializer):
         self.scale, self.mode = float(scale), mode
         self.distribution = "truncated_normal" if distribution == "normal" else distribution
 
-    def _variance(self, shape) -> float:
+    def _variance(self, shape: tuple[int, ...]) -> float:
         fan_in, fan_out = compute_fans(shape)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         return self.scale / max(1.0, n)
 
-    def _draw(self, rng, shape):
+    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         variance = self._variance(shape)
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
@@ -230,7 +235,7 @@ class VarianceScaling(RandomInitializer):
             return rng.normal(0.0, math.sqrt(variance), shape)
         return _truncated_normal(rng, shape, 0.0, math.sqrt(variance) / _TRUNCATED_STD)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
 
 
@@ -239,10 +244,10 @@ class _Preset(VarianceScaling):
 
     _preset: tuple[float, str, str] = (1.0, "fan_in", "truncated_normal")
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         super().__init__(*self._preset, seed=seed)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"seed": self.seed}
 
 
@@ -318,7 +323,7 @@ _NAMES: dict[str, type[Initializer]] = {
 _REGISTRY = Registry("initializer", "initializers", Initializer, _NAMES)
 
 
-def serialize(initializer) -> dict:
+def serialize(initializer: Initializer) -> Config:
     """``{"class_name": ..., "config": {...}}`` of an initializer (JSON-friendly)."""
     return _REGISTRY.serialize(initializer)
 
@@ -328,7 +333,7 @@ def deserialize(config: dict) -> Initializer:
     return _REGISTRY.deserialize(config)
 
 
-def get(identifier):
+def get(identifier: Any) -> Initializer | Callable[..., np.ndarray] | None:
     """An initializer from a name ("he_normal"), a class name, an instance, a config dict or a callable.
 
     ``None`` returns ``None``.  Unknown names raise a ValueError listing the valid ones.

@@ -26,12 +26,14 @@ needs no clipping and stays exact where the unfused path (softmax, then the clip
 
 from __future__ import annotations
 
-import numbers
+from typing import Any
 
 import numpy as np
 
 from le4nn import ops
+from le4nn._numbers import is_real
 from le4nn._registry import Configurable, Registry
+from le4nn._typing import Array, ArrayLike, Config, FloatArray
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the clip of probabilities before the log
 
@@ -41,7 +43,7 @@ EPSILON = 1e-7  # Keras's backend.epsilon(): the clip of probabilities before th
 # ---------------------------------------------------------------------------------------------------
 
 
-def _as_pred(y_pred, name: str) -> np.ndarray:
+def _as_pred(y_pred: Array, name: str) -> np.ndarray:
     y = np.asarray(y_pred)
     if y.dtype.kind in "iub":
         y = y.astype(np.float64)
@@ -52,7 +54,7 @@ def _as_pred(y_pred, name: str) -> np.ndarray:
     return np.ascontiguousarray(y)
 
 
-def _as_weights(sample_weight, batch: int, name: str):
+def _as_weights(sample_weight: ArrayLike | None, batch: int, name: str) -> np.ndarray | None:
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight, dtype=np.float64)
@@ -63,7 +65,7 @@ def _as_weights(sample_weight, batch: int, name: str):
     return w
 
 
-def _weighted_mean(per_sample: np.ndarray, weights) -> float:
+def _weighted_mean(per_sample: np.ndarray, weights: np.ndarray | None) -> float:
     """(1/B) Σ_b w_b ℓ_b as a Python float (accumulated in float64)."""
     per_sample = per_sample.astype(np.float64, copy=False)
     if weights is not None:
@@ -79,14 +81,14 @@ def _indices_below(t: np.ndarray, K: int) -> bool:
     return bool(t.min() >= 0 and t.max() < K)
 
 
-def _scale_rows(grad: np.ndarray, weights) -> np.ndarray:
+def _scale_rows(grad: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     """Multiply each sample's gradient by its weight (in place, keeping the dtype)."""
     if weights is not None:
         grad *= weights.astype(grad.dtype).reshape((-1,) + (1,) * (grad.ndim - 1))
     return grad
 
 
-def _match_targets(y_true, y_pred: np.ndarray, name: str) -> np.ndarray:
+def _match_targets(y_true: Array, y_pred: np.ndarray, name: str) -> np.ndarray:
     """Targets with y_pred's shape and dtype; (B,) and (B, 1) are interchangeable."""
     t = np.asarray(y_true)
     if t.shape != y_pred.shape:
@@ -99,8 +101,8 @@ def _match_targets(y_true, y_pred: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(t, dtype=y_pred.dtype)
 
 
-def _check_fraction(value, owner: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+def _check_fraction(value: Any, owner: str, name: str) -> float:
+    if not is_real(value) or not 0 <= value <= 1:
         raise ValueError(f"{owner}: {name} must be a number in [0, 1], got {value!r}")
     return float(value)
 
@@ -119,25 +121,25 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 class Loss(Configurable):
     """Base class: ``__call__(y_true, y_pred, sample_weight=None) -> float`` and ``gradient(...)``."""
 
-    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+    def __call__(self, y_true: Array, y_pred: Array, sample_weight: ArrayLike | None = None) -> float:
         raise NotImplementedError
 
-    def gradient(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
+    def gradient(self, y_true: Array, y_pred: Array, sample_weight: ArrayLike | None = None) -> np.ndarray:
         raise NotImplementedError
 
 
 class _SoftmaxCrossentropy(Loss):
     """Cross-entropy over the last axis of (B, K) predictions; shared by the categorical losses."""
 
-    def __init__(self, from_logits=False, label_smoothing=0.0):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0) -> None:
         self.from_logits = bool(from_logits)
         self.label_smoothing = _check_fraction(label_smoothing, type(self).__name__, "label_smoothing")
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
     # -- targets ------------------------------------------------------------------------------------
-    def _targets(self, y_true, y_pred: np.ndarray):
+    def _targets(self, y_true: Array, y_pred: np.ndarray) -> np.ndarray:
         """Class indices (B,) as intp, or (smoothed) targets (B, K) in y_pred's dtype."""
         name = type(self).__name__
         if y_pred.ndim != 2:
@@ -166,18 +168,21 @@ class _SoftmaxCrossentropy(Loss):
             t = t * (1 - self.label_smoothing) + self.label_smoothing / K
         return t
 
-    def _prepare(self, y_true, y_pred, sample_weight):
+    def _prepare(self, y_true: Array, y_pred: Array,
+                 sample_weight: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         name = type(self).__name__
         y_pred = _as_pred(y_pred, name)
         targets = self._targets(y_true, y_pred)
         return targets, y_pred, _as_weights(sample_weight, y_pred.shape[0], name)
 
     # -- the fused softmax + cross-entropy (eq. 5–6, 8, 12) ------------------------------------------
-    def softmax_fused(self, y_true, logits, sample_weight=None):
+    def softmax_fused(self, y_true: Array, logits: FloatArray,
+                      sample_weight: ArrayLike | None = None) -> tuple[float, FloatArray]:
         """Softmax of ``logits`` fused with this cross-entropy: returns ``(loss, probs)``."""
         return self._fused_loss(*self._prepare(y_true, logits, sample_weight))
 
-    def softmax_fused_with_gradient(self, y_true, logits, sample_weight=None):
+    def softmax_fused_with_gradient(self, y_true: Array, logits: FloatArray,
+                                    sample_weight: ArrayLike | None = None) -> tuple[float, FloatArray, FloatArray]:
         """:meth:`softmax_fused` and :meth:`softmax_fused_gradient` of the probabilities it returns, with
         the targets checked once (a training step): returns ``(loss, probs, ∂loss/∂logits)``."""
         if (sample_weight is None and not self.label_smoothing and type(y_true) is np.ndarray
@@ -193,7 +198,8 @@ class _SoftmaxCrossentropy(Loss):
         loss, probs = self._fused_loss(targets, logits, weights)
         return loss, probs, _scale_rows(ops.softmax_cross_entropy_backward(probs, targets), weights)
 
-    def _fused_loss(self, targets, logits, weights):
+    def _fused_loss(self, targets: np.ndarray, logits: FloatArray,
+                    weights: np.ndarray | None) -> tuple[float, np.ndarray]:
         loss, probs = ops.softmax_cross_entropy_forward(logits, targets)
         if weights is not None:  # the kernel returns the plain mean: recompute ℓ_b from log-softmax
             log_probs = _log_softmax(logits)
@@ -204,13 +210,14 @@ class _SoftmaxCrossentropy(Loss):
             loss = _weighted_mean(per_sample, weights)
         return loss, probs
 
-    def softmax_fused_gradient(self, y_true, probs, sample_weight=None):
+    def softmax_fused_gradient(self, y_true: Array, probs: FloatArray,
+                               sample_weight: ArrayLike | None = None) -> FloatArray:
         """∂loss/∂logits = (y − t)/B (handout eq. 12), times the sample weights if given."""
         targets, probs, weights = self._prepare(y_true, probs, sample_weight)
         return _scale_rows(ops.softmax_cross_entropy_backward(probs, targets), weights)
 
     # -- the loss itself ----------------------------------------------------------------------------
-    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+    def __call__(self, y_true: Array, y_pred: Array, sample_weight: ArrayLike | None = None) -> float:
         if self.from_logits:
             return self.softmax_fused(y_true, y_pred, sample_weight)[0]
         targets, y_pred, weights = self._prepare(y_true, y_pred, sample_weight)
@@ -222,7 +229,7 @@ class _SoftmaxCrossentropy(Loss):
             per_sample = -(targets * log_q).sum(axis=1)
         return _weighted_mean(per_sample, weights)
 
-    def gradient(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
+    def gradient(self, y_true: Array, y_pred: Array, sample_weight: ArrayLike | None = None) -> np.ndarray:
         if self.from_logits:
             _, probs = self.softmax_fused(y_true, y_pred)
             return self.softmax_fused_gradient(y_true, probs, sample_weight)
@@ -253,17 +260,18 @@ class SparseCategoricalCrossentropy(_SoftmaxCrossentropy):
     E = −(1/B) Σ_b log y_{b, t_b} (handout eq. 8 with one-hot t).
     """
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits: bool = False) -> None:
         super().__init__(from_logits=from_logits, label_smoothing=0.0)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"from_logits": self.from_logits}
 
 
 class _ElementwiseLoss(Loss):
     """A loss that is a mean over each sample's outputs: targets have y_pred's shape."""
 
-    def _prepare(self, y_true, y_pred, sample_weight):
+    def _prepare(self, y_true: Array, y_pred: Array,
+                 sample_weight: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         name = type(self).__name__
         y_pred = _as_pred(y_pred, name)
         targets = _match_targets(y_true, y_pred, name)
@@ -277,11 +285,11 @@ class _ElementwiseLoss(Loss):
 class MeanSquaredError(_ElementwiseLoss):
     """E = (1/B) Σ_b mean_k (y_bk − t_bk)²; gradient 2(y − t)/(B·K) (K = outputs per sample, as Keras)."""
 
-    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+    def __call__(self, y_true: Array, y_pred: Array, sample_weight: ArrayLike | None = None) -> float:
         targets, y_pred, weights = self._prepare(y_true, y_pred, sample_weight)
         return _weighted_mean(self._per_sample_mean(np.square(y_pred - targets)), weights)
 
-    def gradient(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
+    def gradient(self, y_true: Array, y_pred: Array, sample_weight: ArrayLike | None = None) -> np.ndarray:
         targets, y_pred, weights = self._prepare(y_true, y_pred, sample_weight)
         grad = (2.0 / max(y_pred.size, 1)) * (y_pred - targets)
         return _scale_rows(grad.astype(y_pred.dtype, copy=False), weights)
@@ -295,20 +303,21 @@ class BinaryCrossentropy(_ElementwiseLoss):
     ``label_smoothing`` ls: t ← t·(1 − ls) + ls/2 (Keras).
     """
 
-    def __init__(self, from_logits=False, label_smoothing=0.0):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0) -> None:
         self.from_logits = bool(from_logits)
         self.label_smoothing = _check_fraction(label_smoothing, type(self).__name__, "label_smoothing")
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
-    def _prepare(self, y_true, y_pred, sample_weight):
+    def _prepare(self, y_true: Array, y_pred: Array,
+                 sample_weight: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         targets, y_pred, weights = super()._prepare(y_true, y_pred, sample_weight)
         if self.label_smoothing:
             targets = targets * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
         return targets, y_pred, weights
 
-    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+    def __call__(self, y_true: Array, y_pred: Array, sample_weight: ArrayLike | None = None) -> float:
         t, y, weights = self._prepare(y_true, y_pred, sample_weight)
         if self.from_logits:
             elementwise = np.maximum(y, 0) - y * t + np.log1p(np.exp(-np.abs(y)))
@@ -317,7 +326,7 @@ class BinaryCrossentropy(_ElementwiseLoss):
             elementwise = -(t * np.log(p) + (1 - t) * np.log1p(-p))
         return _weighted_mean(self._per_sample_mean(elementwise), weights)
 
-    def gradient(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
+    def gradient(self, y_true: Array, y_pred: Array, sample_weight: ArrayLike | None = None) -> np.ndarray:
         t, y, weights = self._prepare(y_true, y_pred, sample_weight)
         if self.from_logits:
             grad = ops.sigmoid_forward(y) - t
@@ -342,7 +351,7 @@ _NAMES: dict[str, type[Loss]] = {
 _REGISTRY = Registry("loss", "losses", Loss, _NAMES)
 
 
-def serialize(loss) -> dict:
+def serialize(loss: Loss) -> dict:
     """``{"class_name": ..., "config": {...}}`` of a loss."""
     return _REGISTRY.serialize(loss)
 
@@ -352,7 +361,7 @@ def deserialize(config: dict) -> Loss:
     return _REGISTRY.deserialize(config)
 
 
-def get(identifier) -> Loss:
+def get(identifier: Any) -> Loss:
     """A loss from a name ("categorical_crossentropy", "mse", ...), a class name, an instance or a config.
 
     Any object with a ``gradient(y_true, y_pred)`` method is accepted as is; a plain function is not,

@@ -23,21 +23,24 @@ Where the handout, PyTorch and Keras differ, le4nn follows the handout; see each
 from __future__ import annotations
 
 import math
-import numbers
+from typing import Any
 
 import numpy as np
 
 from le4nn import ops
+from le4nn._numbers import is_real
 from le4nn._registry import Configurable, Registry
+from le4nn._typing import Config
 
 # ---------------------------------------------------------------------------------------------------
 # Argument checks
 # ---------------------------------------------------------------------------------------------------
 
 
-def _number(value, owner: str, name: str, *, low=0.0, high=math.inf, low_open=False, high_open=False):
+def _number(value: Any, owner: str, name: str, *, low: float = 0.0, high: float = math.inf, low_open: bool = False,
+            high_open: bool = False) -> float:
     """A real number in [low, high] (bounds optionally open), or a ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
     value = float(value)
     too_low = value <= low if low_open else value < low
@@ -48,7 +51,7 @@ def _number(value, owner: str, name: str, *, low=0.0, high=math.inf, low_open=Fa
     return value
 
 
-def _optional(value, owner: str, name: str):
+def _optional(value: Any, owner: str, name: str) -> float | None:
     return None if value is None else _number(value, owner, name, low_open=True)
 
 
@@ -62,8 +65,9 @@ class Optimizer(Configurable):
 
     SLOTS: tuple[str, ...] = ()
 
-    def __init__(self, learning_rate, *, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 weight_decay=None):  # fmt: skip
+    def __init__(self, learning_rate: float, *, clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None,
+                 weight_decay: float | None = None) -> None:  # fmt: skip
         name = type(self).__name__
         self.learning_rate = learning_rate
         self.clipnorm = _optional(clipnorm, name, "clipnorm")
@@ -81,7 +85,7 @@ class Optimizer(Configurable):
         return self._learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, value) -> None:
+    def learning_rate(self, value: Any) -> None:
         self._learning_rate = _number(value, type(self).__name__, "learning_rate")
 
     # -- the update --------------------------------------------------------------------------------
@@ -207,17 +211,18 @@ class SGD(Optimizer):
 
     SLOTS = ("velocity",)
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate, **kwargs)
         self.momentum = _number(momentum, type(self).__name__, "momentum", high=1.0)
         self.nesterov = bool(nesterov)
 
-    def _update(self, key, p, g, lr):
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         # ops.sgd_update: eq. (40) Δw ← αΔw − η ∂E/∂w, eq. (41) w ← w + Δw, in one pass (native)
         velocity = self._slot("velocity", key, p) if self.momentum or self.nesterov else None  # Δw
         ops.sgd_update(p, g, lr, self.momentum, velocity, self.nesterov)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
@@ -225,7 +230,8 @@ class MomentumSGD(SGD):
     """The handout's momentum SGD (eq. 40–41) with its defaults η = 0.01, α = 0.9: Δw ← αΔw − η ∂E/∂w;
     w ← w + Δw.  The same as ``SGD(momentum=0.9)``."""
 
-    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, **kwargs):
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9, nesterov: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate, momentum=momentum, nesterov=nesterov, **kwargs)
 
 
@@ -233,11 +239,11 @@ class Nesterov(SGD):
     """Nesterov's accelerated gradient, ``SGD(momentum=0.9, nesterov=True)``: Δw ← αΔw − η ∂E/∂w;
     w ← w + αΔw − η ∂E/∂w (see :class:`SGD`)."""
 
-    def __init__(self, learning_rate=0.01, momentum=0.9, **kwargs):
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9, **kwargs: Any) -> None:
         kwargs.pop("nesterov", None)
         super().__init__(learning_rate, momentum=momentum, nesterov=True, **kwargs)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["nesterov"]
         return config
@@ -254,7 +260,8 @@ class AdaGrad(Optimizer):
 
     SLOTS = ("accumulator",)
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=1e-8, epsilon=0.0, **kwargs):
+    def __init__(self, learning_rate: float = 0.001, initial_accumulator_value: float = 1e-8, epsilon: float = 0.0,
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate, **kwargs)
         name = type(self).__name__
         self.initial_accumulator_value = _number(initial_accumulator_value, name, "initial_accumulator_value")
@@ -264,7 +271,7 @@ class AdaGrad(Optimizer):
                 f"{name}: initial_accumulator_value and epsilon cannot both be 0 (division by 0)"
             )
 
-    def _update(self, key, p, g, lr):
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         h = self._slot("accumulator", key, p, fill=self.initial_accumulator_value)
         h += g * g  # eq. (42)
         denominator = np.sqrt(h)
@@ -272,7 +279,7 @@ class AdaGrad(Optimizer):
             denominator += self.epsilon
         p -= lr * g / denominator  # eq. (43)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "initial_accumulator_value": self.initial_accumulator_value,
@@ -290,19 +297,19 @@ class RMSProp(Optimizer):
 
     SLOTS = ("h",)
 
-    def __init__(self, learning_rate=0.01, rho=0.99, epsilon=1e-8, **kwargs):
+    def __init__(self, learning_rate: float = 0.01, rho: float = 0.99, epsilon: float = 1e-8, **kwargs: Any) -> None:
         super().__init__(learning_rate, **kwargs)
         name = type(self).__name__
         self.rho = _number(rho, name, "rho", high=1.0)
         self.epsilon = _number(epsilon, name, "epsilon", low_open=True)
 
-    def _update(self, key, p, g, lr):
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         h = self._slot("h", key, p)
         h *= self.rho
         h += (1 - self.rho) * (g * g)  # eq. (44)
         p -= lr * g / (np.sqrt(h) + self.epsilon)  # eq. (45)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
@@ -332,7 +339,8 @@ class AdaDelta(Optimizer):
 
     SLOTS = ("h", "s")
 
-    def __init__(self, learning_rate=1.0, rho=0.95, epsilon=1e-6, form="handout", **kwargs):
+    def __init__(self, learning_rate: float = 1.0, rho: float = 0.95, epsilon: float = 1e-6, form: str = "handout",
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate, **kwargs)
         name = type(self).__name__
         self.rho = _number(rho, name, "rho", high=1.0)
@@ -341,7 +349,7 @@ class AdaDelta(Optimizer):
             raise ValueError(f"{name}: form must be one of {', '.join(map(repr, ADADELTA_FORMS))}, got {form!r}")
         self.form = form
 
-    def _update(self, key, p, g, lr):
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         h, s = self._slot("h", key, p), self._slot("s", key, p)
         h *= self.rho
         h += (1 - self.rho) * (g * g)  # eq. (46)
@@ -353,7 +361,7 @@ class AdaDelta(Optimizer):
         s += (1 - self.rho) * (delta * delta)  # eq. (48)
         p += lr * delta  # eq. (49)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon, "form": self.form}
 
 
@@ -370,14 +378,15 @@ class Adam(Optimizer):
 
     SLOTS = ("m", "v", "t")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **kwargs):
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, **kwargs: Any) -> None:
         super().__init__(learning_rate, **kwargs)
         name = type(self).__name__
         self.beta_1 = _number(beta_1, name, "beta_1", high=1.0, high_open=True)
         self.beta_2 = _number(beta_2, name, "beta_2", high=1.0, high_open=True)
         self.epsilon = _number(epsilon, name, "epsilon", low_open=True)
 
-    def _update(self, key, p, g, lr):
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         m, v = self._slot("m", key, p), self._slot("v", key, p)
         t_slot = self._slots["t"].setdefault(key, np.zeros((), dtype=np.int64))
         t_slot += 1  # eq. (50)
@@ -390,7 +399,7 @@ class Adam(Optimizer):
         v_hat = v / (1 - self.beta_2**t)  # eq. (54)
         p -= lr * m_hat / (np.sqrt(v_hat) + self.epsilon)  # eq. (55)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "beta_1": self.beta_1,
@@ -404,8 +413,9 @@ class AdamW(Adam):
     eq. 50–55 with the gradient of the undecayed loss.  This is torch.optim.AdamW's order; the default
     λ = ``weight_decay`` = 0.004 is Keras's (torch's is 0.01)."""
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 **kwargs):  # fmt: skip
+    def __init__(self, learning_rate: float = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8,
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay=weight_decay, **kwargs)
 
 
@@ -432,7 +442,7 @@ _NAMES: dict[str, type[Optimizer]] = {
 _REGISTRY = Registry("optimizer", "optimizers", Optimizer, _NAMES)
 
 
-def serialize(optimizer) -> dict:
+def serialize(optimizer: Optimizer) -> dict:
     """``{"class_name": ..., "config": {...}}`` of an optimizer (its hyper-parameters, not its state)."""
     return _REGISTRY.serialize(optimizer)
 
@@ -442,7 +452,7 @@ def deserialize(config: dict) -> Optimizer:
     return _REGISTRY.deserialize(config)
 
 
-def get(identifier) -> Optimizer:
+def get(identifier: Any) -> Optimizer:
     """An optimizer from a name ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam",
     "adamw"), a class name, an instance or a config dict; names give the handout's defaults."""
     return _REGISTRY.get(identifier, hint="a le4nn.optimizers.Optimizer or a config dict")

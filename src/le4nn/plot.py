@@ -14,14 +14,24 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from le4nn._files import atomic_write, write_bytes
+from le4nn._typing import ArrayLike, PathLike
+
+if TYPE_CHECKING:  # hints only: plot sits beside augment and below the layers (import layers)
+    from matplotlib.figure import Figure
+
+    from le4nn.augment import Transform
+    from le4nn.layers import Layer
+    from le4nn.models import Model
 
 
-def _figure(figsize):
+def _figure(figsize: tuple[float, float]) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -29,7 +39,7 @@ def _figure(figsize):
     return Figure(figsize=figsize, layout="constrained")
 
 
-def _finish(fig, path):
+def _finish(fig: Figure, path: PathLike | None) -> Figure:
     """Save ``fig`` at ``path`` (atomically; the format from the file's extension, PNG without one)."""
     if path is not None:
         path = Path(os.fspath(path))
@@ -39,7 +49,7 @@ def _finish(fig, path):
     return fig
 
 
-def _as_images(images) -> np.ndarray:
+def _as_images(images: Any) -> np.ndarray:  # (array-like)
     """(N, H, W), (N, H, W, 1|3) or (N, 1|3, H, W) → (N, H, W) or (N, H, W, 3) for imshow."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
@@ -51,7 +61,7 @@ def _as_images(images) -> np.ndarray:
     return images
 
 
-def _show(ax, image):
+def _show(ax: Any, image: np.ndarray) -> None:
     if image.ndim == 2:
         ax.imshow(image, cmap="gray_r" if image.max() > 0 else "gray", interpolation="nearest")
     else:
@@ -61,7 +71,7 @@ def _show(ax, image):
     ax.set_yticks([])
 
 
-def plot_history(history, path=None):
+def plot_history(history: Mapping[str, Sequence[float]], path: PathLike | None = None) -> Figure:
     """Loss (and every metric) per epoch, training and validation, from a History or its dict."""
     logs = getattr(history, "history", history)
     names = [k for k in logs if not k.startswith("val_") and k != "lr"]
@@ -79,7 +89,10 @@ def plot_history(history, path=None):
     return _finish(fig, path)
 
 
-def plot_images(images, labels=None, predictions=None, class_names=None, columns=10, path=None, title=None):
+def plot_images(images: np.ndarray, labels: Sequence[Any] | np.ndarray | None = None,
+                predictions: Sequence[Any] | np.ndarray | None = None,
+                class_names: Sequence[str] | None = None, columns: int = 10, path: PathLike | None = None,
+                title: str | None = None) -> Figure:
     """A grid of images titled with their labels (and predictions); misclassified ones in red."""
     images = _as_images(images)
     rows = math.ceil(len(images) / columns)
@@ -108,7 +121,9 @@ def plot_images(images, labels=None, predictions=None, class_names=None, columns
     return _finish(fig, path)
 
 
-def plot_misclassified(images, labels, predictions, class_names=None, limit=50, path=None):
+def plot_misclassified(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
+                       class_names: Sequence[str] | None = None, limit: int = 50,
+                       path: PathLike | None = None) -> Figure:
     """The first ``limit`` misclassified images with their true and predicted labels."""
     labels, predictions = np.asarray(labels).astype(int), np.asarray(predictions).astype(int)
     wrong = np.flatnonzero(labels != predictions)[:limit]
@@ -121,7 +136,7 @@ def plot_misclassified(images, labels, predictions, class_names=None, limit=50, 
                        columns=min(10, len(wrong)), path=path, title=title)
 
 
-def _first_conv_kernel(source) -> np.ndarray:
+def _first_conv_kernel(source: Any) -> np.ndarray:
     """The kernel of a Conv2D layer, of a model's first Conv2D layer, or the array itself."""
     if hasattr(source, "layers"):  # a model
         for layer in source.layers:
@@ -137,7 +152,7 @@ def _first_conv_kernel(source) -> np.ndarray:
     return np.asarray(source)
 
 
-def plot_filters(kernel, path=None, columns=8):
+def plot_filters(kernel: ArrayLike | Layer | Model, path: PathLike | None = None, columns: int = 8) -> Figure:
     """Learned convolution filters, one image per output channel (input channels averaged, or shown in
     colour when there are three).  ``kernel``: a Keras-layout kernel (kh, kw, in, out), a Conv2D layer,
     or a model (its first convolution layer)."""
@@ -158,14 +173,15 @@ def plot_filters(kernel, path=None, columns=8):
     return _finish(fig, path)
 
 
-def confusion_matrix(labels, predictions, num_classes=None) -> np.ndarray:
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int | None = None) -> np.ndarray:
     """Counts ``matrix[true, predicted]``."""
     labels, predictions = np.asarray(labels).astype(int), np.asarray(predictions).astype(int)
     k = num_classes or int(max(labels.max(initial=0), predictions.max(initial=0))) + 1
     return np.bincount(labels * k + predictions, minlength=k * k).reshape(k, k)
 
 
-def plot_confusion_matrix(labels, predictions, class_names=None, path=None):
+def plot_confusion_matrix(labels: np.ndarray, predictions: np.ndarray, class_names: Sequence[str] | None = None,
+                          path: PathLike | None = None) -> Figure:
     """The confusion matrix as a heat map with the counts written in."""
     k = len(class_names) if class_names is not None else None
     matrix = confusion_matrix(labels, predictions, k)
@@ -188,7 +204,9 @@ def plot_confusion_matrix(labels, predictions, class_names=None, path=None):
     return _finish(fig, path)
 
 
-def plot_augmented(images, augment, repeats=3, rng=0, labels=None, path=None, title=None):
+def plot_augmented(images: np.ndarray, augment: Transform | str | Callable[..., Any] | None, repeats: int = 3,
+                   rng: int = 0, labels: np.ndarray | None = None, path: PathLike | None = None,
+                   title: str | None = None) -> Figure:
     """What an augmentation pipeline does: the original ``images`` in the first row, and below them
     ``repeats`` rows of independently augmented versions (one column per image).
 
@@ -228,8 +246,8 @@ def plot_augmented(images, augment, repeats=3, rng=0, labels=None, path=None, ti
 # --- pixel grids without matplotlib ---------------------------------------------------------------
 
 
-def image_grid(images, columns: int | None = None, padding: int = 2, pad_value: int = 0, scale: int = 1,
-               value_range=(0.0, 1.0)) -> np.ndarray:
+def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2, pad_value: int = 0, scale: int = 1,
+               value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
     """Tile a batch of images into one uint8 picture (H', W') or (H', W', 3), row by row.
 
     ``images``: (N, H, W), (N, H, W, 1|3) or (N, 1|3, H, W); uint8 as they are, floats mapped from
@@ -263,7 +281,7 @@ def image_grid(images, columns: int | None = None, padding: int = 2, pad_value: 
     return grid
 
 
-def save_png(image, path) -> Path:
+def save_png(image: np.ndarray, path: PathLike) -> Path:
     """Write a uint8 picture (H, W) (grey) or (H, W, 3) (RGB) as a PNG file, atomically (a temporary
     file renamed over ``path``).  No matplotlib needed."""
     pixels = np.asarray(image)
@@ -291,7 +309,9 @@ def save_png(image, path) -> Path:
 # --- GAN training -----------------------------------------------------------------------------------
 
 
-def plot_gan_history(history, batch_losses=None, path=None, title=None):
+def plot_gan_history(history: Mapping[str, Sequence[float]],
+                     batch_losses: Mapping[str, Sequence[float]] | None = None, path: PathLike | None = None,
+                     title: str | None = None) -> Figure:
     """A GAN run: the discriminator's and generator's losses per epoch (left; with ``batch_losses`` =
     ``{"d_loss": [...], "g_loss": [...]}`` also per batch, as a faint moving average) and the
     discriminator's accuracy on real and on generated images per epoch (right, when recorded).

@@ -11,15 +11,18 @@ Keras 3).  For plain SGD, L2(l2) is equivalent to weight_decay = 2·l2; for adap
 
 from __future__ import annotations
 
-import numbers
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from le4nn._numbers import is_real
 from le4nn._registry import Configurable, Registry
+from le4nn._typing import Config
 
 
-def _factor(value, owner: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+def _factor(value: Any, owner: str, name: str) -> float:
+    if not is_real(value):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
     value = float(value)
     if not np.isfinite(value) or value < 0:
@@ -30,22 +33,22 @@ def _factor(value, owner: str, name: str) -> float:
 class Regularizer(Configurable):
     """Base class: ``__call__(w) -> float``, ``gradient(w) -> ndarray`` (same shape and dtype as w)."""
 
-    def __call__(self, w) -> float:
+    def __call__(self, w: np.ndarray) -> float:
         raise NotImplementedError
 
-    def gradient(self, w) -> np.ndarray:
+    def gradient(self, w: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
 
 class L1L2(Regularizer):
     """penalty = l1·Σ|w| + l2·Σw²;  gradient = l1·sign(w) + 2·l2·w."""
 
-    def __init__(self, l1=0.0, l2=0.0):
+    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
         name = type(self).__name__
         self.l1 = _factor(l1, name, "l1")
         self.l2 = _factor(l2, name, "l2")
 
-    def __call__(self, w) -> float:
+    def __call__(self, w: np.ndarray) -> float:
         w = np.asarray(w)
         penalty = 0.0
         if self.l1:
@@ -54,7 +57,7 @@ class L1L2(Regularizer):
             penalty += self.l2 * float(np.square(w, dtype=np.float64).sum())
         return penalty
 
-    def gradient(self, w) -> np.ndarray:
+    def gradient(self, w: np.ndarray) -> np.ndarray:
         w = np.asarray(w)
         grad = np.zeros_like(w)
         if self.l1:
@@ -63,27 +66,27 @@ class L1L2(Regularizer):
             grad += (2 * self.l2 * w).astype(w.dtype, copy=False)
         return grad
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"l1": self.l1, "l2": self.l2}
 
 
 class L1(L1L2):
     """penalty = l1·Σ|w|;  gradient = l1·sign(w) (0 where w = 0).  Keras default l1 = 0.01."""
 
-    def __init__(self, l1=0.01):
+    def __init__(self, l1: float = 0.01) -> None:
         super().__init__(l1=l1, l2=0.0)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"l1": self.l1}
 
 
 class L2(L1L2):
     """penalty = l2·Σw²;  gradient = 2·l2·w.  Keras default l2 = 0.01."""
 
-    def __init__(self, l2=0.01):
+    def __init__(self, l2: float = 0.01) -> None:
         super().__init__(l1=0.0, l2=l2)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"l2": self.l2}
 
 
@@ -91,12 +94,12 @@ _NAMES: dict[str, type[Regularizer]] = {"l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2
 _REGISTRY = Registry("regularizer", "regularizers", Regularizer, _NAMES)
 
 
-def l1_l2(l1=0.01, l2=0.01) -> L1L2:
+def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
     """Keras's shortcut ``regularizers.l1_l2`` (both factors default to 0.01)."""
     return L1L2(l1=l1, l2=l2)
 
 
-def serialize(regularizer) -> dict:
+def serialize(regularizer: Regularizer) -> Config:
     """``{"class_name": ..., "config": {...}}`` of a regularizer."""
     return _REGISTRY.serialize(regularizer)
 
@@ -106,7 +109,7 @@ def deserialize(config: dict) -> Regularizer:
     return _REGISTRY.deserialize(config)
 
 
-def get(identifier):
+def get(identifier: Any) -> Regularizer | Callable[..., Any] | None:
     """A regularizer from a name ("l1", "l2", "l1_l2"), an instance, a config dict or a callable.
 
     ``None`` returns ``None``.

@@ -27,9 +27,12 @@ too):
 from __future__ import annotations
 
 import math
-import numbers
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from le4nn._numbers import is_real
+from le4nn._typing import Logs
 from le4nn.callbacks import Callback
 
 __all__ = [
@@ -38,8 +41,8 @@ __all__ = [
 ]
 
 
-def _positive(value, owner: str, name: str, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+def _positive(value: Any, owner: str, name: str, *, allow_zero: bool = False) -> float:
+    ok = is_real(value) and math.isfinite(value)
     if not ok or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{owner}: {name} must be a {'non-negative' if allow_zero else 'positive'} number, "
                          f"got {value!r}")
@@ -49,7 +52,7 @@ def _positive(value, owner: str, name: str, *, allow_zero: bool = False) -> floa
 class Schedule:
     """Base class: ``schedule(t) -> learning rate`` for t >= 0 (epochs or steps)."""
 
-    def __call__(self, t, lr=None) -> float:
+    def __call__(self, t: float, lr: float | None = None) -> float:
         t = float(t)
         if not math.isfinite(t) or t < 0:
             raise ValueError(f"{type(self).__name__}: time must be >= 0, got {t!r}")
@@ -74,23 +77,23 @@ class Schedule:
 class Constant(Schedule):
     """The same learning rate throughout."""
 
-    def __init__(self, learning_rate: float):
+    def __init__(self, learning_rate: float) -> None:
         self.learning_rate = _positive(learning_rate, "Constant", "learning_rate", allow_zero=True)
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         return self.learning_rate
 
 
 class StepDecay(Schedule):
     """lr · factor^floor(t / step_size): multiply by ``factor`` every ``step_size`` epochs (or steps)."""
 
-    def __init__(self, initial_learning_rate: float, step_size: float, factor: float = 0.1):
+    def __init__(self, initial_learning_rate: float, step_size: float, factor: float = 0.1) -> None:
         self.initial_learning_rate = _positive(initial_learning_rate, "StepDecay", "initial_learning_rate",
                                                allow_zero=True)
         self.step_size = _positive(step_size, "StepDecay", "step_size")
         self.factor = _positive(factor, "StepDecay", "factor", allow_zero=True)
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         return self.initial_learning_rate * self.factor ** math.floor(t / self.step_size + 1e-9)
 
 
@@ -100,7 +103,7 @@ class PiecewiseConstant(Schedule):
     Keras's ``PiecewiseConstantDecay`` switches *after* a boundary (t > b); here t = b already takes the
     next value, so that "boundaries=[10]" means "from epoch 10 on" with epoch-wise schedules."""
 
-    def __init__(self, boundaries, values):
+    def __init__(self, boundaries: Sequence[float], values: Sequence[float]) -> None:
         self.boundaries = [float(b) for b in boundaries]
         self.values = [_positive(v, "PiecewiseConstant", "values", allow_zero=True) for v in values]
         if len(self.values) != len(self.boundaries) + 1:
@@ -109,7 +112,7 @@ class PiecewiseConstant(Schedule):
         if any(b1 <= b0 for b0, b1 in zip(self.boundaries, self.boundaries[1:], strict=False)):
             raise ValueError(f"PiecewiseConstant: boundaries must increase, got {self.boundaries}")
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         for boundary, value in zip(self.boundaries, self.values, strict=False):
             if t < boundary:
                 return value
@@ -119,14 +122,15 @@ class PiecewiseConstant(Schedule):
 class ExponentialDecay(Schedule):
     """lr · decay_rate^(t / decay_steps) (Keras's); with ``staircase`` the exponent is floored."""
 
-    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase=False):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool = False) -> None:
         self.initial_learning_rate = _positive(initial_learning_rate, "ExponentialDecay", "initial_learning_rate",
                                                allow_zero=True)
         self.decay_steps = _positive(decay_steps, "ExponentialDecay", "decay_steps")
         self.decay_rate = _positive(decay_rate, "ExponentialDecay", "decay_rate", allow_zero=True)
         self.staircase = bool(staircase)
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         exponent = t / self.decay_steps
         if self.staircase:
             exponent = math.floor(exponent + 1e-9)
@@ -140,7 +144,7 @@ class CosineDecay(Schedule):
     lr(t) = peak · ((1 − alpha) · ½ (1 + cos(π · min(t', T) / T)) + alpha), t' = t − warmup_steps."""
 
     def __init__(self, initial_learning_rate: float, decay_steps: float, alpha: float = 0.0,
-                 warmup_target: float | None = None, warmup_steps: float = 0.0):
+                 warmup_target: float | None = None, warmup_steps: float = 0.0) -> None:
         self.initial_learning_rate = _positive(initial_learning_rate, "CosineDecay", "initial_learning_rate",
                                                allow_zero=True)
         self.decay_steps = _positive(decay_steps, "CosineDecay", "decay_steps")
@@ -151,7 +155,7 @@ class CosineDecay(Schedule):
             warmup_target, "CosineDecay", "warmup_target", allow_zero=True)
         self.warmup_steps = _positive(warmup_steps, "CosineDecay", "warmup_steps", allow_zero=True)
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         peak = self.initial_learning_rate
         if self.warmup_target is not None:
             if t < self.warmup_steps:
@@ -166,25 +170,25 @@ class Warmup(Schedule):
     """A linear warm-up from ``start`` (default 0) up to ``schedule(0)`` over ``warmup_steps``, then
     ``schedule(t − warmup_steps)``: any schedule with a warm-up in front."""
 
-    def __init__(self, schedule, warmup_steps: float, start: float = 0.0):
+    def __init__(self, schedule: Schedule | Callable[[float], float], warmup_steps: float, start: float = 0.0) -> None:
         if not callable(schedule):
             raise TypeError(f"Warmup: schedule must be a schedule or a function of t, got {schedule!r}")
         self.schedule = schedule
         self.warmup_steps = _positive(warmup_steps, "Warmup", "warmup_steps", allow_zero=True)
         self.start = _positive(start, "Warmup", "start", allow_zero=True)
 
-    def value(self, t):
+    def value(self, t: float) -> float:
         if t < self.warmup_steps:
             target = float(self.schedule(0))
             return self.start + (target - self.start) * t / self.warmup_steps
         return float(self.schedule(t - self.warmup_steps))
 
 
-def get(identifier) -> Schedule | None:
+def get(identifier: Any) -> Schedule | None:
     """A schedule from a Schedule, a number (constant), a function ``f(t)`` or None."""
     if identifier is None or isinstance(identifier, Schedule):
         return identifier
-    if isinstance(identifier, numbers.Real) and not isinstance(identifier, bool):
+    if is_real(identifier):
         return Constant(identifier)
     if callable(identifier):
         return identifier
@@ -203,13 +207,15 @@ class ScheduleCallback(Callback):
     The learning rate in effect at the end of each epoch is in the logs as ``lr`` (what fit records).
     """
 
-    def __init__(self, schedule, unit: str = "epoch", per_batch: bool = False, verbose: int = 0):
+    def __init__(self, schedule: Schedule | Callable[[float], float], unit: str = "epoch", per_batch: bool = False,
+                 verbose: int = 0) -> None:
         super().__init__()
         if unit not in ("epoch", "step"):
             raise ValueError(f"ScheduleCallback: unit must be 'epoch' or 'step', got {unit!r}")
-        self.schedule = get(schedule)
-        if self.schedule is None:
+        resolved = get(schedule)
+        if resolved is None:
             raise ValueError("ScheduleCallback: schedule is None")
+        self.schedule: Schedule = resolved
         self.unit = unit
         self.per_batch = per_batch or unit == "step"
         self.verbose = verbose
@@ -222,14 +228,14 @@ class ScheduleCallback(Callback):
         self.model.optimizer.learning_rate = lr
         return lr
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch = epoch
         if not self.per_batch:
             lr = self._set(epoch)
             if self.verbose:
                 print(f"Epoch {epoch + 1}: learning rate {lr:.6g}", file=sys.stderr)
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         if not self.per_batch:
             return
         steps = self.params.get("steps") or 1

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from le4nn._typing import ArrayLike, DTypeLike
 
 _rng = np.random.default_rng()
 
@@ -26,7 +29,7 @@ def get_rng() -> np.random.Generator:
     return _rng
 
 
-def to_categorical(y, num_classes: int | None = None, dtype="float32") -> np.ndarray:
+def to_categorical(y: ArrayLike, num_classes: int | None = None, dtype: DTypeLike = "float32") -> np.ndarray:
     """One-hot encode integer class labels: shape (..., num_classes), like ``keras.utils.to_categorical``."""
     labels = np.asarray(y)
     if labels.dtype.kind == "f":
@@ -51,7 +54,7 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32") -> np.nda
 def get_rng_state() -> dict:
     """The global generator's state (JSON-serializable), saved with models so that resumed training
     continues the same random stream."""
-    return _rng.bit_generator.state
+    return dict(_rng.bit_generator.state)
 
 
 def set_rng_state(state: dict) -> None:
@@ -71,14 +74,14 @@ def register_model_drawing(plot_model: Callable, model_to_dot: Callable) -> None
     _drawing.update(plot_model=plot_model, model_to_dot=model_to_dot)
 
 
-def _drawing_function(name: str, model) -> Callable:
+def _drawing_function(name: str, model: Any) -> Callable:
     if name not in _drawing:  # nothing has imported le4nn.models, so ``model`` cannot be an le4nn model
         raise TypeError(f"{name}: expected an le4nn model (le4nn.models.Sequential or Model), got "
                         f"{type(model).__name__}")
     return _drawing[name]
 
 
-def plot_model(model, to_file: str | Path = "model.png", show_shapes: bool = True) -> Path:
+def plot_model(model: Any, to_file: str | Path = "model.png", show_shapes: bool = True) -> Path:
     """Draw the model's layer graph to ``to_file`` with Graphviz: :func:`le4nn.models.plot_model`, also
     here, where Keras has it (``keras.utils.plot_model``).
 
@@ -88,7 +91,7 @@ def plot_model(model, to_file: str | Path = "model.png", show_shapes: bool = Tru
     return _drawing_function("plot_model", model)(model, to_file=to_file, show_shapes=show_shapes)
 
 
-def model_to_dot(model, show_shapes: bool = True) -> str:
+def model_to_dot(model: Any, show_shapes: bool = True) -> str:
     """The layer graph in Graphviz's DOT language (:func:`le4nn.models.model_to_dot`).
 
     Differs from Keras: the DOT text as a string, where ``keras.utils.model_to_dot`` returns a pydot graph.

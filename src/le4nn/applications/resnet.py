@@ -40,9 +40,10 @@ with ``set_weights(get_weights())``.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
+from le4nn._numbers import is_integer
+from le4nn._typing import DTypeLike
 from le4nn.layers import (
     Add,
     BatchNormalization,
@@ -63,7 +64,7 @@ _DATA_FORMATS = ("channels_last", "channels_first")
 
 
 def _positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if not is_integer(value) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
@@ -80,7 +81,7 @@ def _check_arguments(stage_widths, blocks_per_stage, input_shape, num_classes, s
                      data_format, name):
     """The checked arguments of :func:`ResNet` (a ValueError naming the argument for any bad one)."""
     widths = _positive_ints("stage_widths", stage_widths)
-    if isinstance(blocks_per_stage, numbers.Integral) and not isinstance(blocks_per_stage, bool):
+    if is_integer(blocks_per_stage):
         blocks = (_positive_int("blocks_per_stage", blocks_per_stage),) * len(widths)
     else:
         blocks = _positive_ints("blocks_per_stage", blocks_per_stage, len(widths))
@@ -109,7 +110,7 @@ def _check_arguments(stage_widths, blocks_per_stage, input_shape, num_classes, s
 class _Builder:
     """The layers of one network: the data format, dtype and naming every layer shares."""
 
-    def __init__(self, data_format: str, dtype):
+    def __init__(self, data_format: str, dtype) -> None:
         self.data_format = data_format
         self.dtype = dtype
         self.bn_axis = -1 if data_format == "channels_last" else 1
@@ -137,7 +138,7 @@ class _Builder:
 
 def ResNet(stage_widths: Sequence[int], blocks_per_stage: int | Sequence[int], input_shape: Sequence[int],
            num_classes: int, stem_width: int | None = None, data_format: str = "channels_last",
-           name: str | None = None, dtype=None, stem_strides: int = 1) -> Model:
+           name: str | None = None, dtype: DTypeLike | None = None, stem_strides: int = 1) -> Model:
     """A residual network of basic blocks (module docstring), as a functional :class:`~le4nn.models.Model`.
 
     ``stage_widths``: the filters of each stage (one stage per entry); ``blocks_per_stage``: the number of
@@ -167,7 +168,7 @@ def ResNet(stage_widths: Sequence[int], blocks_per_stage: int | Sequence[int], i
 
 
 def resnet20(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
-             data_format: str = "channels_last", name: str = "resnet20", dtype=None) -> Model:
+             data_format: str = "channels_last", name: str = "resnet20", dtype: DTypeLike | None = None) -> Model:
     """He et al. 2016's CIFAR-10 ResNet-20 (§4.2, n = 3): a 16-filter stem, three stages of three basic
     blocks with 16, 32 and 64 filters, global average pooling, Dense softmax — 19 convolutions and one
     Dense layer (20 weighted layers), plus two 1×1 projection shortcuts (the paper's option B; its
@@ -186,7 +187,7 @@ DIGIT_STEM_STRIDES = 2
 
 
 def digit_resnet(input_shape: Sequence[int] = (28, 28, 1), num_classes: int = 10,
-                 data_format: str = "channels_last", name: str = "resnet", dtype=None) -> Model:
+                 data_format: str = "channels_last", name: str = "resnet", dtype: DTypeLike | None = None) -> Model:
     """The ``resnet`` preset for 28×28 digits: a stride-2 stem of 64 filters (28 → 14), then stages of
     two basic blocks with 64, 128 and 256 filters on 14×14, 7×7 and 4×4 maps, global average pooling,
     Dense softmax (2,781,002 parameters for 10 classes).  These are the widths of the ResNet that

@@ -4,9 +4,10 @@ and non-negative strengths, each refused with an error naming the transform and 
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
+
+from le4nn._numbers import is_real
 
 
 def as_batch(x, owner: str) -> tuple[np.ndarray, bool]:
@@ -28,7 +29,7 @@ def check_range(value, owner: str, name: str, *, symmetric: bool, low=-math.inf,
         if len(value) != 2:
             raise ValueError(f"{owner}: {name} must be a number or a (low, high) pair, got {value!r}")
         lo, hi = (float(v) for v in value)
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+    elif is_real(value):
         v = float(value)
         if symmetric and v < 0:
             raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
@@ -42,7 +43,7 @@ def check_range(value, owner: str, name: str, *, symmetric: bool, low=-math.inf,
 
 
 def nonnegative(value, owner: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+    if not is_real(value) or not 0 <= float(value) < math.inf:
         raise ValueError(f"{owner}: {name} must be a number >= 0, got {value!r}")
     return float(value)
 

@@ -4,23 +4,25 @@
 
 from __future__ import annotations
 
-import numbers
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import numpy as np
+from numpy.random import Generator
 
+from le4nn._numbers import is_integer, is_real
 from le4nn.augment._params import as_batch
 from le4nn.utils import get_rng
 
 
-def as_rng(rng=None) -> np.random.Generator:
+def as_rng(rng: int | Generator | None = None) -> np.random.Generator:
     """A Generator from a Generator, an int seed, or None (le4nn's global generator)."""
     if rng is None:
         return get_rng()
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+    if is_integer(rng):
         return np.random.default_rng(int(rng))
     raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
 
@@ -32,12 +34,13 @@ class Transform:
     #: Whether the transform changes the labels (only MixUp does).
     changes_labels = False
 
-    def __init__(self, p: float = 1.0):
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+    def __init__(self, p: float = 1.0) -> None:
+        if not is_real(p) or not 0 <= float(p) <= 1:
             raise ValueError(f"{type(self).__name__}: p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
 
-    def __call__(self, x, y=None, rng=None):
+    def __call__(self, x: np.ndarray, y: np.ndarray | None = None,
+                 rng: Generator | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         rng = as_rng(rng)
         batch, squeezed = as_batch(x, type(self).__name__)
         out, y_out = self._transform(batch, y, rng)
@@ -45,7 +48,7 @@ class Transform:
             out = out[..., 0]
         return out if y is None else (out, y_out)
 
-    def _transform(self, x: np.ndarray, y, rng: np.random.Generator):
+    def _transform(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         """Apply to each image with probability p; returns (x', y)."""
         if self.changes_labels and y is None:
             raise ValueError(f"{type(self).__name__} changes the labels: call it as t(x, y)")
@@ -65,7 +68,8 @@ class Transform:
         """Transform every image of ``x`` (N, H, W, C); return a new array (x is not modified)."""
         raise NotImplementedError
 
-    def apply_with_labels(self, x, y, rng, selected):  # pragma: no cover - only label transforms
+    def apply_with_labels(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,  # pragma: no cover
+                          selected: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:  # (label transforms only)
         raise NotImplementedError
 
     def _params(self) -> dict:
@@ -80,9 +84,9 @@ class Transform:
 class Compose(Transform):
     """Apply ``transforms`` in order (the whole pipeline with probability ``p`` per image)."""
 
-    def __init__(self, transforms, p: float = 1.0):
+    def __init__(self, transforms: Sequence[Transform | str | Callable[..., Any]], p: float = 1.0) -> None:
         super().__init__(p)
-        self.transforms = [get(t) for t in transforms]
+        self.transforms = cast("list[Transform]", [get(t) for t in transforms])  # None refused below
         for t in self.transforms:
             if t is None:
                 raise ValueError("Compose: None is not a transform")
@@ -91,7 +95,7 @@ class Compose(Transform):
     def changes_labels(self) -> bool:  # type: ignore[override]
         return any(t.changes_labels for t in self.transforms)
 
-    def _transform(self, x, y, rng):
+    def _transform(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         if self.p >= 1.0 or not len(x):
             return self._chain(x, y, rng)
         selected = np.flatnonzero(rng.random(len(x)) < self.p)
@@ -102,7 +106,7 @@ class Compose(Transform):
             out[selected] = self._chain(x[selected], None, rng)[0]
         return out, y
 
-    def _chain(self, x, y, rng):
+    def _chain(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         for t in self.transforms:
             x, y = t._transform(x, y, rng)
         return (x if self.transforms else x.copy()), y
@@ -117,9 +121,9 @@ class Timed(Transform):
     """Wrap a transform and add up the seconds spent in it (``.seconds``, ``.calls``): what
     ``le4nn-train`` uses to report the share of the training time that augmentation takes."""
 
-    def __init__(self, transform):
+    def __init__(self, transform: Transform | str) -> None:
         super().__init__()
-        self.transform = get(transform)
+        self.transform = cast(Transform, get(transform))
         self.seconds = 0.0
         self.calls = 0
 
@@ -127,7 +131,7 @@ class Timed(Transform):
     def changes_labels(self) -> bool:  # type: ignore[override]
         return self.transform.changes_labels
 
-    def _transform(self, x, y, rng):
+    def _transform(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
         start = time.perf_counter()
         try:
             return self.transform._transform(x, y, rng)
@@ -142,14 +146,14 @@ class Timed(Transform):
 class Lambda(Transform):
     """Wrap a function ``f(batch) -> batch`` (or ``f(batch, rng)`` with ``takes_rng=True``)."""
 
-    def __init__(self, function, takes_rng: bool = False, p: float = 1.0):
+    def __init__(self, function: Callable[..., np.ndarray], takes_rng: bool = False, p: float = 1.0) -> None:
         super().__init__(p)
         if not callable(function):
             raise TypeError(f"Lambda: {function!r} is not callable")
         self.function = function
         self.takes_rng = bool(takes_rng)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = self.function(x, rng) if self.takes_rng else self.function(x)
         out = np.asarray(out)
         if out.shape != x.shape:
@@ -159,7 +163,7 @@ class Lambda(Transform):
 
 #: Preset name -> a function building a fresh pipeline.  :mod:`le4nn.augment.presets` fills it (the
 #: package imports that module), so that :class:`Compose` here can take preset names without importing it.
-PRESETS: dict[str, Callable[[], Transform]] = {}
+PRESETS: dict[str, Callable[[], Compose]] = {}
 
 
 def preset(name: str) -> Compose:
@@ -170,7 +174,7 @@ def preset(name: str) -> Compose:
         raise ValueError(f"unknown augmentation preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
-def get(identifier) -> Transform | None:
+def get(identifier: Any) -> Transform | None:
     """A transform from a preset name, a Transform (returned as is), a function ``f(batch) -> batch``
     (wrapped in :class:`Lambda`), or None (no augmentation)."""
     if identifier is None or isinstance(identifier, Transform):

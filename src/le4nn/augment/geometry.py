@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-import numbers
 from functools import lru_cache
+from typing import Any, cast
 
 import numpy as np
 
+from le4nn._numbers import is_integer
+from le4nn._typing import Range
 from le4nn.augment._params import check_range, nonnegative, uniform
 from le4nn.augment.base import Transform
 
@@ -93,8 +95,9 @@ class RandomAffine(Transform):
     - ``fill``: the value read outside the source image (0: black background).
     """
 
-    def __init__(self, rotation=0.0, scale=0.0, shear=0.0, translate=0.0, keep_inside=True,
-                 ink_threshold=0.1, fill=0.0, aspect=0.0, p: float = 1.0):
+    def __init__(self, rotation: Range = 0.0, scale: Range = 0.0, shear: Range = 0.0, translate: Range = 0.0,
+                 keep_inside: bool = True,
+                 ink_threshold: float = 0.1, fill: float = 0.0, aspect: Range = 0.0, p: float = 1.0) -> None:
         super().__init__(p)
         name = type(self).__name__
         self.rotation = check_range(rotation, name, "rotation", symmetric=True, low=-180, high=180)
@@ -160,7 +163,7 @@ class RandomAffine(Transform):
             shift = np.clip(0.0, t_min, t_max)
         return linear, shift
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, h, w, _ = x.shape
         linear, shift = self.matrices(x, rng)
         inverse = np.linalg.inv(linear)
@@ -196,7 +199,7 @@ class ElasticDistortion(Transform):
     (the paper's values for 28×28 digits: alpha 34, sigma 4).  ``alpha`` may be a (low, high) range
     drawn per image.  The smoothing is done as two small matrix products per field."""
 
-    def __init__(self, alpha=34.0, sigma=4.0, fill=0.0, p: float = 1.0):
+    def __init__(self, alpha: Range = 34.0, sigma: float = 4.0, fill: float = 0.0, p: float = 1.0) -> None:
         super().__init__(p)
         name = type(self).__name__
         self.alpha = check_range(alpha, name, "alpha", symmetric=False, low=0)
@@ -205,7 +208,7 @@ class ElasticDistortion(Transform):
             raise ValueError(f"{name}: sigma must be > 0")
         self.fill = float(fill)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, h, w, _ = x.shape
         alpha = uniform(rng, *self.alpha, n)[:, None, None]
         gh = _gaussian_matrix(h, self.sigma)
@@ -221,24 +224,24 @@ class RandomCrop(Transform):
     of up to ± ``padding`` pixels per axis (the CIFAR "pad 4 and crop" augmentation).  ``mode`` is
     ``np.pad``'s: "constant" (``fill``), "reflect", "edge", ..."""
 
-    def __init__(self, padding: int = 4, mode: str = "constant", fill: float = 0.0, p: float = 1.0):
+    def __init__(self, padding: int = 4, mode: str = "constant", fill: float = 0.0, p: float = 1.0) -> None:
         super().__init__(p)
-        if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
+        if not is_integer(padding) or padding < 0:
             raise ValueError(f"RandomCrop: padding must be an int >= 0, got {padding!r}")
         self.padding = int(padding)
         self.mode = mode
         self.fill = float(fill)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, h, w, _ = x.shape
         pad = self.padding
         if pad == 0:
             return x.copy()
         widths = ((0, 0), (pad, pad), (pad, pad), (0, 0))
         kwargs = {"constant_values": self.fill} if self.mode == "constant" else {}
-        padded = np.pad(x, widths, mode=self.mode, **kwargs)
-        top = rng.integers(0, 2 * pad + 1, n)
-        left = rng.integers(0, 2 * pad + 1, n)
+        padded = np.pad(x, widths, mode=cast(Any, self.mode), **kwargs)  # a mode name checked in __init__
+        top = rng.integers(0, 2 * pad + 1, size=(n,))
+        left = rng.integers(0, 2 * pad + 1, size=(n,))
         rows = top[:, None] + np.arange(h)
         cols = left[:, None] + np.arange(w)
         return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
@@ -247,8 +250,8 @@ class RandomCrop(Transform):
 class HorizontalFlip(Transform):
     """Mirror each image left–right with probability ``p`` (default 0.5).  For photos; not for digits."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5) -> None:
         super().__init__(p)
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return x[:, :, ::-1].copy()

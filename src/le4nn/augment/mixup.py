@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from le4nn._typing import ArrayLike, DTypeLike
 from le4nn.augment._params import nonnegative
 from le4nn.augment.base import Transform
 
@@ -20,15 +21,15 @@ class MixUp(Transform):
 
     changes_labels = True
 
-    def __init__(self, alpha: float = 0.2, num_classes: int | None = None, p: float = 1.0):
+    def __init__(self, alpha: float = 0.2, num_classes: int | None = None, p: float = 1.0) -> None:
         super().__init__(p)
         self.alpha = nonnegative(alpha, "MixUp", "alpha")
         self.num_classes = num_classes
 
-    def apply(self, x, rng):
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         raise ValueError("MixUp changes the labels: call it as t(x, y)")
 
-    def _one_hot(self, y, n, dtype):
+    def _one_hot(self, y: ArrayLike, n: int, dtype: DTypeLike) -> np.ndarray:
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] > 1:
             return y.astype(dtype)
@@ -39,7 +40,8 @@ class MixUp(Transform):
             raise ValueError("MixUp: integer labels need num_classes=K to become soft one-hot targets")
         return np.eye(self.num_classes, dtype=dtype)[labels.astype(np.intp)]
 
-    def apply_with_labels(self, x, y, rng, selected):
+    def apply_with_labels(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                          selected: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         n = len(x)
         targets = self._one_hot(y, n, x.dtype)
         if len(targets) != n:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from le4nn.augment.base import PRESETS, Compose, get
+from collections.abc import Callable
+from typing import Any
+
+from le4nn.augment.base import PRESETS, Compose, Transform, get
 from le4nn.augment.base import preset as preset  # re-exported: presets are built by name there
 from le4nn.augment.erasing import RandomErasing
 from le4nn.augment.geometry import ElasticDistortion, HorizontalFlip, RandomAffine, RandomCrop
@@ -77,7 +80,7 @@ PRESET_HELP = {
 }
 
 
-def fit_hook(augment):
+def fit_hook(augment: Transform | str | Callable[..., Any] | None) -> Callable[[list[Any], list[Any]], Any] | None:
     """What ``Model.fit(augment=...)`` calls per mini-batch: ``hook(xs, ys) -> (xs, ys)`` on the lists
     of input and target arrays.  The single input is augmented with le4nn's global generator; targets
     pass through untouched unless the pipeline changes labels (MixUp)."""
@@ -85,7 +88,7 @@ def fit_hook(augment):
     if transform is None:
         return None
 
-    def hook(xs, ys):
+    def hook(xs: list[Any], ys: list[Any]) -> tuple[list[Any], list[Any]]:
         if len(xs) != 1:
             raise ValueError(f"augment= works on models with one input, this one has {len(xs)}")
         if transform.changes_labels:

@@ -4,10 +4,11 @@ stochastic weight averaging, SWA), swapped into the model when training ends."""
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
+from le4nn._numbers import is_integer, is_real
+from le4nn._typing import Logs
 from le4nn.callbacks.core import Callback
 
 
@@ -33,15 +34,23 @@ class WeightAverage(Callback):
     training holds the trained weights, and resuming starts a new average.
     """
 
+    mode: str
+    decay: float
+    start_epoch: int
+    warmup: bool
+    swap_on_end: bool
+    updates: int
+    _epoch: int
+
     def __init__(self, mode: str = "ema", decay: float = 0.999, start_epoch: int = 0, warmup: bool = True,
-                 swap_on_end: bool = True):
+                 swap_on_end: bool = True) -> None:
         super().__init__()
         if mode not in ("ema", "swa"):
             raise ValueError(f"WeightAverage: mode must be 'ema' or 'swa', got {mode!r}")
-        if (isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not math.isfinite(decay)
-                or not 0 <= decay < 1):
+        if (not is_real(decay) or not math.isfinite(decay)
+                or not 0 <= float(decay) < 1):
             raise ValueError(f"WeightAverage: decay must be a number in [0, 1), got {decay!r}")
-        if isinstance(start_epoch, bool) or not isinstance(start_epoch, numbers.Integral) or start_epoch < 0:
+        if not is_integer(start_epoch) or int(start_epoch) < 0:
             raise ValueError(f"WeightAverage: start_epoch must be an integer >= 0, got {start_epoch!r}")
         self.mode, self.decay, self.start_epoch = mode, float(decay), int(start_epoch)
         self.warmup, self.swap_on_end = bool(warmup), bool(swap_on_end)
@@ -52,15 +61,15 @@ class WeightAverage(Callback):
     def _arrays(self) -> list[np.ndarray]:
         return [w for layer in self.model.layers for w in layer.weights]
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         self.average, self.updates = None, 0
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch = epoch
         if self.mode == "ema" and epoch >= self.start_epoch and self.average is None:
             self.average = [w.copy() for w in self._arrays()]
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         if self.mode != "ema" or self.average is None:
             return
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates)) if self.warmup else self.decay
@@ -68,7 +77,7 @@ class WeightAverage(Callback):
             a += (1 - decay) * (w - a)
         self.updates += 1
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if self.mode != "swa" or epoch < self.start_epoch:
             return
         if self.average is None:
@@ -78,7 +87,7 @@ class WeightAverage(Callback):
                 a += (w - a) / (self.updates + 1)
         self.updates += 1
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         if self.swap_on_end and self.average is not None and self.updates and not (logs or {}).get("interrupted"):
             self.swap()
 

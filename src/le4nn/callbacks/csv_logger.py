@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from le4nn._files import write_text
+from le4nn._typing import Logs, PathLike
 from le4nn.callbacks.core import Callback
 
 
@@ -19,7 +20,7 @@ class CSVLogger(Callback):
     again are dropped first (a run resumed from an older checkpoint does not duplicate rows).
     """
 
-    def __init__(self, filename, separator=",", append=False):
+    def __init__(self, filename: PathLike, separator: str = ",", append: bool = False) -> None:
         super().__init__()
         self.filename = os.fspath(filename)
         self.separator = separator
@@ -35,13 +36,13 @@ class CSVLogger(Callback):
         if table:
             self._header, self._rows = table[0], table[1:]
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         Path(self.filename).parent.mkdir(parents=True, exist_ok=True)
         self._header, self._rows, self._first_epoch_seen = None, [], False
         if self.append and os.path.exists(self.filename):
             self._read_existing()
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         if self._first_epoch_seen:
             return
         self._first_epoch_seen = True
@@ -49,7 +50,7 @@ class CSVLogger(Callback):
             column = self._header.index("epoch")
             self._rows = [row for row in self._rows if not _epoch_at_least(row, column, epoch)]
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         row = {"epoch": epoch, **(logs or {})}
         if self._header is None:
             self._header = list(row)
@@ -60,7 +61,7 @@ class CSVLogger(Callback):
         writer.writerows(self._rows)
         write_text(self.filename, buffer.getvalue())
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         pass
 
 
@@ -72,5 +73,5 @@ def _epoch_at_least(row: list[str], column: int, epoch: int) -> bool:
         return False
 
 
-def _csv_value(value) -> str:
+def _csv_value(value: object) -> str:
     return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)

@@ -6,14 +6,17 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from le4nn._files import make_parent_folder
+from le4nn._typing import Logs, PathLike
 from le4nn.callbacks.core import Callback
 
 
-def _non_negative_int(owner: str, name: str, value) -> int:
+def _non_negative_int(owner: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{owner}: {name} must be an integer >= 0, got {value!r}")
     return int(value)
@@ -22,7 +25,7 @@ def _non_negative_int(owner: str, name: str, value) -> int:
 class _Monitor:
     """Whether a monitored value improved, with Keras's ``mode`` rule ("auto": max for accuracies)."""
 
-    def __init__(self, monitor: str, mode: str, min_delta: float):
+    def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
         if mode == "auto":
@@ -32,7 +35,7 @@ class _Monitor:
         self.min_delta = abs(min_delta)
         self.best = math.inf if mode == "min" else -math.inf
 
-    def value(self, logs, owner: str):
+    def value(self, logs: Logs | None, owner: str) -> float | None:
         value = (logs or {}).get(self.monitor)
         if value is None:
             available = ", ".join(sorted(logs or {})) or "none"
@@ -49,8 +52,9 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; optionally
     restore the weights of the best epoch."""
 
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
+                 mode: str = "auto",
+                 baseline: float | None = None, restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         super().__init__()
         self._monitor = _Monitor(monitor, mode, min_delta)
         self.monitor = monitor
@@ -60,7 +64,7 @@ class EarlyStopping(Callback):
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         self.wait = 0
         self.stopped_epoch = 0
         self.stopped = False  # stopped_epoch alone cannot tell: it may be epoch 0
@@ -70,7 +74,7 @@ class EarlyStopping(Callback):
         if self.baseline is not None:
             self._monitor.best = self.baseline
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         value = self._monitor.value(logs, "EarlyStopping")
         if value is None or epoch < self.start_from_epoch:
             return
@@ -87,7 +91,7 @@ class EarlyStopping(Callback):
             self.stopped = True
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         if self.stopped and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping", file=sys.stderr)
         if self.restore_best_weights and self.best_weights is not None and self.stopped:
@@ -106,8 +110,8 @@ class ModelCheckpoint(Callback):
     not finite is never saved (the file keeps the last finite state).
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", save_on_interrupt=True):
+    def __init__(self, filepath: PathLike, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
+                 save_weights_only: bool = False, mode: str = "auto", save_on_interrupt: bool = True) -> None:
         super().__init__()
         self.filepath = os.fspath(filepath)
         self._monitor = _Monitor(monitor, mode, 0.0)
@@ -118,7 +122,7 @@ class ModelCheckpoint(Callback):
         self.save_on_interrupt = save_on_interrupt
         self.last_saved: str | None = None
 
-    def _path(self, epoch: int, logs: dict) -> str:
+    def _path(self, epoch: int, logs: Logs | None) -> str:
         try:
             return self.filepath.format(epoch=epoch + 1, **(logs or {}))
         except (KeyError, IndexError, ValueError) as exc:
@@ -134,7 +138,7 @@ class ModelCheckpoint(Callback):
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}", file=sys.stderr)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
             print(f"ModelCheckpoint: epoch {epoch + 1} ended with loss {loss}; not saved", file=sys.stderr)
@@ -158,7 +162,7 @@ class ModelCheckpoint(Callback):
         folder, stem = os.path.split(head)
         return os.path.join(folder, f"{stem.rstrip('-_.') or 'checkpoint'}-interrupted{ext}")
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         if (logs or {}).get("interrupted") and self.save_on_interrupt:
             self._save(self.interrupted_path())
 
@@ -166,14 +170,14 @@ class ModelCheckpoint(Callback):
 class LearningRateScheduler(Callback):
     """Set the optimizer's learning rate at the start of each epoch to ``schedule(epoch, lr)``."""
 
-    def __init__(self, schedule, verbose=0):
+    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0) -> None:
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"LearningRateScheduler: schedule must be a function (epoch, lr) -> lr, got {schedule!r}")
         self.schedule = schedule
         self.verbose = verbose
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         value = self.schedule(epoch, float(self.model.optimizer.learning_rate))
         try:
             lr = float(value)
@@ -190,8 +194,9 @@ class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience``
     epochs, then wait ``cooldown`` epochs; never below ``min_lr``."""
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
+                 mode: str = "auto",
+                 min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0) -> None:
         super().__init__()
         if not 0 < factor < 1:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
@@ -202,12 +207,12 @@ class ReduceLROnPlateau(Callback):
         self.cooldown = cooldown
         self.min_lr = min_lr
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         self.wait = 0
         self.cooldown_counter = 0
         self._monitor.best = math.inf if self._monitor.mode == "min" else -math.inf
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         value = self._monitor.value(logs, "ReduceLROnPlateau")
         if value is None:
             return

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from le4nn._finite import all_finite
+from le4nn._typing import Logs
 from le4nn.callbacks.core import Callback
 
 
@@ -21,16 +24,17 @@ class TerminateOnNaN(Callback):
     epochs the restored state has trained (None when nothing was restored).
     """
 
-    def __init__(self, restore_last_finite: bool = True):
+    def __init__(self, restore_last_finite: bool = True) -> None:
         super().__init__()
         self.restore_last_finite = restore_last_finite
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         self.stopped = False
-        self.stopped_epoch = self.stopped_batch = None
-        self.restored_epoch = None
+        self.stopped_epoch: int | None = None
+        self.stopped_batch: int | None = None
+        self.restored_epoch: int | None = None
         self._epoch = 0
-        self._snapshot = None
+        self._snapshot: tuple[list[np.ndarray], Any] | None = None
         self._snapshot_epoch = getattr(self.model, "epochs_done", 0)
         if self.restore_last_finite:
             self._take_snapshot()
@@ -44,16 +48,16 @@ class TerminateOnNaN(Callback):
         self._snapshot = (weights, state)
         self._snapshot_epoch = getattr(self.model, "epochs_done", self._epoch)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
         if self.stopped or loss is None or np.isfinite(loss):
             return
         self._stop(f"Batch {batch}: invalid loss {loss}, terminating training", batch)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if not self.stopped and not _all_finite(self.model.get_weights()):
             # The loss can stay finite while weights overflow (saturated sigmoids): checked once per epoch.
             self._stop(f"Epoch {epoch + 1}: weights are not finite, terminating training", None)
@@ -75,5 +79,5 @@ class TerminateOnNaN(Callback):
             print(f"Restored the last finite state (after {self.restored_epoch} epochs)", file=sys.stderr)
 
 
-def _all_finite(arrays) -> bool:
+def _all_finite(arrays: Iterable[np.ndarray]) -> bool:
     return all(all_finite(a) for a in arrays)

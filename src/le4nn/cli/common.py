@@ -16,6 +16,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def run(main, prog: str, argv=None) -> int:
 
 
 def _warning_printer(prog: str):
-    def show(message, category, filename, lineno, file=None, line=None):
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
         print(f"{prog}: warning: {one_line(message)}", file=file or sys.stderr)
     return show
 
@@ -109,7 +110,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, but a usage error is ONE line on stderr (``PROG: error: argument --x: ...``,
     pointing at ``--help``) and exit status 2, never the whole usage block."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

@@ -22,6 +22,8 @@ four one-pixel shifts (up, down, left, right, black filled in).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from le4nn import augment as augment_module
@@ -115,7 +117,7 @@ def judging_sets(x_test: np.ndarray, y_test: np.ndarray, names=SET_NAMES):
     """``(sets, notes)``: {name: (x, y)} of the judging sets built from the given test set, and
     {name: why it is missing} for those that cannot be built here (scikit-learn or matplotlib absent)."""
     sets, notes = {}, {}
-    builders = {
+    builders: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
         "mnist": lambda: (x_test, y_test),
         "corrupted": lambda: (corrupt_digits(x_test), y_test),
         "corrupted-hard": lambda: (corrupt_digits_hard(x_test), y_test),

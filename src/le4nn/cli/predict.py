@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from le4nn._files import write_bytes, write_text
+from le4nn._typing import PathLike
 from le4nn.cli.common import (
     ArgumentParser,
     CLIError,
@@ -110,7 +111,7 @@ def load_classifier(args):
     return model
 
 
-def load_onnx_classifier(path):
+def load_onnx_classifier(path: PathLike):
     """An ``.onnx`` model through :func:`le4nn.models.load_onnx` (a missing onnx package is a CLIError).
     A PyTorch (NCHW) model takes (N, 1, 28, 28) images: :func:`check_fits` arranges the images in the
     layout of the model's input shape."""
@@ -122,7 +123,7 @@ def load_onnx_classifier(path):
         raise CLIError(str(exc)) from None
 
 
-def check_one_input_and_output(model, path) -> None:
+def check_one_input_and_output(model, path: PathLike) -> None:
     if isinstance(model.input_shape, list) or isinstance(model.output_shape, list):
         raise CLIError(f"{path}: the model has several inputs or outputs; le4nn-predict classifies with "
                        "a model of one image input and one class output")

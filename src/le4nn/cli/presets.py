@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from le4nn.applications import digit_resnet, resnet20
 from le4nn.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
@@ -74,7 +75,7 @@ def build_preset(name: str, input_shape: tuple, num_classes: int, hidden: int = 
         widths, units = ((32, 48, 96), 128) if name == "cnn" else ((32, 64, 128), 256)
         layers = []
         for k, filters in enumerate(widths):
-            extra = {"input_shape": input_shape} if k == 0 else {}
+            extra: dict[str, Any] = {"input_shape": input_shape} if k == 0 else {}
             layers += [
                 Conv2D(filters, (3, 3), padding="same", activation="relu", kernel_initializer="he_normal", **extra),
                 MaxPooling2D(pool_size=(2, 2)),

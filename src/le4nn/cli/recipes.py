@@ -37,6 +37,7 @@ import numpy as np
 
 from le4nn import schedules
 from le4nn._files import atomic_write, write_text
+from le4nn._typing import PathLike
 from le4nn.cli import judging
 from le4nn.cli.common import ArgumentParser, CLIError, run
 from le4nn.cli.common import seed as seed_option
@@ -134,7 +135,7 @@ def parse_schedule(spec: str, learning_rate: float, epochs: int, warmup: float =
     decay_epochs = max(epochs - warmup, 1e-9)
     if kind == "constant":
         numbers(0, 0)
-        schedule = schedules.Constant(learning_rate)
+        schedule: schedules.Schedule = schedules.Constant(learning_rate)
     elif kind == "cosine":
         (alpha,) = numbers(0, 1) or [0.0]
         schedule = schedules.CosineDecay(learning_rate, decay_steps=decay_epochs, alpha=alpha)
@@ -228,7 +229,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def save_corrupted_grid(model, clean, corrupted, labels, path, count: int = 10) -> None:
+def save_corrupted_grid(model, clean, corrupted, labels, path: PathLike, count: int = 10) -> None:
     """The first ``count`` test digits (top row) over their corrupted versions (bottom row), each titled
     "label →prediction" (red when wrong)."""
     from le4nn import plot

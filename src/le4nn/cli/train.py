@@ -345,10 +345,10 @@ def report_divergence(terminate: TerminateOnNaN, checkpoint: ModelCheckpoint, mo
     if not terminate.stopped and not bad_weights:
         return
     if terminate.stopped and terminate.stopped_batch is not None:
-        where = (f"the loss became non-finite in epoch {terminate.stopped_epoch + 1}, "
+        where = (f"the loss became non-finite in epoch {(terminate.stopped_epoch or 0) + 1}, "
                  f"batch {terminate.stopped_batch + 1}")
     elif terminate.stopped:
-        where = f"the weights became non-finite in epoch {terminate.stopped_epoch + 1}"
+        where = f"the weights became non-finite in epoch {(terminate.stopped_epoch or 0) + 1}"
     else:
         where = f"the weights became non-finite ({', '.join(bad_weights[:3])})"
     kept = (f"the last finite state (after {model.epochs_done} epochs) is in {checkpoint.last_saved}"

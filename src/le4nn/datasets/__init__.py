@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from le4nn._typing import PathLike, TrainTest
 from le4nn.datasets import cifar10, fashion_mnist, kmnist, locate, mnist, sample
 from le4nn.datasets.contest import load_contest
 from le4nn.datasets.errors import DatasetError, DatasetNotFoundError, PartialDatasetWarning, SampleDataWarning
@@ -46,7 +47,7 @@ def canonical_name(name: str) -> str:
     return key
 
 
-def find(name: str, path=None, download: bool | None = None) -> Path:
+def find(name: str, path: PathLike | None = None, download: bool | None = None) -> Path:
     """The folder (or, for CIFAR-10, possibly the archive) that :func:`load` reads for ``name``.
 
     Follows the search order of :mod:`le4nn.datasets.locate` and may download into the cache; for
@@ -58,7 +59,8 @@ def find(name: str, path=None, download: bool | None = None) -> Path:
     return locate.find(_MODULES[key].SPEC, path, download)
 
 
-def load(name: str, path=None, download: bool | None = None):
+def load(name: str, path: PathLike | None = None,
+         download: bool | None = None) -> TrainTest:
     """``(x_train, y_train), (x_test, y_test)`` of the dataset ``name`` (one of :data:`NAMES`); strict: the
     full data set or :class:`DatasetNotFoundError`, never the sample in its place (``"sample"`` asks for it)."""
     key = canonical_name(name)
@@ -69,7 +71,7 @@ def load(name: str, path=None, download: bool | None = None):
     return _MODULES[key].load_data(path, download=download)
 
 
-def verify(name: str, path=None, download: bool | None = None) -> dict[str, bool]:
+def verify(name: str, path: PathLike | None = None, download: bool | None = None) -> dict[str, bool]:
     """Check the files that :func:`load` would read against the official hashes: ``{file name: matches}``.
 
     Only files named as published are listed (an uncompressed or renamed copy cannot be checked; Debian's

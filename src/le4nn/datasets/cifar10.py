@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from le4nn._typing import PathLike, TrainTest
 from le4nn.datasets import locate
 from le4nn.datasets.errors import DatasetError, PartialDatasetWarning
 from le4nn.datasets.limits import max_input_bytes, read_file_bounded, too_large
@@ -117,7 +118,9 @@ def _read_archive(archive: Path) -> dict[str, bytes]:
                 if member.isfile() and name in (*TRAIN_BATCHES, TEST_BATCH) and name not in contents:
                     if member.size > max_input_bytes():
                         raise too_large(f"{archive}:{member.name}", "a batch", member.size, max_input_bytes())
-                    contents[name] = tar.extractfile(member).read()
+                    stream = tar.extractfile(member)
+                    assert stream is not None  # (a regular file member)
+                    contents[name] = stream.read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise DatasetError(f"{archive}: not a readable CIFAR-10 archive: {exc}") from exc
     if not contents:
@@ -130,7 +133,8 @@ def _to_images(flat: np.ndarray, channels_first: bool) -> np.ndarray:
     return images if channels_first else np.ascontiguousarray(images.transpose(0, 2, 3, 1))
 
 
-def load_data(path=None, channels_first: bool = False, download: bool | None = None):
+def load_data(path: PathLike | None = None, channels_first: bool = False,
+              download: bool | None = None) -> TrainTest:
     """``(x_train, y_train), (x_test, y_test)``: x uint8 (N, 32, 32, 3) (or (N, 3, 32, 32) with
     ``channels_first``), y uint8 (N, 1), as ``keras.datasets.cifar10.load_data()``.
 

@@ -19,7 +19,8 @@ class DatasetNotFoundError(DatasetError):
     order; the message lists them too and says how to supply the files.
     """
 
-    def __init__(self, message: str, dataset: str = "", places: list[tuple[str, Path | None, str]] | None = None):
+    def __init__(self, message: str, dataset: str = "",
+                 places: list[tuple[str, Path | None, str]] | None = None) -> None:
         super().__init__(message)
         self.dataset = dataset
         self.places = list(places or [])

@@ -7,6 +7,7 @@ in ``/usr/share/datasets/fashion-mnist``); cache folder ``fashion-mnist``.
 
 from __future__ import annotations
 
+from le4nn._typing import PathLike, TrainTest
 from le4nn.datasets import idx_dataset
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -33,7 +34,7 @@ SPEC = idx_dataset.make_spec(
 )
 
 
-def load_data(path=None, download: bool | None = None):
+def load_data(path: PathLike | None = None, download: bool | None = None) -> TrainTest:
     """``(x_train, y_train), (x_test, y_test)``: uint8, x (N, 28, 28), y (N,); see
     :func:`le4nn.datasets.mnist.load_data`."""
     return idx_dataset.load(SPEC, path, download)

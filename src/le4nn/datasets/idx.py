@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from le4nn._typing import ArrayLike
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.limits import max_input_bytes, open_input, read_up_to, too_large
 from le4nn.datasets.pickled_arrays import MAX_NDIM
 
 #: idx element type code -> NumPy dtype (big-endian as stored in the file)
-IDX_TYPES = {
+IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype("u1"),
     0x09: np.dtype("i1"),
     0x0B: np.dtype(">i2"),
@@ -31,7 +32,7 @@ IDX_TYPES = {
 _TYPE_CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items()}
 
 
-def _hex(data: bytes) -> str:
+def _hex(data: bytes | bytearray) -> str:
     return " ".join(f"{byte:02x}" for byte in data)
 
 
@@ -127,7 +128,7 @@ def gzip_bytes(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def save_idx(path: str | os.PathLike, array) -> Path:
+def save_idx(path: str | os.PathLike, array: ArrayLike) -> Path:
     """Write ``array`` as an idx file; gzipped (deterministically) when the name ends with ``.gz``."""
     from le4nn._files import write_bytes
 

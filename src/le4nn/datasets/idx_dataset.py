@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from le4nn._typing import PathLike, TrainTest
 from le4nn.datasets import locate
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.idx import load_idx
@@ -65,7 +66,7 @@ def make_spec(name: str, title: str, folders: tuple[str, ...], mirrors: tuple[st
     )
 
 
-def load_folder(folder: Path, image_shape: tuple[int, int] = (28, 28), num_classes: int = 10):
+def load_folder(folder: Path, image_shape: tuple[int, int] = (28, 28), num_classes: int = 10) -> TrainTest:
     """Read and check the four files of ``folder``: ``(x_train, y_train), (x_test, y_test)``, uint8."""
     found, missing = files_in(folder)
     if missing:
@@ -85,5 +86,5 @@ def load_folder(folder: Path, image_shape: tuple[int, int] = (28, 28), num_class
     return (arrays[0], arrays[1]), (arrays[2], arrays[3])
 
 
-def load(spec: locate.DatasetSpec, path=None, download: bool | None = None):
+def load(spec: locate.DatasetSpec, path: PathLike | None = None, download: bool | None = None) -> TrainTest:
     return load_folder(locate.find(spec, path, download))

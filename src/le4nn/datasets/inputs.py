@@ -78,7 +78,7 @@ def read_png(path: Path, image_shape: tuple[int, int] | None = None) -> np.ndarr
         raise DatasetError(f"{path}: the decoded PNG image has shape {image.shape}, its header says {height}×{width}")
     image = to_unit_pixels(image, str(path))
     if image_shape is not None and (height, width) != tuple(image_shape):
-        image = prepare_digit(image, tuple(image_shape), str(path))
+        image = prepare_digit(image, (int(image_shape[0]), int(image_shape[1])), str(path))
     return image
 
 

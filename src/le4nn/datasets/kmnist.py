@@ -5,6 +5,7 @@ Same layout and shapes as MNIST.  Folder names looked for: ``kmnist``, ``KMNIST`
 
 from __future__ import annotations
 
+from le4nn._typing import PathLike, TrainTest
 from le4nn.datasets import idx_dataset
 
 CLASS_NAMES = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
@@ -26,7 +27,7 @@ MIRRORS = (
 SPEC = idx_dataset.make_spec("kmnist", "Kuzushiji-MNIST", ("kmnist", "KMNIST"), MIRRORS, HASHES)
 
 
-def load_data(path=None, download: bool | None = None):
+def load_data(path: PathLike | None = None, download: bool | None = None) -> TrainTest:
     """``(x_train, y_train), (x_test, y_test)``: uint8, x (N, 28, 28), y (N,); see
     :func:`le4nn.datasets.mnist.load_data`."""
     return idx_dataset.load(SPEC, path, download)

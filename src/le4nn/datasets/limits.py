@@ -16,7 +16,7 @@ import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO, cast
 
 from le4nn._env import positive_int_from_env
 from le4nn.datasets.errors import DatasetError
@@ -28,7 +28,9 @@ CHUNK = 1 << 22
 
 
 def _positive_env(name: str, default: int) -> int:
-    return positive_int_from_env(name, default, error=DatasetError, what="a positive whole number of bytes or pixels")
+    value = positive_int_from_env(name, default, error=DatasetError, what="a positive whole number of bytes or pixels")
+    assert value is not None  # (a default is given)
+    return value
 
 
 def max_input_bytes() -> int:
@@ -58,7 +60,7 @@ def read_up_to(stream, count: int) -> bytearray:
 
 
 @contextlib.contextmanager
-def open_input(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+def open_input(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """``with open_input(path) as stream:`` the file's bytes, gunzipped when it starts with the gzip
     magic; failing reads (a missing file, a truncated or damaged gzip stream) become one
     :class:`DatasetError` naming the file."""
@@ -71,7 +73,7 @@ def open_input(path: str | os.PathLike) -> Iterator[IO[bytes]]:
                 yield raw
                 return
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                yield stream
+                yield cast(BinaryIO, stream)  # a GzipFile reads bytes as a binary file does
     except EOFError as exc:
         raise DatasetError(f"{path}: truncated gzip file (the compressed stream ends early)") from exc
     except (gzip.BadGzipFile, zlib.error) as exc:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from le4nn._typing import PathLike
 from le4nn.datasets.errors import DatasetNotFoundError
 
 ENV_DATA = "LE4NN_DATA"
@@ -135,7 +136,7 @@ def candidates(spec: DatasetSpec, root: Path) -> list[Path]:
     return [root / name for name in (*spec.folders, *spec.extra_candidates)]
 
 
-def find(spec: DatasetSpec, path=None, download: bool | None = None) -> Path:
+def find(spec: DatasetSpec, path: PathLike | None = None, download: bool | None = None) -> Path:
     """The folder (or archive) holding ``spec``'s files, searched in the order of the module docstring."""
     if path is not None:
         candidate = Path(path).expanduser()

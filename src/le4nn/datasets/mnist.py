@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import warnings
 
+from le4nn._typing import PathLike, TrainTest
 from le4nn.datasets import idx_dataset, locate, sample
 from le4nn.datasets.errors import DatasetNotFoundError, SampleDataWarning
 
@@ -37,7 +38,7 @@ SPEC = idx_dataset.make_spec("mnist", "MNIST", ("mnist", "MNIST"), MIRRORS, HASH
 SAMPLE_TITLE = "the MNIST sample bundled with le4nn"
 
 
-def load_data(path=None, download: bool | None = None, fallback: bool = True):
+def load_data(path: PathLike | None = None, download: bool | None = None, fallback: bool = True) -> TrainTest:
     """``(x_train, y_train), (x_test, y_test)``: uint8, x (N, 28, 28), y (N,).
 
     The rule (offline-first, so that an example runs on a fresh machine with no network):
@@ -63,7 +64,7 @@ def load_data(path=None, download: bool | None = None, fallback: bool = True):
     return data
 
 
-def load_full_or_sample(download: bool | None = None):
+def load_full_or_sample(download: bool | None = None) -> tuple[TrainTest, str, str | None]:
     """``(data, source, note)``: the full MNIST with ``source`` naming its folder and ``note`` None, or (when
     no full copy is found nor downloaded, see :func:`load_data`) the bundled sample with ``note`` saying
     why and how to get the full set.  ``le4nn-train`` calls it with ``download=False``."""

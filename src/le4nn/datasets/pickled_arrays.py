@@ -18,6 +18,7 @@ built by :func:`materialize` from validated pieces (native byte order, C order, 
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 
@@ -59,7 +60,7 @@ class DtypeSpec:
 
     __slots__ = ("name", "byteorder", "built", "used")
 
-    def __init__(self, name: str):
+    def __init__(self, name: str) -> None:
         self.name = name
         self.byteorder = "="
         self.built = False
@@ -91,7 +92,7 @@ class DtypeSpec:
     def numpy_dtype(self) -> np.dtype:
         self.used = True
         dtype = np.dtype(self.name)
-        return dtype if self.byteorder in "|=" else dtype.newbyteorder(self.byteorder)
+        return dtype if self.byteorder in "|=" else dtype.newbyteorder(cast(Any, self.byteorder))  # "<" or ">"
 
 
 class ArraySpec:
@@ -99,7 +100,7 @@ class ArraySpec:
 
     __slots__ = ("view",)
 
-    def __init__(self, view: np.ndarray | None = None):
+    def __init__(self, view: np.ndarray | None = None) -> None:
         self.view = view
 
     def __setstate__(self, state):
@@ -131,7 +132,7 @@ def array_view(shape, dtype, rawdata, order: str) -> np.ndarray:
         raise PickleRefused(f"an array of shape {shape} and dtype {dtype.name} needs {needed} bytes, its data "
                             f"holds {len(rawdata)}")
     flat = np.frombuffer(rawdata, dtype=numpy_dtype, count=count) if count else np.empty(0, numpy_dtype)
-    return flat.reshape(shape, order=order)
+    return flat.reshape(shape, order=cast(Any, order))  # "C" or "F", checked by the caller
 
 
 def _brief(value) -> str:
@@ -142,7 +143,7 @@ def _brief(value) -> str:
 class _Walk:
     """What :func:`materialize` has left to spend, and what it has already rebuilt."""
 
-    def __init__(self, byte_limit: int):
+    def __init__(self, byte_limit: int) -> None:
         self.bytes = ByteBudget(byte_limit)
         self.nodes_left = MAX_NODES
         self.done: dict[int, object] = {}  # id(pickled object) -> its rebuilt value (shared parts once)

@@ -26,6 +26,8 @@ import io
 import pickle
 import pickletools
 import struct
+from collections.abc import Mapping
+from typing import Any
 
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.limits import max_input_bytes
@@ -51,7 +53,7 @@ class AllowedGlobal:
 
     __slots__ = ("name", "function")
 
-    def __init__(self, name: str, function):
+    def __init__(self, name: str, function) -> None:
         self.name = name
         self.function = function
 
@@ -79,7 +81,7 @@ def _reconstruct(subtype, shape, typecode):
     return ArraySpec()
 
 
-def _dtype(name, align=False, copy=True):
+def _dtype(name, align: bool = False, copy: bool = True):
     """``numpy.dtype(name, False, True)`` of a plain numeric dtype."""
     name = text_arg(name, "a dtype's name")
     if name not in PLAIN_DTYPES:
@@ -96,7 +98,7 @@ def _frombuffer(buffer, dtype, shape, order):
     return ArraySpec(array_view(shape, dtype, buffer, order))
 
 
-def _latin1_encode(text, encoding="utf-8", errors="strict"):
+def _latin1_encode(text, encoding: str = "utf-8", errors: str = "strict"):
     """``_codecs.encode`` as protocols 0–2 use it for ``bytes``: latin-1 text to bytes, nothing else."""
     try:
         latin1 = isinstance(encoding, str) and codecs.lookup(encoding).name == "iso8859-1"
@@ -152,7 +154,7 @@ def container_globals() -> dict[tuple[str, str], AllowedGlobal]:
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that resolves only the globals in ``allowed`` ((module, name) -> object)."""
 
-    def __init__(self, file, *, allowed: dict[tuple[str, str], object], source: str):
+    def __init__(self, file, *, allowed: Mapping[tuple[str, str], object], source: str) -> None:
         super().__init__(file, encoding="bytes")
         self._allowed = allowed
         self._source = source
@@ -190,7 +192,7 @@ def _opcodes(data: bytes):
         code = stream.read(1)
         if not code:
             raise ValueError("the pickle is exhausted before its STOP opcode (truncated)")
-        opcode = pickletools.code2op.get(code.decode("latin-1"))
+        opcode = pickletools.code2op.get(code.decode("latin-1"))  # type: ignore[attr-defined]  # not in typeshed
         if opcode is None:
             raise ValueError(f"unknown opcode {code!r} at byte {position}")
         argument = opcode.arg
@@ -217,7 +219,7 @@ def scan_opcodes(data: bytes, source: str) -> None:
         raise DatasetError(f"{source}: {kind}: {exc}") from None
 
 
-def restricted_loads(data: bytes, *, source: str, containers: bool = False, limit: int | None = None):
+def restricted_loads(data: bytes, *, source: str, containers: bool = False, limit: int | None = None) -> Any:
     """Unpickle ``data`` with :class:`RestrictedUnpickler`; every failure becomes a :class:`DatasetError`.
 
     ``source`` names the file in error messages; ``containers`` also allows builtin dict/list/tuple/bytes/

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from le4nn._typing import PathLike, TrainTest
 from le4nn.datasets import idx_dataset
 from le4nn.datasets.errors import DatasetError
 from le4nn.datasets.locate import file_sha256
@@ -54,7 +55,7 @@ def verify(folder: Path = SAMPLE_DIR) -> None:
             raise _damaged(folder, f"{name} does not match its sha256 in SHA256SUMS")
 
 
-def load_data(path=None):
+def load_data(path: PathLike | None = None) -> TrainTest:
     """``(x_train, y_train), (x_test, y_test)``: uint8, x (6000 or 1000, 28, 28), y (N,), like
     :func:`le4nn.datasets.mnist.load_data`.  ``path`` (tests only) loads a copy of the sample folder."""
     folder = SAMPLE_DIR if path is None else Path(path)

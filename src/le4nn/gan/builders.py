@@ -34,7 +34,7 @@ ARCHITECTURES = ("conv", "dense")
 LABEL_NAMES = ("label", "cluster")
 
 
-def _init():
+def _init() -> RandomNormal:
     """The DCGAN paper's initialization: normal(0, 0.02)."""
     return RandomNormal(mean=0.0, stddev=0.02)
 
@@ -114,6 +114,7 @@ def build_discriminator(num_classes: int | None = None, width: int = DISCRIMINAT
         x = image
         if label is not None:
             if label_mode == "channels":
+                assert num_classes is not None  # (a label input exists)
                 planes = Reshape((1, 1, int(num_classes)))(label)
                 planes = UpSampling2D(size=(height, width_px))(planes)
             else:
@@ -140,7 +141,7 @@ def build_discriminator(num_classes: int | None = None, width: int = DISCRIMINAT
 def build_dcgan(conditional: bool = False, latent_dim: int = LATENT_DIM, num_classes: int = NUM_CLASSES,
                 generator_width: int = GENERATOR_WIDTH, discriminator_width: int = DISCRIMINATOR_WIDTH,
                 image_shape: tuple = IMAGE_SHAPE, dropout: float = 0.3, architecture: str = "conv",
-                label_mode: str = "channels"):
+                label_mode: str = "channels") -> tuple[Model, Model]:
     """``(generator, discriminator)`` of a DCGAN, or of a conditional DCGAN (``conditional=True``)."""
     classes = num_classes if conditional else None
     generator = build_generator(latent_dim, classes, generator_width, image_shape, architecture)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import Any
+
+from le4nn.models import Model
 
 
-def epoch_flops(generator, discriminator, n: int = 60000) -> float:
+def epoch_flops(generator: Model, discriminator: Model, n: int = 60000) -> float:
     """A rough count of the floating-point operations of one epoch of ``n`` images (multiply-adds × 2 of
     the Dense and convolution layers; forward ×3 for forward + backward), for choosing widths."""
-    def forward_flops(model) -> float:
+    def forward_flops(model: Any) -> float:  # (a Model: its layers' output shapes are known)
         total = 0.0
         for layer in model.layers:
             kernel = layer.params.get("kernel") if hasattr(layer, "params") else None

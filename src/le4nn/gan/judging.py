@@ -6,9 +6,10 @@ import numpy as np
 
 from le4nn.gan.sampling import sample, to_uint8
 from le4nn.gan.spec import generator_spec
+from le4nn.models import Model
 
 
-def judge(generator, classifier, per_class: int = 1000, samples: int = 10000, seed: int = 0,
+def judge(generator: Model, classifier: Model, per_class: int = 1000, samples: int = 10000, seed: int = 0,
           batch_size: int = 500) -> dict:
     """How a classifier (e.g. a le4nn MNIST model with ≥ 99 % test accuracy, input (N, 28, 28, 1) in
     [0, 1], output class probabilities) sees the generator's images — the quality measure of issue 8.
@@ -23,7 +24,7 @@ def judge(generator, classifier, per_class: int = 1000, samples: int = 10000, se
     spec = generator_spec(generator)
     rng = np.random.default_rng(seed)
 
-    def classify(images: np.ndarray):
+    def classify(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         x = to_uint8(images).astype(np.float32)[..., None] / np.float32(255)
         probs = np.asarray(classifier.predict(x, batch_size=batch_size))
         if probs.ndim != 2:
@@ -31,6 +32,7 @@ def judge(generator, classifier, per_class: int = 1000, samples: int = 10000, se
         return probs.argmax(axis=1), probs.max(axis=1), probs.shape[1]
 
     if spec.conditional and not spec.clustered:
+        assert spec.num_classes is not None
         correct, confidence = [], []
         for digit in range(spec.num_classes):
             noise = rng.standard_normal((per_class, spec.latent_dim), dtype=np.float32)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 
+from le4nn._typing import ArrayLike, FloatArray
 from le4nn.clustering import kmeans
-from le4nn.gan.spec import generator_spec
+from le4nn.gan.spec import GeneratorSpec, generator_spec
+from le4nn.models import Model
 from le4nn.utils import get_rng, to_categorical
 
 
-def scale_images(x) -> np.ndarray:
+def scale_images(x: np.ndarray) -> np.ndarray:
     """uint8 images (N, H, W) or (N, H, W, C) → float32 in [-1, 1] with a channel axis; float images are
     taken as already in [-1, 1] (only a channel axis is added)."""
     x = np.asarray(x)
@@ -24,7 +28,7 @@ def scale_images(x) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
-def cluster_labels(x, k: int, seed: int | None = 0) -> np.ndarray:
+def cluster_labels(x: np.ndarray, k: int, seed: int | None = 0) -> np.ndarray:
     """The k-means cluster (0..k-1) of every image of ``x`` (uint8, or floats in [-1, 1] as
     :func:`scale_images` gives), clustered on the pixels scaled to [0, 1] (:func:`le4nn.clustering.kmeans`).
 
@@ -37,7 +41,7 @@ def cluster_labels(x, k: int, seed: int | None = 0) -> np.ndarray:
     return kmeans(flat, k, seed=seed).labels
 
 
-def to_uint8(images) -> np.ndarray:
+def to_uint8(images: FloatArray) -> np.ndarray:
     """Generator outputs in [-1, 1] → uint8 images (N, H, W) (one channel) or (N, H, W, C)."""
     x = np.asarray(images, dtype=np.float64)
     if x.ndim == 4 and x.shape[-1] == 1:
@@ -45,7 +49,7 @@ def to_uint8(images) -> np.ndarray:
     return np.clip(np.rint((x + 1) * 127.5), 0, 255).astype(np.uint8)
 
 
-def labels_one_hot(labels, num_classes: int, n: int) -> np.ndarray:
+def labels_one_hot(labels: ArrayLike, num_classes: int, n: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == num_classes:
         one_hot = labels.astype(np.float32)
@@ -56,7 +60,8 @@ def labels_one_hot(labels, num_classes: int, n: int) -> np.ndarray:
     return one_hot
 
 
-def generate(generator, n: int, digit=None, labels=None, seed=None, noise=None, batch_size: int = 500):
+def generate(generator: Model, n: int, digit: int | None = None, labels: np.ndarray | None = None,
+             seed: int | None = None, noise: np.ndarray | None = None, batch_size: int = 500) -> np.ndarray:
     """``n`` images from ``generator`` as uint8 (N, H, W) (inference mode: BatchNormalization uses its
     moving statistics).  Conditional generators need ``digit`` (one class for all) or ``labels`` (one
     per image); ``seed`` makes the noise reproducible (default: le4nn's global generator)."""
@@ -65,7 +70,9 @@ def generate(generator, n: int, digit=None, labels=None, seed=None, noise=None, 
                            spec=spec))
 
 
-def sample(generator, n: int, digit=None, labels=None, seed=None, noise=None, batch_size: int = 500, spec=None):
+def sample(generator: Model, n: int, digit: int | None = None, labels: np.ndarray | None = None,
+           seed: int | None = None, noise: np.ndarray | None = None, batch_size: int = 500,
+           spec: GeneratorSpec | None = None) -> np.ndarray:
     """Like :func:`generate` but returns the raw float outputs (N, H, W, C) in [-1, 1].  A cluster-conditioned
     generator takes cluster indices as ``labels``; without them every image gets a random cluster."""
     spec = spec or generator_spec(generator)
@@ -85,6 +92,7 @@ def sample(generator, n: int, digit=None, labels=None, seed=None, noise=None, ba
         if labels is None:
             labels = rng.integers(0, spec.num_classes, n)
     if spec.conditional:
+        assert spec.num_classes is not None
         if digit is None and labels is None:
             raise ValueError(f"this generator is conditional ({spec.num_classes} classes): give digit= or labels=")
         if digit is not None and labels is not None:
@@ -97,10 +105,10 @@ def sample(generator, n: int, digit=None, labels=None, seed=None, noise=None, ba
         one_hot = labels_one_hot(labels, spec.num_classes, n)
     elif digit is not None or labels is not None:
         raise ValueError("this generator is not conditional: it takes no digit or labels")
-    return generator.predict(spec.inputs(noise, one_hot), batch_size=batch_size)
+    return cast(np.ndarray, generator.predict(spec.inputs(noise, one_hot), batch_size=batch_size))  # (one output)
 
 
-def _check_class(digit, num_classes: int) -> int:
+def _check_class(digit: Any, num_classes: int) -> int:
     if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or not 0 <= digit < num_classes:
         raise ValueError(f"digit must be an integer in 0..{num_classes - 1}, got {digit!r}")
     return int(digit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,16 +28,17 @@ class GeneratorSpec:
     def conditional(self) -> bool:
         return self.num_classes is not None
 
-    def inputs(self, noise: np.ndarray, one_hot: np.ndarray | None):
+    def inputs(self, noise: np.ndarray, one_hot: np.ndarray | None) -> np.ndarray | list[np.ndarray]:
         """The model's input list (or single input) for this noise and these one-hot labels."""
         if not self.conditional:
             return noise
-        xs = [None, None]
+        xs: list[Any] = [None, None]
+        assert self.noise_index is not None and self.label_index is not None  # (conditional)
         xs[self.noise_index], xs[self.label_index] = noise, one_hot
         return xs
 
 
-def model_inputs(model) -> list[tuple[str, tuple]]:
+def model_inputs(model: Model) -> list[tuple[str, tuple]]:
     """(name, shape with batch axis) of each model input, in the model's input order."""
     graph = model.graph
     result = []
@@ -49,7 +51,7 @@ def model_inputs(model) -> list[tuple[str, tuple]]:
     return result
 
 
-def generator_spec(model) -> GeneratorSpec:
+def generator_spec(model: Model) -> GeneratorSpec:
     """What ``model`` (a generator built here, or any model from 1 noise vector [+ 1 one-hot label
     vector] to images) takes and gives; ``ValueError`` if it is not such a model.
 
@@ -58,7 +60,7 @@ def generator_spec(model) -> GeneratorSpec:
     outputs = model.graph.output_nodes
     if len(outputs) != 1 or outputs[0] is None:
         raise ValueError(f"model {model.name!r} is not a generator: it has {len(outputs)} outputs")
-    out_shape = outputs[0].layer.output_shape
+    out_shape: tuple[Any, ...] = outputs[0].layer.output_shape
     if len(out_shape) != 4:
         raise ValueError(f"model {model.name!r} is not a generator: its output has shape {out_shape}, not images "
                          "(batch, height, width, channels)")
@@ -79,7 +81,7 @@ def generator_spec(model) -> GeneratorSpec:
     )
 
 
-def combined_model(generator, discriminator, name: str = "gan") -> Model:
+def combined_model(generator: Model, discriminator: Model, name: str = "gan") -> Model:
     """The model generator → discriminator that trains the generator: its inputs are the generator's
     (noise [, label]), its output the discriminator's logit.  It holds the same layer objects as both
     models (one copy of the weights), joined graph to graph: the discriminator's image input reads the
@@ -110,6 +112,7 @@ def combined_model(generator, discriminator, name: str = "gan") -> Model:
     # The discriminator's input slots now read the generator's output / the generator's label input.
     mapping = {d.input_slots[images[0]]: g.output_slots[0]}
     if labels:
+        assert spec.label_index is not None  # (a conditional generator)
         mapping[d.input_slots[labels[0]]] = g.input_slots[spec.label_index]
     used = [*g.input_slots, *(n.output for n in g.nodes), *(s for n in g.nodes for s in n.inputs)]
     offset = max(used) + 1

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
+from numpy.random import Generator
 
 from le4nn import metrics as metrics_module
+from le4nn._typing import Array, FloatArray, Logs, PathLike
 from le4nn.callbacks import Callback, CallbackList, CSVLogger, History, ProgressBar
 from le4nn.gan.sampling import labels_one_hot, scale_images
 from le4nn.gan.spec import combined_model, generator_spec, model_inputs
 from le4nn.layers import BatchNormalization
 from le4nn.losses import BinaryCrossentropy
+from le4nn.models import Model
 from le4nn.models.training import run_epochs
-from le4nn.optimizers import Adam
+from le4nn.optimizers import Adam, Optimizer
 from le4nn.utils import get_rng, to_categorical
 
 #: A decay for the generator's weight average (:class:`GANTrainer` ``ema_decay``, off by default): about
@@ -29,11 +34,11 @@ class _DiscriminatorAccuracy(metrics_module.Metric):
     """The discriminator's accuracy on the real (target > 0.5) or on the generated samples of a batch:
     logit > 0 means "real"."""
 
-    def __init__(self, real: bool):
+    def __init__(self, real: bool) -> None:
         self.real = real
         super().__init__("real_accuracy" if real else "fake_accuracy")
 
-    def batch_values(self, y_true, y_pred):
+    def batch_values(self, y_true: Array, y_pred: Array) -> np.ndarray:
         is_real = y_true.reshape(-1) > 0.5
         chosen = is_real if self.real else ~is_real
         return ((y_pred.reshape(-1)[chosen] > 0) == self.real).astype(np.float64)
@@ -42,11 +47,11 @@ class _DiscriminatorAccuracy(metrics_module.Metric):
 class _EpochFunction(Callback):
     """A plain function ``f(epoch, logs)`` as a per-epoch callback."""
 
-    def __init__(self, function):
+    def __init__(self, function: Callable[..., np.ndarray]) -> None:
         super().__init__()
         self.function = function
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         self.function(epoch, logs)
 
 
@@ -75,9 +80,11 @@ class GANTrainer:
     LOSSES_CSV = "gan_losses.csv"
     LOSSES_PLOT = "gan_losses.png"
 
-    def __init__(self, generator, discriminator, g_learning_rate: float = 2e-4, d_learning_rate: float = 2e-4,
-                 beta_1: float = 0.5, real_label: float = 0.9, g_optimizer=None, d_optimizer=None,
-                 ema_decay: float | None = None):
+    def __init__(self, generator: Model, discriminator: Model, g_learning_rate: float = 2e-4,
+                 d_learning_rate: float = 2e-4,
+                 beta_1: float = 0.5, real_label: float = 0.9, g_optimizer: Optimizer | None = None,
+                 d_optimizer: Optimizer | None = None,
+                 ema_decay: float | None = None) -> None:
         if not 0.5 < real_label <= 1:
             raise ValueError(f"real_label must be in (0.5, 1], got {real_label}")
         if ema_decay is not None and not 0 <= ema_decay < 1:
@@ -99,11 +106,11 @@ class GANTrainer:
         self.batch_losses: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
         self.epochs_done = 0
         self.output_dir: Path | None = None
-        self._fixed = None
+        self._fixed: tuple[tuple[int, int], Any] | None = None  # ((seed, columns), the inputs)
 
     # --- one step ---------------------------------------------------------------------------------
 
-    def _noise_and_labels(self, n: int, rng=None):
+    def _noise_and_labels(self, n: int, rng: Generator | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         rng = get_rng() if rng is None else rng
         noise = rng.standard_normal((n, self.spec.latent_dim), dtype=np.float32)
         one_hot = None
@@ -111,7 +118,7 @@ class GANTrainer:
             one_hot = to_categorical(rng.integers(0, self.spec.num_classes, n), self.spec.num_classes)
         return noise, one_hot
 
-    def train_step(self, real_images, real_labels=None) -> dict[str, float]:
+    def train_step(self, real_images: np.ndarray, real_labels: np.ndarray | None = None) -> dict[str, float]:
         """One discriminator step (:meth:`discriminator_step`) and one generator step
         (:meth:`generator_step`) on a batch of the same size.  Returns ``d_loss``, ``g_loss``,
         ``d_acc_real``, ``d_acc_fake``."""
@@ -119,7 +126,7 @@ class GANTrainer:
         logs["g_loss"] = self.generator_step(len(real_images))
         return logs
 
-    def discriminator_step(self, real_images, real_labels=None) -> dict:
+    def discriminator_step(self, real_images: np.ndarray, real_labels: np.ndarray | None = None) -> dict:
         """The discriminator (trainable) learns on the real batch (targets ``real_label``) and as many
         generated images (targets 0) in one batch; the generator runs in training mode (batch statistics,
         as in its own step) but its weights do not change.
@@ -133,6 +140,7 @@ class GANTrainer:
         if spec.conditional:
             if real_labels is None:
                 raise ValueError("a conditional GAN needs the labels of the real images")
+            assert spec.num_classes is not None  # (conditional)
             real_one_hot = labels_one_hot(real_labels, spec.num_classes, batch)
         noise, fake_one_hot = self._noise_and_labels(batch)
         fake = self.generator(spec.inputs(noise, fake_one_hot), training=True)
@@ -141,7 +149,7 @@ class GANTrainer:
                                   np.zeros((batch, 1), np.float32)])
         one_hot = None if real_one_hot is None else np.concatenate([real_one_hot, fake_one_hot])
         self.discriminator.trainable = True
-        logs = self.discriminator.train_on_batch(self._d_inputs(images, one_hot), targets, return_dict=True)
+        logs = cast(dict, self.discriminator.train_on_batch(self._d_inputs(images, one_hot), targets, return_dict=True))
         return {"d_loss": float(logs["loss"]), "d_acc_real": float(logs["real_accuracy"]),
                 "d_acc_fake": float(logs["fake_accuracy"])}
 
@@ -156,7 +164,7 @@ class GANTrainer:
         finally:
             self.discriminator.trainable = True
         self._update_average()
-        return float(loss)
+        return float(cast(float, loss))  # (one output, no metrics: the loss alone)
 
     # --- the averaged generator -------------------------------------------------------------------
 
@@ -173,7 +181,7 @@ class GANTrainer:
             average += rate * (value - average)
 
     @contextmanager
-    def averaged_weights(self, calibration_samples: int = 2048):
+    def averaged_weights(self, calibration_samples: int = 2048) -> Iterator[Model]:
         """Within the block the generator holds its averaged weights (nothing changes without averaging or
         before the first step).  Its BatchNormalization moving statistics are measured anew on them: one
         training-mode pass over ``calibration_samples`` fresh noise vectors (their exact batch mean and
@@ -202,7 +210,7 @@ class GANTrainer:
                 for key, copy in state.items():
                     layer.state[key][...] = copy
 
-    def _d_inputs(self, images, one_hot):
+    def _d_inputs(self, images: FloatArray, one_hot: np.ndarray | None) -> np.ndarray | list[Any]:
         """The discriminator's inputs in its order (image and label told apart by rank)."""
         if not self.spec.conditional:
             return images
@@ -211,13 +219,14 @@ class GANTrainer:
 
     # --- samples ----------------------------------------------------------------------------------
 
-    def fixed_inputs(self, seed: int = 0, columns: int = 10):
+    def fixed_inputs(self, seed: int = 0, columns: int = 10) -> np.ndarray | list[np.ndarray]:
         """The fixed noise (and labels) of the sample grids: for a conditional generator one row per class
         (0, 1, ...) with the same ``columns`` noise vectors in every row; otherwise ``columns``² images."""
         if self._fixed is None or self._fixed[0] != (seed, columns):
             rng = np.random.default_rng(seed)  # its own generator: the grids do not disturb training
             spec = self.spec
             if spec.conditional:
+                assert spec.num_classes is not None
                 noise = np.tile(rng.standard_normal((columns, spec.latent_dim), dtype=np.float32),
                                 (spec.num_classes, 1))
                 labels = np.repeat(np.arange(spec.num_classes), columns)
@@ -227,13 +236,13 @@ class GANTrainer:
             self._fixed = ((seed, columns), inputs)
         return self._fixed[1]
 
-    def sample_grid(self, path=None, seed: int = 0, columns: int = 10, scale: int = 2) -> np.ndarray:
+    def sample_grid(self, path: PathLike | None = None, seed: int = 0, columns: int = 10, scale: int = 2) -> np.ndarray:
         """The generator's images for the fixed inputs (:meth:`fixed_inputs`) tiled into one uint8 picture
         (written as a PNG to ``path`` if given; no matplotlib needed)."""
         from le4nn.plot import image_grid, save_png
 
         with self.averaged_weights():
-            images = self.generator.predict(self.fixed_inputs(seed, columns), batch_size=500)
+            images = cast(np.ndarray, self.generator.predict(self.fixed_inputs(seed, columns), batch_size=500))
         grid = image_grid(images, columns=columns, padding=2, scale=scale, value_range=(-1, 1))
         if path is not None:
             save_png(grid, path)
@@ -241,8 +250,9 @@ class GANTrainer:
 
     # --- fit --------------------------------------------------------------------------------------
 
-    def fit(self, x, y=None, epochs: int = 1, batch_size: int = 128, output_dir=None, callbacks=None,
-            verbose=1, sample_seed: int = 0, initial_epoch: int = 0) -> dict[str, list[float]]:
+    def fit(self, x: np.ndarray, y: np.ndarray | None = None, epochs: int = 1, batch_size: int = 128,
+            output_dir: PathLike | None = None, callbacks: Sequence[Callback] | None = None,
+            verbose: int = 1, sample_seed: int = 0, initial_epoch: int = 0) -> dict[str, list[float]]:
         """Train for ``epochs`` epochs (each: the shuffled data in ``len(x) // batch_size`` full batches).
 
         ``x``: uint8 images (scaled to [-1, 1] here) or floats already in [-1, 1]; ``y``: class labels
@@ -267,6 +277,7 @@ class GANTrainer:
         if self.spec.conditional:
             if y is None:
                 raise ValueError("a conditional GAN needs the labels y of the training images")
+            assert self.spec.num_classes is not None  # (conditional)
             labels = labels_one_hot(y, self.spec.num_classes, len(images))
         n = len(images)
         if n == 0:
@@ -278,7 +289,7 @@ class GANTrainer:
             output.mkdir(parents=True, exist_ok=True)
         user_callbacks = [c if isinstance(c, Callback) else _EpochFunction(c) for c in (callbacks or [])]
         history = History()
-        internal = [history]
+        internal: list[Callback] = [history]
         if output is not None:
             internal.append(CSVLogger(output / self.LOSSES_CSV, append=initial_epoch > 0))
         callback_list = CallbackList(
@@ -303,7 +314,7 @@ class GANTrainer:
         with self.averaged_weights():
             self.generator.save(output / self.GENERATOR_FILE)
 
-    def save_loss_plot(self, path) -> Path | None:
+    def save_loss_plot(self, path: PathLike) -> Path | None:
         """The loss plot (:func:`le4nn.plot.plot_gan_history`); None when matplotlib is missing or there is
         no completed epoch."""
         if not self.history.get("d_loss"):
@@ -323,7 +334,7 @@ class _GANEpochs:
     ``len(images) // batch_size`` full batches of the shuffled images, one :meth:`GANTrainer.train_step` each."""
 
     def __init__(self, trainer: GANTrainer, images: np.ndarray, labels: np.ndarray | None, batch_size: int,
-                 output: Path | None, sample_seed: int, initial_epoch: int):
+                 output: Path | None, sample_seed: int, initial_epoch: int) -> None:
         self.trainer = trainer
         self.images = images
         self.labels = labels

@@ -11,6 +11,8 @@ rebuild a layer from it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from le4nn.layers.activation import ELU, Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from le4nn.layers.base import Layer
 from le4nn.layers.conv_transpose import Conv2DTranspose
@@ -60,7 +62,7 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
     return classes[name].from_config(dict(config.get("config", {})))
 
 
-def get(identifier, custom_objects: dict | None = None) -> Layer:
+def get(identifier: Any, custom_objects: dict | None = None) -> Layer:
     """A layer from a Layer (returned as is), a config dict (see :func:`serialize`) or a class name of a
     layer without required arguments (e.g. ``"Flatten"``)."""
     if isinstance(identifier, Layer):

@@ -15,13 +15,21 @@ in place on the layer's own z, as their derivatives need only y.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from le4nn import ops
+from le4nn._typing import ActivationLike, FloatArray
 from le4nn.layers._arguments import get_activation
 
+if TYPE_CHECKING:  # for the type checker, a mixin of Layer (at run time a plain mixin class)
+    from le4nn.layers.base import Layer as _LayerBase
+else:
+    _LayerBase = object
 
-class ActivationOutput:
+
+class ActivationOutput(_LayerBase):
     """Mixin for a :class:`~le4nn.layers.base.Layer` whose output is ``activation(z)``.
 
     The layer calls :meth:`_init_activation` in its constructor, returns ``self._activate(z)`` from
@@ -31,24 +39,26 @@ class ActivationOutput:
     ``_bias_last_axis`` to True to get the fused bias passes.
     """
 
-    _bias_last_axis = False
+    @property
+    def _bias_last_axis(self) -> bool:
+        return False
 
     #: Set by a model for the duration of a training step when this layer's softmax output feeds a
     #: fused softmax + cross-entropy loss: forward then returns the logits and leaves the softmax
     #: to the loss (``loss.softmax_fused`` computes it anyway), so it is not computed twice.
     _defer_softmax = False
 
-    def _init_activation(self, activation, **params) -> None:
+    def _init_activation(self, activation: ActivationLike, **params: Any) -> None:
         self.activation = get_activation(self, activation, **params)
-        self._z = None
-        self._y = None
+        self._z: Any = None
+        self._y: Any = None
 
     @property
     def output_softmax(self) -> bool:
         return self.activation.name == "softmax"
 
     @property
-    def logits(self):
+    def logits(self) -> FloatArray | None:
         """The pre-activation z of the last forward (the logits when ``output_softmax``), or None
         (when the activation was computed in place, as ReLU and sigmoid are in Dense and Conv2D)."""
         return self._z
@@ -83,11 +93,11 @@ class ActivationOutput:
         self._z, self._y = z, y
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         """∂E/∂inputs from ∂E/∂outputs; parameter gradients go to ``grads``."""
         return self._backward_step(grad_out, from_logits=False, need_input_grad=True)
 
-    def backward_from_logits(self, grad_logits):
+    def backward_from_logits(self, grad_logits: FloatArray) -> np.ndarray:
         """Backward from ∂E/∂z, the gradient w.r.t. the pre-softmax logits (fused softmax + cross-entropy)."""
         self._require_softmax()
         return self._backward_step(grad_logits, from_logits=True, need_input_grad=True)
@@ -98,7 +108,7 @@ class ActivationOutput:
                 f"{self.describe()} does not end in a softmax (activation {self.activation.name!r})"
             )
 
-    def _backward_step(self, grad_out, *, from_logits: bool, need_input_grad: bool):
+    def _backward_step(self, grad_out: FloatArray, *, from_logits: bool, need_input_grad: bool) -> Any:
         """∂E/∂z through the activation (skipped when ``from_logits``), then the layer's hook."""
         if from_logits:
             self._require_softmax()
@@ -133,7 +143,7 @@ class ActivationOutput:
         (``ops.relu_backward_bias``, ``ops.sigmoid_backward_bias``)."""
         return self._bias_last_axis and self.trainable and "bias" in self.grads
 
-    def _pre_activation_backward(self, grad_z: np.ndarray, need_input_grad: bool, bias_done: bool):
+    def _pre_activation_backward(self, grad_z: np.ndarray, need_input_grad: bool, bias_done: bool) -> Any:
         """The hook a layer implements: from ∂E/∂z, fill ``grads`` (the bias gradient is already
         there when ``bias_done``; regularizer terms included) and return ∂E/∂inputs, or None when
         ``need_input_grad`` is False (the model discards it)."""

@@ -16,6 +16,7 @@ layers one after the other.
 from __future__ import annotations
 
 from le4nn import ops
+from le4nn._typing import FloatArray
 from le4nn.layers.activation import Activation, ReLU
 
 
@@ -38,7 +39,7 @@ def forward(add, relu, inputs):
     return y
 
 
-def backward(add, relu, grad_out, need_input_grad: bool):
+def backward(add, relu, grad_out: FloatArray, need_input_grad: bool):
     """One ∂E/∂input per input of ``add`` from ∂E/∂(relu's output) (None when not needed); or
     ``NotImplemented`` when the last forward was not the fused one."""
     if add._fused_with is not relu or relu._y is None:

@@ -3,6 +3,9 @@ their initializers and regularizers, and those arguments' part of the layer conf
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from le4nn._typing import InitializerLike, RegularizerLike
 from le4nn.layers._arguments import (
     get_initializer,
     get_regularizer,
@@ -10,12 +13,17 @@ from le4nn.layers._arguments import (
     serialize_regularizer,
 )
 
+if TYPE_CHECKING:  # for the type checker, a mixin of Layer (at run time a plain mixin class)
+    from le4nn.layers.base import Layer as _LayerBase
+else:
+    _LayerBase = object
 
-class AffineWeights:
+
+class AffineWeights(_LayerBase):
     """Mixin for a :class:`~le4nn.layers.base.Layer` with a ``kernel`` and (``use_bias``) a ``bias``."""
 
-    def _init_affine(self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-                     bias_regularizer) -> None:
+    def _init_affine(self, use_bias: bool, kernel_initializer: InitializerLike, bias_initializer: InitializerLike,
+                     kernel_regularizer: RegularizerLike, bias_regularizer: RegularizerLike) -> None:
         self.use_bias = bool(use_bias)
         self.kernel_initializer = get_initializer(self, "kernel_initializer", kernel_initializer)
         self.bias_initializer = get_initializer(self, "bias_initializer", bias_initializer)

@@ -3,13 +3,14 @@ and the argument, and resolving initializer/regularizer/activation identifiers."
 
 from __future__ import annotations
 
-import numbers
+from typing import Any
 
 from le4nn import activations, initializers, regularizers
+from le4nn._numbers import is_integer
 
 
 def positive_int(layer, argument: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+    if not is_integer(value) or value <= 0:
         raise ValueError(f"{layer.describe()}: {argument} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -18,7 +19,7 @@ def int_pair(layer, argument: str, value, minimum: int = 1) -> tuple[int, int]:
     """An int or a pair of ints (vertical, horizontal), each >= ``minimum``."""
     pair = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
     if len(pair) != 2 or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum for v in pair
+        is_integer(v) and int(v) >= minimum for v in pair
     ):
         raise ValueError(
             f"{layer.describe()}: {argument} must be an int or a pair of ints >= {minimum}, got {value!r}"
@@ -35,7 +36,7 @@ def check_data_format(layer, value) -> str:
     return value
 
 
-def get_activation(layer, value, argument: str = "activation", **params) -> activations.ActivationFunction:
+def get_activation(layer, value, argument: str = "activation", **params: Any) -> activations.ActivationFunction:
     try:
         return activations.get(value, **params)
     except (ValueError, TypeError) as exc:

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from le4nn import ops
+from le4nn._typing import FloatArray
 from le4nn.layers import _conv_nhwc
 
 
@@ -40,7 +41,7 @@ def bias_grad_out(conv) -> np.ndarray:
     return conv.grads["bias"] if conv.use_bias else conv._buffer("bias_grad", (conv.filters,))
 
 
-def backward_filter_only(conv, cache: DirectCache, grad_out) -> None:
+def backward_filter_only(conv, cache: DirectCache, grad_out: FloatArray) -> None:
     """A first convolution with ReLU (or none): the ReLU's backward, the filter and the bias gradient
     in one pass over ∂E/∂y (no ∂E/∂z array, no column matrix); no ∂E/∂x."""
     grad_y = conv._prepare_grad(grad_out, conv._y)

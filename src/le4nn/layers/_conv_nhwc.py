@@ -15,7 +15,7 @@ thread count.  A pointwise layer (1×1, stride 1, no padding) multiplies the inp
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool
     z_2d = z.reshape(-1, conv.filters)
     direct = pointwise(conv, pad)
 
-    def chunk(i):
+    def chunk(i) -> None:
         start, stop = bounds[i]
         if direct:
             cols = x[start:stop].reshape(-1, taps)
@@ -87,6 +87,7 @@ def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool
         z_chunk = z_2d[start * rows : stop * rows]
         np.matmul(cols, kernel_2d, out=z_chunk)
         if relu:
+            assert bias is not None  # ReLU is fused here only after a bias (Conv2D._convolve_nhwc)
             ops.bias_relu_forward(z_chunk, bias, out=z_chunk)
         elif bias is not None:
             z_chunk += bias
@@ -113,10 +114,10 @@ def backward(conv, x: np.ndarray, pad: tuple, cols: np.ndarray | None, grad_z: n
     direct = pointwise(conv, pad)  # X' is the input itself (no copy to rebuild)
     bounds = [(0, batch)] if cols is not None else image_chunks(batch, chunk_images(conv, rows, taps, batch))
     kernel_2d = conv.params["kernel"].reshape(taps, filters)
-    partial = conv._buffer("grad_w_chunks", (len(bounds), taps, filters)) if filter_grad else None
-    grad_x = conv._out("grad_x", x.shape) if need_input_grad else None
+    partial: Any = conv._buffer("grad_w_chunks", (len(bounds), taps, filters)) if filter_grad else None
+    grad_x: Any = conv._out("grad_x", x.shape) if need_input_grad else None  # (arrays where used)
 
-    def chunk(i):
+    def chunk(i) -> None:
         start, stop = bounds[i]
         g = grad_z_2d[start * rows : stop * rows]
         if filter_grad:

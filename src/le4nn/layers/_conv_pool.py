@@ -21,6 +21,7 @@ place of the pooling kernel, so that the pool's backward (plain or fused) finds 
 from __future__ import annotations
 
 from le4nn import ops
+from le4nn._typing import FloatArray
 from le4nn.layers import _windows
 from le4nn.layers._conv_direct import DirectCache, bias_grad_out
 from le4nn.layers.pooling import MaxPooling2D
@@ -50,14 +51,15 @@ def forward(conv, pool, x):
 
     def conv_and_pool(pool_pad, out, argmax):
         pooled, _ = ops.conv2d_nhwc_pool_forward(x, conv.params["kernel"], bias, conv.strides, pad, relu,
-                                                 *pool.pool_size, pool.strides, pool_pad, out=out, argmax_out=argmax)
+                                                 pool.pool_size[0], pool.pool_size[1], pool.strides, pool_pad,
+                                                 out=out, argmax_out=argmax)
         return pooled
 
     pooled = pool._pool_nhwc(conv_shape, conv_and_pool)
     return pooled, DirectCache(x, pad, pooled_by=pool)
 
 
-def backward(conv, cache, pool, grad_out, need_input_grad: bool):
+def backward(conv, cache, pool, grad_out: FloatArray, need_input_grad: bool):
     """∂E/∂(conv's input) from ∂E/∂(pool's output), conv's ``grads`` filled; or ``NotImplemented``.
 
     ``cache`` is what conv's last forward kept; ``cache.pooled_by`` is ``pool`` when that forward was

@@ -124,7 +124,7 @@ def forward(conv, x: np.ndarray, pad: tuple, bias: np.ndarray | None, relu: bool
     most = bounds[0][1] * per_image
     output_transform = _TRANSFORMS[tile][1]
 
-    def chunk(i):
+    def chunk(i) -> None:
         start, stop = bounds[i]
         V = input_tiles(conv, x, pad, start, stop, per_image, most, tile)
         M = np.matmul(V, U, out=padded_planes(conv, "wino_m", V.shape[1], filters, most, len(U)))
@@ -166,7 +166,7 @@ def backward(conv, cache: WinogradCache, grad_z: np.ndarray, need_input_grad: bo
     else:
         grad_x = None
 
-    def chunk(i):
+    def chunk(i) -> None:
         start, stop = chunks[i]
         g = grad_z[start:stop]
         if train:

@@ -3,10 +3,9 @@ the channels_last <-> NCHW conversion of the layers whose ops are NCHW only (doc
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from le4nn._numbers import is_integer
 from le4nn.layers.shapes import format_shape
 
 
@@ -28,7 +27,7 @@ def normalize_padding(layer, padding):
         elif not isinstance(values, (list, tuple)):
             values = (values,) * 4
         if len(values) == 4 and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in values
+            is_integer(v) and int(v) >= 0 for v in values
         ):
             return tuple(int(v) for v in values)
     raise ValueError(
@@ -67,12 +66,12 @@ def resolve_padding(padding, height: int, width: int, kernel, strides) -> tuple[
     )
 
 
-def output_spatial(layer, padding, height, width, kernel, strides, what="kernel") -> tuple:
+def output_spatial(layer, padding, height, width, kernel, strides, what: str = "kernel") -> tuple:
     """(OH, OW) = floor((n + pads − k) / s) + 1 per axis (docs/design.md §2); None where the size is unknown.
 
     Raises a ValueError naming the layer when the window does not fit into the (padded) input.
     """
-    sizes = []
+    sizes: list[int | None] = []
     for axis, n in enumerate((height, width)):
         if n is None:
             sizes.append(None)

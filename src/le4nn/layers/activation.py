@@ -7,9 +7,12 @@ back-propagates through its derivative.  A softmax layer exposes the fused softm
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from le4nn import activations, ops
+from le4nn._typing import ActivationLike, ArrayLike, FloatArray, PartialShape
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers.base import Layer
 
@@ -17,11 +20,11 @@ from le4nn.layers.base import Layer
 class _ActivationLayer(ActivationOutput, Layer):
     """y = f(x) with f from :mod:`le4nn.activations`; no weights."""
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         return self._activate(x)
 
-    def _pre_activation_backward(self, grad_z, need_input_grad: bool, bias_done: bool):
+    def _pre_activation_backward(self, grad_z: np.ndarray, need_input_grad: bool, bias_done: bool) -> Any:
         return grad_z
 
 
@@ -29,7 +32,7 @@ class Activation(_ActivationLayer):
     """Applies the activation ``activation`` ('sigmoid', 'relu', 'tanh', 'softmax', 'linear',
     'leaky_relu', 'elu'); an unknown name raises a ``ValueError`` listing the valid ones."""
 
-    def __init__(self, activation, **kwargs):
+    def __init__(self, activation: ActivationLike, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._init_activation(activation)
 
@@ -40,7 +43,7 @@ class Activation(_ActivationLayer):
 class ReLU(_ActivationLayer):
     """max(0, x); the derivative at 0 is 0."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._init_activation("relu")
 
@@ -48,7 +51,7 @@ class ReLU(_ActivationLayer):
 class Sigmoid(_ActivationLayer):
     """1 / (1 + exp(−x)), computed without overflow (handout 4.2)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._init_activation("sigmoid")
 
@@ -56,7 +59,7 @@ class Sigmoid(_ActivationLayer):
 class Tanh(_ActivationLayer):
     """tanh(x)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._init_activation("tanh")
 
@@ -65,7 +68,7 @@ class LeakyReLU(_ActivationLayer):
     """x for x > 0, ``negative_slope``·x otherwise (default 0.3, as ``keras.layers.LeakyReLU``;
     ``alpha`` is accepted as Keras 2's name for it)."""
 
-    def __init__(self, negative_slope=0.3, **kwargs):
+    def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
         super().__init__(**kwargs)
@@ -79,7 +82,7 @@ class LeakyReLU(_ActivationLayer):
 class ELU(_ActivationLayer):
     """x for x > 0, ``alpha``·(exp(x) − 1) otherwise."""
 
-    def __init__(self, alpha=1.0, **kwargs):
+    def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.alpha = _finite_float(self, "alpha", alpha)
         self._init_activation("elu", alpha=self.alpha)
@@ -95,7 +98,7 @@ class Softmax(_ActivationLayer):
     (``output_softmax`` is True); over another axis it moves that axis last for the kernel.
     """
 
-    def __init__(self, axis=-1, **kwargs):
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ValueError(f"{self.describe()}: axis must be an int, got {axis!r}")
@@ -105,7 +108,7 @@ class Softmax(_ActivationLayer):
         else:
             self._init_activation(_softmax_along(self.axis))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         if not -len(input_shape) <= self.axis < len(input_shape) or self.axis % len(input_shape) == 0:
             raise ValueError(
                 f"{self.describe()}: axis {self.axis} is not a feature axis of inputs of shape {input_shape}"
@@ -119,17 +122,17 @@ class Softmax(_ActivationLayer):
 def _softmax_along(axis: int) -> activations.ActivationFunction:
     """Softmax over any axis (the kernel works on the last one)."""
 
-    def forward(x):
+    def forward(x: FloatArray) -> np.ndarray:
         moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
         return np.ascontiguousarray(np.moveaxis(ops.softmax_forward(moved), -1, axis))
 
-    def backward(grad_y, x, y):
+    def backward(grad_y: FloatArray, x: ArrayLike, y: FloatArray) -> np.ndarray:
         return y * (grad_y - np.sum(grad_y * y, axis=axis, keepdims=True))
 
     return activations.ActivationFunction(f"softmax(axis={axis})", forward, backward, {"axis": axis})
 
 
-def _finite_float(layer, argument, value) -> float:
+def _finite_float(layer: Layer, argument: str, value: Any) -> float:
     try:
         result = float(value)
     except (TypeError, ValueError):

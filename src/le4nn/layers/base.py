@@ -51,53 +51,37 @@ public names are re-exported here.
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from le4nn._threads import StepGuard, new_layer_lock
+from le4nn._typing import (
+    ArrayLike,
+    Config,
+    DTypeLike,
+    FloatArray,
+    InitializerLike,
+    PartialShape,
+)
 from le4nn.layers._arguments import get_initializer
+from le4nn.layers._building import build_once as _build_once
 
 # Re-exported: ``from le4nn.layers.base import format_shape`` (and the others) keeps working.
 from le4nn.layers.naming import reset_names, to_snake_case, unique_name
 from le4nn.layers.shapes import format_shape, known_size, normalize_shape, shapes_compatible
 from le4nn.layers.symbolic import SymbolicTensor, is_symbolic, record_call
 from le4nn.layers.weight_budget import reserve_weight
+from le4nn.regularizers import Regularizer
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_LayerT = TypeVar("_LayerT", bound="Layer")
 
 __all__ = [
     "FLOAT_DTYPES", "Layer", "SymbolicTensor", "format_shape", "is_symbolic", "known_size", "normalize_shape",
     "reset_names", "shapes_compatible", "to_snake_case", "unique_name",
 ]
-
-
-def _build_once(build):
-    """Wrap a layer's ``build`` so that it checks the shape first, runs once, and marks the layer built.
-
-    Calling ``build`` on a built layer only checks that the shape fits; a layer declared with
-    ``input_shape=`` refuses another shape.  ``Layer.__init_subclass__`` applies this to every
-    subclass's ``build``, so subclasses just create their weights.
-    """
-
-    @functools.wraps(build)
-    def wrapper(self, input_shape):
-        input_shape = self._normalize_input_shape(input_shape)
-        if self.built:
-            self._check_input_shape(input_shape)
-            return
-        declared = self.batch_input_shape
-        if declared is not None and not self._multi_input and not shapes_compatible(declared, input_shape):
-            raise ValueError(
-                f"{self.describe()}: declared with input shape {format_shape(declared)}, "
-                f"but called on input of shape {format_shape(input_shape)}"
-            )
-        self.compute_output_shape(input_shape)  # checks rank and sizes, with an error naming the layer
-        build(self, input_shape)
-        self._build_input_shape = input_shape
-        self.built = True
-
-    return wrapper
 
 
 class Layer:
@@ -119,8 +103,10 @@ class Layer:
     #: called directly) every result is a fresh array the caller may keep.
     _scratch = False
 
-    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
-                 **kwargs):
+    def __init__(self, name: str | None = None, trainable: bool = True, dtype: DTypeLike | None = None,
+                 input_shape: Sequence[int | None] | None = None,
+                 batch_input_shape: Sequence[int | None] | None = None,
+                 **kwargs: Any) -> None:
         cls = type(self).__name__
         if kwargs:
             raise TypeError(f"{cls}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
@@ -135,14 +121,14 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
-        self._regularizers: dict = {}
-        self._buffers: dict = {}
+        self._regularizers: dict[str, Regularizer] = {}
+        self._buffers: dict[str, np.ndarray | None] = {}
         self.built = False
-        self._build_input_shape = None
-        self._checked_shape = None  # the per-sample input shape last accepted by _prepare_input
+        self._build_input_shape: Any = None
+        self._checked_shape: tuple[int, ...] | None = None  # the per-sample input shape last accepted by _prepare_input
         # Its place in the global lock order and its lock: one call or model step at a time.
         self._serial, self._lock = new_layer_lock()
-        self._guard = None
+        self._guard: StepGuard | None = None
 
         if input_shape is not None and batch_input_shape is not None:
             raise ValueError(f"{self.describe()}: give input_shape or batch_input_shape, not both")
@@ -153,25 +139,25 @@ class Layer:
             else normalize_shape(batch_input_shape, f"{self.describe()}: batch_input_shape")
         )
         #: The symbolic input and output of the layer's call in a functional graph (None until called).
-        self.input = None
-        self.output = None
+        self.input: Any = None
+        self.output: Any = None
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         """Copies and pickles carry no lock: :meth:`__setstate__` gives the copy its own."""
         state = dict(self.__dict__)
         for key in ("_lock", "_guard"):
             state.pop(key, None)
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._serial, self._lock = new_layer_lock()
         self._guard = None
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "build" in cls.__dict__:
-            cls.build = _build_once(cls.__dict__["build"])
+            cls.build = _build_once(cls.__dict__["build"])  # type: ignore[method-assign]  # wrapped, same signature
 
     # --- description and errors -------------------------------------------------------------------
 
@@ -182,11 +168,11 @@ class Layer:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
-    def _check_dtype(self, dtype) -> np.dtype:
+    def _check_dtype(self, dtype: DTypeLike | None) -> np.dtype:
         if dtype is None:
             return np.dtype(np.float32)
         try:
-            dt = np.dtype(dtype)
+            dt: np.dtype | None = np.dtype(dtype)
         except (TypeError, ValueError, KeyError):  # what NumPy raises for strings, dicts, lists it cannot read
             dt = None
         if dt is None or dt not in FLOAT_DTYPES:  # (dtype == None is True in NumPy: None means float64)
@@ -195,7 +181,7 @@ class Layer:
 
     # --- shapes -----------------------------------------------------------------------------------
 
-    def _normalize_input_shape(self, input_shape):
+    def _normalize_input_shape(self, input_shape: Any) -> Any:
         what = f"{self.describe()}: input shape"
         if self._multi_input:
             if not isinstance(input_shape, (list, tuple)) or not all(
@@ -208,7 +194,7 @@ class Layer:
             raise ValueError(f"{self.describe()}: inputs need a batch dimension, got shape {shape}")
         return (None, *shape[1:])
 
-    def _check_input_shape(self, input_shape) -> None:
+    def _check_input_shape(self, input_shape: Any) -> None:
         """A built layer accepts only inputs of the shape it was built for (any batch size)."""
         expected = self._build_input_shape
         if self._multi_input:
@@ -223,7 +209,7 @@ class Layer:
                 f"got {format_shape(input_shape)}"
             )
 
-    def _require_rank(self, input_shape, ndim: int, layout: str, hint: str = "") -> tuple:
+    def _require_rank(self, input_shape: Any, ndim: int, layout: str, hint: str = "") -> PartialShape:
         """Check the rank of a (single) input shape, e.g. ``layout="(batch, features)"``."""
         shape = normalize_shape(input_shape, f"{self.describe()}: input shape")
         if len(shape) != ndim:
@@ -234,26 +220,29 @@ class Layer:
         return shape
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> Any:
         """The shape the layer was built for, or was declared with (batch dimension as None)."""
         return self._build_input_shape if self.built else self.batch_input_shape
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> PartialShape:
         if self.input_shape is None:
             raise ValueError(f"{self.describe()}: the output shape is unknown until the layer is built")
         return self.compute_output_shape(self.input_shape)
 
-    def compute_output_shape(self, input_shape):
-        """The output shape for inputs of ``input_shape`` (checked; batch dimension included)."""
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """The output shape for inputs of ``input_shape`` (checked; batch dimension included).  A shape is
+        a tuple of ints with None for unknown sizes (:data:`le4nn._typing.PartialShape`), a list of them
+        for a multi-input layer, hence ``Any`` here: each layer's override names its own case."""
         return input_shape
 
-    def build(self, input_shape) -> None:
+    def build(self, input_shape: Any) -> None:
         """Create the weights for inputs of ``input_shape`` (layers without weights need nothing)."""
 
     # --- weights ----------------------------------------------------------------------------------
 
-    def add_weight(self, name: str, shape, initializer="zeros", regularizer=None, trainable=True):
+    def add_weight(self, name: str, shape: Sequence[int], initializer: InitializerLike = "zeros",
+                   regularizer: Regularizer | None = None, trainable: bool = True) -> np.ndarray:
         """Create a weight with ``initializer(shape, dtype)``; trainable ones go to ``params`` (with a
         zero gradient buffer in ``grads``), others to ``state``."""
         shape = tuple(int(s) for s in shape)
@@ -294,7 +283,7 @@ class Layer:
         """Copies of the weights in Keras order (kernel, bias; gamma, beta, moving_mean, moving_variance)."""
         return [w.copy() for w in self.weights]
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Copy ``weights`` (in :meth:`get_weights` order) into the layer's arrays, checking count and
         shapes; the arrays stay the same objects (optimizers hold on to them)."""
         if not self.built:
@@ -342,7 +331,7 @@ class Layer:
         for name, reg in self._regularizers.items():
             self.grads[name] += np.asarray(reg.gradient(self.params[name]), dtype=self.dtype)
 
-    def _buffer(self, tag: str, shape, dtype=None) -> np.ndarray:
+    def _buffer(self, tag: str, shape: Sequence[int], dtype: DTypeLike | None = None) -> np.ndarray:
         """A scratch array kept between calls (im2col columns, ...), one per tag: reallocated only
         when the shape (e.g. the batch size) or the dtype changes, so memory stays bounded."""
         dtype = self.dtype if dtype is None else np.dtype(dtype)
@@ -353,7 +342,7 @@ class Layer:
             buf = self._buffers[tag] = np.empty(shape, dtype=dtype)
         return buf
 
-    def _out(self, tag: str, shape, dtype=None) -> np.ndarray:
+    def _out(self, tag: str, shape: Sequence[int], dtype: DTypeLike | None = None) -> np.ndarray:
         """An array for a result the layer returns (an output or an input gradient): the layer's
         scratch buffer ``tag`` inside a model step (:attr:`_scratch`), else a fresh array."""
         if self._scratch:
@@ -362,10 +351,12 @@ class Layer:
 
     # --- forward / backward -----------------------------------------------------------------------
 
-    def forward(self, x, training=False):
+    def forward(self, x: Any, training: bool = False) -> Any:
+        """The output for ``x`` (an array; a list of arrays for a multi-input layer)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray) -> Any:
+        """∂E/∂input from ∂E/∂output (a list, one per input, for a multi-input layer)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     @property
@@ -376,14 +367,14 @@ class Layer:
         return False
 
     @property
-    def logits(self):
+    def logits(self) -> FloatArray | None:
         return None
 
-    def backward_from_logits(self, grad_logits):
+    def backward_from_logits(self, grad_logits: FloatArray) -> Any:
         """Backward from ∂E/∂(pre-softmax logits), skipping the softmax (layers with ``output_softmax``)."""
         raise NotImplementedError(f"{self.describe()} does not end in a softmax")
 
-    def _backward_step(self, grad_out, *, from_logits: bool, need_input_grad: bool):
+    def _backward_step(self, grad_out: FloatArray, *, from_logits: bool, need_input_grad: bool) -> Any:
         """What a model calls instead of ``backward`` (``from_logits``: ``backward_from_logits``).
 
         With ``need_input_grad=False`` the model will discard ∂E/∂inputs (nothing upstream of this
@@ -395,7 +386,7 @@ class Layer:
 
     # --- the fused pair protocol (inside a model step) ----------------------------------------------
 
-    def _forward_through(self, consumer: Layer, x, training: bool):
+    def _forward_through(self, consumer: Layer, x: Any, training: bool) -> Any:
         """Fused forward of this layer and the one layer that reads its output (``consumer``), inside
         a model step: return the consumer's output (both layers' caches set for
         :meth:`_backward_through`, which the model then uses), or ``NotImplemented`` to let the model
@@ -403,12 +394,12 @@ class Layer:
         listed in this module's docstring."""
         return NotImplemented
 
-    def _forward_through_two(self, consumer: Layer, then: Layer, x):
+    def _forward_through_two(self, consumer: Layer, then: Layer, x: Any) -> Any:
         """Inference only (no backward follows): this layer, its sole reader ``consumer`` and that
         one's sole reader ``then`` at once (``then``'s output), or ``NotImplemented``."""
         return NotImplemented
 
-    def _backward_through(self, consumer: Layer, grad_out, need_input_grad: bool):
+    def _backward_through(self, consumer: Layer, grad_out: FloatArray, need_input_grad: bool) -> Any:
         """Fused backward of this layer and the one layer that reads its output (``consumer``), from
         ∂E/∂(consumer's output): fill this layer's ``grads`` and return ∂E/∂(this layer's input)
         (None when ``need_input_grad`` is False; a list, one per input, for a multi-input layer), or
@@ -416,7 +407,7 @@ class Layer:
         gradients returned (one array may serve several inputs)."""
         return NotImplemented
 
-    def _as_float_array(self, x, argument: str = "inputs") -> np.ndarray:
+    def _as_float_array(self, x: ArrayLike, argument: str = "inputs") -> np.ndarray:
         """``x`` as a C-contiguous array of the layer's dtype; integer or boolean data are refused."""
         if isinstance(x, SymbolicTensor):
             raise TypeError(f"{self.describe()}: forward takes arrays; call the layer on symbolic tensors")
@@ -430,7 +421,7 @@ class Layer:
             arr = np.array(arr, dtype=self.dtype, order="C")
         return arr
 
-    def _prepare_input(self, x, argument: str = "inputs") -> np.ndarray:
+    def _prepare_input(self, x: ArrayLike, argument: str = "inputs") -> np.ndarray:
         """Check and cast an input array; build the layer on first use (first line of ``forward``)."""
         if (type(x) is np.ndarray and x.dtype is self.dtype and x.ndim and x.flags.c_contiguous
                 and self.built and x.shape[1:] == self._checked_shape):
@@ -442,7 +433,7 @@ class Layer:
         self._checked_shape = x.shape[1:]
         return x
 
-    def _prepare_inputs(self, xs) -> list[np.ndarray]:
+    def _prepare_inputs(self, xs: Sequence[ArrayLike]) -> list[np.ndarray]:
         """The list version of :meth:`_prepare_input` for multi-input layers."""
         if not isinstance(xs, (list, tuple)):
             raise TypeError(f"{self.describe()} takes a list of inputs, got {type(xs).__name__}")
@@ -453,7 +444,7 @@ class Layer:
         self.build([(None, *a.shape[1:]) for a in arrays])
         return arrays
 
-    def _prepare_grad(self, grad_out, like, argument: str = "grad_out") -> np.ndarray:
+    def _prepare_grad(self, grad_out: ArrayLike, like: Any, argument: str = "grad_out") -> np.ndarray:
         """Check ∂E/∂output against the cached forward output ``like`` (None: no forward yet)."""
         if like is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
@@ -470,7 +461,7 @@ class Layer:
 
     # --- calling ----------------------------------------------------------------------------------
 
-    def __call__(self, inputs, training=False):
+    def __call__(self, inputs: Any, training: bool = False) -> Any:
         """On arrays: ``forward(inputs, training)``.  On symbolic tensors: record a graph node and return
         the output's :class:`SymbolicTensor`."""
         if is_symbolic(inputs):
@@ -480,12 +471,12 @@ class Layer:
         with self._guard:  # not while another thread runs this layer (alone or in a model)
             return self.forward(inputs, training=training)
 
-    def _call_symbolic(self, inputs):
+    def _call_symbolic(self, inputs: Any) -> Any:
         return record_call(self, inputs)
 
     # --- configuration ----------------------------------------------------------------------------
 
-    def get_config(self) -> dict:
+    def get_config(self) -> Config:
         """The constructor arguments as a JSON-serializable dict (``from_config`` rebuilds the layer)."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
         if self.batch_input_shape is not None:
@@ -493,8 +484,8 @@ class Layer:
         return config
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls: type[_LayerT], config: Config) -> _LayerT:
         return cls(**config)
 
 
-Layer.build = _build_once(Layer.build)
+Layer.build = _build_once(Layer.build)  # type: ignore[method-assign]  # wrapped, same signature

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from le4nn import activations, ops
+from le4nn._typing import ActivationLike, ArrayLike, InitializerLike, PartialShape, RegularizerLike
 from le4nn.layers import _windows
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._affine import AffineWeights
@@ -102,10 +103,13 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
     no transposed convolution).
     """
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
-                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: int | tuple[int, int], strides: int | tuple[int, int] = (1, 1),
+                 padding: str = "valid", output_padding: int | tuple[int, int] | None = None,
+                 data_format: str | None = None, dilation_rate: int | tuple[int, int] = (1, 1),
+                 activation: ActivationLike = None, use_bias: bool = True,
+                 kernel_initializer: InitializerLike = "glorot_uniform", bias_initializer: InitializerLike = "zeros",
+                 kernel_regularizer: RegularizerLike = None,
+                 bias_regularizer: RegularizerLike = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.filters = positive_int(self, "filters", filters)
         self.kernel_size = int_pair(self, "kernel_size", kernel_size)
@@ -129,7 +133,7 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
         self.data_format = check_data_format(self, data_format)
         self._init_activation(activation)
         self._init_affine(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
-        self._cache = None
+        self._cache: Any = None
 
     # --- shapes and weights -------------------------------------------------------------------------
 
@@ -147,12 +151,12 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
             sizes.append(size)
         return tuple(sizes)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         _, height, width = _windows.image_shape(self, input_shape, self.data_format)
         out_h, out_w = self._output_spatial(height, width)
         return _windows.image_output_shape(input_shape[0], self.filters, out_h, out_w, self.data_format)
 
-    def build(self, input_shape):
+    def build(self, input_shape: PartialShape) -> None:
         channels, _, _ = _windows.image_shape(self, input_shape, self.data_format)
         channels = _windows.require_channels(self, channels, input_shape)
         kh, kw = self.kernel_size
@@ -172,7 +176,7 @@ class Conv2DTranspose(ActivationOutput, AffineWeights, Layer):
     def _bias_last_axis(self) -> bool:
         return self.data_format == "channels_last"
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         if self.data_format == "channels_last":
             return self._forward_nhwc(x)

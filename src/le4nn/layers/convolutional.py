@@ -16,11 +16,12 @@ From here to the equation and the kernel: ``ops.im2col``/``ops.col2im`` are writ
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from le4nn import activations, ops
+from le4nn._typing import ActivationLike, ArrayLike, FloatArray, InitializerLike, PartialShape, RegularizerLike
 from le4nn.layers import _conv_bn, _conv_direct, _conv_nhwc, _conv_pool, _conv_winograd, _shared_scratch, _windows
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._affine import AffineWeights
@@ -48,7 +49,7 @@ class Im2colCache(NamedTuple):
 class TransposedCache(NamedTuple):
     """A channels_first layer run on the channels_last fast paths: the NHWC path's own cache."""
 
-    inner: object
+    inner: Any  # DirectCache, WinogradCache or GemmCache
 
 
 class Conv2D(ActivationOutput, AffineWeights, Layer):
@@ -94,9 +95,12 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
     products in another layout or order.
     """
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 activation=None, use_bias=True, kernel_initializer="handout_normal",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: int | tuple[int, int], strides: int | tuple[int, int] = (1, 1),
+                 padding: str = "valid", data_format: str | None = None,
+                 activation: ActivationLike = None, use_bias: bool = True,
+                 kernel_initializer: InitializerLike = "handout_normal",
+                 bias_initializer: InitializerLike = "zeros", kernel_regularizer: RegularizerLike = None,
+                 bias_regularizer: RegularizerLike = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.filters = positive_int(self, "filters", filters)
         self.kernel_size = int_pair(self, "kernel_size", kernel_size)
@@ -105,11 +109,11 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         self.data_format = check_data_format(self, data_format)
         self._init_activation(activation)
         self._init_affine(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
-        self._cache = None
+        self._cache: Any = None
 
     # --- shapes and weights -------------------------------------------------------------------------
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         channels, height, width = _windows.image_shape(self, input_shape, self.data_format)
         out_h, out_w = self._output_spatial(height, width)
         return _windows.image_output_shape(input_shape[0], self.filters, out_h, out_w, self.data_format)
@@ -117,7 +121,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
     def _output_spatial(self, height, width):
         return _windows.output_spatial(self, self.padding, height, width, self.kernel_size, self.strides)
 
-    def build(self, input_shape):
+    def build(self, input_shape: PartialShape) -> None:
         channels, _, _ = _windows.image_shape(self, input_shape, self.data_format)
         channels = _windows.require_channels(self, channels, input_shape)
         kh, kw = self.kernel_size
@@ -168,7 +172,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
         return (self.kernel_size == (3, 3) and self.strides == (1, 1) and max(pad) <= 2
                 and channels >= self.WINOGRAD_MIN_CHANNELS and channels * 9 > self.DIRECT_MAX_TAPS)
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         if self.data_format == "channels_last":
             return self._forward_nhwc(x)
@@ -221,7 +225,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
             return z
         return self._activate(z, owned=True)
 
-    def _backward_step(self, grad_out, *, from_logits: bool, need_input_grad: bool):
+    def _backward_step(self, grad_out: FloatArray, *, from_logits: bool, need_input_grad: bool):
         if (not need_input_grad and not from_logits and self.trainable and isinstance(self._cache, DirectCache)
                 and self.activation.name in ("relu", "linear")):
             return _conv_direct.backward_filter_only(self, self._cache, grad_out)
@@ -281,7 +285,7 @@ class Conv2D(ActivationOutput, AffineWeights, Layer):
             return _conv_bn.forward(self, consumer, x, False, relu=then)
         return NotImplemented
 
-    def _backward_through(self, consumer, grad_out, need_input_grad):
+    def _backward_through(self, consumer, grad_out: FloatArray, need_input_grad):
         if isinstance(consumer, BatchNormalization):  # folded only in inference: nothing to fuse
             return NotImplemented
         cache = self._cache

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from le4nn import _gemm, activations, ops
+from le4nn._typing import ActivationLike, ArrayLike, InitializerLike, PartialShape, RegularizerLike
 from le4nn.layers._activated import ActivationOutput
 from le4nn.layers._affine import AffineWeights
 from le4nn.layers._arguments import positive_int
@@ -39,25 +42,27 @@ class Dense(ActivationOutput, AffineWeights, Layer):
     _SPARSE_DENSITY = 0.25
     _DENSITY_EVERY = 64
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="handout_normal",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, input_dim=None,
-                 **kwargs):
+    def __init__(self, units: int, activation: ActivationLike = None, use_bias: bool = True,
+                 kernel_initializer: InitializerLike = "handout_normal",
+                 bias_initializer: InitializerLike = "zeros", kernel_regularizer: RegularizerLike = None,
+                 bias_regularizer: RegularizerLike = None, input_dim: int | None = None,
+                 **kwargs: Any) -> None:
         if input_dim is not None and "input_shape" not in kwargs:
             kwargs["input_shape"] = (input_dim,)
         super().__init__(**kwargs)
         self.units = positive_int(self, "units", units)
         self._init_activation(activation)
         self._init_affine(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
-        self._x = None
+        self._x: Any = None
         self._sparse_input = False  # whether the last forward took the sparse product
         self._density_countdown = 0  # batches until the input's density is measured again
         self._sparse_density = 1.0
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         shape = self._require_rank(input_shape, 2, "(batch, features)", "put a Flatten layer before it")
         return (shape[0], self.units)
 
-    def build(self, input_shape):
+    def build(self, input_shape: PartialShape) -> None:
         in_features = input_shape[-1]
         if in_features is None:
             raise ValueError(
@@ -67,7 +72,7 @@ class Dense(ActivationOutput, AffineWeights, Layer):
 
     _bias_last_axis = True  # z is (B, units): the bias and ReLU passes can be fused
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         self._x = x
         kernel = self.params["kernel"]
@@ -96,7 +101,7 @@ class Dense(ActivationOutput, AffineWeights, Layer):
         self._density_countdown -= 1
         return self._sparse_density <= self._SPARSE_DENSITY
 
-    def _pre_activation_backward(self, grad_z, need_input_grad: bool, bias_done: bool):
+    def _pre_activation_backward(self, grad_z: np.ndarray, need_input_grad: bool, bias_done: bool) -> Any:
         kernel = self.params["kernel"]
         if self.trainable:
             if self._sparse_input and grad_z.dtype == self._x.dtype and grad_z.flags.c_contiguous:

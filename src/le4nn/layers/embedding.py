@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from le4nn._numbers import whole_number_mask
+from le4nn._typing import ArrayLike, FloatArray, InitializerLike, PartialShape, RegularizerLike
 from le4nn.layers._arguments import (
     get_initializer,
     get_regularizer,
@@ -39,8 +42,9 @@ class Embedding(Layer):
     shape.
     """
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 input_length=None, **kwargs):
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: InitializerLike = "uniform",
+                 embeddings_regularizer: RegularizerLike = None,
+                 input_length: int | None = None, **kwargs: Any) -> None:
         if (input_length is not None and kwargs.get("input_shape") is None
                 and kwargs.get("batch_input_shape") is None):
             kwargs["input_shape"] = (input_length,)
@@ -50,11 +54,11 @@ class Embedding(Layer):
         self.input_length = None if input_length is None else positive_int(self, "input_length", input_length)
         self.embeddings_initializer = get_initializer(self, "embeddings_initializer", embeddings_initializer)
         self.embeddings_regularizer = get_regularizer(self, "embeddings_regularizer", embeddings_regularizer)
-        self._indices = None
+        self._indices: Any = None
 
     # --- shapes and weights -------------------------------------------------------------------------
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         if self.input_length is not None:
             shape = self._require_rank(input_shape, 2, f"(batch, input_length={self.input_length})")
             if shape[1] is not None and shape[1] != self.input_length:
@@ -64,13 +68,13 @@ class Embedding(Layer):
                 )
         return (*input_shape, self.output_dim)
 
-    def build(self, input_shape):
+    def build(self, input_shape: PartialShape) -> None:
         self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
                         self.embeddings_regularizer)
 
     # --- forward / backward -------------------------------------------------------------------------
 
-    def _as_indices(self, x) -> np.ndarray:
+    def _as_indices(self, x: ArrayLike) -> np.ndarray:
         """``x`` as an intp array of indices in [0, input_dim), or a clear error."""
         if isinstance(x, SymbolicTensor):
             raise TypeError(f"{self.describe()}: forward takes arrays; call the layer on symbolic tensors")
@@ -99,7 +103,7 @@ class Embedding(Layer):
                 )
         return np.ascontiguousarray(arr, dtype=np.intp)
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         indices = self._as_indices(x)
         self.build((None, *indices.shape[1:]))
         y = self._out("y", (*indices.shape, self.output_dim))
@@ -107,7 +111,7 @@ class Embedding(Layer):
         self._indices = indices
         return y
 
-    def _parameter_gradient(self, grad_out) -> None:
+    def _parameter_gradient(self, grad_out: FloatArray) -> None:
         indices = self._indices
         grad = self._prepare_grad(grad_out, None if indices is None else (*indices.shape, self.output_dim))
         if not self.trainable:
@@ -122,12 +126,12 @@ class Embedding(Layer):
             out[ordered[starts]] = np.add.reduceat(grad.reshape(-1, self.output_dim)[order], starts, axis=0)
         self._add_regularization_gradients()
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         """Fills ``grads["embeddings"]``; returns zeros of the input's shape (indices have no gradient)."""
         self._parameter_gradient(grad_out)
         return np.zeros(self._indices.shape, dtype=self.dtype)
 
-    def _backward_step(self, grad_out, *, from_logits: bool, need_input_grad: bool):
+    def _backward_step(self, grad_out: FloatArray, *, from_logits: bool, need_input_grad: bool) -> Any:
         if from_logits:
             return self.backward_from_logits(grad_out)  # raises: no softmax here
         self._parameter_gradient(grad_out)

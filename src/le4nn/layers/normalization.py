@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
 from le4nn import ops
+from le4nn._numbers import is_integer, is_real
+from le4nn._typing import ArrayLike, FloatArray, InitializerLike, PartialShape, RegularizerLike
 from le4nn.layers._arguments import (
     get_initializer,
     get_regularizer,
@@ -55,11 +56,15 @@ class BatchNormalization(Layer):
     Keras average σ² itself.  As in Keras, a layer with ``trainable = False`` runs in inference mode.
     """
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
-                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True,
+                 beta_initializer: InitializerLike = "zeros", gamma_initializer: InitializerLike = "ones",
+                 moving_mean_initializer: InitializerLike = "zeros",
+                 moving_variance_initializer: InitializerLike = "ones", beta_regularizer: RegularizerLike = None,
+                 gamma_regularizer: RegularizerLike = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        if not is_integer(axis):
             raise ValueError(f"{self.describe()}: axis must be an int, got {axis!r}")
         self.axis = int(axis)
         self.momentum = _number_in(self, "momentum", momentum, 0, 1, closed_high=True)
@@ -76,7 +81,7 @@ class BatchNormalization(Layer):
         )
         self.beta_regularizer = get_regularizer(self, "beta_regularizer", beta_regularizer)
         self.gamma_regularizer = get_regularizer(self, "gamma_regularizer", gamma_regularizer)
-        self._cache = None
+        self._cache: Any = None
 
     def _feature_axis(self, input_shape) -> int:
         ndim = len(input_shape)
@@ -87,7 +92,7 @@ class BatchNormalization(Layer):
             )
         return self.axis % ndim
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         axis = self._feature_axis(input_shape)
         if input_shape[axis] is None:
             raise ValueError(
@@ -96,8 +101,8 @@ class BatchNormalization(Layer):
             )
         return input_shape
 
-    def build(self, input_shape):
-        features = (input_shape[self._feature_axis(input_shape)],)
+    def build(self, input_shape: PartialShape) -> None:
+        features = (cast(int, input_shape[self._feature_axis(input_shape)]),)  # (known: compute_output_shape checks)
         if self.scale:
             self.add_weight("gamma", features, self.gamma_initializer, self.gamma_regularizer)
         if self.center:
@@ -105,7 +110,7 @@ class BatchNormalization(Layer):
         self.add_weight("moving_mean", features, self.moving_mean_initializer, trainable=False)
         self.add_weight("moving_variance", features, self.moving_variance_initializer, trainable=False)
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         return self._normalize(self._prepare_input(x), training, relu=False)
 
     def _normalize(self, x: np.ndarray, training, relu: bool) -> np.ndarray:
@@ -131,10 +136,10 @@ class BatchNormalization(Layer):
         self._cache = _Cache(x, mean, inv_std, training, relu)
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         return self._gradient(grad_out, relu=False)
 
-    def _gradient(self, grad_out, relu: bool):
+    def _gradient(self, grad_out: FloatArray, relu: bool):
         cache = self._cache
         if cache is not None and cache.relu != relu:
             raise RuntimeError(f"{self.describe()}: backward does not match the last forward (fused with a ReLU: "
@@ -161,7 +166,7 @@ class BatchNormalization(Layer):
             consumer.build((None, *x.shape[1:]))
         return self._normalize(x, training, relu=True)
 
-    def _backward_through(self, consumer, grad_out, need_input_grad):
+    def _backward_through(self, consumer, grad_out: FloatArray, need_input_grad):
         if self._cache is None or not self._cache.relu or not is_plain_relu(consumer):
             return NotImplemented  # the forward ran the two layers apart
         dx = self._gradient(grad_out, relu=True)
@@ -184,8 +189,8 @@ class BatchNormalization(Layer):
         }
 
 
-def _number_in(layer, argument, value, low, high, closed_low=True, closed_high=False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _number_in(layer, argument, value, low, high, closed_low: bool = True, closed_high: bool = False) -> float:
+    ok = is_real(value)
     if ok:
         value = float(value)
         above = value >= low if closed_low else value > low

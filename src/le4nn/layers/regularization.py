@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-import numbers
+from typing import Any
 
 import numpy as np
 
 from le4nn import utils
+from le4nn._numbers import is_integer, is_real
+from le4nn._typing import ArrayLike, FloatArray
 from le4nn.layers.base import Layer
 
 MODES = ("handout", "inverted")
@@ -32,26 +34,27 @@ class Dropout(Layer):
     what a gradient check needs (``le4nn.gradcheck`` sets it during a check).
     """
 
-    def __init__(self, rate, mode="handout", seed=None, **kwargs):
+    def __init__(self, rate: float, mode: str = "handout", seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+        if not is_real(rate) or not 0 <= float(rate) < 1:
             raise ValueError(f"{self.describe()}: rate must be a number with 0 <= rate < 1, got {rate!r}")
         if mode not in MODES:
             raise ValueError(
                 f"{self.describe()}: mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        if seed is not None and (not is_integer(seed)):
             raise ValueError(f"{self.describe()}: seed must be an int or None, got {seed!r}")
         self.rate = float(rate)
         self.mode = mode
         self.seed = None if seed is None else int(seed)
         self._rng = None if seed is None else np.random.default_rng(self.seed)
         self.fixed_mask = False
-        self.mask = None  # the last training mask (1 = kept, scaled in inverted mode), shape of the input
-        self._scale = None  # what backward multiplies by: the mask, a scalar, or None (identity)
-        self._out_shape = None
+        #: The last training mask (1 = kept, scaled in inverted mode), shape of the input.
+        self.mask: np.ndarray | None = None
+        self._scale: Any = None  # what backward multiplies by: the mask, a scalar, or None (identity)
+        self._out_shape: Any = None
 
-    def _draw_mask(self, shape) -> np.ndarray:
+    def _draw_mask(self, shape: tuple[int, ...]) -> np.ndarray:
         rng = self._rng if self._rng is not None else utils.get_rng()
         if self.mode == "inverted":
             keep = rng.random(shape) >= self.rate
@@ -64,7 +67,7 @@ class Dropout(Layer):
             np.put_along_axis(mask, dropped, 0, axis=1)
         return mask.reshape(shape)
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         self._out_shape = x.shape
         if training and self.rate > 0:
@@ -77,7 +80,7 @@ class Dropout(Layer):
             self._scale = None
         return x if self._scale is None else x * self._scale
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, self._out_shape)
         return grad if self._scale is None else grad * self._scale
 

@@ -4,10 +4,13 @@ enlarge images by integer factors (nearest neighbour or bilinear)."""
 from __future__ import annotations
 
 import math
-import numbers
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
+from le4nn._numbers import is_integer
+from le4nn._typing import ArrayLike, FloatArray, PartialShape
 from le4nn.layers import _windows
 from le4nn.layers._arguments import check_data_format, int_pair
 from le4nn.layers.base import Layer
@@ -18,22 +21,22 @@ class Flatten(Layer):
     """(B, d1, d2, ...) -> (B, d1·d2·...), in row-major order (so channels_last images flatten as
     Keras's do).  Backward reshapes the gradient back."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._x_shape = None
-        self._y_shape = None
+        self._x_shape: Any = None
+        self._y_shape: Any = None
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         return (input_shape[0], known_size(input_shape[1:]))
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         self._x_shape = x.shape
         y = x.reshape(x.shape[0], math.prod(x.shape[1:]))
         self._y_shape = y.shape
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, self._y_shape)
         return grad.reshape(self._x_shape)
 
@@ -41,21 +44,21 @@ class Flatten(Layer):
 class Reshape(Layer):
     """Reshape each sample to ``target_shape`` (without the batch dimension; one entry may be -1)."""
 
-    def __init__(self, target_shape, **kwargs):
+    def __init__(self, target_shape: Sequence[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         dims = tuple(target_shape) if isinstance(target_shape, (list, tuple)) else (target_shape,)
         if not dims or not all(
-            isinstance(d, numbers.Integral) and not isinstance(d, bool) and (d > 0 or d == -1) for d in dims
+            is_integer(d) and (int(d) > 0 or d == -1) for d in dims
         ) or dims.count(-1) > 1:
             raise ValueError(
                 f"{self.describe()}: target_shape must be positive ints with at most one -1, "
                 f"got {target_shape!r}"
             )
         self.target_shape = tuple(int(d) for d in dims)
-        self._x_shape = None
-        self._y_shape = None
+        self._x_shape: Any = None
+        self._y_shape: Any = None
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         size = known_size(input_shape[1:])
         target = self.target_shape
         known = math.prod(d for d in target if d != -1)
@@ -69,20 +72,20 @@ class Reshape(Layer):
             self._mismatch(input_shape)
         return (input_shape[0], *target)
 
-    def _mismatch(self, input_shape):
+    def _mismatch(self, input_shape: PartialShape) -> ValueError:
         raise ValueError(
             f"{self.describe()}: cannot reshape inputs of shape {format_shape(input_shape)} "
             f"to target_shape {self.target_shape}"
         )
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         self._x_shape = x.shape
         y = x.reshape(x.shape[0], *self.compute_output_shape((None, *x.shape[1:]))[1:])
         self._y_shape = y.shape
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, self._y_shape)
         return grad.reshape(self._x_shape)
 
@@ -123,7 +126,8 @@ class UpSampling2D(Layer):
 
     INTERPOLATIONS = ("nearest", "bilinear")
 
-    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+    def __init__(self, size: int | tuple[int, int] = (2, 2), data_format: str | None = None,
+                 interpolation: str = "nearest", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.size = int_pair(self, "size", size)
         self.data_format = check_data_format(self, data_format)
@@ -132,20 +136,20 @@ class UpSampling2D(Layer):
                 f"{self.describe()}: interpolation must be 'nearest' or 'bilinear', got {interpolation!r}"
             )
         self.interpolation = interpolation
-        self._x_shape = None
-        self._y_shape = None
-        self._matrices = {}
+        self._x_shape: Any = None
+        self._y_shape: Any = None
+        self._matrices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: PartialShape) -> PartialShape:
         channels, height, width = _windows.image_shape(self, input_shape, self.data_format)
         out_h = None if height is None else height * self.size[0]
         out_w = None if width is None else width * self.size[1]
         return _windows.image_output_shape(input_shape[0], channels, out_h, out_w, self.data_format)
 
-    def _spatial(self, shape) -> tuple[int, int]:
+    def _spatial(self, shape: Sequence[Any]) -> tuple[int, int]:
         return (shape[1], shape[2]) if self.data_format == "channels_last" else (shape[2], shape[3])
 
-    def _interpolation_matrices(self, height: int, width: int):
+    def _interpolation_matrices(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """(A_h, A_w) in the layer's dtype, kept per input size."""
         key = (height, width)
         if key not in self._matrices:
@@ -155,9 +159,9 @@ class UpSampling2D(Layer):
                                    bilinear_matrix(width, self.size[1]).astype(self.dtype))
         return self._matrices[key]
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
-        out_shape = self.compute_output_shape(x.shape)
+        out_shape = cast("tuple[int, ...]", self.compute_output_shape(x.shape))  # (every size known)
         self._x_shape, self._y_shape = x.shape, out_shape
         y = self._out("y", out_shape)
         sh, sw = self.size
@@ -179,7 +183,7 @@ class UpSampling2D(Layer):
             np.matmul(np.matmul(a_h, x), a_w.T, out=y)
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: FloatArray) -> np.ndarray:
         grad = self._prepare_grad(grad_out, self._y_shape)
         x_shape = self._x_shape
         grad_x = self._out("grad_x", x_shape)

@@ -4,7 +4,8 @@ e.g. the batch dimension)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ import numpy as np
 Shape = tuple
 
 
-def format_shape(shape: Shape | list) -> str:
+def format_shape(shape: Sequence[Any]) -> str:
     """``(None, 28, 28, 1)`` as written in messages; a list of shapes (multi-input layers) as ``[..., ...]``."""
     if isinstance(shape, list):
         return "[" + ", ".join(format_shape(s) for s in shape) + "]"
@@ -27,7 +28,7 @@ def normalize_shape(shape: int | Iterable, what: str = "shape") -> Shape:
         dims = tuple(shape)
     except TypeError:
         raise TypeError(f"{what} must be a tuple of sizes, got {shape!r}") from None
-    out = []
+    out: list[int | None] = []
     for d in dims:
         if d is None:
             out.append(None)

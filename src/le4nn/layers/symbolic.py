@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
+from le4nn._typing import DTypeLike
 from le4nn.layers.shapes import normalize_shape
 
 
@@ -15,7 +19,9 @@ class SymbolicTensor:
     back to its inputs.
     """
 
-    def __init__(self, shape, layer=None, inputs=(), dtype="float32", name=None):
+    def __init__(self, shape: Sequence[int | None], layer: Any = None, inputs: Sequence[SymbolicTensor] = (),
+                 dtype: DTypeLike = "float32",
+                 name: str | None = None) -> None:
         self.shape = normalize_shape(shape)
         self.layer = layer
         self.inputs = tuple(inputs)
@@ -43,7 +49,7 @@ def is_symbolic(inputs: object) -> bool:
     return False
 
 
-def record_call(layer, inputs) -> SymbolicTensor:
+def record_call(layer: Any, inputs: Any) -> SymbolicTensor:
     """``layer(inputs)`` on symbolic tensors: build the layer for their shapes, record the call (the
     layer's ``input`` and ``output``) and return the output's symbolic tensor.  A layer is called at
     most once in a graph."""

@@ -15,6 +15,8 @@ weights, so its size bounds them).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Set
+from typing import Any
 
 from le4nn import layers
 from le4nn.layers import InputLayer
@@ -32,7 +34,7 @@ _LAYER_KEYS = {"class_name", "config"}
 
 
 #: The model classes by their config's class_name ("Sequential", "Functional").
-_MODEL_CLASSES: dict[str, type] = {}
+_MODEL_CLASSES: dict[str, Any] = {}  # name -> Model class (registered by le4nn.models)
 
 
 def register_model_class(class_name: str, cls: type) -> None:
@@ -113,7 +115,7 @@ class _Checker(ErrorSource):
         return value
 
 
-def _layer_from(entry, index: int, check: _Checker, extra_keys: set = frozenset()):
+def _layer_from(entry, index: int, check: _Checker, extra_keys: Set[str] = frozenset()):
     """One layer from ``{"class_name": ..., "config": {...}}`` (entry ``index`` of the layer list)."""
     what = f"layer #{index} of the model config"
     check.object(entry, what, _LAYER_KEYS | extra_keys)
@@ -222,7 +224,7 @@ def functional_from(cls: type, config: dict, source: str | None = None):
         raise check.fail(f"the functional model cannot be built: {clip(str(exc), 300)}") from None
 
 
-def model_from_config(config: dict, source: str | None = None, max_weight_bytes: int | None = None):
+def model_from_config(config: Any, source: str | None = None, max_weight_bytes: int | None = None) -> Any:
     """Rebuild an (uncompiled, freshly initialized) model from ``model.get_config()``'s dict, with the
     ``from_config`` of the class it names.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +71,7 @@ def split_validation(xs, ys, fraction: float):
     return [x[:cut] for x in xs], [y[:cut] for y in ys], [x[cut:] for x in xs], [y[cut:] for y in ys]
 
 
-def class_weights_to_samples(class_weight: dict, y: np.ndarray) -> np.ndarray:
+def class_weights_to_samples(class_weight: Mapping[int, float], y: np.ndarray) -> np.ndarray:
     """Per-sample weights from ``{class: weight}`` and the targets (class indices or one-hot)."""
     if not isinstance(class_weight, dict):
         raise TypeError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")

@@ -29,6 +29,7 @@ import numpy as np
 
 from le4nn._npy import is_plain, read_header
 from le4nn._numbers import ByteBudget
+from le4nn._typing import PathLike
 
 FORMAT_VERSION = 1
 HEADER_KEY = "__le4nn__"
@@ -53,7 +54,7 @@ class ModelFileError(ValueError):
     """A model or weights file that cannot be read, or that does not fit the model."""
 
 
-def normalize_path(path) -> Path:
+def normalize_path(path: PathLike) -> Path:
     """``np.savez`` appends ``.npz`` to names without it; do the same up front so paths agree."""
     path = Path(os.fspath(path))
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
@@ -78,7 +79,7 @@ class ErrorSource:
     message starts with ``"<source>: "``.  Model files (:class:`ModelArchive`) and model configs
     (:mod:`le4nn.models.configs`) report their problems through it."""
 
-    def __init__(self, source):
+    def __init__(self, source) -> None:
         self.prefix = f"{source}: " if source else ""
 
     def fail(self, message: str) -> ModelFileError:
@@ -108,7 +109,7 @@ class ModelArchive(ErrorSource):
     (``"weights/dense/kernel"``).
     """
 
-    def __init__(self, path: Path, archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]):
+    def __init__(self, path: Path, archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> None:
         super().__init__(path)
         self.path = path
         self._zip = archive
@@ -237,7 +238,7 @@ def _read_header(archive: ModelArchive) -> dict:
     return header
 
 
-def open_archive(path) -> ModelArchive:
+def open_archive(path: PathLike) -> ModelArchive:
     """Open a model file and read its header; see the module docstring for what is refused."""
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"a model file must be given as a path (str or os.PathLike), got {type(path).__name__}")

@@ -12,6 +12,7 @@ which holds the locks of all its layers, so two threads' steps on layers they sh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class Node:
 class Graph:
     """Nodes in topological order, the slots fed by the model's inputs and those it returns."""
 
-    def __init__(self, nodes: list[Node], input_slots: list[int], output_slots: list[int]):
+    def __init__(self, nodes: list[Node], input_slots: list[int], output_slots: list[int]) -> None:
         self.nodes = nodes
         self._layers = [node.layer for node in nodes]
         #: Held around each step on this graph: its layers' locks, and BLAS on one thread.
@@ -218,7 +219,7 @@ class Graph:
             self._accumulate(grads, node, grad_in)
 
     @staticmethod
-    def _accumulate(grads: dict[int, np.ndarray], node: Node, grad_in) -> None:
+    def _accumulate(grads: dict[int, np.ndarray], node: Node, grad_in: Any) -> None:
         """Add ∂E/∂(node's inputs) (a list for a multi-input layer) to ``grads``.  Gradients are only
         read, never written in place: a layer may return one array for several inputs (Add + ReLU)."""
         grad_ins = grad_in if node.layer._multi_input else [grad_in]

@@ -14,8 +14,13 @@ those of the calls made one after the other.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
+from le4nn._typing import ArrayLike, ModelData, PartialShape, PathLike
 from le4nn.callbacks import History
 from le4nn.layers import Layer, SymbolicTensor
 from le4nn.layers.naming import to_snake_case, unique_name
@@ -31,6 +36,15 @@ from le4nn.models.training import TrainingAborted
 __all__ = ["Model", "TrainingAborted"]
 
 
+def _tensor_list(tensors: SymbolicTensor | Sequence[SymbolicTensor]) -> list[SymbolicTensor]:
+    """A model's ``inputs`` or ``outputs`` argument as a list, every item checked to be a symbolic tensor."""
+    items: list[Any] = list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
+    for t in items:
+        if not isinstance(t, SymbolicTensor):
+            raise TypeError(f"Model inputs and outputs must be symbolic tensors, got {t!r}")
+    return items
+
+
 class Model(Trainer):
     """A model from symbolic inputs to outputs, as ``keras.Model(inputs=..., outputs=...)``.
 
@@ -40,7 +54,8 @@ class Model(Trainer):
     >>> model = Model(inputs=inputs, outputs=outputs)
     """
 
-    def __init__(self, inputs=None, outputs=None, name: str | None = None):
+    def __init__(self, inputs: SymbolicTensor | Sequence[SymbolicTensor] | None = None,
+                 outputs: SymbolicTensor | Sequence[SymbolicTensor] | None = None, name: str | None = None) -> None:
         self.name = name or self._default_name()
         self.optimizer = None
         self.stop_training = False
@@ -55,11 +70,8 @@ class Model(Trainer):
                 raise ValueError("Model needs both inputs= and outputs=")
             self._multi_in = isinstance(inputs, (list, tuple))
             self._multi_out = isinstance(outputs, (list, tuple))
-            self.inputs = list(inputs) if self._multi_in else [inputs]
-            self.outputs = list(outputs) if self._multi_out else [outputs]
-            for t in self.inputs + self.outputs:
-                if not isinstance(t, SymbolicTensor):
-                    raise TypeError(f"Model inputs and outputs must be symbolic tensors, got {t!r}")
+            self.inputs = _tensor_list(inputs)
+            self.outputs = _tensor_list(outputs)
             self._graph = Graph.from_tensors(self.inputs, self.outputs)
 
     @classmethod
@@ -103,7 +115,7 @@ class Model(Trainer):
         return self.layers[0].dtype
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> PartialShape | list[PartialShape] | None:
         """The input's shape (None for the batch size); a list of shapes for several inputs (as Keras)."""
         if not self.built:
             return None
@@ -111,7 +123,7 @@ class Model(Trainer):
         return shapes if self._multi_in else shapes[0]
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> PartialShape | list[PartialShape] | None:
         """The output's shape (None for the batch size); a list of shapes for several outputs (as Keras)."""
         if not self.built:
             return None
@@ -126,7 +138,7 @@ class Model(Trainer):
     def get_weights(self) -> list[np.ndarray]:
         return [w for layer in self.layers for w in layer.get_weights()]
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         try:
             weights = list(weights)
         except TypeError:
@@ -159,7 +171,7 @@ class Model(Trainer):
         return all(layer.trainable for layer in self._layers_if_built())
 
     @trainable.setter
-    def trainable(self, value) -> None:
+    def trainable(self, value: bool) -> None:
         for layer in self._layers_if_built():
             layer.trainable = bool(value)
 
@@ -169,7 +181,7 @@ class Model(Trainer):
         except ValueError:  # a model without a graph yet has no layers to freeze
             return []
 
-    def __call__(self, x, training=False):
+    def __call__(self, x: ModelData, training: bool = False) -> np.ndarray | list[np.ndarray]:
         """Run the model on arrays (eager).  A model cannot be called on symbolic tensors (used as a
         layer of another model); build the bigger model from the same layer objects instead, e.g.
         ``Sequential([*generator.layers, *discriminator.layers])``."""
@@ -190,7 +202,7 @@ class Model(Trainer):
     #: Whether ``summary()`` shows a "Connected to" column (not for a Sequential's plain chain).
     summary_connections = True
 
-    def summary(self, line_length: int = 98, print_fn=print) -> None:
+    def summary(self, line_length: int = 98, print_fn: Callable[[str], object] = print) -> None:
         print_fn(summary_text(self, line_length))
 
     def get_config(self) -> dict:
@@ -204,11 +216,12 @@ class Model(Trainer):
         gives a :class:`~le4nn.models.file_format.ModelFileError` naming ``source`` and the part."""
         return configs.functional_from(cls, config, source)
 
-    def save(self, filepath) -> None:
+    def save(self, filepath: PathLike) -> None:
         """Architecture, weights and optimizer state in one ``.npz`` file (written atomically)."""
         save_model(self, filepath)
 
-    def export(self, filepath, format: str = "onnx", opset: int | None = None, class_names=None):
+    def export(self, filepath: PathLike, format: str = "onnx", opset: int | None = None,
+               class_names: Sequence[str] | None = None) -> Path:
         """Write the model for another engine, as Keras 3's ``model.export(filepath, format="onnx")``;
         returns the path.
 
@@ -223,10 +236,10 @@ class Model(Trainer):
 
         return export_model(self, filepath, format=format, opset=opset, class_names=class_names)
 
-    def save_weights(self, filepath) -> None:
+    def save_weights(self, filepath: PathLike) -> None:
         save_weights(self, filepath)
 
-    def load_weights(self, filepath) -> None:
+    def load_weights(self, filepath: PathLike) -> None:
         load_weights(self, filepath)
 
 

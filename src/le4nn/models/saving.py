@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from le4nn import losses, optimizers
 from le4nn._files import atomic_write, make_parent_folder
+from le4nn._numbers import is_real
+from le4nn._typing import PathLike
 from le4nn._version import __version__
 from le4nn.models.configs import functional_config, model_config, model_from_config, sequential_config
 from le4nn.models.file_format import (
@@ -44,6 +46,9 @@ from le4nn.models.file_format import (
     short,
 )
 from le4nn.utils import get_rng, get_rng_state, set_rng_state
+
+if TYPE_CHECKING:  # (model.py imports this module)
+    from le4nn.models.model import Model
 
 __all__ = [
     "FORMAT_VERSION", "HEADER_KEY", "ModelFileError", "check_finite_weights", "functional_config",
@@ -60,14 +65,14 @@ _INTEGER_SLOTS = {"t"}
 _MAX_EPOCHS = 10**9
 
 
-def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
+def write_archive(path: PathLike, header: dict, arrays: dict[str, np.ndarray]) -> Path:
     """Atomically write ``header`` (JSON) and ``arrays`` into an ``.npz`` file at ``path``."""
     path = normalize_path(path)
     make_parent_folder(path)
     payload = {HEADER_KEY: np.array(json.dumps(header))}
     payload.update({key: np.asarray(value, order="C") for key, value in arrays.items()})
     with atomic_write(path, "wb") as tmp:
-        np.savez(tmp, **payload)
+        np.savez(tmp, **payload)  # type: ignore[arg-type]  # NumPy's stub types **kwds as allow_pickle
     return path
 
 
@@ -120,7 +125,7 @@ def check_finite_weights(model, source=None) -> None:
         raise _nonfinite_error(source, f"{', '.join(bad[:3])}{more}")
 
 
-def _match_layers(model, file_layers: dict[str, list[str]], path) -> list[tuple]:
+def _match_layers(model, file_layers: dict[str, list[str]], path: PathLike) -> list[tuple]:
     """(model layer, file layer name) pairs: by name when every model layer with weights has its name
     in the file, else by position (see :func:`_restore_weights`)."""
     model_layers = [layer for layer in model.layers if layer.weight_names]
@@ -179,12 +184,12 @@ def _check_kind(archive: ModelArchive) -> str:
     return kind
 
 
-def save_weights(model, filepath) -> Path:
+def save_weights(model: Model, filepath: PathLike) -> Path:
     """Only the weights (``model.save_weights``)."""
     return write_archive(filepath, _header(kind="weights"), _weight_arrays(model))
 
 
-def load_weights(model, filepath, allow_nonfinite: bool = False) -> None:
+def load_weights(model: Model, filepath: PathLike, allow_nonfinite: bool = False) -> None:
     """Load weights saved by :func:`save_weights` or :func:`save_model` into ``model`` (non-finite
     weights are refused unless ``allow_nonfinite``)."""
     with open_archive(filepath) as archive:
@@ -197,7 +202,7 @@ def load_weights(model, filepath, allow_nonfinite: bool = False) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def save_model(model, filepath) -> Path:
+def save_model(model, filepath: PathLike) -> Path:
     """Architecture, weights, optimizer state and the training position in one file (atomically)."""
     arrays = _weight_arrays(model)
     compile_config = model.compile_config()
@@ -227,7 +232,7 @@ def _compile(model, config, archive: ModelArchive) -> None:
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise archive.fail(f"compile: the metrics must be a list of names, got {short(metrics)}")
     if weights is not None and not (isinstance(weights, list) and all(
-            isinstance(w, numbers.Real) and not isinstance(w, bool) and math.isfinite(w) for w in weights)):
+            is_real(w) and math.isfinite(w) for w in weights)):
         raise archive.fail(f"compile: loss_weights must be a list of finite numbers, got {short(weights)}")
     try:
         model.compile(optimizer=optimizers.deserialize(config["optimizer"]),
@@ -310,7 +315,7 @@ def _model_from_archive(archive: ModelArchive):
                              max_weight_bytes=min(weight_bytes, archive.read_budget))
 
 
-def load_model(filepath, compile: bool = True, allow_nonfinite: bool = False):
+def load_model(filepath: PathLike, compile: bool = True, allow_nonfinite: bool = False) -> Model:
     """A model saved by ``model.save``: architecture, weights and (with ``compile=True``) optimizer
     state.  The global random generator is restored too, so that ``fit(..., initial_epoch=...)``
     continues exactly as the interrupted run would have.

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
+import numpy as np
+
+from le4nn._typing import PartialShape
 from le4nn.layers import InputLayer, Layer, SymbolicTensor
 from le4nn.layers.shapes import format_shape, normalize_shape, shapes_compatible
 from le4nn.models import configs
@@ -23,7 +27,7 @@ class Sequential(Model):
 
     summary_connections = False  # a chain: each layer reads the one above it
 
-    def __init__(self, layers=None, name: str | None = None):
+    def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None) -> None:
         super().__init__(name=name)
         self._layers: list[Layer] = []
         self._input_shape: tuple | None = None
@@ -34,7 +38,7 @@ class Sequential(Model):
     def layers(self) -> list[Layer]:
         return list(self._layers)
 
-    def add(self, layer) -> None:
+    def add(self, layer: Layer) -> None:
         """Append a layer (or, first, an ``Input(shape=...)``)."""
         if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
             if self._layers or self._input_shape is not None:
@@ -69,19 +73,19 @@ class Sequential(Model):
             self._build_chain(self._input_shape)
         return layer
 
-    def build(self, input_shape) -> None:
+    def build(self, input_shape: Sequence[int | None]) -> None:
         """Build every layer for inputs of ``input_shape`` (batch dimension included, as None)."""
         self._input_shape = (None, *normalize_shape(input_shape)[1:])
         self._build_chain(self._input_shape)
 
-    def _build_chain(self, input_shape) -> None:
+    def _build_chain(self, input_shape: Sequence[int | None]) -> None:
         shape = input_shape
         for layer in self._layers:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
         self._graph = Graph.chain(self._layers)
 
-    def _ensure_built(self, xs) -> None:
+    def _ensure_built(self, xs: list[np.ndarray]) -> None:
         if self._graph is None:
             with _FIRST_BUILD:  # two threads' first calls: one builds, the other finds it built
                 if self._graph is None:
@@ -97,11 +101,11 @@ class Sequential(Model):
                 )
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> PartialShape | list[PartialShape] | None:
         return self._input_shape
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> PartialShape | list[PartialShape] | None:
         return self._layers[-1].output_shape if self._layers else None
 
     def get_config(self) -> dict:

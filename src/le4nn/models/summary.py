@@ -3,15 +3,18 @@ as Keras 2 prints it (functional models get a "Connected to" column)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from le4nn.layers import InputLayer
 from le4nn.layers.shapes import format_shape
 
 
-def _row(cells, widths) -> str:
+def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
     return "".join(f" {str(c):<{w - 1}}" for c, w in zip(cells, widths, strict=True)).rstrip()
 
 
-def summary_text(model, line_length: int = 98, connections: bool | None = None) -> str:
+def summary_text(model: Any, line_length: int = 98, connections: bool | None = None) -> str:
     """The summary's text; ``connections``: with the "Connected to" column (default: as the model's
     class says, ``summary_connections``: functional models have it, Sequential chains do not)."""
     if connections is None:

@@ -16,6 +16,8 @@ import math
 import sys
 import threading
 import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -23,14 +25,35 @@ from le4nn import losses as losses_module
 from le4nn import metrics as metrics_module
 from le4nn import optimizers as optimizers_module
 from le4nn._threads import num_threads_now
-from le4nn.callbacks import CallbackList, History, ProgressBar, callback_sequence
+from le4nn._typing import ArrayLike, Config, LossLike, ModelData, Scores
+from le4nn.callbacks import Callback, CallbackList, History, ProgressBar, callback_sequence
 from le4nn.models import data as data_utils
 from le4nn.models.training import run_epochs
 from le4nn.utils import get_rng
 
+if TYPE_CHECKING:  # the graph side of the model (Model subclasses Trainer and sets these)
+    from le4nn.layers import Layer
+    from le4nn.models.graph import Graph
+
 
 class Trainer:
     """``compile``/``fit``/``evaluate``/``predict`` and the steps under them, for :class:`~le4nn.models.Model`."""
+
+    # What :class:`~le4nn.models.Model` provides, declared for the type checker.
+    name: str
+    epochs_done: int
+    optimizer: optimizers_module.Optimizer | None
+    history: History | None
+    _ensure_built: Callable[[list[np.ndarray]], None]
+    if TYPE_CHECKING:  # Model's read-only properties
+        @property
+        def graph(self) -> Graph: ...
+        @property
+        def layers(self) -> list[Layer]: ...
+        @property
+        def built(self) -> bool: ...
+        @property
+        def dtype(self) -> np.dtype: ...
 
     def _trainable(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The trainable parameters and their gradients, keyed "<layer>/<param>" (trainable layers only)."""
@@ -44,7 +67,10 @@ class Trainer:
 
     # --- compile ----------------------------------------------------------------------------------
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer: str | optimizers_module.Optimizer | Config = "rmsprop",
+                loss: LossLike | Sequence[LossLike] | None = None,
+                metrics: Sequence[str | metrics_module.Metric] | None = None,
+                loss_weights: Sequence[float] | None = None) -> None:
         """Choose the optimizer, the loss (one, or one per output) and the metrics (names or objects)."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='categorical_crossentropy'")
@@ -68,7 +94,7 @@ class Trainer:
         """The ``compile`` settings as a JSON-ready dict (Keras 3's ``get_compile_config``): the
         optimizer's config, one loss config per output, ``loss_weights`` and the metrics' names;
         None before ``compile``.  ``save`` stores it, ``load_model`` compiles with it."""
-        if not self._compiled:
+        if not self._compiled or self.optimizer is None:
             return None
         return {
             "optimizer": optimizers_module.serialize(self.optimizer),
@@ -133,15 +159,17 @@ class Trainer:
             loss, weight = self._losses[k], self._loss_weights[k]
             is_fused = self._fused(k)
             if is_fused:
-                logits = self.graph.output_nodes[k].layer.logits
+                node = self.graph.output_nodes[k]
+                assert node is not None  # _fused(k): output k is a layer's output
+                logits = node.layer.logits
                 if with_grads and k in deferred:
-                    value, probs, grad = loss.softmax_fused_with_gradient(y, logits, sample_weight)
+                    value, probs, grad = cast(Any, loss).softmax_fused_with_gradient(y, logits, sample_weight)
                     outputs[k] = probs
                 else:
-                    value, probs = loss.softmax_fused(y, logits, sample_weight)
+                    value, probs = cast(Any, loss).softmax_fused(y, logits, sample_weight)
                     if k in deferred:
                         outputs[k] = out = probs
-                    grad = loss.softmax_fused_gradient(y, out, sample_weight) if with_grads else None
+                    grad = cast(Any, loss).softmax_fused_gradient(y, out, sample_weight) if with_grads else None
             else:
                 value = loss(y, out, sample_weight)
                 grad = loss.gradient(y, out, sample_weight) if with_grads else None
@@ -169,7 +197,7 @@ class Trainer:
             for metric in group
         }
 
-    def _train_step(self, xs, ys, sample_weight=None) -> float:
+    def _train_step(self, xs, ys, sample_weight: ArrayLike | None = None) -> float:
         graph = self.graph
         num_threads_now()  # the kernels on the cores other processes leave free (le4nn._threads)
         with graph.guard:  # one step at a time on these layers (threads)
@@ -195,6 +223,7 @@ class Trainer:
             params, param_grads = self._trainable()
             if not params:
                 self._warn_all_frozen()
+            assert self.optimizer is not None  # compiled
             self.optimizer.apply(params, param_grads)
             self._update_metrics(outputs, ys)
         finally:
@@ -214,7 +243,8 @@ class Trainer:
             stacklevel=4,
         )
 
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+    def train_on_batch(self, x: ModelData, y: ModelData, sample_weight: ArrayLike | None = None,
+                       class_weight: Mapping[int, float] | None = None, return_dict: bool = False) -> Scores:
         """One training step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         xs, ys = self._prepare(x, y, targets_for="train_on_batch")
@@ -227,7 +257,8 @@ class Trainer:
             logs = {"loss": loss, **self._metric_logs()}
         return self._result(logs, return_dict)
 
-    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+    def test_on_batch(self, x: ModelData, y: ModelData, sample_weight: ArrayLike | None = None,
+                      return_dict: bool = False) -> Scores:
         """Loss (and metrics) of one batch in inference mode, without updating anything."""
         self._require_compiled("test_on_batch")
         xs, ys = self._prepare(x, y, targets_for="test_on_batch")
@@ -247,7 +278,7 @@ class Trainer:
         return self._result(logs, return_dict)
 
     @staticmethod
-    def _result(logs: dict, return_dict: bool):
+    def _result(logs: dict[str, float], return_dict: bool) -> Scores:
         if return_dict:
             return logs
         values = list(logs.values())
@@ -255,9 +286,12 @@ class Trainer:
 
     # --- fit --------------------------------------------------------------------------------------
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, validation_batch_size=None, augment=None) -> History:
+    def fit(self, x: ModelData | None = None, y: ModelData | None = None, batch_size: int | None = None,
+            epochs: int = 1, verbose: int | str = "auto", callbacks: Sequence[Callback] | None = None,
+            validation_split: float = 0.0, validation_data: tuple[Any, ...] | None = None, shuffle: bool = True,
+            class_weight: Mapping[int, float] | None = None, sample_weight: ArrayLike | None = None,
+            initial_epoch: int = 0, validation_batch_size: int | None = None,
+            augment: str | Callable[..., Any] | None = None) -> History:
         """Train for ``epochs`` epochs (counting from ``initial_epoch``); returns a :class:`History`.
 
         Each epoch runs :meth:`train_on_batch`'s step (eq. 12–14) on shuffled mini-batches inside the
@@ -281,8 +315,7 @@ class Trainer:
         xs, ys = self._prepare(x, y, targets_for="fit")
         data = data_utils.fit_data(xs, ys, sample_weight, class_weight, validation_split, validation_data)
         steps = math.ceil(data.n / batch_size)
-        if data_utils.check_verbose("fit", verbose) == "auto":
-            verbose = 1
+        verbose = 1 if data_utils.check_verbose("fit", verbose) == "auto" else int(verbose)
         self.history = History()
         callback_list = CallbackList(
             [self.history, *callback_sequence(callbacks), ProgressBar(verbose)],
@@ -295,8 +328,9 @@ class Trainer:
 
     # --- evaluate / predict -----------------------------------------------------------------------
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 return_dict=False):
+    def evaluate(self, x: ModelData | None = None, y: ModelData | None = None, batch_size: int | None = None,
+                 verbose: int | str = "auto", sample_weight: ArrayLike | None = None,
+                 return_dict: bool = False) -> Scores:
         """Loss and metrics over the whole data in inference mode (batched)."""
         self._require_compiled("evaluate")
         data_utils.check_verbose("evaluate", verbose)
@@ -326,7 +360,8 @@ class Trainer:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), file=sys.stderr)
         return self._result(logs, return_dict)
 
-    def predict(self, x, batch_size=None, verbose=0):
+    def predict(self, x: ModelData, batch_size: int | None = None,
+                verbose: int | str = 0) -> np.ndarray | list[np.ndarray]:
         """Outputs for every sample, computed in batches in inference mode (Dropout off, BatchNorm
         with its moving statistics)."""
         batch_size = data_utils.check_batch_size(batch_size)
@@ -356,7 +391,7 @@ class _FitSteps:
     """What :meth:`Trainer.fit` does in each epoch and batch of :func:`~le4nn.models.training.run_epochs`."""
 
     def __init__(self, model: Trainer, data: data_utils.FitData, batch_size: int, shuffle: bool, augment,
-                 validation_batch_size: int):
+                 validation_batch_size: int) -> None:
         self.model = model
         self.data = data
         self.batch_size = batch_size
@@ -391,9 +426,10 @@ class _FitSteps:
         logs = {"loss": self.loss_sum / max(self.seen, 1), **model._metric_logs()}
         val = self.data.validation
         if val is not None:
-            val_logs = model.evaluate(*val[:2], sample_weight=val[2] if len(val) == 3 else None,
+            val_logs = model.evaluate(val[0], val[1], sample_weight=val[2] if len(val) == 3 else None,
                                       batch_size=self.validation_batch_size, verbose=0, return_dict=True)
-            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            logs.update({f"val_{k}": v for k, v in cast(dict, val_logs).items()})  # (return_dict)
+        assert model.optimizer is not None  # fit requires a compiled model
         logs["lr"] = float(model.optimizer.learning_rate)
         model.epochs_done = epoch + 1
         return logs

@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from le4nn.callbacks import CallbackList
 
@@ -47,14 +47,14 @@ class GracefulInterrupt:
                     pass
         return self
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: object) -> None:
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if self.requested:
             raise TrainingAborted(f"training aborted by a second {name}")
         self.requested = True
         print(f"\n{name}: stopping after this batch (send again to abort at once)", file=sys.stderr)
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         return False

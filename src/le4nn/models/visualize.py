@@ -16,12 +16,12 @@ from le4nn.layers.shapes import format_shape
 from le4nn.models.model import Model
 
 
-def model_to_dot(model, show_shapes: bool = True) -> str:
+def model_to_dot(model: Model, show_shapes: bool = True) -> str:
     """The model's layer graph in Graphviz's DOT language."""
     if not isinstance(model, Model):
         raise TypeError(f"model_to_dot: expected an le4nn model (Sequential or Model), got {type(model).__name__}")
     lines = ["digraph model {", '  rankdir="TB";', '  node [shape=record, fontname="Helvetica", fontsize=10];']
-    producer = {}
+    producer: dict[int, int] = {}  # output slot -> index of the node that writes it
     for index, node in enumerate(model.graph.nodes):
         layer = node.layer
         label = f"{layer.name}|{type(layer).__name__}"
@@ -38,7 +38,7 @@ def model_to_dot(model, show_shapes: bool = True) -> str:
     return "\n".join(lines)
 
 
-def plot_model(model, to_file="model.png", show_shapes: bool = True) -> Path:
+def plot_model(model: Model, to_file: str = "model.png", show_shapes: bool = True) -> Path:
     """Draw the layer graph to ``to_file`` (format from its extension: png, svg, pdf, ...).
 
     Needs Graphviz's ``dot`` on the PATH (``apt-get install graphviz``, ``brew install graphviz``,

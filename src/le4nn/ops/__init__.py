@@ -29,6 +29,8 @@ import inspect
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from typing import Any
 
 from le4nn.ops import reference
 
@@ -165,7 +167,7 @@ def get_backend() -> str:
 
 
 @contextlib.contextmanager
-def backend(name: str):
+def backend(name: str) -> Iterator[None]:
     """Use the given backend inside a ``with`` block, then restore the previous one."""
     global _requested, _impl
     saved = (_requested, _impl)
@@ -191,7 +193,7 @@ def _make_dispatcher(name: str):
     docstring (the editors' view of it is ``__init__.pyi``: the reference function itself)."""
     ref = getattr(reference, name)
 
-    def dispatch(*args, **kwargs):
+    def dispatch(*args, **kwargs: Any):
         return getattr(_current(), name)(*args, **kwargs)
 
     dispatch.__name__ = name

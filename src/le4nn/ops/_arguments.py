@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from le4nn._numbers import all_whole_numbers
+from le4nn._typing import Shape
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _F32, _F64 = FLOAT_DTYPES  # native-order float dtypes are singletons: arrays' dtypes are these objects
@@ -63,7 +64,8 @@ def as_pair(value, op: str, name: str) -> tuple[int, int]:
 def as_padding(value, op: str) -> tuple[int, int, int, int]:
     """Padding as (top, bottom, left, right): an int, a pair (vertical, horizontal) or four ints."""
     if isinstance(value, (tuple, list)) and len(value) == 4:
-        pads = tuple(_as_int(v, op, "pad") for v in value)
+        top, bottom, left, right = (_as_int(v, op, "pad") for v in value)
+        pads = (top, bottom, left, right)
     elif isinstance(value, (tuple, list)) and len(value) == 2:
         ph, pw = as_pair(value, op, "pad")
         pads = (ph, ph, pw, pw)
@@ -144,7 +146,7 @@ def check_shape4(shape, op: str, name: str) -> tuple[int, int, int, int]:
     return dims
 
 
-def window_geometry(x_shape, kh, kw, stride, pad, op: str) -> Geometry:
+def window_geometry(x_shape: Shape, kh: int, kw: int, stride, pad, op: str) -> Geometry:
     """Check the window parameters against an NCHW shape and compute the output size."""
     B, C, H, W = check_shape4(x_shape, op, "x shape")
     kh = _as_int(kh, op, "kh")
@@ -165,7 +167,7 @@ def window_geometry(x_shape, kh, kw, stride, pad, op: str) -> Geometry:
     return Geometry(B, C, H, W, kh, kw, sh, sw, pt, pb, pl, pr, OH, OW)
 
 
-def pool_geometry(x_shape, kh, kw, stride, pad, op: str) -> Geometry:
+def pool_geometry(x_shape: Shape, kh: int, kw: int, stride, pad, op: str) -> Geometry:
     """Window geometry of a pooling op: ``stride`` defaults to the pool size, and every window must
     hold at least one real input element (padding smaller than the pool on each side)."""
     g = window_geometry(x_shape, kh, kw, (kh, kw) if stride is None else stride, pad, op)
@@ -266,13 +268,13 @@ def check_class_axis(x: np.ndarray, op: str) -> None:
         raise ValueError(f"{op}: the last axis of x (the classes) is empty, got shape {x.shape}")
 
 
-def nchw_shape(x_shape) -> tuple:
+def nchw_shape(x_shape: Shape) -> tuple:
     """(B, C, H, W) of an NHWC shape, for the shared geometry checks (other lengths unchanged)."""
     dims = tuple(x_shape)
     return (dims[0], dims[3], dims[1], dims[2]) if len(dims) == 4 else dims
 
 
-def check_argmax(argmax, dout: np.ndarray, x_shape, op: str,
+def check_argmax(argmax, dout: np.ndarray, x_shape: Shape, op: str,
                  channels_last: bool = False) -> tuple[int, int, int, int]:
     """The int32 winner indices of max pooling, shaped like ``dout``; returns the checked x_shape,
     (B, C, H, W), or (B, H, W, C) with ``channels_last``."""
@@ -300,7 +302,7 @@ def check_argmax_range(argmax: np.ndarray, plane_h: int, plane_w: int, op: str, 
 WinogradGeometry = collections.namedtuple("WinogradGeometry", "B H W C pt pb pl pr OH OW TH TW")
 
 
-def winograd_geometry(x_shape, pad, op: str, tile: int = 2) -> WinogradGeometry:
+def winograd_geometry(x_shape: Shape, pad, op: str, tile: int = 2) -> WinogradGeometry:
     """Check an NHWC input shape and a padding of at most 2 per side for Winograd F(tile×tile, 3×3)."""
     B, C, H, W = check_shape4(nchw_shape(x_shape), op, "x shape")
     pt, pb, pl, pr = as_padding(pad, op)

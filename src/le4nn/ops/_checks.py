@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from le4nn._typing import FloatArray, Shape
 from le4nn.ops._arguments import (
     FLOAT_DTYPES,
     Geometry,
@@ -44,7 +45,7 @@ from le4nn.ops._arguments import (
 # --- im2col / col2im (handout eq. 59, 62) -------------------------------------------------------------
 
 
-def check_im2col(x, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+def check_im2col(x, kh: int, kw: int, stride, pad, out) -> tuple[Geometry, np.ndarray]:
     """:func:`~le4nn.ops.reference.im2col`: ``(geometry, cols)``, cols (C·kh·kw, B·OH·OW)."""
     op = "im2col"
     x = check_float_array(x, op, "x", ndim=4)
@@ -52,7 +53,7 @@ def check_im2col(x, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
     return g, prepare_out(out, (g.C * g.kh * g.kw, g.B * g.OH * g.OW), x.dtype, op)
 
 
-def check_col2im(cols, x_shape, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+def check_col2im(cols, x_shape: Shape, kh: int, kw: int, stride, pad, out) -> tuple[Geometry, np.ndarray]:
     """:func:`~le4nn.ops.reference.col2im`: ``(geometry, x)``, x (B, C, H, W)."""
     op = "col2im"
     cols = check_float_array(cols, op, "cols", ndim=2)
@@ -64,7 +65,8 @@ def check_col2im(cols, x_shape, kh, kw, stride, pad, out) -> tuple[Geometry, np.
 # --- pooling (handout eq. 63–64) ------------------------------------------------------------------------
 
 
-def check_maxpool2d_forward(x, kh, kw, stride, pad, out, argmax_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
+def check_maxpool2d_forward(x, kh: int, kw: int, stride, pad, out,
+                            argmax_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
     """:func:`~le4nn.ops.reference.maxpool2d_forward`: ``(geometry, out, argmax)``, (B, C, OH, OW)."""
     op = "maxpool2d_forward"
     x = check_float_array(x, op, "x", ndim=4)
@@ -73,7 +75,7 @@ def check_maxpool2d_forward(x, kh, kw, stride, pad, out, argmax_out) -> tuple[Ge
     return g, out, prepare_out(argmax_out, (g.B, g.C, g.OH, g.OW), np.int32, op, "argmax_out")
 
 
-def check_maxpool2d_backward(dout, argmax, x_shape, out, check_range: bool = True) -> np.ndarray:
+def check_maxpool2d_backward(dout: FloatArray, argmax, x_shape: Shape, out, check_range: bool = True) -> np.ndarray:
     """:func:`~le4nn.ops.reference.maxpool2d_backward`: dx (B, C, H, W).  ``check_range=False``
     leaves the winners' range to the kernel (it checks before it writes anything)."""
     op = "maxpool2d_backward"
@@ -84,7 +86,7 @@ def check_maxpool2d_backward(dout, argmax, x_shape, out, check_range: bool = Tru
     return prepare_out(out, (B, C, H, W), dout.dtype, op)
 
 
-def check_avgpool2d_forward(x, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+def check_avgpool2d_forward(x, kh: int, kw: int, stride, pad, out) -> tuple[Geometry, np.ndarray]:
     """:func:`~le4nn.ops.reference.avgpool2d_forward`: ``(geometry, out)``, out (B, C, OH, OW)."""
     op = "avgpool2d_forward"
     x = check_float_array(x, op, "x", ndim=4)
@@ -92,7 +94,8 @@ def check_avgpool2d_forward(x, kh, kw, stride, pad, out) -> tuple[Geometry, np.n
     return g, prepare_out(out, (g.B, g.C, g.OH, g.OW), x.dtype, op)
 
 
-def check_avgpool2d_backward(dout, x_shape, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+def check_avgpool2d_backward(dout: FloatArray, x_shape: Shape, kh: int, kw: int, stride, pad,
+                             out) -> tuple[Geometry, np.ndarray]:
     """:func:`~le4nn.ops.reference.avgpool2d_backward`: ``(geometry, dx)``, dx (B, C, H, W)."""
     op = "avgpool2d_backward"
     dout = check_float_array(dout, op, "dout", ndim=4)
@@ -105,7 +108,7 @@ def check_avgpool2d_backward(dout, x_shape, kh, kw, stride, pad, out) -> tuple[G
 # --- channels-last windows --------------------------------------------------------------------------------
 
 
-def check_im2col_nhwc(x, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+def check_im2col_nhwc(x, kh: int, kw: int, stride, pad, out) -> tuple[Geometry, np.ndarray]:
     """:func:`~le4nn.ops.reference.im2col_nhwc`: ``(geometry, cols)``, cols (B·OH·OW, kh·kw·C)."""
     op = "im2col_nhwc"
     x = check_float_array(x, op, "x", ndim=4)
@@ -113,7 +116,7 @@ def check_im2col_nhwc(x, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray
     return g, prepare_out(out, (g.B * g.OH * g.OW, g.kh * g.kw * g.C), x.dtype, op)
 
 
-def check_col2im_nhwc(cols, x_shape, kh, kw, stride, pad, out) -> tuple[Geometry, np.ndarray]:
+def check_col2im_nhwc(cols, x_shape: Shape, kh: int, kw: int, stride, pad, out) -> tuple[Geometry, np.ndarray]:
     """:func:`~le4nn.ops.reference.col2im_nhwc`: ``(geometry, x)``, x (B, H, W, C)."""
     op = "col2im_nhwc"
     cols = check_float_array(cols, op, "cols", ndim=2)
@@ -122,7 +125,8 @@ def check_col2im_nhwc(cols, x_shape, kh, kw, stride, pad, out) -> tuple[Geometry
     return g, prepare_out(out, (g.B, g.H, g.W, g.C), cols.dtype, op)
 
 
-def check_maxpool2d_nhwc_forward(x, kh, kw, stride, pad, out, argmax_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
+def check_maxpool2d_nhwc_forward(x, kh: int, kw: int, stride, pad, out,
+                                 argmax_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
     """:func:`~le4nn.ops.reference.maxpool2d_nhwc_forward`: ``(geometry, out, argmax)``, (B, OH, OW, C)."""
     op = "maxpool2d_nhwc_forward"
     x = check_float_array(x, op, "x", ndim=4)
@@ -131,7 +135,8 @@ def check_maxpool2d_nhwc_forward(x, kh, kw, stride, pad, out, argmax_out) -> tup
     return g, out, prepare_out(argmax_out, (g.B, g.OH, g.OW, g.C), np.int32, op, "argmax_out")
 
 
-def check_maxpool2d_nhwc_backward(dout, argmax, x_shape, out, check_range: bool = True) -> np.ndarray:
+def check_maxpool2d_nhwc_backward(dout: FloatArray, argmax, x_shape: Shape, out,
+                                  check_range: bool = True) -> np.ndarray:
     """:func:`~le4nn.ops.reference.maxpool2d_nhwc_backward`: dx (B, H, W, C).  ``check_range=False``
     leaves the winners' range to the kernel."""
     op = "maxpool2d_nhwc_backward"
@@ -161,7 +166,7 @@ def check_conv2d_nhwc_forward(x, kernel, bias, stride, pad, out) -> tuple[Geomet
     return g, bias, prepare_out(out, (g.B, g.OH, g.OW, kernel.shape[3]), x.dtype, op)
 
 
-def _check_filter_grad(op: str, x, dout, kh, kw, stride, pad) -> Geometry:
+def _check_filter_grad(op: str, x, dout: FloatArray, kh: int, kw: int, stride, pad) -> Geometry:
     """An NHWC input and a ∂E/∂y (B, ·, ·, K) of the same dtype; the convolution's geometry."""
     x = check_float_array(x, op, "x", ndim=4)
     dout = check_float_array(dout, op, "dout", ndim=4)
@@ -177,14 +182,15 @@ def _check_like_dout(op: str, dout: np.ndarray, array, name: str) -> None:
         check_same_dtype(op, dout=dout, **{name: array})
 
 
-def _filter_grads(op: str, g: Geometry, K: int, dtype, out, bias_grad_out) -> tuple[np.ndarray, np.ndarray]:
+def _filter_grads(op: str, g: Geometry, K: int, dtype: np.dtype, out: FloatArray | None,
+                  bias_grad_out: FloatArray | None) -> tuple[np.ndarray, np.ndarray]:
     """The kernel gradient (kh, kw, C, K) and the bias gradient (K,)."""
     kernel_grad = prepare_out(out, (g.kh, g.kw, g.C, K), dtype, op)
     return kernel_grad, prepare_out(bias_grad_out, (K,), dtype, op, "bias_grad_out")
 
 
-def check_conv2d_nhwc_filter_grad(x, dout, kh, kw, stride, pad, y, out,
-                                  bias_grad_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
+def check_conv2d_nhwc_filter_grad(x, dout: FloatArray, kh: int, kw: int, stride, pad, y, out,
+                                  bias_grad_out: FloatArray | None) -> tuple[Geometry, np.ndarray, np.ndarray]:
     """:func:`~le4nn.ops.reference.conv2d_nhwc_filter_grad`: ``(geometry, kernel_grad, bias_grad)``."""
     op = "conv2d_nhwc_filter_grad"
     g = _check_filter_grad(op, x, dout, kh, kw, stride, pad)
@@ -207,8 +213,8 @@ def check_conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, pool_kh, pool_k
     return g, pg, bias, out, prepare_out(argmax_out, (pg.B, pg.OH, pg.OW, K), np.int32, op, "argmax_out")
 
 
-def check_conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride, pad, out,
-                                         bias_grad_out) -> tuple[Geometry, np.ndarray, np.ndarray]:
+def check_conv2d_nhwc_filter_grad_pooled(x, dout: FloatArray, argmax, pooled, kh: int, kw: int, stride, pad, out,
+                                         bias_grad_out: FloatArray | None) -> tuple[Geometry, np.ndarray, np.ndarray]:
     """:func:`~le4nn.ops.reference.conv2d_nhwc_filter_grad_pooled`: ``(geometry, kernel_grad,
     bias_grad)``; argmax indexes the convolution's OH × OW output planes."""
     op = "conv2d_nhwc_filter_grad_pooled"
@@ -229,7 +235,7 @@ def check_elementwise(op: str, x, out) -> np.ndarray:
     return prepare_out(out, x.shape, x.dtype, op)
 
 
-def _check_dout_y(op: str, dout, y) -> None:
+def _check_dout_y(op: str, dout: FloatArray, y) -> None:
     """∂E/∂y and y of one shape and dtype (any shape)."""
     dout = check_float_array(dout, op, "dout")
     y = check_float_array(y, op, "y")
@@ -237,7 +243,7 @@ def _check_dout_y(op: str, dout, y) -> None:
     check_same_dtype(op, dout=dout, y=y)
 
 
-def check_elementwise_backward(op: str, dout, y, out) -> np.ndarray:
+def check_elementwise_backward(op: str, dout: FloatArray, y, out) -> np.ndarray:
     """``sigmoid_backward``, ``relu_backward``: dx shaped like y."""
     _check_dout_y(op, dout, y)
     return prepare_out(out, y.shape, y.dtype, op)
@@ -262,7 +268,7 @@ def check_cross_entropy(op: str, scores, name: str, labels, out,
     return targets, is_index, prepare_out(out, scores.shape, scores.dtype, op)
 
 
-def check_softmax_cross_entropy(logits, labels, out, grad_out,
+def check_softmax_cross_entropy(logits: FloatArray, labels, out, grad_out: FloatArray | None,
                                 check_range: bool = True) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
     """:func:`~le4nn.ops.reference.softmax_cross_entropy`: ``(targets, is_index, probs, grad)``."""
     op = "softmax_cross_entropy"
@@ -279,7 +285,8 @@ def check_bias_relu_forward(x, bias, out) -> tuple[np.ndarray, np.ndarray]:
     return bias, prepare_out(out, x.shape, x.dtype, op)
 
 
-def check_backward_bias(op: str, dout, y, out, bias_grad_out) -> tuple[np.ndarray, np.ndarray]:
+def check_backward_bias(op: str, dout: FloatArray, y, out,
+                        bias_grad_out: FloatArray | None) -> tuple[np.ndarray, np.ndarray]:
     """``relu_backward_bias``, ``sigmoid_backward_bias``: ``(dx, bias_grad)``, dx shaped like y (..., K),
     bias_grad (K,)."""
     _check_dout_y(op, dout, y)
@@ -410,7 +417,7 @@ def check_batchnorm_forward(x, gamma, beta, epsilon, axis, relu, mean, variance,
     return axis, relu, gamma, beta, float(eps), mean, variance, prepare_out(out, x.shape, x.dtype, op)
 
 
-def check_batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis, relu, training, out, gamma_grad_out,
+def check_batchnorm_backward(dout: FloatArray, x, gamma, beta, mean, inv_std, axis, relu, training, out, gamma_grad_out,
                              beta_grad_out):
     """:func:`~le4nn.ops.reference.batchnorm_backward`: ``(axis, relu, training, gamma, beta, dx,
     gamma_grad, beta_grad)``; gamma/beta filled with ones/zeros when None."""

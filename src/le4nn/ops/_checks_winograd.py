@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from le4nn._typing import FloatArray
 from le4nn.ops._arguments import (
     FLOAT_DTYPES,
     WinogradGeometry,
@@ -54,7 +55,7 @@ def _check_planes(m, op: str) -> np.ndarray:
     return check_float_array(m, op, "m", ndim=3)
 
 
-def check_winograd_gradient_transform(dout, out, tile: int = 2) -> tuple[tuple[int, int], np.ndarray]:
+def check_winograd_gradient_transform(dout: FloatArray, out, tile: int = 2) -> tuple[tuple[int, int], np.ndarray]:
     """:func:`~le4nn.ops.reference.winograd_gradient_transform`: ``((TH, TW), Q)``, Q ((tile+2)², B·TH·TW, K)."""
     op = _winograd_op("gradient_transform", tile)
     dout = check_float_array(dout, op, "dout", ndim=4)

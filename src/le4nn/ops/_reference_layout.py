@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from le4nn._typing import FloatArray
 from le4nn.ops import _checks as checks
 
 
-def nchw_to_nhwc(x, *, out=None):
+def nchw_to_nhwc(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """An NCHW batch (B, C, H, W) in the NHWC layout (B, H, W, C): ``x.transpose(0, 2, 3, 1)`` as a
     C-contiguous array.  Every value is moved, never computed, so NaN, inf and -0 come through bit for
     bit.  x must be C-contiguous; ``out`` (B, H, W, C) may not overlap it."""
@@ -19,7 +20,7 @@ def nchw_to_nhwc(x, *, out=None):
     return out
 
 
-def nhwc_to_nchw(x, *, out=None):
+def nhwc_to_nchw(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """An NHWC batch (B, H, W, C) in the NCHW layout (B, C, H, W): ``x.transpose(0, 3, 1, 2)`` as a
     C-contiguous array, the inverse of :func:`nchw_to_nhwc` (the same rules)."""
     out = checks.check_layout_transpose(x, out, "nhwc_to_nchw", (0, 3, 1, 2))

@@ -10,52 +10,44 @@ only across independent outputs, so results are bitwise identical for any thread
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from le4nn._finite import all_finite
-
 # The compiled kernels, all in this one block.
-from le4nn._kernels import activations as _act
-from le4nn._kernels import batchnorm as _bn
-from le4nn._kernels import fused as _fused
-from le4nn._kernels import im2col as _im2col
-from le4nn._kernels import layout as _layout
-from le4nn._kernels import nhwc_conv as _nhwc_conv
-from le4nn._kernels import nhwc_im2col as _nhwc_im2col
-from le4nn._kernels import nhwc_pool as _nhwc_pool
-from le4nn._kernels import optim as _optim
-from le4nn._kernels import pooling as _pool
-from le4nn._kernels import softmax as _softmax
-from le4nn._kernels import sparse as _sparse
-from le4nn._kernels import winograd as _winograd
+import le4nn._kernels.activations as _act
+import le4nn._kernels.batchnorm as _bn
+import le4nn._kernels.fused as _fused
+import le4nn._kernels.im2col as _im2col
+import le4nn._kernels.layout as _layout
+import le4nn._kernels.nhwc_conv as _nhwc_conv
+import le4nn._kernels.nhwc_im2col as _nhwc_im2col
+import le4nn._kernels.nhwc_pool as _nhwc_pool
+import le4nn._kernels.optim as _optim
+import le4nn._kernels.pooling as _pool
+import le4nn._kernels.softmax as _softmax
+import le4nn._kernels.sparse as _sparse
+from le4nn._finite import all_finite
 from le4nn._threads import num_threads_now  # the threads to use now: fewer while other processes load the CPU
+from le4nn._typing import Array, FloatArray, IntArray, Padding, Shape, Stride
 from le4nn.ops import _checks as checks
-from le4nn.ops import _checks_winograd as wchecks
 from le4nn.ops import reference as _ref
-
-
-def _same_docs(reference_function):
-    """Give a wrapper the reference's docstring (the semantics are the same)."""
-
-    def decorate(function):
-        function.__doc__ = reference_function.__doc__
-        return function
-
-    return decorate
-
+from le4nn.ops._native_docs import same_docs as _same_docs
 
 # --- im2col / col2im ---------------------------------------------------------------------------------
 
 
 @_same_docs(_ref.im2col)
-def im2col(x, kh, kw, stride=1, pad=0, *, out=None):
+def im2col(x: FloatArray, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+           out: FloatArray | None = None) -> FloatArray:
     g, cols = checks.check_im2col(x, kh, kw, stride, pad, out)
     _im2col.im2col(x, cols, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, num_threads_now())
     return cols
 
 
 @_same_docs(_ref.col2im)
-def col2im(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
+def col2im(cols: FloatArray, x_shape: Shape, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+           out: FloatArray | None = None) -> FloatArray:
     g, x = checks.check_col2im(cols, x_shape, kh, kw, stride, pad, out)
     _im2col.col2im(cols, x, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, num_threads_now())
     return x
@@ -65,14 +57,17 @@ def col2im(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
 
 
 @_same_docs(_ref.maxpool2d_forward)
-def maxpool2d_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=None):
+def maxpool2d_forward(x: FloatArray, kh: int, kw: int, stride: Stride | None = None, pad: Padding = 0, *,
+                      out: FloatArray | None = None,
+                      argmax_out: IntArray | None = None) -> tuple[FloatArray, IntArray]:
     g, out, argmax = checks.check_maxpool2d_forward(x, kh, kw, stride, pad, out, argmax_out)
     _pool.maxpool2d_forward(x, out, argmax, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, num_threads_now())
     return out, argmax
 
 
 @_same_docs(_ref.maxpool2d_backward)
-def maxpool2d_backward(dout, argmax, x_shape, *, out=None):
+def maxpool2d_backward(dout: FloatArray, argmax: IntArray, x_shape: Shape, *,
+                       out: FloatArray | None = None) -> FloatArray:
     # The kernel checks every index against the plane (ValueError) before it writes anything.
     dx = checks.check_maxpool2d_backward(dout, argmax, x_shape, out, check_range=False)
     _pool.maxpool2d_backward(dout, argmax, dx, num_threads_now())
@@ -80,7 +75,9 @@ def maxpool2d_backward(dout, argmax, x_shape, *, out=None):
 
 
 @_same_docs(_ref.avgpool2d_forward)
-def avgpool2d_forward(x, kh, kw, stride=None, pad=0, count_include_pad=True, *, out=None):
+def avgpool2d_forward(x: FloatArray, kh: int, kw: int, stride: Stride | None = None, pad: Padding = 0,
+                      count_include_pad: bool = True, *,
+                      out: FloatArray | None = None) -> FloatArray:
     g, out = checks.check_avgpool2d_forward(x, kh, kw, stride, pad, out)
     _pool.avgpool2d_forward(
         x, out, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, bool(count_include_pad), num_threads_now()
@@ -89,7 +86,9 @@ def avgpool2d_forward(x, kh, kw, stride=None, pad=0, count_include_pad=True, *, 
 
 
 @_same_docs(_ref.avgpool2d_backward)
-def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_pad=True, *, out=None):
+def avgpool2d_backward(dout: FloatArray, x_shape: Shape, kh: int, kw: int, stride: Stride | None = None,
+                       pad: Padding = 0,
+                       count_include_pad: bool = True, *, out: FloatArray | None = None) -> FloatArray:
     g, dx = checks.check_avgpool2d_backward(dout, x_shape, kh, kw, stride, pad, out)
     _pool.avgpool2d_backward(
         dout, dx, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, bool(count_include_pad), num_threads_now()
@@ -101,28 +100,33 @@ def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_
 
 
 @_same_docs(_ref.im2col_nhwc)
-def im2col_nhwc(x, kh, kw, stride=1, pad=0, *, out=None):
+def im2col_nhwc(x: FloatArray, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+                out: FloatArray | None = None) -> FloatArray:
     g, cols = checks.check_im2col_nhwc(x, kh, kw, stride, pad, out)
     _nhwc_im2col.im2col_nhwc(x, cols, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, num_threads_now())
     return cols
 
 
 @_same_docs(_ref.col2im_nhwc)
-def col2im_nhwc(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
+def col2im_nhwc(cols: FloatArray, x_shape: Shape, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+                out: FloatArray | None = None) -> FloatArray:
     g, x = checks.check_col2im_nhwc(cols, x_shape, kh, kw, stride, pad, out)
     _nhwc_im2col.col2im_nhwc(cols, x, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, num_threads_now())
     return x
 
 
 @_same_docs(_ref.maxpool2d_nhwc_forward)
-def maxpool2d_nhwc_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=None):
+def maxpool2d_nhwc_forward(x: FloatArray, kh: int, kw: int, stride: Stride | None = None, pad: Padding = 0, *,
+                           out: FloatArray | None = None,
+                           argmax_out: IntArray | None = None) -> tuple[FloatArray, IntArray]:
     g, out, argmax = checks.check_maxpool2d_nhwc_forward(x, kh, kw, stride, pad, out, argmax_out)
     _nhwc_pool.maxpool2d_nhwc_forward(x, out, argmax, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, num_threads_now())
     return out, argmax
 
 
 @_same_docs(_ref.maxpool2d_nhwc_backward)
-def maxpool2d_nhwc_backward(dout, argmax, x_shape, *, out=None):
+def maxpool2d_nhwc_backward(dout: FloatArray, argmax: IntArray, x_shape: Shape, *,
+                            out: FloatArray | None = None) -> FloatArray:
     dx = checks.check_maxpool2d_nhwc_backward(dout, argmax, x_shape, out, check_range=False)
     # The kernel first tries windows that tile the input (the (H // OH) × (W // OW) blocks, e.g.
     # 2×2 at stride 2), writing dx directly; it checks that every index lies in its block and
@@ -135,15 +139,19 @@ def maxpool2d_nhwc_backward(dout, argmax, x_shape, *, out=None):
 
 
 @_same_docs(_ref.conv2d_nhwc_forward)
-def conv2d_nhwc_forward(x, kernel, bias=None, stride=1, pad=0, relu=False, *, out=None):
+def conv2d_nhwc_forward(x: FloatArray, kernel: FloatArray, bias: FloatArray | None = None, stride: Stride = 1,
+                        pad: Padding = 0, relu: bool = False, *,
+                        out: FloatArray | None = None) -> FloatArray:
     g, bias, y = checks.check_conv2d_nhwc_forward(x, kernel, bias, stride, pad, out)
     _nhwc_conv.conv2d_nhwc_forward(x, kernel, bias, y, g.sh, g.sw, g.pt, g.pl, bool(relu), num_threads_now())
     return y
 
 
 @_same_docs(_ref.conv2d_nhwc_filter_grad)
-def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=None,
-                            bias_grad_out=None):
+def conv2d_nhwc_filter_grad(x: FloatArray, dout: FloatArray, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0,
+                            y: FloatArray | None = None, *,
+                            out: FloatArray | None = None,
+                            bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray | None]:
     g, kernel_grad, bias_grad = checks.check_conv2d_nhwc_filter_grad(x, dout, kh, kw, stride, pad, y, out,
                                                                       bias_grad_out)
     _nhwc_conv.conv2d_nhwc_filter_grad(x, dout, y, kernel_grad, bias_grad, g.sh, g.sw, g.pt, g.pl,
@@ -152,8 +160,11 @@ def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=Non
 
 
 @_same_docs(_ref.conv2d_nhwc_pool_forward)
-def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_kw, pool_stride=None, pool_pad=0,
-                             *, out=None, argmax_out=None):
+def conv2d_nhwc_pool_forward(x: FloatArray, kernel: FloatArray, bias: FloatArray | None, stride: Stride, pad: Padding,
+                             relu: bool, pool_kh: int, pool_kw: int, pool_stride: Stride | None = None,
+                             pool_pad: Padding = 0,
+                             *, out: FloatArray | None = None,
+                             argmax_out: IntArray | None = None) -> tuple[FloatArray, IntArray]:
     g, pg, bias, out, argmax = checks.check_conv2d_nhwc_pool_forward(
         x, kernel, bias, stride, pad, pool_kh, pool_kw, pool_stride, pool_pad, out, argmax_out)
     _nhwc_conv.conv2d_nhwc_pool_forward(x, kernel, bias, out, argmax, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW,
@@ -162,8 +173,11 @@ def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_k
 
 
 @_same_docs(_ref.conv2d_nhwc_filter_grad_pooled)
-def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pad=0, *, out=None,
-                                   bias_grad_out=None):
+def conv2d_nhwc_filter_grad_pooled(x: FloatArray, dout: FloatArray, argmax: IntArray, pooled: FloatArray | None,
+                                   kh: int,
+                                   kw: int, stride: Stride = 1,
+                                   pad: Padding = 0, *, out: FloatArray | None = None,
+                                   bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray | None]:
     g, kernel_grad, bias_grad = checks.check_conv2d_nhwc_filter_grad_pooled(
         x, dout, argmax, pooled, kh, kw, stride, pad, out, bias_grad_out)
     _nhwc_conv.conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kernel_grad, bias_grad, g.sh, g.sw,
@@ -171,91 +185,45 @@ def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pa
     return kernel_grad, bias_grad
 
 
-# --- Winograd F(2×2, 3×3) and F(4×4, 3×3) transforms--------------------------------------------------------
+# --- Winograd F(2×2, 3×3) and F(4×4, 3×3) transforms (in native_winograd.py, the twin of reference_winograd.py)
 
-
-@_same_docs(_ref.winograd_input_transform)
-def winograd_input_transform(x, pad=1, *, out=None):
-    w, V = wchecks.check_winograd_input_transform(x, pad, out)
-    _winograd.input_transform(x, V, w.pt, w.pl, w.TH, w.TW, 2, num_threads_now())
-    return V
-
-
-@_same_docs(_ref.winograd_output_transform)
-def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
-    _, bias, y = wchecks.check_winograd_output_transform(m, out_shape, bias, out)
-    _winograd.output_transform(m, bias, y, bool(relu), 2, num_threads_now())
-    return y
-
-
-@_same_docs(_ref.winograd_gradient_transform)
-def winograd_gradient_transform(dout, *, out=None):
-    _, Q = wchecks.check_winograd_gradient_transform(dout, out)
-    _winograd.gradient_transform(dout, Q, 2, num_threads_now())
-    return Q
-
-
-@_same_docs(_ref.winograd4_input_transform)
-def winograd4_input_transform(x, pad=1, *, out=None):
-    w, V = wchecks.check_winograd_input_transform(x, pad, out, 4)
-    _winograd.input_transform(x, V, w.pt, w.pl, w.TH, w.TW, 4, num_threads_now())
-    return V
-
-
-@_same_docs(_ref.winograd4_output_transform)
-def winograd4_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
-    _, bias, y = wchecks.check_winograd_output_transform(m, out_shape, bias, out, 4)
-    _winograd.output_transform(m, bias, y, bool(relu), 4, num_threads_now())
-    return y
-
-
-@_same_docs(_ref.winograd4_gradient_transform)
-def winograd4_gradient_transform(dout, *, out=None):
-    _, Q = wchecks.check_winograd_gradient_transform(dout, out, 4)
-    _winograd.gradient_transform(dout, Q, 4, num_threads_now())
-    return Q
-
-
-@_same_docs(_ref.winograd_kernel_transform)
-def winograd_kernel_transform(kernel, tile=2, flip=False, *, out=None):
-    tile, U = wchecks.check_winograd_kernel_transform(kernel, tile, flip, out)
-    _winograd.kernel_transform(kernel, U, tile, bool(flip), num_threads_now())
-    return U
-
-
-@_same_docs(_ref.winograd_filter_gradient)
-def winograd_filter_gradient(partials, tile=2, *, out=None):
-    tile, dW = wchecks.check_winograd_filter_gradient(partials, tile, out)
-    _winograd.filter_gradient(partials, dW, tile, num_threads_now())
-    return dW
-
+from le4nn.ops.native_winograd import (  # noqa: E402, I001 (the order of OPS)
+    winograd_input_transform as winograd_input_transform,
+    winograd_output_transform as winograd_output_transform,
+    winograd_gradient_transform as winograd_gradient_transform,
+    winograd4_input_transform as winograd4_input_transform,
+    winograd4_output_transform as winograd4_output_transform,
+    winograd4_gradient_transform as winograd4_gradient_transform,
+    winograd_kernel_transform as winograd_kernel_transform,
+    winograd_filter_gradient as winograd_filter_gradient,
+)
 
 # --- activations (elementwise, any shape: the kernels see the flat arrays) ------------------------
 
 
 @_same_docs(_ref.sigmoid_forward)
-def sigmoid_forward(x, *, out=None):
+def sigmoid_forward(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     y = checks.check_elementwise("sigmoid_forward", x, out)
     _act.sigmoid_forward(x.reshape(-1), y.reshape(-1), num_threads_now())
     return y
 
 
 @_same_docs(_ref.sigmoid_backward)
-def sigmoid_backward(dout, y, *, out=None):
+def sigmoid_backward(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     dx = checks.check_elementwise_backward("sigmoid_backward", dout, y, out)
     _act.sigmoid_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1), num_threads_now())
     return dx
 
 
 @_same_docs(_ref.relu_forward)
-def relu_forward(x, *, out=None):
+def relu_forward(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     y = checks.check_elementwise("relu_forward", x, out)
     _act.relu_forward(x.reshape(-1), y.reshape(-1), num_threads_now())
     return y
 
 
 @_same_docs(_ref.relu_backward)
-def relu_backward(dout, y, *, out=None):
+def relu_backward(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     dx = checks.check_elementwise_backward("relu_backward", dout, y, out)
     _act.relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1), num_threads_now())
     return dx
@@ -265,7 +233,7 @@ def relu_backward(dout, y, *, out=None):
 
 
 @_same_docs(_ref.softmax_forward)
-def softmax_forward(x, *, out=None):
+def softmax_forward(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     y = checks.check_softmax_forward(x, out)
     K = x.shape[-1]
     _softmax.softmax_forward(x.reshape(-1, K), y.reshape(-1, K), num_threads_now())
@@ -273,7 +241,8 @@ def softmax_forward(x, *, out=None):
 
 
 @_same_docs(_ref.softmax_cross_entropy_forward)
-def softmax_cross_entropy_forward(logits, labels, *, out=None):
+def softmax_cross_entropy_forward(logits: FloatArray, labels: Array, *,
+                                  out: FloatArray | None = None) -> tuple[float, FloatArray]:
     targets, is_index, probs = checks.check_cross_entropy("softmax_cross_entropy_forward", logits, "logits",
                                                           labels, out, check_range=False)
     if is_index:
@@ -284,7 +253,7 @@ def softmax_cross_entropy_forward(logits, labels, *, out=None):
 
 
 @_same_docs(_ref.softmax_cross_entropy_backward)
-def softmax_cross_entropy_backward(probs, labels, *, out=None):
+def softmax_cross_entropy_backward(probs: FloatArray, labels: Array, *, out: FloatArray | None = None) -> FloatArray:
     targets, is_index, dx = checks.check_cross_entropy("softmax_cross_entropy_backward", probs, "probs",
                                                        labels, out, check_range=False)
     if is_index:
@@ -295,7 +264,8 @@ def softmax_cross_entropy_backward(probs, labels, *, out=None):
 
 
 @_same_docs(_ref.softmax_cross_entropy)
-def softmax_cross_entropy(logits, labels, *, out=None, grad_out=None):
+def softmax_cross_entropy(logits: FloatArray, labels: Array, *, out: FloatArray | None = None,
+                          grad_out: FloatArray | None = None) -> tuple[float, FloatArray, FloatArray]:
     op = "softmax_cross_entropy"
     targets, is_index, probs, grad = checks.check_softmax_cross_entropy(logits, labels, out, grad_out,
                                                                         check_range=False)
@@ -313,7 +283,7 @@ def softmax_cross_entropy(logits, labels, *, out=None, grad_out=None):
 
 
 @_same_docs(_ref.bias_relu_forward)
-def bias_relu_forward(x, bias, *, out=None):
+def bias_relu_forward(x: FloatArray, bias: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     bias, y = checks.check_bias_relu_forward(x, bias, out)
     K = x.shape[-1]
     _fused.bias_relu_forward(x.reshape(-1, K), bias, y.reshape(-1, K), num_threads_now())
@@ -321,7 +291,8 @@ def bias_relu_forward(x, bias, *, out=None):
 
 
 @_same_docs(_ref.relu_backward_bias)
-def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
+def relu_backward_bias(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None,
+                       bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
     dx, bias_grad = checks.check_backward_bias("relu_backward_bias", dout, y, out, bias_grad_out)
     K = y.shape[-1]
     _fused.relu_backward_bias(dout.reshape(-1, K), y.reshape(-1, K), dx.reshape(-1, K), bias_grad,
@@ -330,7 +301,8 @@ def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
 
 
 @_same_docs(_ref.sigmoid_backward_bias)
-def sigmoid_backward_bias(dout, y, *, out=None, bias_grad_out=None):
+def sigmoid_backward_bias(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None,
+                          bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
     dx, bias_grad = checks.check_backward_bias("sigmoid_backward_bias", dout, y, out, bias_grad_out)
     K = y.shape[-1]
     _fused.sigmoid_backward_bias(dout.reshape(-1, K), y.reshape(-1, K), dx.reshape(-1, K), bias_grad,
@@ -342,7 +314,8 @@ def sigmoid_backward_bias(dout, y, *, out=None, bias_grad_out=None):
 
 
 @_same_docs(_ref.sparse_matmul)
-def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
+def sparse_matmul(x: FloatArray, w: FloatArray, *, bias: FloatArray | None = None, activation: str | None = None,
+                  out: FloatArray | None = None) -> FloatArray:
     act, bias, z = checks.check_sparse_matmul(x, w, bias, activation, out)
     if not all_finite(w):  # the kernel skips zero pixels, so 0 · inf would not give NaN: dense
         return _ref.sparse_matmul(x, w, bias=bias, activation=act, out=z)
@@ -351,7 +324,7 @@ def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
 
 
 @_same_docs(_ref.sparse_matmul_tn)
-def sparse_matmul_tn(x, d, *, out=None):
+def sparse_matmul_tn(x: FloatArray, d: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     g = checks.check_sparse_matmul_tn(x, d, out)
     if not all_finite(d):  # as in sparse_matmul: a NaN or inf of d must reach every row of g
         return _ref.sparse_matmul_tn(x, d, out=g)
@@ -363,13 +336,15 @@ def sparse_matmul_tn(x, d, *, out=None):
 
 
 @_same_docs(_ref.sgd_update)
-def sgd_update(param, grad, learning_rate, momentum=0.0, velocity=None, nesterov=False):
+def sgd_update(param: FloatArray, grad: FloatArray, learning_rate: float, momentum: float = 0.0,
+               velocity: FloatArray | None = None, nesterov: bool = False) -> FloatArray:
     lr, m, uses_velocity = checks.check_sgd_update(param, grad, learning_rate, momentum, velocity, nesterov)
     if not (param.flags.c_contiguous and (velocity is None or velocity.flags.c_contiguous)):
         return _ref.sgd_update(param, grad, learning_rate, momentum, velocity, nesterov)  # views: NumPy
     grad = np.ascontiguousarray(grad)
     flat = param.reshape(-1)
     if uses_velocity:
+        assert velocity is not None  # (the check requires it with momentum)
         _optim.sgd_momentum_update(flat, grad.reshape(-1), velocity.reshape(-1), lr, m, bool(nesterov),
                                    num_threads_now())
     else:
@@ -392,7 +367,9 @@ def _bn_layout(shape: tuple, axis: int) -> tuple[int, int, int] | None:
 
 
 @_same_docs(_ref.batchnorm_forward)
-def batchnorm_forward(x, gamma, beta, epsilon, axis=-1, relu=False, mean=None, variance=None, *, out=None):
+def batchnorm_forward(x: FloatArray, gamma: FloatArray | None, beta: FloatArray | None, epsilon: float, axis: int = -1,
+                      relu: bool = False, mean: FloatArray | None = None, variance: FloatArray | None = None, *,
+                      out: FloatArray | None = None) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     axis_, relu_, gamma, beta, eps, mean, variance, y = checks.check_batchnorm_forward(
         x, gamma, beta, epsilon, axis, relu, mean, variance, out)
     layout = _bn_layout(x.shape, axis_)
@@ -411,8 +388,12 @@ def batchnorm_forward(x, gamma, beta, epsilon, axis=-1, relu=False, mean=None, v
 
 
 @_same_docs(_ref.batchnorm_backward)
-def batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis=-1, relu=False, training=True, *, out=None,
-                       gamma_grad_out=None, beta_grad_out=None):
+def batchnorm_backward(dout: FloatArray, x: FloatArray, gamma: FloatArray | None, beta: FloatArray | None,
+                       mean: FloatArray,
+                       inv_std: FloatArray, axis: int = -1, relu: bool = False,
+                       training: bool = True, *, out: FloatArray | None = None,
+                       gamma_grad_out: FloatArray | None = None,
+                       beta_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray, FloatArray]:
     axis_, relu_, training_, gamma, beta, dx, gamma_grad, beta_grad = checks.check_batchnorm_backward(
         dout, x, gamma, beta, mean, inv_std, axis, relu, training, out, gamma_grad_out, beta_grad_out)
     layout = _bn_layout(x.shape, axis_)
@@ -442,7 +423,7 @@ def batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis=-1, relu=False,
 
 
 @_same_docs(_ref.add_relu_forward)
-def add_relu_forward(inputs, *, out=None):
+def add_relu_forward(inputs: Sequence[FloatArray], *, out: FloatArray | None = None) -> FloatArray:
     xs, y = checks.check_add_relu_forward(inputs, out)
     first = xs[0]
     if len(xs) > 2:  # (x₀ + x₁ + …) + x_last: the reference's order, so the same bits
@@ -456,19 +437,19 @@ def add_relu_forward(inputs, *, out=None):
 # --- image layouts --------------------------------------------------------------------------------------------
 
 
-def _batched_transpose(x, out, rows: int, cols: int):
+def _batched_transpose(x: FloatArray, out: FloatArray, rows: int, cols: int) -> FloatArray:
     """out[b] = x[b]ᵀ with x[b] seen as a (rows, cols) matrix (layout.pyx)."""
     _layout.transpose(x.reshape(x.shape[0], rows, cols), out.reshape(x.shape[0], cols, rows), num_threads_now())
     return out
 
 
 @_same_docs(_ref.nchw_to_nhwc)
-def nchw_to_nhwc(x, *, out=None):
+def nchw_to_nhwc(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     out = checks.check_layout_transpose(x, out, "nchw_to_nhwc", (0, 2, 3, 1))
     return _batched_transpose(x, out, x.shape[1], x.shape[2] * x.shape[3])
 
 
 @_same_docs(_ref.nhwc_to_nchw)
-def nhwc_to_nchw(x, *, out=None):
+def nhwc_to_nchw(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     out = checks.check_layout_transpose(x, out, "nhwc_to_nchw", (0, 3, 1, 2))
     return _batched_transpose(x, out, x.shape[1] * x.shape[2], x.shape[3])

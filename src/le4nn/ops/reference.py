@@ -14,16 +14,20 @@ every function takes an optional preallocated ``out=`` array.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from le4nn._typing import Array, FloatArray, IntArray, Padding, Shape, Stride
 from le4nn.ops import _checks as checks
+from le4nn.ops._arguments import Geometry
 
 # ---------------------------------------------------------------------------------------------------
 # im2col / col2im (handout 5.7.5, eq. 59–62)
 # ---------------------------------------------------------------------------------------------------
 
 
-def _window_slices(g, i, j):
+def _window_slices(g: Geometry, i: int, j: int) -> tuple[slice, slice]:
     """Slices of the padded input that offset (i, j) of every window reads."""
     return (
         slice(i, i + g.sh * (g.OH - 1) + 1, g.sh),
@@ -31,7 +35,8 @@ def _window_slices(g, i, j):
     )
 
 
-def im2col(x, kh, kw, stride=1, pad=0, *, out=None):
+def im2col(x: FloatArray, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+           out: FloatArray | None = None) -> FloatArray:
     """Unfold the windows of an NCHW batch into the columns of a matrix (handout eq. 59).
 
     Returns X' of shape (C·kh·kw, B·OH·OW): row ``c·kh·kw + i·kw + j`` holds input channel c at
@@ -49,7 +54,8 @@ def im2col(x, kh, kw, stride=1, pad=0, *, out=None):
     return cols
 
 
-def col2im(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
+def col2im(cols: FloatArray, x_shape: Shape, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+           out: FloatArray | None = None) -> FloatArray:
     """Fold columns back into an NCHW batch: the adjoint of :func:`im2col` (handout eq. 62).
 
     Where windows overlap, their contributions are summed (scatter-add), so that
@@ -72,7 +78,7 @@ def col2im(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
 # ---------------------------------------------------------------------------------------------------
 
 
-def _window_positions(g):
+def _window_positions(g: Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each window offset k = i·kw + j and output position: the input row, column and validity."""
     i, j = np.divmod(np.arange(g.kh * g.kw), g.kw)
     rows = np.arange(g.OH)[None, :, None] * g.sh - g.pt + i[:, None, None]  # (k, OH, 1)
@@ -81,7 +87,9 @@ def _window_positions(g):
     return rows, cols, valid
 
 
-def maxpool2d_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=None):
+def maxpool2d_forward(x: FloatArray, kh: int, kw: int, stride: Stride | None = None, pad: Padding = 0, *,
+                      out: FloatArray | None = None,
+                      argmax_out: IntArray | None = None) -> tuple[FloatArray, IntArray]:
     """Max pooling (handout eq. 63): each output is the maximum of its kh × kw window.
 
     Returns ``(out, argmax)``; ``argmax`` (int32, shape of ``out``) is the flat index ``h·W + w``
@@ -110,7 +118,8 @@ def maxpool2d_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=Non
     return out, argmax
 
 
-def maxpool2d_backward(dout, argmax, x_shape, *, out=None):
+def maxpool2d_backward(dout: FloatArray, argmax: IntArray, x_shape: Shape, *,
+                       out: FloatArray | None = None) -> FloatArray:
     """Gradient of max pooling (handout eq. 64): each output's gradient goes to its window's winner.
 
     Overlapping windows that share a winner add their gradients.
@@ -123,7 +132,7 @@ def maxpool2d_backward(dout, argmax, x_shape, *, out=None):
     return dx
 
 
-def _avgpool_divisor(g, count_include_pad, dtype):
+def _avgpool_divisor(g: Geometry, count_include_pad: bool, dtype: np.dtype) -> FloatArray:
     """How many elements each window averages: kh·kw, or only the real (non-padding) ones."""
     if count_include_pad:
         return np.full((g.OH, g.OW), g.kh * g.kw, dtype=dtype)
@@ -131,7 +140,9 @@ def _avgpool_divisor(g, count_include_pad, dtype):
     return valid.sum(axis=0).astype(dtype)  # (OH, OW)
 
 
-def avgpool2d_forward(x, kh, kw, stride=None, pad=0, count_include_pad=True, *, out=None):
+def avgpool2d_forward(x: FloatArray, kh: int, kw: int, stride: Stride | None = None, pad: Padding = 0,
+                      count_include_pad: bool = True, *,
+                      out: FloatArray | None = None) -> FloatArray:
     """Average pooling: each output is the mean of its kh × kw window (handout eq. 63 with the mean in
     place of the maximum).
 
@@ -150,7 +161,9 @@ def avgpool2d_forward(x, kh, kw, stride=None, pad=0, count_include_pad=True, *, 
     return out
 
 
-def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_pad=True, *, out=None):
+def avgpool2d_backward(dout: FloatArray, x_shape: Shape, kh: int, kw: int, stride: Stride | None = None,
+                       pad: Padding = 0,
+                       count_include_pad: bool = True, *, out: FloatArray | None = None) -> FloatArray:
     """Gradient of average pooling: each window spreads its gradient evenly over its elements (the
     counterpart of handout eq. 64)."""
     g, dx = checks.check_avgpool2d_backward(dout, x_shape, kh, kw, stride, pad, out)
@@ -174,7 +187,8 @@ def avgpool2d_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_
 # ---------------------------------------------------------------------------------------------------
 
 
-def im2col_nhwc(x, kh, kw, stride=1, pad=0, *, out=None):
+def im2col_nhwc(x: FloatArray, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+                out: FloatArray | None = None) -> FloatArray:
     """Unfold the windows of an NHWC batch into the rows of a matrix (handout eq. 59, channels last).
 
     Returns X' of shape (B·OH·OW, kh·kw·C): row ``b·OH·OW + oh·OW + ow`` is the window of image b at
@@ -192,7 +206,8 @@ def im2col_nhwc(x, kh, kw, stride=1, pad=0, *, out=None):
     return cols
 
 
-def col2im_nhwc(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
+def col2im_nhwc(cols: FloatArray, x_shape: Shape, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0, *,
+                out: FloatArray | None = None) -> FloatArray:
     """Fold rows back into an NHWC batch: the adjoint of :func:`im2col_nhwc` (handout eq. 62).
 
     ``x_shape`` is (B, H, W, C).  Where windows overlap their contributions are summed (in the order
@@ -209,7 +224,9 @@ def col2im_nhwc(cols, x_shape, kh, kw, stride=1, pad=0, *, out=None):
     return x
 
 
-def maxpool2d_nhwc_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_out=None):
+def maxpool2d_nhwc_forward(x: FloatArray, kh: int, kw: int, stride: Stride | None = None, pad: Padding = 0, *,
+                           out: FloatArray | None = None,
+                           argmax_out: IntArray | None = None) -> tuple[FloatArray, IntArray]:
     """Max pooling of an NHWC batch (handout eq. 63): :func:`maxpool2d_forward` with channels last.
 
     Returns ``(out, argmax)``, both (B, OH, OW, C); ``argmax`` (int32) is the flat spatial index
@@ -226,7 +243,8 @@ def maxpool2d_nhwc_forward(x, kh, kw, stride=None, pad=0, *, out=None, argmax_ou
     return out, argmax
 
 
-def maxpool2d_nhwc_backward(dout, argmax, x_shape, *, out=None):
+def maxpool2d_nhwc_backward(dout: FloatArray, argmax: IntArray, x_shape: Shape, *,
+                            out: FloatArray | None = None) -> FloatArray:
     """Gradient of NHWC max pooling (handout eq. 64): each output's gradient goes to its window's
     winner ``argmax`` (flat spatial index); overlapping windows that share a winner add up."""
     dx = checks.check_maxpool2d_nhwc_backward(dout, argmax, x_shape, out)
@@ -239,7 +257,9 @@ def maxpool2d_nhwc_backward(dout, argmax, x_shape, *, out=None):
     return dx
 
 
-def conv2d_nhwc_forward(x, kernel, bias=None, stride=1, pad=0, relu=False, *, out=None):
+def conv2d_nhwc_forward(x: FloatArray, kernel: FloatArray, bias: FloatArray | None = None, stride: Stride = 1,
+                        pad: Padding = 0, relu: bool = False, *,
+                        out: FloatArray | None = None) -> FloatArray:
     """2-D convolution of an NHWC batch with a Keras kernel (kh, kw, C, K), plus ``bias`` (K,) and,
     with ``relu=True``, the ReLU: y = max(0, X' W + b) of shape (B, OH, OW, K) (handout eq. 59).
 
@@ -259,8 +279,10 @@ def conv2d_nhwc_forward(x, kernel, bias=None, stride=1, pad=0, relu=False, *, ou
     return y
 
 
-def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=None,
-                            bias_grad_out=None):
+def conv2d_nhwc_filter_grad(x: FloatArray, dout: FloatArray, kh: int, kw: int, stride: Stride = 1, pad: Padding = 0,
+                            y: FloatArray | None = None, *,
+                            out: FloatArray | None = None,
+                            bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray | None]:
     """∂E/∂kernel and ∂E/∂bias of :func:`conv2d_nhwc_forward` (handout eq. 60–61), without ∂E/∂x.
 
     ``dout`` (B, OH, OW, K) is ∂E/∂y.  With ``y`` (the forward output of a ``relu=True`` call) the
@@ -279,8 +301,11 @@ def conv2d_nhwc_filter_grad(x, dout, kh, kw, stride=1, pad=0, y=None, *, out=Non
     return kernel_grad, bias_grad
 
 
-def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_kw, pool_stride=None, pool_pad=0,
-                             *, out=None, argmax_out=None):
+def conv2d_nhwc_pool_forward(x: FloatArray, kernel: FloatArray, bias: FloatArray | None, stride: Stride, pad: Padding,
+                             relu: bool, pool_kh: int, pool_kw: int, pool_stride: Stride | None = None,
+                             pool_pad: Padding = 0,
+                             *, out: FloatArray | None = None,
+                             argmax_out: IntArray | None = None) -> tuple[FloatArray, IntArray]:
     """Convolution (+ bias, ReLU; handout eq. 59) followed by max pooling (eq. 63), without the convolution's full-size
     output: :func:`conv2d_nhwc_forward` then :func:`maxpool2d_nhwc_forward` (whose ``argmax``
     indexes the convolution's OH × OW output planes).  Returns ``(pooled, argmax)``; the backward
@@ -292,8 +317,11 @@ def conv2d_nhwc_pool_forward(x, kernel, bias, stride, pad, relu, pool_kh, pool_k
                                   out=out, argmax_out=argmax)
 
 
-def conv2d_nhwc_filter_grad_pooled(x, dout, argmax, pooled, kh, kw, stride=1, pad=0, *, out=None,
-                                   bias_grad_out=None):
+def conv2d_nhwc_filter_grad_pooled(x: FloatArray, dout: FloatArray, argmax: IntArray, pooled: FloatArray | None,
+                                   kh: int,
+                                   kw: int, stride: Stride = 1,
+                                   pad: Padding = 0, *, out: FloatArray | None = None,
+                                   bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray | None]:
     """∂E/∂kernel and ∂E/∂bias of a convolution followed by a ReLU and a max pooling, from ∂E/∂(the
     pooled output; handout eq. 64, then eq. 60–61): one pass instead of the pooling's backward, the ReLU's and
     :func:`conv2d_nhwc_filter_grad` (for a first layer, whose ∂E/∂x nobody needs).
@@ -340,7 +368,7 @@ from le4nn.ops.reference_winograd import (  # noqa: E402, I001 (the order of OPS
 # ---------------------------------------------------------------------------------------------------
 
 
-def sigmoid_forward(x, *, out=None):
+def sigmoid_forward(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """Sigmoid σ(x) = 1 / (1 + exp(−x)) (handout 4.2), in a form that never overflows.
 
     With e = exp(−|x|) ∈ (0, 1]: σ(x) = 1 / (1 + e) for x ≥ 0 and e / (1 + e) for x < 0.
@@ -351,21 +379,21 @@ def sigmoid_forward(x, *, out=None):
     return y
 
 
-def sigmoid_backward(dout, y, *, out=None):
+def sigmoid_backward(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """Gradient of the sigmoid from its output (handout 4.2): ∂E/∂x = ∂E/∂y · y (1 − y)."""
     dx = checks.check_elementwise_backward("sigmoid_backward", dout, y, out)
     np.multiply(dout, y * (1 - y), out=dx)
     return dx
 
 
-def relu_forward(x, *, out=None):
+def relu_forward(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """ReLU a(x) = max(0, x).  NaN propagates (a NaN input gives a NaN output)."""
     y = checks.check_elementwise("relu_forward", x, out)
     np.copyto(y, np.where(x <= 0, 0, x))
     return y
 
 
-def relu_backward(dout, y, *, out=None):
+def relu_backward(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """Gradient of ReLU: ∂E/∂x = ∂E/∂y where x > 0, else 0 (the derivative at 0 is 0).
 
     ``y`` is the forward output (the input works as well: y > 0 exactly where x > 0).
@@ -380,7 +408,7 @@ def relu_backward(dout, y, *, out=None):
 # ---------------------------------------------------------------------------------------------------
 
 
-def softmax_forward(x, *, out=None):
+def softmax_forward(x: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """Softmax over the last axis with the max subtraction of handout eq. (5)–(6):
     y_k = exp(a_k − α) / Σ_j exp(a_j − α), α = max_j a_j.
     """
@@ -391,7 +419,8 @@ def softmax_forward(x, *, out=None):
     return y
 
 
-def softmax_cross_entropy_forward(logits, labels, *, out=None):
+def softmax_cross_entropy_forward(logits: FloatArray, labels: Array, *,
+                                  out: FloatArray | None = None) -> tuple[float, FloatArray]:
     """Softmax (eq. 5–6) fused with the cross-entropy averaged over the mini-batch (eq. 8).
 
     E = −(1/B) Σ_b Σ_k t_bk log y_bk, with log y computed as (a − α) − log Σ exp(a − α) so that the
@@ -416,7 +445,7 @@ def softmax_cross_entropy_forward(logits, labels, *, out=None):
     return float(losses.sum(dtype=np.float64) / B) if B else 0.0, probs
 
 
-def softmax_cross_entropy_backward(probs, labels, *, out=None):
+def softmax_cross_entropy_backward(probs: FloatArray, labels: Array, *, out: FloatArray | None = None) -> FloatArray:
     """Gradient of the mean cross-entropy w.r.t. the logits (handout eq. 12): (y − t) / B."""
     targets, is_index, dx = checks.check_cross_entropy("softmax_cross_entropy_backward", probs, "probs",
                                                        labels, out)
@@ -431,7 +460,8 @@ def softmax_cross_entropy_backward(probs, labels, *, out=None):
     return dx
 
 
-def softmax_cross_entropy(logits, labels, *, out=None, grad_out=None):
+def softmax_cross_entropy(logits: FloatArray, labels: Array, *, out: FloatArray | None = None,
+                          grad_out: FloatArray | None = None) -> tuple[float, FloatArray, FloatArray]:
     """A training step's whole loss: :func:`softmax_cross_entropy_forward` and
     :func:`softmax_cross_entropy_backward` of its probabilities in one call (the labels checked once).
     Returns ``(loss, probs, grad)`` with grad = ∂E/∂logits = (y − t) / B (handout eq. 12); ``out``
@@ -447,7 +477,7 @@ def softmax_cross_entropy(logits, labels, *, out=None, grad_out=None):
 # ---------------------------------------------------------------------------------------------------
 
 
-def bias_relu_forward(x, bias, *, out=None):
+def bias_relu_forward(x: FloatArray, bias: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """y = max(0, x + bias), with ``bias`` (K,) added along the last axis of x (..., K).
 
     NaN propagates, as in :func:`relu_forward`.  ``out`` may be ``x`` (in place).
@@ -457,7 +487,8 @@ def bias_relu_forward(x, bias, *, out=None):
     return relu_forward(y, out=y)
 
 
-def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
+def relu_backward_bias(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None,
+                       bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
     """The gradient of :func:`bias_relu_forward`: ∂E/∂x = ∂E/∂y where y > 0, else 0, and
     ∂E/∂bias = the sum of ∂E/∂x over every axis but the last.  Returns ``(dx, bias_grad)``."""
     dx, bias_grad = checks.check_backward_bias("relu_backward_bias", dout, y, out, bias_grad_out)
@@ -466,7 +497,8 @@ def relu_backward_bias(dout, y, *, out=None, bias_grad_out=None):
     return dx, bias_grad
 
 
-def sigmoid_backward_bias(dout, y, *, out=None, bias_grad_out=None):
+def sigmoid_backward_bias(dout: FloatArray, y: FloatArray, *, out: FloatArray | None = None,
+                          bias_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
     """The gradient of the sigmoid from its output, ∂E/∂x = ∂E/∂y · y (1 − y), together with
     ∂E/∂bias = the sum of ∂E/∂x over every axis but the last (the bias of the affine map before the
     sigmoid: handout 4.2).  Returns ``(dx, bias_grad)``."""
@@ -481,7 +513,8 @@ def sigmoid_backward_bias(dout, y, *, out=None, bias_grad_out=None):
 # ---------------------------------------------------------------------------------------------------
 
 
-def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
+def sparse_matmul(x: FloatArray, w: FloatArray, *, bias: FloatArray | None = None, activation: str | None = None,
+                  out: FloatArray | None = None) -> FloatArray:
     """z = x · W for x (B, N) and W (N, K): z[b, k] = Σ_i x[b, i] W[i, k] (the Dense layer's affine map,
     handout 4.2), for an x that is mostly zeros, e.g. a batch of MNIST images (≈ 80 % zero pixels);
     then, if given, y = activation(z + bias) with ``bias`` (K,) and ``activation`` ``"relu"`` or
@@ -507,7 +540,7 @@ def sparse_matmul(x, w, *, bias=None, activation=None, out=None):
     return z
 
 
-def sparse_matmul_tn(x, d, *, out=None):
+def sparse_matmul_tn(x: FloatArray, d: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """∂E/∂W = xᵀ · ∂E/∂z for x (B, N) and d = ∂E/∂z (B, K): g[i, k] = Σ_b x[b, i] d[b, k] (the Dense
     layer's kernel gradient, handout 4.2), for a mostly-zero x; see :func:`sparse_matmul`."""
     g = checks.check_sparse_matmul_tn(x, d, out)
@@ -519,7 +552,8 @@ def sparse_matmul_tn(x, d, *, out=None):
 # ---------------------------------------------------------------------------------------------------
 
 
-def sgd_update(param, grad, learning_rate, momentum=0.0, velocity=None, nesterov=False):
+def sgd_update(param: FloatArray, grad: FloatArray, learning_rate: float, momentum: float = 0.0,
+               velocity: FloatArray | None = None, nesterov: bool = False) -> FloatArray:
     """One SGD step on ``param`` in place (and on ``velocity``, the momentum's Δw); returns ``param``.
 
     - momentum 0: w ← w − η ∂E/∂w.
@@ -555,7 +589,9 @@ def _per_feature(x: np.ndarray, axis: int, *vectors: np.ndarray) -> list[np.ndar
     return [v.reshape(shape) for v in vectors]
 
 
-def batchnorm_forward(x, gamma, beta, epsilon, axis=-1, relu=False, mean=None, variance=None, *, out=None):
+def batchnorm_forward(x: FloatArray, gamma: FloatArray | None, beta: FloatArray | None, epsilon: float, axis: int = -1,
+                      relu: bool = False, mean: FloatArray | None = None, variance: FloatArray | None = None, *,
+                      out: FloatArray | None = None) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """y = γ x̂ + β with x̂ = (x − μ) / √(σ² + ε) per feature (``axis``; the statistics run over every
     other axis), then max(y, 0) if ``relu``.  Returns ``(y, mean, variance, inv_std)``, the last
     1/√(σ² + ε), all but y of shape (C,).
@@ -581,8 +617,12 @@ def batchnorm_forward(x, gamma, beta, epsilon, axis=-1, relu=False, mean=None, v
     return y, mean, variance, inv_std
 
 
-def batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis=-1, relu=False, training=True, *, out=None,
-                       gamma_grad_out=None, beta_grad_out=None):
+def batchnorm_backward(dout: FloatArray, x: FloatArray, gamma: FloatArray | None, beta: FloatArray | None,
+                       mean: FloatArray,
+                       inv_std: FloatArray, axis: int = -1, relu: bool = False,
+                       training: bool = True, *, out: FloatArray | None = None,
+                       gamma_grad_out: FloatArray | None = None,
+                       beta_grad_out: FloatArray | None = None) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The gradient of :func:`batchnorm_forward` from its input ``x`` and the ``mean`` and ``inv_std`` it
     returned.  Returns ``(dx, gamma_grad, beta_grad)``.
 
@@ -610,7 +650,7 @@ def batchnorm_backward(dout, x, gamma, beta, mean, inv_std, axis=-1, relu=False,
 # ---------------------------------------------------------------------------------------------------
 
 
-def add_relu_forward(inputs, *, out=None):
+def add_relu_forward(inputs: Sequence[FloatArray], *, out: FloatArray | None = None) -> FloatArray:
     """The end of a residual block: y = max(0, x₀ + x₁ + …), the inputs (two or more, one shape and
     dtype, no broadcasting) added left to right as the Add layer does, then the ReLU of handout 4.2.
 
@@ -623,5 +663,6 @@ def add_relu_forward(inputs, *, out=None):
         total += x
     np.copyto(y, np.where(total <= 0, 0, total))
     return y
+
 
 from le4nn.ops._reference_layout import nchw_to_nhwc, nhwc_to_nchw  # noqa: E402, F401 (the image layouts)

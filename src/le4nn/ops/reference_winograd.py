@@ -47,6 +47,7 @@ import functools
 
 import numpy as np
 
+from le4nn._typing import FloatArray, Padding, Shape
 from le4nn.ops import _checks_winograd as wchecks
 
 WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])  # Bᵀ
@@ -120,7 +121,7 @@ def _output(m, out_shape, bias, relu, out, tile: int):
     return y
 
 
-def _gradient(dout, out, tile: int):
+def _gradient(dout: FloatArray, out, tile: int):
     """Q = A g Aᵀ of every tile g of ∂E/∂Y (zeros beyond its edges)."""
     (TH, TW), Q = wchecks.check_winograd_gradient_transform(dout, out, tile)
     B, OH, OW, K = dout.shape
@@ -132,7 +133,7 @@ def _gradient(dout, out, tile: int):
     return Q
 
 
-def winograd_input_transform(x, pad=1, *, out=None):
+def winograd_input_transform(x: FloatArray, pad: Padding = 1, *, out: FloatArray | None = None) -> FloatArray:
     """V = Bᵀ d B for every 4×4 input patch d of an NHWC batch: the input side of Winograd F(2×2, 3×3).
 
     ``pad`` is the convolution's padding (int, pair or (top, bottom, left, right), each at most 2).
@@ -142,7 +143,8 @@ def winograd_input_transform(x, pad=1, *, out=None):
     return _input(x, pad, out, 2)
 
 
-def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
+def winograd_output_transform(m: FloatArray, out_shape: Shape, bias: FloatArray | None = None, relu: bool = False, *,
+                              out: FloatArray | None = None) -> FloatArray:
     """Y = Aᵀ m A for every tile: the output side of Winograd F(2×2, 3×3), plus ``bias`` and, with
     ``relu=True``, the ReLU.  ``m`` is (16, T, K) for an output of ``out_shape`` (B, OH, OW, K):
     C-contiguous, or each plane C-contiguous with the planes further apart (Conv2D pads them off the
@@ -150,20 +152,21 @@ def winograd_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
     return _output(m, out_shape, bias, relu, out, 2)
 
 
-def winograd_gradient_transform(dout, *, out=None):
+def winograd_gradient_transform(dout: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """Q = A g Aᵀ for every 2×2 output tile g of ∂E/∂Y (B, OH, OW, K): the ∂E/∂Y side of the filter
     gradient of Winograd F(2×2, 3×3) (∂E/∂W = Gᵀ [Σ_t V_t ⊙ Q_t] G).  Returns (16, T, K)."""
     return _gradient(dout, out, 2)
 
 
-def winograd4_input_transform(x, pad=1, *, out=None):
+def winograd4_input_transform(x: FloatArray, pad: Padding = 1, *, out: FloatArray | None = None) -> FloatArray:
     """V = Bᵀ d B (:data:`WINOGRAD4_BT`) for every 6×6 input patch d of an NHWC batch: the input side of
     Winograd F(4×4, 3×3).  As :func:`winograd_input_transform` with 4×4 output tiles: V is (36, T, C),
     T = B·TH·TW, TH = ⌈OH/4⌉, TW = ⌈OW/4⌉, entry ``ξ·6 + ν``; ``pad`` at most 2 per side."""
     return _input(x, pad, out, 4)
 
 
-def winograd4_output_transform(m, out_shape, bias=None, relu=False, *, out=None):
+def winograd4_output_transform(m: FloatArray, out_shape: Shape, bias: FloatArray | None = None, relu: bool = False, *,
+                               out: FloatArray | None = None) -> FloatArray:
     """Y = Aᵀ m A (:data:`WINOGRAD4_AT`) for every 4×4 tile: the output side of Winograd F(4×4, 3×3),
     plus ``bias`` and, with ``relu=True``, the ReLU.  ``m`` is (36, T, K) for an output of ``out_shape``
     (B, OH, OW, K), its planes C-contiguous and possibly further apart (as in
@@ -171,13 +174,14 @@ def winograd4_output_transform(m, out_shape, bias=None, relu=False, *, out=None)
     return _output(m, out_shape, bias, relu, out, 4)
 
 
-def winograd4_gradient_transform(dout, *, out=None):
+def winograd4_gradient_transform(dout: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
     """Q = A g Aᵀ for every 4×4 output tile g of ∂E/∂Y (B, OH, OW, K), zeros beyond its edges: the ∂E/∂Y
     side of the filter gradient of Winograd F(4×4, 3×3).  Returns (36, T, K)."""
     return _gradient(dout, out, 4)
 
 
-def winograd_kernel_transform(kernel, tile=2, flip=False, *, out=None):
+def winograd_kernel_transform(kernel: FloatArray, tile: int = 2, flip: bool = False, *,
+                              out: FloatArray | None = None) -> FloatArray:
     """U = G g Gᵀ for every channel pair (c, k) of a 3×3 kernel (3, 3, C, K): the kernel side of
     Winograd F(tile×tile, 3×3) (``tile`` 2: :data:`WINOGRAD_G`, 4: :data:`WINOGRAD4_G`).  Returns U
     ((tile + 2)², C, K), entry ``ξ·n + ν``.  With ``flip``, the kernel of the input gradient instead:
@@ -191,7 +195,7 @@ def winograd_kernel_transform(kernel, tile=2, flip=False, *, out=None):
     return U
 
 
-def winograd_filter_gradient(partials, tile=2, *, out=None):
+def winograd_filter_gradient(partials: FloatArray, tile: int = 2, *, out: FloatArray | None = None) -> FloatArray:
     """∂E/∂W = Gᵀ P G for every channel pair, with P = Σ_s partials[s] the transformed filter gradient
     (Σ over the tiles of V[ξν]ᵀ Q[ξν]) summed over S parts (e.g. one per chunk of images) in order:
     ``partials`` (S, (tile + 2)², C, K) → (3, 3, C, K).  In float64, rounded once to the dtype."""

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from le4nn._files import make_parent_folder, write_bytes
+from le4nn._typing import PathLike
 from le4nn._version import __version__
 from le4nn.models.onnx.common import (
     BATCH_DIM,
@@ -184,7 +185,7 @@ def _finish_outputs(builder: GraphBuilder, values: list[Value], names: list[str]
             renamed[value.name] = name
 
 
-def export_model(model, filepath, format: str = "onnx", opset: int | None = None,
+def export_model(model, filepath: PathLike, format: str = "onnx", opset: int | None = None,
                  class_names: Sequence[str] | None = None) -> Path:
     """Write ``model`` to ``filepath`` as ``format`` (only ``"onnx"``), atomically; returns the path.
 

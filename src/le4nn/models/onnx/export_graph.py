@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from le4nn._typing import DTypeLike
 from le4nn.models.onnx.common import NCHW_TO_NHWC, NHWC_TO_NCHW
 
 
@@ -29,7 +31,7 @@ class Value:
 class GraphBuilder:
     """Collects the nodes and initializers of the graph under unique names."""
 
-    def __init__(self, onnx, dtype: np.dtype):
+    def __init__(self, onnx: Any, dtype: DTypeLike) -> None:
         self.onnx = onnx
         self.helper = onnx.helper
         self.dtype = np.dtype(dtype)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 from le4nn.layers import Input
 from le4nn.models.configs import model_class
@@ -22,6 +23,9 @@ from le4nn.models.onnx.load_proto import default_opset, read_model_proto
 from le4nn.models.onnx.load_shapes import SHAPE_CONVERTERS
 from le4nn.models.saving import check_finite_weights
 
+if TYPE_CHECKING:  # (model.py imports this module)
+    from le4nn.models.model import Model
+
 CONVERTERS = {**LAYER_CONVERTERS, **SHAPE_CONVERTERS}
 #: The largest size accepted for one non-batch dimension of a graph input.
 MAX_DIMENSION = 2**31 - 1
@@ -30,7 +34,7 @@ MAX_DIMENSION = 2**31 - 1
 _INPUT_TYPES = {1: "float32", 6: "int32", 7: "int64"}
 
 
-def load_onnx(path: str | os.PathLike, allow_nonfinite: bool = False):
+def load_onnx(path: str | os.PathLike, allow_nonfinite: bool = False) -> Model:
     """Rebuild an ONNX model (``.onnx`` file) as a le4nn functional ``Model`` (uncompiled).
 
     Supported operators: Gemm, MatMul (+ Add: a Dense bias), Conv, ConvTranspose, MaxPool, AveragePool,

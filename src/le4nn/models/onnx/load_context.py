@@ -16,9 +16,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from le4nn._typing import PathLike
 from le4nn.layers import Layer, SymbolicTensor
 from le4nn.models.file_format import ModelFileError, clip, short
 from le4nn.models.onnx.load_proto import tensor_array
@@ -41,6 +43,7 @@ class Value:
     @property
     def shape(self) -> tuple:
         """The ONNX shape of a tensor value (None for the batch)."""
+        assert self.tensor is not None, "not a tensor value"
         return tuple(self.tensor.shape[p] for p in self.perm)
 
 
@@ -63,7 +66,7 @@ def shortest_float(value) -> float:
 class ImportContext:
     """The values, names and error messages of one import (``path`` the file, ``opset`` its version)."""
 
-    def __init__(self, path, graph, opset: int, allow_nonfinite: bool):
+    def __init__(self, path: PathLike, graph, opset: int, allow_nonfinite: bool) -> None:
         self.path = path
         self.opset = opset
         self.allow_nonfinite = allow_nonfinite
@@ -192,7 +195,7 @@ class ImportContext:
         self.names.add(name)
         return name
 
-    def make(self, node, cls, **kwargs) -> Layer:
+    def make(self, node, cls, **kwargs: Any) -> Layer:
         """``cls(**kwargs, name=...)``, a le4nn argument error reported as the node's."""
         try:
             return cls(name=self.layer_name(node), **kwargs)

@@ -217,6 +217,7 @@ def _transpose_padding(ctx, node, x: Value, w, attrs, strides) -> tuple:
         got = []
         for a, (n, k, s) in enumerate(zip(sizes, w.shape[2:], strides, strict=True)):
             out = deconv_output_length(n, k, s, padding, None if output_padding is None else output_padding[a])
+            assert out is not None  # n is a fixed size: ONNX inputs here have fixed spatial sizes
             got.append((transpose_cropping(n, out, k, s, padding)[0], out))
         if got == wanted:
             return padding, output_padding

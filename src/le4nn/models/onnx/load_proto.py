@@ -15,9 +15,11 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from le4nn._typing import PathLike
 from le4nn.models.file_format import ModelFileError, clip, short
 from le4nn.models.onnx.common import MAX_OPSET, import_onnx
 
@@ -30,7 +32,7 @@ MAX_TENSOR_ELEMENTS = 2**31
 OLDEST_OPSET = 7  # the oldest opset read (PyTorch and older exporters); the newest is common.MAX_OPSET
 
 # ONNX TensorProto.DataType -> (NumPy dtype, the typed field holding the values when raw_data is empty).
-TENSOR_TYPES = {
+TENSOR_TYPES: dict[int, tuple[np.dtype, str]] = {
     1: (np.dtype(np.float32), "float_data"),
     11: (np.dtype(np.float64), "double_data"),
     6: (np.dtype(np.int32), "int32_data"),
@@ -38,7 +40,7 @@ TENSOR_TYPES = {
 }
 
 
-def read_model_proto(path) -> tuple[Path, object]:
+def read_model_proto(path: PathLike) -> tuple[Path, Any]:
     """``(path, ModelProto)`` of an ``.onnx`` file, its size, structure and opset checked."""
     onnx = import_onnx()
     from google.protobuf.message import DecodeError

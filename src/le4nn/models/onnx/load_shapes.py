@@ -206,6 +206,7 @@ def convert_transpose(ctx, node) -> None:
 def same_order(value: Value) -> bool:
     """Whether the le4nn tensor holds its elements in the ONNX (row-major) order: the perm is the
     identity up to axes of size 1 (a global-pooled (N, 1, 1, C) held for an ONNX (N, C, 1, 1))."""
+    assert value.tensor is not None
     sized = [axis for axis in value.perm if value.tensor.shape[axis] != 1]
     return sized == sorted(sized)
 
