@@ -67,3 +67,12 @@ def test_other_fields_and_extreme_shapes(rng):
     assert field.shape == (32, 40)
     with pytest.raises(DatasetError, match="one grey image"):
         prepare_digit(np.zeros((4, 4, 3)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_pixels_are_one_clear_error(bad):
+    picture = np.zeros((40, 40))
+    picture[10:30, 18:22] = 1
+    picture[3, 3] = bad
+    with pytest.raises(DatasetError, match=r"scan\.png: the picture holds NaN or infinite pixels"):
+        prepare_digit(picture, source="scan.png")

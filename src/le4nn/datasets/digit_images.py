@@ -54,6 +54,8 @@ def prepare_digit(image: np.ndarray, shape: tuple[int, int] = (28, 28), source: 
     picture = np.asarray(image, dtype=np.float64)
     if picture.ndim != 2 or min(picture.shape) < 1:
         raise DatasetError(f"{source}: a digit picture must be one grey image (h, w), got shape {picture.shape}")
+    if not np.isfinite(picture).all():
+        raise DatasetError(f"{source}: the picture holds NaN or infinite pixels")
     ink = _ink(picture, source)
     rows, cols = np.nonzero(ink >= INK_LEVEL)
     ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
